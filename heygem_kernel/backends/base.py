@@ -1,0 +1,113 @@
+"""The contract every lip-sync backend fulfils.
+
+A backend turns (speech, face frames) into new mouth pixels. It never decodes, encodes,
+tracks faces or blends: the pipeline hands it batches of full frames with their landmarks,
+and pastes what it returns back through the engine's feathered mouth mask
+(:mod:`heygem_kernel.compositing`).
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class AudioFeatures:
+    """Speech features of one run, computed once (and re-used across a batch of videos).
+
+    wav   [shape=(S,)] float32 mono waveform at ``sr`` Hz (16 kHz).
+    mel   [shape=(80, M)] Wav2Lip-normalised mel spectrogram, 80 columns per second.
+    fps   frame rate the per-frame tracks below are sampled at.
+    envelope [shape=(T,)] speech loudness per output frame in [0, 1].
+    visemes  dict of per-output-frame mouth targets, each [shape=(T,)] in [0, 1]:
+             ``open`` (jaw/lip opening), ``width`` (spread), ``round`` (rounding).
+    """
+
+    wav: np.ndarray
+    sr: int
+    mel: np.ndarray
+    fps: float
+    envelope: np.ndarray
+    visemes: dict[str, np.ndarray]
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.envelope.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.wav.shape[0] / float(self.sr)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a backend may look at once per job, before the first batch.
+
+    audio   the run's :class:`AudioFeatures` (n_frames = number of output frames).
+    track   :class:`heygem_kernel.landmarks.FaceTrack` of the source video (all source frames).
+    library :class:`heygem_kernel.mouthlib.MouthLibrary` or None: the person's own mouths.
+    width, height  frame size in pixels.
+    options the run's :class:`heygem_kernel.options.RunOptions`.
+    """
+
+    audio: AudioFeatures
+    track: Any
+    library: Any
+    width: int
+    height: int
+    options: Any
+
+
+@dataclass
+class FrameBatch:
+    """A batch of consecutive output frames.
+
+    frames    list of B frames, each [shape=(H, W, 3)] uint8 BGR (read-only for backends).
+    landmarks list of B arrays [shape=(68, 2)] float32 (iBUG-68 layout, pixel x, y) or None (no face).
+    out_index [shape=(B,)] int: output frame numbers (audio time = out_index / fps).
+    src_index [shape=(B,)] int: source frame numbers (after ping-pong / trimming).
+    """
+
+    frames: list
+    landmarks: list
+    out_index: np.ndarray
+    src_index: np.ndarray
+
+
+@dataclass(frozen=True)
+class MouthPatch:
+    """New pixels for one frame: ``image`` [shape=(h, w, 3)] uint8 BGR placed at (x0, y0).
+
+    The patch must cover the mouth region; the compositor blends only inside its feathered
+    mouth mask, so a patch may be larger (e.g. a whole face crop).
+    """
+
+    image: np.ndarray
+    x0: int
+    y0: int
+
+
+class Backend(abc.ABC):
+    """Base class of lip-sync backends. Construct once per process; reuse across jobs."""
+
+    name: ClassVar[str] = ""
+    #: True when the backend needs a :class:`MouthLibrary` built during the analysis pass.
+    needs_library: ClassVar[bool] = False
+
+    def prepare(self, job: JobContext) -> None:
+        """Per-job set-up (index audio features, pick reference frames...). Default: keep job."""
+        self.job = job
+
+    @abc.abstractmethod
+    def synthesize(self, batch: FrameBatch) -> list[MouthPatch | None]:
+        """Return one patch per frame of ``batch`` (None: leave the frame as it is)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for the run record (model file, checksum, device...)."""
+        return {"backend": self.name}
+
+    def close(self) -> None:  # release GPU memory, threads...
+        pass
