@@ -1,0 +1,95 @@
+"""Default backend "reuse": the person's own mouths, re-timed to the speech. No model weights.
+
+For each output frame the speech asks for a mouth shape (``AudioFeatures.visemes``: opening,
+spread, rounding in [0, 1]). That shape is mapped into this person's range of openings seen in
+the video, the closest mouth of the :class:`~heygem_kernel.mouthlib.MouthLibrary` (same head
+yaw preferred) is bent by the landmark warp to the exact opening, aligned to the target frame
+by eyes and nose, and handed to the compositor. A photo has one mouth: the warp does it all.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import mouthlib
+from ..compositing import mask_geometry
+from ..errors import BackendError
+from .base import Backend, FrameBatch, JobContext, MouthPatch
+
+# Selection cost scales (units of the eye distance D): how far apart two mouths may be in
+# opening / width / yaw before they count as "one unit" different.
+OPEN_SCALE, WIDTH_SCALE, YAW_SCALE = 0.03, 0.08, 0.06
+STICKINESS = 0.6            # keep the previous mouth unless another is this much better (no flicker)
+# A person whose mouth barely moves in the video (or a photo) gets this opening range (D units):
+# a relaxed speaking mouth opens its lips ~0.25-0.35 D (measured on the shared clips).
+DEFAULT_OPEN_RANGE = 0.30
+MIN_OPEN_RANGE = 0.08
+MAX_WARP = 0.30             # largest opening change the warp may make (D units)
+
+
+class ReuseBackend(Backend):
+    name = "reuse"
+    needs_library = True
+
+    def __init__(self, **_: Any) -> None:
+        self._prev: int | None = None
+
+    def prepare(self, job: JobContext) -> None:
+        super().prepare(job)
+        lib = job.library
+        if lib is None or len(lib) == 0:
+            raise BackendError("the reuse backend found no usable mouth in the video (face turned away?)")
+        self.feats = np.asarray(lib.features, np.float64)
+        track_feats = np.array([mouthlib.mouth_features(lm) for lm in _valid_landmarks(job.track)])
+        opens, widths = track_feats[:, 0], track_feats[:, 1]
+        lo, hi = np.percentile(opens, 3), np.percentile(opens, 97)
+        if hi - lo < MIN_OPEN_RANGE:  # a still, or a person who keeps the mouth shut
+            lo, hi = float(np.min(opens)), float(np.min(opens)) + DEFAULT_OPEN_RANGE
+        w_mid, w_span = float(np.median(widths)), max(float(np.ptp(np.percentile(widths, [5, 95]))), 0.08)
+        vis = job.audio.visemes
+        self.target_open = lo + np.clip(vis["open"], 0, 1) * (hi - lo)
+        spread = np.clip(vis["width"], 0, 1) - np.clip(vis["round"], 0, 1)
+        self.target_width = w_mid + 0.5 * w_span * spread
+        self._prev = None
+
+    def synthesize(self, batch: FrameBatch) -> list[MouthPatch | None]:
+        return [None if lm is None else self._one(frame, lm, int(oi))
+                for frame, lm, oi in zip(batch.frames, batch.landmarks, batch.out_index)]
+
+    def _one(self, frame: np.ndarray, lm: np.ndarray, out_index: int) -> MouthPatch:
+        import cv2
+        lib = self.job.library
+        t_open = float(self.target_open[min(out_index, len(self.target_open) - 1)])
+        t_width = float(self.target_width[min(out_index, len(self.target_width) - 1)])
+        yaw = mouthlib.mouth_features(lm)[2]
+        cost = (((self.feats[:, 0] - t_open) / OPEN_SCALE) ** 2
+                + 0.5 * ((self.feats[:, 1] - t_width) / WIDTH_SCALE) ** 2
+                + ((self.feats[:, 2] - yaw) / YAW_SCALE) ** 2)
+        k = int(np.argmin(cost))
+        if self._prev is not None and cost[self._prev] <= cost[k] + STICKINESS:
+            k = self._prev
+        self._prev = k
+        d_open = float(np.clip(t_open - self.feats[k, 0], -MAX_WARP, MAX_WARP)) * mouthlib.CANON_EYE_DIST
+        ratio = float(np.clip(t_width / max(self.feats[k, 1], 1e-3), 0.85, 1.12))
+        patch = mouthlib.warp_mouth(lib.patches[k], lib.landmarks[k], d_open=d_open, width_ratio=ratio)
+
+        # patch pixels -> frame pixels, nose bases aligned (pitch differences move the mouth)
+        to_patch = mouthlib.patch_origin_matrix() @ np.vstack([mouthlib.to_canonical(lm), [0, 0, 1]])
+        target_nose = mouthlib.apply(to_patch, np.asarray(lm[31:36], np.float64)).mean(0)
+        delta = target_nose - lib.landmarks[k][31:36].mean(0)
+        to_frame = mouthlib.invert(to_patch)
+        h, w = frame.shape[:2]
+        x0, y0, x1, y1 = mask_geometry(lm, scale=self.job.options.mask_scale).bbox(h, w)
+        m = to_frame.copy()
+        m[:, 2] += to_frame[:, :2] @ delta - np.array([x0, y0])
+        image = cv2.warpAffine(patch, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+        return MouthPatch(image=image, x0=x0, y0=y0)
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "weights": "none (re-uses the video's own mouths)"}
+
+
+def _valid_landmarks(track) -> np.ndarray:
+    return np.asarray(track.landmarks)[np.asarray(track.valid, bool)]

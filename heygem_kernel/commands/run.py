@@ -1,0 +1,99 @@
+"""``heygem run``: lip-sync one video (or photo) to one speech recording."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..options import RunOptions
+
+DEFAULTS = RunOptions()
+
+
+def add_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """The quality/engine options shared by ``run`` and ``batch`` (mirrors :class:`RunOptions`)."""
+    from ..backends import available
+    g = parser.add_argument_group("engine options")
+    g.add_argument("--backend", default=DEFAULTS.backend, choices=available(),
+                   help="lip-sync backend (default: %(default)s, needs no model weights)")
+    g.add_argument("--checkpoint", help="model file for learned backends (default: under checkpoints/)")
+    g.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    g.add_argument("--detector", default=DEFAULTS.detector, help="landmark detector (default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="frames per batch")
+    g.add_argument("--mask-scale", type=float, default=DEFAULTS.mask_scale, help="mouth mask size factor")
+    g.add_argument("--feather", type=float, default=DEFAULTS.feather, help="mask edge softness 0..1")
+    g.add_argument("--pads", type=int, nargs=4, default=DEFAULTS.pads, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+                   help="face box padding in pixels (wav2lip)")
+    g.add_argument("--smoothing", type=float, default=DEFAULTS.smoothing, help="landmark smoothing 0..1")
+    g.add_argument("--no-color-match", action="store_true", help="do not colour-match the new mouth")
+    g.add_argument("--fps", type=float, default=DEFAULTS.still_fps, help="output frame rate for a photo input")
+    g.add_argument("--out-height", type=int, help="resize the output to this height")
+    g.add_argument("--crf", type=int, default=DEFAULTS.crf, help="H.264 quality, lower is better")
+    g.add_argument("--preset", default=DEFAULTS.preset, help="x264 preset (default: %(default)s)")
+    g.add_argument("--no-sync-check", action="store_true", help="skip the output's A/V offset measurement")
+    g.add_argument("--no-cache", action="store_true", help="do not re-use cached face tracks")
+
+
+def options_from_args(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(backend=args.backend, checkpoint=args.checkpoint, device=args.device,
+                      detector=args.detector, batch_size=args.batch_size, mask_scale=args.mask_scale,
+                      feather=args.feather, pads=tuple(args.pads), smoothing=args.smoothing,
+                      color_match=not args.no_color_match, still_fps=args.fps, out_height=args.out_height,
+                      crf=args.crf, preset=args.preset, sync_check=not args.no_sync_check,
+                      use_cache=not args.no_cache)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="lip-sync a video or photo to a speech recording",
+                       description="Lip-sync VIDEO (or a photo) to AUDIO and write an H.264/AAC MP4.")
+    p.add_argument("--audio", required=True, help="speech: wav, mp3, m4a, aac, flac, ogg or a video's audio")
+    p.add_argument("--video", required=True, help="video (mp4, mov, avi, mkv, webm, flv) or photo (jpg, png)")
+    p.add_argument("--out", help="output MP4 (default: <run dir>/output.mp4)")
+    p.add_argument("--run-dir", help="folder for this run's records (default: runs/<time>-<name>)")
+    p.add_argument("--runs-root", default="runs", help="parent of run folders (default: %(default)s)")
+    p.add_argument("--cache-dir", help="face-track cache (default: <runs-root>/.cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_option_arguments(p)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from .. import pipeline
+    bar = _ProgressBar(disable=args.quiet)
+    try:
+        result = pipeline.run(args.audio, args.video, out=args.out, options=options_from_args(args),
+                              run_dir=args.run_dir, runs_root=args.runs_root, cache_dir=args.cache_dir,
+                              progress=bar)
+    finally:
+        bar.close()
+    sync = ("" if result.sync_offset_frames is None else
+            f", sync offset {result.sync_offset_frames:+d} frames (confidence {result.sync_confidence:.2f})")
+    print(f"wrote {result.output} ({result.width}x{result.height}, {result.fps:.3f} fps, "
+          f"{result.duration:.2f} s, {result.frames_no_face} frames without a face{sync})")
+    print(f"run record: {result.run_dir}")
+    return 0
+
+
+class _ProgressBar:
+    """tqdm bars on stderr, one per stage."""
+
+    def __init__(self, *, disable: bool) -> None:
+        self.disable = disable
+        self.bar = None
+        self.stage = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.disable:
+            return
+        from tqdm import tqdm
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=f"{stage:>8}", unit="frame" if stage != "audio" else "step",
+                            file=sys.stderr, leave=False, dynamic_ncols=True)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -1,0 +1,115 @@
+"""Blend new mouth pixels into a frame: feathered elliptical mask, colour matched, no box.
+
+The mask is an ellipse in the face's own frame (rotated with the eye line) centred a little
+below the lips, so it covers the lips, the mouth cavity and the part of the chin that moves
+when the jaw opens, and fades to zero well before the nose and the jaw outline. Everything
+outside it keeps the input's pixels exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .backends.base import MouthPatch
+
+# iBUG-68 indices used here (see heygem_kernel.landmarks for the full layout)
+MOUTH_LEFT, MOUTH_RIGHT = 48, 54
+OUTER_LIPS = slice(48, 60)
+LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
+
+# Ellipse geometry in units of the mouth width w (measured on real faces: the chin's lowest
+# point sits ~0.9 w below the lip centre, the nose base ~0.45 w above it).
+MASK_CENTER_DOWN = 0.22   # centre shift towards the chin
+MASK_HALF_WIDTH = 0.82    # semi-axis along the eye line
+MASK_HALF_HEIGHT = 0.70   # semi-axis across it
+COLOR_SHIFT_LIMIT = 40.0  # never shift a channel by more than this (8-bit levels)
+
+
+@dataclass(frozen=True)
+class MaskGeometry:
+    """Ellipse of the mouth mask in frame pixels."""
+
+    cx: float
+    cy: float
+    half_w: float
+    half_h: float
+    angle: float  # radians, rotation of the eye line
+
+    def bbox(self, height: int, width: int) -> tuple[int, int, int, int]:
+        r = max(self.half_w, self.half_h) + 2
+        x0, y0 = max(0, int(self.cx - r)), max(0, int(self.cy - r))
+        x1, y1 = min(width, int(np.ceil(self.cx + r)) + 1), min(height, int(np.ceil(self.cy + r)) + 1)
+        return x0, y0, x1, y1
+
+    def outline(self, n: int = 48) -> np.ndarray:
+        """Polygon [shape=(n, 2)] of the ellipse edge, for drawing."""
+        t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+        u, v = self.half_w * np.cos(t), self.half_h * np.sin(t)
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        return np.stack([self.cx + c * u - s * v, self.cy + s * u + c * v], axis=1).astype(np.float32)
+
+
+def mask_geometry(landmarks: np.ndarray, *, scale: float = 1.0) -> MaskGeometry:
+    """Mouth-mask ellipse from 68-point ``landmarks`` [shape=(68, 2)]."""
+    pts = np.asarray(landmarks, dtype=np.float64)
+    eye_l, eye_r = pts[LEFT_EYE].mean(0), pts[RIGHT_EYE].mean(0)
+    angle = float(np.arctan2(eye_r[1] - eye_l[1], eye_r[0] - eye_l[0]))
+    width = float(np.linalg.norm(pts[MOUTH_RIGHT] - pts[MOUTH_LEFT]))
+    # guard against a degenerate mouth (profile views): never smaller than 40% of the eye distance
+    width = max(width, 0.4 * float(np.linalg.norm(eye_r - eye_l)), 4.0)
+    down = np.array([-np.sin(angle), np.cos(angle)])
+    centre = pts[OUTER_LIPS].mean(0) + down * MASK_CENTER_DOWN * width
+    return MaskGeometry(float(centre[0]), float(centre[1]), MASK_HALF_WIDTH * width * scale,
+                        MASK_HALF_HEIGHT * width * scale, angle)
+
+
+def mask_alpha(geom: MaskGeometry, box: tuple[int, int, int, int], *, feather: float) -> np.ndarray:
+    """Soft mask [shape=(y1-y0, x1-x0)] float32 in [0, 1] over ``box`` = (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = box
+    xs = np.arange(x0, x1, dtype=np.float32) - geom.cx
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None] - geom.cy
+    c, s = np.cos(geom.angle), np.sin(geom.angle)
+    u = (c * xs + s * ys) / geom.half_w
+    v = (-s * xs + c * ys) / geom.half_h
+    r = np.sqrt(u * u + v * v)
+    f = float(np.clip(feather, 0.02, 0.95))
+    t = np.clip((1.0 - r) / f, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep: no visible edge
+
+
+def composite(frame: np.ndarray, landmarks: np.ndarray, patch: MouthPatch, *, mask_scale: float = 1.0,
+              feather: float = 0.35, color_match: bool = True) -> np.ndarray:
+    """Blend ``patch`` into ``frame`` [shape=(H, W, 3)] uint8 inside the feathered mouth mask.
+
+    Returns a new frame; pixels outside the mask are the input's, bit for bit.
+    """
+    out = frame.copy()
+    height, width = frame.shape[:2]
+    geom = mask_geometry(landmarks, scale=mask_scale)
+    mx0, my0, mx1, my1 = geom.bbox(height, width)
+    ph, pw = patch.image.shape[:2]
+    x0, y0 = max(mx0, patch.x0), max(my0, patch.y0)
+    x1, y1 = min(mx1, patch.x0 + pw), min(my1, patch.y0 + ph)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    alpha = mask_alpha(geom, (x0, y0, x1, y1), feather=feather)
+    dst = frame[y0:y1, x0:x1].astype(np.float32)
+    src = patch.image[y0 - patch.y0:y1 - patch.y0, x0 - patch.x0:x1 - patch.x0].astype(np.float32)
+    if color_match:
+        src = match_colour(src, dst, alpha)
+    a = alpha[..., None]
+    out[y0:y1, x0:x1] = np.clip(dst + a * (src - dst) + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def match_colour(src: np.ndarray, dst: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Shift ``src`` so its mean colour on the mask's soft rim equals ``dst``'s there.
+
+    Only the rim (skin around the mouth) is compared: the mouth itself is what changes.
+    """
+    rim = (alpha > 0.02) & (alpha < 0.6)
+    if rim.sum() < 16:
+        return src
+    shift = dst[rim].mean(0) - src[rim].mean(0)
+    return src + np.clip(shift, -COLOR_SHIFT_LIMIT, COLOR_SHIFT_LIMIT)

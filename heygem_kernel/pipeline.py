@@ -1,0 +1,388 @@
+"""The streaming run: a linear pipeline of small named steps.
+
+    probe -> speech features -> analyse (face track + mouth library, cached)
+          -> render (decode -> backend -> composite -> encode, in bounded batches)
+          -> sync check -> diagnostics -> records
+
+Frames flow through bounded queues (decode and encode run in ffmpeg processes fed by
+threads in :mod:`heygem_kernel.media`), so memory does not grow with the video's length.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import backends, cache, compositing, media, mouthlib, records
+from .errors import Cancelled, InputError, NoFaceError
+from .options import RunOptions
+
+LOG = logging.getLogger("heygem")
+ANALYSIS_VERSION = 3          # bump when the analysis output changes: invalidates caches
+LANDMARK_SAMPLES = 6          # frames kept for the landmark diagnostic plot
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Analysis:
+    """Face track of the source frames [0, n) and, for backends that need it, the mouth library."""
+
+    track: object            # heygem_kernel.landmarks.FaceTrack
+    library: mouthlib.MouthLibrary | None
+    cached: bool
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, name: str):
+        watch = self
+
+        class _Span:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                watch.timings[name] = round(watch.timings.get(name, 0.0) + time.perf_counter() - self.t0, 3)
+        return _Span()
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled by the user")
+
+
+def _report(progress: Progress | None, stage: str, done: int, total: int) -> None:
+    if progress is not None:
+        progress(stage, done, total)
+
+
+# ---------------------------------------------------------------------------------------------
+def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_library: bool = True,
+            cache_dir: str | Path | None = None, progress: Progress | None = None,
+            cancel: threading.Event | None = None) -> Analysis:
+    """Track the face over source frames [0, n_frames) and gather the person's mouths.
+
+    Cached by the video's content hash and the options that change the result, so a second
+    run on the same video (a new audio, say) skips face detection.
+    """
+    from . import landmarks
+    entry = None
+    if cache_dir is not None and options.use_cache:
+        entry = cache.entry_path(cache_dir, cache.key(
+            video_hash=cache.file_hash(info.path), version=ANALYSIS_VERSION, detector=options.detector,
+            smoothing=options.smoothing, fps=round(info.fps, 4), size=(info.width, info.height)))
+        loaded = _load_analysis(entry, n_frames, info, want_library)
+        if loaded is not None:
+            LOG.info("analysis: re-used cached face track %s", entry.name)
+            _report(progress, "analyse", n_frames, n_frames)
+            return loaded
+
+    tracker = landmarks.FaceTracker(options.detector)
+    raw = np.full((n_frames, 68, 2), np.nan, np.float32)
+    library = mouthlib.MouthLibrary() if want_library else None
+    frames = media.iter_frames(info)
+    try:
+        for i, frame in enumerate(frames):
+            if i >= n_frames:
+                break
+            lm = tracker.update(frame)
+            if lm is not None:
+                raw[i] = lm
+                if library is not None:
+                    library.observe(frame, lm, i)
+            if i % 8 == 0:
+                _check(cancel)
+                _report(progress, "analyse", i + 1, n_frames)
+    finally:
+        frames.close()
+    _report(progress, "analyse", n_frames, n_frames)
+    valid = ~np.isnan(raw[:, 0, 0])
+    smooth = landmarks.smooth_track(raw, valid, strength=options.smoothing)
+    track = landmarks.FaceTrack(landmarks=smooth, valid=valid, width=info.width, height=info.height,
+                                fps=info.fps)
+    if entry is not None:
+        arrays = {"landmarks": smooth, "valid": valid}
+        if library is not None:
+            arrays.update(library.to_arrays())
+        cache.atomic_save_npz(entry, **arrays)
+    return Analysis(track=track, library=library, cached=False)
+
+
+def _load_analysis(entry: Path, n_frames: int, info, want_library: bool) -> Analysis | None:
+    from . import landmarks
+    if not entry.exists():
+        return None
+    try:
+        with np.load(entry) as data:
+            if data["landmarks"].shape[0] < n_frames or (want_library and "lib_frames" not in data):
+                return None
+            track = landmarks.FaceTrack(landmarks=data["landmarks"][:n_frames], valid=data["valid"][:n_frames],
+                                        width=info.width, height=info.height, fps=info.fps)
+            library = mouthlib.MouthLibrary.from_arrays(data) if want_library else None
+    except Exception as exc:  # a damaged cache entry is recomputed, never fatal
+        LOG.warning("analysis cache %s unreadable (%s); recomputing", entry.name, exc)
+        return None
+    return Analysis(track=track, library=library, cached=True)
+
+
+# ---------------------------------------------------------------------------------------------
+def _check_inputs(audio: str | Path, video: str | Path) -> tuple[Path, Path]:
+    audio, video = Path(audio), Path(video)
+    for kind, path in (("audio", audio), ("video", video)):
+        if not path.exists():
+            raise InputError(f"no such file: {path} (given as {kind})")
+        if path.is_dir():
+            raise InputError(f"{path} is a folder, expected a {kind} file")
+    return audio, video
+
+
+def _backend_for(options: RunOptions):
+    device = options.device
+    return backends.create(options.backend, checkpoint=options.checkpoint, device=device,
+                           batch_size=options.batch_size)
+
+
+def _output_size(info, options: RunOptions) -> tuple[int, int]:
+    if not options.out_height or options.out_height == info.height:
+        return info.width, info.height
+    h = int(options.out_height) // 2 * 2
+    return max(2, int(round(info.width * h / info.height / 2)) * 2), h
+
+
+def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
+        options: RunOptions | None = None, run_dir: str | Path | None = None,
+        runs_root: str | Path = "runs", name: str | None = None, speech=None,
+        progress: Progress | None = None, cancel: threading.Event | None = None,
+        cache_dir: str | Path | None = None) -> records.RunResult:
+    """Lip-sync ``video`` (or a photo) to ``audio`` and write an H.264/AAC MP4.
+
+    Returns a :class:`~heygem_kernel.records.RunResult`; raises a
+    :class:`~heygem_kernel.errors.HeyGemError` for bad input. A failed or cancelled run leaves
+    no output file behind (the encoder writes to a temporary name).
+    """
+    options = options or RunOptions()
+    audio, video = _check_inputs(audio, video)
+    run_dir = Path(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    output = Path(out) if out else run_dir / "output.mp4"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cache_dir) if cache_dir else Path(runs_root) / ".cache"
+    log_path = run_dir / "run.log"
+    with records.run_log(log_path):
+        try:
+            return _run(audio, video, output, options, run_dir, log_path, speech, progress, cancel, cache_dir)
+        except Exception as exc:
+            LOG.error("run failed: %s", exc)
+            raise
+
+
+def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: Path, log_path: Path,
+         speech, progress, cancel, cache_dir) -> records.RunResult:
+    from . import audio as audio_mod
+    watch = _Stopwatch()
+    t_start = time.perf_counter()
+    LOG.info("run: audio=%s video=%s backend=%s", audio, video, options.backend)
+    with watch("probe"):
+        info = media.probe_video(video, still_fps=options.still_fps)
+    LOG.info("video: %dx%d, %.3f fps%s, %d frames%s", info.width, info.height, info.fps,
+             " (variable rate, resampled)" if info.is_vfr else "", info.n_frames, " (photo)" if info.is_image else "")
+    with watch("audio"):
+        _report(progress, "audio", 0, 1)
+        if speech is None:
+            speech = audio_mod.load_speech(audio)
+        n_out = max(1, int(round(speech.duration * info.fps)))
+        feats = speech.features(fps=info.fps, n_frames=n_out)
+        _report(progress, "audio", 1, 1)
+    LOG.info("speech: %.2f s -> %d output frames (%s)", speech.duration, n_out,
+             "ping-pong" if n_out > info.n_frames and not info.is_image else "trim" if n_out < info.n_frames else "1:1")
+    _check(cancel)
+
+    backend = _backend_for(options)
+    n_src = min(info.n_frames, n_out)
+    with watch("analyse"):
+        analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
+                           cache_dir=cache_dir, progress=progress, cancel=cancel)
+    track = analysis.track
+    if not np.any(track.valid):
+        raise NoFaceError(f"no face found in {video} ({n_src} frames checked)")
+    LOG.info("analysis: face in %d/%d source frames%s", int(track.valid.sum()), n_src,
+             f", {len(analysis.library)} mouths in the library" if analysis.library is not None else "")
+
+    backend.prepare(backends.JobContext(audio=feats, track=track, library=analysis.library,
+                                        width=info.width, height=info.height, options=options))
+    with watch("render"):
+        rendered = _render(info, output, audio, speech.duration, n_out, track, backend, options, progress, cancel)
+    LOG.info("render: %d frames, %d without a face passed through", n_out, rendered.no_face)
+
+    sync = None
+    if options.sync_check:
+        from . import sync as sync_mod
+        with watch("sync"):
+            sync = sync_mod.estimate_offset(rendered.mouth_open, feats.visemes["open"], fps=info.fps)
+        LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", sync.offset_frames,
+                 sync.confidence, sync.correlation)
+    extra = {"analysis_cached": analysis.cached, "source_frames": info.n_frames, "is_vfr": info.is_vfr,
+             "is_image": info.is_image}
+    extra.update(_backend_scores(backend, output, feats, info))
+
+    with watch("plots"):
+        plots = _plots(run_dir, speech, feats, rendered, sync, info.fps)
+    watch.timings["total"] = round(time.perf_counter() - t_start, 3)
+    params_path = run_dir / "params.json"
+    records.write_json(params_path, {
+        "audio": str(audio.resolve()), "video": str(video.resolve()), "output": str(output.resolve()),
+        "options": options.to_dict(), "backend": backend.describe(), "versions": records.versions(),
+        "video_info": {k: str(v) if isinstance(v, Path) else v for k, v in vars(info).items()},
+        "audio_duration": speech.duration, "command": sys.argv if "heygem" in " ".join(sys.argv[:1]) else None,
+    })
+    out_w, out_h = _output_size(info, options)
+    result = records.RunResult(
+        output=output, run_dir=run_dir, params_path=params_path, log_path=log_path, plots=plots,
+        width=out_w, height=out_h, fps=info.fps, n_frames=n_out, duration=speech.duration,
+        frames_no_face=rendered.no_face,
+        sync_offset_frames=None if sync is None else int(sync.offset_frames),
+        sync_confidence=None if sync is None else float(sync.confidence),
+        sync_correlation=None if sync is None else float(sync.correlation),
+        timings=watch.timings, backend=options.backend, extra=extra)
+    records.write_json(run_dir / "result.json", result.to_dict())
+    LOG.info("done in %.1f s: %s", watch.timings["total"], output)
+    return result
+
+
+@dataclass
+class _Rendered:
+    no_face: int
+    mouth_open: np.ndarray           # [T] output mouth opening (NaN: no face)
+    samples: list                    # [(out_index, frame, landmarks)] for the landmark plot
+
+
+def _render(info, output: Path, audio: Path, duration: float, n_out: int, track, backend, options,
+            progress, cancel) -> _Rendered:
+    """Decode -> synthesise -> composite -> encode, ``options.batch_size`` frames at a time."""
+    import cv2
+    from . import landmarks
+    out_w, out_h = _output_size(info, options)
+    sample_at = set(np.linspace(0, n_out - 1, LANDMARK_SAMPLES).round().astype(int).tolist())
+    samples: list = []
+    mouth_open = np.full(n_out, np.nan, np.float32)
+    checker = landmarks.FaceTracker(options.detector) if options.sync_check else None
+    no_face = 0
+    pending: list = []
+
+    def flush(writer) -> None:
+        nonlocal no_face
+        out_idx = np.array([p[0] for p in pending])
+        src_idx = np.array([p[1] for p in pending])
+        lms = [track.landmarks[s] if track.valid[s] else None for s in src_idx]
+        frames = [p[2] for p in pending]
+        patches = backend.synthesize(backends.FrameBatch(frames=frames, landmarks=lms,
+                                                         out_index=out_idx, src_index=src_idx))
+        for i, frame, lm, patch in zip(out_idx, frames, lms, patches):
+            if lm is None:
+                no_face += 1
+            elif patch is not None:
+                frame = compositing.composite(frame, lm, patch, mask_scale=options.mask_scale,
+                                              feather=options.feather, color_match=options.color_match)
+            if checker is not None:
+                seen = checker.update(frame)
+                if seen is not None:
+                    mouth_open[i] = mouthlib.mouth_features(seen)[0]
+            if int(i) in sample_at:
+                samples.append((int(i), frame, lm))
+            if (out_w, out_h) != (info.width, info.height):
+                frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
+            writer.write(frame)
+        pending.clear()
+        _report(progress, "render", int(out_idx[-1]) + 1, n_out)
+
+    with media.FrameSource(info, n_out=n_out) as source, \
+            media.VideoWriter(output, width=out_w, height=out_h, fps=info.fps, audio=audio, duration=duration,
+                              crf=options.crf, preset=options.preset) as writer:
+        for out_i, (src_i, frame) in enumerate(source):
+            pending.append((out_i, src_i, frame))
+            if len(pending) >= max(1, options.batch_size):
+                _check(cancel)
+                flush(writer)
+        if pending:
+            flush(writer)
+    return _Rendered(no_face=no_face, mouth_open=mouth_open, samples=samples)
+
+
+def _backend_scores(backend, output: Path, feats, info) -> dict:
+    """Backend-specific quality figures (e.g. SyncNet LSE for wav2lip), when it offers them."""
+    scorer = getattr(backend, "score_output", None)
+    if scorer is None:
+        return {}
+    try:
+        return dict(scorer(output, feats=feats, fps=info.fps) or {})
+    except Exception as exc:  # a score is a bonus: never fail the run over it
+        LOG.warning("backend score skipped: %s", exc)
+        return {}
+
+
+def _plots(run_dir: Path, speech, feats, rendered: _Rendered, sync, fps: float) -> dict[str, Path]:
+    from . import diagnostics
+    plots = {"mel": run_dir / "mel.png", "landmarks": run_dir / "landmarks.png",
+             "mouth_track": run_dir / "mouth_track.png"}
+    diagnostics.plot_mel(speech.mel, plots["mel"], title="Mel spectrogram of the driving speech")
+    frames = [s[1] for s in rendered.samples]
+    lms = [s[2] for s in rendered.samples]
+    outlines = [None if lm is None else compositing.mask_geometry(lm).outline() for lm in lms]
+    diagnostics.plot_landmarks(frames, lms, plots["landmarks"],
+                               titles=[f"frame {s[0]} ({s[0] / fps:.2f} s)" for s in rendered.samples],
+                               mask_polygons=outlines)
+    diagnostics.plot_mouth_track(mouth_open=rendered.mouth_open, speech_open=feats.visemes["open"],
+                                 envelope=feats.envelope, fps=fps, path=plots["mouth_track"], sync=sync)
+    return plots
+
+
+# ---------------------------------------------------------------------------------------------
+PREVIEW_ANALYSIS_FRAMES = 150   # a preview builds its mouth library from the first 6 s at 25 fps
+
+
+def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions | None = None,
+                  frame_index: int = 0, cache_dir: str | Path | None = None, speech=None) -> np.ndarray:
+    """One output frame [shape=(H, W, 3)] uint8 BGR with the mouth mask outline drawn in green:
+    a quick look at mask size, feather and blend before a full render."""
+    import cv2
+    options = options or RunOptions()
+    audio, video = _check_inputs(audio, video)
+    from . import audio as audio_mod
+    info = media.probe_video(video, still_fps=options.still_fps)
+    speech = speech or audio_mod.load_speech(audio)
+    n_out = max(1, int(round(speech.duration * info.fps)))
+    frame_index = int(np.clip(frame_index, 0, n_out - 1))
+    src = media.pingpong_index(frame_index, info.n_frames)
+    backend = _backend_for(options)
+    n_src = min(info.n_frames, max(src + 1, PREVIEW_ANALYSIS_FRAMES))
+    analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
+                       cache_dir=cache_dir)
+    frames = media.iter_frames(info)
+    try:
+        for i, frame in enumerate(frames):
+            if i == src:
+                break
+    finally:
+        frames.close()
+    lm = analysis.track.landmarks[src] if analysis.track.valid[src] else None
+    if lm is None:
+        return frame
+    backend.prepare(backends.JobContext(audio=speech.features(fps=info.fps, n_frames=n_out),
+                                        track=analysis.track, library=analysis.library,
+                                        width=info.width, height=info.height, options=options))
+    patch = backend.synthesize(backends.FrameBatch(frames=[frame], landmarks=[lm],
+                                                   out_index=np.array([frame_index]), src_index=np.array([src])))[0]
+    out = frame if patch is None else compositing.composite(
+        frame, lm, patch, mask_scale=options.mask_scale, feather=options.feather, color_match=options.color_match)
+    outline = compositing.mask_geometry(lm, scale=options.mask_scale).outline()
+    cv2.polylines(out, [np.round(outline).astype(np.int32)], True, (0, 255, 0), max(1, info.width // 400),
+                  cv2.LINE_AA)
+    return out

@@ -1,0 +1,125 @@
+"""Run records: the run directory, ``params.json``, ``result.json`` and the per-run log.
+
+Every run leaves ``runs/<timestamp>-<name>/`` with the output video (unless ``out`` points
+elsewhere), the options and input paths it ran with, the versions used, a readable log and
+the diagnostic PNGs, so a run can be shared and reproduced.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+LOG = logging.getLogger("heygem")
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run produced. ``to_dict()`` is what ``result.json`` holds."""
+
+    output: Path
+    run_dir: Path
+    params_path: Path
+    log_path: Path
+    plots: dict[str, Path]
+    width: int
+    height: int
+    fps: float
+    n_frames: int
+    duration: float
+    frames_no_face: int
+    sync_offset_frames: int | None
+    sync_confidence: float | None
+    sync_correlation: float | None
+    timings: dict[str, float]
+    backend: str
+    extra: dict[str, Any] = field(default_factory=dict)  # backend-specific figures (SyncNet LSE...)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+        out["plots"] = {k: str(v) for k, v in self.plots.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunResult":
+        data = dict(data)
+        for key in ("output", "run_dir", "params_path", "log_path"):
+            data[key] = Path(data[key])
+        data["plots"] = {k: Path(v) for k, v in data.get("plots", {}).items()}
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def safe_name(text: str, *, max_len: int = 60) -> str:
+    """A file-system friendly name that keeps letters of any script (Chinese names stay readable)."""
+    text = re.sub(r"[^\w.-]+", "_", text, flags=re.UNICODE).strip("._")
+    return (text or "run")[:max_len]
+
+
+def new_run_dir(runs_root: str | Path, name: str) -> Path:
+    """Create ``<runs_root>/<YYYYmmdd-HHMMSS>-<name>/`` (suffix -2, -3... if it exists)."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(runs_root) / f"{stamp}-{safe_name(name)}"
+    path, n = base, 1
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+
+
+def versions() -> dict[str, str]:
+    """Versions of the interpreter, the libraries already imported, and ffmpeg."""
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for mod in ("numpy", "cv2", "mediapipe", "librosa", "pocketsphinx", "torch"):
+        module = sys.modules.get(mod)
+        if module is not None:
+            found[mod] = str(getattr(module, "__version__", "?"))
+    from . import __version__
+    found["heygem_kernel"] = __version__
+    with contextlib.suppress(Exception):
+        import subprocess
+        from .media import ffmpeg_exe
+        first = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True, timeout=10)
+        found["ffmpeg"] = first.stdout.split("\n", 1)[0].replace("ffmpeg version ", "").split(" Copyright")[0]
+    return found
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temporary name, then rename) so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def run_log(path: Path) -> Iterator[logging.Logger]:
+    """Send the ``heygem`` logger to ``path`` for the duration of a run."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, "%H:%M:%S"))
+    handler.setLevel(logging.DEBUG)
+    LOG.addHandler(handler)
+    old_level = LOG.level
+    if LOG.getEffectiveLevel() > logging.INFO:
+        LOG.setLevel(logging.INFO)
+    try:
+        yield LOG
+    finally:
+        LOG.removeHandler(handler)
+        LOG.setLevel(old_level)
+        handler.close()
