@@ -1,0 +1,669 @@
+"""Video and image I/O through ffmpeg: probe, stream frames in, loop them, encode them out.
+
+Frames are numpy arrays ``[shape=(H, W, 3)] uint8`` in BGR order (OpenCV's), streamed through
+rawvideo ``bgr24`` pipes so memory never grows with the length of the video:
+
+* :func:`probe_video` reads a file's size, rate and frame count, detecting photos and
+  variable-frame-rate clips (the latter are resampled to their real average rate by timestamp,
+  so the mouth stays in step with the audio).
+* :func:`iter_frames` decodes exactly ``info.n_frames`` frames on a reader thread.
+* :class:`FrameSource` gives any number of output frames: a trim, or a ping-pong loop whose
+  backward passes read a raw spool file on disk (never a jump cut, bounded RAM).
+* :class:`VideoWriter` encodes H.264 + AAC on a writer thread, as long as the audio, and only
+  renames its temporary file to the final name once everything succeeded.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import logging
+import os
+import queue
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import numpy as np
+
+from .errors import InputError, MediaError
+
+log = logging.getLogger(__name__)
+
+QUEUE_FRAMES = 4             # frames decoded / encoded ahead of the caller: overlap without RAM growth
+AAC_BITRATE = "160k"         # transparent for speech, small next to the video stream
+PROBE_TIMEOUT_S = 120        # ffprobe reads the whole container to count packets; never hang forever
+VFR_TOLERANCE = 0.01         # packets vs nominal_fps*duration may differ this much (+ 1.5 frames) and still be CFR
+IMAGE_FORMATS = {"image2", "gif_pipe"}  # plus every "*_pipe" demuxer (png_pipe, jpeg_pipe, webp_pipe, ...)
+STILL_CODECS = {"mjpeg", "png", "bmp", "webp", "tiff", "jpeg2000", "jpegls", "pgm", "ppm", "qoi"}
+TEXT_FORMATS = {"tty"}       # ffmpeg's ANSI-art demuxer accepts any .txt file as "video": reject it
+
+
+# --------------------------------------------------------------------------------- binaries
+
+@functools.lru_cache(maxsize=None)
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary: the system one if on PATH, else the one imageio-ffmpeg ships."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    try:
+        import imageio_ffmpeg
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # not installed, or no binary for this platform
+        raise MediaError(f"ffmpeg not found: install ffmpeg (e.g. apt install ffmpeg) ({exc})") from None
+
+
+@functools.lru_cache(maxsize=None)
+def ffprobe_exe() -> str:
+    """Path of the ffprobe binary (on PATH, or next to :func:`ffmpeg_exe`)."""
+    found = shutil.which("ffprobe")
+    if found:
+        return found
+    try:
+        sibling = Path(ffmpeg_exe()).with_name("ffprobe")
+    except MediaError:
+        sibling = None
+    if sibling is not None and sibling.exists():
+        return str(sibling)
+    raise MediaError("ffprobe not found: install ffmpeg, which provides ffprobe (e.g. apt install ffmpeg)")
+
+
+def _ff_path(path: Path) -> str:
+    """An absolute ``file:`` URL so names with ':' or a leading '-' are never read as options."""
+    return "file:" + str(Path(path).absolute())
+
+
+def _check_file(path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError(f"no such file: {p}")
+    if p.is_dir():
+        raise InputError(f"{p} is a folder, expected a media file")
+    return p
+
+
+def _ffprobe(path: Path, args: list[str], *, what: str) -> dict[str, Any]:
+    cmd = [ffprobe_exe(), "-v", "error", "-of", "json", *args, _ff_path(path)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{path}: ffprobe took more than {PROBE_TIMEOUT_S} s to read it") from None
+    if done.returncode != 0:
+        stderr = done.stderr.decode("utf-8", "replace")
+        if "moov atom not found" in stderr:  # an MP4 cut short before its index was written
+            raise MediaError(f"{path} is truncated or incomplete: its MP4 index (moov atom) is missing")
+        reason = _last_line(stderr).replace(_ff_path(path) + ": ", "")
+        raise MediaError(f"{path} is not {what} that ffmpeg can read ({reason})")
+    return json.loads(done.stdout or b"{}")
+
+
+def _last_line(stderr: bytes | str | collections.deque) -> str:
+    if isinstance(stderr, collections.deque):
+        lines = list(stderr)
+    else:
+        text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+        lines = text.splitlines()
+    lines = [ln.strip() for ln in lines if ln.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def _float(value: Any, default: float = 0.0) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return default
+    return out if out == out else default  # NaN -> default
+
+
+def _rate(text: str | None) -> float:
+    """'30000/1001' -> 29.97; '0/0' or missing -> 0."""
+    try:
+        return float(Fraction(text)) if text else 0.0
+    except (ValueError, ZeroDivisionError):
+        return 0.0
+
+
+def _tag_duration(stream: dict[str, Any]) -> float:
+    """Matroska keeps a stream's length in a 'DURATION' tag as HH:MM:SS.nnnnnnnnn."""
+    text = (stream.get("tags") or {}).get("DURATION")
+    try:
+        h, m, s = str(text).split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    except (ValueError, AttributeError):
+        return 0.0
+
+
+# --------------------------------------------------------------------------------- probing
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`iter_frames` will deliver for one video or photo.
+
+    ``width``/``height`` are as displayed (rotation metadata and non-square pixels applied).
+    ``fps`` is the constant rate frames are delivered at, which is also the output rate;
+    ``nominal_fps`` is what the header claims (they differ for variable-frame-rate clips).
+    ``n_frames`` frames are delivered at ``fps``; ``duration`` is the video stream's length in s.
+    """
+
+    path: Path
+    width: int
+    height: int
+    fps: float
+    nominal_fps: float
+    n_frames: int
+    duration: float
+    is_image: bool
+    is_vfr: bool
+    codec: str
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """First audio stream of a file: ``duration`` in s, ``sample_rate`` in Hz."""
+
+    duration: float
+    sample_rate: int
+    channels: int
+    codec: str
+
+
+def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInfo:
+    """Probe a video or photo; raise :class:`MediaError` (one line naming the file) if unusable.
+
+    Photos are recognised by content (ffprobe's image demuxers, or a single still-codec frame)
+    and become one frame at ``still_fps``. A clip whose packet count disagrees with its
+    header rate x duration is variable-frame-rate: it is delivered at its real average rate.
+    """
+    p = _check_file(path)
+    data = _ffprobe(p, ["-count_packets", "-show_streams", "-show_format"], what="a video or image")
+    fmt = data.get("format") or {}
+    streams = data.get("streams") or []
+    video = next((s for s in streams if s.get("codec_type") == "video"
+                  and not (s.get("disposition") or {}).get("attached_pic")), None)
+    has_audio = any(s.get("codec_type") == "audio" for s in streams)
+    format_name = str(fmt.get("format_name", ""))
+    if video is None or format_name in TEXT_FORMATS or video.get("codec_name") == "ansi":
+        if video is None and has_audio:
+            raise MediaError(f"{p} has no video stream (is it an audio file?)")
+        raise MediaError(f"{p} is not a video or image that ffmpeg can read")
+
+    codec = str(video.get("codec_name", "?"))
+    packets = int(_float(video.get("nb_read_packets")))
+    header_frames = int(_float(video.get("nb_frames")))
+    width, height = _display_size(video)
+    if width <= 0 or height <= 0:
+        raise MediaError(f"{p} is not a video or image that ffmpeg can read (no frame size)")
+
+    is_image = (format_name in IMAGE_FORMATS or format_name.endswith("_pipe")
+                or (codec in STILL_CODECS and packets <= 1))
+    if is_image:
+        width, height = _image_size(p, width, height)
+        return VideoInfo(path=p, width=width, height=height, fps=float(still_fps),
+                         nominal_fps=float(still_fps), n_frames=1, duration=1.0 / still_fps,
+                         is_image=True, is_vfr=False, codec=codec, has_audio=False)
+
+    if packets <= 0:
+        raise MediaError(f"{p} holds no video frames")
+    if header_frames > 0 and packets < 0.95 * header_frames:
+        raise MediaError(f"{p} is truncated or damaged: only {packets} of {header_frames} video frames are present")
+
+    nominal = _rate(video.get("r_frame_rate")) or _rate(video.get("avg_frame_rate"))
+    duration = (_float(video.get("duration")) or _tag_duration(video) or _float(fmt.get("duration"))
+                or (packets / nominal if nominal else 0.0))
+    if duration <= 0:
+        raise MediaError(f"{p} has a video stream of zero duration")
+    expected = nominal * duration
+    is_vfr = nominal <= 0 or abs(packets - expected) > 1.5 + VFR_TOLERANCE * packets
+    if is_vfr:
+        fps = packets / duration  # real average rate; frames are resampled to it by timestamp
+        n_frames = max(1, round(duration * fps))
+    else:
+        fps, n_frames = nominal, packets
+    if not _decodes_a_frame(p):
+        raise MediaError(f"{p} has a video stream but none of its frames can be decoded")
+    return VideoInfo(path=p, width=width, height=height, fps=float(fps), nominal_fps=float(nominal or fps),
+                     n_frames=int(n_frames), duration=float(duration), is_image=False, is_vfr=is_vfr,
+                     codec=codec, has_audio=has_audio)
+
+
+def _display_size(stream: dict[str, Any]) -> tuple[int, int]:
+    """Coded size -> displayed size: non-square pixels stretched, quarter turns swap W and H."""
+    w, h = int(_float(stream.get("width"))), int(_float(stream.get("height")))
+    sar = _sar(stream)
+    if sar != 1:
+        w = int(round(w * sar))
+    rotation = _float((stream.get("tags") or {}).get("rotate"))
+    for side in stream.get("side_data_list") or []:
+        if "rotation" in side:
+            rotation = _float(side["rotation"])
+    if round(abs(rotation)) % 180 == 90:
+        w, h = h, w
+    return w, h
+
+
+def _sar(stream: dict[str, Any]) -> Fraction:
+    try:
+        num, den = (int(x) for x in str(stream.get("sample_aspect_ratio", "1:1")).split(":"))
+        return Fraction(num, den) if num > 0 and den > 0 else Fraction(1)
+    except ValueError:
+        return Fraction(1)
+
+
+def _image_size(path: Path, width: int, height: int) -> tuple[int, int]:
+    """Photos from phones are stored sideways with an EXIF orientation tag: apply it."""
+    try:
+        from PIL import Image
+        with Image.open(path) as im:
+            orientation = im.getexif().get(0x0112, 1)
+            w, h = im.size
+    except Exception:  # a format Pillow lacks: trust ffprobe (no EXIF there)
+        return width, height
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _decodes_a_frame(path: Path) -> bool:
+    """Decode until the first picture comes out (a 16x16 grey thumbnail, 256 bytes)."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-v", "quiet", "-i", _ff_path(path), "-map", "0:v:0", "-frames:v", "1",
+           "-vf", "scale=16:16", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return False
+    return len(done.stdout) == 16 * 16
+
+
+def probe_audio(path: str | os.PathLike) -> AudioInfo:
+    """Probe the first audio stream of any file ffmpeg reads (a WAV, an MP3, a video's track)."""
+    p = _check_file(path)
+    data = _ffprobe(p, ["-show_streams", "-show_format"], what="an audio or video file")
+    fmt = data.get("format") or {}
+    if str(fmt.get("format_name", "")) in TEXT_FORMATS:
+        raise MediaError(f"{p} is not an audio or video file that ffmpeg can read")
+    audio = next((s for s in data.get("streams") or [] if s.get("codec_type") == "audio"), None)
+    if audio is None:
+        raise MediaError(f"{p} has no audio track")
+    duration = _float(audio.get("duration")) or _tag_duration(audio) or _float(fmt.get("duration"))
+    if duration <= 0:
+        raise MediaError(f"{p} has an audio track of zero duration")
+    return AudioInfo(duration=duration, sample_rate=int(_float(audio.get("sample_rate"))),
+                     channels=int(_float(audio.get("channels"))), codec=str(audio.get("codec_name", "?")))
+
+
+# --------------------------------------------------------------------------------- reading
+
+class _Stderr:
+    """Drain a process's stderr on a thread (a full pipe would block it), keeping the last lines."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=20)
+        self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _run(self, stream: IO[bytes]) -> None:
+        for raw in iter(stream.readline, b""):
+            self.lines.append(raw.decode("utf-8", "replace").rstrip())
+
+    def last(self) -> str:
+        self._thread.join(timeout=2)
+        return _last_line(self.lines)
+
+
+def _decode_cmd(info: VideoInfo, width: int, height: int) -> list[str]:
+    filters = []
+    if info.is_vfr:  # pick, for each output tick, the frame shown at that time
+        filters.append(f"fps=fps={Fraction(info.fps).limit_denominator(100_000)}")
+    shrink = width <= info.width and height <= info.height and (width, height) != (info.width, info.height)
+    # always scale to the displayed size: applies non-square pixels (a no-op otherwise)
+    filters.append(f"scale={width}:{height}" + (":flags=area" if shrink else "") + ",setsar=1")
+    return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", _ff_path(info.path),
+            "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", ",".join(filters), "-fps_mode", "passthrough",
+            "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
+
+
+def _read_exact(stream: IO[bytes], out: np.ndarray) -> bool:
+    """Fill ``out`` from the pipe; False at end of stream (a partial last frame is dropped)."""
+    view = memoryview(out).cast("B")
+    got = 0
+    while got < len(view):
+        n = stream.readinto(view[got:])
+        if not n:
+            return False
+        got += n
+    return True
+
+
+def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """Yield exactly ``info.n_frames`` frames ``[shape=(H, W, 3)] uint8`` BGR, each a fresh writable array.
+
+    ``size=(w, h)`` has ffmpeg scale them. A reader thread decodes up to :data:`QUEUE_FRAMES`
+    ahead. If ffmpeg delivers fewer frames the last one is repeated; closing the generator early
+    stops ffmpeg. Raises :class:`MediaError` if not even one frame decodes.
+    """
+    width, height = size or (info.width, info.height)
+    if info.is_image:
+        yield _read_image(info, width, height)
+        return
+    proc = subprocess.Popen(_decode_cmd(info, width, height), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    stderr = _Stderr(proc.stderr)
+    frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+    stop = threading.Event()
+
+    def put(item: np.ndarray | None) -> bool:
+        while not stop.is_set():
+            try:
+                frames.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def reader() -> None:
+        try:
+            for _ in range(info.n_frames):
+                frame = np.empty((height, width, 3), np.uint8)
+                if not _read_exact(proc.stdout, frame) or not put(frame):
+                    break
+        except (OSError, ValueError):  # pipe closed under us by an early close
+            pass
+        finally:
+            put(None)
+
+    thread = threading.Thread(target=reader, name="heygem-decode", daemon=True)
+    thread.start()
+    delivered, last = 0, None
+    try:
+        while (frame := frames.get()) is not None:
+            delivered += 1
+            last = frame
+            yield frame
+        if last is None:
+            proc.wait(timeout=10)
+            raise MediaError(f"{info.path}: ffmpeg decoded no frames ({stderr.last()})")
+        if delivered < info.n_frames:
+            log.debug("%s: ffmpeg gave %d of %d frames, repeating the last", info.path, delivered, info.n_frames)
+        for _ in range(info.n_frames - delivered):
+            yield last.copy()
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        while True:  # unblock a reader waiting on a full queue
+            try:
+                frames.get_nowait()
+            except queue.Empty:
+                break
+        thread.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def _read_image(info: VideoInfo, width: int, height: int) -> np.ndarray:
+    """Decode a photo with its EXIF orientation applied (Pillow), falling back to ffmpeg."""
+    try:
+        from PIL import Image, ImageOps
+        with Image.open(info.path) as im:
+            rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+        frame = np.ascontiguousarray(rgb[:, :, ::-1])
+    except Exception:
+        cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(info.path), "-map", "0:v:0",
+               "-frames:v", "1", "-vf", f"scale={info.width}:{info.height},setsar=1",
+               "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
+        done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=PROBE_TIMEOUT_S)
+        if len(done.stdout) != info.width * info.height * 3:
+            raise MediaError(f"{info.path}: the image could not be decoded ({_last_line(done.stderr)})") from None
+        frame = np.frombuffer(done.stdout, np.uint8).reshape(info.height, info.width, 3).copy()
+    if frame.shape[:2] != (height, width):
+        import cv2
+        shrink = width < frame.shape[1] and height < frame.shape[0]
+        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return frame
+
+
+def pingpong_index(i: int, n: int) -> int:
+    """Source frame of output frame ``i`` when looping ``n`` frames forth and back: 0..n-1, n-2..1, 0, ..."""
+    if n <= 1:
+        return 0
+    r = i % (2 * (n - 1))
+    return r if r < n else 2 * (n - 1) - r
+
+
+class FrameSource:
+    """``n_out`` output frames from a video: iterate to get ``(src_index, frame [shape=(H, W, 3)])``.
+
+    ``n_out <= n_frames``: the first ``n_out`` frames are streamed (trim). ``n_out > n_frames``:
+    ping-pong (:func:`pingpong_index`, no jump cut); the first forward pass streams from ffmpeg
+    and spools raw frames into a temporary file (``os.pwrite``), later passes read them back
+    (``os.pread``), so RAM stays at a few frames whatever the length. A photo repeats its one
+    frame. The spool file is deleted on :meth:`close` (or leaving the ``with`` block).
+    """
+
+    def __init__(self, info: VideoInfo, *, n_out: int, size: tuple[int, int] | None = None,
+                 spool_dir: str | os.PathLike | None = None) -> None:
+        if n_out < 0:
+            raise ValueError(f"n_out must be >= 0, got {n_out}")
+        self.info = info
+        self.n_out = int(n_out)
+        self.width, self.height = size or (info.width, info.height)
+        self.spool_dir = spool_dir
+        self._gen: Iterator[np.ndarray] | None = None
+        self._fd: int | None = None
+        self._spool: str | None = None
+
+    def __len__(self) -> int:
+        return self.n_out
+
+    def __enter__(self) -> "FrameSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        n = self.info.n_frames
+        if self.n_out == 0:
+            return
+        self._gen = iter_frames(self.info, size=(self.width, self.height))
+        try:
+            if self.info.is_image:
+                still = next(self._gen)
+                for i in range(self.n_out):
+                    yield 0, still.copy()
+                return
+            spool = self.n_out > n
+            if spool:
+                self._open_spool()
+            frame_bytes = self.width * self.height * 3
+            for i in range(min(self.n_out, n)):
+                frame = next(self._gen)
+                if spool:
+                    os.pwrite(self._fd, frame.data, i * frame_bytes)
+                yield i, frame
+            self._close_decoder()
+            for i in range(n, self.n_out):
+                src = pingpong_index(i, n)
+                yield src, self._read_spooled(src, frame_bytes)
+        finally:
+            self.close()
+
+    def _open_spool(self) -> None:
+        fd, name = tempfile.mkstemp(prefix="heygem-frames-", suffix=".raw", dir=self.spool_dir)
+        self._fd, self._spool = fd, name
+
+    def _read_spooled(self, src: int, frame_bytes: int) -> np.ndarray:
+        frame = np.empty((self.height, self.width, 3), np.uint8)
+        got = os.preadv(self._fd, [memoryview(frame).cast("B")], src * frame_bytes)
+        if got != frame_bytes:
+            raise MediaError(f"{self.info.path}: frame spool {self._spool} is short (disk full?)")
+        return frame
+
+    def _close_decoder(self) -> None:
+        if self._gen is not None:
+            self._gen.close()
+            self._gen = None
+
+    def close(self) -> None:
+        """Stop ffmpeg and delete the spool file (safe to call twice)."""
+        self._close_decoder()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._spool is not None:
+            Path(self._spool).unlink(missing_ok=True)
+            self._spool = None
+
+
+# --------------------------------------------------------------------------------- writing
+
+class VideoWriter:
+    """Encode frames ``[shape=(height, width, 3)] uint8`` BGR to H.264 (yuv420p, +faststart) with AAC audio.
+
+    ``audio``: any ffmpeg-readable file (a WAV, or a video whose first audio track is used).
+    The output lasts exactly ``duration`` (default: the audio's duration); if fewer frames were
+    written the last one is held. yuv420p needs even sizes, so an odd width/height gets one
+    extra column/row copied from the edge. ffmpeg writes ``.<stem>.partial<suffix>`` next to the
+    target, renamed on a clean :meth:`close`; an exception in the ``with`` block or :meth:`abort`
+    kills ffmpeg and deletes it. Encoding runs on a thread behind a bounded queue.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, width: int, height: int, fps: float,
+                 audio: str | os.PathLike | None, duration: float | None = None,
+                 crf: int = 18, preset: str = "veryfast") -> None:
+        if width <= 0 or height <= 0 or fps <= 0:
+            raise ValueError(f"bad output geometry {width}x{height} @ {fps} fps")
+        self.path = Path(path).expanduser()
+        self.width, self.height, self.fps = int(width), int(height), float(fps)
+        self.audio = _check_file(audio) if audio is not None else None
+        if duration is None and self.audio is not None:
+            duration = probe_audio(self.audio).duration
+        elif self.audio is not None:
+            probe_audio(self.audio)  # fail early, naming the file, if it has no audio track
+        self.duration = duration
+        self.frames_written = 0
+        self._even_w, self._even_h = self.width + self.width % 2, self.height + self.height % 2
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
+        self._proc = subprocess.Popen(self._command(crf, preset), stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
+        self._stderr = _Stderr(self._proc.stderr)
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._pump, name="heygem-encode", daemon=True)
+        self._thread.start()
+
+    def _command(self, crf: int, preset: str) -> list[str]:
+        rate = Fraction(self.fps).limit_denominator(100_000)
+        cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{self._even_w}x{self._even_h}",
+               "-framerate", str(rate), "-i", "pipe:0"]
+        if self.audio is not None:
+            cmd += ["-i", _ff_path(self.audio), "-map", "0:v:0", "-map", "1:a:0",
+                    "-c:a", "aac", "-b:a", AAC_BITRATE]
+        else:
+            cmd += ["-map", "0:v:0"]
+        if self.duration is not None:  # hold the last frame up to the audio's end; -t cuts exactly there
+            cmd += ["-vf", "tpad=stop=-1:stop_mode=clone", "-t", f"{self.duration:.6f}"]
+        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
+                "-r", str(rate), "-movflags", "+faststart", _ff_path(self.partial)]
+        return cmd
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type: type | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, frame: np.ndarray) -> None:
+        """Queue one frame ``[shape=(height, width, 3)] uint8`` BGR (blocks while the encoder is behind)."""
+        if self._closed:
+            raise ValueError(f"{self.path}: write() after close()")
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"frame {frame.shape} {frame.dtype} does not match the writer's "
+                             f"({self.height}, {self.width}, 3) uint8")
+        while True:
+            if self._error is not None:
+                raise self._failure()
+            try:
+                self._queue.put(frame, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self.frames_written += 1
+
+    def _pump(self) -> None:
+        try:
+            while (frame := self._queue.get()) is not None:
+                if (self._even_w, self._even_h) != (self.width, self.height):
+                    pad = ((0, self._even_h - self.height), (0, self._even_w - self.width), (0, 0))
+                    frame = np.pad(frame, pad, mode="edge")
+                self._proc.stdin.write(np.ascontiguousarray(frame).data)
+        except (OSError, ValueError) as exc:  # BrokenPipe: ffmpeg stopped reading
+            # rc 0: it reached `-t duration` and finished; frames past the audio's end are dropped
+            if self._proc.wait() != 0:
+                self._error = exc
+            while self._queue.get() is not None:  # keep draining so write()/close() never block
+                pass
+
+    def _failure(self) -> MediaError:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        return MediaError(f"ffmpeg could not write {self.path}: {self._stderr.last()}")
+
+    def close(self) -> Path:
+        """Finish encoding and move the file into place; returns the output path."""
+        if self._closed:
+            return self.path
+        self._closed = True
+        self._put_sentinel()
+        self._thread.join()
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        rc = self._proc.wait()
+        if self.frames_written == 0:
+            self.partial.unlink(missing_ok=True)
+            raise MediaError(f"no frames were written to {self.path}")
+        if self._error is not None or rc != 0:
+            self.partial.unlink(missing_ok=True)
+            raise MediaError(f"ffmpeg could not write {self.path}: {self._stderr.last()}")
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Stop ffmpeg and delete the partial file; the target path is left untouched."""
+        if self._closed and self._proc.poll() is not None:
+            self.partial.unlink(missing_ok=True)
+            return
+        self._closed = True
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._put_sentinel()
+        self._thread.join(timeout=10)
+        self._proc.wait()
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        self.partial.unlink(missing_ok=True)
+
+    def _put_sentinel(self) -> None:
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.1)
+                return
+            except queue.Full:
+                continue
