@@ -181,7 +181,8 @@ def inspect_checkpoint(path: str | os.PathLike, *, hash: bool = True) -> Checkpo
     digest = sha256(path) if hash else None
     if digest and digest in KNOWN_SHA256:
         known = KNOWN_SHA256[digest]
-        return CheckpointInfo(path, size, digest, "official", fmt, known, f"official {known.name}")
+        return CheckpointInfo(path, size, digest, "official", fmt, known,
+                              f"{known.name}, {known.model}")
     same_name = KNOWN_BY_NAME.get(path.name)
     if fmt in ("html", "unknown"):
         what = "an HTML page" if fmt == "html" else "not a PyTorch file"
@@ -194,7 +195,7 @@ def inspect_checkpoint(path: str | os.PathLike, *, hash: bool = True) -> Checkpo
         return CheckpointInfo(path, size, digest, "truncated?", fmt, same_name,
                               f"{size:,} of the official {same_name.size:,} bytes")
     return CheckpointInfo(path, size, digest, "unknown", fmt, same_name,
-                          "not an official release (fine-tune or re-save?)")
+                          "not an official release: a fine-tune or re-save?")
 
 
 def scan(directory: str | os.PathLike | None = None, *, hash: bool = True

@@ -1,0 +1,544 @@
+"""The ``wav2lip`` backend: official Wav2Lip checkpoints, batched on CUDA (CPU works, slowly).
+
+Per frame: a square face box from the 68 landmarks (+ ``options.pads``) is cropped, resized
+to 96x96, its lower half masked, and sent with the frame's 0.2 s mel window through the
+generator; the 96x96 result is upscaled back to the box (Lanczos) and returned as a
+:class:`MouthPatch` that the engine blends through its feathered mouth mask (no hard box).
+
+Also here: checkpoint loaders that accept every layout seen in the wild (dict container with
+``state_dict``, bare state_dict, ``module.`` prefixes, TorchScript) with one-line errors, and
+LSE-D / LSE-C style sync scores from the expert SyncNet (spec section 8, adapted to
+``SyncNet_color``). torch is imported lazily: ``import heygem_kernel.backends.wav2lip`` is cheap.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from .. import checkpoints
+from ..errors import BackendError, CheckpointError, InputError
+from .base import Backend, FrameBatch, JobContext, MouthPatch
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+log = logging.getLogger(__name__)
+
+FACE_SIZE = 96             # released models are 96x96 only (spec 1.1)
+HALF = FACE_SIZE // 2      # rows 48-95 are the masked / scored lower half
+MEL_STEPS = 16             # mel columns per window (0.2 s)
+SYNC_FRAMES = 5            # frames per expert SyncNet sample
+VSHIFT = 15                # +-15 frame offsets searched, as the LSE evaluation (spec 8.1)
+TOP_MARGIN = 0.1           # detector boxes reach ~10 % of the face above the brows
+MIN_BOX = 16               # px; smaller faces are left untouched
+ALLOW_PICKLE_ENV = "HEYGEM_ALLOW_PICKLE"   # "1": trust pickled whole-model files
+
+GENERATOR_HINT = ("the Wav2Lip generator, e.g. wav2lip.pth or wav2lip_gan.pth, ~416 MB; "
+                  "put it in checkpoints/")
+SYNCNET_HINT = "the Wav2Lip expert SyncNet lipsync_expert.pth, ~188 MB; put it in checkpoints/"
+_OFFICIAL = {"generator": checkpoints.KNOWN_BY_NAME["wav2lip.pth"],
+             "syncnet": checkpoints.KNOWN_BY_NAME["lipsync_expert.pth"]}
+# key prefixes that identify a model family, for "you gave me the wrong file" messages
+_FAMILIES = (("face_encoder_blocks.", "output_block.", "the Wav2Lip generator"),
+             ("face_encoder.", "audio_encoder.13.", "the expert SyncNet (lipsync_expert.pth)"),
+             ("face_encoder_blocks.", "binary_pred.", "the visual-quality discriminator"))
+
+_MODELS: dict[tuple, Any] = {}     # (kind, path, mtime, size, device) -> module: load once
+_MODELS_LOCK = threading.Lock()
+
+
+# ============================================================================ devices
+def resolve_device(device: str = "auto") -> "torch.device":
+    """"auto" -> cuda if available else cpu; a CUDA request without CUDA is an InputError."""
+    import torch
+    name = (device or "auto").strip().lower()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except RuntimeError as exc:
+        raise InputError(f"unknown device {device!r} (expected auto, cpu, cuda or cuda:N)") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} requested but CUDA is not available "
+                         f"(torch {torch.__version__}); use --device cpu")
+    return dev
+
+
+def _autocast_dtype(dev: "torch.device", dtype: str) -> "torch.dtype | None":
+    """Reduced precision for CUDA autocast; None = plain float32."""
+    import torch
+    if dtype == "auto":
+        return torch.float16 if dev.type == "cuda" else None
+    table = {"float32": None, "fp32": None, "float16": torch.float16, "fp16": torch.float16,
+             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    if dtype not in table:
+        raise InputError(f"unknown dtype {dtype!r} (expected auto, float32, float16 or bfloat16)")
+    return table[dtype]
+
+
+# ============================================================================ loading
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:160] if text else type(exc).__name__
+
+
+def _not_a_checkpoint(path: Path, kind: str, why: str) -> CheckpointError:
+    ref = _OFFICIAL[kind]
+    size = path.stat().st_size
+    return CheckpointError(f"{path} is not a PyTorch checkpoint ({why}; {size:,} bytes; the "
+                           f"official {ref.name} is {ref.size:,} bytes: re-download it)")
+
+
+def _is_torchscript(path: Path) -> bool:
+    with zipfile.ZipFile(path) as zf:
+        return any(n.endswith("constants.pkl") or "/code/" in n for n in zf.namelist())
+
+
+def read_state_dict(path: str | os.PathLike, *, kind: str = "generator",
+                    allow_pickle: bool | None = None) -> dict[str, "torch.Tensor"]:
+    """Tensors of a checkpoint file, keys with every ``module.`` removed (as the original).
+
+    Accepts: the training container ``{"state_dict", "optimizer", "global_step", ...}``, a bare
+    state_dict, a TorchScript archive and (only with ``allow_pickle`` or
+    ``HEYGEM_ALLOW_PICKLE=1``: it runs code from the file) a pickled whole ``nn.Module``.
+    Raises :class:`CheckpointError` (one line naming the file) for anything else.
+    """
+    import pickle
+
+    import torch
+
+    hint = GENERATOR_HINT if kind == "generator" else SYNCNET_HINT
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path} (expected {hint})")
+    if path.stat().st_size == 0:
+        raise _not_a_checkpoint(path, kind, "empty file")
+    fmt = checkpoints.sniff_format(path)
+    if fmt == "html":
+        raise _not_a_checkpoint(path, kind, "an HTML page, probably a download or login page")
+    if fmt == "unknown":
+        raise _not_a_checkpoint(path, kind, "unrecognised bytes")
+    if fmt == "zip":
+        try:
+            script = _is_torchscript(path)
+        except (zipfile.BadZipFile, OSError):
+            raise _not_a_checkpoint(path, kind, "truncated zip archive") from None
+        if script:
+            try:
+                return _clean_keys(torch.jit.load(str(path), map_location="cpu").state_dict())
+            except Exception as exc:  # noqa: BLE001 - any failure here is a bad file
+                raise CheckpointError(f"{path} is a TorchScript archive that does not load "
+                                      f"({_one_line(exc)})") from None
+    if allow_pickle is None:
+        allow_pickle = os.environ.get(ALLOW_PICKLE_ENV, "") == "1"
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=not allow_pickle)
+    except pickle.UnpicklingError as exc:
+        if fmt == "legacy" and "truncated" in str(exc):
+            raise _not_a_checkpoint(path, kind, "truncated") from None
+        raise CheckpointError(
+            f"{path} holds pickled Python objects (a whole model?) that safe loading refuses "
+            f"({_one_line(exc)[:80]}); if you trust the file set {ALLOW_PICKLE_ENV}=1, or re-save "
+            f"it as torch.save(model.state_dict(), 'wav2lip.pth')") from None
+    except (EOFError, RuntimeError, ValueError, OSError) as exc:
+        raise _not_a_checkpoint(path, kind, f"truncated or corrupt: {_one_line(exc)[:80]}") \
+            from None
+    except (ModuleNotFoundError, AttributeError) as exc:  # allow_pickle without the classes
+        raise CheckpointError(f"{path} is a pickled model whose classes are not importable "
+                              f"({_one_line(exc)}); load it in its own code and save "
+                              f"model.state_dict()") from None
+    if isinstance(obj, dict) and "state_dict" in obj:
+        obj = obj["state_dict"]          # training container: optimizer etc. ignored
+    elif isinstance(obj, torch.nn.Module):
+        obj = obj.state_dict()
+    if not isinstance(obj, dict) or not obj or \
+            not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} is a PyTorch file but holds {type(obj).__name__}, not a "
+                              f"state_dict (expected {hint})")
+    return _clean_keys(obj)
+
+
+def _clean_keys(state: dict) -> dict:
+    return {str(k).replace("module.", ""): v for k, v in state.items()}
+
+
+def _guess_family(keys: Sequence[str]) -> str | None:
+    for first, second, name in _FAMILIES:
+        if any(k.startswith(first) for k in keys) and any(k.startswith(second) for k in keys):
+            return name
+    return None
+
+
+def _load_into(model: "torch.nn.Module", state: dict, path: Path, kind: str) -> None:
+    """Strict load; only ``num_batches_tracked`` may be absent (old files lack it)."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        want = "the Wav2Lip generator" if kind == "generator" else "the expert SyncNet"
+        family = _guess_family(list(state))
+        looks = f"; it looks like {family}" if family and not family.startswith(want) else ""
+        raise CheckpointError(
+            f"{path} does not hold {want} weights: {len(missing)} of {len(expected)} expected "
+            f"keys missing (e.g. {missing[0] if missing else '-'}), {len(unexpected)} unexpected "
+            f"(e.g. {unexpected[0] if unexpected else '-'}){looks}")
+    wrong = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
+    if wrong:
+        k = wrong[0]
+        raise CheckpointError(f"{path} has {len(wrong)} tensors of the wrong shape, e.g. {k} "
+                              f"{tuple(state[k].shape)} instead of {tuple(expected[k].shape)}")
+    model.load_state_dict(state, strict=False)
+
+
+def _load(kind: str, path: str | os.PathLike, device: "str | torch.device",
+          allow_pickle: bool | None) -> "torch.nn.Module":
+    from .wav2lip_nets import SyncNetColor, Wav2LipGenerator
+    dev = resolve_device(str(device))
+    path = Path(path).expanduser()
+    stat = path.stat() if path.is_file() else None
+    key = (kind, str(path.resolve()), stat and stat.st_mtime_ns, stat and stat.st_size, str(dev))
+    with _MODELS_LOCK:
+        if stat is not None and key in _MODELS:
+            return _MODELS[key]
+        state = read_state_dict(path, kind=kind, allow_pickle=allow_pickle)
+        model = Wav2LipGenerator() if kind == "generator" else SyncNetColor()
+        _load_into(model, state, path, kind)
+        model = model.to(dev).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        _MODELS[key] = model
+        return model
+
+
+def load_generator(path: str | os.PathLike, device: "str | torch.device" = "cpu", *,
+                   allow_pickle: bool | None = None) -> "torch.nn.Module":
+    """Load a Wav2Lip generator in eval mode (cached per file and device).
+
+    forward(mel [N,1,80,16], faces [N,6,96,96]) -> [N,3,96,96] BGR in [0,1].
+    """
+    return _load("generator", path, device, allow_pickle)
+
+
+def load_syncnet(path: str | os.PathLike, device: "str | torch.device" = "cpu", *,
+                 allow_pickle: bool | None = None) -> "torch.nn.Module":
+    """Load the expert SyncNet in eval mode (cached per file and device).
+
+    forward(mel [N,1,80,16], faces [N,15,48,96]) -> (audio_emb [N,512], face_emb [N,512]).
+    """
+    return _load("syncnet", path, device, allow_pickle)
+
+
+def syncnet_path() -> Path:
+    """Default expert SyncNet file: ``checkpoints/lipsync_expert.pth`` (may not exist)."""
+    return checkpoints.syncnet_path()
+
+
+# ============================================================================ geometry
+def face_box(landmarks: np.ndarray | None, *, width: int, height: int,
+             pads: Sequence[int] = (0, 10, 0, 0)) -> tuple[int, int, int, int] | None:
+    """Square-ish face box (x1, y1, x2, y2) from 68 landmarks [shape=(68, 2)] (pixel x, y).
+
+    The landmarks' bounding box is widened to a square that keeps the chin and reaches above
+    the brows like a face detector's box (what Wav2Lip was trained on), then padded by
+    ``pads`` = (top, bottom, left, right) pixels and clamped to the frame. None if no face.
+    """
+    if landmarks is None:
+        return None
+    pts = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
+    if pts.shape[0] == 0 or not np.isfinite(pts).all():
+        return None
+    (x_min, y_min), (x_max, y_max) = pts.min(axis=0), pts.max(axis=0)
+    side = max(x_max - x_min, (y_max - y_min) * (1.0 + TOP_MARGIN))
+    cx = 0.5 * (x_min + x_max)
+    top, bottom, left, right = (int(p) for p in pads)
+    x1 = int(np.floor(max(0.0, cx - side / 2 - left)))
+    x2 = int(np.ceil(min(float(width), cx + side / 2 + right)))
+    y1 = int(np.floor(max(0.0, y_max - side - top)))
+    y2 = int(np.ceil(min(float(height), y_max + bottom)))
+    if x2 - x1 < MIN_BOX or y2 - y1 < MIN_BOX:
+        return None
+    return x1, y1, x2, y2
+
+
+def crop96(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """frame [shape=(H, W, 3)] uint8 -> the box resized to [shape=(96, 96, 3)] (INTER_AREA)."""
+    import cv2
+    x1, y1, x2, y2 = box
+    return cv2.resize(frame[y1:y2, x1:x2], (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def mouth_crop(frame: np.ndarray, landmarks: np.ndarray | None, *,
+               pads: Sequence[int] = (0, 10, 0, 0)) -> np.ndarray | None:
+    """Lower half of the 96x96 face crop [shape=(48, 96, 3)] uint8 BGR, as the expert sees it."""
+    box = face_box(landmarks, width=frame.shape[1], height=frame.shape[0], pads=pads)
+    return None if box is None else crop96(frame, box)[HALF:]
+
+
+# ============================================================================ backend
+class Wav2LipBackend(Backend):
+    """Wav2Lip generator on the engine's landmarks; the model is loaded once per process.
+
+    checkpoint  generator file; default ``checkpoints/wav2lip.pth`` (or ``wav2lip_gan.pth``).
+    device      "auto" (CUDA if available) | "cpu" | "cuda[:N]".
+    batch_size  faces per forward pass.
+    syncnet     expert file for :meth:`sync_scores`; default ``checkpoints/lipsync_expert.pth``.
+    dtype       "auto" (float16 autocast on CUDA, float32 on CPU) | "float32" | "bfloat16" ...
+    """
+
+    name = "wav2lip"
+    needs_library = False
+
+    def __init__(self, *, checkpoint: str | os.PathLike | None = None, device: str = "auto",
+                 batch_size: int = 16, syncnet: str | os.PathLike | None = None,
+                 dtype: str = "auto", **ignored: Any) -> None:
+        import torch
+        self.checkpoint = Path(checkpoint).expanduser() if checkpoint else checkpoints.generator_path()
+        self.device = resolve_device(device)
+        self.batch_size = max(1, int(batch_size))
+        self.amp_dtype = _autocast_dtype(self.device, dtype)
+        self.syncnet_file = Path(syncnet).expanduser() if syncnet else syncnet_path()
+        self.model = load_generator(self.checkpoint, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True     # fixed 96x96 shapes: pick the best kernels
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._syncnet = None
+        self._mels: np.ndarray | None = None
+        self._boxes: dict[int, tuple[int, int, int, int]] = {}   # out_index -> box (scoring)
+        self.job: JobContext | None = None
+        self.gpu_seconds = 0.0       # time spent inside forward passes (for benchmarks)
+
+    # -- per job -------------------------------------------------------------------------
+    def prepare(self, job: JobContext) -> None:
+        """Cut one mel window per output frame: [shape=(T, 80, 16)] float32."""
+        from ..audio import mel_windows
+        self.job = job
+        self._boxes = {}
+        self._mels = mel_windows(job.audio.mel, fps=job.audio.fps,
+                                 n_frames=max(1, job.audio.n_frames)).astype(np.float32)
+
+    @property
+    def mel_windows(self) -> np.ndarray | None:
+        return self._mels
+
+    def _pads(self) -> tuple[int, int, int, int]:
+        pads = getattr(getattr(self.job, "options", None), "pads", None)
+        return tuple(pads) if pads is not None else (0, 10, 0, 0)
+
+    # -- per batch -----------------------------------------------------------------------
+    def synthesize(self, batch: FrameBatch) -> list[MouthPatch | None]:
+        """New face crops for every frame with landmarks (None for the others)."""
+        if self._mels is None:
+            raise BackendError("wav2lip backend used before prepare(job)")
+        pads = self._pads()
+        boxes, crops, rows = [], [], []
+        for i, (frame, lms) in enumerate(zip(batch.frames, batch.landmarks)):
+            box = face_box(lms, width=frame.shape[1], height=frame.shape[0], pads=pads)
+            if box is not None:
+                boxes.append(box)
+                crops.append(crop96(frame, box))
+                rows.append(i)
+        patches: list[MouthPatch | None] = [None] * len(batch.frames)
+        if not rows:
+            return patches
+        mel_idx = np.clip(np.asarray(batch.out_index)[rows], 0, len(self._mels) - 1)
+        faces = np.stack(crops)                          # [N,96,96,3] uint8
+        mels = self._mels[mel_idx]                       # [N,80,16]
+        out = np.concatenate([self.generate(faces[s:s + self.batch_size],
+                                            mels[s:s + self.batch_size])
+                              for s in range(0, len(rows), self.batch_size)])
+        import cv2
+        for row, box, face in zip(rows, boxes, out):
+            self._boxes[int(batch.out_index[row])] = box
+            x1, y1, x2, y2 = box
+            image = cv2.resize(face, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LANCZOS4)
+            patches[row] = MouthPatch(image=image, x0=x1, y0=y1)
+        return patches
+
+    def generate(self, faces: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        """One forward pass: faces [shape=(N, 96, 96, 3)] uint8 BGR, mels [shape=(N, 80, 16)]
+        -> new faces [shape=(N, 96, 96, 3)] uint8 BGR. Masking and scaling happen on the device."""
+        import time
+
+        import torch
+        cuda = self.device.type == "cuda"
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            img = torch.from_numpy(np.ascontiguousarray(faces))
+            mel = torch.from_numpy(np.ascontiguousarray(mels, dtype=np.float32))
+            if cuda:   # page-locked host memory lets the copy overlap with host work
+                img, mel = img.pin_memory(), mel.pin_memory()
+            img = img.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+            mel = mel.to(self.device, non_blocking=True).unsqueeze(1)
+            masked = img.clone()
+            masked[:, :, HALF:] = 0.0                    # hide the mouth: rows 48-95
+            x = torch.cat([masked, img], dim=1)          # [N,6,96,96]: target, reference
+            if cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.float32,
+                                enabled=self.amp_dtype is not None):
+                y = self.model(mel, x)
+            y = (y.float().clamp_(0, 1) * 255.0).round_().to(torch.uint8)
+            out = y.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        self.gpu_seconds += time.perf_counter() - t0
+        return out
+
+    # -- sync scoring ----------------------------------------------------------------------
+    def syncnet(self) -> "torch.nn.Module | None":
+        """The expert SyncNet if its file exists (loaded once), else None."""
+        if self._syncnet is None and self.syncnet_file.is_file():
+            self._syncnet = load_syncnet(self.syncnet_file, self.device)
+        return self._syncnet
+
+    def score_output(self, output: str | os.PathLike, *, feats: Any = None,
+                     fps: float | None = None) -> dict[str, Any]:
+        """SyncNet scores of the finished output of the current job for the run record:
+        ``syncnet_offset_frames``, ``syncnet_lse_d``, ``syncnet_lse_c``, ``syncnet_windows``
+        ({} without a SyncNet checkpoint). Uses the face boxes and mel windows of the job."""
+        net = self.syncnet()
+        if net is None or self._mels is None or self.job is None:
+            return {}
+        n = len(self._mels)
+        boxes = [self._boxes.get(i) for i in range(n)]
+        fps = float(fps or self.job.audio.fps)
+        res = score_video(output, boxes=boxes, mel_windows=self._mels, fps=fps, syncnet=net,
+                          source_size=(self.job.width, self.job.height))
+        return {"syncnet_offset_frames": res["offset_frames"], "syncnet_lse_d": res["lse_d"],
+                "syncnet_lse_c": res["lse_c"], "syncnet_windows": res["n_windows"],
+                "syncnet_model": str(self.syncnet_file)}
+
+    def describe(self) -> dict[str, Any]:
+        info = checkpoints.inspect_checkpoint(self.checkpoint)
+        return {"backend": self.name, "model": str(self.checkpoint), "model_bytes": info.size,
+                "sha256": info.sha256, "sha256_status": info.status,
+                "official_name": info.known.name if info.status == "official" else None,
+                "device": str(self.device),
+                "dtype": str(self.amp_dtype or "float32").replace("torch.", ""),
+                "batch_size": self.batch_size,
+                "syncnet": str(self.syncnet_file) if self.syncnet_file.is_file() else None}
+
+    def close(self) -> None:
+        self._mels = None
+        self._boxes = {}
+        if self.device.type == "cuda":
+            import torch
+            torch.cuda.empty_cache()
+
+
+# ============================================================================ sync scores
+def sync_scores(syncnet: "torch.nn.Module", *, mel_windows: np.ndarray, mouths: np.ndarray,
+                fps: float, vshift: int = VSHIFT, valid: np.ndarray | None = None,
+                batch_size: int = 64) -> dict[str, Any]:
+    """LSE-D / LSE-C style scores of an output with the expert SyncNet.
+
+    mel_windows [shape=(T, 80, 16)] one window per output frame (window i starts at i / fps).
+    mouths      [shape=(T, 48, 96, 3)] uint8 BGR lower halves of the output's 96x96 face crops.
+    valid       [shape=(T,)] bool, False where a frame has no face (5-frame stacks touching
+                one are skipped).
+    For each 5-frame stack v (frames v..v+4, mel window v) the face and audio embeddings are
+    compared at audio offsets o = -vshift..vshift by Euclidean distance of the L2-normalised
+    embeddings, averaged over the pairs that exist (spec 8.1 zero-pads instead). Returns
+    ``offset_frames`` (syncnet_python's AV offset = -argmin o: positive when the mouth lags the
+    audio), ``lse_d`` (min mean distance), ``lse_c`` (median - min), ``dists`` (the curve)
+    and ``n_windows``. At 25 fps the 0.2 s window covers exactly the 5 frames; other rates
+    are scored as they are (the expert was trained at 25 fps).
+    """
+    import torch
+    if fps <= 0:
+        raise InputError(f"fps must be positive, got {fps}")
+    t = min(len(mel_windows), len(mouths))
+    n = t - SYNC_FRAMES + 1
+    ok = np.ones(t, bool) if valid is None else np.asarray(valid, bool)[:t]
+    starts = [v for v in range(max(0, n)) if ok[v:v + SYNC_FRAMES].all()]
+    nan = float("nan")
+    if not starts:
+        return {"offset_frames": 0, "lse_d": nan, "lse_c": nan, "dists": [], "n_windows": 0}
+    dev = next(syncnet.parameters()).device
+    mouths = np.asarray(mouths[:t])
+    a_emb, f_emb = [], []
+    with torch.inference_mode():
+        for s in range(0, len(starts), batch_size):
+            idx = starts[s:s + batch_size]
+            stack = np.stack([mouths[v:v + SYNC_FRAMES] for v in idx])     # [B,5,48,96,3]
+            face = torch.from_numpy(stack).to(dev).permute(0, 1, 4, 2, 3)   # [B,5,3,48,96]
+            face = face.reshape(len(idx), SYNC_FRAMES * 3, HALF, FACE_SIZE).float() / 255.0
+            mel = torch.from_numpy(np.ascontiguousarray(mel_windows[idx], np.float32))
+            a, f = syncnet(mel.to(dev).unsqueeze(1), face)
+            a_emb.append(a.float().cpu())
+            f_emb.append(f.float().cpu())
+    a = torch.cat(a_emb).double().numpy()
+    f = torch.cat(f_emb).double().numpy()
+    pos = {v: i for i, v in enumerate(starts)}
+    dists = []
+    for o in range(-vshift, vshift + 1):
+        pairs = [(i, pos[v + o]) for i, v in enumerate(starts) if v + o in pos]
+        if not pairs:
+            dists.append(nan)
+            continue
+        fi, ai = map(np.asarray, zip(*pairs))
+        dists.append(float(np.linalg.norm(f[fi] - a[ai], axis=1).mean()))
+    curve = np.asarray(dists)
+    best = int(np.nanargmin(curve))
+    return {"offset_frames": -(best - vshift), "lse_d": float(curve[best]),
+            "lse_c": float(np.nanmedian(curve) - curve[best]), "dists": dists,
+            "n_windows": len(starts)}
+
+
+def score_video(video_path: str | os.PathLike, *, boxes: Sequence[tuple | None],
+                mel_windows: np.ndarray, fps: float, syncnet: "torch.nn.Module",
+                source_size: tuple[int, int] | None = None, vshift: int = VSHIFT
+                ) -> dict[str, Any]:
+    """Decode ``video_path`` and score it with :func:`sync_scores`.
+
+    boxes: one face box (x1, y1, x2, y2) or None per output frame, in ``source_size``
+    (width, height) pixels; they are rescaled if the video was written at another size.
+    mel_windows [shape=(T, 80, 16)].
+    """
+    import cv2
+
+    from ..errors import MediaError
+    cap = cv2.VideoCapture(str(video_path))
+    if not cap.isOpened():
+        raise MediaError(f"cannot open {video_path} to score its lip sync (expected a video)")
+    mouths, valid = [], []
+    try:
+        for box in boxes:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if box is not None and source_size and source_size != (frame.shape[1], frame.shape[0]):
+                sx, sy = frame.shape[1] / source_size[0], frame.shape[0] / source_size[1]
+                box = (int(box[0] * sx), int(box[1] * sy), int(np.ceil(box[2] * sx)),
+                       int(np.ceil(box[3] * sy)))
+            valid.append(box is not None)
+            mouths.append(crop96(frame, box)[HALF:] if box is not None
+                          else np.zeros((HALF, FACE_SIZE, 3), np.uint8))
+    finally:
+        cap.release()
+    if not mouths:
+        raise MediaError(f"{video_path} has no decodable frames to score")
+    return sync_scores(syncnet, mel_windows=mel_windows, mouths=np.stack(mouths), fps=fps,
+                       vshift=vshift, valid=np.asarray(valid))
+
+
+def score_output(video_path: str | os.PathLike, *, landmarks: Sequence[np.ndarray | None],
+                 mel: np.ndarray, fps: float, syncnet: "torch.nn.Module",
+                 pads: Sequence[int] = (0, 10, 0, 0), width: int, height: int,
+                 vshift: int = VSHIFT) -> dict[str, Any]:
+    """Score an output from the source landmarks (one [shape=(68, 2)] array or None per
+    output frame, in a ``width`` x ``height`` frame) and the run's mel [shape=(80, M)]."""
+    from ..audio import mel_windows as cut_windows
+    boxes = [face_box(lm, width=width, height=height, pads=pads) for lm in landmarks]
+    windows = cut_windows(mel, fps=fps, n_frames=max(1, len(boxes)))
+    return score_video(video_path, boxes=boxes, mel_windows=windows, fps=fps, syncnet=syncnet,
+                       source_size=(width, height), vshift=vshift)
+
+
+__all__ = ["Wav2LipBackend", "load_generator", "load_syncnet", "read_state_dict",
+           "resolve_device", "face_box", "crop96", "mouth_crop", "sync_scores", "score_video", "score_output",
+           "syncnet_path"]

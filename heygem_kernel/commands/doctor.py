@@ -1,0 +1,138 @@
+"""``heygem doctor``: what this machine has — ffmpeg, Python packages, CUDA, checkpoints.
+
+Always exits 0: it reports problems, it does not fail on them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# distribution name -> what it is for
+PACKAGES = (
+    ("numpy", "arrays"),
+    ("opencv-contrib-python", "image ops"),
+    ("mediapipe", "face landmarks"),
+    ("librosa", "mel spectrogram"),
+    ("pocketsphinx", "phoneme recognition"),
+    ("torch", "wav2lip backend"),
+    ("matplotlib", "diagnostic plots"),
+    ("ipywidgets", "notebook panel"),
+    ("voila", "web panel"),
+    ("papermill", "batch notebooks"),
+    ("distributed", "parallel batches"),
+    ("playwright", "browser tests"),
+)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("doctor", help="check ffmpeg, packages, CUDA and model checkpoints",
+                       description="Report the tools, packages, GPU and checkpoints this machine has.")
+    p.add_argument("--checkpoints", metavar="DIR",
+                   help="checkpoints folder (default: $HEYGEM_CHECKPOINTS, <repo>/checkpoints or ./checkpoints)")
+    p.add_argument("--no-hash", action="store_true", help="skip sha256 of the checkpoints")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.set_defaults(func=main)
+
+
+def _tool_version(name: str) -> dict[str, Any]:
+    exe = shutil.which(name)
+    if exe is None:
+        try:   # imageio-ffmpeg bundles an ffmpeg (no ffprobe)
+            if name == "ffmpeg":
+                import imageio_ffmpeg
+                exe = imageio_ffmpeg.get_ffmpeg_exe()
+        except Exception:  # noqa: BLE001 - optional
+            exe = None
+    if exe is None:
+        return {"path": None, "version": None}
+    try:
+        out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=20).stdout
+        first = out.splitlines()[0] if out else ""
+    except (OSError, subprocess.SubprocessError) as exc:
+        first = f"not runnable: {exc}"
+    return {"path": exe, "version": first}
+
+
+def _packages() -> dict[str, str | None]:
+    found = {}
+    for name, _ in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _cuda() -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError:
+        return {"available": False, "reason": "torch not installed"}
+    info: dict[str, Any] = {"available": bool(torch.cuda.is_available()), "torch": torch.__version__,
+                            "cuda_build": torch.version.cuda}
+    if info["available"]:
+        info["devices"] = [f"{torch.cuda.get_device_name(i)} "
+                           f"({torch.cuda.get_device_properties(i).total_memory / 2**30:.0f} GiB)"
+                           for i in range(torch.cuda.device_count())]
+        info["bf16"] = bool(torch.cuda.is_bf16_supported())
+    return info
+
+
+def collect(checkpoints_dir: str | None = None, *, hash: bool = True) -> dict[str, Any]:
+    """Everything ``heygem doctor`` reports, as a JSON-ready dict."""
+    from .. import __version__, checkpoints
+    folder = Path(checkpoints_dir) if checkpoints_dir else checkpoints.checkpoints_dir()
+    return {
+        "heygem": __version__,
+        "ffmpeg": _tool_version("ffmpeg"),
+        "ffprobe": _tool_version("ffprobe"),
+        "packages": _packages(),
+        "cuda": _cuda(),
+        "checkpoints_dir": str(folder),
+        "checkpoints_dir_exists": folder.is_dir(),
+        "checkpoints": [c.to_dict() for c in checkpoints.scan(folder, hash=hash)],
+        "missing": [name for name in (*checkpoints.GENERATOR_NAMES, checkpoints.SYNCNET_NAME)
+                    if not (folder / name).is_file()],
+    }
+
+
+def _text(report: dict[str, Any]) -> str:
+    lines = [f"heygem {report['heygem']}"]
+    for tool in ("ffmpeg", "ffprobe"):
+        t = report[tool]
+        lines.append(f"{tool:<9} {t['version'] or 'MISSING (install ffmpeg)'}"
+                     + (f"  [{t['path']}]" if t["path"] else ""))
+    lines.append("packages:")
+    purpose = dict(PACKAGES)
+    for name, version in report["packages"].items():
+        lines.append(f"  {name:<22} {version or 'missing':<12} {purpose[name]}")
+    cuda = report["cuda"]
+    if cuda.get("available"):
+        lines.append(f"CUDA      yes: {', '.join(cuda['devices'])} (torch {cuda['torch']}, "
+                     f"CUDA {cuda['cuda_build']}, bf16 {'yes' if cuda.get('bf16') else 'no'})")
+    else:
+        lines.append(f"CUDA      no ({cuda.get('reason') or 'torch ' + cuda.get('torch', '?')}): "
+                     f"the wav2lip backend runs on CPU, slowly")
+    where = report["checkpoints_dir"] + ("" if report["checkpoints_dir_exists"] else " (does not exist)")
+    lines.append(f"checkpoints in {where}:")
+    if not report["checkpoints"]:
+        lines.append("  none found")
+    for c in report["checkpoints"]:
+        digest = c["sha256"] or "-"
+        lines.append(f"  {Path(c['path']).name:<26} {c['size']:>13,} B  sha256 {digest}  "
+                     f"{c['status']}" + (f" - {c['detail']}" if c["detail"] else ""))
+    if report["missing"]:
+        lines.append(f"  not present: {', '.join(report['missing'])} "
+                     f"(wav2lip needs wav2lip.pth or wav2lip_gan.pth; lipsync_expert.pth adds sync scores)")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    report = collect(args.checkpoints, hash=not args.no_hash)
+    print(json.dumps(report, indent=1) if args.json else _text(report))
+    return 0
