@@ -1,0 +1,271 @@
+"""Speech front end: decode any audio through ffmpeg, Wav2Lip mel spectrogram, loudness envelope.
+
+``load_speech(path)`` does the expensive work once (decode, mel, phone recognition) and
+returns a picklable :class:`Speech`; ``Speech.features(fps=...)`` then derives the per-frame
+tracks of one video cheaply, so a batch of videos shares one analysis of the speech.
+
+The mel follows the Wav2Lip front end exactly (``/work/shared/spec/wav2lip.md`` section 4):
+the ``wav2lip`` backend feeds it to the network unchanged.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import InputError, MediaError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .backends.base import AudioFeatures
+    from .visemes import PhoneSegment
+
+# --- Wav2Lip audio hyper-parameters (hparams.py of Rudrabha/Wav2Lip) --------------------------
+SAMPLE_RATE = 16000                  # every model in the engine works on 16 kHz mono
+N_FFT = 800                          # 50 ms analysis window -> 401 frequency bins
+HOP = 200                            # 12.5 ms hop -> 80 mel columns per second
+WIN = 800                            # Hann window as long as the FFT
+N_MELS = 80
+FMIN, FMAX = 55.0, 7600.0            # Hz; FMAX <= SAMPLE_RATE / 2
+PREEMPHASIS = 0.97                   # y[n] = x[n] - 0.97 x[n-1]
+MIN_LEVEL_DB = -100.0                # floor of the dB scale ...
+AMP_FLOOR = 10 ** (MIN_LEVEL_DB / 20)  # ... i.e. amplitude 1e-5
+REF_LEVEL_DB = 20.0                  # dB subtracted after log
+MAX_ABS_VALUE = 4.0                  # symmetric normalisation to [-4, 4]
+MEL_PER_SECOND = SAMPLE_RATE / HOP   # 80.0
+MEL_STEP = 16                        # columns per network window = 0.2 s
+
+# --- loading ---------------------------------------------------------------------------------
+MIN_DURATION = 0.1                   # s; shorter decodes count as "no audio"
+TRUNCATION_TOLERANCE = 0.25          # s of declared duration we may fail to decode before calling it truncated
+RIFF_SLACK_BYTES = 4096              # WAV writers that mis-count a trailing chunk are not "truncated"
+
+# --- loudness envelope ----------------------------------------------------------------------
+ENV_WINDOW = 0.05                    # s of audio around each frame time (>= one frame at 20 fps)
+ENV_RANGE_DB = 45.0                  # speech dynamics: quieter than peak - 45 dB counts as silence
+ENV_PEAK_PERCENTILE = 95             # robust "loud speech" level (ignores clicks)
+ENV_FLOOR_PERCENTILE = 5             # robust noise floor (the quietest 5 % of windows)
+ENV_FLOOR_MARGIN_DB = 6.0            # noise floor + 6 dB still maps to 0
+ENV_SILENT_DBFS = -60.0              # a recording whose peak level is below this is silence
+
+
+def _tool(name: str) -> str:
+    """Path of ffmpeg/ffprobe: media.py's choice when it exists, else the one on PATH."""
+    try:
+        from . import media
+        return getattr(media, f"{name}_exe")()
+    except (ImportError, AttributeError):
+        exe = shutil.which(name)
+        if exe is None:
+            raise MediaError(f"{name} not found on PATH; install ffmpeg to read audio")
+        return exe
+
+
+def _last_line(text: bytes) -> str:
+    lines = [ln.strip() for ln in text.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def _riff_truncated(path: Path) -> bool:
+    """True when a RIFF/WAVE header declares more bytes than the file holds.
+
+    ffprobe estimates a WAV's duration from the file size, so a cut WAV looks complete to it.
+    Streamed WAVs write size 0 or 0xFFFFFFFF (unknown): never "truncated".
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return False
+    declared = int.from_bytes(head[4:8], "little") + 8
+    actual = path.stat().st_size
+    if declared <= 12 or declared >= 0xFFFFFFFF:
+        return False
+    return declared - actual > max(RIFF_SLACK_BYTES, 0.01 * declared)
+
+
+def _probe_audio(path: Path) -> float | None:
+    """Declared duration (s, or None when unknown) of the first audio stream; raises if there is none."""
+    proc = subprocess.run(
+        [_tool("ffprobe"), "-v", "error", "-show_entries", "stream=codec_type,duration:format=duration",
+         "-of", "json", str(path)], capture_output=True)
+    info = json.loads(proc.stdout or b"{}") if proc.returncode == 0 else {}
+    streams = info.get("streams", [])
+    if proc.returncode != 0 or not streams:
+        why = _last_line(proc.stderr)
+        if "moov atom not found" in why:   # an MP4/MOV cut before its index was written
+            raise MediaError(f"{path} is truncated or still being written (its MP4 index is missing)")
+        raise MediaError(f"{path} is not an audio or video file ffmpeg can read"
+                         + (f" ({why.split(': ', 1)[-1]})" if why else ""))
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    if not audio:
+        raise MediaError(f"{path} has no audio track")
+    for value in (audio[0].get("duration"), info.get("format", {}).get("duration")):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode the first audio track of any ffmpeg-readable file (audio or video).
+
+    Returns wav [shape=(S,)] float32 mono in [-1, 1] at ``sr`` Hz.
+    Raises InputError (missing path) or MediaError (not media, no audio track, empty, truncated).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if not path.is_file():
+        raise InputError(f"{path} is not a file")
+    declared = _probe_audio(path)
+    if _riff_truncated(path):
+        raise MediaError(f"{path} is truncated: the file is shorter than its WAV header declares")
+    proc = subprocess.run(
+        [_tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
+         "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"], capture_output=True)
+    if proc.returncode != 0:
+        raise MediaError(f"{path} could not be decoded: {_last_line(proc.stderr) or 'ffmpeg failed'}")
+    wav = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
+    duration = wav.shape[0] / sr
+    if duration < MIN_DURATION:
+        raise MediaError(f"{path} contains no audio")
+    if declared is not None and declared - duration > TRUNCATION_TOLERANCE:
+        raise MediaError(f"{path} is truncated: decoded {duration:.2f} s of the {declared:.2f} s its header declares")
+    if not np.all(np.isfinite(wav)):
+        raise MediaError(f"{path} decodes to invalid (non-finite) samples")
+    return np.clip(wav, -1.0, 1.0)
+
+
+# --- Wav2Lip mel spectrogram -----------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _mel_basis() -> np.ndarray:
+    """Slaney mel filter bank [shape=(80, 401)] (librosa>=0.10 needs keyword arguments)."""
+    import librosa
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX)
+
+
+def melspectrogram(wav: np.ndarray) -> np.ndarray:
+    """Wav2Lip-normalised mel spectrogram of 16 kHz mono ``wav`` [shape=(S,)].
+
+    Returns [shape=(80, 1 + S // 200)] float32 in [-4, 4] (-4 is silence), 80 columns per second.
+    Computed in float64 like the original (scipy's lfilter promotes to float64).
+    """
+    import librosa
+    from scipy.signal import lfilter
+
+    wav = np.asarray(wav)
+    if wav.ndim != 1 or wav.shape[0] == 0:
+        raise ValueError(f"melspectrogram expects a non-empty mono waveform, got shape {wav.shape}")
+    emphasised = lfilter([1.0, -PREEMPHASIS], [1.0], wav.astype(np.float64))
+    spec = np.abs(librosa.stft(y=emphasised, n_fft=N_FFT, hop_length=HOP, win_length=WIN,
+                               center=True, pad_mode="constant"))
+    mel_db = 20.0 * np.log10(np.maximum(AMP_FLOOR, _mel_basis() @ spec)) - REF_LEVEL_DB
+    scaled = 2 * MAX_ABS_VALUE * (mel_db - MIN_LEVEL_DB) / (-MIN_LEVEL_DB) - MAX_ABS_VALUE
+    return np.clip(scaled, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
+
+
+def mel_windows(mel: np.ndarray, *, fps: float, n_frames: int) -> np.ndarray:
+    """One 0.2 s mel window per output frame, as Wav2Lip's inference.py cuts them.
+
+    mel [shape=(80, M)] -> [shape=(n_frames, 80, 16)]. Window i starts at column
+    int(i * 80 / fps) (forward-looking); windows that would run past the end are the last 16
+    columns. A mel shorter than 16 columns is padded with silence (-4).
+    """
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if mel.shape[1] < MEL_STEP:
+        pad = np.full((mel.shape[0], MEL_STEP - mel.shape[1]), -MAX_ABS_VALUE, dtype=mel.dtype)
+        mel = np.concatenate([mel, pad], axis=1)
+    multiplier = MEL_PER_SECOND / fps                       # same float ops as the original
+    starts = (np.arange(n_frames, dtype=np.float64) * multiplier).astype(np.int64)
+    starts = np.minimum(starts, mel.shape[1] - MEL_STEP)   # past the end: the last 16 columns
+    cols = starts[:, None] + np.arange(MEL_STEP)[None, :]  # (n_frames, 16)
+    return np.ascontiguousarray(mel[:, cols].transpose(1, 0, 2))
+
+
+# --- loudness envelope -----------------------------------------------------------------------
+def envelope(wav: np.ndarray, *, sr: int, fps: float, n_frames: int) -> np.ndarray:
+    """Speech loudness per output frame, [shape=(n_frames,)] float32 in [0, 1].
+
+    RMS level (dB) of ENV_WINDOW s of audio centred on each frame time i / fps, mapped
+    linearly from max(noise floor + 6 dB, peak - 45 dB) -> 0 to the 95th-percentile level -> 1.
+    Frames after the end of the audio, and all frames of a silent recording, are 0.
+    """
+    wav = np.asarray(wav, dtype=np.float64)
+    half = max(1, int(round(ENV_WINDOW * sr / 2)))
+    power = np.concatenate([[0.0], np.cumsum(wav * wav)])  # prefix sums: window means in O(1)
+    centres = np.round(np.arange(n_frames) * sr / fps).astype(np.int64)
+    lo = np.clip(centres - half, 0, wav.shape[0])
+    hi = np.clip(centres + half, 0, wav.shape[0])
+    inside = hi - lo > half // 2
+    mean_power = np.where(inside, (power[hi] - power[lo]) / np.maximum(hi - lo, 1), 0.0)
+    level = 10.0 * np.log10(mean_power + 1e-12)
+    if not inside.any():
+        return np.zeros(n_frames, np.float32)
+    peak = float(np.percentile(level[inside], ENV_PEAK_PERCENTILE))
+    if peak < ENV_SILENT_DBFS:
+        return np.zeros(n_frames, np.float32)
+    floor = float(np.percentile(level[inside], ENV_FLOOR_PERCENTILE)) + ENV_FLOOR_MARGIN_DB
+    floor = min(max(floor, peak - ENV_RANGE_DB), peak - ENV_FLOOR_MARGIN_DB)
+    env = np.clip((level - floor) / (peak - floor), 0.0, 1.0)
+    return np.where(inside, env, 0.0).astype(np.float32)
+
+
+# --- the speech of one run -------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Speech:
+    """A decoded speech recording with its expensive analyses (computed once, picklable).
+
+    wav    [shape=(S,)] float32 mono at ``sr`` (16 kHz).
+    mel    [shape=(80, 1 + S // 200)] Wav2Lip mel spectrogram.
+    phones recognised phone segments (ARPAbet + SIL/noise), in time order.
+    """
+
+    path: str
+    wav: np.ndarray = field(repr=False)
+    sr: int
+    mel: np.ndarray = field(repr=False)
+    phones: list = field(default_factory=list, repr=False)
+
+    @property
+    def duration(self) -> float:
+        return self.wav.shape[0] / float(self.sr)
+
+    def n_frames_at(self, fps: float) -> int:
+        """Number of output frames that cover the speech at ``fps`` (at least 1)."""
+        return max(1, int(round(self.duration * fps)))
+
+    def features(self, *, fps: float, n_frames: int | None = None) -> "AudioFeatures":
+        """Per-frame tracks for a video at ``fps``: envelope and visemes [shape=(n_frames,)]."""
+        from .backends.base import AudioFeatures
+        from .visemes import viseme_track
+
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        n = self.n_frames_at(fps) if n_frames is None else int(n_frames)
+        env = envelope(self.wav, sr=self.sr, fps=fps, n_frames=n)
+        tracks = viseme_track(self.phones, envelope=env, fps=fps, n_frames=n)
+        return AudioFeatures(wav=self.wav, sr=self.sr, mel=self.mel, fps=float(fps),
+                             envelope=env, visemes=tracks)
+
+
+def speech_from_wav(wav: np.ndarray, *, sr: int = SAMPLE_RATE, path: str = "") -> Speech:
+    """Analyse an already decoded 16 kHz mono waveform [shape=(S,)] (mel + phones)."""
+    from .visemes import recognize_phones
+
+    if sr != SAMPLE_RATE:
+        raise ValueError(f"speech_from_wav expects {SAMPLE_RATE} Hz audio, got {sr} Hz")
+    wav = np.ascontiguousarray(wav, dtype=np.float32)
+    return Speech(path=str(path), wav=wav, sr=sr, mel=melspectrogram(wav),
+                  phones=recognize_phones(wav, sr=sr))
+
+
+def load_speech(path: str | Path) -> Speech:
+    """Decode ``path`` (audio, or a video's audio track) and analyse it once: mel + phones."""
+    return speech_from_wav(load_audio(path, sr=SAMPLE_RATE), sr=SAMPLE_RATE, path=str(path))
