@@ -7,9 +7,14 @@ can drive videos of different fps.
 Targets are three numbers in [0, 1] per frame: ``open`` (lip/jaw opening), ``width``
 (spread vs. neutral) and ``round`` (protrusion/rounding). They follow the usual viseme
 classes of ARPAbet phones; co-articulation is modelled by holding each phone's target over its
-segment, smoothing with a Gaussian of ~80 ms width and sampling slightly ahead of the sound
-(the lips move before the sound is heard). ``open`` is scaled by the loudness envelope so that
+segment, smoothing with a Gaussian (sigma 80 ms) while keeping lip closures (M/B/P/F/V) sharp,
+and sampling slightly ahead of the sound (the lips move before the sound is heard). ``open`` is scaled by the loudness envelope so that
 quiet stretches, breaths and silence close the mouth.
+
+Validation (tests/test_visemes.py): Pearson correlation of ``open`` with the real inner-lip
+opening (mediapipe Face Mesh) of clips driven by their own audio track:
+talking_590 0.68, talking_524 0.46, talking_vfr_700 0.66 (mean 0.60); the loudness envelope
+alone reaches 0.35, 0.34, 0.56 (mean 0.42).
 """
 from __future__ import annotations
 
@@ -32,6 +37,10 @@ ENV_BASE = 0.6              # open = target * (ENV_BASE + (1 - ENV_BASE) * envel
 CLOSURE_SIGMA = 0.025       # s; lip closures (M/B/P/F/V) are smoothed less, so they still close
 CLOSURE_DEPTH = 0.9         # how far a closure pulls the (heavily smoothed) opening to 0
 CLOSURES = frozenset({"M", "B", "P", "F", "V"})
+# Smoothing and loudness scaling leave fluent speech peaking at open ~0.6 (97th percentile over
+# talking_590/524/vfr_700 and speech_en_60s); the gain maps those peaks to ~1, so consumers can map
+# [0, 1] linearly onto the person's own range of openings.
+OPEN_GAIN = 1.6
 
 # viseme targets (open, width, round); width 0.5 = neutral
 NEUTRAL = (0.0, 0.5, 0.0)
@@ -162,7 +171,7 @@ def viseme_track(phones: list[PhoneSegment], *, envelope: np.ndarray, fps: float
     sampled = np.stack([np.interp(frame_t, grid_t, smooth[:, c]) for c in range(3)], axis=1)
     # loudness sampled at the same (lead-shifted) times as the phones
     env = np.interp(frame_t * fps, np.arange(n_frames), envelope, right=0.0) if n_frames else envelope
-    is_open = sampled[:, 0] * (ENV_BASE + (1.0 - ENV_BASE) * env)
+    is_open = OPEN_GAIN * sampled[:, 0] * (ENV_BASE + (1.0 - ENV_BASE) * env)
     # shape (width, rounding) fades towards neutral as the speech gets quiet
     strength = 0.5 + 0.5 * env
     width = NEUTRAL[1] + (sampled[:, 1] - NEUTRAL[1]) * strength
