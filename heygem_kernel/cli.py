@@ -1,14 +1,17 @@
 """The ``heygem`` command: one sub-command per module in :mod:`heygem_kernel.commands`.
 
 Each command module defines ``add_parser(subparsers)`` and ``main(args) -> int``. Errors a
-user can cause (:class:`HeyGemError`) print one line on stderr and exit 2; Ctrl-C exits 130.
+user can cause (:class:`HeyGemError`) print one line on stderr and exit 2; Ctrl-C exits 130;
+anything else is a bug and prints one line too (``-v`` shows the traceback), exit 1.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import os
 import sys
+import threading
 
 from .errors import HeyGemError
 
@@ -33,7 +36,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Native log lines (absl/glog in mediapipe's C++ graph) that mean nothing to a user.
+_NATIVE_NOISE = ("W0000 ", "I0000 ", "E0000 ", "WARNING: All log messages before absl::InitializeLog()")
+
+
+def _filter_native_stderr() -> None:
+    """Drop mediapipe's C++ log lines from stderr; keep everything else, in order.
+
+    The C++ side writes straight to file descriptor 2, so Python's logging settings cannot
+    silence it: fd 2 becomes a pipe that a daemon thread filters into the real stderr.
+    """
+    if os.environ.get("HEYGEM_NATIVE_LOGS"):
+        return
+    try:
+        real = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+    except OSError:
+        return
+    sys.stderr = os.fdopen(os.dup(real), "w", buffering=1, encoding="utf-8", errors="replace")
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as src, os.fdopen(real, "wb", buffering=0) as dst:
+            for line in src:
+                if not line.decode("utf-8", "replace").startswith(_NATIVE_NOISE):
+                    dst.write(line)
+
+    threading.Thread(target=pump, name="heygem-stderr", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
+    _filter_native_stderr()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -48,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("heygem: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        if args.verbose:
+            raise
+        print(f"heygem: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+              "(run with -v for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # python -m heygem_kernel.cli

@@ -1,0 +1,113 @@
+"""The ``heygem`` command on bad input: one line on stderr, non-zero exit, no traceback and
+no output file; and odd file names that must work."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEECH = ROOT / "heygem_kernel" / "assets" / "sample_speech.wav"
+
+
+def heygem(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "heygem_kernel", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def assert_clean_failure(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode != 0
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr, proc.stderr
+    last = err.splitlines()[-1]
+    assert last.startswith("heygem: error: "), err
+    for needle in needles:
+        assert needle in last, (needle, last)
+
+
+def make_truncated(src: Path, dst: Path) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: len(data) * 6 // 10])
+    return dst
+
+
+@pytest.fixture()
+def out(tmp_path) -> Path:
+    return tmp_path / "out.mp4"
+
+
+def run_cli(tmp_path: Path, audio, video, out: Path) -> subprocess.CompletedProcess:
+    return heygem("run", "--audio", audio, "--video", video, "--out", out, "--runs-root", tmp_path / "runs",
+                  "--quiet")
+
+
+def test_missing_path(tmp_path, out, clip_590):
+    proc = run_cli(tmp_path, tmp_path / "nope.wav", clip_590, out)
+    assert_clean_failure(proc, "nope.wav")
+    assert not out.exists()
+
+
+def test_text_file_as_video(tmp_path, out):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n" * 50)
+    proc = run_cli(tmp_path, SPEECH, fake, out)
+    assert_clean_failure(proc, "notes.mp4")
+    assert not out.exists()
+
+
+def test_truncated_video(tmp_path, out, clip_590):
+    proc = run_cli(tmp_path, SPEECH, make_truncated(clip_590, tmp_path / "cut.mp4"), out)
+    assert_clean_failure(proc, "cut.mp4")
+    assert not out.exists()
+
+
+def test_audio_file_given_as_video(tmp_path, out):
+    proc = run_cli(tmp_path, SPEECH, SPEECH, out)
+    assert_clean_failure(proc, "sample_speech.wav")
+    assert not out.exists()
+
+
+def test_video_without_audio_given_as_audio(tmp_path, out, clip_590):
+    silent = tmp_path / "silent.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip_590), "-an", "-c:v", "copy", str(silent)],
+                   check=True)
+    proc = run_cli(tmp_path, silent, clip_590, out)
+    assert_clean_failure(proc, "silent.mp4", "audio")
+    assert not out.exists()
+
+
+def test_empty_audio(tmp_path, out, clip_590):
+    empty = tmp_path / "empty.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono",
+                    "-t", "0", str(empty)], check=True)
+    proc = run_cli(tmp_path, empty, clip_590, out)
+    assert_clean_failure(proc, "empty.wav")
+    assert not out.exists()
+
+
+def test_video_with_no_face_at_all(tmp_path, out):
+    blank = tmp_path / "wall.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+                    "-t", "2", "-pix_fmt", "yuv420p", str(blank)], check=True)
+    proc = run_cli(tmp_path, SPEECH, blank, out)
+    assert_clean_failure(proc, "no face", "wall.mp4")
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+@pytest.mark.slow
+def test_names_with_spaces_and_chinese_characters(tmp_path, clip_524):
+    folder = tmp_path / "我的 视频"
+    folder.mkdir()
+    video = shutil.copy(clip_524, folder / "主持人 一号.mp4")
+    audio = folder / "讲话 稿.m4a"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(SPEECH), "-t", "2", "-c:a", "aac", str(audio)],
+                   check=True)
+    out = folder / "输出 结果.mp4"
+    proc = run_cli(tmp_path, audio, video, out)
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists() and out.stat().st_size > 10_000
+    assert "输出 结果.mp4" in proc.stdout
