@@ -96,11 +96,16 @@ def _ffprobe(path: Path, args: list[str], *, what: str) -> dict[str, Any]:
         raise MediaError(f"{path}: ffprobe took more than {PROBE_TIMEOUT_S} s to read it") from None
     if done.returncode != 0:
         stderr = done.stderr.decode("utf-8", "replace")
-        if "moov atom not found" in stderr:  # an MP4 cut short before its index was written
+        if "moov atom not found" in stderr and _starts_like_mp4(path):  # cut short before its index
             raise MediaError(f"{path} is truncated or incomplete: its MP4 index (moov atom) is missing")
         reason = _last_line(stderr).replace(_ff_path(path) + ": ", "")
         raise MediaError(f"{path} is not {what} that ffmpeg can read ({reason})")
     return json.loads(done.stdout or b"{}")
+
+
+def _starts_like_mp4(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8)[4:8] == b"ftyp"
 
 
 def _last_line(stderr: bytes | str | collections.deque) -> str:
