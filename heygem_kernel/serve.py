@@ -1,0 +1,172 @@
+"""``heygem serve``: the workbench notebook as a standalone web app (Voila).
+
+Security model: the app binds to loopback unless another address is asked for, and then it
+requires a token (one is generated when none is given). Voila serves files only from the
+workspace's ``uploads/`` and ``runs/`` folders (mp4, png and the history ZIPs), nothing else.
+The kernels Voila starts learn the workspace through environment variables
+(:mod:`heygem_widgets.workspace`).
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from .errors import InputError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8866                                  # Voila's own default
+PROJECT_ROOT = Path(__file__).resolve().parents[1]   # the checkout holding notebooks/workbench.ipynb
+NOTEBOOK = Path("notebooks") / "workbench.ipynb"
+MB = 1024 * 1024
+# An upload travels as ONE websocket message (ipywidgets FileUpload); Tornado drops the socket
+# past its 10 MiB default. Allow twice the panel's limit plus slack, so that files somewhat
+# over the limit still arrive and get a refusal message in the panel rather than a dead socket.
+WEBSOCKET_SLACK = 64 * MB
+FILE_ALLOWLIST = (
+    r"(?:uploads|runs)/(?!.*\.\.)[^\\]+\.(?:mp4|png)",   # inputs, outputs, thumbnails and plots
+    r"runs/_downloads/[^/\\]+\.zip",                     # "download all as ZIP"
+)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything one ``heygem serve`` needs, checked."""
+
+    root: Path                 # workspace: uploads/, runs/, notebooks/workbench.ipynb
+    host: str
+    port: int
+    token: str | None          # None: no token (loopback only)
+    max_upload_mb: float
+
+    @property
+    def notebook(self) -> Path:
+        return self.root / NOTEBOOK
+
+    @property
+    def websocket_max_bytes(self) -> int:
+        return int(2 * self.max_upload_mb * MB) + WEBSOCKET_SLACK
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/" + (f"?token={quote(self.token)}" if self.token else "")
+
+    def env(self) -> dict[str, str]:
+        """Environment for the Voila process; its kernels inherit it."""
+        from heygem_widgets import workspace as ws
+
+        return {ws.ENV_ROOT: str(self.root), ws.ENV_MAX_UPLOAD_MB: f"{self.max_upload_mb:g}",
+                ws.ENV_FILES_URL: "/voila/files/"}
+
+    def voila_config(self) -> "traitlets.config.Config":
+        """Voila settings (a traitlets Config: dict and list values need no CLI quoting)."""
+        from traitlets.config import Config
+
+        c = Config()
+        c.Voila.ip = self.host
+        c.Voila.port = self.port
+        c.Voila.port_retries = 0                 # fail rather than silently move to another port
+        c.Voila.open_browser = False
+        c.Voila.root_dir = str(self.root)
+        c.Voila.tornado_settings = {"websocket_max_message_size": self.websocket_max_bytes}
+        if self.token:
+            c.Voila.token = self.token
+        c.VoilaConfiguration.file_allowlist = list(FILE_ALLOWLIST)
+        c.VoilaConfiguration.show_tracebacks = False
+        return c
+
+
+def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                token: str | None = None, max_upload_mb: float | None = None) -> ServeConfig:
+    """Check the serve options; a non-loopback ``host`` gets a generated token if none is given."""
+    from heygem_widgets.workspace import DEFAULT_MAX_UPLOAD_MB
+
+    root = Path(root or PROJECT_ROOT).resolve()
+    if not root.is_dir():
+        raise InputError(f"{root}: the workspace folder does not exist")
+    host = DEFAULT_HOST if host == "localhost" else host   # IPv4 loopback only, not also ::1
+    if not (0 < port < 65536):
+        raise InputError(f"--port {port}: expected 1..65535")
+    mb = DEFAULT_MAX_UPLOAD_MB if max_upload_mb is None else max_upload_mb
+    if mb <= 0:
+        raise InputError(f"--max-upload-mb {mb}: expected a positive size in MB")
+    if token is not None and not token.strip():
+        raise InputError("--token: expected a non-empty token")
+    if token is None and not is_loopback(host):
+        token = secrets.token_urlsafe(24)
+    return ServeConfig(root=root, host=host, port=port, token=token, max_upload_mb=mb)
+
+
+def prepare_workspace(config: ServeConfig) -> None:
+    """Create uploads/ and runs/; copy the workbench notebook into a workspace that lacks it."""
+    for sub in ("uploads", "runs"):
+        (config.root / sub).mkdir(parents=True, exist_ok=True)
+    if not config.notebook.is_file():
+        source = PROJECT_ROOT / NOTEBOOK
+        if not source.is_file():
+            raise InputError(f"{config.notebook}: no workbench notebook here, and none at {source}")
+        config.notebook.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, config.notebook)
+
+
+def voila_app_class() -> type:
+    """Voila whose ``/voila/files/`` handler also demands the token.
+
+    Voila 0.5's AllowListFileHandler is a bare Tornado StaticFileHandler: with a token set,
+    the page and kernels are protected but outputs under runs/ would be served to anyone.
+    """
+    from jupyter_server.base.handlers import JupyterHandler
+    from tornado import web
+    from voila.app import Voila
+    from voila.static_file_handler import AllowListFileHandler
+
+    class TokenFileHandler(JupyterHandler, AllowListFileHandler):
+        """AllowListFileHandler behind the server's login (token URL argument or login cookie)."""
+
+        @web.authenticated
+        def head(self, path: str):
+            return AllowListFileHandler.head(self, path)
+
+        @web.authenticated
+        def get(self, path: str, include_body: bool = True):
+            return AllowListFileHandler.get(self, path, include_body)
+
+        def write_error(self, status_code: int, **kwargs) -> None:
+            # Jupyter's error pages are templates that Voila does not ship: plain Tornado page
+            web.RequestHandler.write_error(self, status_code, **kwargs)
+
+    class HeyGemVoila(Voila):
+        def init_handlers(self) -> list:
+            return [(h[0], TokenFileHandler, *h[2:]) if h[1] is AllowListFileHandler else h
+                    for h in super().init_handlers()]
+
+    return HeyGemVoila
+
+
+def serve(config: ServeConfig) -> int:
+    """Run Voila in this process until interrupted."""
+    try:
+        Voila = voila_app_class()
+    except ImportError as exc:
+        raise InputError("heygem serve needs Voila: pip install 'heygem-workbench[widgets]'") from exc
+    prepare_workspace(config)
+    os.environ.update(config.env())
+    print(f"HeyGem Workbench: open {config.url}", flush=True)
+    if not is_loopback(config.host):
+        print(f"  listening on {config.host}: anyone who can reach it needs the token", flush=True)
+    Voila.launch_instance(argv=[str(config.notebook)], config=config.voila_config())
+    return 0

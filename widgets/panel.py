@@ -1,0 +1,608 @@
+"""The workbench panel: inputs, options, Generate / Cancel, progress, results and history.
+
+The panel only arranges widgets and calls the engine (``engine.run``, ``preview_frame``)
+and the pure helpers of this package (uploads, history, progress). Renders run in one
+background thread so the kernel stays responsive; the thread reports through widget values
+(progress bars, ``Output.append_stdout``), never ``print``.
+"""
+from __future__ import annotations
+
+import html
+import importlib
+import logging
+import threading
+import traceback
+import types
+from pathlib import Path
+from typing import Any, Callable
+
+import ipywidgets as W
+
+from heygem_kernel.errors import Cancelled, HeyGemError
+from heygem_kernel.options import RunOptions
+
+from . import history as hist
+from .media import png_bytes, thumbnail
+from .progress import ProgressTracker
+from .uploads import FACE_EXTS, SPEECH_EXTS, human_size, list_media, save_upload
+from .views import audio_preview, face_preview, figures_html, image_view, result_card
+from .workspace import ENV_ENGINE, Workspace
+
+PER_PAGE = 5                    # history rows per page
+MAX_LOG_LINES = 400             # older log lines are dropped (each append re-sends the log)
+OUT_HEIGHTS = (("input", None), ("1080", 1080), ("720", 720), ("480", 480), ("360", 360))
+DEVICES = ("auto", "cpu", "cuda")
+COLOURS = {"info": "#333", "ok": "#1a7f37", "error": "#c62828", "busy": "#1565c0"}
+
+
+def default_engine() -> Any:
+    """The engine the panel calls: ``$HEYGEM_ENGINE`` ("module:attr", a class is instantiated)
+    or the :mod:`heygem_kernel` package itself."""
+    import os
+
+    spec = os.environ.get(ENV_ENGINE)
+    if not spec:
+        return importlib.import_module("heygem_kernel")
+    module, _, attr = spec.partition(":")
+    engine = getattr(importlib.import_module(module), attr) if attr else importlib.import_module(module)
+    return engine() if isinstance(engine, type) else engine
+
+
+def _backends() -> list[str]:
+    from heygem_kernel.backends import available
+    return available()
+
+
+def _hook(widget: W.DOMWidget, css_class: str) -> W.DOMWidget:
+    widget.add_class(css_class)
+    return widget
+
+
+class _LogHandler(logging.Handler):
+    def __init__(self, write: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self.write = write
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.write(self.format(record))
+        except Exception:  # a log line must never break a render
+            pass
+
+
+class _ItemRow:
+    """Progress row of one video of the current Generate."""
+
+    def __init__(self, name: str) -> None:
+        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="40%"))
+        self.stage = W.Label("waiting")
+        self.box = W.HBox([W.Label(name, layout=W.Layout(width="30%")), self.bar, self.stage])
+        self.box.add_class("heygem-item")
+        self.final = False          # done, failed or cancelled
+
+    def set(self, fraction: float | None = None, stage: str | None = None, style: str | None = None,
+            final: bool = False) -> None:
+        self.final = self.final or final
+        if fraction is not None:
+            self.bar.value = fraction
+        if stage is not None:
+            self.stage.value = stage
+        if style is not None:
+            self.bar.bar_style = style
+
+
+class Workbench:
+    """Lip-sync panel. In a notebook cell, ``Workbench()`` shows it.
+
+    Parameters
+    ----------
+    engine : the object whose ``run(audio, video, *, options, runs_root, progress, cancel, ...)``
+        renders (default :func:`default_engine`: the :mod:`heygem_kernel` package).
+    workspace : folders and limits (default :meth:`Workspace.from_env`).
+    per_page : history rows per page.
+    """
+
+    def __init__(self, *, engine: Any = None, workspace: Workspace | None = None,
+                 per_page: int = PER_PAGE) -> None:
+        self.engine = engine if engine is not None else default_engine()
+        self.ws = workspace or Workspace.from_env()
+        self.per_page = per_page
+        self.audio_path: Path | None = None
+        self.video_path: Path | None = None
+        self.batch: list[Path] = []
+        self.results: list[dict[str, Any]] = []     # result dicts of the last Generate
+        self.history_index = 0
+        self.pending_delete: Path | None = None
+        self._cancel = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._previewer: threading.Thread | None = None
+        self._rows: list[_ItemRow] = []
+        self._quiet = False                          # set while the panel itself sets a picker
+        self._build()
+        self.refresh_pickers()
+        self.refresh_history()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        limit = human_size(self.ws.max_upload_bytes)
+        self.status = _hook(W.HTML(), "heygem-status")
+        self.mode = W.ToggleButtons(options=[("Single", "single"), ("Batch", "batch")], value="single",
+                                    tooltips=["one audio + one video", "one audio + many videos"])
+        # inputs
+        self.audio_upload = _hook(W.FileUpload(accept=",".join(sorted(SPEECH_EXTS)), multiple=False,
+                                               description="Upload audio", tooltip=f"at most {limit}"),
+                                  "heygem-audio-upload")
+        self.video_upload = _hook(W.FileUpload(accept=",".join(sorted(FACE_EXTS)), multiple=False,
+                                               description="Upload video/photo", tooltip=f"at most {limit}"),
+                                  "heygem-video-upload")
+        picker = dict(ensure_option=False, continuous_update=False, layout=W.Layout(width="420px"))
+        self.audio_pick = _hook(W.Combobox(placeholder="…or a path on this machine", **picker), "heygem-audio-pick")
+        self.video_pick = _hook(W.Combobox(placeholder="…or a path on this machine", **picker), "heygem-video-pick")
+        self.audio_label, self.video_label = W.HTML("<i>no audio chosen</i>"), W.HTML("<i>no video chosen</i>")
+        self.audio_view, self.video_view = W.Box(), W.Box()
+        self.batch_list = _hook(W.Select(options=[], rows=5, layout=W.Layout(width="420px")), "heygem-batch-list")
+        self.batch_remove = W.Button(description="Remove from batch", icon="trash")
+        self.batch_box = W.VBox([W.HTML("<b>Batch videos</b>"), self.batch_list, self.batch_remove],
+                                layout=W.Layout(display="none"))
+        inputs = W.HBox([
+            W.VBox([W.HTML("<b>Speech</b>"), self.audio_upload, self.audio_pick, self.audio_label, self.audio_view]),
+            W.VBox([W.HTML("<b>Video or photo</b>"), self.video_upload, self.video_pick, self.video_label,
+                    self.video_view, self.batch_box]),
+        ], layout=W.Layout(flex_flow="row wrap", grid_gap="24px"))
+        # options
+        d = RunOptions()
+        style = {"description_width": "110px"}
+        self.backend = W.Dropdown(options=_backends(), value=d.backend, description="backend", style=style)
+        self.device = W.Dropdown(options=DEVICES, value=d.device if d.device in DEVICES else "auto",
+                                 description="device", style=style)
+        self.mask_scale = W.FloatSlider(value=d.mask_scale, min=0.5, max=2.0, step=0.05,
+                                        description="mouth mask size", style=style)
+        self.feather = W.FloatSlider(value=d.feather, min=0.0, max=1.0, step=0.05, description="feather", style=style)
+        self.smoothing = W.FloatSlider(value=d.smoothing, min=0.0, max=1.0, step=0.05,
+                                       description="smoothing", style=style)
+        self.pads = [W.BoundedIntText(value=v, min=-200, max=200, description=name,
+                                      layout=W.Layout(width="130px"), style={"description_width": "50px"})
+                     for name, v in zip(("top", "bottom", "left", "right"), d.pads)]
+        self.out_height = W.Dropdown(options=OUT_HEIGHTS, value=d.out_height, description="output height", style=style)
+        self.frame_index = W.BoundedIntText(value=0, min=0, max=10**6, description="frame", style=style)
+        self.preview_button = _hook(W.Button(description="Preview mask & blend", icon="eye"), "heygem-preview")
+        self.preview_msg = W.HTML()
+        self.preview_image = _hook(W.Image(format="png", layout=W.Layout(max_width="420px", display="none")),
+                                   "heygem-preview-image")
+        options = W.VBox([
+            W.HBox([self.backend, self.device, self.out_height]),
+            W.HBox([self.mask_scale, self.feather, self.smoothing]),
+            W.HBox([W.Label("padding (px)"), *self.pads]),
+            W.HBox([self.frame_index, self.preview_button]), self.preview_msg, self.preview_image,
+        ])
+        # run
+        self.generate_button = _hook(W.Button(description="Generate", button_style="primary", icon="play"),
+                                     "heygem-generate")
+        self.cancel_button = _hook(W.Button(description="Cancel", button_style="warning", icon="stop",
+                                            disabled=True), "heygem-cancel")
+        self.overall = _hook(W.FloatProgress(value=0.0, min=0.0, max=1.0, description="overall"), "heygem-progress")
+        self.items_box = W.VBox()
+        self.log = _hook(W.Output(layout=W.Layout(max_height="180px", overflow="auto", border="1px solid #eee")),
+                         "heygem-log")
+        self.result_box = _hook(W.VBox(), "heygem-result")
+        generate_tab = W.VBox([
+            self.mode, inputs, W.Accordion(children=[options], titles=("Quality options & one-frame preview",)),
+            W.HBox([self.generate_button, self.cancel_button]), self.overall, self.items_box,
+            W.Accordion(children=[self.log], titles=("Log",), selected_index=0), self.result_box,
+        ])
+        # history
+        self.history_info = W.HTML()
+        self.prev_button = W.Button(description="Previous", icon="arrow-left")
+        self.next_button = W.Button(description="Next", icon="arrow-right")
+        self.refresh_button = W.Button(description="Refresh", icon="refresh")
+        self.zip_button = _hook(W.Button(description="Download all as ZIP", icon="download"), "heygem-zip")
+        self.zip_link = _hook(W.HTML(), "heygem-zip-link")
+        self.history_rows = _hook(W.VBox(), "heygem-history")
+        self.confirm_text = W.HTML()
+        self.confirm_yes = _hook(W.Button(description="Delete", button_style="danger"), "heygem-confirm-delete")
+        self.confirm_no = W.Button(description="Keep")
+        self.confirm_box = W.HBox([self.confirm_text, self.confirm_yes, self.confirm_no],
+                                  layout=W.Layout(display="none"))
+        self.history_view = W.VBox()
+        history_tab = W.VBox([
+            W.HBox([self.prev_button, self.next_button, self.refresh_button, self.history_info]),
+            self.confirm_box, self.history_rows, W.HBox([self.zip_button, self.zip_link]), self.history_view,
+        ])
+        self.tabs = W.Tab(children=[generate_tab, history_tab], titles=("Generate", "History"))
+        self.widget = _hook(W.VBox([W.HTML("<h3 style='margin:4px 0'>HeyGem Workbench</h3>"), self.status,
+                                    self.tabs]), "heygem-workbench")
+        # wiring
+        self.mode.observe(self._on_mode, "value")
+        self.audio_upload.observe(lambda ch: self._on_upload(ch, kind="audio"), "value")
+        self.video_upload.observe(lambda ch: self._on_upload(ch, kind="video"), "value")
+        self.audio_pick.observe(lambda ch: self._on_pick(ch, kind="audio"), "value")
+        self.video_pick.observe(lambda ch: self._on_pick(ch, kind="video"), "value")
+        self.batch_remove.on_click(lambda _: self.remove_from_batch())
+        self.preview_button.on_click(lambda _: self.preview())
+        self.generate_button.on_click(lambda _: self.generate())
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.prev_button.on_click(lambda _: self.show_history_page(self.history_index - 1))
+        self.next_button.on_click(lambda _: self.show_history_page(self.history_index + 1))
+        self.refresh_button.on_click(lambda _: self.refresh_history())
+        self.zip_button.on_click(lambda _: self.download_zip())
+        self.confirm_yes.on_click(lambda _: self.confirm_delete())
+        self.confirm_no.on_click(lambda _: self.cancel_delete())
+        self.tabs.observe(lambda ch: ch["new"] == 1 and self.refresh_history(), "selected_index")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ------------------------------------------------------------------ messages
+    def _status(self, text: str, kind: str = "info") -> None:
+        self.status.value = f"<span style='color:{COLOURS[kind]}'>{html.escape(text)}</span>"
+
+    def _log(self, line: str) -> None:
+        self.log.append_stdout(line.rstrip("\n") + "\n")
+        if len(self.log.outputs) > MAX_LOG_LINES:
+            self.log.outputs = self.log.outputs[-MAX_LOG_LINES:]
+
+    def _error(self, text: str) -> None:
+        self._status(text, "error")
+        self._log(f"error: {text}")
+
+    # ------------------------------------------------------------------ inputs
+    def refresh_pickers(self) -> None:
+        """Offer uploaded files and files of the configured media folders in the pickers."""
+        folders = (self.ws.uploads, *self.ws.media_dirs)
+        self.audio_pick.options = tuple(self._display(p) for p in list_media(folders, SPEECH_EXTS))
+        self.video_pick.options = tuple(self._display(p) for p in list_media(folders, FACE_EXTS))
+
+    def _display(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.ws.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _resolve(self, text: str) -> Path:
+        path = Path(text.strip()).expanduser()
+        return path if path.is_absolute() else self.ws.root / path
+
+    def _on_upload(self, change: dict, *, kind: str) -> None:
+        files, uploader = change["new"], change["owner"]
+        if not files:
+            return
+        saved = []
+        for f in files:
+            try:
+                path = save_upload(name=f["name"], content=f["content"], folder=self.ws.uploads,
+                                   max_bytes=self.ws.max_upload_bytes,
+                                   allowed=SPEECH_EXTS if kind == "audio" else FACE_EXTS)
+            except HeyGemError as exc:
+                self._error(str(exc))
+                continue
+            saved.append(path)
+            self._log(f"received {f['name']} ({human_size(path.stat().st_size)}) as {self._display(path)}")
+        uploader.value = ()          # drop the bytes the widget holds; resets its "(1)" counter
+        if saved:
+            self.refresh_pickers()
+            for path in saved:
+                self.choose(path, kind=kind)
+            self._status(f"{', '.join(p.name for p in saved)} uploaded", "ok")
+
+    def _on_pick(self, change: dict, *, kind: str) -> None:
+        if self._quiet or not change["new"].strip():
+            return
+        try:
+            self.choose(self._resolve(change["new"]), kind=kind)
+        except HeyGemError as exc:
+            self._error(str(exc))
+
+    def choose(self, path: str | Path, *, kind: str) -> None:
+        """Use ``path`` as the speech (kind "audio") or the video (kind "video"; in batch mode it
+        is added to the batch list). Raises :class:`HeyGemError` for a missing or wrong file."""
+        from heygem_kernel.errors import InputError
+
+        path = Path(path)
+        exts = SPEECH_EXTS if kind == "audio" else FACE_EXTS
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        if path.suffix.lower() not in exts:
+            raise InputError(f"{path}: expected one of {', '.join(sorted(exts))}")
+        label = f"<b>{html.escape(path.name)}</b> <small>{human_size(path.stat().st_size)}</small>"
+        self._quiet = True
+        try:
+            if kind == "audio":
+                self.audio_path = path
+                self.audio_pick.value = self._display(path)
+                self.audio_label.value = label
+                self.audio_view.children = (audio_preview(path),)
+            else:
+                self.video_path = path
+                self.video_pick.value = self._display(path)
+                self.video_label.value = label
+                self.video_view.children = (face_preview(path, self.ws),)
+                if self.mode.value == "batch" and path not in self.batch:
+                    self.batch.append(path)
+                    self._sync_batch_list()
+        finally:
+            self._quiet = False
+
+    def _sync_batch_list(self) -> None:
+        self.batch_list.options = [(self._display(p), i) for i, p in enumerate(self.batch)]
+
+    def remove_from_batch(self, index: int | None = None) -> None:
+        index = self.batch_list.value if index is None else index
+        if index is not None and 0 <= index < len(self.batch):
+            del self.batch[index]
+            self._sync_batch_list()
+
+    def _on_mode(self, change: dict) -> None:
+        batch = change["new"] == "batch"
+        self.batch_box.layout.display = "flex" if batch else "none"
+        self.video_upload.multiple = batch
+        if batch and self.video_path is not None and self.video_path not in self.batch:
+            self.batch.append(self.video_path)
+            self._sync_batch_list()
+
+    def options(self) -> RunOptions:
+        """The :class:`RunOptions` the controls describe."""
+        return RunOptions().replace(
+            backend=self.backend.value, device=self.device.value, mask_scale=float(self.mask_scale.value),
+            feather=float(self.feather.value), smoothing=float(self.smoothing.value),
+            pads=tuple(int(p.value) for p in self.pads), out_height=self.out_height.value)
+
+    def jobs(self) -> list[Path]:
+        """The videos Generate would render, in order."""
+        if self.mode.value == "batch":
+            return list(self.batch)
+        return [self.video_path] if self.video_path is not None else []
+
+    # ------------------------------------------------------------------ one-frame preview
+    def _preview_fn(self) -> Callable | None:
+        fn = getattr(self.engine, "preview_frame", None)
+        if fn is None and isinstance(self.engine, types.ModuleType):
+            try:
+                fn = getattr(importlib.import_module(f"{self.engine.__name__}.pipeline"), "preview_frame", None)
+            except ImportError:
+                fn = None
+        return fn
+
+    def preview(self) -> threading.Thread | None:
+        """Render one composited frame (mask outline drawn) with the current options, in a thread."""
+        video = self.video_path or (self.batch[0] if self.batch else None)
+        if self.audio_path is None or video is None:
+            self.preview_msg.value = "<i>Choose a speech file and a video first.</i>"
+            return None
+        fn = self._preview_fn()
+        if fn is None:
+            self.preview_msg.value = ("<i>The one-frame preview is not available in this version of the "
+                                      "engine yet; use Generate to see the full result.</i>")
+            return None
+        if self._previewer is not None and self._previewer.is_alive():
+            return None
+        args = (self.audio_path, video, self.options(), int(self.frame_index.value), fn)
+        self.preview_button.disabled = True
+        self.preview_msg.value = "<i>rendering one frame…</i>"
+        self._previewer = threading.Thread(target=self._preview_job, args=args, daemon=True,
+                                           name="heygem-preview")
+        self._previewer.start()
+        return self._previewer
+
+    def _preview_job(self, audio: Path, video: Path, options: RunOptions, index: int, fn: Callable) -> None:
+        try:
+            frame = fn(audio, video, options=options, frame_index=index)
+            self.preview_image.value = png_bytes(frame)
+            self.preview_image.layout.display = "block"
+            self.preview_msg.value = f"<small>frame {index} of {html.escape(video.name)}</small>"
+        except HeyGemError as exc:
+            self.preview_msg.value = f"<span style='color:{COLOURS['error']}'>{html.escape(str(exc))}</span>"
+        except Exception as exc:
+            self._log(traceback.format_exc())
+            self.preview_msg.value = (f"<span style='color:{COLOURS['error']}'>preview failed: "
+                                      f"{html.escape(str(exc))}</span>")
+        finally:
+            self.preview_button.disabled = False
+
+    # ------------------------------------------------------------------ generate
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None and self._worker.is_alive()
+
+    def generate(self) -> threading.Thread | None:
+        """Start rendering every job in a background thread (the Generate button)."""
+        if self.busy:
+            return None
+        jobs = self.jobs()
+        if self.audio_path is None:
+            self._error("choose or upload a speech file first")
+            return None
+        if not jobs:
+            self._error("choose or upload a video (or photo) first" if self.mode.value == "single"
+                        else "add at least one video to the batch")
+            return None
+        self._cancel.clear()
+        self.results = []
+        self.result_box.children = ()
+        self._rows = [_ItemRow(p.name) for p in jobs]
+        self.items_box.children = tuple(r.box for r in self._rows)
+        self.overall.value, self.overall.bar_style = 0.0, ""
+        self.generate_button.disabled, self.cancel_button.disabled = True, False
+        self.preview_button.disabled = True
+        self._status(f"generating {len(jobs)} video{'s' * (len(jobs) > 1)}…", "busy")
+        self._worker = threading.Thread(target=self._run_jobs, args=(self.audio_path, jobs, self.options()),
+                                        daemon=True, name="heygem-generate")
+        self._worker.start()
+        return self._worker
+
+    def cancel(self) -> None:
+        """Ask the running render to stop (the Cancel button)."""
+        if self.busy:
+            self._cancel.set()
+            self.cancel_button.disabled = True
+            self._status("cancelling…", "busy")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Join the render and preview threads; True when both have finished."""
+        for t in (self._worker, self._previewer):
+            if t is not None:
+                t.join(timeout)
+        return not self.busy and not (self._previewer is not None and self._previewer.is_alive())
+
+    def _speech(self, audio: Path) -> Any:
+        """Speech features computed once for a batch, when the engine offers ``load_speech``."""
+        load = getattr(self.engine, "load_speech", None)
+        if load is None and isinstance(self.engine, types.ModuleType):
+            try:
+                load = importlib.import_module(f"{self.engine.__name__}.audio").load_speech
+            except (ImportError, AttributeError):
+                load = None
+        return load(audio) if load is not None else None
+
+    def _run_jobs(self, audio: Path, jobs: list[Path], options: RunOptions) -> None:
+        tracker = ProgressTracker(len(jobs))
+        handler = _LogHandler(self._log)
+        engine_log = logging.getLogger("heygem_kernel")
+        old_level = engine_log.level
+        engine_log.addHandler(handler)
+        if engine_log.getEffectiveLevel() > logging.INFO:
+            engine_log.setLevel(logging.INFO)
+        done, failed, cancelled, error = 0, 0, False, ""
+        try:
+            extra = {}
+            if len(jobs) > 1:
+                speech = self._speech(audio)
+                if speech is not None:
+                    extra["speech"] = speech
+            for i, video in enumerate(jobs):
+                if self._cancel.is_set():
+                    cancelled = True
+                    break
+                row = self._rows[i]
+                tracker.start_item(i)
+                row.set(0.0, "starting")
+                self._log(f"[{i + 1}/{len(jobs)}] {video.name} with {audio.name}")
+
+                def progress(stage: str, n: int, total: int, row: _ItemRow = row) -> None:
+                    if tracker.update(stage, n, total):
+                        row.set(tracker.item, f"{stage} {n}/{total}")
+                        self.overall.value = tracker.overall
+
+                try:
+                    result = self.engine.run(audio, video, options=options, runs_root=self.ws.runs,
+                                             progress=progress, cancel=self._cancel, **extra)
+                except Cancelled:
+                    row.set(stage="cancelled", style="warning", final=True)
+                    cancelled = True
+                    break
+                except HeyGemError as exc:
+                    failed += 1
+                    row.set(stage="failed", style="danger", final=True)
+                    error = f"{video.name}: {exc}"
+                    self._log(f"error: {exc}")
+                    continue
+                except Exception as exc:  # an engine bug: keep the panel alive, show the traceback
+                    failed += 1
+                    row.set(stage="failed", style="danger", final=True)
+                    error = f"{video.name}: unexpected error: {exc}"
+                    self._log(traceback.format_exc())
+                    continue
+                done += 1
+                tracker.finish_item()
+                row.set(1.0, "done", "success", final=True)
+                self.overall.value = tracker.overall
+                data = result.to_dict() if hasattr(result, "to_dict") else dict(vars(result))
+                self.results.append(data)
+                self.result_box.children += (result_card(data, self.ws, title=f"{video.name} + {audio.name}"),)
+                self._log(f"wrote {data.get('output')}")
+        except HeyGemError as exc:          # the speech could not be loaded: no job can run
+            error = str(exc)
+            self._log(f"error: {exc}")
+        except Exception as exc:
+            error = f"unexpected error: {exc}"
+            self._log(traceback.format_exc())
+        finally:
+            engine_log.removeHandler(handler)
+            engine_log.setLevel(old_level)
+            for row in self._rows:
+                if not row.final:
+                    row.set(stage="cancelled" if cancelled else "not run", style="warning", final=True)
+            failed = len(jobs) - done - sum(r.stage.value == "cancelled" for r in self._rows)
+            self.overall.bar_style = "success" if done == len(jobs) else ("warning" if cancelled else "danger")
+            summary = f"{done} of {len(jobs)} done" + (f", {failed} failed" if failed else "")
+            if cancelled:
+                self._status(f"cancelled ({summary})", "error")
+            elif error:
+                self._status(f"{summary}: {error}" if len(jobs) > 1 else error, "error")
+            else:
+                self._status(summary, "ok")
+            self.generate_button.disabled, self.cancel_button.disabled = False, True
+            self.preview_button.disabled = False
+            self.refresh_history()
+
+    # ------------------------------------------------------------------ history
+    def refresh_history(self) -> None:
+        self.show_history_page(self.history_index)
+
+    def show_history_page(self, index: int) -> None:
+        pg = hist.page(hist.list_runs(self.ws.runs), index=index, per_page=self.per_page)
+        self.history_index = pg.index
+        self.history_rows.children = tuple(self._history_row(e) for e in pg.items) or (
+            W.HTML("<i>no runs yet</i>"),)
+        self.history_info.value = f"page {pg.index + 1} / {pg.n_pages} · {pg.total} run{'s' * (pg.total != 1)}"
+        self.prev_button.disabled = pg.index == 0
+        self.next_button.disabled = pg.index >= pg.n_pages - 1
+
+    def _history_row(self, entry: hist.RunEntry) -> W.HBox:
+        thumb = thumbnail(entry.output, entry.run_dir / hist.THUMBNAIL) if entry.output else None
+        picture = image_view(thumb, width=120) if thumb else W.HTML("<i>no output</i>",
+                                                                    layout=W.Layout(width="120px"))
+        state = "" if entry.finished else " <span style='color:#c62828'>(unfinished)</span>"
+        text = W.HTML(f"<b>{html.escape(entry.name)}</b>{state}<br><small>{entry.created:%Y-%m-%d %H:%M}"
+                      f"</small>{figures_html(entry.result) if entry.finished else ''}")
+        show = W.Button(description="Show", disabled=entry.output is None, layout=W.Layout(width="80px"))
+        delete = _hook(W.Button(description="Delete", icon="trash", layout=W.Layout(width="90px")), "heygem-delete")
+        show.on_click(lambda _, e=entry: self.show_run(e))
+        delete.on_click(lambda _, e=entry: self.request_delete(e.run_dir))
+        row = W.HBox([picture, text, W.VBox([show, delete])], layout=W.Layout(grid_gap="8px", margin="4px 0"))
+        row.add_class("heygem-history-row")
+        return row
+
+    def show_run(self, entry: hist.RunEntry) -> None:
+        self.history_view.children = (result_card({**entry.result, "run_dir": str(entry.run_dir),
+                                                   "output": str(entry.output)}, self.ws, title=entry.name),)
+
+    def request_delete(self, run_dir: Path) -> None:
+        """First step of Delete: ask for confirmation."""
+        self.pending_delete = Path(run_dir)
+        self.confirm_text.value = f"Delete run <b>{html.escape(self.pending_delete.name)}</b> and all its files?"
+        self.confirm_box.layout.display = "flex"
+
+    def confirm_delete(self) -> None:
+        run_dir, self.pending_delete = self.pending_delete, None
+        self.confirm_box.layout.display = "none"
+        if run_dir is None:
+            return
+        try:
+            hist.delete_run(run_dir, runs_root=self.ws.runs)
+        except HeyGemError as exc:
+            self._error(str(exc))
+        else:
+            self._status(f"deleted {run_dir.name}", "ok")
+            self.history_view.children = ()
+        self.refresh_history()
+
+    def cancel_delete(self) -> None:
+        self.pending_delete = None
+        self.confirm_box.layout.display = "none"
+
+    def download_zip(self) -> Path | None:
+        """ZIP every finished run's output, JSON and plots; show a link (or the path)."""
+        entries = [e for e in hist.list_runs(self.ws.runs) if e.output is not None]
+        if not entries:
+            self.zip_link.value = "<i>no finished runs to zip</i>"
+            return None
+        path = hist.zip_outputs(entries, dest_dir=self.ws.downloads)
+        size = human_size(path.stat().st_size)
+        url = self.ws.url_for(path)
+        if url:
+            self.zip_link.value = (f'<a href="{html.escape(url)}" download="{html.escape(path.name)}">'
+                                   f"{html.escape(path.name)}</a> ({len(entries)} runs, {size})")
+        else:
+            self.zip_link.value = f"{len(entries)} runs zipped to <code>{html.escape(str(path))}</code> ({size})"
+        return path

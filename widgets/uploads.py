@@ -1,0 +1,97 @@
+"""Saving browser uploads safely, and finding media already on the machine.
+
+A browser sends any file name it likes (``../../.bashrc``, ``C:\\x\\a.mp4``, an empty name);
+nothing here trusts it. Uploads never overwrite an existing file.
+"""
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+from heygem_kernel.errors import InputError
+
+AUDIO_EXTS = frozenset({".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus"})
+VIDEO_EXTS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+SPEECH_EXTS = AUDIO_EXTS | VIDEO_EXTS   # a video's own soundtrack can drive another video
+FACE_EXTS = VIDEO_EXTS | IMAGE_EXTS
+
+MAX_NAME_CHARS = 80                     # keeps paths short and readable in the panel
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def sanitize_filename(name: str, *, fallback: str = "upload") -> str:
+    """A safe base name for ``name``: no folders, no leading dots, ``[A-Za-z0-9._-]`` only.
+
+    >>> sanitize_filename("../../etc/passwd")
+    'passwd'
+    >>> sanitize_filename("C:\\\\clips\\\\my talk (1).MP4")
+    'my_talk_1.mp4'
+    """
+    base = re.split(r"[\\/]", str(name).replace("\x00", ""))[-1]
+    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = ext, ""
+    stem = _UNSAFE.sub("_", stem).strip("._-")
+    ext = _UNSAFE.sub("", ext).lower()[:10]
+    stem = (stem or fallback)[: MAX_NAME_CHARS - len(ext) - 1]
+    return f"{stem}.{ext}" if ext else stem
+
+
+def check_upload(name: str, size: int, *, max_bytes: int, allowed: frozenset[str] | None = None) -> None:
+    """Raise :class:`InputError` (a one-line message for the panel) if the upload is refused."""
+    if size > max_bytes:
+        raise InputError(f"{name}: {human_size(size)} is over the {human_size(max_bytes)} upload "
+                         "limit; copy the file onto this machine and pick it from the list instead")
+    if size <= 0:
+        raise InputError(f"{name}: the uploaded file is empty")
+    ext = Path(sanitize_filename(name)).suffix
+    if allowed is not None and ext not in allowed:
+        raise InputError(f"{name}: expected one of {', '.join(sorted(allowed))}")
+
+
+def save_upload(*, name: str, content: bytes | memoryview, folder: str | os.PathLike,
+                max_bytes: int, allowed: frozenset[str] | None = None) -> Path:
+    """Write an uploaded file into ``folder`` under a sanitised, not yet used name.
+
+    ``a.mp4`` becomes ``a-1.mp4`` when ``a.mp4`` exists; the file is created exclusively so
+    two uploads at once cannot overwrite each other. Returns the new path.
+    """
+    size = memoryview(content).nbytes
+    check_upload(name, size, max_bytes=max_bytes, allowed=allowed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = Path(sanitize_filename(name))
+    for n in range(10_000):
+        path = folder / (safe.name if n == 0 else f"{safe.stem}-{n}{safe.suffix}")
+        try:
+            with open(path, "xb") as f:
+                f.write(content)
+            return path
+        except FileExistsError:
+            continue
+    raise InputError(f"{folder}: too many files named like {safe.name}")
+
+
+def list_media(folders: list[Path] | tuple[Path, ...], exts: frozenset[str]) -> list[Path]:
+    """Media files (by extension) directly inside ``folders``, newest first."""
+    found = []
+    for folder in folders:
+        try:
+            entries = list(Path(folder).iterdir())
+        except OSError:
+            continue
+        found += [p for p in entries if p.suffix.lower() in exts and p.is_file()]
+    return sorted(set(found), key=lambda p: (-p.stat().st_mtime, p.name))
+
+
+def human_size(n: int | float) -> str:
+    """``1536`` -> ``'1.5 KB'`` (binary units, as file managers show them)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
