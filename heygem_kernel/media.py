@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 QUEUE_FRAMES = 4             # frames decoded / encoded ahead of the caller: overlap without RAM growth
 AAC_BITRATE = "160k"         # transparent for speech, small next to the video stream
 PROBE_TIMEOUT_S = 120        # ffprobe reads the whole container to count packets; never hang forever
-VFR_TOLERANCE = 0.01         # packets vs nominal_fps*duration may differ this much (+ 1.5 frames) and still be CFR
+# A CFR stream holds nominal_fps * duration packets, give or take rounding of the last frame's
+# length. Any larger gap means its timestamps are irregular: even 0.5 % (a phone's 29.85 fps
+# "30 fps" clip) drifts a lip-sync off by 0.3 s per minute, so the slack is absolute, not relative.
+VFR_SLACK_FRAMES = 1.5
 IMAGE_FORMATS = {"image2", "gif_pipe"}  # plus every "*_pipe" demuxer (png_pipe, jpeg_pipe, webp_pipe, ...)
 STILL_CODECS = {"mjpeg", "png", "bmp", "webp", "tiff", "jpeg2000", "jpegls", "pgm", "ppm", "qoi"}
 TEXT_FORMATS = {"tty"}       # ffmpeg's ANSI-art demuxer accepts any .txt file as "video": reject it
@@ -225,7 +228,7 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
     if duration <= 0:
         raise MediaError(f"{p} has a video stream of zero duration")
     expected = nominal * duration
-    is_vfr = nominal <= 0 or abs(packets - expected) > 1.5 + VFR_TOLERANCE * packets
+    is_vfr = nominal <= 0 or abs(packets - expected) > VFR_SLACK_FRAMES
     if is_vfr:
         fps = packets / duration  # real average rate; frames are resampled to it by timestamp
         n_frames = max(1, round(duration * fps))

@@ -102,6 +102,20 @@ def test_probe_detects_variable_frame_rate(clip_vfr):
     assert (info.width, info.height) == (700, 700)
 
 
+def test_probe_detects_a_few_dropped_frames_as_vfr(tmp_path):
+    """30 fps header, every 40th frame missing (a phone under load): 2 % slow, 0.6 s of drift a
+    minute if delivered at 30 fps, so it must be treated as variable rate."""
+    path = tmp_path / "drops.mp4"
+    subprocess.run([media.ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc=s=64x64:r=30:d=4",
+                    "-vf", "select='not(eq(mod(n,40),39))'", "-fps_mode", "vfr", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(path)], check=True)
+    info = media.probe_video(path)
+    assert info.is_vfr and info.nominal_fps == 30.0
+    assert info.fps == pytest.approx(info.n_frames / info.duration, rel=1e-6)
+    assert 29.0 < info.fps < 29.8
+    assert sum(1 for _ in media.iter_frames(info)) == info.n_frames
+
+
 def test_probe_audio_of_wav_and_of_video(speech_5s, clip_590):
     wav = media.probe_audio(speech_5s)
     assert (wav.sample_rate, wav.channels, wav.codec) == (44100, 2, "pcm_s16le")
@@ -299,6 +313,7 @@ def test_video_writer_output_properties(clip_590, speech_5s, tmp_path):
     # the file reads back with our own reader, spaces and Chinese characters included
     info = media.probe_video(out)
     assert info.n_frames == int(s["video"]["nb_frames"]) and info.has_audio
+    assert not info.is_vfr and info.fps == 25.0
 
 
 def test_video_writer_holds_last_frame_to_audio_end_and_drops_extra(clip_524, tmp_path):
