@@ -1,0 +1,599 @@
+"""Headless batches: one speech recording drives many videos.
+
+    prepare  (hash inputs, pre-flight scan, decide what to skip / fail / run; writes manifest.json)
+      -> execute (audio features once, items fanned out over an executor, manifest after each item)
+
+``run_batch`` does both. Every item's record lives in ``<run_dir>/manifest.json``::
+
+    {"audio": ..., "options": {...}, "items": [{"video", "status": "ok" | "failed" | "pending",
+      "output" (relative to run_dir), "error" (one line), "timings", "sync_offset_frames", ...}]}
+
+Resume: an item is skipped when the manifest holds an "ok" entry with the same key (content
+hashes of video and audio + the options that change the output) whose output file is still
+there; failed and unfinished items run again. The manifest is rewritten atomically after every
+item and the engine renames a finished video into place, so ``kill -9`` loses at most the
+items in flight and never leaves a half-written video under its final name.
+
+Executors (registry :data:`EXECUTORS`): ``"local"`` runs items one by one in this process;
+``"dask"`` fans them out over a Dask distributed cluster (worker processes, one item at a time
+each; one worker per GPU with a ``GPU=1`` resource), the model being created once per worker.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from .errors import HeyGemError, InputError
+from .options import RunOptions
+
+LOG = logging.getLogger("heygem.batch")
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+OUTPUTS_DIR = "outputs"          # <run_dir>/outputs/<name>.mp4: the finished videos
+ITEMS_DIR = "items"              # <run_dir>/items/<name>/: each item's engine run record
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".flv", ".mpg", ".mpeg", ".ts",
+                    ".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+# Options that change how a run goes, not what it produces: not part of an item's key.
+NON_OUTPUT_OPTIONS = frozenset({"use_cache"})
+KEY_VERSION = 1                  # bump when outputs of the same inputs + options would change
+
+Runner = Callable[..., Any]      # heygem_kernel.run's signature
+
+
+# ----------------------------------------------------------------------------------- inputs
+def expand_videos(videos: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """Videos of a batch as absolute paths, in order.
+
+    ``videos`` is a list of files and/or folders (each folder contributes its video and photo
+    files, sorted by name), one path, or the text of a list as papermill's ``-p videos '[a, b]'``
+    passes it (JSON or unquoted).
+    """
+    if isinstance(videos, (str, os.PathLike)):
+        text = str(videos).strip()
+        if text.startswith("[") and text.endswith("]"):
+            videos = _parse_list(text)
+        else:
+            videos = [text] if text else []
+    found: list[Path] = []
+    for entry in videos:
+        path = Path(str(entry)).expanduser()
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir()
+                            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+        else:
+            found.append(path)
+    return [p.absolute() for p in found]
+
+
+def _parse_list(text: str) -> list[str]:
+    for parse in (json.loads, ast.literal_eval):
+        with contextlib.suppress(ValueError, SyntaxError):
+            value = parse(text)
+            if isinstance(value, (list, tuple)):
+                return [str(v) for v in value]
+    return [part.strip().strip("'\"") for part in text[1:-1].split(",") if part.strip()]
+
+
+def make_options(options: RunOptions | dict | str | None = None, *, backend: str | None = None) -> RunOptions:
+    """A :class:`RunOptions` from an instance, a dict (papermill parameter) or its JSON text;
+    ``backend`` overrides the one inside. Unknown keys are an :class:`InputError`."""
+    if isinstance(options, str):
+        options = json.loads(options) if options.strip() else {}
+    if options is None:
+        options = RunOptions()
+    if isinstance(options, dict):
+        fields = {f.name: f for f in dataclasses.fields(RunOptions)}
+        unknown = sorted(set(options) - set(fields))
+        if unknown:
+            raise InputError(f"unknown run option(s) {', '.join(unknown)}; expected some of: {', '.join(fields)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+        options = RunOptions(**values)
+    if backend:
+        options = options.replace(backend=backend)
+    return options
+
+
+def item_key(*, video_hash: str, audio_hash: str, options: RunOptions) -> str:
+    """Identity of an item's output: what it was made from, not what the files are called."""
+    import hashlib
+    opts = {k: v for k, v in options.to_dict().items() if k not in NON_OUTPUT_OPTIONS}
+    blob = json.dumps({"v": KEY_VERSION, "video": video_hash, "audio": audio_hash, "options": opts},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def default_cache_dir() -> Path:
+    """Face-track cache shared by all batches: ``$HEYGEM_CACHE_DIR`` or ``~/.cache/heygem``."""
+    env = os.environ.get("HEYGEM_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "heygem"
+
+
+def one_line(exc: BaseException) -> str:
+    """A person-readable single line for any exception (HeyGemErrors are one line already)."""
+    text = str(exc) if isinstance(exc, HeyGemError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+# --------------------------------------------------------------------------------- manifest
+def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
+    """The manifest of ``run_dir``, or None if there is none (or it is unreadable)."""
+    path = Path(run_dir) / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        LOG.warning("ignoring unreadable %s (%s): every item runs again", path, exc)
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("items"), list) else None
+
+
+def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
+    """Atomically replace ``run_dir/manifest.json`` (temporary file, fsync, rename)."""
+    manifest["updated"] = _now()
+    items = manifest["items"]
+    for entry in items:
+        _reorder(entry)
+    manifest["summary"] = {s: sum(1 for i in items if i["status"] == s) for s in ("ok", "failed", "pending")}
+    path = run_dir / MANIFEST
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2, ensure_ascii=False, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+ENTRY_ORDER = ("index", "name", "video", "status", "error", "output", "output_bytes", "run_dir", "reused",
+               "stage", "wall_s", "worker", "timings", "width", "height", "fps", "n_frames", "duration",
+               "frames_no_face", "sync_offset_frames", "sync_confidence", "sync_correlation", "analysis_cached",
+               "backend", "plots", "key", "video_sha256", "scan")
+
+
+def _reorder(entry: dict[str, Any]) -> None:
+    """Put an entry's most useful fields first, in place (a manifest is read by people too)."""
+    ordered = {k: entry[k] for k in ENTRY_ORDER if k in entry}
+    ordered.update((k, v) for k, v in entry.items() if k not in ordered)
+    entry.clear()
+    entry.update(ordered)
+
+
+def _now() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+# -------------------------------------------------------------------------------- the plan
+@dataclass(frozen=True)
+class ItemJob:
+    """Everything a worker needs to run one item (picklable; paths absolute)."""
+
+    index: int
+    name: str
+    video: str
+    audio: str
+    output: str
+    run_dir: str
+    cache_dir: str
+    options: RunOptions
+    key: str
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What came back from a worker: the engine's ``RunResult.to_dict()`` or a one-line error."""
+
+    index: int
+    ok: bool
+    result: dict[str, Any] | None
+    error: str | None
+    wall_s: float
+    worker: str
+
+
+@dataclass
+class BatchPlan:
+    """A prepared batch: the manifest as it stands and the jobs still to run."""
+
+    run_dir: Path
+    audio: Path
+    options: RunOptions
+    cache_dir: Path
+    manifest: dict[str, Any]
+    jobs: list[ItemJob]
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return self.manifest["items"]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """The batch after execution. ``items`` are the manifest entries (paths relative to run_dir)."""
+
+    run_dir: Path
+    manifest_path: Path
+    items: list[dict[str, Any]]
+    n_ok: int
+    n_failed: int
+    n_skipped: int
+    wall_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.n_failed == 0
+
+    def outputs(self) -> list[Path]:
+        return [self.run_dir / i["output"] for i in self.items if i["status"] == "ok"]
+
+
+def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str | os.PathLike], *,
+            run_dir: str | os.PathLike, options: RunOptions | dict | str | None = None,
+            backend: str | None = None, cache_dir: str | os.PathLike | None = None,
+            samples: int | None = None, scan: bool = True) -> BatchPlan:
+    """Hash inputs, scan each video (pre-flight) and decide, per item, skip / fail / run.
+
+    Items already finished with the same key are kept as they are (``"reused": true``); items
+    whose scan shows they cannot work (unreadable, no face) fail here with the reason; the rest
+    become jobs. Writes the manifest (jobs marked ``"pending"``) before returning.
+    Raises :class:`InputError` / :class:`MediaError` when the audio itself is unusable.
+    """
+    from . import media
+    from .cache import file_hash
+    from .scan import DEFAULT_SAMPLES, scan_video
+
+    samples = DEFAULT_SAMPLES if samples is None else int(samples)
+    run_dir = Path(run_dir).expanduser().absolute()
+    options = make_options(options, backend=backend)
+    cache_dir = Path(cache_dir).expanduser().absolute() if cache_dir else default_cache_dir()
+    audio = Path(audio).expanduser().absolute()
+    if not audio.is_file():
+        raise InputError(f"no such audio file: {audio}")
+    audio_info = media.probe_audio(audio)
+    audio_hash = file_hash(audio)
+    paths = expand_videos(videos)
+    if not paths:
+        raise InputError(f"no videos given (videos={videos!r})")
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    previous = read_manifest(run_dir) or {"items": []}
+    done = {e["key"]: e for e in previous["items"] if e.get("status") == "ok" and e.get("key")
+            and _output_intact(run_dir, e)}
+    old_scans = {(e.get("video_sha256"), (e.get("scan") or {}).get("samples")): e["scan"]
+                 for e in previous["items"] if e.get("scan") and (e["scan"].get("ok"))}
+
+    entries: list[dict[str, Any]] = []
+    for index, video in enumerate(paths):
+        entry: dict[str, Any] = {"index": index, "video": str(video), "status": "pending"}
+        try:
+            entry["video_sha256"] = file_hash(video)
+        except OSError as exc:
+            entry.update(status="failed", error=f"cannot read {video}: {exc.strerror or exc}", key=None)
+            entries.append(entry)
+            continue
+        key = item_key(video_hash=entry["video_sha256"], audio_hash=audio_hash, options=options)
+        entry["key"] = key
+        if key in done:  # finished before with the same inputs and options
+            entry.update({k: v for k, v in done[key].items() if k not in ("index", "video")}, reused=True)
+            entries.append(entry)
+            continue
+        if scan:
+            report = old_scans.get((entry["video_sha256"], samples))
+            if report is None or report.get("audio_duration") != round(audio_info.duration, 3):
+                report = scan_video(video, audio_duration=audio_info.duration, samples=samples,
+                                    detector=options.detector, backend=options.backend).to_dict()
+            entry["scan"] = report
+            if not report["ok"]:
+                entry.update(status="failed", error="; ".join(report["fatal"]), stage="preflight")
+        entries.append(entry)
+
+    _assign_names(entries)
+    jobs: list[ItemJob] = []
+    for entry in entries:
+        entry.setdefault("output", f"{OUTPUTS_DIR}/{entry['name']}.mp4")
+        entry.setdefault("run_dir", f"{ITEMS_DIR}/{entry['name']}")
+        if entry["status"] == "pending":
+            entry["error"] = None
+            for stale in (run_dir / OUTPUTS_DIR).glob(f".{entry['name']}.partial*"):  # left by a killed run
+                stale.unlink(missing_ok=True)
+            jobs.append(ItemJob(index=entry["index"], name=entry["name"], video=entry["video"], audio=str(audio),
+                                output=str(run_dir / entry["output"]), run_dir=str(run_dir / entry["run_dir"]),
+                                cache_dir=str(cache_dir), options=options, key=entry["key"]))
+
+    manifest = {
+        "format": MANIFEST_FORMAT, "created": previous.get("created") or _now(),
+        "audio": str(audio), "audio_sha256": audio_hash, "audio_duration": round(audio_info.duration, 3),
+        "backend": options.backend, "options": options.to_dict(), "cache_dir": str(cache_dir),
+        "items": entries,
+    }
+    write_manifest(run_dir, manifest)
+    n_reused = sum(1 for e in entries if e.get("reused"))
+    n_failed = sum(1 for e in entries if e["status"] == "failed")
+    LOG.info("batch %s: %d videos: %d to run, %d already done, %d failed pre-flight",
+             run_dir, len(entries), len(jobs), n_reused, n_failed)
+    return BatchPlan(run_dir=run_dir, audio=audio, options=options, cache_dir=cache_dir,
+                     manifest=manifest, jobs=jobs)
+
+
+def _output_intact(run_dir: Path, entry: dict[str, Any]) -> bool:
+    out = run_dir / str(entry.get("output", ""))
+    try:
+        return out.is_file() and out.stat().st_size == entry.get("output_bytes")
+    except OSError:
+        return False
+
+
+def _assign_names(entries: list[dict[str, Any]]) -> None:
+    """A unique, stable name per item (its output file stem): the video's stem, -2, -3... on clashes.
+    Reused items keep theirs."""
+    from .records import safe_name
+    taken = {e["name"] for e in entries if e.get("reused")}
+    for entry in entries:
+        if entry.get("reused"):
+            continue
+        base = safe_name(Path(entry["video"]).stem)
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        entry["name"] = name
+
+
+# ---------------------------------------------------------------------------------- running
+def run_item(job: ItemJob, speech: Any = None, runner: Runner | None = None) -> ItemOutcome:
+    """Run one item through the engine (in whatever process the executor chose). Never raises:
+    any failure comes back as a one-line error so a broken item fails alone."""
+    import socket
+    t0 = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    if runner is None:
+        from . import run as runner
+    item_dir = Path(job.run_dir)
+    if item_dir.exists():  # records of an earlier, unfinished attempt
+        shutil.rmtree(item_dir, ignore_errors=True)
+    item_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = runner(job.audio, job.video, out=job.output, options=job.options, run_dir=item_dir,
+                        speech=speech, cache_dir=job.cache_dir)
+        data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        return ItemOutcome(job.index, True, data, None, time.perf_counter() - t0, worker)
+    except BaseException as exc:  # noqa: B036 - a worker must report, not die (KeyboardInterrupt re-raised)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        if not isinstance(exc, HeyGemError):
+            (item_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+        return ItemOutcome(job.index, False, None, one_line(exc), time.perf_counter() - t0, worker)
+
+
+def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
+    """Fold a worker's outcome into the item's manifest entry (paths made relative to run_dir)."""
+    entry.update(wall_s=round(outcome.wall_s, 3), worker=outcome.worker, reused=False)
+    if not outcome.ok:
+        entry.update(status="failed", error=outcome.error, stage="run")
+        return
+    res = outcome.result or {}
+    out = Path(res.get("output") or run_dir / entry["output"])
+    try:
+        entry["output_bytes"] = out.stat().st_size
+    except OSError:
+        entry.update(status="failed", error=f"the engine reported {out} but it is not there", stage="run")
+        return
+    entry.update(status="ok", error=None, output=_rel(run_dir, out), stage=None)
+    for k in ("width", "height", "fps", "n_frames", "duration", "frames_no_face", "sync_offset_frames",
+              "sync_confidence", "sync_correlation", "timings", "backend"):
+        entry[k] = res.get(k)
+    entry["analysis_cached"] = (res.get("extra") or {}).get("analysis_cached")
+    entry["plots"] = {k: _rel(run_dir, Path(v)) for k, v in (res.get("plots") or {}).items()}
+
+
+def _rel(run_dir: Path, path: Path) -> str:
+    try:
+        return Path(path).absolute().relative_to(run_dir).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def execute(plan: BatchPlan, *, executor: str = "local", workers: int | None = None,
+            scheduler: str | None = None, runner: Runner | None = None, speech: Any = None,
+            progress: bool = True) -> BatchResult:
+    """Run the plan's jobs on ``executor`` ("local" or "dask"), updating the manifest after each.
+
+    The speech is analysed once here (or passed in as ``speech``) and shipped to every job.
+    ``progress``: one log line per finished item, plus a tqdm.std bar when stderr is a terminal.
+    """
+    t0 = time.perf_counter()
+    by_index = {e["index"]: e for e in plan.items}
+    n_total = len(plan.jobs)
+    if plan.jobs:
+        if speech is None:
+            from .audio import load_speech
+            LOG.info("analysing the speech once for %d item(s): %s", n_total, plan.audio)
+            speech = load_speech(plan.audio)
+        bar = _bar(n_total, enabled=progress)
+        with get_executor(executor, workers=workers, scheduler=scheduler, options=plan.options) as ex:
+            for done, outcome in enumerate(ex.map(run_item, plan.jobs, speech=speech, runner=runner), 1):
+                entry = by_index[outcome.index]
+                _record(plan.run_dir, entry, outcome)
+                write_manifest(plan.run_dir, plan.manifest)
+                LOG.info("[%d/%d] %s: %s in %.1f s%s", done, n_total, entry["name"], entry["status"],
+                         outcome.wall_s, "" if entry["status"] == "ok" else f" ({entry['error']})")
+                bar.update(1)
+        bar.close()
+    plan.manifest["wall_s"] = round(time.perf_counter() - t0, 3)
+    plan.manifest["executor"] = executor
+    write_manifest(plan.run_dir, plan.manifest)
+    items = plan.items
+    return BatchResult(run_dir=plan.run_dir, manifest_path=plan.run_dir / MANIFEST, items=items,
+                       n_ok=sum(1 for e in items if e["status"] == "ok"),
+                       n_failed=sum(1 for e in items if e["status"] != "ok"),
+                       n_skipped=sum(1 for e in items if e.get("reused")),
+                       wall_s=plan.manifest["wall_s"])
+
+
+def run_batch(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str | os.PathLike], *,
+              run_dir: str | os.PathLike, options: RunOptions | dict | str | None = None,
+              backend: str | None = None, executor: str = "local", workers: int | None = None,
+              scheduler: str | None = None, cache_dir: str | os.PathLike | None = None,
+              samples: int | None = None, runner: Runner | None = None, progress: bool = True) -> BatchResult:
+    """Lip-sync every video in ``videos`` to ``audio`` into ``run_dir``: :func:`prepare` then
+    :func:`execute`. Re-running it on the same ``run_dir`` skips finished items."""
+    plan = prepare(audio, videos, run_dir=run_dir, options=options, backend=backend,
+                   cache_dir=cache_dir, samples=samples)
+    return execute(plan, executor=executor, workers=workers, scheduler=scheduler, runner=runner,
+                   progress=progress)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _bar(total: int, *, enabled: bool):
+    if not enabled or not getattr(sys.stderr, "isatty", lambda: False)():
+        return _NoBar()  # in a notebook / papermill the log lines are the progress
+    from tqdm.std import tqdm  # never tqdm.auto: a widget bar is frozen at 0 % in a report
+    return tqdm(total=total, desc="batch", unit="video", file=sys.stderr, mininterval=5, ascii=True)
+
+
+# --------------------------------------------------------------------------------- executors
+class LocalExecutor:
+    """Items one after the other in this process (the backend model is created once)."""
+
+    name = "local"
+
+    def __init__(self, **_: Any) -> None:
+        pass
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def map(self, fn: Callable[..., ItemOutcome], jobs: Iterable[ItemJob], **shared: Any) -> Iterator[ItemOutcome]:
+        for job in jobs:
+            yield fn(job, **shared)
+
+
+class DaskExecutor:
+    """Items fanned out over Dask distributed worker processes, results in completion order.
+
+    ``scheduler``: address of an existing cluster ("tcp://host:8786"); otherwise a LocalCluster
+    is started: one worker per visible GPU (each pinned by ``CUDA_VISIBLE_DEVICES`` and declaring
+    ``GPU=1``) when the options want a GPU and one is there, else ``workers`` CPU workers.
+    Each worker runs one item at a time; the speech is scattered to every worker once.
+    """
+
+    name = "dask"
+
+    def __init__(self, *, workers: int | None = None, scheduler: str | None = None,
+                 options: RunOptions | None = None) -> None:
+        self.workers = workers
+        self.scheduler = scheduler
+        self.options = options or RunOptions()
+        self._stack = contextlib.ExitStack()
+        self.client = None
+        self.resources: dict[str, int] | None = None
+
+    def __enter__(self) -> "DaskExecutor":
+        try:
+            from dask.distributed import Client
+        except ImportError as exc:
+            raise InputError("--executor dask needs the 'distributed' package: pip install "
+                             "'heygem-workbench[batch]'") from exc
+        if self.scheduler:
+            try:
+                self.client = self._stack.enter_context(Client(self.scheduler, timeout="30s"))
+            except (OSError, TimeoutError) as exc:
+                raise InputError(f"cannot reach the Dask scheduler {self.scheduler}: {one_line(exc)}") from exc
+            info = self.client.scheduler_info()
+            has_gpu = any("GPU" in (w.get("resources") or {}) for w in info.get("workers", {}).values())
+            self.resources = {"GPU": 1} if has_gpu else None
+        else:
+            cluster = self._stack.enter_context(self._local_cluster())
+            self.client = self._stack.enter_context(Client(cluster))
+        LOG.info("dask: %d worker(s) at %s%s", len(self.client.scheduler_info().get("workers", {})),
+                 self.client.scheduler.address, ", GPU=1 per item" if self.resources else "")
+        return self
+
+    def _local_cluster(self):
+        from dask.distributed import LocalCluster, Nanny, Scheduler, SpecCluster
+        gpus = visible_gpus() if self.options.device != "cpu" else []
+        common = {"nthreads": 1, "memory_limit": 0, "silence_logs": logging.ERROR}
+        if gpus:
+            self.resources = {"GPU": 1}
+            workers = {f"gpu{g}": {"cls": Nanny, "options": {**common, "resources": {"GPU": 1},
+                                                               "env": {"CUDA_VISIBLE_DEVICES": str(g)}}}
+                       for g in gpus}
+            return SpecCluster(workers=workers, silence_logs=logging.ERROR,
+                               scheduler={"cls": Scheduler, "options": {"dashboard_address": None}})
+        n = max(1, int(self.workers or max(1, (os.cpu_count() or 2) // 2)))
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=0,
+                            dashboard_address=None, silence_logs=logging.ERROR)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+    def map(self, fn: Callable[..., ItemOutcome], jobs: Iterable[ItemJob], *, speech: Any = None,
+            **shared: Any) -> Iterator[ItemOutcome]:
+        from dask.distributed import as_completed
+        jobs = list(jobs)
+        speech_ref = self.client.scatter(speech, broadcast=True) if speech is not None else None
+        futures = {}
+        for job in jobs:
+            fut = self.client.submit(fn, job, speech_ref, key=f"heygem-item-{job.index}-{job.key}-{time.time_ns()}",
+                                     pure=False, resources=self.resources, **shared)
+            futures[fut] = job
+        for fut in as_completed(futures):
+            job = futures[fut]
+            try:
+                yield fut.result()
+            except Exception as exc:  # the worker itself died (out of memory, killed): fail the item
+                yield ItemOutcome(job.index, False, None, f"worker lost: {one_line(exc)}", 0.0, "?")
+
+
+EXECUTORS: dict[str, type] = {"local": LocalExecutor, "dask": DaskExecutor}
+
+
+def get_executor(name: str, **kwargs: Any):
+    """A new executor by registry name (:data:`EXECUTORS`)."""
+    try:
+        return EXECUTORS[name](**kwargs)
+    except KeyError:
+        raise InputError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}") from None
+
+
+def visible_gpus() -> list[int]:
+    """Indices of the NVIDIA GPUs this process may use (nvidia-smi; respects CUDA_VISIBLE_DEVICES)."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    count = sum(1 for line in out.splitlines() if line.startswith("GPU "))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [v.strip() for v in visible.split(",") if v.strip() and v.strip() != "-1"]
+        return [int(v) for v in ids if v.isdigit() and int(v) < count]
+    return list(range(count))

@@ -1,0 +1,144 @@
+"""``heygem batch``: run notebooks/batch.ipynb headless with papermill, then the report and the ZIP.
+
+    papermill (executed notebook DIR/batch.ipynb: manifest.json, outputs/, items/)
+      -> report.html (nbconvert, no code) -> outputs.zip (good videos + manifest + report)
+
+Exit status: 0 when every item is ok, 1 when any failed, 2 when the batch could not run at all.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ..errors import HeyGemError, InputError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = PROJECT_ROOT / "notebooks" / "batch.ipynb"
+KERNEL_START_TIMEOUT_S = 120     # a cold kernel on a busy 2-core box can take a while
+LOG = logging.getLogger("heygem.batch")
+
+
+def add_parser(sub) -> None:
+    from ..scan import DEFAULT_SAMPLES
+    from .run import add_option_arguments
+    p = sub.add_parser("batch", help="lip-sync many videos to one speech: manifest, report, ZIP; resumable",
+                       description="Lip-sync every VIDEO to AUDIO by executing notebooks/batch.ipynb with "
+                                   "papermill. DIR gets manifest.json, outputs/, the executed notebook, "
+                                   "report.html and outputs.zip. Running the same command on the same DIR skips "
+                                   "finished items and retries failed ones.")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video or photo files, or folders of them")
+    p.add_argument("--audio", required=True, help="the speech recording that drives every video")
+    p.add_argument("--run-dir", required=True, metavar="DIR", help="batch folder (created; re-use it to resume)")
+    p.add_argument("--executor", choices=("local", "dask"), help="local: one item after another in the "
+                   "notebook's kernel; dask: fan out over a Dask cluster (default: dask with --scheduler, else local)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="dask LocalCluster: CPU worker processes (default: half the cores; one per GPU if any)")
+    p.add_argument("--scheduler", default="", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--cache-dir", default="", help="face-track cache shared across batches "
+                   "(default: $HEYGEM_CACHE_DIR or ~/.cache/heygem)")
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="pre-flight: frames checked per video")
+    p.add_argument("--kernel", default="python3", help="Jupyter kernel to run the notebook with (default: "
+                   "%(default)s, i.e. this Python; or one made by `python -m ipykernel install --sys-prefix --name heygem`)")
+    p.add_argument("--notebook", default=str(NOTEBOOK), help="the batch notebook (default: %(default)s)")
+    p.add_argument("--timeout", type=float, default=None, help="per-cell execution limit in seconds (default: none)")
+    p.add_argument("--no-zip", action="store_true", help="do not write outputs.zip")
+    add_option_arguments(p)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from .. import report
+    from ..batch import expand_videos, read_manifest
+    from .run import options_from_args
+
+    run_dir = Path(args.run_dir).expanduser().absolute()
+    audio = Path(args.audio).expanduser().absolute()
+    if not audio.is_file():
+        raise InputError(f"no such audio file: {audio}")
+    videos = [str(v) for v in expand_videos(args.videos)]
+    if not videos:
+        raise InputError(f"no videos found in {' '.join(args.videos)}")
+    options = options_from_args(args).to_dict()
+    options["pads"] = list(options["pads"])  # papermill passes only JSON types faithfully
+    backend = options.pop("backend")
+    executor = args.executor or ("dask" if args.scheduler else "local")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    executed = run_dir / report.EXECUTED_NOTEBOOK
+    parameters = dict(audio=str(audio), videos=videos, run_dir=str(run_dir), backend=backend, options=options,
+                      executor=executor, workers=int(args.workers or 0), scheduler=args.scheduler or "",
+                      cache_dir=str(Path(args.cache_dir).expanduser().absolute()) if args.cache_dir else "",
+                      samples=int(args.samples))
+    execute_notebook(Path(args.notebook), executed, parameters, kernel=args.kernel, timeout=args.timeout)
+
+    html = report.write_html(executed, run_dir / report.REPORT_HTML)
+    archive = None if args.no_zip else report.write_zip(run_dir)
+    manifest = read_manifest(run_dir) or {"items": []}
+    items = manifest["items"]
+    failed = [i for i in items if i["status"] != "ok"]
+    reused = sum(1 for i in items if i.get("reused"))
+    print(f"{len(items) - len(failed)} of {len(items)} ok" + (f" ({reused} from an earlier run)" if reused else "")
+          + (f", {len(failed)} failed:" if failed else ""))
+    for item in failed:
+        print(f"  {Path(item['video']).name}: {item.get('error')}")
+    print(f"manifest: {run_dir / 'manifest.json'}\nreport:   {html}" + (f"\nzip:      {archive}" if archive else ""))
+    return 1 if failed or not items else 0
+
+
+def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel: str,
+                     timeout: float | None = None) -> None:
+    """papermill ``notebook`` -> ``executed`` in this process; kernel output streams to the console.
+
+    A notebook error becomes one :class:`HeyGemError` line (the executed notebook keeps the traceback).
+    """
+    import papermill as pm
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    if not notebook.is_file():
+        raise InputError(f"batch notebook not found: {notebook}")
+    try:
+        KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel:
+        raise InputError(f"no Jupyter kernel named {kernel!r}; install one with `{sys.executable} -m ipykernel "
+                         f"install --sys-prefix --name heygem` and pass --kernel heygem") from None
+    try:
+        pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
+                            progress_bar=False, log_output=False, stdout_file=_Console(sys.stdout),
+                            stderr_file=_Console(sys.stderr),
+                            start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=timeout, cwd=None)
+    except pm.PapermillExecutionError as exc:
+        if exc.ename in _heygem_error_names():  # bad input for the whole batch, e.g. the audio
+            raise HeyGemError(exc.evalue) from None
+        raise HeyGemError(f"the batch notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} "
+                          f"(traceback in {executed})") from None
+
+
+# Native log lines of mediapipe's C++ graph (and TFLite's banner) in the kernel's output.
+NATIVE_NOISE = ("W0000 ", "I0000 ", "E0000 ", "WARNING: All log messages before absl::InitializeLog()",
+                "INFO: Created TensorFlow Lite")
+
+
+class _Console:
+    """Kernel output -> a console stream, whole lines, without native log noise."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.buffer = stream, ""
+
+    def write(self, text: str) -> int:
+        self.buffer += text
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            if not line.startswith(NATIVE_NOISE):
+                self.stream.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _heygem_error_names() -> set[str]:
+    from .. import errors
+    return {name for name, obj in vars(errors).items()
+            if isinstance(obj, type) and issubclass(obj, HeyGemError)}
+

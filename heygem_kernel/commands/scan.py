@@ -1,0 +1,37 @@
+"""``heygem scan``: the batch pre-flight for some videos, as a table (or JSON)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..scan import DEFAULT_SAMPLES
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("scan", help="pre-flight check of videos: readable, fps, faces, length, estimated time",
+                       description="Scan each VIDEO (readable, duration and fps, variable frame rate, faces in "
+                                   "sampled frames, no-face / multi-face stretches, length against the speech, "
+                                   "estimated time). Exit status 1 when a video cannot work.")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video or photo files, or folders of them")
+    p.add_argument("--audio", help="the speech the videos will be driven by (length check and estimate)")
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                   help="frames checked for faces per video (default: %(default)s)")
+    p.add_argument("--backend", default="reuse", help="backend the estimate is for (default: %(default)s)")
+    p.add_argument("--detector", default="mediapipe", help="face detector (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the reports as JSON instead of a table")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..batch import expand_videos
+    from ..media import probe_audio
+    from ..scan import format_table, scan_video
+
+    audio_duration = probe_audio(args.audio).duration if args.audio else None
+    reports = [scan_video(v, audio_duration=audio_duration, samples=args.samples, detector=args.detector,
+                          backend=args.backend) for v in expand_videos(args.videos)]
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False))
+    else:
+        print(format_table(reports))
+    return 0 if all(r.ok for r in reports) else 1

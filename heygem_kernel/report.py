@@ -1,0 +1,217 @@
+"""Batch reports: tables and plots shown by ``notebooks/batch.ipynb``, its HTML export, the ZIP.
+
+    executed notebook -> report.html (nbconvert, no code, PNGs inlined as base64)
+    manifest.json + outputs/*.mp4 (the good ones) [+ report.html] -> <run_dir>/outputs.zip
+
+The display helpers return IPython display objects (or call ``display``), so the notebook holds
+only calls; the numbers come from the manifest written by :mod:`heygem_kernel.batch`.
+"""
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable
+
+REPORT_HTML = "report.html"
+EXECUTED_NOTEBOOK = "batch.ipynb"
+ZIP_NAME = "outputs.zip"
+REMOVE_OUTPUT_TAG = "remove-output"   # cells whose (log) output stays out of the report
+PLOT_TITLES = {"mel": "Mel spectrogram of the speech", "landmarks": "Landmarks on sample frames",
+               "mouth_track": "Mouth track against the audio"}
+_TABLE_STYLE = ("<style>.hg-table{border-collapse:collapse;font-size:13px}"
+                ".hg-table th,.hg-table td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+                ".hg-table th{background:#f3f3f3}.hg-bad{color:#b00020;font-weight:600}</style>")
+
+
+# ------------------------------------------------------------------------------ notebook side
+def console_logging(level: int = logging.INFO) -> None:
+    """Send batch progress lines (``heygem.batch``) to stderr: the console under papermill."""
+    logger = logging.getLogger("heygem.batch")
+    if not any(getattr(h, "_heygem_console", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler._heygem_console = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def _table(header: Iterable[str], rows: Iterable[Iterable[Any]], *, bad_rows: set[int] = frozenset()) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        cls = ' class="hg-bad"' if i in bad_rows else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
+    return f'{_TABLE_STYLE}<table class="hg-table"><tr>{head}</tr>{"".join(body)}</table>'
+
+
+def _items(obj: Any) -> list[dict[str, Any]]:
+    """Manifest entries from a BatchResult, a BatchPlan, a manifest dict or a list of entries."""
+    if isinstance(obj, dict):
+        return obj["items"]
+    if isinstance(obj, list):
+        return obj
+    return list(obj.items)
+
+
+def preflight_table(items: Any):
+    """The pre-flight table (one row per video, :data:`heygem_kernel.scan.TABLE_COLUMNS`) as HTML."""
+    from IPython.display import HTML
+
+    from .scan import TABLE_COLUMNS, table_rows
+    entries = _items(items)
+    reports = []
+    for e in entries:
+        if e.get("scan"):
+            reports.append(e["scan"])
+        else:  # finished earlier without a scan record, or unreadable before scanning
+            reports.append({"path": e["video"], "ok": e["status"] != "failed", "readable": e["status"] != "failed",
+                            "problems": [e["error"]] if e.get("error") else [], "width": e.get("width", 0),
+                            "height": e.get("height", 0), "fps": e.get("fps") or 0.0, "nominal_fps": e.get("fps") or 0.0,
+                            "duration": e.get("duration") or 0.0})
+    rows = table_rows(reports)
+    bad = {i for i, r in enumerate(reports) if not r.get("ok")}
+    return HTML(_table(TABLE_COLUMNS, rows, bad_rows=bad))
+
+
+SUMMARY_COLUMNS = ("video", "status", "output", "time", "frames", "no face", "sync offset", "confidence",
+                   "correlation", "error")
+
+
+def summary_rows(items: Any) -> list[list[str]]:
+    rows = []
+    for e in _items(items):
+        ok = e["status"] == "ok"
+        t = e.get("wall_s")
+        rows.append([
+            Path(e["video"]).name,
+            e["status"] + (" (earlier run)" if e.get("reused") else ""),
+            e.get("output", "") if ok else "",
+            "" if t is None else f"{t:.1f} s",
+            "" if e.get("n_frames") is None else str(e["n_frames"]),
+            "" if e.get("frames_no_face") is None else str(e["frames_no_face"]),
+            "" if e.get("sync_offset_frames") is None else f"{e['sync_offset_frames']:+d} frames",
+            "" if e.get("sync_confidence") is None else f"{e['sync_confidence']:.2f}",
+            "" if e.get("sync_correlation") is None else f"{e['sync_correlation']:.2f}",
+            e.get("error") or "",
+        ])
+    return rows
+
+
+def summary_table(result: Any):
+    """The batch summary (counts, audio, backend, then one row per item) as HTML."""
+    from IPython.display import HTML
+    entries = _items(result)
+    n_ok = sum(1 for e in entries if e["status"] == "ok")
+    n_reused = sum(1 for e in entries if e.get("reused"))
+    run_dir = getattr(result, "run_dir", None)
+    manifest = _manifest_of(result)
+    lines = [f"<p><b>{n_ok} of {len(entries)} videos ok</b>"
+             + (f" ({n_reused} from an earlier run)" if n_reused else "")
+             + (f", {len(entries) - n_ok} failed" if n_ok < len(entries) else "")
+             + (f" &middot; batch time {manifest['wall_s']:.1f} s" if manifest.get("wall_s") is not None else "")
+             + "</p>"]
+    if manifest.get("audio"):
+        lines.append(f"<p>speech: {html.escape(manifest['audio'])} ({manifest.get('audio_duration', 0):.1f} s)"
+                     f" &middot; backend: {html.escape(str(manifest.get('backend')))}"
+                     + (f" &middot; folder: {html.escape(str(run_dir))}" if run_dir else "") + "</p>")
+    bad = {i for i, e in enumerate(entries) if e["status"] != "ok"}
+    return HTML("".join(lines) + _table(SUMMARY_COLUMNS, summary_rows(entries), bad_rows=bad))
+
+
+def _manifest_of(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, dict):
+        return obj
+    run_dir = getattr(obj, "run_dir", None)
+    if run_dir is not None and (Path(run_dir) / "manifest.json").exists():
+        return json.loads((Path(run_dir) / "manifest.json").read_text(encoding="utf-8"))
+    return getattr(obj, "manifest", {}) or {}
+
+
+def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None:
+    """Per item: a heading, its figures, and its diagnostic PNGs embedded (mel spectrogram,
+    landmarks on sample frames, mouth track against the audio); failed items show their error."""
+    from IPython.display import Image, Markdown, display
+    run_dir = Path(run_dir or getattr(result, "run_dir", "."))
+    for e in _items(result):
+        name = Path(e["video"]).name
+        if e["status"] != "ok":
+            display(Markdown(f"### {name}: failed\n\n`{e.get('error') or 'unknown error'}`"))
+            continue
+        facts = [f"output `{e['output']}`"]
+        if e.get("width"):
+            facts.append(f"{e['width']}x{e['height']}, {e['fps']:.2f} fps, {e['duration']:.2f} s")
+        if e.get("sync_offset_frames") is not None:
+            facts.append(f"sync offset {e['sync_offset_frames']:+d} frames, confidence {e['sync_confidence']:.2f}")
+        if e.get("analysis_cached"):
+            facts.append("face track from the cache")
+        display(Markdown(f"### {name}\n\n" + " · ".join(facts)))
+        for key, rel in (e.get("plots") or {}).items():
+            path = run_dir / rel
+            if path.is_file():
+                display(Markdown(f"**{PLOT_TITLES.get(key, key)}**"))
+                display(Image(filename=str(path)))
+
+
+# ---------------------------------------------------------------------------------- exports
+def write_html(notebook: str | os.PathLike, html_path: str | os.PathLike | None = None) -> Path:
+    """Export an executed notebook to a self-contained HTML report without code cells.
+
+    Output PNGs are inlined (base64); outputs of cells tagged :data:`REMOVE_OUTPUT_TAG` (logs)
+    and papermill's parameter cells are left out.
+    """
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    from traitlets.config import Config
+
+    notebook = Path(notebook)
+    html_path = Path(html_path) if html_path else notebook.with_name(REPORT_HTML)
+    config = Config()
+    config.TagRemovePreprocessor.remove_all_outputs_tags = {REMOVE_OUTPUT_TAG}
+    config.TagRemovePreprocessor.remove_cell_tags = {"parameters", "injected-parameters"}
+    config.TagRemovePreprocessor.enabled = True
+    exporter = HTMLExporter(config=config, template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
+    nb = nbformat.read(notebook, as_version=4)
+    body, _ = exporter.from_notebook_node(nb)
+    tmp = html_path.with_name(f".{html_path.name}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, html_path)
+    return html_path
+
+
+def count_embedded_pngs(html_path: str | os.PathLike) -> int:
+    """Number of base64-inlined PNG images in an HTML file."""
+    return len(re.findall(r"data:image/png;base64,", Path(html_path).read_text(encoding="utf-8")))
+
+
+def write_zip(run_dir: str | os.PathLike, *, zip_path: str | os.PathLike | None = None,
+              include_report: bool = True) -> Path:
+    """ZIP the good outputs (status "ok" in the manifest) with ``manifest.json`` (and the report).
+
+    Videos are stored, not deflated (they are compressed already). Written to a temporary name
+    and renamed, so a reader never sees half an archive.
+    """
+    run_dir = Path(run_dir)
+    manifest_path = run_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    zip_path = Path(zip_path) if zip_path else run_dir / ZIP_NAME
+    tmp = zip_path.with_name(f".{zip_path.name}.tmp")
+    with zipfile.ZipFile(tmp, "w") as zf:
+        zf.write(manifest_path, "manifest.json", compress_type=zipfile.ZIP_DEFLATED)
+        report = run_dir / REPORT_HTML
+        if include_report and report.is_file():
+            zf.write(report, REPORT_HTML, compress_type=zipfile.ZIP_DEFLATED)
+        for e in manifest["items"]:
+            out = run_dir / e.get("output", "")
+            if e["status"] == "ok" and out.is_file():
+                zf.write(out, e["output"], compress_type=zipfile.ZIP_STORED)
+    os.replace(tmp, zip_path)
+    return zip_path

@@ -1,0 +1,267 @@
+"""Pre-flight scan of a video before any heavy work: can it be lip-synced, and how long will it take?
+
+    probe (readable? size, fps, variable frame rate) -> sample frames (seek, decode one each)
+      -> faces per sample -> no-face / multi-face stretches -> length vs the audio -> estimate
+
+``ok`` is False only for what makes a run impossible (unreadable file, no face in any sampled
+frame); everything else (a variable frame rate, a stretch without a face, several faces, a
+video shorter than the speech) is listed in ``problems`` and the run goes ahead.
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import HeyGemError
+
+DEFAULT_SAMPLES = 12           # frames checked for faces, spread evenly over the clip
+SAMPLE_TIMEOUT_S = 60          # one seek + decode of a single frame
+# Run-time estimate, measured with `heygem run` on this project's 2-core CPU test box (reuse backend,
+# talking_590 / talking_524, 25 fps, 5 s): analysis ~0.10 s per source frame (face mesh on a
+# fixed-size crop, so independent of resolution) and rendering ~0.06 s per output frame per
+# megapixel of frame (decode + composite + encode) + ~0.03 s per frame for the sync check's tracker.
+ANALYSE_S_PER_FRAME = 0.10
+RENDER_S_PER_FRAME_MPX = 0.06
+SYNC_S_PER_FRAME = 0.03
+FIXED_S = 3.0                  # probe, backend set-up, plots, records
+# Learned backends run a network per frame: multiply the render cost (CPU numbers; GPUs are faster).
+BACKEND_FACTOR = {"reuse": 1.0, "wav2lip": 4.0}
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """What the pre-flight found out about one video. Times in seconds.
+
+    faces       number of faces found in each sampled frame [len = len(sample_times)].
+    no_face     stretches (first, last sampled time) in which no face was seen.
+    multi_face  stretches in which more than one face was seen (the largest one is used).
+    length      how the video meets the speech: "ping-pong" (video shorter: played forward and
+                back), "trim" (video longer: its end is cut), "1:1", "still" (a photo), or None.
+    fatal       reasons the video cannot work (``ok`` is False when there is any).
+    problems    everything worth a look, fatal ones first.
+    """
+
+    path: str
+    ok: bool
+    readable: bool
+    width: int = 0
+    height: int = 0
+    duration: float = 0.0
+    fps: float = 0.0
+    nominal_fps: float = 0.0
+    vfr: bool = False
+    is_image: bool = False
+    n_frames: int = 0
+    samples: int = 0
+    sample_times: tuple[float, ...] = ()
+    faces: tuple[int, ...] = ()
+    no_face: tuple[tuple[float, float], ...] = ()
+    multi_face: tuple[tuple[float, float], ...] = ()
+    audio_duration: float | None = None
+    length: str | None = None
+    est_seconds: float | None = None
+    fatal: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("sample_times", "faces", "fatal", "problems"):
+            data[key] = list(data[key])
+        data["no_face"] = [list(s) for s in self.no_face]
+        data["multi_face"] = [list(s) for s in self.multi_face]
+        return data
+
+    def face_ratio(self) -> float:
+        """Fraction of sampled frames that show at least one face."""
+        return sum(1 for f in self.faces if f > 0) / len(self.faces) if self.faces else 0.0
+
+
+def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
+               samples: int = DEFAULT_SAMPLES, detector: str = "mediapipe",
+               backend: str = "reuse") -> ScanReport:
+    """Scan ``path`` (a video or photo); never raises for a bad file (``ok=False`` and the reason).
+
+    ``audio_duration`` (s) of the speech it will be driven by: decides ping-pong vs trim and the
+    number of output frames in the estimate.
+    """
+    from . import media
+    path = Path(path)
+    adur = None if audio_duration is None else round(float(audio_duration), 3)
+    try:
+        info = media.probe_video(path)
+    except HeyGemError as exc:
+        return ScanReport(path=str(path), ok=False, readable=False, audio_duration=adur,
+                          fatal=(str(exc),), problems=(str(exc),))
+
+    times = _sample_times(info, samples)
+    faces: list[int] = []
+    fatal: list[str] = []
+    det = _detector(detector)
+    try:
+        for t in times:
+            frame = _grab(info, t)
+            faces.append(-1 if frame is None else _count_faces(det, frame))
+    finally:
+        det.close()
+    undecodable = [t for t, f in zip(times, faces) if f < 0]
+    faces = [max(0, f) for f in faces]
+    no_face = _stretches(times, [f == 0 for f in faces])
+    multi = _stretches(times, [f > 1 for f in faces])
+    if not any(faces):
+        fatal.append(f"no face in {path} ({len(times)} sampled frame{'s' if len(times) != 1 else ''} checked)")
+
+    problems = list(fatal)
+    if info.is_vfr:
+        problems.append(f"variable frame rate: header says {info.nominal_fps:.3f} fps, "
+                        f"frames arrive at {info.fps:.3f} fps on average (output uses the latter)")
+    if undecodable:
+        problems.append(f"{len(undecodable)} sampled frame(s) could not be decoded (at {_times(undecodable)})")
+    if any(faces) and no_face:
+        problems.append(f"no face at {_spans(no_face)} (those frames pass through unchanged)")
+    if multi:
+        problems.append(f"several faces at {_spans(multi)} (the largest is lip-synced)")
+
+    length = None
+    if info.is_image:
+        length = "still"
+    elif adur is not None:
+        n_out = max(1, round(adur * info.fps))
+        length = "ping-pong" if n_out > info.n_frames else "trim" if n_out < info.n_frames else "1:1"
+        if length == "ping-pong":
+            problems.append(f"video ({info.duration:.1f} s) shorter than the speech ({adur:.1f} s): "
+                            "played forward and back")
+        elif info.duration > adur + 1.0:
+            problems.append(f"video ({info.duration:.1f} s) longer than the speech ({adur:.1f} s): "
+                            "its end is cut")
+    return ScanReport(
+        path=str(path), ok=not fatal, readable=True, width=info.width, height=info.height,
+        duration=round(info.duration, 3), fps=round(info.fps, 3), nominal_fps=round(info.nominal_fps, 3),
+        vfr=bool(info.is_vfr), is_image=bool(info.is_image), n_frames=int(info.n_frames), samples=int(samples),
+        sample_times=tuple(times), faces=tuple(faces), no_face=no_face, multi_face=multi,
+        audio_duration=adur, length=length, est_seconds=estimate_seconds(info, adur, backend=backend),
+        fatal=tuple(fatal), problems=tuple(problems))
+
+
+def estimate_seconds(info, audio_duration: float | None, *, backend: str = "reuse") -> float:
+    """Rough run time (s) on a CPU for ``info`` (a VideoInfo) driven by ``audio_duration`` s of speech."""
+    n_out = info.n_frames if audio_duration is None else max(1, round(audio_duration * info.fps))
+    n_src = min(info.n_frames, n_out)
+    mpx = info.width * info.height / 1e6
+    per_out = RENDER_S_PER_FRAME_MPX * max(mpx, 0.1) * BACKEND_FACTOR.get(backend, 4.0) + SYNC_S_PER_FRAME
+    return round(FIXED_S + n_src * ANALYSE_S_PER_FRAME + n_out * per_out, 1)
+
+
+# ----------------------------------------------------------------------------------- helpers
+def _sample_times(info, samples: int) -> list[float]:
+    """Evenly spread frame times (s), centred in ``samples`` equal slices of the clip."""
+    if info.is_image:
+        return [0.0]
+    n = max(1, min(int(samples), info.n_frames))
+    step = info.duration / n
+    return [round(min((i + 0.5) * step, max(0.0, info.duration - 1.0 / info.fps)), 3) for i in range(n)]
+
+
+def _grab(info, t: float) -> np.ndarray | None:
+    """One frame [shape=(H, W, 3)] uint8 BGR at time ``t`` (fast seek), displayed size; None if it fails."""
+    from . import media
+    if info.is_image:
+        frames = media.iter_frames(info)
+        try:
+            return next(iter(frames))
+        finally:
+            getattr(frames, "close", lambda: None)()
+    w, h = info.width, info.height
+    cmd = [media.ffmpeg_exe(), "-nostdin", "-v", "error", "-ss", f"{t:.3f}", "-i", str(Path(info.path).absolute()),
+           "-map", "0:v:0", "-frames:v", "1", "-vf", f"scale={w}:{h},setsar=1", "-pix_fmt", "bgr24",
+           "-f", "rawvideo", "pipe:1"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=SAMPLE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return None
+    if len(done.stdout) != w * h * 3:
+        return None
+    return np.frombuffer(done.stdout, np.uint8).reshape(h, w, 3).copy()
+
+
+def _detector(name: str):
+    try:
+        from .landmarks import get_detector
+    except ImportError:
+        from .detectors import get_detector
+    return get_detector(name)
+
+
+def _count_faces(det, frame: np.ndarray) -> int:
+    """Faces with landmarks in ``frame``; small faces too (the detector's thorough pass)."""
+    try:
+        boxes = det.boxes(frame, thorough=True)
+    except (AttributeError, TypeError):  # a detector with only detect()
+        return len(det.detect(frame))
+    return sum(1 for box, _ in boxes if det.landmarks(frame, box) is not None)
+
+
+def _stretches(times: list[float], flags: list[bool]) -> tuple[tuple[float, float], ...]:
+    """Runs of consecutive flagged samples as (first time, last time)."""
+    runs, start, last = [], None, None
+    for t, flag in zip(times, flags):
+        if flag:
+            start = t if start is None else start
+            last = t
+        elif start is not None:
+            runs.append((start, last))
+            start = None
+    if start is not None:
+        runs.append((start, last))
+    return tuple(runs)
+
+
+def _times(ts: list[float]) -> str:
+    return ", ".join(f"{t:.1f} s" for t in ts)
+
+
+def _spans(spans) -> str:
+    return ", ".join(f"{a:.1f} s" if math.isclose(a, b) else f"{a:.1f}-{b:.1f} s" for a, b in spans)
+
+
+# ------------------------------------------------------------------------------------ tables
+TABLE_COLUMNS = ("video", "ok", "size", "fps", "duration", "faces", "length", "est.", "problems")
+
+
+def table_rows(reports: list[ScanReport | dict[str, Any]]) -> list[list[str]]:
+    """One row of text cells per report (columns :data:`TABLE_COLUMNS`), for the CLI and the report."""
+    rows = []
+    for rep in reports:
+        r = rep.to_dict() if isinstance(rep, ScanReport) else rep
+        faces = r.get("faces") or []
+        fps = "" if not r.get("readable") else (
+            f"{r['fps']:.2f} (VFR, header {r['nominal_fps']:.2f})" if r.get("vfr") else f"{r['fps']:.2f}")
+        rows.append([
+            Path(r["path"]).name,
+            "yes" if r.get("ok") else "NO",
+            f"{r['width']}x{r['height']}" if r.get("readable") else "",
+            fps,
+            f"{r['duration']:.1f} s" if r.get("readable") else "",
+            f"{sum(1 for f in faces if f > 0)}/{len(faces)}" + (f", max {max(faces)}" if faces and max(faces) > 1 else "")
+            if r.get("readable") else "",
+            r.get("length") or "",
+            f"{r['est_seconds']:.0f} s" if r.get("est_seconds") is not None else "",
+            "; ".join(r.get("problems") or []) or "-",
+        ])
+    return rows
+
+
+def format_table(reports: list[ScanReport | dict[str, Any]]) -> str:
+    """A plain-text table of scan reports (fixed-width columns; problems last, unpadded)."""
+    rows = [list(TABLE_COLUMNS)] + table_rows(reports)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_COLUMNS) - 1)]
+    lines = []
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row, widths)] + [row[-1]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

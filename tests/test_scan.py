@@ -1,0 +1,114 @@
+"""Pre-flight scan on real clips and on clips made from them (no face, two faces, garbage)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from heygem_kernel.media import ffmpeg_exe
+from heygem_kernel.scan import format_table, scan_video
+
+SAMPLES = 6
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, clip_590, clip_524) -> dict[str, Path]:
+    """Short clips built from the real ones: 1 s of grey then 2 s of a face; two faces side by side;
+    a clip without any face; a file that is not a video."""
+    d = tmp_path_factory.mktemp("scan")
+    clips = {"late_face": d / "late_face.mp4", "two_faces": d / "two_faces.mp4",
+             "no_face": d / "no_face.mp4", "garbage": d / "garbage.mp4"}
+    ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=590x590:r=25:d=1", "-t", "2", "-i", str(clip_590),
+           "-filter_complex", "[0:v]setsar=1[a];[1:v]setsar=1,fps=25[b];[a][b]concat=n=2:v=1:a=0",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clips["late_face"]))
+    ffmpeg("-t", "1", "-i", str(clip_590), "-t", "1", "-i", str(clip_524), "-filter_complex",
+           "[1:v]scale=590:590[b];[0:v][b]hstack=inputs=2", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", str(clips["two_faces"]))
+    ffmpeg("-f", "lavfi", "-i", "testsrc=s=320x240:r=25:d=1", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", str(clips["no_face"]))
+    clips["garbage"].write_bytes(b"this is not a video at all\n" * 100)
+    return clips
+
+
+def test_good_clip_facts(clip_590):
+    rep = scan_video(clip_590, audio_duration=5.0, samples=SAMPLES)
+    assert rep.ok and rep.readable and not rep.fatal
+    assert (rep.width, rep.height) == (590, 590)
+    assert rep.fps == pytest.approx(25.0) and not rep.vfr
+    assert rep.n_frames == 125 and rep.duration == pytest.approx(5.0, abs=0.05)
+    assert len(rep.faces) == SAMPLES and all(f == 1 for f in rep.faces)
+    assert rep.no_face == () and rep.multi_face == ()
+    assert rep.length == "1:1" and rep.est_seconds > 0
+
+
+def test_length_against_audio_and_estimate(clip_590):
+    longer = scan_video(clip_590, audio_duration=12.0, samples=2)
+    shorter = scan_video(clip_590, audio_duration=2.0, samples=2)
+    assert longer.length == "ping-pong" and any("forward and back" in p for p in longer.problems)
+    assert shorter.length == "trim" and any("cut" in p for p in shorter.problems)
+    assert longer.ok and shorter.ok  # length is a note, not a failure
+    assert longer.est_seconds > shorter.est_seconds
+
+
+def test_variable_frame_rate_is_reported(clip_vfr):
+    rep = scan_video(clip_vfr, samples=3)
+    assert rep.ok and rep.vfr
+    assert rep.nominal_fps == pytest.approx(30.0) and 20 < rep.fps < 24
+    assert any("variable frame rate" in p for p in rep.problems)
+
+
+def test_no_face_stretch_found_but_clip_usable(made):
+    rep = scan_video(made["late_face"], samples=SAMPLES)
+    assert rep.ok
+    assert rep.faces[0] == 0 and rep.faces[-1] == 1
+    assert len(rep.no_face) == 1 and rep.no_face[0][0] < 1.0
+    assert any(p.startswith("no face at") for p in rep.problems)
+
+
+def test_two_faces_reported(made):
+    rep = scan_video(made["two_faces"], samples=3)
+    assert rep.ok and max(rep.faces) == 2
+    assert rep.multi_face and any("several faces" in p for p in rep.problems)
+
+
+def test_clip_without_any_face_is_fatal(made):
+    rep = scan_video(made["no_face"], samples=4)
+    assert not rep.ok and rep.readable
+    assert rep.faces == (0, 0, 0, 0)
+    assert rep.fatal == (f"no face in {made['no_face']} (4 sampled frames checked)",)
+
+
+def test_unreadable_file_is_fatal_with_one_line(made):
+    rep = scan_video(made["garbage"])
+    assert not rep.ok and not rep.readable and rep.faces == ()
+    assert len(rep.fatal) == 1 and str(made["garbage"]) in rep.fatal[0] and "\n" not in rep.fatal[0]
+    table = format_table([rep])
+    assert "garbage.mp4" in table and "NO" in table
+
+
+def test_to_dict_is_json(clip_524):
+    data = scan_video(clip_524, audio_duration=4.0, samples=2).to_dict()
+    assert json.loads(json.dumps(data))["faces"] == [1, 1]
+
+
+def test_cli_table_and_exit_status(clip_524, made, speech_5s):
+    cmd = [sys.executable, "-m", "heygem_kernel", "scan", "--audio", str(speech_5s), "--samples", "3"]
+    good = subprocess.run(cmd + [str(clip_524)], capture_output=True, text=True, timeout=300)
+    assert good.returncode == 0, good.stderr
+    header, row = good.stdout.strip().splitlines()
+    assert header.split()[:3] == ["video", "ok", "size"]
+    assert row.startswith("talking_524.mp4") and "524x524" in row and "3/3" in row
+
+    bad = subprocess.run(cmd + ["--json", str(clip_524), str(made["garbage"])], capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 1
+    reports = json.loads(bad.stdout)
+    assert [r["ok"] for r in reports] == [True, False]
+    assert reports[0]["audio_duration"] == pytest.approx(5.016, abs=0.01)
