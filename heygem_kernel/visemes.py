@@ -122,6 +122,7 @@ def recognize_phones(wav: np.ndarray, *, sr: int = DECODER_RATE) -> list[PhoneSe
     pcm = (np.clip(wav, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
     with _decoder_lock:
         decoder = _get_decoder()
+        decoder.reinit_feat()   # reset cepstral-mean state: results must not depend on earlier calls
         decoder.start_utt()
         decoder.process_raw(pcm, no_search=False, full_utt=True)
         decoder.end_utt()

@@ -45,6 +45,9 @@ def test_recognize_phones_english(speech_5s):
     assert starts == sorted(starts) and phones[0].start >= 0
     assert all(p.end > p.start for p in phones)
     assert phones[-1].end <= len(wav) / 16000 + 0.02
+    # deterministic: the result does not depend on what the (cached) decoder heard before
+    visemes.recognize_phones(np.random.default_rng(0).standard_normal(32000).astype(np.float32) * 0.3)
+    assert visemes.recognize_phones(wav, sr=16000) == phones
     # another sample rate is resampled to the model's 16 kHz: same segmentation, roughly
     wav_44k = audio.load_audio(speech_5s, sr=44100)
     again = visemes.recognize_phones(wav_44k, sr=44100)
