@@ -21,8 +21,8 @@ LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
 # Ellipse geometry in units of the mouth width w (measured on real faces: the chin's lowest
 # point sits ~0.9 w below the lip centre, the nose base ~0.45 w above it).
 MASK_CENTER_DOWN = 0.22   # centre shift towards the chin
-MASK_HALF_WIDTH = 0.82    # semi-axis along the eye line
-MASK_HALF_HEIGHT = 0.70   # semi-axis across it
+MASK_HALF_WIDTH = 0.75    # semi-axis along the eye line
+MASK_HALF_HEIGHT = 0.68   # semi-axis across it
 COLOR_SHIFT_LIMIT = 40.0  # never shift a channel by more than this (8-bit levels)
 
 

@@ -55,15 +55,19 @@ def invert(matrix: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(matrix)
 
 
-def mouth_features(lm: np.ndarray) -> tuple[float, float, float]:
-    """(opening, width, yaw) of 68-point landmarks, in units of the eye-centre distance."""
+def mouth_features(lm: np.ndarray) -> tuple[float, float, float, float]:
+    """(opening, width, yaw, pitch) of 68-point landmarks, in units of the eye-centre distance.
+
+    yaw: sideways offset of the nose tip from the eye midpoint; pitch: depth of the nose base
+    below the eye line (a nodding head shortens it).
+    """
     lm = np.asarray(lm, dtype=np.float64)
     left, right = eye_centres(lm)
     dist = max(float(np.hypot(*(right - left))), 1e-6)
     opening = float(np.mean([np.hypot(*(lm[a] - lm[b])) for a, b in INNER_PAIRS])) / dist
     width = float(np.hypot(*(lm[54] - lm[48]))) / dist
-    canon = apply(to_canonical(lm), lm[30:31])[0]
-    return opening, width, float(canon[0] / CANON_EYE_DIST)
+    canon = apply(to_canonical(lm), lm[[30, 33]])
+    return opening, width, float(canon[0, 0] / CANON_EYE_DIST), float(canon[1, 1] / CANON_EYE_DIST)
 
 
 def patch_origin_matrix() -> np.ndarray:
@@ -74,7 +78,7 @@ def patch_origin_matrix() -> np.ndarray:
 @dataclass
 class MouthLibrary:
     """Mouth images [shape=(K, PATCH_H, PATCH_W, 3)] uint8 with their canonical landmarks
-    [shape=(K, 68, 2)] (patch pixel coordinates), features [shape=(K, 3)] (open, width, yaw),
+    [shape=(K, 68, 2)] (patch pixel coordinates), features [shape=(K, 4)] (open, width, yaw, pitch),
     sharpness [shape=(K,)] and source frame numbers [shape=(K,)]."""
 
     patches: list = field(default_factory=list)
@@ -124,7 +128,7 @@ class MouthLibrary:
         return {
             "lib_patches": np.stack(self.patches) if k else np.zeros((0, PATCH_H, PATCH_W, 3), np.uint8),
             "lib_landmarks": np.stack(self.landmarks) if k else np.zeros((0, 68, 2), np.float32),
-            "lib_features": np.asarray(self.features, np.float32).reshape(k, 3),
+            "lib_features": np.asarray(self.features, np.float32).reshape(k, 4),
             "lib_sharpness": np.asarray(self.sharpness, np.float32),
             "lib_frames": np.asarray(self.frames, np.int64),
         }
@@ -141,7 +145,8 @@ class MouthLibrary:
         return lib
 
 
-def warp_mouth(patch: np.ndarray, lm: np.ndarray, *, d_open: float, width_ratio: float = 1.0) -> np.ndarray:
+def warp_mouth(patch: np.ndarray, lm: np.ndarray, *, d_open: float, width_ratio: float = 1.0,
+               colours: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Open (``d_open`` > 0) or close the mouth of a canonical ``patch`` by ``d_open`` canonical
     pixels and scale its width by ``width_ratio``: the landmark-driven warp used for stills and
     where the library has no mouth shaped as asked.
@@ -160,7 +165,8 @@ def warp_mouth(patch: np.ndarray, lm: np.ndarray, *, d_open: float, width_ratio:
     nose = float(lm[33, 1])
     xs = np.arange(w, dtype=np.float32)[None, :]
     ys = np.arange(h, dtype=np.float32)[:, None]
-    wx = np.exp(-(((xs - cx) / (half * 1.05)) ** 4))                         # flat over the lips
+    inner_half = max(float(lm[64, 0] - lm[60, 0]) / 2, 2.0)
+    wx = _lens(xs, float((lm[60, 0] + lm[64, 0]) / 2), inner_half)  # lips part most at the centre
     below = _smoothstep((ys - seam) / 3.0 + 0.5) * (1 - _smoothstep((ys - chin) / (0.25 * (chin - seam) + 1)))
     above = _smoothstep((ys - nose) / max(seam - nose, 1.0)) * (1 - _smoothstep((ys - seam) / 3.0 + 0.5))
     dy = d_open * wx * (below - 0.15 * above)
@@ -169,13 +175,41 @@ def warp_mouth(patch: np.ndarray, lm: np.ndarray, *, d_open: float, width_ratio:
     map_y = (ys - dy).astype(np.float32) + np.zeros_like(map_x)
     out = cv2.remap(patch, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if d_open > 0.5:
-        out = _paint_cavity(out, lm, cx=cx, half=half, d_open=d_open, width_ratio=width_ratio)
+        out = _paint_cavity(out, lm, cx=cx, half=half, d_open=d_open, width_ratio=width_ratio,
+                            colours=colours or (CAVITY_BGR, TEETH_BGR))
     return out
+
+
+def _lens(x, cx: float, half: float):
+    """Opening profile across the mouth: 1 at the centre, 0 at the corners (a lens shape)."""
+    return np.clip(1.0 - ((x - cx) / (half * 1.08)) ** 2, 0.0, 1.0) ** 0.75
 
 
 def _smoothstep(t):
     t = np.clip(t, 0.0, 1.0)
     return t * t * (3 - 2 * t)
+
+
+def interior_colours(lib: "MouthLibrary") -> tuple[np.ndarray, np.ndarray]:
+    """Cavity and teeth colours (BGR) taken from the person's most open mouths, so painted
+    mouth interiors match theirs; defaults when no mouth in the library is open."""
+    import cv2
+    order = np.argsort([-f[0] for f in lib.features])[:5]
+    pixels = []
+    for k in order:
+        if lib.features[k][0] < 0.08:
+            break
+        mask = np.zeros(lib.patches[k].shape[:2], np.uint8)
+        cv2.fillPoly(mask, [np.round(lib.landmarks[k][60:68]).astype(np.int32)], 1)
+        pixels.append(lib.patches[k][mask.astype(bool)])
+    if not pixels or sum(len(p) for p in pixels) < 30:
+        return CAVITY_BGR, TEETH_BGR
+    px = np.concatenate(pixels).astype(np.float32)
+    luma = px @ np.array([0.114, 0.587, 0.299], np.float32)
+    dark = px[luma <= np.percentile(luma, 25)].mean(0)
+    bright = px[luma >= np.percentile(luma, 92)].mean(0)
+    teeth = bright if bright @ np.array([0.114, 0.587, 0.299]) > 120 else TEETH_BGR
+    return dark, teeth
 
 
 # Mouth interior colours (BGR): a dark, warm cavity with a hint of upper teeth.
@@ -184,28 +218,40 @@ TEETH_BGR = np.array([186, 190, 204], np.float32)
 
 
 def _paint_cavity(img: np.ndarray, lm: np.ndarray, *, cx: float, half: float, d_open: float,
-                  width_ratio: float) -> np.ndarray:
-    """Fill the gap between the moved inner lips with a soft-edged mouth cavity."""
+                  width_ratio: float, colours: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Fill the gap between the parted inner lips with a soft-edged mouth cavity.
+
+    The gap follows the inner-lip contour column by column and closes at the inner corners
+    (a lens), with a band of upper teeth under the upper lip and a darker throat below.
+    """
     import cv2
-    def squeeze(p):
-        return np.stack([cx + (p[:, 0] - cx) * width_ratio, p[:, 1]], 1)
-    upper = squeeze(lm[[60, 61, 62, 63, 64]].astype(np.float32))
-    lower = squeeze(lm[[64, 65, 66, 67, 60]].astype(np.float32))
-    wx_u = np.exp(-(((upper[:, 0] - cx) / (half * 1.05)) ** 4))
-    wx_l = np.exp(-(((lower[:, 0] - cx) / (half * 1.05)) ** 4))
-    upper[:, 1] -= 0.15 * d_open * wx_u
-    lower[:, 1] += d_open * wx_l
-    poly = np.concatenate([upper, lower]).astype(np.float32)
+    left, right = lm[60].astype(np.float64), lm[64].astype(np.float64)
+    xs_in = np.linspace(left[0], right[0], 33)
+    upper_pts = lm[[60, 61, 62, 63, 64]].astype(np.float64)
+    lower_pts = lm[[60, 67, 66, 65, 64]].astype(np.float64)
+    y_up = np.interp(xs_in, upper_pts[:, 0], upper_pts[:, 1])
+    y_lo = np.interp(xs_in, lower_pts[:, 0], lower_pts[:, 1])
+    half_in = max((right[0] - left[0]) / 2, 2.0)
+    cx_in = (left[0] + right[0]) / 2
+    lens = np.clip(1.0 - ((xs_in - cx_in) / half_in) ** 2, 0.0, 1.0) ** 0.6
+    y_up = y_up - 0.15 * d_open * lens
+    y_lo = np.maximum(y_lo + d_open * lens, y_up)
+    xs_sq = cx + (xs_in - cx) * width_ratio
+    poly = np.concatenate([np.stack([xs_sq, y_up], 1), np.stack([xs_sq, y_lo], 1)[::-1]])
     ss = 4  # supersampling for a smooth edge
     mask = np.zeros((img.shape[0] * ss, img.shape[1] * ss), np.uint8)
     cv2.fillPoly(mask, [np.round(poly * ss).astype(np.int32)], 255, lineType=cv2.LINE_AA)
     mask = cv2.resize(mask, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
-    mask = cv2.GaussianBlur(mask, (0, 0), 0.8)
-    top = float(upper[:, 1].min())
-    gap = max(float(lower[:, 1].max()) - top, 1.0)
-    ys = (np.arange(img.shape[0], dtype=np.float32)[:, None] - top) / gap
-    teeth = np.clip(1.0 - ys / 0.28, 0, 1) * min(1.0, d_open / 10.0)   # upper teeth show once open
-    colour = CAVITY_BGR + teeth[..., None] * (TEETH_BGR - CAVITY_BGR)
+    mask = cv2.GaussianBlur(mask, (0, 0), 0.7)
+    # depth t in [0, 1] from the upper lip (0) to the lower lip (1), per column
+    cols = np.arange(img.shape[1], dtype=np.float64)
+    top = np.interp(cols, xs_sq, y_up)[None, :]
+    gap = np.maximum(np.interp(cols, xs_sq, y_lo)[None, :] - top, 1.0)
+    t = np.clip((np.arange(img.shape[0], dtype=np.float64)[:, None] - top) / gap, 0, 1).astype(np.float32)
+    cavity, teeth_bgr = (np.asarray(c, np.float32) for c in colours)
+    teeth = 0.75 * _smoothstep((0.28 - t) / 0.12) * min(1.0, d_open / 10.0)
+    shade = (1.0 - 0.4 * _smoothstep((t - 0.3) / 0.6))[..., None]
+    colour = cavity * shade + teeth[..., None] * (teeth_bgr - cavity * shade)
     out = img.astype(np.float32)
     out = out + mask[..., None] * (colour - out)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

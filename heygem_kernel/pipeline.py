@@ -24,7 +24,7 @@ from .errors import Cancelled, InputError, NoFaceError
 from .options import RunOptions
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 3          # bump when the analysis output changes: invalidates caches
+ANALYSIS_VERSION = 4          # bump when the analysis output changes: invalidates caches
 LANDMARK_SAMPLES = 6          # frames kept for the landmark diagnostic plot
 Progress = Callable[[str, int, int], None]
 

@@ -19,13 +19,15 @@ from .base import Backend, FrameBatch, JobContext, MouthPatch
 
 # Selection cost scales (units of the eye distance D): how far apart two mouths may be in
 # opening / width / yaw before they count as "one unit" different.
-OPEN_SCALE, WIDTH_SCALE, YAW_SCALE = 0.03, 0.08, 0.06
+OPEN_SCALE, WIDTH_SCALE, YAW_SCALE, PITCH_SCALE = 0.03, 0.08, 0.10, 0.05
 STICKINESS = 0.6            # keep the previous mouth unless another is this much better (no flicker)
 # A person whose mouth barely moves in the video (or a photo) gets this opening range (D units):
 # a relaxed speaking mouth opens its lips ~0.25-0.35 D (measured on the shared clips).
-DEFAULT_OPEN_RANGE = 0.30
+DEFAULT_OPEN_RANGE = 0.25
 MIN_OPEN_RANGE = 0.08
-MAX_WARP = 0.30             # largest opening change the warp may make (D units)
+# Largest opening change the warp may make (D units): small when the video offers real mouths
+# (they look better than a painted cavity), large for a photo or a mouth that never opens.
+MAX_WARP_VIDEO, MAX_WARP_STILL = 0.08, 0.30
 
 
 class ReuseBackend(Backend):
@@ -44,8 +46,11 @@ class ReuseBackend(Backend):
         track_feats = np.array([mouthlib.mouth_features(lm) for lm in _valid_landmarks(job.track)])
         opens, widths = track_feats[:, 0], track_feats[:, 1]
         lo, hi = np.percentile(opens, 3), np.percentile(opens, 97)
+        self.max_warp = MAX_WARP_VIDEO
         if hi - lo < MIN_OPEN_RANGE:  # a still, or a person who keeps the mouth shut
             lo, hi = float(np.min(opens)), float(np.min(opens)) + DEFAULT_OPEN_RANGE
+            self.max_warp = MAX_WARP_STILL
+        self.colours = mouthlib.interior_colours(lib)
         w_mid, w_span = float(np.median(widths)), max(float(np.ptp(np.percentile(widths, [5, 95]))), 0.08)
         vis = job.audio.visemes
         self.target_open = lo + np.clip(vis["open"], 0, 1) * (hi - lo)
@@ -62,17 +67,19 @@ class ReuseBackend(Backend):
         lib = self.job.library
         t_open = float(self.target_open[min(out_index, len(self.target_open) - 1)])
         t_width = float(self.target_width[min(out_index, len(self.target_width) - 1)])
-        yaw = mouthlib.mouth_features(lm)[2]
+        _, _, yaw, pitch = mouthlib.mouth_features(lm)
         cost = (((self.feats[:, 0] - t_open) / OPEN_SCALE) ** 2
                 + 0.5 * ((self.feats[:, 1] - t_width) / WIDTH_SCALE) ** 2
-                + ((self.feats[:, 2] - yaw) / YAW_SCALE) ** 2)
+                + ((self.feats[:, 2] - yaw) / YAW_SCALE) ** 2
+                + ((self.feats[:, 3] - pitch) / PITCH_SCALE) ** 2)
         k = int(np.argmin(cost))
         if self._prev is not None and cost[self._prev] <= cost[k] + STICKINESS:
             k = self._prev
         self._prev = k
-        d_open = float(np.clip(t_open - self.feats[k, 0], -MAX_WARP, MAX_WARP)) * mouthlib.CANON_EYE_DIST
+        d_open = float(np.clip(t_open - self.feats[k, 0], -self.max_warp, self.max_warp)) * mouthlib.CANON_EYE_DIST
         ratio = float(np.clip(t_width / max(self.feats[k, 1], 1e-3), 0.85, 1.12))
-        patch = mouthlib.warp_mouth(lib.patches[k], lib.landmarks[k], d_open=d_open, width_ratio=ratio)
+        patch = mouthlib.warp_mouth(lib.patches[k], lib.landmarks[k], d_open=d_open, width_ratio=ratio,
+                                    colours=self.colours)
 
         # patch pixels -> frame pixels, nose bases aligned (pitch differences move the mouth)
         to_patch = mouthlib.patch_origin_matrix() @ np.vstack([mouthlib.to_canonical(lm), [0, 0, 1]])
