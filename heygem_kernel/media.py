@@ -444,14 +444,21 @@ def pingpong_index(i: int, n: int) -> int:
     return r if r < n else 2 * (n - 1) - r
 
 
+# Ping-pong spool: raw frames up to 4 GiB (~27 s of 1080p at 25 fps), high-quality JPEG beyond.
+RAW_SPOOL_LIMIT = 4 << 30
+SPOOL_JPEG_QUALITY = 97
+
+
 class FrameSource:
     """``n_out`` output frames from a video: iterate to get ``(src_index, frame [shape=(H, W, 3)])``.
 
     ``n_out <= n_frames``: the first ``n_out`` frames are streamed (trim). ``n_out > n_frames``:
     ping-pong (:func:`pingpong_index`, no jump cut); the first forward pass streams from ffmpeg
-    and spools raw frames into a temporary file (``os.pwrite``), later passes read them back
-    (``os.pread``), so RAM stays at a few frames whatever the length. A photo repeats its one
-    frame. The spool file is deleted on :meth:`close` (or leaving the ``with`` block).
+    and spools frames into a temporary file (``os.pwrite``), later passes read them back
+    (``os.pread``), so RAM stays at a few frames whatever the length. Raw frames are spooled
+    while they fit in ``RAW_SPOOL_LIMIT`` bytes; a longer clip is spooled as high-quality JPEG
+    (~15x smaller, differences below the H.264 encoder's own). A photo repeats its one frame.
+    The spool file is deleted on :meth:`close` (or leaving the ``with`` block).
     """
 
     def __init__(self, info: VideoInfo, *, n_out: int, size: tuple[int, int] | None = None,
@@ -465,6 +472,7 @@ class FrameSource:
         self._gen: Iterator[np.ndarray] | None = None
         self._fd: int | None = None
         self._spool: str | None = None
+        self._index: list[tuple[int, int]] = []   # compressed spool: (offset, length) per frame
 
     def __len__(self) -> int:
         return self.n_out
@@ -490,9 +498,13 @@ class FrameSource:
             if spool:
                 self._open_spool()
             frame_bytes = self.width * self.height * 3
+            compress = spool and n * frame_bytes > RAW_SPOOL_LIMIT
+            end = 0
             for i in range(min(self.n_out, n)):
                 frame = next(self._gen)
-                if spool:
+                if compress:
+                    end = self._spool_jpeg(frame, end)
+                elif spool:
                     os.pwrite(self._fd, frame.data, i * frame_bytes)
                 yield i, frame
             self._close_decoder()
@@ -506,7 +518,24 @@ class FrameSource:
         fd, name = tempfile.mkstemp(prefix="heygem-frames-", suffix=".raw", dir=self.spool_dir)
         self._fd, self._spool = fd, name
 
+    def _spool_jpeg(self, frame: np.ndarray, end: int) -> int:
+        import cv2
+        ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, SPOOL_JPEG_QUALITY])
+        if not ok:
+            raise MediaError(f"{self.info.path}: could not compress a frame for the ping-pong spool")
+        os.pwrite(self._fd, data.data, end)
+        self._index.append((end, len(data)))
+        return end + len(data)
+
     def _read_spooled(self, src: int, frame_bytes: int) -> np.ndarray:
+        if self._index:
+            import cv2
+            offset, length = self._index[src]
+            data = os.pread(self._fd, length, offset)
+            frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            if frame is None or len(data) != length:
+                raise MediaError(f"{self.info.path}: frame spool {self._spool} is damaged (disk full?)")
+            return frame
         frame = np.empty((self.height, self.width, 3), np.uint8)
         got = os.preadv(self._fd, [memoryview(frame).cast("B")], src * frame_bytes)
         if got != frame_bytes:

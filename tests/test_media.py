@@ -452,3 +452,23 @@ def test_probe_audio_errors(tmp_path):
     single_line_naming(err.value, empty)
     with pytest.raises(InputError, match="no such file"):
         media.probe_audio(tmp_path / "missing.wav")
+
+
+def test_long_clips_ping_pong_through_a_compressed_spool(monkeypatch, tmp_path, clip_524):
+    """Past RAW_SPOOL_LIMIT the spool holds JPEGs: the mirrored frames stay within encoder noise."""
+    import heygem_kernel.media as m
+    monkeypatch.setattr(m, "RAW_SPOOL_LIMIT", 1)
+    info = m.probe_video(clip_524)
+    src = list(m.iter_frames(info))
+    with m.FrameSource(info, n_out=info.n_frames + 30, spool_dir=tmp_path) as source:
+        out = []
+        for item in source:
+            out.append(item)
+            if len(out) == info.n_frames + 1:
+                spool = Path(source._spool)
+                assert spool.exists() and spool.stat().st_size < info.n_frames * info.width * info.height
+    assert not list(tmp_path.iterdir())
+    for i in (info.n_frames, info.n_frames + 29):
+        s, frame = out[i]
+        assert s == m.pingpong_index(i, info.n_frames)
+        assert np.abs(frame.astype(int) - src[s].astype(int)).mean() < 1.5
