@@ -7,6 +7,7 @@ import os
 import struct
 import subprocess
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
