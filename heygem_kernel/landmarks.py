@@ -83,8 +83,9 @@ class FaceTracker:
     def __init__(self, detector: str | Detector = "mediapipe", *,
                  redetect_every: int = REDETECT_EVERY, max_lost: int = MAX_LOST,
                  **detector_kwargs) -> None:
-        self.detector = (get_detector(detector, **detector_kwargs) if isinstance(detector, str)
-                         else detector)
+        self._owns_detector = isinstance(detector, str)   # close() leaves a shared one open
+        self.detector = get_detector(detector, **detector_kwargs) if self._owns_detector \
+            else detector
         self.redetect_every = max(1, int(redetect_every))
         self.max_lost = int(max_lost)
         self.stats = {"frames": 0, "detections": 0, "fast": 0, "lost": 0}
@@ -158,7 +159,9 @@ class FaceTracker:
         return None
 
     def close(self) -> None:
-        self.detector.close()
+        """Free the detector's models if this tracker created it."""
+        if self._owns_detector:
+            self.detector.close()
 
     def __enter__(self) -> "FaceTracker":
         return self
@@ -356,8 +359,7 @@ def track_video(path: str | Path, *, detector: str | Detector = "mediapipe",
                 progress(i + 1, total)
     finally:
         frames.close()
-        if isinstance(detector, str):
-            tracker.close()
+        tracker.close()
     if progress is not None:
         progress(total, total)
     valid = ~np.isnan(points[:, 0, 0])

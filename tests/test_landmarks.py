@@ -78,6 +78,9 @@ def test_grace_hopper_photo_gets_landmarks(detector):
     points = tracker.update(image)
     assert points is not None
     assert np.abs(points - faces[0].landmarks).max() < 3     # same crop, same answer
+    from matplotlib import cbook
+    track = track_video(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    assert (track.n_frames, track.width, track.height) == (1, 512, 600) and track.valid.all()
 
 
 def test_blank_frame_has_no_face(detector):
@@ -130,6 +133,19 @@ def test_small_face_in_portrait_clip_is_tracked(clip_portrait):
         assert_plausible(points)
         # Small face: about a tenth of the frame width between the outer eye corners.
         assert 40 < points[45, 0] - points[36, 0] < 250
+
+
+def test_tiny_face_is_found_by_the_thorough_tiled_search(detector):
+    photo = grace_hopper()                               # 512 x 600, face ~280 px wide
+    canvas = np.full((1920, 1080, 3), 90, np.uint8)
+    small = cv2.resize(photo, (80, 94), interpolation=cv2.INTER_AREA)    # face ~45 px wide
+    canvas[700:794, 300:380] = small
+    assert detector.boxes(canvas) == []                  # too small for the whole-frame pass
+    (box, score), = detector.boxes(canvas, thorough=True)
+    assert 290 < (box[0] + box[2]) / 2 < 390 and 700 < (box[1] + box[3]) / 2 < 794
+    points = FaceTracker(detector).update(canvas)        # first search is a thorough one
+    assert points is not None
+    assert_plausible(points, box)
 
 
 def test_mouth_opening_moves_when_talking_and_not_on_a_still(clip_590):
