@@ -261,7 +261,7 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
 class _Rendered:
     no_face: int
     mouth_open: np.ndarray           # [T] output mouth opening (NaN: no face)
-    samples: list                    # [(out_index, frame, landmarks)] for the landmark plot
+    samples: list                    # [(out_index, frame, output landmarks, source landmarks)]
 
 
 def _render(info, output: Path, audio: Path, duration: float, n_out: int, track, backend, options,
@@ -291,12 +291,11 @@ def _render(info, output: Path, audio: Path, duration: float, n_out: int, track,
             elif patch is not None:
                 frame = compositing.composite(frame, lm, patch, mask_scale=options.mask_scale,
                                               feather=options.feather, color_match=options.color_match)
-            if checker is not None:
-                seen = checker.update(frame)
-                if seen is not None:
-                    mouth_open[i] = mouthlib.mouth_features(seen)[0]
-            if int(i) in sample_at:
-                samples.append((int(i), frame, lm))
+            seen = checker.update(frame) if checker is not None else None
+            if seen is not None:
+                mouth_open[i] = mouthlib.mouth_features(seen)[0]
+            if int(i) in sample_at:  # the output's own landmarks when measured, and the mask used
+                samples.append((int(i), frame, seen if seen is not None else lm, lm))
             if (out_w, out_h) != (info.width, info.height):
                 frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
             writer.write(frame)
@@ -335,7 +334,7 @@ def _plots(run_dir: Path, speech, feats, rendered: _Rendered, sync, fps: float) 
     diagnostics.plot_mel(speech.mel, plots["mel"], title="Mel spectrogram of the driving speech")
     frames = [s[1] for s in rendered.samples]
     lms = [s[2] for s in rendered.samples]
-    outlines = [None if lm is None else compositing.mask_geometry(lm).outline() for lm in lms]
+    outlines = [None if s[3] is None else compositing.mask_geometry(s[3]).outline() for s in rendered.samples]
     diagnostics.plot_landmarks(frames, lms, plots["landmarks"],
                                titles=[f"frame {s[0]} ({s[0] / fps:.2f} s)" for s in rendered.samples],
                                mask_polygons=outlines)
