@@ -149,13 +149,14 @@ class MediaPipeDetector(Detector):
     faces (portrait_1080x1920.mp4), but misses some large frontal faces with glasses
     (talking_524.mp4 frames 63-75) that the short-range one scores at 0.92.
 
-    ``min_score`` is the detection confidence threshold; ``refine`` turns on Face Mesh's
-    attention model (478 points, sharper lips and irises, ~40% slower).
+    ``min_score`` is the detection confidence threshold. ``refine`` (default) uses Face Mesh's
+    attention model, whose lip contours close fully on a closed mouth (talking_590: mouth_open
+    min 0.001 vs 0.012 without, std 0.053 vs 0.042) for ~0.4 ms more per frame.
     """
 
     name = "mediapipe"
 
-    def __init__(self, *, min_score: float = MIN_DETECT_SCORE, refine: bool = False) -> None:
+    def __init__(self, *, min_score: float = MIN_DETECT_SCORE, refine: bool = True) -> None:
         import mediapipe as mp
 
         self._detection = [mp.solutions.face_detection.FaceDetection(
