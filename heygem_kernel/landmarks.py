@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from .detectors import DETECTORS, Box, Detector, Face, box_iou, get_detector, points_box
+from .detectors import DETECTORS, Box, Detector, Face, box_iou, get_detector
 from .errors import Cancelled, InputError, NoFaceError
 
 # --- iBUG 68 layout ------------------------------------------------------------------------------
