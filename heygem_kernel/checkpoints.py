@@ -147,6 +147,71 @@ def _zip_complete(path: Path) -> bool:
         return False
 
 
+class _Inert:
+    """Stands in for every class a legacy checkpoint names: nothing from the file runs."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __setitem__(self, key, value) -> None:
+        pass
+
+    def __setstate__(self, state) -> None:
+        pass
+
+    def append(self, item) -> None:
+        pass
+
+    def extend(self, items) -> None:
+        pass
+
+
+# bytes per element of the legacy typed storages
+_STORAGE_BYTES = {"DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
+                  "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1,
+                  "ByteStorage": 1, "BoolStorage": 1}
+
+
+def _legacy_complete(path: Path) -> bool | None:
+    """Walk a torch<1.6 file (magic, protocol, sys_info, object, storage keys, raw storages)
+    without executing it; False if the storages run past the end, None if unparseable."""
+    import pickle
+    import struct
+
+    storages: dict[str, int] = {}   # key -> bytes per element
+
+    class Walker(pickle.Unpickler):
+        def find_class(self, module, name):
+            return type(name, (_Inert,), {})
+
+        def persistent_load(self, pid):
+            if isinstance(pid, tuple) and len(pid) > 2 and pid[0] == "storage":
+                storages[str(pid[2])] = _STORAGE_BYTES.get(getattr(pid[1], "__name__", ""), 0)
+            return None
+
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as fh:
+            for _ in range(4):               # magic number, protocol, sys_info, the object
+                Walker(fh).load()
+            keys = Walker(fh).load()
+            for key in keys:
+                n = fh.read(8)
+                if len(n) < 8:
+                    return False
+                width = storages.get(str(key), 0)
+                if not width:
+                    return None
+                fh.seek(struct.unpack("<q", n)[0] * width, 1)
+                if fh.tell() > size:
+                    return False
+            return True
+    except EOFError:
+        return False
+    except Exception:  # noqa: BLE001 - an unexpected layout: we cannot tell
+        return None
+
+
 @dataclass(frozen=True)
 class CheckpointInfo:
     """What :func:`inspect_checkpoint` found out about one file.
@@ -188,14 +253,18 @@ def inspect_checkpoint(path: str | os.PathLike, *, hash: bool = True) -> Checkpo
         what = "an HTML page" if fmt == "html" else "not a PyTorch file"
         return CheckpointInfo(path, size, digest, "not a checkpoint", fmt, same_name,
                               f"{what} ({size:,} bytes)")
-    if fmt == "zip" and not _zip_complete(path):
+    complete = _zip_complete(path) if fmt == "zip" else _legacy_complete(path)
+    if complete is False:
+        what = "zip archive without its directory" if fmt == "zip" else "data ends early"
         return CheckpointInfo(path, size, digest, "truncated?", fmt, same_name,
-                              "zip archive without its directory (cut short)")
-    if same_name and size < same_name.size:
+                              f"{what}: cut short at {size:,} bytes")
+    if complete is None and same_name and size < same_name.size:
         return CheckpointInfo(path, size, digest, "truncated?", fmt, same_name,
                               f"{size:,} of the official {same_name.size:,} bytes")
-    return CheckpointInfo(path, size, digest, "unknown", fmt, same_name,
-                          "not an official release: a fine-tune or re-save?")
+    detail = "not an official release: a fine-tune or re-save?"
+    if same_name and size != same_name.size:
+        detail += f" ({size:,} bytes; the official file is {same_name.size:,})"
+    return CheckpointInfo(path, size, digest, "unknown", fmt, same_name, detail)
 
 
 def scan(directory: str | os.PathLike | None = None, *, hash: bool = True

@@ -178,9 +178,9 @@ def _guess_family(keys: Sequence[str]) -> str | None:
 def _load_into(model: "torch.nn.Module", state: dict, path: Path, kind: str) -> None:
     """Strict load; only ``num_batches_tracked`` may be absent (old files lack it)."""
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
+    if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
         want = "the Wav2Lip generator" if kind == "generator" else "the expert SyncNet"
         family = _guess_family(list(state))
         looks = f"; it looks like {family}" if family and not family.startswith(want) else ""

@@ -115,8 +115,12 @@ class Wav2LipGenerator(nn.Module):
             b, t = audio.shape[0], audio.shape[1]
             audio = torch.cat([audio[:, i] for i in range(t)], dim=0)
             face = torch.cat([face[:, :, i] for i in range(t)], dim=0)
-            out = self.forward(audio, face)
+            out = self.generate(audio, face)
             return torch.stack(torch.split(out, b, dim=0), dim=2)
+        return self.generate(audio, face)
+
+    def generate(self, audio: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
+        """The 4-D path: audio [N,1,80,16], face [N,6,96,96] -> [N,3,96,96]."""
         x = self.audio_encoder(audio)
         skips = []
         feat = face
