@@ -1,0 +1,59 @@
+"""``heygem sync``: measure the audio/video offset of any video from its mouth landmarks."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..sync import MAX_SHIFT
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "sync", help="measure a video's audio/video offset from its mouth movement",
+        description="Track the mouth of VIDEO, correlate its opening with the speech (the video's own "
+                    "audio track, or --audio) and report the offset, the confidence and a verdict. "
+                    "Positive offsets mean the video lags the audio (the mouth moves after the sound).")
+    p.add_argument("video", help="video to check (a source clip or a lip-sync output)")
+    p.add_argument("--audio", help="speech to check against (default: the video's own audio track)")
+    p.add_argument("--plot", help="mouth-track + sync-curve PNG to write (default: <video stem>_sync.png "
+                                  "in the current folder)")
+    p.add_argument("--no-plot", action="store_true", help="do not write the plot")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--max-shift", type=int, default=MAX_SHIFT,
+                   help="largest offset searched, in frames either way (default: %(default)s)")
+    p.add_argument("--detector", default="mediapipe", help="landmark detector (default: %(default)s)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    from ..sync import measure_video_sync
+
+    if args.max_shift < 1:
+        raise InputError(f"--max-shift must be at least 1 frame, got {args.max_shift}")
+    plot = None if args.no_plot else Path(args.plot or f"{Path(args.video).stem}_sync.png")
+    report = measure_video_sync(args.video, audio=args.audio, max_shift=args.max_shift, plot=plot,
+                                detector=args.detector)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    est = report.estimate
+    own, shift_ms = "its own audio track", report.audio_shift_s * 1000
+    if abs(shift_ms) >= 0.5:   # container start times differ: the sound was aligned as a player does
+        own += f" (it starts {abs(shift_ms):.0f} ms {'after' if shift_ms > 0 else 'before'} the first frame)"
+    lines = [
+        ("video", f"{report.video} ({report.n_frames} frames at {report.fps:.3f} fps, "
+                  f"{report.frames_no_face} without a face)"),
+        ("audio", str(report.audio) if report.audio is not None else own),
+        ("offset", f"{est.offset_frames:+d} frames ({est.offset_ms:+.0f} ms; sub-frame "
+                   f"{est.offset_exact:+.2f}); positive = video lags audio"),
+        ("confidence", f"{est.confidence:.2f} (chance level for this length: {est.chance:.2f})"),
+        ("correlation", f"{est.correlation:.2f}"),
+        ("verdict", est.verdict()),
+    ]
+    if report.plot is not None:
+        lines.append(("plot", str(report.plot)))
+    for key, value in lines:
+        print(f"{key + ':':13s}{value}")
+    return 0

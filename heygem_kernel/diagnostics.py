@@ -1,0 +1,252 @@
+"""Diagnostic PNGs of a run: mel spectrogram, landmarks on sample frames, mouth track vs speech,
+sync curve.
+
+Drawn with matplotlib's object API on the Agg canvas (no ``pyplot``): nothing global changes,
+figures are freed with their last reference, and plotting is safe from worker threads.
+Every function writes one PNG and returns its path.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+DPI = 100
+MEL_PER_SECOND = 80.0          # Wav2Lip mel: hop 200 samples at 16 kHz
+MEL_FMIN, MEL_FMAX = 55.0, 7600.0
+MEL_TICKS_HZ = (250, 500, 1000, 2000, 4000, 7000)
+LANDMARK_COLUMNS = 3           # sample frames per row
+FACE_MARGIN = 0.35             # crop = landmark box grown by this fraction of its size each side
+LIP_POINTS = (np.arange(48, 60), np.arange(60, 68))   # outer and inner lip loops (iBUG 68)
+NORM_PERCENTILES = (2, 98)     # robust 0..1 scaling of the mouth track for display
+
+C_MOUTH, C_SPEECH, C_SHIFTED, C_ENV = "#1f77b4", "#d62728", "#ff7f0e", "#7f7f7f"
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, facecolor="white")
+    return path
+
+
+# --- mel spectrogram -----------------------------------------------------------------------------
+def _mel_band_of(hz: float, n_mels: int) -> float:
+    """Fractional band index whose centre is ``hz`` (Slaney mel scale, as the Wav2Lip filters)."""
+    import librosa
+    centres = librosa.mel_frequencies(n_mels=n_mels + 2, fmin=MEL_FMIN, fmax=MEL_FMAX)[1:-1]
+    return float(np.interp(hz, centres, np.arange(n_mels)))
+
+
+def plot_mel(mel: np.ndarray, path: str | Path, *, title: str | None = None) -> Path:
+    """Mel spectrogram ``mel`` [shape=(80, M)] (Wav2Lip scale, -4 silence .. 4, 80 columns/s)."""
+    mel = np.asarray(mel, dtype=np.float32)
+    if mel.ndim != 2 or mel.shape[1] == 0:
+        raise ValueError(f"plot_mel expects a (n_mels, M) array, got shape {mel.shape}")
+    n_mels, cols = mel.shape
+    seconds = cols / MEL_PER_SECOND
+    fig = _figure(min(14.0, 6.0 + seconds / 6.0), 3.4)
+    ax = fig.add_subplot()
+    image = ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=-4, vmax=4,
+                      extent=(0.0, seconds, -0.5, n_mels - 0.5), interpolation="nearest")
+    ticks = [(_mel_band_of(hz, n_mels), hz) for hz in MEL_TICKS_HZ if MEL_FMIN < hz < MEL_FMAX]
+    ax.set_yticks([b for b, _ in ticks], [f"{hz / 1000:g}k" if hz >= 1000 else str(hz) for _, hz in ticks])
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz, mel scale)")
+    ax.set_title(title or "Mel spectrogram", loc="left")
+    bar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.04)
+    bar.set_label("level (-4 = silence)")
+    return _save(fig, path)
+
+
+# --- landmarks on sample frames -----------------------------------------------------------------
+def _crop_box(points: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """A square around ``points`` [shape=(K, 2)] grown by FACE_MARGIN, clamped to the frame."""
+    x0, y0 = np.nanmin(points, axis=0)
+    x1, y1 = np.nanmax(points, axis=0)
+    side = max(x1 - x0, y1 - y0) * (1 + 2 * FACE_MARGIN)
+    side = max(side, 32.0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    left = int(np.clip(round(cx - side / 2), 0, max(0, width - 1)))
+    top = int(np.clip(round(cy - side / 2), 0, max(0, height - 1)))
+    right = int(np.clip(round(cx + side / 2), left + 1, width))
+    bottom = int(np.clip(round(cy + side / 2), top + 1, height))
+    return left, top, right, bottom
+
+
+def plot_landmarks(frames: Sequence[np.ndarray], landmarks: Sequence[np.ndarray | None],
+                   path: str | Path, *, titles: Sequence[str] | None = None,
+                   mask_polygons: Sequence[np.ndarray | None] | None = None) -> Path:
+    """Grid of sample frames cropped around the face with the 68 points and the lips drawn.
+
+    frames        list of [shape=(H, W, 3)] uint8 BGR frames.
+    landmarks     per frame [shape=(68, 2)] pixel (x, y), or None (drawn as "no face").
+    titles        optional caption per frame.
+    mask_polygons optional per frame [shape=(K, 2)] outline of the mouth mask, or None.
+    """
+    from matplotlib.lines import Line2D
+
+    n = len(frames)
+    if len(landmarks) != n:
+        raise ValueError(f"plot_landmarks: {n} frames but {len(landmarks)} landmark entries")
+    cols = max(1, min(LANDMARK_COLUMNS, n))
+    rows = max(1, math.ceil(n / cols))
+    fig = _figure(3.2 * cols, 3.4 * rows + 0.4)
+    if n == 0:
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no frames", ha="center", va="center", fontsize=14)
+        ax.set_axis_off()
+        return _save(fig, path)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    for i, (frame, points) in enumerate(zip(frames, landmarks)):
+        ax = axes[i]
+        ax.set_xticks([])
+        ax.set_yticks([])
+        rgb = np.asarray(frame)[:, :, ::-1]
+        h, w = rgb.shape[:2]
+        caption = titles[i] if titles is not None and i < len(titles) else f"sample {i + 1}"
+        pts = None if points is None else np.asarray(points, dtype=np.float64)
+        if pts is None or not np.isfinite(pts).any():
+            step = max(1, int(max(h, w) // 480))            # a light preview of the whole frame
+            ax.imshow(rgb[::step, ::step], extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+            ax.text(0.5, 0.5, "no face", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=16, color="white", weight="bold",
+                    bbox=dict(facecolor="#d62728", alpha=0.8, edgecolor="none"))
+            ax.set_title(caption, fontsize=9)
+            continue
+        outline = None
+        if mask_polygons is not None and i < len(mask_polygons) and mask_polygons[i] is not None:
+            outline = np.asarray(mask_polygons[i], dtype=np.float64)
+        box_pts = pts if outline is None else np.concatenate([pts, outline])
+        x0, y0, x1, y1 = _crop_box(box_pts[np.isfinite(box_pts).all(axis=1)], w, h)
+        ax.imshow(rgb[y0:y1, x0:x1], extent=(x0 - 0.5, x1 - 0.5, y1 - 0.5, y0 - 0.5))
+        ax.set_xlim(x0 - 0.5, x1 - 0.5)
+        ax.set_ylim(y1 - 0.5, y0 - 0.5)
+        scale = max(1.0, 6.0 * 200.0 / max(x1 - x0, 1))     # dot size relative to the crop
+        ax.scatter(pts[:48, 0], pts[:48, 1], s=min(scale, 8.0), c="#00e5ff", linewidths=0)
+        for loop in LIP_POINTS:
+            lip = pts[loop]
+            closed = np.vstack([lip, lip[:1]])
+            ax.plot(closed[:, 0], closed[:, 1], color="#ff2d55", lw=1.0)
+            ax.scatter(lip[:, 0], lip[:, 1], s=min(scale, 8.0), c="#ff2d55", linewidths=0)
+        if outline is not None:
+            ring = np.vstack([outline, outline[:1]])
+            ax.plot(ring[:, 0], ring[:, 1], color="#ffd60a", lw=1.2, ls="--")
+        ax.set_title(caption, fontsize=9)
+    handles = [Line2D([], [], ls="", marker="o", color="#00e5ff", label="68 landmarks"),
+               Line2D([], [], color="#ff2d55", marker="o", label="lips")]
+    if mask_polygons is not None and any(m is not None for m in mask_polygons):
+        handles.append(Line2D([], [], color="#ffd60a", ls="--", label="mouth mask"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+    fig.suptitle("Face landmarks on sample frames (cropped around the face)", fontsize=11)
+    return _save(fig, path)
+
+
+# --- mouth track and sync curve ------------------------------------------------------------------
+def _unit_scale(x: np.ndarray) -> np.ndarray:
+    """Robustly map a track to ~0..1 (2nd..98th percentile of its finite values)."""
+    x = np.asarray(x, dtype=np.float64)
+    ok = np.isfinite(x)
+    if not ok.any():
+        return x
+    lo, hi = np.percentile(x[ok], NORM_PERCENTILES)
+    return (x - lo) / (hi - lo) if hi - lo > 1e-12 else x - lo
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of True in ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def _sync_summary(sync: Any) -> str:
+    return (f"offset {sync.offset_frames:+d} frames ({sync.offset_ms:+.0f} ms), confidence "
+            f"{sync.confidence:.2f} (chance {sync.chance:.2f}), r = {sync.correlation:.2f}: "
+            f"{sync.verdict().split(':')[0]}")                # "low confidence: <why>" -> "low confidence"
+
+
+def _draw_sync_curve(ax, sync: Any) -> None:
+    from .sync import IN_SYNC_MS
+    lags, curve = np.asarray(sync.lags), np.asarray(sync.curve)
+    lo, hi = (ms * sync.fps / 1000.0 for ms in IN_SYNC_MS)
+    ax.axvspan(min(lo, -1.0), max(hi, 1.0), color="#2ca02c", alpha=0.12, label="in sync")
+    ax.plot(lags, curve, color="#333333", lw=1.5, marker="o", ms=3)
+    ax.axhline(float(np.median(curve)), color=C_ENV, ls=":", lw=1, label="median")
+    if not sync.note:
+        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=f"peak {sync.offset_exact:+.1f}")
+    ax.text(0.03, 0.97, f"confidence {sync.confidence:.2f}\nchance level {sync.chance:.2f}",
+            transform=ax.transAxes, fontsize=8, va="top",
+            bbox=dict(facecolor="white", alpha=0.85, edgecolor="#cccccc"))
+    span = max(float(curve.max() - curve.min()), 0.05)
+    ax.set_ylim(float(curve.min()) - 0.05 * span, float(curve.max()) + 0.5 * span)  # room for the labels
+    ax.set_xlabel("offset (frames; + = video lags audio)")
+    ax.set_ylabel("correlation")
+    ax.set_title("Sync curve", fontsize=10, loc="left")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")
+
+
+def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
+                     envelope: np.ndarray | None = None, fps: float, path: str | Path,
+                     sync: Any = None, title: str | None = None) -> Path:
+    """Normalised mouth opening over time against the speech's mouth target, plus the sync curve.
+
+    mouth_open  [shape=(T,)] the video's mouth opening per frame (NaN: no face).
+    speech_open [shape=(T,)] what the speech asks of the mouth (viseme ``open`` track, 0..1).
+    envelope    [shape=(T,)] speech loudness 0..1, drawn shaded, or None.
+    sync        a :class:`heygem_kernel.sync.SyncEstimate` (title line and right-hand panel) or None.
+    """
+    mouth = np.asarray(mouth_open, dtype=np.float64)
+    speech = np.asarray(speech_open, dtype=np.float64)
+    n = min(mouth.shape[0], speech.shape[0])
+    mouth, speech = mouth[:n], speech[:n]
+    t = np.arange(n) / float(fps)
+    seconds = n / float(fps)
+    fig = _figure(min(16.0, 8.0 + seconds / 5.0) + (3.6 if sync is not None else 0.0), 4.2)
+    if sync is not None:
+        ax, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3.2, 1]})
+    else:
+        ax, ax_curve = fig.add_subplot(), None
+    if envelope is not None:
+        env = np.asarray(envelope, dtype=np.float64)[:n]
+        ax.fill_between(t[:env.shape[0]], 0, env, color=C_ENV, alpha=0.22, lw=0, label="speech loudness")
+    for i, (a, b) in enumerate(_runs(~np.isfinite(mouth))):
+        ax.axvspan((a - 0.5) / fps, (b - 0.5) / fps, color="#d62728", alpha=0.12, lw=0,
+                   label="no face" if i == 0 else None)
+    ax.plot(t, _unit_scale(mouth), color=C_MOUTH, lw=1.6, label="mouth opening (video)")
+    ax.plot(t, speech, color=C_SPEECH, lw=1.2, label="mouth target from speech")
+    if sync is not None and sync.reliable and not sync.in_sync:
+        ax.plot(t + sync.offset_frames / fps, speech, color=C_SHIFTED, lw=1.0, ls="--",
+                label=f"speech target moved by the offset ({sync.offset_frames:+d})")
+    ax.set_xlim(0, max(seconds, 1.0 / fps))
+    ax.set_ylim(-0.1, 1.35)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("opening (0 closed .. 1 wide, normalised)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right", ncols=2)
+    head = title or "Mouth opening vs speech"
+    ax.set_title(head if sync is None else f"{head}\n{_sync_summary(sync)}", fontsize=10, loc="left")
+    if ax_curve is not None:
+        _draw_sync_curve(ax_curve, sync)
+    return _save(fig, path)
+
+
+def plot_sync_curve(estimate: Any, path: str | Path, *, title: str | None = None) -> Path:
+    """Correlation against offset of a :class:`heygem_kernel.sync.SyncEstimate`."""
+    fig = _figure(5.6, 3.8)
+    ax = fig.add_subplot()
+    _draw_sync_curve(ax, estimate)
+    fig.suptitle(title or _sync_summary(estimate), fontsize=9)
+    return _save(fig, path)

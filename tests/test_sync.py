@@ -1,0 +1,249 @@
+"""Sync check on real clips recorded in sync (ground truth: offset 0), on copies with the sound
+moved by 0.2 s in the container, against unrelated speech; the ``heygem sync`` command; the
+diagnostic plots."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from heygem_kernel import diagnostics, landmarks, sync
+from heygem_kernel.audio import load_speech
+
+CLIPS = ("talking_590.mp4", "talking_524.mp4", "talking_vfr_700.mp4")
+UNRELATED = ("speech_en_5s.wav", "speech_zh_8s.wav", "speech_en_60s.wav")
+SHIFT_S = 0.2            # 5 frames at 25 fps
+
+
+def heygem(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "heygem_kernel", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def ffmpeg(*args) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
+
+
+@pytest.fixture(scope="module")
+def tracks(media_dir) -> dict:
+    return {name: landmarks.track_video(media_dir / name) for name in CLIPS}
+
+
+@pytest.fixture(scope="module")
+def own(tracks, media_dir) -> dict:
+    """Each clip measured against its own audio track."""
+    return {name: sync.measure_video_sync(media_dir / name, track=tracks[name]) for name in CLIPS}
+
+
+@pytest.fixture(scope="module")
+def unrelated_speech(media_dir) -> dict:
+    return {name: load_speech(media_dir / name) for name in UNRELATED}
+
+
+def shifted(x: np.ndarray, frames: int) -> np.ndarray:
+    """The track as if the video lagged by ``frames`` (NaN where nothing was seen)."""
+    x = np.asarray(x, dtype=np.float64)
+    pad = np.full(abs(frames), np.nan)
+    return np.concatenate([pad, x[:-frames]]) if frames > 0 else np.concatenate([x[-frames:], pad])
+
+
+# --- recorded in sync ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", CLIPS)
+def test_clip_recorded_in_sync_reads_zero(own, name):
+    est = own[name].estimate
+    print(f"{name}: offset {est.offset_frames:+d} ({est.offset_exact:+.2f}) confidence "
+          f"{est.confidence:.2f} chance {est.chance:.2f} r {est.correlation:.2f}")
+    assert abs(est.offset_frames) <= 1
+    assert est.reliable and est.confidence > est.chance
+    assert est.verdict() == "in sync"
+    assert est.curve.shape == (2 * sync.MAX_SHIFT + 1,)
+    assert own[name].frames_no_face == 0
+
+
+@pytest.mark.parametrize("name", CLIPS)
+def test_unrelated_speech_gives_low_confidence(own, tracks, unrelated_speech, media_dir, name):
+    """The same mouth against speech it was not recorded with: well below its own audio."""
+    true = own[name].estimate
+    for speech_name, speech in unrelated_speech.items():
+        est = sync.measure_video_sync(media_dir / name, audio=media_dir / speech_name, speech=speech,
+                                      track=tracks[name]).estimate
+        print(f"{name} + {speech_name}: confidence {est.confidence:.2f} (own audio {true.confidence:.2f})")
+        assert not est.reliable
+        assert est.verdict().startswith("low confidence")
+        assert true.confidence > est.confidence + 0.1
+
+
+@pytest.mark.parametrize("name", CLIPS)
+@pytest.mark.parametrize("frames", [5, -5])
+def test_shifted_tracks_read_the_shift(own, name, frames):
+    report = own[name]
+    est = sync.estimate_offset(shifted(report.mouth_open, frames), report.speech_open, fps=report.fps,
+                               mouth_width=shifted(report.mouth_width, frames),
+                               speech_width=report.speech_width)
+    assert abs(est.offset_frames - frames) <= 1, est.offset_exact
+
+
+def test_frames_without_a_face_are_ignored(own):
+    report = own["talking_590.mp4"]
+    rng = np.random.default_rng(0)
+    holes = rng.random(report.n_frames) < 0.15
+    holes[40:52] = True                            # and one 0.5 s gap
+    mouth = np.where(holes, np.nan, report.mouth_open)
+    width = np.where(holes, np.nan, report.mouth_width)
+    est = sync.estimate_offset(shifted(mouth, 3), report.speech_open, fps=report.fps,
+                               mouth_width=shifted(width, 3), speech_width=report.speech_width)
+    assert abs(est.offset_frames - 3) <= 1
+    assert est.window_frames < report.n_frames - 2 * sync.MAX_SHIFT
+
+
+def test_audio_delayed_in_the_container_reads_video_leading(tmp_path, clip_590):
+    """The sound starts 0.2 s after the picture: the mouth moves 5 frames before the sound."""
+    late = tmp_path / "audio_late.mp4"
+    ffmpeg("-i", clip_590, "-itsoffset", SHIFT_S, "-i", clip_590,
+           "-map", "0:v", "-map", "1:a", "-c", "copy", late)
+    report = sync.measure_video_sync(late)
+    est = report.estimate
+    assert report.audio_shift_s == pytest.approx(SHIFT_S, abs=0.03)
+    assert abs(est.offset_frames - (-5)) <= 1, est.offset_exact
+    assert est.verdict().startswith("video leads audio by")
+
+
+def test_video_delayed_in_the_container_reads_video_lagging(tmp_path, clip_590):
+    """The picture starts 0.2 s after the sound: the mouth moves 5 frames after the sound."""
+    late = tmp_path / "video_late.mp4"
+    ffmpeg("-itsoffset", SHIFT_S, "-i", clip_590, "-i", clip_590,
+           "-map", "0:v", "-map", "1:a", "-c", "copy", late)
+    est = sync.measure_video_sync(late).estimate
+    assert abs(est.offset_frames - 5) <= 1, est.offset_exact
+    assert est.verdict().startswith("video lags audio by")
+
+
+# --- weak input never crashes the estimate ------------------------------------------------------
+def test_too_short_or_empty_tracks_give_no_estimate():
+    rng = np.random.default_rng(1)
+    short = sync.estimate_offset(rng.random(15), rng.random(15), fps=25)
+    assert short.confidence == 0 and "too short" in short.note and not short.reliable
+    no_face = sync.estimate_offset(np.full(100, np.nan), rng.random(100), fps=25)
+    assert "no face" in no_face.note and no_face.verdict().startswith("low confidence: no face")
+    silent = sync.estimate_offset(rng.random(100), np.zeros(100), fps=25)
+    assert "flat" in silent.note
+    for est in (short, no_face, silent):
+        json.dumps(est.to_dict(), allow_nan=False)
+
+
+def test_to_dict_is_json_and_sign_documented(own):
+    data = json.loads(json.dumps(own["talking_524.mp4"].to_dict(), allow_nan=False))
+    for key in ("offset_frames", "offset_ms", "confidence", "correlation", "curve", "verdict", "video"):
+        assert key in data
+    assert len(data["curve"]) == len(data["lags"]) == 2 * sync.MAX_SHIFT + 1
+    assert "positive" in sync.SyncEstimate.__doc__ and "video lags audio" in sync.SyncEstimate.__doc__
+
+
+# --- the command --------------------------------------------------------------------------------
+def test_cli_prints_offset_confidence_verdict_and_writes_the_plot(tmp_path, clip_524):
+    proc = heygem("sync", clip_524, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for field in ("offset:", "frames", " ms", "confidence:", "correlation:", "verdict:", "in sync"):
+        assert field in out, out
+    plot = tmp_path / "talking_524_sync.png"
+    assert plot.is_file() and f"plot:        {plot.name}" in out
+    assert_png(plot, min_size=(300, 900))
+
+
+def test_cli_json_against_another_audio(tmp_path, clip_590, speech_zh):
+    proc = heygem("sync", clip_590, "--audio", speech_zh, "--json", "--plot", tmp_path / "p.png")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["audio"] == str(speech_zh) and data["reliable"] is False
+    assert data["verdict"].startswith("low confidence")
+    assert (tmp_path / "p.png").is_file()
+
+
+def _one_line_error(proc, *needles) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("heygem:")]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_cli_bad_input_is_one_line(tmp_path, clip_590):
+    _one_line_error(heygem("sync", tmp_path / "missing.mp4", "--no-plot"), "missing.mp4")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip_590.read_bytes()[:50_000])
+    _one_line_error(heygem("sync", broken, "--no-plot"), "broken.mp4")
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    _one_line_error(heygem("sync", text, "--no-plot"), "notes.mp4")
+    silent = tmp_path / "silent.mp4"
+    ffmpeg("-i", clip_590, "-an", "-c", "copy", silent)
+    _one_line_error(heygem("sync", silent, "--no-plot"), "silent.mp4", "no audio track")
+    _one_line_error(heygem("sync", clip_590, "--audio", tmp_path / "nope.wav", "--no-plot"), "nope.wav")
+    assert not list(tmp_path.glob("*.png"))
+
+
+# --- plots --------------------------------------------------------------------------------------
+def assert_png(path, *, min_size=(200, 200), max_size=(3000, 3000)) -> np.ndarray:
+    import matplotlib.image as mpimg
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = mpimg.imread(path)
+    h, w = img.shape[:2]
+    assert min_size[0] <= h <= max_size[0] and min_size[1] <= w <= max_size[1], (h, w)
+    assert float(img[..., :3].std()) > 0.05          # not a blank canvas
+    return img
+
+
+def test_plot_mel(tmp_path, speech_60s):
+    speech = load_speech(speech_60s)
+    path = diagnostics.plot_mel(speech.mel, tmp_path / "mel.png", title="60 s of speech")
+    img = assert_png(path, max_size=(600, 1500))
+    assert img.shape[1] > img.shape[0]
+
+
+def test_plot_landmarks_small_face_and_no_face(tmp_path, clip_portrait, clip_590):
+    from heygem_kernel import compositing, media
+    frames, points = [], []
+    for clip, wanted in ((clip_portrait, {0, 100}), (clip_590, {30})):
+        with landmarks.FaceTracker() as tracker:
+            for i, frame in enumerate(media.iter_frames(media.probe_video(clip))):
+                found = tracker.update(frame)
+                if i in wanted:
+                    frames.append(frame)
+                    points.append(found)
+                if i >= max(wanted):
+                    break
+    assert all(p is not None for p in points)
+    frames.append(np.zeros((720, 1280, 3), np.uint8))
+    points.append(None)
+    outlines = [None if p is None else compositing.mask_geometry(p).outline() for p in points]
+    path = diagnostics.plot_landmarks(frames, points, tmp_path / "lm.png", mask_polygons=outlines,
+                                      titles=["portrait 0", "portrait 100", "590 frame 30", "black"])
+    img = assert_png(path, min_size=(500, 700))
+    # the crop around the small face fills its panel: the top-left panel is not mostly background
+    assert img.shape[0] < 1000
+
+
+def test_plot_mouth_track_and_sync_curve(tmp_path, own):
+    report = own["talking_vfr_700.mp4"]
+    mouth = report.mouth_open.copy()
+    mouth[20:30] = np.nan                              # a stretch without a face is drawn shaded
+    path = diagnostics.plot_mouth_track(mouth_open=mouth, speech_open=report.speech_open,
+                                        envelope=report.envelope, fps=report.fps,
+                                        path=tmp_path / "track.png", sync=report.estimate)
+    assert_png(path, min_size=(300, 900))
+    assert_png(diagnostics.plot_mouth_track(mouth_open=mouth, speech_open=report.speech_open, envelope=None,
+                                            fps=report.fps, path=tmp_path / "plain.png"))
+    assert_png(diagnostics.plot_sync_curve(report.estimate, tmp_path / "curve.png"), min_size=(300, 450))
+
+
+def test_diagnostics_leave_no_pyplot_state(tmp_path):
+    code = ("import sys, numpy as np; from heygem_kernel import diagnostics, sync;"
+            "e = sync.estimate_offset(np.random.rand(200), np.random.rand(200), fps=25);"
+            f"diagnostics.plot_sync_curve(e, r'{tmp_path / 'c.png'}');"
+            "assert 'matplotlib.pyplot' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
