@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import inspect
 import logging
 import threading
 import traceback
@@ -377,16 +378,23 @@ class Workbench:
         if self._previewer is not None and self._previewer.is_alive():
             return None
         args = (self.audio_path, video, self.options(), int(self.frame_index.value), fn)
+        kwargs = {}
+        try:  # share the face-track cache with full runs (the engine's default is runs/.cache)
+            if "cache_dir" in inspect.signature(fn).parameters:
+                kwargs["cache_dir"] = self.ws.runs / ".cache"
+        except (TypeError, ValueError):
+            pass
         self.preview_button.disabled = True
         self.preview_msg.value = "<i>rendering one frame…</i>"
-        self._previewer = threading.Thread(target=self._preview_job, args=args, daemon=True,
+        self._previewer = threading.Thread(target=self._preview_job, args=args, kwargs=kwargs, daemon=True,
                                            name="heygem-preview")
         self._previewer.start()
         return self._previewer
 
-    def _preview_job(self, audio: Path, video: Path, options: RunOptions, index: int, fn: Callable) -> None:
+    def _preview_job(self, audio: Path, video: Path, options: RunOptions, index: int, fn: Callable,
+                     **kwargs: Any) -> None:
         try:
-            frame = fn(audio, video, options=options, frame_index=index)
+            frame = fn(audio, video, options=options, frame_index=index, **kwargs)
             self.preview_image.value = png_bytes(frame)
             self.preview_image.layout.display = "block"
             self.preview_msg.value = f"<small>frame {index} of {html.escape(video.name)}</small>"
@@ -559,7 +567,8 @@ class Workbench:
         delete = _hook(W.Button(description="Delete", icon="trash", layout=W.Layout(width="90px")), "heygem-delete")
         show.on_click(lambda _, e=entry: self.show_run(e))
         delete.on_click(lambda _, e=entry: self.request_delete(e.run_dir))
-        row = W.HBox([picture, text, W.VBox([show, delete])], layout=W.Layout(grid_gap="8px", margin="4px 0"))
+        row = W.HBox([picture, text, W.VBox([show, delete])],
+                     layout=W.Layout(grid_gap="8px", margin="4px 0", align_items="flex-start"))
         row.add_class("heygem-history-row")
         return row
 

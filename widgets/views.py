@@ -108,7 +108,8 @@ def result_card(data: dict[str, Any], ws: Workspace, *, title: str) -> W.VBox:
     if output is not None and output.is_file():
         thumb = thumbnail(output, run_dir / THUMBNAIL)
         row = [image_view(thumb, width=160)] if thumb else []
-        parts.append(W.HBox(row + [video_player(output, ws)]))
+        parts.append(W.HBox(row + [video_player(output, ws)], layout=W.Layout(align_items="flex-start",
+                                                                               grid_gap="8px")))
     else:
         parts.append(_note(f"output {output} is missing"))
     parts.append(W.HTML(figures_html(data)))

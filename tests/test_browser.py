@@ -1,0 +1,173 @@
+"""The workbench as a person uses it: `heygem serve` driven by Debian's Chromium (Playwright).
+
+Needs /usr/bin/chromium (apt `chromium`) and the `playwright` pip package; no browser download.
+The render uses the real engine (heygem_kernel.run) when heygem_kernel.pipeline exists; set
+HEYGEM_TEST_ENGINE=fake to use the engine double of heygem_widgets.fake instead.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-extensions", "--mute-audio", "--autoplay-policy=no-user-gesture-required"]
+MAX_UPLOAD_MB = 12          # > Tornado's 10 MiB message default, so a 15 MB upload proves the raise
+PAGE_TIMEOUT_MS = 120_000   # kernel start + notebook execution on a 2-core box
+RENDER_TIMEOUT_MS = 300_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listen_addresses(port: int) -> set[str]:
+    """Local addresses with a LISTEN socket on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            addr, _, hex_port = local.rpartition(":")
+            if state == "0A" and int(hex_port, 16) == port:   # 0A = TCP_LISTEN
+                if len(addr) == 8:
+                    found.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(addr)[::-1]))
+                else:
+                    raw = b"".join(bytes.fromhex(addr[i:i + 8])[::-1] for i in range(0, 32, 8))
+                    found.add(socket.inet_ntop(socket.AF_INET6, raw))
+    return found
+
+
+def _use_fake_engine() -> bool:
+    return (os.environ.get("HEYGEM_TEST_ENGINE") == "fake"
+            or importlib.util.find_spec("heygem_kernel.pipeline") is None)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("voila")
+    root = tmp_path_factory.mktemp("workspace")
+    port = _free_port()
+    env = dict(os.environ)
+    if _use_fake_engine():
+        env["HEYGEM_ENGINE"] = "heygem_widgets.fake:FakeEngine"
+    log = open(root / "serve.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "heygem_kernel.cli", "serve", "--port", str(port),
+                             "--root", str(root), "--max-upload-mb", str(MAX_UPLOAD_MB)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"heygem serve did not start:\n{(root / 'serve.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+    yield {"url": f"http://127.0.0.1:{port}/", "port": port, "root": root, "proc": proc}
+    proc.send_signal(signal.SIGTERM)       # Voila shuts its kernels down on SIGTERM
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)   # the group of the server we started (it and its kernels)
+        proc.wait()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        page.goto(server["url"])
+        page.wait_for_selector(".heygem-generate")
+        yield page
+        browser.close()
+
+
+def _upload(page, selector: str, path: Path) -> None:
+    with page.expect_file_chooser() as chooser:   # FileUpload's <input type=file> is not in the DOM
+        page.click(selector)
+    chooser.value.set_files(str(path))
+
+
+def test_server_listens_on_loopback_only(server):
+    assert _listen_addresses(server["port"]) == {"127.0.0.1"}
+
+
+def test_upload_generate_and_play(server, page, tmp_path, clip_524, speech_5s):
+    video, speech = clip_524, speech_5s
+    _upload(page, ".heygem-video-upload", video)
+    page.wait_for_selector(".heygem-status >> text=talking_524.mp4 uploaded")   # the kernel saved it
+    _upload(page, ".heygem-audio-upload", speech)
+    page.wait_for_selector(".heygem-status >> text=speech_en_5s.wav uploaded")
+    assert (server["root"] / "uploads" / "talking_524.mp4").read_bytes() == video.read_bytes()
+
+    page.click(".heygem-generate")
+    page.wait_for_selector(".heygem-result video", timeout=RENDER_TIMEOUT_MS)
+    page.wait_for_function("() => { const v = document.querySelector('.heygem-result video');"
+                           " return v && v.readyState >= 1 && v.duration > 0 }")
+    state = page.evaluate("""async () => {
+        const v = document.querySelector('.heygem-result video');
+        v.muted = true;
+        await v.play();
+        await new Promise(r => setTimeout(r, 1500));
+        return {duration: v.duration, time: v.currentTime, paused: v.paused, error: v.error && v.error.code,
+                width: v.videoWidth, height: v.videoHeight, src: v.currentSrc,
+                can: v.canPlayType('video/mp4; codecs="avc1.64001F, mp4a.40.2"')};
+    }""")
+    assert state["can"] in ("probably", "maybe"), state
+    assert state["error"] is None and state["duration"] > 4.0, state
+    assert state["time"] > 0.3 and not state["paused"], state     # frames were decoded and played
+    assert (state["width"], state["height"]) == (524, 524), state
+    assert "/voila/files/runs/" in state["src"], state
+    page.wait_for_selector(".heygem-status >> text=1 of 1 done")
+    shot = tmp_path / "workbench.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    keep = os.environ.get("HEYGEM_SCREENSHOT")
+    if keep:
+        shutil.copyfile(shot, keep)
+
+
+def test_upload_over_limit_is_refused_in_the_panel(server, page, tmp_path):
+    big = tmp_path / "big_clip.mp4"
+    big.write_bytes(os.urandom(15 * 1024 * 1024))   # over the panel limit and Tornado's 10 MiB default
+    _upload(page, ".heygem-video-upload", big)
+    page.wait_for_selector(".heygem-status >> text=over the 12.0 MB upload limit", timeout=PAGE_TIMEOUT_MS)
+    assert not (server["root"] / "uploads" / "big_clip.mp4").exists()
+
+
+def test_other_files_are_not_served(server):
+    import urllib.error
+    import urllib.request
+
+    (server["root"] / "secret.mp4").write_bytes(b"not for the web")
+    for path in ("voila/files/secret.mp4", "voila/files/runs/%2e%2e/secret.mp4",
+                 "voila/files/notebooks/workbench.ipynb"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(server["url"] + path, timeout=10)
+        assert err.value.code == 403, path
