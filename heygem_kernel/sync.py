@@ -16,10 +16,10 @@ speech_en_5s, speech_zh_8s and the other clips; "chance" = their 95th-percentile
   reads -12 / +14: fricatives are loud with the mouth nearly closed), and its confidence sits
   below chance;
 * the viseme ``open`` track (phones -> opening, sampled ``visemes.LEAD`` ahead of the sound)
-  reads every clip and every +-5 frame shift within 1 frame, but with confidence 0.84, 0.41,
-  0.37 against chance 0.50, 0.55, 0.52 it cannot tell two of the clips from unrelated speech;
+  reads every clip and every +-5 frame shift within 1 frame, but with confidence 0.66, 0.37,
+  0.36 against chance 0.57, 0.51, 0.51 it cannot tell two of the clips from unrelated speech;
 * adding the mouth *width* channel (corner distance vs the viseme ``width`` track) at weight
-  0.5 gives 0.68, 0.53, 0.49 against chance 0.42, 0.41, 0.40: every in-sync clip above chance.
+  0.5 gives 0.60, 0.50, 0.51 against chance 0.50, 0.39, 0.41: every in-sync clip above chance.
   It is used whenever both width tracks are given. Mixing in the envelope only made it worse.
 
 Slow drifts of the mouth baseline (head pose, smiles) and of loudness (phrases) are removed by
@@ -44,18 +44,18 @@ DETREND_S = 1.0             # s; moving average subtracted from both tracks (0.6
 CLIP_Z = 3.0                # robust z-scores are clipped here (a glitch is one point, not a peak)
 WIDTH_WEIGHT = 0.5          # weight of the width-channel curve against the opening curve
 # The recorded mouth trails the viseme track (which already leads the sound by visemes.LEAD) a
-# little more: sub-frame peaks of the in-sync clips are -0.47, +0.84, +1.05 frames (and the
-# same +-0.1 when shifted by +-5 frames). Subtracting the middle of that range (0.29 frame,
-# 12 ms) leaves every reading within 0.8 frame of the truth.
-MOUTH_LAG_S = 0.012
+# little more: sub-frame peaks of the in-sync clips are -0.08, +0.98, +1.17 frames, i.e. -4, +39,
+# +53 ms (and within 0.2 frame of that when shifted by +-5 frames). Subtracting the middle of
+# that range leaves every reading within 0.7 frame of the truth.
+MOUTH_LAG_S = 0.024
 MIN_FRAMES = 20             # correlation window below this: no estimate (confidence 0)
 MAX_NO_FACE = 0.5           # more than half the frames without a face: no estimate
 # Chance level: unrelated speech reaches this confidence 5 % of the time. Measured 95th
-# percentiles over 44..60 unrelated pairings: 0.40..0.42 for 3.7..4.7 s correlation windows
-# (the clips above), 0.24 for 8.8 s and 0.20 for 14.8 s (clips joined end to end), i.e. about
-# CHANCE_K / sqrt(window seconds), never below CHANCE_FLOOR.
+# percentiles over ~60 unrelated pairings per clip: 0.39..0.50 for 3.7..4.7 s correlation
+# windows (the clips above), 0.24 for 8.8 s and 0.20 for 14.8 s (clips joined end to end),
+# i.e. about CHANCE_K / sqrt(window seconds), never below CHANCE_FLOOR.
 CHANCE_K = 0.85
-CHANCE_K_OPEN_ONLY = 1.05   # the same without the width channel (95th percentiles 0.50..0.55)
+CHANCE_K_OPEN_ONLY = 1.05   # the same without the width channel (95th percentiles 0.51..0.57)
 CHANCE_FLOOR = 0.15
 # ITU-R BT.1359: offsets a viewer can detect start at sound 45 ms before the picture (video
 # lags) and 125 ms after it (video leads). Inside that window the clip counts as in sync.
