@@ -308,6 +308,7 @@ class Wav2LipBackend(Backend):
             torch.backends.cudnn.benchmark = True     # fixed 96x96 shapes: pick the best kernels
             self.model = self.model.to(memory_format=torch.channels_last)
         self._syncnet = None
+        self._file_info: dict[str, Any] | None = None
         self._mels: np.ndarray | None = None
         self._boxes: dict[int, tuple[int, int, int, int]] = {}   # out_index -> box (scoring)
         self.job: JobContext | None = None
@@ -413,10 +414,16 @@ class Wav2LipBackend(Backend):
                 "syncnet_model": str(self.syncnet_file)}
 
     def describe(self) -> dict[str, Any]:
-        info = checkpoints.inspect_checkpoint(self.checkpoint)
-        return {"backend": self.name, "model": str(self.checkpoint), "model_bytes": info.size,
-                "sha256": info.sha256, "sha256_status": info.status,
-                "official_name": info.known.name if info.status == "official" else None,
+        if self._file_info is None:        # hashed once per backend (and cached on disk)
+            try:
+                info = checkpoints.inspect_checkpoint(self.checkpoint)
+                self._file_info = {"model_bytes": info.size, "sha256": info.sha256,
+                                   "sha256_status": info.status,
+                                   "official_name": info.known.name if info.status == "official" else None}
+            except (OSError, CheckpointError) as exc:   # file moved after loading
+                self._file_info = {"model_bytes": None, "sha256": None,
+                                   "sha256_status": f"unavailable: {exc}", "official_name": None}
+        return {"backend": self.name, "model": str(self.checkpoint), **self._file_info,
                 "device": str(self.device),
                 "dtype": str(self.amp_dtype or "float32").replace("torch.", ""),
                 "batch_size": self.batch_size,
