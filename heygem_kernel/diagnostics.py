@@ -180,17 +180,22 @@ def _sync_summary(sync: Any) -> str:
 def _draw_sync_curve(ax, sync: Any) -> None:
     from .sync import IN_SYNC_MS
     lags, curve = np.asarray(sync.lags), np.asarray(sync.curve)
+    combined = getattr(sync, "curve_combined", None)
+    scored = curve if combined is None else np.asarray(combined)
     lo, hi = (ms * sync.fps / 1000.0 for ms in IN_SYNC_MS)
     ax.axvspan(min(lo, -1.0), max(hi, 1.0), color="#2ca02c", alpha=0.12, label="in sync")
-    ax.plot(lags, curve, color="#333333", lw=1.5, marker="o", ms=3)
-    ax.axhline(float(np.median(curve)), color=C_ENV, ls=":", lw=1, label="median")
+    ax.plot(lags, curve, color="#333333", lw=1.5, marker="o", ms=3, label="opening")
+    if combined is not None:
+        ax.plot(lags, scored, color="#9467bd", lw=1.2, ls="--", label="opening + width")
+    ax.axhline(float(np.median(scored)), color=C_ENV, ls=":", lw=1, label="median")
     if not sync.note:
-        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=f"peak {sync.offset_exact:+.1f}")
+        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=f"offset {sync.offset_exact:+.1f}")
     ax.text(0.03, 0.97, f"confidence {sync.confidence:.2f}\nchance level {sync.chance:.2f}",
             transform=ax.transAxes, fontsize=8, va="top",
             bbox=dict(facecolor="white", alpha=0.85, edgecolor="#cccccc"))
-    span = max(float(curve.max() - curve.min()), 0.05)
-    ax.set_ylim(float(curve.min()) - 0.05 * span, float(curve.max()) + 0.5 * span)  # room for the labels
+    both = np.concatenate([curve, scored])
+    span = max(float(both.max() - both.min()), 0.05)
+    ax.set_ylim(float(both.min()) - 0.05 * span, float(both.max()) + 0.6 * span)  # room for the labels
     ax.set_xlabel("offset (frames; + = video lags audio)")
     ax.set_ylabel("correlation")
     ax.set_title("Sync curve", fontsize=10, loc="left")

@@ -20,7 +20,9 @@ speech_en_5s, speech_zh_8s and the other clips; "chance" = their 95th-percentile
   0.36 against chance 0.57, 0.51, 0.51 it cannot tell two of the clips from unrelated speech;
 * adding the mouth *width* channel (corner distance vs the viseme ``width`` track) at weight
   0.5 gives 0.60, 0.50, 0.51 against chance 0.50, 0.39, 0.41: every in-sync clip above chance.
-  It is used whenever both width tracks are given. Mixing in the envelope only made it worse.
+  Its own peak is a poor clock though (lip spreading leads or trails the sound by -70 ms on
+  talking_590 and +50 ms on the others), so the width channel only feeds the confidence; the
+  offset is the peak of the opening channel. Mixing in the envelope only made things worse.
 
 Slow drifts of the mouth baseline (head pose, smiles) and of loudness (phrases) are removed by
 subtracting a 1 s moving average; robust z-scores (median/MAD, clipped at 3) stop a single
@@ -43,11 +45,12 @@ MAX_SHIFT = 15              # frames searched either way: 0.6 s at 25 fps, beyon
 DETREND_S = 1.0             # s; moving average subtracted from both tracks (0.6..1.5 s all work)
 CLIP_Z = 3.0                # robust z-scores are clipped here (a glitch is one point, not a peak)
 WIDTH_WEIGHT = 0.5          # weight of the width-channel curve against the opening curve
-# The recorded mouth trails the viseme track (which already leads the sound by visemes.LEAD) a
-# little more: sub-frame peaks of the in-sync clips are -0.08, +0.98, +1.17 frames, i.e. -4, +39,
-# +53 ms (and within 0.2 frame of that when shifted by +-5 frames). Subtracting the middle of
-# that range leaves every reading within 0.7 frame of the truth.
-MOUTH_LAG_S = 0.024
+# The recorded mouth opening trails the viseme track (which already leads the sound by
+# visemes.LEAD) a little more: sub-frame peaks of the opening channel on the in-sync clips, and
+# on the same clips shifted by +-5 frames, sit 10..54 ms late (talking_590 18..20 ms, talking_524
+# 10..35 ms, talking_vfr_700 44..54 ms). Subtracting the middle of that range leaves every
+# reading within 22 ms (0.55 frame) of the truth.
+MOUTH_LAG_S = 0.032
 MIN_FRAMES = 20             # correlation window below this: no estimate (confidence 0)
 MAX_NO_FACE = 0.5           # more than half the frames without a face: no estimate
 # Chance level: unrelated speech reaches this confidence 5 % of the time. Measured 95th
@@ -69,10 +72,14 @@ class SyncEstimate:
     offset_frames  best lag in whole frames; positive = video lags audio (mouth after sound).
     offset_ms      the same in milliseconds (offset_frames / fps).
     offset_exact   sub-frame offset (parabolic peak), in frames.
-    confidence     peak of the correlation curve minus its median (like LSE-C); compare with
-                   ``chance``. 0 when no estimate was possible (see ``note``).
-    correlation    Pearson correlation of the (detrended) tracks at the best lag.
-    curve          [shape=(2*max_shift+1,)] combined correlation at each lag in ``lags``.
+    confidence     peak of the correlation curve minus its median (like LSE-C), of
+                   ``curve_combined`` when there is one; compare with ``chance``. 0 when no
+                   estimate was possible (see ``note``).
+    correlation    Pearson correlation of the (detrended) opening tracks at the best lag.
+    curve          [shape=(2*max_shift+1,)] opening-channel correlation at each lag in ``lags``
+                   (its peak is the offset).
+    curve_combined [shape=(2*max_shift+1,)] opening + width channels (weights 1 : WIDTH_WEIGHT),
+                   or None without the width tracks.
     fps            frame rate the tracks are sampled at.
     chance         confidence unrelated speech reaches 5 % of the time for this window length.
     window_frames  number of mouth frames (with a face) the curve was computed on.
@@ -90,6 +97,7 @@ class SyncEstimate:
     chance: float
     window_frames: int
     note: str = ""
+    curve_combined: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def lags(self) -> np.ndarray:
@@ -131,6 +139,8 @@ class SyncEstimate:
             "window_frames": int(self.window_frames), "note": self.note,
             "lags": [round(float(x), 3) for x in self.lags],
             "curve": [round(float(x), 4) for x in self.curve],
+            "curve_combined": (None if self.curve_combined is None
+                               else [round(float(x), 4) for x in self.curve_combined]),
         }
 
 
@@ -241,8 +251,8 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     if finite_speech.size == 0 or np.ptp(finite_speech) <= 1e-6:
         return empty("the speech track is flat (silence?)")
 
-    total = sum(w for _, _, w in channels)
-    curve = sum(w * _curve(_normalise(m, fps), _normalise(s, fps), shift) for m, s, w in channels) / total
+    curves = [_curve(_normalise(m, fps), _normalise(s, fps), shift) for m, s, _ in channels]
+    curve = curves[0]                            # the opening channel places the offset ...
     k = int(np.argmax(curve))
     peak = float(curve[k])
     exact = float(k)
@@ -252,9 +262,13 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
             exact = k + 0.5 * float(curve[k - 1] - curve[k + 1]) / float(den)
     exact = exact - shift - MOUTH_LAG_S * fps
     offset = int(round(exact))
+    combined = None                              # ... with the width channel it says how sure
+    if with_width:
+        combined = sum(w * c for c, (_, _, w) in zip(curves, channels)) / sum(w for _, _, w in channels)
+    scored = curve if combined is None else combined
     return SyncEstimate(offset_frames=offset, offset_ms=1000.0 * offset / fps, offset_exact=exact,
-                        confidence=peak - float(np.median(curve)), correlation=peak,
-                        curve=curve, fps=float(fps), max_shift=shift,
+                        confidence=float(scored.max() - np.median(scored)), correlation=peak,
+                        curve=curve, curve_combined=combined, fps=float(fps), max_shift=shift,
                         chance=chance_confidence(window, fps, with_width=with_width),
                         window_frames=window)
 
