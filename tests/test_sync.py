@@ -184,7 +184,10 @@ def test_cli_bad_input_is_one_line(tmp_path, clip_590):
     ffmpeg("-i", clip_590, "-an", "-c", "copy", silent)
     _one_line_error(heygem("sync", silent, "--no-plot"), "silent.mp4", "no audio track")
     _one_line_error(heygem("sync", clip_590, "--audio", tmp_path / "nope.wav", "--no-plot"), "nope.wav")
-    assert not list(tmp_path.glob("*.png"))
+    photo = tmp_path / "face.png"
+    ffmpeg("-i", clip_590, "-frames:v", "1", photo)
+    _one_line_error(heygem("sync", photo, "--no-plot"), "face.png", "photo")
+    assert not list(tmp_path.glob("*_sync.png"))
 
 
 # --- plots --------------------------------------------------------------------------------------
