@@ -173,20 +173,23 @@ def _one_line_error(proc, *needles) -> str:
 
 
 def test_cli_bad_input_is_one_line(tmp_path, clip_590):
-    _one_line_error(heygem("sync", tmp_path / "missing.mp4", "--no-plot"), "missing.mp4")
+    def heygem_in(cwd, *args):                     # default plot path: <stem>_sync.png in cwd
+        return heygem("sync", *args, cwd=cwd)
+
+    _one_line_error(heygem_in(tmp_path, tmp_path / "missing.mp4"), "missing.mp4")
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(clip_590.read_bytes()[:50_000])
-    _one_line_error(heygem("sync", broken, "--no-plot"), "broken.mp4")
+    _one_line_error(heygem_in(tmp_path, broken), "broken.mp4")
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n")
-    _one_line_error(heygem("sync", text, "--no-plot"), "notes.mp4")
+    _one_line_error(heygem_in(tmp_path, text), "notes.mp4")
     silent = tmp_path / "silent.mp4"
     ffmpeg("-i", clip_590, "-an", "-c", "copy", silent)
-    _one_line_error(heygem("sync", silent, "--no-plot"), "silent.mp4", "no audio track")
-    _one_line_error(heygem("sync", clip_590, "--audio", tmp_path / "nope.wav", "--no-plot"), "nope.wav")
+    _one_line_error(heygem_in(tmp_path, silent), "silent.mp4", "no audio track")
+    _one_line_error(heygem_in(tmp_path, clip_590, "--audio", tmp_path / "nope.wav"), "nope.wav")
     photo = tmp_path / "face.png"
     ffmpeg("-i", clip_590, "-frames:v", "1", photo)
-    _one_line_error(heygem("sync", photo, "--no-plot"), "face.png", "photo")
+    _one_line_error(heygem_in(tmp_path, photo), "face.png", "photo")
     assert not list(tmp_path.glob("*_sync.png"))
 
 
