@@ -434,6 +434,25 @@ def test_wrong_shapes_and_pickled_modules(tmp_path, gen_sd):
     assert "HEYGEM_ALLOW_PICKLE" in _assert_one_line(exc, pickled)
 
 
+def test_trusted_whole_module_pickle_loads(tmp_path, gen_sd, monkeypatch):
+    from heygem_kernel.backends.wav2lip_nets import Wav2LipGenerator
+    m = Wav2LipGenerator()
+    m.load_state_dict(gen_sd)
+    path = tmp_path / "whole_generator.pth"
+    torch.save(m, path)
+    monkeypatch.setenv("HEYGEM_ALLOW_PICKLE", "1")
+    loaded = w2l.load_generator(path).state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in gen_sd.items())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_cuda_request_without_cuda_is_one_line(ckpt_dir):
+    from heygem_kernel.errors import InputError
+    with pytest.raises(InputError) as exc:
+        w2l.Wav2LipBackend(checkpoint=ckpt_dir / "wav2lip.pth", device="cuda")
+    assert "CUDA is not available" in str(exc.value) and "\n" not in str(exc.value)
+
+
 # ---------------------------------------------------------------------------------------------
 # checkpoints.py and `heygem doctor`.
 
