@@ -494,6 +494,9 @@ class LocalExecutor:
             yield fn(job, **shared)
 
 
+DASHBOARD = ":0"                 # Dask dashboard on a free port (needs bokeh; logged when it runs)
+
+
 class DaskExecutor:
     """Items fanned out over Dask distributed worker processes, results in completion order.
 
@@ -520,6 +523,10 @@ class DaskExecutor:
         except ImportError as exc:
             raise InputError("--executor dask needs the 'distributed' package: pip install "
                              "'heygem-workbench[batch]'") from exc
+        quiet = logging.getLogger("distributed")  # its INFO lines would drown the batch's progress
+        level = quiet.level
+        quiet.setLevel(logging.WARNING)
+        self._stack.callback(quiet.setLevel, level)
         if self.scheduler:
             try:
                 self.client = self._stack.enter_context(Client(self.scheduler, timeout="30s"))
@@ -531,8 +538,9 @@ class DaskExecutor:
         else:
             cluster = self._stack.enter_context(self._local_cluster())
             self.client = self._stack.enter_context(Client(cluster))
-        LOG.info("dask: %d worker(s) at %s%s", len(self.client.scheduler_info().get("workers", {})),
-                 self.client.scheduler.address, ", GPU=1 per item" if self.resources else "")
+        n_workers = len(self.client.scheduler_info().get("workers", {}))
+        LOG.info("dask: %d worker(s) at %s%s (dashboard %s)", n_workers, self.client.scheduler.address,
+                 ", GPU=1 per item" if self.resources else "", self.client.dashboard_link)
         return self
 
     def _local_cluster(self):
@@ -545,10 +553,10 @@ class DaskExecutor:
                                                                "env": {"CUDA_VISIBLE_DEVICES": str(g)}}}
                        for g in gpus}
             return SpecCluster(workers=workers, silence_logs=logging.ERROR,
-                               scheduler={"cls": Scheduler, "options": {"dashboard_address": None}})
+                               scheduler={"cls": Scheduler, "options": {"dashboard_address": DASHBOARD}})
         n = max(1, int(self.workers or max(1, (os.cpu_count() or 2) // 2)))
         return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=0,
-                            dashboard_address=None, silence_logs=logging.ERROR)
+                            dashboard_address=DASHBOARD, silence_logs=logging.ERROR)
 
     def __exit__(self, *exc: Any) -> None:
         self._stack.close()

@@ -209,9 +209,11 @@ def write_zip(run_dir: str | os.PathLike, *, zip_path: str | os.PathLike | None 
         report = run_dir / REPORT_HTML
         if include_report and report.is_file():
             zf.write(report, REPORT_HTML, compress_type=zipfile.ZIP_DEFLATED)
+        done: set[str] = set()  # two inputs with the same content share one output
         for e in manifest["items"]:
             out = run_dir / e.get("output", "")
-            if e["status"] == "ok" and out.is_file():
+            if e["status"] == "ok" and out.is_file() and e["output"] not in done:
                 zf.write(out, e["output"], compress_type=zipfile.ZIP_STORED)
+                done.add(e["output"])
     os.replace(tmp, zip_path)
     return zip_path
