@@ -323,16 +323,22 @@ class _Stderr:
         return _last_line(self.lines)
 
 
+# swscale's default RGB<->YUV conversion rounds down and averages chroma coarsely: every
+# decode/encode generation darkened pixels by ~2 levels. Exact rounding keeps pass-through
+# frames and the background identical within encoder noise, generation after generation.
+SWS_EXACT = "accurate_rnd+full_chroma_int"
+
+
 def _decode_cmd(info: VideoInfo, width: int, height: int) -> list[str]:
     filters = []
     if info.is_vfr:  # pick, for each output tick, the frame shown at that time
         filters.append(f"fps=fps={Fraction(info.fps).limit_denominator(100_000)}")
     shrink = width <= info.width and height <= info.height and (width, height) != (info.width, info.height)
     # always scale to the displayed size: applies non-square pixels (a no-op otherwise)
-    filters.append(f"scale={width}:{height}" + (":flags=area" if shrink else "") + ",setsar=1")
+    filters.append(f"scale={width}:{height}:flags={'area' if shrink else 'bicubic'}+{SWS_EXACT},setsar=1")
     return [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", _ff_path(info.path),
             "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", ",".join(filters), "-fps_mode", "passthrough",
-            "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
+            "-sws_flags", f"bicubic+{SWS_EXACT}", "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
 
 
 def _read_exact(stream: IO[bytes], out: np.ndarray) -> bool:
@@ -609,7 +615,8 @@ class VideoWriter:
             cmd += ["-map", "0:v:0"]
         if self.duration is not None:  # hold the last frame up to the audio's end; -t cuts exactly there
             cmd += ["-vf", "tpad=stop=-1:stop_mode=clone", "-t", f"{self.duration:.6f}"]
-        cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
+        cmd += ["-sws_flags", f"bicubic+{SWS_EXACT}",
+                "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
                 "-r", str(rate), "-movflags", "+faststart", _ff_path(self.partial)]
         return cmd
 

@@ -226,11 +226,14 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
     if options.sync_check:
         from . import sync as sync_mod
         with watch("sync"):
-            sync = sync_mod.estimate_offset(rendered.mouth_open, feats.visemes["open"], fps=info.fps)
+            sync = sync_mod.estimate_offset(rendered.mouth_open, feats.visemes["open"], fps=info.fps,
+                                            mouth_width=rendered.mouth_width, speech_width=feats.visemes["width"])
         LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", sync.offset_frames,
                  sync.confidence, sync.correlation)
     extra = {"analysis_cached": analysis.cached, "source_frames": info.n_frames, "is_vfr": info.is_vfr,
              "is_image": info.is_image}
+    if sync is not None:
+        extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict())
     extra.update(_backend_scores(backend, output, feats, info))
 
     with watch("plots"):
@@ -261,6 +264,7 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
 class _Rendered:
     no_face: int
     mouth_open: np.ndarray           # [T] output mouth opening (NaN: no face)
+    mouth_width: np.ndarray          # [T] output mouth width (NaN: no face)
     samples: list                    # [(out_index, frame, output landmarks, source landmarks)]
 
 
@@ -273,6 +277,7 @@ def _render(info, output: Path, audio: Path, duration: float, n_out: int, track,
     sample_at = set(np.linspace(0, n_out - 1, LANDMARK_SAMPLES).round().astype(int).tolist())
     samples: list = []
     mouth_open = np.full(n_out, np.nan, np.float32)
+    mouth_width = np.full(n_out, np.nan, np.float32)
     checker = landmarks.FaceTracker(options.detector) if options.sync_check else None
     no_face = 0
     pending: list = []
@@ -293,7 +298,7 @@ def _render(info, output: Path, audio: Path, duration: float, n_out: int, track,
                                               feather=options.feather, color_match=options.color_match)
             seen = checker.update(frame) if checker is not None else None
             if seen is not None:
-                mouth_open[i] = mouthlib.mouth_features(seen)[0]
+                mouth_open[i], mouth_width[i] = mouthlib.mouth_features(seen)[:2]
             if int(i) in sample_at:  # the output's own landmarks when measured, and the mask used
                 samples.append((int(i), frame, seen if seen is not None else lm, lm))
             if (out_w, out_h) != (info.width, info.height):
@@ -312,7 +317,7 @@ def _render(info, output: Path, audio: Path, duration: float, n_out: int, track,
                 flush(writer)
         if pending:
             flush(writer)
-    return _Rendered(no_face=no_face, mouth_open=mouth_open, samples=samples)
+    return _Rendered(no_face=no_face, mouth_open=mouth_open, mouth_width=mouth_width, samples=samples)
 
 
 def _backend_scores(backend, output: Path, feats, info) -> dict:

@@ -473,3 +473,18 @@ def test_long_clips_ping_pong_through_a_compressed_spool(monkeypatch, tmp_path, 
         s, frame = out[i]
         assert s == m.pingpong_index(i, info.n_frames)
         assert np.abs(frame.astype(int) - src[s].astype(int)).mean() < 1.5
+
+
+def test_colours_survive_repeated_encode_decode_generations(tmp_path):
+    """Exact RGB<->YUV rounding: a frame re-encoded three times keeps its colour (within 2 levels)."""
+    frame = np.zeros((64, 64, 3), np.uint8)
+    frame[..., 0], frame[..., 1], frame[..., 2] = 60, 128, 200
+    speech = Path(__file__).resolve().parents[1] / "heygem_kernel" / "assets" / "sample_speech.wav"
+    current = frame
+    for g in range(3):
+        path = tmp_path / f"gen{g}.mp4"
+        with media.VideoWriter(path, width=64, height=64, fps=25, audio=speech, duration=0.4) as w:
+            for _ in range(10):
+                w.write(current)
+        current = next(media.iter_frames(media.probe_video(path)))
+    assert np.abs(current[16:48, 16:48].astype(int) - frame[16:48, 16:48].astype(int)).max() <= 2

@@ -28,6 +28,9 @@ MIN_OPEN_RANGE = 0.08
 # Largest opening change the warp may make (D units): small when the video offers real mouths
 # (they look better than a painted cavity), large for a photo or a mouth that never opens.
 MAX_WARP_VIDEO, MAX_WARP_STILL = 0.08, 0.30
+# Recorded speakers' lips trail the viseme track by 10-54 ms (sync.py's calibration on the
+# shared clips); rendering the targets this much later makes outputs read 0 like real video.
+RENDER_DELAY_S = 0.03
 
 
 class ReuseBackend(Backend):
@@ -52,7 +55,7 @@ class ReuseBackend(Backend):
             self.max_warp = MAX_WARP_STILL
         self.colours = mouthlib.interior_colours(lib)
         w_mid, w_span = float(np.median(widths)), max(float(np.ptp(np.percentile(widths, [5, 95]))), 0.08)
-        vis = job.audio.visemes
+        vis = {k: _delayed(v, RENDER_DELAY_S * job.audio.fps) for k, v in job.audio.visemes.items()}
         self.target_open = lo + np.clip(vis["open"], 0, 1) * (hi - lo)
         spread = np.clip(vis["width"], 0, 1) - np.clip(vis["round"], 0, 1)
         self.target_width = w_mid + 0.5 * w_span * spread
@@ -96,6 +99,12 @@ class ReuseBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "weights": "none (re-uses the video's own mouths)"}
+
+
+def _delayed(track: np.ndarray, frames: float) -> np.ndarray:
+    """``track`` [shape=(T,)] delayed by a fraction of a frame (linear interpolation)."""
+    t = np.arange(len(track), dtype=np.float64) - frames
+    return np.interp(t, np.arange(len(track)), np.asarray(track, np.float64))
 
 
 def _valid_landmarks(track) -> np.ndarray:
