@@ -145,6 +145,10 @@ def test_upload_generate_and_play(server, page, tmp_path, clip_524, speech_5s):
     assert (state["width"], state["height"]) == (524, 524), state
     assert "/voila/files/runs/" in state["src"], state
     page.wait_for_selector(".heygem-status >> text=1 of 1 done")
+    page.wait_for_selector(".heygem-item >> text=done")            # progress set from the worker thread
+    filled = page.evaluate("() => { const b = document.querySelector('.heygem-progress .progress-bar');"
+                           " return b.getBoundingClientRect().width / b.parentElement.getBoundingClientRect().width }")
+    assert filled > 0.99                                           # the overall bar reached 100 %
     shot = tmp_path / "workbench.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000

@@ -219,6 +219,7 @@ def test_batch_one_audio_many_videos(ws, speech_5s, clip_524, clip_590, clip_vfr
 
 def test_generate_needs_inputs(ws, speech_5s):
     wb = Workbench(engine=FakeEngine(encode=False), workspace=ws)
+    assert wb.options() == RunOptions()                      # untouched controls: the engine defaults
     assert wb.generate() is None and "choose or upload a speech file first" in _status(wb)
     wb.choose(speech_5s, kind="audio")
     assert wb.generate() is None and "video" in _status(wb)

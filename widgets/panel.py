@@ -26,12 +26,13 @@ from . import history as hist
 from .media import png_bytes, thumbnail
 from .progress import ProgressTracker
 from .uploads import FACE_EXTS, SPEECH_EXTS, human_size, list_media, save_upload
-from .views import audio_preview, face_preview, figures_html, image_view, result_card
+from .views import audio_preview, face_preview, image_view, result_card, summary_line
 from .workspace import ENV_ENGINE, Workspace
 
 PER_PAGE = 5                    # history rows per page
 MAX_LOG_LINES = 400             # older log lines are dropped (each append re-sends the log)
-OUT_HEIGHTS = (("input", None), ("1080", 1080), ("720", 720), ("480", 480), ("360", 360))
+OUT_HEIGHTS = (("as input", 0), ("1080", 1080), ("720", 720), ("480", 480), ("360", 360))  # 0: None (a
+# Dropdown whose value is None shows no selection)
 DEVICES = ("auto", "cpu", "cuda")
 COLOURS = {"info": "#333", "ok": "#1a7f37", "error": "#c62828", "busy": "#1565c0"}
 
@@ -132,10 +133,12 @@ class Workbench:
                                     tooltips=["one audio + one video", "one audio + many videos"])
         # inputs
         self.audio_upload = _hook(W.FileUpload(accept=",".join(sorted(SPEECH_EXTS)), multiple=False,
-                                               description="Upload audio", tooltip=f"at most {limit}"),
+                                               description="Upload audio", tooltip=f"at most {limit}",
+                                               layout=W.Layout(width="auto")),
                                   "heygem-audio-upload")
         self.video_upload = _hook(W.FileUpload(accept=",".join(sorted(FACE_EXTS)), multiple=False,
-                                               description="Upload video/photo", tooltip=f"at most {limit}"),
+                                               description="Upload video/photo", tooltip=f"at most {limit}",
+                                               layout=W.Layout(width="auto")),
                                   "heygem-video-upload")
         picker = dict(ensure_option=False, continuous_update=False, layout=W.Layout(width="420px"))
         self.audio_pick = _hook(W.Combobox(placeholder="…or a path on this machine", **picker), "heygem-audio-pick")
@@ -143,7 +146,7 @@ class Workbench:
         self.audio_label, self.video_label = W.HTML("<i>no audio chosen</i>"), W.HTML("<i>no video chosen</i>")
         self.audio_view, self.video_view = W.Box(), W.Box()
         self.batch_list = _hook(W.Select(options=[], rows=5, layout=W.Layout(width="420px")), "heygem-batch-list")
-        self.batch_remove = W.Button(description="Remove from batch", icon="trash")
+        self.batch_remove = W.Button(description="Remove from batch", icon="trash", layout=W.Layout(width="auto"))
         self.batch_box = W.VBox([W.HTML("<b>Batch videos</b>"), self.batch_list, self.batch_remove],
                                 layout=W.Layout(display="none"))
         inputs = W.HBox([
@@ -153,21 +156,24 @@ class Workbench:
         ], layout=W.Layout(flex_flow="row wrap", grid_gap="24px"))
         # options
         d = RunOptions()
-        style = {"description_width": "110px"}
+        style = {"description_width": "120px"}
         self.backend = W.Dropdown(options=_backends(), value=d.backend, description="backend", style=style)
         self.device = W.Dropdown(options=DEVICES, value=d.device if d.device in DEVICES else "auto",
                                  description="device", style=style)
         self.mask_scale = W.FloatSlider(value=d.mask_scale, min=0.5, max=2.0, step=0.05,
-                                        description="mouth mask size", style=style)
+                                        description="mouth mask size", style=style,
+                                        layout=W.Layout(width="340px"))
         self.feather = W.FloatSlider(value=d.feather, min=0.0, max=1.0, step=0.05, description="feather", style=style)
         self.smoothing = W.FloatSlider(value=d.smoothing, min=0.0, max=1.0, step=0.05,
                                        description="smoothing", style=style)
         self.pads = [W.BoundedIntText(value=v, min=-200, max=200, description=name,
                                       layout=W.Layout(width="130px"), style={"description_width": "50px"})
                      for name, v in zip(("top", "bottom", "left", "right"), d.pads)]
-        self.out_height = W.Dropdown(options=OUT_HEIGHTS, value=d.out_height, description="output height", style=style)
+        self.out_height = W.Dropdown(options=OUT_HEIGHTS, value=d.out_height or 0, description="output height",
+                                     style=style)
         self.frame_index = W.BoundedIntText(value=0, min=0, max=10**6, description="frame", style=style)
-        self.preview_button = _hook(W.Button(description="Preview mask & blend", icon="eye"), "heygem-preview")
+        self.preview_button = _hook(W.Button(description="Preview mask & blend", icon="eye",
+                                                     layout=W.Layout(width="auto")), "heygem-preview")
         self.preview_msg = W.HTML()
         self.preview_image = _hook(W.Image(format="png", layout=W.Layout(max_width="420px", display="none")),
                                    "heygem-preview-image")
@@ -197,7 +203,8 @@ class Workbench:
         self.prev_button = W.Button(description="Previous", icon="arrow-left")
         self.next_button = W.Button(description="Next", icon="arrow-right")
         self.refresh_button = W.Button(description="Refresh", icon="refresh")
-        self.zip_button = _hook(W.Button(description="Download all as ZIP", icon="download"), "heygem-zip")
+        self.zip_button = _hook(W.Button(description="Download all as ZIP", icon="download",
+                                                 layout=W.Layout(width="auto")), "heygem-zip")
         self.zip_link = _hook(W.HTML(), "heygem-zip-link")
         self.history_rows = _hook(W.VBox(), "heygem-history")
         self.confirm_text = W.HTML()
@@ -346,7 +353,7 @@ class Workbench:
         return RunOptions().replace(
             backend=self.backend.value, device=self.device.value, mask_scale=float(self.mask_scale.value),
             feather=float(self.feather.value), smoothing=float(self.smoothing.value),
-            pads=tuple(int(p.value) for p in self.pads), out_height=self.out_height.value)
+            pads=tuple(int(p.value) for p in self.pads), out_height=self.out_height.value or None)
 
     def jobs(self) -> list[Path]:
         """The videos Generate would render, in order."""
@@ -562,7 +569,7 @@ class Workbench:
                                                                     layout=W.Layout(width="120px"))
         state = "" if entry.finished else " <span style='color:#c62828'>(unfinished)</span>"
         text = W.HTML(f"<b>{html.escape(entry.name)}</b>{state}<br><small>{entry.created:%Y-%m-%d %H:%M}"
-                      f"</small>{figures_html(entry.result) if entry.finished else ''}")
+                      f"</small><br><small>{summary_line(entry.result)}</small>")
         show = W.Button(description="Show", disabled=entry.output is None, layout=W.Layout(width="80px"))
         delete = _hook(W.Button(description="Delete", icon="trash", layout=W.Layout(width="90px")), "heygem-delete")
         show.on_click(lambda _, e=entry: self.show_run(e))
@@ -611,7 +618,7 @@ class Workbench:
         url = self.ws.url_for(path)
         if url:
             self.zip_link.value = (f'<a href="{html.escape(url)}" download="{html.escape(path.name)}">'
-                                   f"{html.escape(path.name)}</a> ({len(entries)} runs, {size})")
+                                   f"{html.escape(path.name)}</a> ({len(entries)} run{'s' * (len(entries) != 1)}, {size})")
         else:
-            self.zip_link.value = f"{len(entries)} runs zipped to <code>{html.escape(str(path))}</code> ({size})"
+            self.zip_link.value = f"{len(entries)} run{'s' * (len(entries) != 1)} zipped to <code>{html.escape(str(path))}</code> ({size})"
         return path

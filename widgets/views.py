@@ -21,7 +21,7 @@ from .workspace import Workspace
 INLINE_MEDIA_MAX = 48 * 1024 * 1024    # bytes sent through the kernel socket for one preview
 VIDEO_WIDTH = 420                      # px, result videos
 PREVIEW_WIDTH = 320                    # px, input previews
-PLOT_WIDTH = 300                       # px, diagnostic plots
+PLOT_WIDTH = 380                       # px, diagnostic plots
 
 
 def _note(text: str) -> W.HTML:
@@ -94,6 +94,23 @@ def figures_html(data: dict[str, Any]) -> str:
     cells = "".join(f"<tr><td style='padding-right:1em'>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
                     for k, v in rows)
     return f"<table class='heygem-figures'>{cells}</table>"
+
+
+def summary_line(data: dict[str, Any]) -> str:
+    """One line for a history row: offset, confidence, duration, size, backend."""
+    parts = []
+    if data.get("sync_offset_frames") is not None:
+        parts.append(f"offset {data['sync_offset_frames']:+d} frames" if isinstance(data["sync_offset_frames"], int)
+                     else f"offset {data['sync_offset_frames']}")
+    if isinstance(data.get("sync_confidence"), (int, float)):
+        parts.append(f"confidence {data['sync_confidence']:.2f}")
+    if isinstance(data.get("duration"), (int, float)):
+        parts.append(f"{data['duration']:.1f} s")
+    if data.get("width") and data.get("height"):
+        parts.append(f"{data['width']}×{data['height']}")
+    if data.get("backend"):
+        parts.append(str(data["backend"]))
+    return html.escape(" · ".join(parts))
 
 
 def result_card(data: dict[str, Any], ws: Workspace, *, title: str) -> W.VBox:
