@@ -51,6 +51,7 @@ class ServeConfig:
     port: int
     token: str | None          # None: no token (loopback only)
     max_upload_mb: float
+    media_dirs: tuple[Path, ...] = ()   # offered in the panel's "file on this machine" pickers
 
     @property
     def notebook(self) -> Path:
@@ -70,7 +71,9 @@ class ServeConfig:
         from heygem_widgets import workspace as ws
 
         return {ws.ENV_ROOT: str(self.root), ws.ENV_MAX_UPLOAD_MB: f"{self.max_upload_mb:g}",
-                ws.ENV_FILES_URL: "/voila/files/"}
+                ws.ENV_FILES_URL: "/voila/files/", ws.ENV_MEDIA_DIRS: os.pathsep.join(map(str, self.media_dirs)),
+                # off loopback, typed paths may only name files in uploads/ and the media folders
+                ws.ENV_RESTRICT_PICKS: "0" if is_loopback(self.host) else "1"}
 
     def voila_config(self) -> "traitlets.config.Config":
         """Voila settings (a traitlets Config: dict and list values need no CLI quoting)."""
@@ -91,7 +94,8 @@ class ServeConfig:
 
 
 def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                token: str | None = None, max_upload_mb: float | None = None) -> ServeConfig:
+                token: str | None = None, max_upload_mb: float | None = None,
+                media_dirs: list[str | os.PathLike] | tuple = ()) -> ServeConfig:
     """Check the serve options; a non-loopback ``host`` gets a generated token if none is given."""
     from heygem_widgets.workspace import DEFAULT_MAX_UPLOAD_MB
 
@@ -108,7 +112,11 @@ def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HO
         raise InputError("--token: expected a non-empty token")
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(24)
-    return ServeConfig(root=root, host=host, port=port, token=token, max_upload_mb=mb)
+    dirs = tuple(Path(d).resolve() for d in media_dirs)
+    for d in dirs:
+        if not d.is_dir():
+            raise InputError(f"--media-dir {d}: not a folder")
+    return ServeConfig(root=root, host=host, port=port, token=token, max_upload_mb=mb, media_dirs=dirs)
 
 
 def prepare_workspace(config: ServeConfig) -> None:

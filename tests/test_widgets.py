@@ -131,6 +131,20 @@ def test_pick_a_file_on_the_machine(ws, speech_5s, clip_590):
     assert wb.video_path == clip_590
 
 
+def test_media_dirs_are_offered_and_restrict_picks(tmp_path, media_dir, speech_5s):
+    ws = Workspace(root=tmp_path, media_dirs=(media_dir,), restrict_picks=True)
+    wb = Workbench(engine=FakeEngine(encode=False), workspace=ws)
+    assert str(media_dir / "talking_524.mp4") in wb.video_pick.options
+    assert str(media_dir / "speech_en_60s.wav") in wb.audio_pick.options
+    assert str(media_dir / "SOURCES.md") not in wb.audio_pick.options
+    wb.audio_pick.value = str(speech_5s)                      # inside a media folder: allowed
+    assert wb.audio_path == speech_5s
+    outside = tmp_path / "elsewhere.wav"
+    outside.write_bytes(speech_5s.read_bytes())
+    wb.audio_pick.value = str(outside)
+    assert "outside the folders this app may read" in _status(wb) and wb.audio_path == speech_5s
+
+
 # ----------------------------------------------------------------------------- generate
 
 def test_generate_runs_in_a_thread_and_shows_the_result(panel, speech_5s, clip_524):
@@ -449,6 +463,10 @@ def test_serve_voila_settings(tmp_path):
     assert make_config().websocket_max_bytes >= 200 * 1024 * 1024     # default: 200 MB uploads pass
     assert cfg.env()["HEYGEM_MAX_UPLOAD_MB"] == "300" and cfg.env()["HEYGEM_ROOT"] == str(tmp_path)
     assert "token" not in c.Voila
+    assert cfg.env()["HEYGEM_RESTRICT_PICKS"] == "0"
+    assert make_config(root=tmp_path, host="0.0.0.0", media_dirs=[tmp_path]).env() == {
+        "HEYGEM_ROOT": str(tmp_path), "HEYGEM_MAX_UPLOAD_MB": "512", "HEYGEM_FILES_URL": "/voila/files/",
+        "HEYGEM_MEDIA_DIRS": str(tmp_path), "HEYGEM_RESTRICT_PICKS": "1"}
 
 
 @pytest.mark.parametrize("path, served", [
@@ -476,6 +494,7 @@ def test_serve_file_allowlist(path, served):
     (["--host", "0.0.0.0", "--token", ""], "--token: expected a non-empty token"),
     (["--max-upload-mb", "0"], "--max-upload-mb 0.0: expected a positive size in MB"),
     (["--root", "/no/such/workspace"], "/no/such/workspace: the workspace folder does not exist"),
+    (["--media-dir", "/no/such/media"], "--media-dir /no/such/media: not a folder"),
 ])
 def test_serve_cli_bad_options_are_one_line_errors(args, message):
     import subprocess

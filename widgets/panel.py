@@ -308,6 +308,8 @@ class Workbench:
 
         path = Path(path)
         exts = SPEECH_EXTS if kind == "audio" else FACE_EXTS
+        if not self.ws.may_read(path):
+            raise InputError(f"{path}: outside the folders this app may read (uploads/ and its media folders)")
         if not path.is_file():
             raise InputError(f"{path}: no such file")
         if path.suffix.lower() not in exts:

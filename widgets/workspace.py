@@ -17,6 +17,7 @@ ENV_MAX_UPLOAD_MB = "HEYGEM_MAX_UPLOAD_MB"
 ENV_FILES_URL = "HEYGEM_FILES_URL"      # URL prefix under which the root is served ("/voila/files/")
 ENV_MEDIA_DIRS = "HEYGEM_MEDIA_DIRS"    # extra folders offered in the "file on this machine" picker
 ENV_ENGINE = "HEYGEM_ENGINE"            # "module:attr" of an engine to use instead of heygem_kernel
+ENV_RESTRICT_PICKS = "HEYGEM_RESTRICT_PICKS"  # "1": typed paths must lie in uploads/ or the media dirs
 
 DEFAULT_MAX_UPLOAD_MB = 512             # the issue asks for >= 200 MB; a 1080p minute is ~100-300 MB
 UPLOADS_DIR = "uploads"
@@ -47,6 +48,7 @@ class Workspace:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * MB
     files_url: str | None = None        # None: the page cannot fetch files by URL (plain Jupyter)
     media_dirs: tuple[Path, ...] = field(default_factory=tuple)
+    restrict_picks: bool = False        # served off loopback: no reading arbitrary files by path
 
     @property
     def uploads(self) -> Path:
@@ -67,7 +69,14 @@ class Workspace:
         mb = float(env.get(ENV_MAX_UPLOAD_MB) or DEFAULT_MAX_UPLOAD_MB)
         dirs = tuple(Path(p) for p in env.get(ENV_MEDIA_DIRS, "").split(os.pathsep) if p)
         return cls(root=root, max_upload_bytes=int(mb * MB), files_url=env.get(ENV_FILES_URL) or None,
-                   media_dirs=dirs)
+                   media_dirs=dirs, restrict_picks=env.get(ENV_RESTRICT_PICKS) == "1")
+
+    def may_read(self, path: str | os.PathLike) -> bool:
+        """Whether the panel may use ``path`` as an input (always, unless ``restrict_picks``)."""
+        if not self.restrict_picks:
+            return True
+        path = Path(path).resolve()
+        return any(path.is_relative_to(Path(d).resolve()) for d in (self.uploads, *self.media_dirs))
 
     def url_for(self, path: str | os.PathLike) -> str | None:
         """The URL the page can load ``path`` from, or None when it is not served.

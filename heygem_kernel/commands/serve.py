@@ -25,6 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--root", default=None,
                         help="workspace holding uploads/, runs/ and notebooks/workbench.ipynb "
                              "(default: the project checkout)")
+    parser.add_argument("--media-dir", action="append", default=[], metavar="DIR",
+                        help="folder whose media the panel lists for picking (repeatable); large "
+                             "videos need not travel through the browser")
     parser.set_defaults(func=main)
     return parser
 
@@ -33,5 +36,5 @@ def main(args: argparse.Namespace) -> int:
     from ..serve import make_config, serve
 
     config = make_config(root=args.root, host=args.host, port=args.port, token=args.token,
-                         max_upload_mb=args.max_upload_mb)
+                         max_upload_mb=args.max_upload_mb, media_dirs=args.media_dir)
     return serve(config)
