@@ -153,6 +153,11 @@ def voila_app_class() -> type:
         def get(self, path: str, include_body: bool = True):
             return AllowListFileHandler.get(self, path, include_body)
 
+        def compute_etag(self) -> None:
+            # Tornado hashes the whole file for an ETag (and logs an error past 64 MB): a
+            # multi-GB output would be read on every range request of the <video>
+            return None
+
         def write_error(self, status_code: int, **kwargs) -> None:
             # Jupyter's error pages are templates that Voila does not ship: plain Tornado page
             web.RequestHandler.write_error(self, status_code, **kwargs)
