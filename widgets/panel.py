@@ -134,11 +134,11 @@ class Workbench:
         # inputs
         self.audio_upload = _hook(W.FileUpload(accept=",".join(sorted(SPEECH_EXTS)), multiple=False,
                                                description="Upload audio", tooltip=f"at most {limit}",
-                                               layout=W.Layout(width="auto")),
+                                               layout=W.Layout(width="auto", align_self="flex-start")),
                                   "heygem-audio-upload")
         self.video_upload = _hook(W.FileUpload(accept=",".join(sorted(FACE_EXTS)), multiple=False,
                                                description="Upload video/photo", tooltip=f"at most {limit}",
-                                               layout=W.Layout(width="auto")),
+                                               layout=W.Layout(width="auto", align_self="flex-start")),
                                   "heygem-video-upload")
         picker = dict(ensure_option=False, continuous_update=False, layout=W.Layout(width="420px"))
         self.audio_pick = _hook(W.Combobox(placeholder="…or a path on this machine", **picker), "heygem-audio-pick")
@@ -173,7 +173,7 @@ class Workbench:
                                      style=style)
         self.frame_index = W.BoundedIntText(value=0, min=0, max=10**6, description="frame", style=style)
         self.preview_button = _hook(W.Button(description="Preview mask & blend", icon="eye",
-                                                     layout=W.Layout(width="auto")), "heygem-preview")
+                                                     layout=W.Layout(width="auto", align_self="flex-start")), "heygem-preview")
         self.preview_msg = W.HTML()
         self.preview_image = _hook(W.Image(format="png", layout=W.Layout(max_width="420px", display="none")),
                                    "heygem-preview-image")
@@ -204,7 +204,7 @@ class Workbench:
         self.next_button = W.Button(description="Next", icon="arrow-right")
         self.refresh_button = W.Button(description="Refresh", icon="refresh")
         self.zip_button = _hook(W.Button(description="Download all as ZIP", icon="download",
-                                                 layout=W.Layout(width="auto")), "heygem-zip")
+                                                 layout=W.Layout(width="auto", align_self="flex-start")), "heygem-zip")
         self.zip_link = _hook(W.HTML(), "heygem-zip-link")
         self.history_rows = _hook(W.VBox(), "heygem-history")
         self.confirm_text = W.HTML()
