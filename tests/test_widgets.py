@@ -344,24 +344,24 @@ def test_history_paging_delete_with_confirmation_and_zip(tmp_path):
     for i in range(7):
         _fake_run(ws.runs, f"2026010{i + 1}-120000-clip{i}")
     wb = Workbench(engine=FakeEngine(encode=False), workspace=ws, per_page=3)
-    assert "page 1 / 3 · 7 runs" in wb.history_info.value and wb.prev_button.disabled
-    wb.next_button.click()
-    wb.next_button.click()
-    assert "page 3 / 3" in wb.history_info.value and wb.next_button.disabled
-    assert len(wb.history_rows.children) == 1
+    assert "page 1 / 3 · 7 runs" in wb.history.info.value and wb.history.prev_button.disabled
+    wb.history.next_button.click()
+    wb.history.next_button.click()
+    assert "page 3 / 3" in wb.history.info.value and wb.history.next_button.disabled
+    assert len(wb.history.rows.children) == 1
 
     victim = ws.runs / "20260101-120000-clip0"
-    delete = [b for b in wb.history_rows.children[0].children[2].children if b.description == "Delete"][0]
+    delete = [b for b in wb.history.rows.children[0].children[2].children if b.description == "Delete"][0]
     delete.click()
-    assert wb.confirm_box.layout.display == "flex" and "20260101-120000-clip0" in wb.confirm_text.value
-    wb.confirm_no.click()
-    assert victim.is_dir() and wb.pending_delete is None        # "Keep" keeps it
+    assert wb.history.confirm_box.layout.display == "flex" and "20260101-120000-clip0" in wb.history.confirm_text.value
+    wb.history.confirm_no.click()
+    assert victim.is_dir() and wb.history.pending_delete is None        # "Keep" keeps it
     delete.click()
-    wb.confirm_yes.click()
+    wb.history.confirm_yes.click()
     assert not victim.exists()
-    assert "6 runs" in wb.history_info.value and "page 2 / 2" in wb.history_info.value
+    assert "6 runs" in wb.history.info.value and "page 2 / 2" in wb.history.info.value
 
-    wb.zip_button.click()
+    wb.history.zip_button.click()
     zips = list(ws.downloads.glob("heygem-runs-*.zip"))
     assert len(zips) == 1
     with zipfile.ZipFile(zips[0]) as zf:
@@ -369,9 +369,9 @@ def test_history_paging_delete_with_confirmation_and_zip(tmp_path):
         assert zf.read("20260107-120000-clip6/output.mp4") == b"mp4 20260107-120000-clip6"
     assert len([n for n in names if n.endswith("output.mp4")]) == 6
     assert {"20260102-120000-clip1/result.json", "20260102-120000-clip1/mel.png"} <= names
-    assert f'href="/voila/files/runs/_downloads/{zips[0].name}"' in wb.zip_link.value
+    assert f'href="/voila/files/runs/_downloads/{zips[0].name}"' in wb.history.zip_link.value
     time.sleep(1.1)
-    wb.zip_button.click()                                         # a new ZIP replaces the old one
+    wb.history.zip_button.click()                                         # a new ZIP replaces the old one
     assert len(list(ws.downloads.glob("*.zip"))) == 1
 
 
@@ -379,9 +379,9 @@ def test_show_a_run_from_history(tmp_path):
     ws = Workspace(root=tmp_path)
     _fake_run(ws.runs, "20260101-120000-a")
     wb = Workbench(engine=FakeEngine(encode=False), workspace=ws)
-    show = wb.history_rows.children[0].children[2].children[0]
+    show = wb.history.rows.children[0].children[2].children[0]
     show.click()
-    card = wb.history_view.children[0]
+    card = wb.history.view.children[0]
     assert "20260101-120000-a" in card.children[0].value and "+1 frames (+40 ms)" in card.children[2].value
 
 
@@ -429,7 +429,7 @@ def test_real_engine_preview_and_render(tmp_path, speech_5s, clip_524):
     r = wb.results[0]
     assert Path(r["output"]).is_file() and r["width"] == 524 and r["n_frames"] > 100
     assert abs(r["sync_offset_frames"]) <= 2 and set(r["plots"]) >= {"mel", "landmarks", "mouth_track"}
-    assert "1 run" in wb.history_info.value
+    assert "1 run" in wb.history.info.value
     assert (Path(r["run_dir"]) / hist.THUMBNAIL).is_file()
 
 

@@ -22,14 +22,15 @@ import ipywidgets as W
 from heygem_kernel.errors import Cancelled, HeyGemError
 from heygem_kernel.options import RunOptions
 
-from . import history as hist
-from .media import png_bytes, thumbnail
+from .history_panel import HistoryPanel
+from .media import png_bytes
 from .progress import ProgressTracker
 from .uploads import FACE_EXTS, SPEECH_EXTS, human_size, list_media, save_upload
-from .views import audio_preview, face_preview, image_view, result_card, summary_line
+from .views import audio_preview, face_preview, hook, result_card
 from .workspace import ENV_ENGINE, Workspace
 
 PER_PAGE = 5                    # history rows per page
+
 MAX_LOG_LINES = 400             # older log lines are dropped (each append re-sends the log)
 OUT_HEIGHTS = (("as input", 0), ("1080", 1080), ("720", 720), ("480", 480), ("360", 360))  # 0: None (a
 # Dropdown whose value is None shows no selection)
@@ -53,11 +54,6 @@ def default_engine() -> Any:
 def _backends() -> list[str]:
     from heygem_kernel.backends import available
     return available()
-
-
-def _hook(widget: W.DOMWidget, css_class: str) -> W.DOMWidget:
-    widget.add_class(css_class)
-    return widget
 
 
 class _LogHandler(logging.Handler):
@@ -95,7 +91,7 @@ class _ItemRow:
 
 
 class Workbench:
-    """Lip-sync panel. In a notebook cell, ``Workbench()`` shows it.
+    """Lip-sync panel (Generate tab + :class:`HistoryPanel`). In a notebook cell, ``Workbench()`` shows it.
 
     Parameters
     ----------
@@ -114,8 +110,6 @@ class Workbench:
         self.video_path: Path | None = None
         self.batch: list[Path] = []
         self.results: list[dict[str, Any]] = []     # result dicts of the last Generate
-        self.history_index = 0
-        self.pending_delete: Path | None = None
         self._cancel = threading.Event()
         self._worker: threading.Thread | None = None
         self._previewer: threading.Thread | None = None
@@ -123,30 +117,29 @@ class Workbench:
         self._quiet = False                          # set while the panel itself sets a picker
         self._build()
         self.refresh_pickers()
-        self.refresh_history()
+        self.history.refresh()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         limit = human_size(self.ws.max_upload_bytes)
-        self.status = _hook(W.HTML(), "heygem-status")
+        self.status = hook(W.HTML(), "heygem-status")
         self.mode = W.ToggleButtons(options=[("Single", "single"), ("Batch", "batch")], value="single",
                                     tooltips=["one audio + one video", "one audio + many videos"])
         # inputs
-        self.audio_upload = _hook(W.FileUpload(accept=",".join(sorted(SPEECH_EXTS)), multiple=False,
-                                               description="Upload audio", tooltip=f"at most {limit}",
-                                               layout=W.Layout(width="auto", align_self="flex-start")),
-                                  "heygem-audio-upload")
-        self.video_upload = _hook(W.FileUpload(accept=",".join(sorted(FACE_EXTS)), multiple=False,
-                                               description="Upload video/photo", tooltip=f"at most {limit}",
-                                               layout=W.Layout(width="auto", align_self="flex-start")),
-                                  "heygem-video-upload")
+        natural = dict(width="auto", align_self="flex-start")     # buttons as wide as their label
+        self.audio_upload = hook(W.FileUpload(accept=",".join(sorted(SPEECH_EXTS)), multiple=False,
+                                              description="Upload audio", tooltip=f"at most {limit}",
+                                              layout=W.Layout(**natural)), "heygem-audio-upload")
+        self.video_upload = hook(W.FileUpload(accept=",".join(sorted(FACE_EXTS)), multiple=False,
+                                              description="Upload video/photo", tooltip=f"at most {limit}",
+                                              layout=W.Layout(**natural)), "heygem-video-upload")
         picker = dict(ensure_option=False, continuous_update=False, layout=W.Layout(width="420px"))
-        self.audio_pick = _hook(W.Combobox(placeholder="…or a path on this machine", **picker), "heygem-audio-pick")
-        self.video_pick = _hook(W.Combobox(placeholder="…or a path on this machine", **picker), "heygem-video-pick")
+        self.audio_pick = hook(W.Combobox(placeholder="…or a path on this machine", **picker), "heygem-audio-pick")
+        self.video_pick = hook(W.Combobox(placeholder="…or a path on this machine", **picker), "heygem-video-pick")
         self.audio_label, self.video_label = W.HTML("<i>no audio chosen</i>"), W.HTML("<i>no video chosen</i>")
         self.audio_view, self.video_view = W.Box(), W.Box()
-        self.batch_list = _hook(W.Select(options=[], rows=5, layout=W.Layout(width="420px")), "heygem-batch-list")
-        self.batch_remove = W.Button(description="Remove from batch", icon="trash", layout=W.Layout(width="auto"))
+        self.batch_list = hook(W.Select(options=[], rows=5, layout=W.Layout(width="420px")), "heygem-batch-list")
+        self.batch_remove = W.Button(description="Remove from batch", icon="trash", layout=W.Layout(**natural))
         self.batch_box = W.VBox([W.HTML("<b>Batch videos</b>"), self.batch_list, self.batch_remove],
                                 layout=W.Layout(display="none"))
         inputs = W.HBox([
@@ -172,11 +165,11 @@ class Workbench:
         self.out_height = W.Dropdown(options=OUT_HEIGHTS, value=d.out_height or 0, description="output height",
                                      style=style)
         self.frame_index = W.BoundedIntText(value=0, min=0, max=10**6, description="frame", style=style)
-        self.preview_button = _hook(W.Button(description="Preview mask & blend", icon="eye",
-                                                     layout=W.Layout(width="auto", align_self="flex-start")), "heygem-preview")
+        self.preview_button = hook(W.Button(description="Preview mask & blend", icon="eye",
+                                            layout=W.Layout(**natural)), "heygem-preview")
         self.preview_msg = W.HTML()
-        self.preview_image = _hook(W.Image(format="png", layout=W.Layout(max_width="420px", display="none")),
-                                   "heygem-preview-image")
+        self.preview_image = hook(W.Image(format="png", layout=W.Layout(max_width="420px", display="none")),
+                                  "heygem-preview-image")
         options = W.VBox([
             W.HBox([self.backend, self.device, self.out_height]),
             W.HBox([self.mask_scale, self.feather, self.smoothing]),
@@ -184,42 +177,24 @@ class Workbench:
             W.HBox([self.frame_index, self.preview_button]), self.preview_msg, self.preview_image,
         ])
         # run
-        self.generate_button = _hook(W.Button(description="Generate", button_style="primary", icon="play"),
-                                     "heygem-generate")
-        self.cancel_button = _hook(W.Button(description="Cancel", button_style="warning", icon="stop",
-                                            disabled=True), "heygem-cancel")
-        self.overall = _hook(W.FloatProgress(value=0.0, min=0.0, max=1.0, description="overall"), "heygem-progress")
+        self.generate_button = hook(W.Button(description="Generate", button_style="primary", icon="play"),
+                                    "heygem-generate")
+        self.cancel_button = hook(W.Button(description="Cancel", button_style="warning", icon="stop",
+                                           disabled=True), "heygem-cancel")
+        self.overall = hook(W.FloatProgress(value=0.0, min=0.0, max=1.0, description="overall"), "heygem-progress")
         self.items_box = W.VBox()
-        self.log = _hook(W.Output(layout=W.Layout(max_height="180px", overflow="auto", border="1px solid #eee")),
-                         "heygem-log")
-        self.result_box = _hook(W.VBox(), "heygem-result")
+        self.log = hook(W.Output(layout=W.Layout(max_height="180px", overflow="auto", border="1px solid #eee")),
+                        "heygem-log")
+        self.result_box = hook(W.VBox(), "heygem-result")
         generate_tab = W.VBox([
             self.mode, inputs, W.Accordion(children=[options], titles=("Quality options & one-frame preview",)),
             W.HBox([self.generate_button, self.cancel_button]), self.overall, self.items_box,
             W.Accordion(children=[self.log], titles=("Log",), selected_index=0), self.result_box,
         ])
-        # history
-        self.history_info = W.HTML()
-        self.prev_button = W.Button(description="Previous", icon="arrow-left")
-        self.next_button = W.Button(description="Next", icon="arrow-right")
-        self.refresh_button = W.Button(description="Refresh", icon="refresh")
-        self.zip_button = _hook(W.Button(description="Download all as ZIP", icon="download",
-                                                 layout=W.Layout(width="auto", align_self="flex-start")), "heygem-zip")
-        self.zip_link = _hook(W.HTML(), "heygem-zip-link")
-        self.history_rows = _hook(W.VBox(), "heygem-history")
-        self.confirm_text = W.HTML()
-        self.confirm_yes = _hook(W.Button(description="Delete", button_style="danger"), "heygem-confirm-delete")
-        self.confirm_no = W.Button(description="Keep")
-        self.confirm_box = W.HBox([self.confirm_text, self.confirm_yes, self.confirm_no],
-                                  layout=W.Layout(display="none"))
-        self.history_view = W.VBox()
-        history_tab = W.VBox([
-            W.HBox([self.prev_button, self.next_button, self.refresh_button, self.history_info]),
-            self.confirm_box, self.history_rows, W.HBox([self.zip_button, self.zip_link]), self.history_view,
-        ])
-        self.tabs = W.Tab(children=[generate_tab, history_tab], titles=("Generate", "History"))
-        self.widget = _hook(W.VBox([W.HTML("<h3 style='margin:4px 0'>HeyGem Workbench</h3>"), self.status,
-                                    self.tabs]), "heygem-workbench")
+        self.history = HistoryPanel(workspace=self.ws, per_page=self.per_page, status=self._status)
+        self.tabs = W.Tab(children=[generate_tab, self.history.widget], titles=("Generate", "History"))
+        self.widget = hook(W.VBox([W.HTML("<h3 style='margin:4px 0'>HeyGem Workbench</h3>"), self.status,
+                                   self.tabs]), "heygem-workbench")
         # wiring
         self.mode.observe(self._on_mode, "value")
         self.audio_upload.observe(lambda ch: self._on_upload(ch, kind="audio"), "value")
@@ -230,13 +205,7 @@ class Workbench:
         self.preview_button.on_click(lambda _: self.preview())
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
-        self.prev_button.on_click(lambda _: self.show_history_page(self.history_index - 1))
-        self.next_button.on_click(lambda _: self.show_history_page(self.history_index + 1))
-        self.refresh_button.on_click(lambda _: self.refresh_history())
-        self.zip_button.on_click(lambda _: self.download_zip())
-        self.confirm_yes.on_click(lambda _: self.confirm_delete())
-        self.confirm_no.on_click(lambda _: self.cancel_delete())
-        self.tabs.observe(lambda ch: ch["new"] == 1 and self.refresh_history(), "selected_index")
+        self.tabs.observe(lambda ch: ch["new"] == 1 and self.history.refresh(), "selected_index")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -550,77 +519,4 @@ class Workbench:
                 self._status(summary, "ok")
             self.generate_button.disabled, self.cancel_button.disabled = False, True
             self.preview_button.disabled = False
-            self.refresh_history()
-
-    # ------------------------------------------------------------------ history
-    def refresh_history(self) -> None:
-        self.show_history_page(self.history_index)
-
-    def show_history_page(self, index: int) -> None:
-        pg = hist.page(hist.list_runs(self.ws.runs), index=index, per_page=self.per_page)
-        self.history_index = pg.index
-        self.history_rows.children = tuple(self._history_row(e) for e in pg.items) or (
-            W.HTML("<i>no runs yet</i>"),)
-        self.history_info.value = f"page {pg.index + 1} / {pg.n_pages} · {pg.total} run{'s' * (pg.total != 1)}"
-        self.prev_button.disabled = pg.index == 0
-        self.next_button.disabled = pg.index >= pg.n_pages - 1
-
-    def _history_row(self, entry: hist.RunEntry) -> W.HBox:
-        thumb = thumbnail(entry.output, entry.run_dir / hist.THUMBNAIL) if entry.output else None
-        picture = image_view(thumb, width=120) if thumb else W.HTML("<i>no output</i>",
-                                                                    layout=W.Layout(width="120px"))
-        state = "" if entry.finished else " <span style='color:#c62828'>(unfinished)</span>"
-        text = W.HTML(f"<b>{html.escape(entry.name)}</b>{state}<br><small>{entry.created:%Y-%m-%d %H:%M}"
-                      f"</small><br><small>{summary_line(entry.result)}</small>")
-        show = W.Button(description="Show", disabled=entry.output is None, layout=W.Layout(width="80px"))
-        delete = _hook(W.Button(description="Delete", icon="trash", layout=W.Layout(width="90px")), "heygem-delete")
-        show.on_click(lambda _, e=entry: self.show_run(e))
-        delete.on_click(lambda _, e=entry: self.request_delete(e.run_dir))
-        row = W.HBox([picture, text, W.VBox([show, delete])],
-                     layout=W.Layout(grid_gap="8px", margin="4px 0", align_items="flex-start"))
-        row.add_class("heygem-history-row")
-        return row
-
-    def show_run(self, entry: hist.RunEntry) -> None:
-        self.history_view.children = (result_card({**entry.result, "run_dir": str(entry.run_dir),
-                                                   "output": str(entry.output)}, self.ws, title=entry.name),)
-
-    def request_delete(self, run_dir: Path) -> None:
-        """First step of Delete: ask for confirmation."""
-        self.pending_delete = Path(run_dir)
-        self.confirm_text.value = f"Delete run <b>{html.escape(self.pending_delete.name)}</b> and all its files?"
-        self.confirm_box.layout.display = "flex"
-
-    def confirm_delete(self) -> None:
-        run_dir, self.pending_delete = self.pending_delete, None
-        self.confirm_box.layout.display = "none"
-        if run_dir is None:
-            return
-        try:
-            hist.delete_run(run_dir, runs_root=self.ws.runs)
-        except HeyGemError as exc:
-            self._error(str(exc))
-        else:
-            self._status(f"deleted {run_dir.name}", "ok")
-            self.history_view.children = ()
-        self.refresh_history()
-
-    def cancel_delete(self) -> None:
-        self.pending_delete = None
-        self.confirm_box.layout.display = "none"
-
-    def download_zip(self) -> Path | None:
-        """ZIP every finished run's output, JSON and plots; show a link (or the path)."""
-        entries = [e for e in hist.list_runs(self.ws.runs) if e.output is not None]
-        if not entries:
-            self.zip_link.value = "<i>no finished runs to zip</i>"
-            return None
-        path = hist.zip_outputs(entries, dest_dir=self.ws.downloads)
-        size = human_size(path.stat().st_size)
-        url = self.ws.url_for(path)
-        if url:
-            self.zip_link.value = (f'<a href="{html.escape(url)}" download="{html.escape(path.name)}">'
-                                   f"{html.escape(path.name)}</a> ({len(entries)} run{'s' * (len(entries) != 1)}, {size})")
-        else:
-            self.zip_link.value = f"{len(entries)} run{'s' * (len(entries) != 1)} zipped to <code>{html.escape(str(path))}</code> ({size})"
-        return path
+            self.history.refresh()

@@ -24,6 +24,12 @@ PREVIEW_WIDTH = 320                    # px, input previews
 PLOT_WIDTH = 380                       # px, diagnostic plots
 
 
+def hook(widget: W.DOMWidget, css_class: str) -> W.DOMWidget:
+    """Add a stable CSS class (a test hook, e.g. ``heygem-generate``) and return the widget."""
+    widget.add_class(css_class)
+    return widget
+
+
 def _note(text: str) -> W.HTML:
     return W.HTML(f"<i>{html.escape(text)}</i>")
 

@@ -1,0 +1,124 @@
+"""The History tab: earlier runs with thumbnails, paging, delete (confirmed) and ZIP download.
+
+Only layout and clicks live here; listing, paging, deleting and zipping are
+:mod:`heygem_widgets.history`.
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Callable
+
+import ipywidgets as W
+
+from heygem_kernel.errors import HeyGemError
+
+from . import history as hist
+from .media import thumbnail
+from .uploads import human_size
+from .views import hook, image_view, result_card, summary_line
+from .workspace import Workspace
+
+
+class HistoryPanel:
+    """Runs under ``workspace.runs``, ``per_page`` at a time; ``status(text, kind)`` reports."""
+
+    def __init__(self, *, workspace: Workspace, per_page: int, status: Callable[[str, str], None]) -> None:
+        self.ws, self.per_page, self._status = workspace, per_page, status
+        self.index = 0
+        self.pending_delete: Path | None = None
+        self.info = W.HTML()
+        self.prev_button = W.Button(description="Previous", icon="arrow-left")
+        self.next_button = W.Button(description="Next", icon="arrow-right")
+        self.refresh_button = W.Button(description="Refresh", icon="refresh")
+        self.zip_button = hook(W.Button(description="Download all as ZIP", icon="download",
+                                        layout=W.Layout(width="auto", align_self="flex-start")), "heygem-zip")
+        self.zip_link = hook(W.HTML(), "heygem-zip-link")
+        self.rows = hook(W.VBox(), "heygem-history")
+        self.confirm_text = W.HTML()
+        self.confirm_yes = hook(W.Button(description="Delete", button_style="danger"), "heygem-confirm-delete")
+        self.confirm_no = W.Button(description="Keep")
+        self.confirm_box = W.HBox([self.confirm_text, self.confirm_yes, self.confirm_no],
+                                  layout=W.Layout(display="none"))
+        self.view = W.VBox()
+        self.widget = W.VBox([
+            W.HBox([self.prev_button, self.next_button, self.refresh_button, self.info]),
+            self.confirm_box, self.rows, W.HBox([self.zip_button, self.zip_link]), self.view,
+        ])
+        self.prev_button.on_click(lambda _: self.show_page(self.index - 1))
+        self.next_button.on_click(lambda _: self.show_page(self.index + 1))
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.zip_button.on_click(lambda _: self.download_zip())
+        self.confirm_yes.on_click(lambda _: self.confirm_delete())
+        self.confirm_no.on_click(lambda _: self.cancel_delete())
+
+    def refresh(self) -> None:
+        self.show_page(self.index)
+
+    def show_page(self, index: int) -> None:
+        pg = hist.page(hist.list_runs(self.ws.runs), index=index, per_page=self.per_page)
+        self.index = pg.index
+        self.rows.children = tuple(self._row(e) for e in pg.items) or (W.HTML("<i>no runs yet</i>"),)
+        self.info.value = f"page {pg.index + 1} / {pg.n_pages} · {pg.total} run{'s' * (pg.total != 1)}"
+        self.prev_button.disabled = pg.index == 0
+        self.next_button.disabled = pg.index >= pg.n_pages - 1
+
+    def _row(self, entry: hist.RunEntry) -> W.HBox:
+        thumb = thumbnail(entry.output, entry.run_dir / hist.THUMBNAIL) if entry.output else None
+        picture = image_view(thumb, width=120) if thumb else W.HTML("<i>no output</i>",
+                                                                    layout=W.Layout(width="120px"))
+        state = "" if entry.finished else " <span style='color:#c62828'>(unfinished)</span>"
+        text = W.HTML(f"<b>{html.escape(entry.name)}</b>{state}<br><small>{entry.created:%Y-%m-%d %H:%M}"
+                      f"</small><br><small>{summary_line(entry.result)}</small>")
+        show = W.Button(description="Show", disabled=entry.output is None, layout=W.Layout(width="80px"))
+        delete = hook(W.Button(description="Delete", icon="trash", layout=W.Layout(width="90px")), "heygem-delete")
+        show.on_click(lambda _, e=entry: self.show_run(e))
+        delete.on_click(lambda _, e=entry: self.request_delete(e.run_dir))
+        row = W.HBox([picture, text, W.VBox([show, delete])],
+                     layout=W.Layout(grid_gap="8px", margin="4px 0", align_items="flex-start"))
+        row.add_class("heygem-history-row")
+        return row
+
+    def show_run(self, entry: hist.RunEntry) -> None:
+        data = {**entry.result, "run_dir": str(entry.run_dir), "output": str(entry.output)}
+        self.view.children = (result_card(data, self.ws, title=entry.name),)
+
+    def request_delete(self, run_dir: Path) -> None:
+        """First step of Delete: ask for confirmation."""
+        self.pending_delete = Path(run_dir)
+        self.confirm_text.value = f"Delete run <b>{html.escape(self.pending_delete.name)}</b> and all its files?"
+        self.confirm_box.layout.display = "flex"
+
+    def confirm_delete(self) -> None:
+        run_dir, self.pending_delete = self.pending_delete, None
+        self.confirm_box.layout.display = "none"
+        if run_dir is None:
+            return
+        try:
+            hist.delete_run(run_dir, runs_root=self.ws.runs)
+        except HeyGemError as exc:
+            self._status(str(exc), "error")
+        else:
+            self._status(f"deleted {run_dir.name}", "ok")
+            self.view.children = ()
+        self.refresh()
+
+    def cancel_delete(self) -> None:
+        self.pending_delete = None
+        self.confirm_box.layout.display = "none"
+
+    def download_zip(self) -> Path | None:
+        """ZIP every finished run's output, JSON and plots; show a link (or the path)."""
+        entries = [e for e in hist.list_runs(self.ws.runs) if e.output is not None]
+        if not entries:
+            self.zip_link.value = "<i>no finished runs to zip</i>"
+            return None
+        path = hist.zip_outputs(entries, dest_dir=self.ws.downloads)
+        what = f"{len(entries)} run{'s' * (len(entries) != 1)}, {human_size(path.stat().st_size)}"
+        url = self.ws.url_for(path)
+        if url:
+            self.zip_link.value = (f'<a href="{html.escape(url)}" download="{html.escape(path.name)}">'
+                                   f"{html.escape(path.name)}</a> ({what})")
+        else:
+            self.zip_link.value = f"zipped to <code>{html.escape(str(path))}</code> ({what})"
+        return path
