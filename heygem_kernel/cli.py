@@ -67,7 +67,8 @@ def _filter_native_stderr() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _filter_native_stderr()
+    if argv is None:  # the real command line (not an in-process call from tests or notebooks)
+        _filter_native_stderr()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

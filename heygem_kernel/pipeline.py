@@ -103,6 +103,7 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
                 _report(progress, "analyse", i + 1, n_frames)
     finally:
         frames.close()
+        tracker.close()
     _report(progress, "analyse", n_frames, n_frames)
     valid = ~np.isnan(raw[:, 0, 0])
     smooth = landmarks.smooth_track(raw, valid, strength=options.smoothing)
@@ -270,54 +271,92 @@ class _Rendered:
 
 def _render(info, output: Path, audio: Path, duration: float, n_out: int, track, backend, options,
             progress, cancel) -> _Rendered:
-    """Decode -> synthesise -> composite -> encode, ``options.batch_size`` frames at a time."""
-    import cv2
-    from . import landmarks
-    out_w, out_h = _output_size(info, options)
-    sample_at = set(np.linspace(0, n_out - 1, LANDMARK_SAMPLES).round().astype(int).tolist())
-    samples: list = []
-    mouth_open = np.full(n_out, np.nan, np.float32)
-    mouth_width = np.full(n_out, np.nan, np.float32)
-    checker = landmarks.FaceTracker(options.detector) if options.sync_check else None
-    no_face = 0
-    pending: list = []
+    """Decode -> synthesise -> composite -> encode, ``options.batch_size`` frames at a time.
 
-    def flush(writer) -> None:
-        nonlocal no_face
+    Four stages run at once: ffmpeg decodes ahead (reader thread), the backend synthesises
+    batch k+1 on a worker thread (on the GPU for learned backends) while this thread blends
+    and checks batch k, and ffmpeg encodes behind (writer thread). At most
+    ``INFLIGHT_BATCHES`` batches are held, so memory does not depend on the video's length.
+    """
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+    out_w, out_h = _output_size(info, options)
+    state = _RenderState(n_out=n_out, options=options, size=(out_w, out_h), native=(info.width, info.height))
+    inflight: deque = deque()
+
+    def submit(pool, pending: list) -> None:
         out_idx = np.array([p[0] for p in pending])
         src_idx = np.array([p[1] for p in pending])
         lms = [track.landmarks[s] if track.valid[s] else None for s in src_idx]
         frames = [p[2] for p in pending]
-        patches = backend.synthesize(backends.FrameBatch(frames=frames, landmarks=lms,
-                                                         out_index=out_idx, src_index=src_idx))
-        for i, frame, lm, patch in zip(out_idx, frames, lms, patches):
-            if lm is None:
-                no_face += 1
-            elif patch is not None:
-                frame = compositing.composite(frame, lm, patch, mask_scale=options.mask_scale,
-                                              feather=options.feather, color_match=options.color_match)
-            seen = checker.update(frame) if checker is not None else None
-            if seen is not None:
-                mouth_open[i], mouth_width[i] = mouthlib.mouth_features(seen)[:2]
-            if int(i) in sample_at:  # the output's own landmarks when measured, and the mask used
-                samples.append((int(i), frame, seen if seen is not None else lm, lm))
-            if (out_w, out_h) != (info.width, info.height):
-                frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
-            writer.write(frame)
-        pending.clear()
-        _report(progress, "render", int(out_idx[-1]) + 1, n_out)
+        batch = backends.FrameBatch(frames=frames, landmarks=lms, out_index=out_idx, src_index=src_idx)
+        inflight.append((batch, pool.submit(backend.synthesize, batch)))
+
+    def finish(writer) -> None:
+        batch, future = inflight.popleft()
+        state.blend_and_write(batch, future.result(), writer)
+        _report(progress, "render", int(batch.out_index[-1]) + 1, n_out)
 
     with media.FrameSource(info, n_out=n_out) as source, \
             media.VideoWriter(output, width=out_w, height=out_h, fps=info.fps, audio=audio, duration=duration,
-                              crf=options.crf, preset=options.preset) as writer:
+                              crf=options.crf, preset=options.preset) as writer, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="heygem-backend") as pool:
+        pending: list = []
         for out_i, (src_i, frame) in enumerate(source):
             pending.append((out_i, src_i, frame))
             if len(pending) >= max(1, options.batch_size):
                 _check(cancel)
-                flush(writer)
+                submit(pool, pending)
+                pending = []
+                if len(inflight) >= INFLIGHT_BATCHES:
+                    finish(writer)
         if pending:
-            flush(writer)
-    return _Rendered(no_face=no_face, mouth_open=mouth_open, mouth_width=mouth_width, samples=samples)
+            submit(pool, pending)
+        while inflight:
+            _check(cancel)
+            finish(writer)
+    return state.result()
+
+
+INFLIGHT_BATCHES = 2   # one being synthesised while one is blended and written
+
+
+class _RenderState:
+    """Blends backend patches into frames, measures the output's mouth, keeps plot samples."""
+
+    def __init__(self, *, n_out: int, options: RunOptions, size: tuple[int, int], native: tuple[int, int]):
+        from . import landmarks
+        self.options, self.size, self.native = options, size, native
+        self.sample_at = set(np.linspace(0, n_out - 1, LANDMARK_SAMPLES).round().astype(int).tolist())
+        self.samples: list = []
+        self.mouth_open = np.full(n_out, np.nan, np.float32)
+        self.mouth_width = np.full(n_out, np.nan, np.float32)
+        self.checker = landmarks.FaceTracker(options.detector) if options.sync_check else None
+        self.no_face = 0
+
+    def blend_and_write(self, batch: backends.FrameBatch, patches: list, writer) -> None:
+        import cv2
+        opts = self.options
+        for i, frame, lm, patch in zip(batch.out_index, batch.frames, batch.landmarks, patches):
+            if lm is None:
+                self.no_face += 1
+            elif patch is not None:
+                frame = compositing.composite(frame, lm, patch, mask_scale=opts.mask_scale,
+                                              feather=opts.feather, color_match=opts.color_match)
+            seen = self.checker.update(frame) if self.checker is not None else None
+            if seen is not None:
+                self.mouth_open[i], self.mouth_width[i] = mouthlib.mouth_features(seen)[:2]
+            if int(i) in self.sample_at:  # the output's own landmarks when measured, and the mask used
+                self.samples.append((int(i), frame, seen if seen is not None else lm, lm))
+            if self.size != self.native:
+                frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+            writer.write(frame)
+
+    def result(self) -> _Rendered:
+        if self.checker is not None:
+            self.checker.close()
+        return _Rendered(no_face=self.no_face, mouth_open=self.mouth_open, mouth_width=self.mouth_width,
+                         samples=self.samples)
 
 
 def _backend_scores(backend, output: Path, feats, info) -> dict:

@@ -199,12 +199,15 @@ def test_largest_face_is_the_speaker(tmp_path, clip_590, clip_524, speech_5s):
             w.write(f)
     speech = cut_audio(speech_5s, tmp_path / "two.wav", seconds=2.0)
     result = run(speech, two, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
-    out = frames_of(result.output)
-    diff_big = np.mean([np.abs(o[5:595, :590].astype(int) - f[5:595, :590].astype(int)).mean()
-                        for o, f in zip(out, canvas_frames)])
-    diff_small = np.mean([np.abs(o[150:412, 620:882].astype(int) - f[150:412, 620:882].astype(int)).mean()
-                          for o, f in zip(out, canvas_frames)])
-    assert diff_small < 1.5 and diff_big > 2 * diff_small, (diff_big, diff_small)
+    out, given = frames_of(result.output), frames_of(two)
+
+    def change(y0, y1, x0, x1):
+        return np.mean([np.abs(o[y0:y1, x0:x1].astype(int) - f[y0:y1, x0:x1].astype(int)).mean()
+                        for o, f in zip(out, given)])
+    # mouth vs eyes of each face: re-encoding alone changes both alike (ratio ~1)
+    big = change(330, 500, 190, 400) / change(150, 250, 150, 450)
+    small = change(320, 365, 715, 785) / change(260, 300, 700, 800)
+    assert big > 2.5 and small < 1.5, (big, small)
 
 
 def test_second_run_reuses_the_face_track_and_cancel_leaves_no_output(tmp_path, clip_524, speech_5s):
