@@ -368,6 +368,7 @@ def run_item(job: ItemJob, speech: Any = None, runner: Runner | None = None) -> 
     if item_dir.exists():  # records of an earlier, unfinished attempt
         shutil.rmtree(item_dir, ignore_errors=True)
     item_dir.mkdir(parents=True, exist_ok=True)
+    Path(job.output).parent.mkdir(parents=True, exist_ok=True)
     try:
         result = runner(job.audio, job.video, out=job.output, options=job.options, run_dir=item_dir,
                         speech=speech, cache_dir=job.cache_dir)

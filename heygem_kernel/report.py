@@ -25,7 +25,7 @@ REMOVE_OUTPUT_TAG = "remove-output"   # cells whose (log) output stays out of th
 PLOT_TITLES = {"mel": "Mel spectrogram of the speech", "landmarks": "Landmarks on sample frames",
                "mouth_track": "Mouth track against the audio"}
 _TABLE_STYLE = ("<style>.hg-table{border-collapse:collapse;font-size:13px}"
-                ".hg-table th,.hg-table td{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+                ".hg-table th,.hg-table td{border:1px solid #ccc;padding:3px 8px;text-align:left!important}"
                 ".hg-table th{background:#f3f3f3}.hg-bad{color:#b00020;font-weight:600}</style>")
 
 
@@ -114,7 +114,7 @@ def summary_table(result: Any):
     lines = [f"<p><b>{n_ok} of {len(entries)} videos ok</b>"
              + (f" ({n_reused} from an earlier run)" if n_reused else "")
              + (f", {len(entries) - n_ok} failed" if n_ok < len(entries) else "")
-             + (f" &middot; batch time {manifest['wall_s']:.1f} s" if manifest.get("wall_s") is not None else "")
+             + (f" &middot; this run took {manifest['wall_s']:.1f} s" if manifest.get("wall_s") is not None else "")
              + "</p>"]
     if manifest.get("audio"):
         lines.append(f"<p>speech: {html.escape(manifest['audio'])} ({manifest.get('audio_duration', 0):.1f} s)"
@@ -154,8 +154,9 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
         for key, rel in (e.get("plots") or {}).items():
             path = run_dir / rel
             if path.is_file():
-                display(Markdown(f"**{PLOT_TITLES.get(key, key)}**"))
-                display(Image(filename=str(path)))
+                title = PLOT_TITLES.get(key, key)
+                display(Markdown(f"**{title}**"))
+                display(Image(filename=str(path), alt=f"{title}: {name}"))
 
 
 # ---------------------------------------------------------------------------------- exports
@@ -176,8 +177,10 @@ def write_html(notebook: str | os.PathLike, html_path: str | os.PathLike | None 
     config.TagRemovePreprocessor.remove_all_outputs_tags = {REMOVE_OUTPUT_TAG}
     config.TagRemovePreprocessor.remove_cell_tags = {"parameters", "injected-parameters"}
     config.TagRemovePreprocessor.enabled = True
+    quiet = logging.getLogger("heygem.report.nbconvert")
+    quiet.setLevel(logging.ERROR)  # the lab template drops our alt texts, then warns that they are missing
     exporter = HTMLExporter(config=config, template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+                            exclude_output_prompt=True, log=quiet)
     exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
     nb = nbformat.read(notebook, as_version=4)
     body, _ = exporter.from_notebook_node(nb)

@@ -22,15 +22,18 @@ from .errors import HeyGemError
 
 DEFAULT_SAMPLES = 12           # frames checked for faces, spread evenly over the clip
 SAMPLE_TIMEOUT_S = 60          # one seek + decode of a single frame
-# Run-time estimate, measured with `heygem run` on this project's 2-core CPU test box (reuse backend,
-# talking_590 / talking_524, 25 fps, 5 s): analysis ~0.10 s per source frame (face mesh on a
-# fixed-size crop, so independent of resolution) and rendering ~0.06 s per output frame per
-# megapixel of frame (decode + composite + encode) + ~0.03 s per frame for the sync check's tracker.
-ANALYSE_S_PER_FRAME = 0.10
-RENDER_S_PER_FRAME_MPX = 0.06
-SYNC_S_PER_FRAME = 0.03
-FIXED_S = 3.0                  # probe, backend set-up, plots, records
-# Learned backends run a network per frame: multiply the render cost (CPU numbers; GPUs are faster).
+# Run-time estimate of one item (the speech is analysed once per batch, so it is not counted),
+# fitted to `heygem run --no-cache` stage timings on this project's 2-core CPU test box under a
+# load of ~4.6 (reuse backend, 5 s of speech): analysis 0.015 s/frame for 590x590 (0.35 MPx),
+# 0.013 for 700x700 (0.49 MPx), 0.036 for the 1080x1920 HEVC portrait (2.07 MPx, small face);
+# rendering incl. the sync check's tracker 0.016, 0.016 and 0.069 s/frame; probe + plots ~1 s.
+ANALYSE_S_PER_FRAME = 0.010    # + ANALYSE_S_PER_FRAME_MPX x megapixels (decode grows with size)
+ANALYSE_S_PER_FRAME_MPX = 0.012
+RENDER_S_PER_FRAME = 0.004     # + RENDER_S_PER_FRAME_MPX x megapixels (decode, composite, encode)
+RENDER_S_PER_FRAME_MPX = 0.032
+FIXED_S = 1.0
+# Learned backends run a network per frame. Not measured here (no weights on the test box):
+# assumed 4x the reuse backend's render cost on a CPU.
 BACKEND_FACTOR = {"reuse": 1.0, "wav2lip": 4.0}
 
 
@@ -149,12 +152,13 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
 
 
 def estimate_seconds(info, audio_duration: float | None, *, backend: str = "reuse") -> float:
-    """Rough run time (s) on a CPU for ``info`` (a VideoInfo) driven by ``audio_duration`` s of speech."""
+    """Rough run time (s) of one item on a CPU: ``info`` (a VideoInfo) driven by ``audio_duration`` s."""
     n_out = info.n_frames if audio_duration is None else max(1, round(audio_duration * info.fps))
     n_src = min(info.n_frames, n_out)
     mpx = info.width * info.height / 1e6
-    per_out = RENDER_S_PER_FRAME_MPX * max(mpx, 0.1) * BACKEND_FACTOR.get(backend, 4.0) + SYNC_S_PER_FRAME
-    return round(FIXED_S + n_src * ANALYSE_S_PER_FRAME + n_out * per_out, 1)
+    analyse = n_src * (ANALYSE_S_PER_FRAME + ANALYSE_S_PER_FRAME_MPX * mpx)
+    render = n_out * (RENDER_S_PER_FRAME + RENDER_S_PER_FRAME_MPX * mpx) * BACKEND_FACTOR.get(backend, 4.0)
+    return round(FIXED_S + analyse + render, 1)
 
 
 # ----------------------------------------------------------------------------------- helpers

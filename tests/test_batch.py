@@ -213,6 +213,7 @@ def killed(work, clip_590, clip_524, clip_vfr, speech_5s, cache_dir, first):
                 break
             assert proc.poll() is None, "the batch ended before it could be killed"
             time.sleep(0.2)
+        rival = heygem(*args, timeout=120)  # a second batch on the same folder is refused at once
     finally:
         for pid in _descendants(proc.pid) + [proc.pid]:  # the CLI, its kernel, their ffmpeg children
             with contextlib.suppress(ProcessLookupError):
@@ -220,11 +221,11 @@ def killed(work, clip_590, clip_524, clip_vfr, speech_5s, cache_dir, first):
         proc.wait(timeout=60)
     at_kill = manifest(run_dir)  # parses: it is written atomically
     finals = sorted(p.name for p in (run_dir / "outputs").glob("*.mp4") if not p.name.startswith("."))
-    return run_dir, at_kill, finals, heygem(*args)
+    return run_dir, at_kill, finals, heygem(*args), rival
 
 
 def test_kill_9_loses_at_most_the_item_in_flight(killed):
-    run_dir, at_kill, finals, again = killed
+    run_dir, at_kill, finals, again, _ = killed
     ok = [i for i in at_kill["items"] if i["status"] == "ok"]
     assert 1 <= len(ok) <= 2 and all(i["status"] in ("ok", "pending") for i in at_kill["items"])
     assert finals == sorted(Path(i["output"]).name for i in ok)  # no half-written video under a final name
@@ -238,6 +239,11 @@ def test_kill_9_loses_at_most_the_item_in_flight(killed):
 
 
 # ------------------------------------------------------------------------------------- dask
+def test_one_batch_per_folder_at_a_time(killed):
+    rival = killed[4]
+    assert rival.returncode == 2 and "another `heygem batch` is running on" in rival.stderr
+
+
 def test_dask_two_workers_three_clips_same_as_local(work, killed, clip_590, clip_524, clip_vfr, speech_5s,
                                                     cache_dir):
     run_dir = work / "dask"
@@ -259,6 +265,42 @@ def test_dask_two_workers_three_clips_same_as_local(work, killed, clip_590, clip
 def _sha256(path: Path) -> str:
     import hashlib
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fake_gpu_runner(audio, video, *, out, options, run_dir, speech=None, cache_dir=None, **_):
+    """Stands in for the engine inside Dask workers: copies the video, notes the worker's GPU pin."""
+    Path(run_dir, "env.json").write_text(json.dumps({"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                                                     "pid": os.getpid(), "speech": speech.duration}))
+    partial = Path(out).with_name(f".{Path(out).stem}.partial.mp4")
+    shutil.copyfile(video, partial)
+    os.replace(partial, out)
+    return {"output": str(out), "plots": {}, "timings": {}, "n_frames": 1}
+
+
+def test_dask_gpu_workers_are_pinned_one_item_each(work, monkeypatch, clip_590, clip_524, clip_vfr, speech_5s,
+                                                   cache_dir):
+    monkeypatch.setattr(batch, "visible_gpus", lambda: [0, 1])  # as if two GPUs were visible
+    result = batch.run_batch(speech_5s, [clip_590, clip_524, clip_vfr], run_dir=work / "gpus", cache_dir=cache_dir,
+                             samples=1, executor="dask", runner=fake_gpu_runner, progress=False)
+    assert result.n_ok == 3
+    envs = [json.loads((result.run_dir / i["run_dir"] / "env.json").read_text()) for i in result.items]
+    assert {e["CUDA_VISIBLE_DEVICES"] for e in envs} == {"0", "1"}
+    pins = {}
+    for e in envs:  # one process per GPU: a pid always sees the same device
+        assert pins.setdefault(e["pid"], e["CUDA_VISIBLE_DEVICES"]) == e["CUDA_VISIBLE_DEVICES"]
+    assert all(e["speech"] == pytest.approx(5.016, abs=0.01) for e in envs)  # the scattered speech arrived
+
+
+def test_existing_cluster_by_scheduler_address(work, clip_524, speech_5s, cache_dir, first):
+    from dask.distributed import LocalCluster
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, resources={"GPU": 1},
+                      dashboard_address=":0") as cluster:
+        proc = heygem("batch", "--audio", str(speech_5s), "--run-dir", str(work / "remote"), "--cache-dir",
+                      str(cache_dir), "--samples", "1", "--scheduler", cluster.scheduler_address, str(clip_524))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "GPU=1 per item" in proc.stderr  # the cluster's workers declare GPUs: items ask for one
+    m = manifest(work / "remote")
+    assert m["executor"] == "dask" and m["items"][0]["status"] == "ok"
 
 
 # ------------------------------------------------------------------------ inputs and errors

@@ -64,7 +64,10 @@ def main(args: argparse.Namespace) -> int:
     options["pads"] = list(options["pads"])  # papermill passes only JSON types faithfully
     backend = options.pop("backend")
     executor = args.executor or ("dask" if args.scheduler else "local")
+    if executor == "local" and args.workers:
+        LOG.warning("--workers applies to --executor dask; running the items one after another here")
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(run_dir)  # held until this process ends (a kill -9 releases it too)
     executed = run_dir / report.EXECUTED_NOTEBOOK
     parameters = dict(audio=str(audio), videos=videos, run_dir=str(run_dir), backend=backend, options=options,
                       executor=executor, workers=int(args.workers or 0), scheduler=args.scheduler or "",
@@ -83,7 +86,20 @@ def main(args: argparse.Namespace) -> int:
     for item in failed:
         print(f"  {Path(item['video']).name}: {item.get('error')}")
     print(f"manifest: {run_dir / 'manifest.json'}\nreport:   {html}" + (f"\nzip:      {archive}" if archive else ""))
+    lock.close()
     return 1 if failed or not items else 0
+
+
+def _lock(run_dir: Path):
+    """An exclusive lock on ``run_dir/.batch.lock``: two batches writing one folder would clash."""
+    import fcntl
+    handle = open(run_dir / ".batch.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise InputError(f"another `heygem batch` is running on {run_dir}; wait for it or use another --run-dir") from None
+    return handle
 
 
 def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel: str,
