@@ -20,7 +20,7 @@ from .base import Backend, FrameBatch, JobContext, MouthPatch
 # Selection cost scales (units of the eye distance D): how far apart two mouths may be in
 # opening / width / yaw before they count as "one unit" different.
 OPEN_SCALE, WIDTH_SCALE, YAW_SCALE, PITCH_SCALE = 0.03, 0.08, 0.10, 0.05
-STICKINESS = 0.6            # keep the previous mouth unless another is this much better (no flicker)
+STICKINESS = 0.3            # keep the previous mouth unless another is this much better (no flicker)
 # A person whose mouth barely moves in the video (or a photo) gets this opening range (D units):
 # a relaxed speaking mouth opens its lips ~0.25-0.35 D (measured on the shared clips).
 DEFAULT_OPEN_RANGE = 0.25
