@@ -307,6 +307,8 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     for entry in entries:
         entry.setdefault("output", f"{OUTPUTS_DIR}/{entry['name']}.mp4")
         entry.setdefault("run_dir", f"{ITEMS_DIR}/{entry['name']}")
+        if entry["status"] == "failed":
+            entry["output"] = None  # nothing was made
         if entry["status"] == "pending":
             entry["error"] = None
             for stale in (run_dir / OUTPUTS_DIR).glob(f".{entry['name']}.partial*"):  # left by a killed run
@@ -331,7 +333,7 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
 
 
 def _output_intact(run_dir: Path, entry: dict[str, Any]) -> bool:
-    out = run_dir / str(entry.get("output", ""))
+    out = run_dir / (entry.get("output") or "")
     try:
         return out.is_file() and out.stat().st_size == entry.get("output_bytes")
     except OSError:
@@ -386,14 +388,15 @@ def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
     """Fold a worker's outcome into the item's manifest entry (paths made relative to run_dir)."""
     entry.update(wall_s=round(outcome.wall_s, 3), worker=outcome.worker, reused=False)
     if not outcome.ok:
-        entry.update(status="failed", error=outcome.error, stage="run")
+        entry.update(status="failed", error=outcome.error, stage="run", output=None)
         return
     res = outcome.result or {}
     out = Path(res.get("output") or run_dir / entry["output"])
     try:
         entry["output_bytes"] = out.stat().st_size
     except OSError:
-        entry.update(status="failed", error=f"the engine reported {out} but it is not there", stage="run")
+        entry.update(status="failed", error=f"the engine reported {out} but it is not there", stage="run",
+                     output=None)
         return
     entry.update(status="ok", error=None, output=_rel(run_dir, out), stage=None)
     for k in ("width", "height", "fps", "n_frames", "duration", "frames_no_face", "sync_offset_frames",

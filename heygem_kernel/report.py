@@ -214,8 +214,10 @@ def write_zip(run_dir: str | os.PathLike, *, zip_path: str | os.PathLike | None 
             zf.write(report, REPORT_HTML, compress_type=zipfile.ZIP_DEFLATED)
         done: set[str] = set()  # two inputs with the same content share one output
         for e in manifest["items"]:
-            out = run_dir / e.get("output", "")
-            if e["status"] == "ok" and out.is_file() and e["output"] not in done:
+            if e["status"] != "ok" or not e.get("output"):
+                continue
+            out = run_dir / e["output"]
+            if out.is_file() and e["output"] not in done:
                 zf.write(out, e["output"], compress_type=zipfile.ZIP_STORED)
                 done.add(e["output"])
     os.replace(tmp, zip_path)

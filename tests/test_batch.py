@@ -76,6 +76,7 @@ def test_broken_item_fails_alone(first, broken):
     assert [Path(i["video"]).name for i in items] == ["talking_590.mp4", "talking_524.mp4", "broken.mp4"]
     err = items[2]["error"]
     assert str(broken) in err and "\n" not in err and items[2]["stage"] == "preflight"
+    assert items[2]["output"] is None
     assert "1 failed" in proc.stdout and "broken.mp4" in proc.stdout
 
 
