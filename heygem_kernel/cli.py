@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Native log lines (absl/glog in mediapipe's C++ graph) that mean nothing to a user.
-_NATIVE_NOISE = ("W0000 ", "I0000 ", "E0000 ", "WARNING: All log messages before absl::InitializeLog()")
+_NATIVE_NOISE = ("W0000 ", "I0000 ", "E0000 ", "WARNING: All log messages before absl::InitializeLog()",
+                 "INFO: Created TensorFlow Lite XNNPACK delegate")
 
 
 def _filter_native_stderr() -> None:

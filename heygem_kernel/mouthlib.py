@@ -97,7 +97,7 @@ class MouthLibrary:
         feats = mouth_features(lm)
         if abs(feats[2]) > 0.35:          # strongly turned head: a poor donor
             return
-        key = (int(feats[0] / OPEN_BIN), int(feats[1] / WIDTH_BIN), int(round(feats[2] / YAW_BIN)))
+        key = _bin_key(feats)
         slot = self._bins.get(key)
         if slot is None and len(self.patches) >= MAX_ENTRIES:
             return
@@ -128,21 +128,30 @@ class MouthLibrary:
         return {
             "lib_patches": np.stack(self.patches) if k else np.zeros((0, PATCH_H, PATCH_W, 3), np.uint8),
             "lib_landmarks": np.stack(self.landmarks) if k else np.zeros((0, 68, 2), np.float32),
-            "lib_features": np.asarray(self.features, np.float32).reshape(k, 4),
-            "lib_sharpness": np.asarray(self.sharpness, np.float32),
+            "lib_features": np.asarray(self.features, np.float64).reshape(k, 4),
+            "lib_sharpness": np.asarray(self.sharpness, np.float64),
             "lib_frames": np.asarray(self.frames, np.int64),
         }
 
     @classmethod
     def from_arrays(cls, arrays) -> "MouthLibrary":
+        # read each array once: indexing an NpzFile re-reads (and re-checks) the whole array
+        patches, landmarks = arrays["lib_patches"], arrays["lib_landmarks"]
+        features, sharpness, frames = arrays["lib_features"], arrays["lib_sharpness"], arrays["lib_frames"]
         lib = cls()
-        for i in range(len(arrays["lib_frames"])):
-            lib.patches.append(arrays["lib_patches"][i])
-            lib.landmarks.append(arrays["lib_landmarks"][i])
-            lib.features.append(tuple(float(v) for v in arrays["lib_features"][i]))
-            lib.sharpness.append(float(arrays["lib_sharpness"][i]))
-            lib.frames.append(int(arrays["lib_frames"][i]))
+        for i in range(len(frames)):
+            feats = tuple(float(v) for v in features[i])
+            lib._bins[_bin_key(feats)] = i
+            lib.patches.append(patches[i])
+            lib.landmarks.append(landmarks[i])
+            lib.features.append(feats)
+            lib.sharpness.append(float(sharpness[i]))
+            lib.frames.append(int(frames[i]))
         return lib
+
+
+def _bin_key(feats) -> tuple[int, int, int]:
+    return int(feats[0] / OPEN_BIN), int(feats[1] / WIDTH_BIN), int(round(feats[2] / YAW_BIN))
 
 
 def warp_mouth(patch: np.ndarray, lm: np.ndarray, *, d_open: float, width_ratio: float = 1.0,

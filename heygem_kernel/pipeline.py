@@ -24,7 +24,7 @@ from .errors import Cancelled, InputError, NoFaceError
 from .options import RunOptions
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 4          # bump when the analysis output changes: invalidates caches
+ANALYSIS_VERSION = 5          # bump when the analysis output changes: invalidates caches
 LANDMARK_SAMPLES = 6          # frames kept for the landmark diagnostic plot
 Progress = Callable[[str, int, int], None]
 
@@ -71,28 +71,53 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     """Track the face over source frames [0, n_frames) and gather the person's mouths.
 
     Cached by the video's content hash and the options that change the result, so a second
-    run on the same video (a new audio, say) skips face detection.
+    run on the same video (a new audio, say) skips face detection. A cached prefix that is
+    too short (the new audio is longer) is extended, not recomputed.
     """
     from . import landmarks
     entry = None
+    raw = np.full((n_frames, 68, 2), np.nan, np.float32)
+    library = mouthlib.MouthLibrary() if want_library else None
+    start = 0
     if cache_dir is not None and options.use_cache:
         entry = cache.entry_path(cache_dir, cache.key(
             video_hash=cache.file_hash(info.path), version=ANALYSIS_VERSION, detector=options.detector,
-            smoothing=options.smoothing, fps=round(info.fps, 4), size=(info.width, info.height)))
-        loaded = _load_analysis(entry, n_frames, info, want_library)
+            fps=round(info.fps, 4), size=(info.width, info.height)))
+        loaded = _load_analysis(entry, want_library)
         if loaded is not None:
-            LOG.info("analysis: re-used cached face track %s", entry.name)
-            _report(progress, "analyse", n_frames, n_frames)
-            return loaded
+            cached_raw, cached_library = loaded
+            start = min(len(cached_raw), n_frames)
+            raw[:start] = cached_raw[:start]
+            library = cached_library if want_library else None
+            LOG.info("analysis: re-used cached face track %s (%d frames)", entry.name, len(cached_raw))
+    if start < n_frames:
+        _track_frames(info, raw, library, detector=options.detector, start=start, progress=progress,
+                      cancel=cancel)
+        if entry is not None:
+            arrays = {"raw_landmarks": raw}
+            if library is not None:
+                arrays.update(library.to_arrays())
+            cache.atomic_save_npz(entry, **arrays)
+    _report(progress, "analyse", n_frames, n_frames)
+    valid = ~np.isnan(raw[:, 0, 0])
+    smooth = landmarks.smooth_track(raw, valid, strength=options.smoothing)
+    track = landmarks.FaceTrack(landmarks=smooth, valid=valid, width=info.width, height=info.height,
+                                fps=info.fps)
+    return Analysis(track=track, library=library, cached=start > 0)
 
-    tracker = landmarks.FaceTracker(options.detector)
-    raw = np.full((n_frames, 68, 2), np.nan, np.float32)
-    library = mouthlib.MouthLibrary() if want_library else None
+
+def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, progress, cancel) -> None:
+    """Fill ``raw`` [shape=(N, 68, 2)] from frame ``start`` on (earlier frames are only decoded)."""
+    from . import landmarks
+    n_frames = len(raw)
+    tracker = landmarks.FaceTracker(detector)
     frames = media.iter_frames(info)
     try:
         for i, frame in enumerate(frames):
             if i >= n_frames:
                 break
+            if i < start:
+                continue
             lm = tracker.update(frame)
             if lm is not None:
                 raw[i] = lm
@@ -104,34 +129,22 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     finally:
         frames.close()
         tracker.close()
-    _report(progress, "analyse", n_frames, n_frames)
-    valid = ~np.isnan(raw[:, 0, 0])
-    smooth = landmarks.smooth_track(raw, valid, strength=options.smoothing)
-    track = landmarks.FaceTrack(landmarks=smooth, valid=valid, width=info.width, height=info.height,
-                                fps=info.fps)
-    if entry is not None:
-        arrays = {"landmarks": smooth, "valid": valid}
-        if library is not None:
-            arrays.update(library.to_arrays())
-        cache.atomic_save_npz(entry, **arrays)
-    return Analysis(track=track, library=library, cached=False)
 
 
-def _load_analysis(entry: Path, n_frames: int, info, want_library: bool) -> Analysis | None:
-    from . import landmarks
+def _load_analysis(entry: Path, want_library: bool):
+    """(raw landmarks [shape=(N, 68, 2)], MouthLibrary or None) from a cache entry, or None."""
     if not entry.exists():
         return None
     try:
         with np.load(entry) as data:
-            if data["landmarks"].shape[0] < n_frames or (want_library and "lib_frames" not in data):
+            if "raw_landmarks" not in data or (want_library and "lib_frames" not in data):
                 return None
-            track = landmarks.FaceTrack(landmarks=data["landmarks"][:n_frames], valid=data["valid"][:n_frames],
-                                        width=info.width, height=info.height, fps=info.fps)
+            raw = data["raw_landmarks"]
             library = mouthlib.MouthLibrary.from_arrays(data) if want_library else None
     except Exception as exc:  # a damaged cache entry is recomputed, never fatal
         LOG.warning("analysis cache %s unreadable (%s); recomputing", entry.name, exc)
         return None
-    return Analysis(track=track, library=library, cached=True)
+    return raw, library
 
 
 # ---------------------------------------------------------------------------------------------
