@@ -43,7 +43,7 @@ def top_level_boxes(path) -> list[str]:
 
 
 def child_ffmpegs() -> list[int]:
-    """Live (non-zombie) child processes of this test process."""
+    """Live (non-zombie) ffmpeg child processes of this test process."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -52,8 +52,9 @@ def child_ffmpegs() -> list[int]:
             stat = open(f"/proc/{entry}/stat").read()
         except OSError:
             continue
+        name = stat[stat.find("(") + 1:stat.rfind(")")]
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and name.startswith("ffmpeg"):
             pids.append(int(entry))
     return pids
 
