@@ -79,12 +79,13 @@ def mask_alpha(geom: MaskGeometry, box: tuple[int, int, int, int], *, feather: f
 
 
 def composite(frame: np.ndarray, landmarks: np.ndarray, patch: MouthPatch, *, mask_scale: float = 1.0,
-              feather: float = 0.35, color_match: bool = True) -> np.ndarray:
+              feather: float = 0.35, color_match: bool = True, inplace: bool = False) -> np.ndarray:
     """Blend ``patch`` into ``frame`` [shape=(H, W, 3)] uint8 inside the feathered mouth mask.
 
-    Returns a new frame; pixels outside the mask are the input's, bit for bit.
+    Returns a new frame (or ``frame`` itself, changed, with ``inplace``: saves a full-frame copy
+    per frame in the pipeline); pixels outside the mask are the input's, bit for bit.
     """
-    out = frame.copy()
+    out = frame if inplace else frame.copy()
     height, width = frame.shape[:2]
     geom = mask_geometry(landmarks, scale=mask_scale)
     mx0, my0, mx1, my1 = geom.bbox(height, width)
@@ -94,7 +95,7 @@ def composite(frame: np.ndarray, landmarks: np.ndarray, patch: MouthPatch, *, ma
     if x1 <= x0 or y1 <= y0:
         return out
     alpha = mask_alpha(geom, (x0, y0, x1, y1), feather=feather)
-    dst = frame[y0:y1, x0:x1].astype(np.float32)
+    dst = out[y0:y1, x0:x1].astype(np.float32)
     src = patch.image[y0 - patch.y0:y1 - patch.y0, x0 - patch.x0:x1 - patch.x0].astype(np.float32)
     if color_match:
         src = match_colour(src, dst, alpha)

@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -164,11 +165,38 @@ def _backend_for(options: RunOptions):
                            batch_size=options.batch_size)
 
 
+def _frames_for(seconds: float, info) -> int:
+    """Output frames for ``seconds`` of speech at the video's rate (at least one)."""
+    return max(1, int(round(seconds * info.fps)))
+
+
 def _output_size(info, options: RunOptions) -> tuple[int, int]:
     if not options.out_height or options.out_height == info.height:
         return info.width, info.height
     h = int(options.out_height) // 2 * 2
     return max(2, int(round(info.width * h / info.height / 2)) * 2), h
+
+
+def _return_big_buffers_to_the_os() -> None:
+    """Make glibc map every buffer >= 256 KiB separately and unmap it on free.
+
+    Frames are allocated on several threads (decode, backend, blend, encode); with glibc's
+    default, freed 6 MB frames stay in per-thread heaps and the process slowly grows with the
+    video's length. A fixed mmap threshold keeps peak RSS flat. No-op off glibc.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD (fixing it also stops its upward drift)
+    except (OSError, AttributeError):
+        pass
+
+
+_MALLOC_TUNED = False
 
 
 def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
@@ -184,6 +212,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     """
     options = options or RunOptions()
     audio, video = _check_inputs(audio, video)
+    _return_big_buffers_to_the_os()
     run_dir = Path(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
     run_dir.mkdir(parents=True, exist_ok=True)
     output = Path(out) if out else run_dir / "output.mp4"
@@ -206,24 +235,31 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
     LOG.info("run: audio=%s video=%s backend=%s", audio, video, options.backend)
     with watch("probe"):
         info = media.probe_video(video, still_fps=options.still_fps)
+        expected = speech.duration if speech is not None else media.probe_audio(audio).duration
     LOG.info("video: %dx%d, %.3f fps%s, %d frames%s", info.width, info.height, info.fps,
              " (variable rate, resampled)" if info.is_vfr else "", info.n_frames, " (photo)" if info.is_image else "")
-    with watch("audio"):
-        _report(progress, "audio", 0, 1)
-        if speech is None:
-            speech = audio_mod.load_speech(audio)
-        n_out = max(1, int(round(speech.duration * info.fps)))
-        feats = speech.features(fps=info.fps, n_frames=n_out)
-        _report(progress, "audio", 1, 1)
+    backend = _backend_for(options)
+    # Speech analysis (pocketsphinx, mel) runs beside the face analysis: they are independent,
+    # and on two cores the overlap saves most of the speech time.
+    _report(progress, "audio", 0, 1)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="heygem-speech") as pool:
+        speech_job = pool.submit(audio_mod.load_speech, audio) if speech is None else None
+        with watch("analyse"):
+            analysis = analyse(info, options=options, n_frames=min(info.n_frames, _frames_for(expected, info)),
+                               want_library=backend.needs_library, cache_dir=cache_dir, progress=progress,
+                               cancel=cancel)
+        with watch("audio"):  # what is left to wait for once the faces are done
+            speech = speech if speech_job is None else speech_job.result()
+    n_out = _frames_for(speech.duration, info)
+    feats = speech.features(fps=info.fps, n_frames=n_out)
+    _report(progress, "audio", 1, 1)
     LOG.info("speech: %.2f s -> %d output frames (%s)", speech.duration, n_out,
              "ping-pong" if n_out > info.n_frames and not info.is_image else "trim" if n_out < info.n_frames else "1:1")
-    _check(cancel)
-
-    backend = _backend_for(options)
     n_src = min(info.n_frames, n_out)
-    with watch("analyse"):
+    if analysis.track.n_frames < n_src:  # the decoded speech ran a little longer than its header said
         analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
-                           cache_dir=cache_dir, progress=progress, cancel=cancel)
+                           cache_dir=cache_dir, cancel=cancel)
+    _check(cancel)
     track = analysis.track
     if not np.any(track.valid):
         raise NoFaceError(f"no face found in {video} ({n_src} frames checked)")
@@ -292,7 +328,6 @@ def _render(info, output: Path, audio: Path, duration: float, n_out: int, track,
     ``INFLIGHT_BATCHES`` batches are held, so memory does not depend on the video's length.
     """
     from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
     out_w, out_h = _output_size(info, options)
     state = _RenderState(n_out=n_out, options=options, size=(out_w, out_h), native=(info.width, info.height))
     inflight: deque = deque()
@@ -354,8 +389,8 @@ class _RenderState:
             if lm is None:
                 self.no_face += 1
             elif patch is not None:
-                frame = compositing.composite(frame, lm, patch, mask_scale=opts.mask_scale,
-                                              feather=opts.feather, color_match=opts.color_match)
+                frame = compositing.composite(frame, lm, patch, mask_scale=opts.mask_scale, feather=opts.feather,
+                                              color_match=opts.color_match, inplace=True)
             seen = self.checker.update(frame) if self.checker is not None else None
             if seen is not None:
                 self.mouth_open[i], self.mouth_width[i] = mouthlib.mouth_features(seen)[:2]
