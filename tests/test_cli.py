@@ -111,3 +111,24 @@ def test_names_with_spaces_and_chinese_characters(tmp_path, clip_524):
     assert proc.returncode == 0, proc.stderr
     assert out.exists() and out.stat().st_size > 10_000
     assert "输出 结果.mp4" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ext,codec", [("mov", "libx264"), ("avi", "mpeg4"), ("mkv", "libx264"),
+                                       ("webm", "libvpx"), ("flv", "flv")])
+def test_video_containers_and_a_video_as_the_audio_source(tmp_path, clip_524, clip_590, ext, codec):
+    """Every advertised container works; the speech may come from another video's sound track."""
+    video = tmp_path / f"presenter.{ext}"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip_524), "-t", "1.2", "-c:v", codec,
+                    "-q:v", "3", "-an", str(video)], check=True)
+    out = tmp_path / "out.mp4"
+    proc = run_cli(tmp_path, clip_590, video, out)
+    assert proc.returncode == 0, proc.stderr
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height",
+                            "-show_entries", "format=duration", "-of", "json", str(out)],
+                           capture_output=True, text=True, check=True).stdout
+    import json
+    info = json.loads(probe)
+    assert [s["codec_name"] for s in info["streams"]] == ["h264", "aac"]
+    assert (info["streams"][0]["width"], info["streams"][0]["height"]) == (524, 524)
+    assert abs(float(info["format"]["duration"]) - 5.0) < 0.15   # the audio's length: ping-pong
