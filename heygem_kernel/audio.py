@@ -39,6 +39,7 @@ REF_LEVEL_DB = 20.0                  # dB subtracted after log
 MAX_ABS_VALUE = 4.0                  # symmetric normalisation to [-4, 4]
 MEL_PER_SECOND = SAMPLE_RATE / HOP   # 80.0
 MEL_STEP = 16                        # columns per network window = 0.2 s
+STFT_BLOCK = 4096                    # mel columns per STFT block (51 s; bounds memory on long speech)
 
 # --- loading ---------------------------------------------------------------------------------
 MIN_DURATION = 0.1                   # s; shorter decodes count as "no audio"
@@ -163,9 +164,19 @@ def melspectrogram(wav: np.ndarray) -> np.ndarray:
     if wav.ndim != 1 or wav.shape[0] == 0:
         raise ValueError(f"melspectrogram expects a non-empty mono waveform, got shape {wav.shape}")
     emphasised = lfilter([1.0, -PREEMPHASIS], [1.0], wav.astype(np.float64))
-    spec = np.abs(librosa.stft(y=emphasised, n_fft=N_FFT, hop_length=HOP, win_length=WIN,
-                               center=True, pad_mode="constant"))
-    mel_db = 20.0 * np.log10(np.maximum(AMP_FLOOR, _mel_basis() @ spec)) - REF_LEVEL_DB
+    # center=True with zero padding, done once here so the STFT can run in blocks of frames:
+    # each frame sees exactly the samples it would see in one big STFT, but the complex
+    # spectrogram of a long speech (246 MB for 8 min) never exists at once.
+    padded = np.pad(emphasised, N_FFT // 2, mode="constant")
+    n_frames = 1 + wav.shape[0] // HOP
+    basis = _mel_basis()
+    mel = np.empty((N_MELS, n_frames), np.float64)
+    for t0 in range(0, n_frames, STFT_BLOCK):
+        t1 = min(n_frames, t0 + STFT_BLOCK)
+        segment = padded[t0 * HOP:(t1 - 1) * HOP + N_FFT]
+        spec = np.abs(librosa.stft(y=segment, n_fft=N_FFT, hop_length=HOP, win_length=WIN, center=False))
+        mel[:, t0:t1] = basis @ spec
+    mel_db = 20.0 * np.log10(np.maximum(AMP_FLOOR, mel)) - REF_LEVEL_DB
     scaled = 2 * MAX_ABS_VALUE * (mel_db - MIN_LEVEL_DB) / (-MIN_LEVEL_DB) - MAX_ABS_VALUE
     return np.clip(scaled, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
 

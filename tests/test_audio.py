@@ -237,3 +237,16 @@ def test_speech_is_computed_once_and_picklable(speech_5s):
 def test_speech_from_video(clip_524):
     speech = audio.load_speech(clip_524)
     assert abs(speech.duration - 4.873) < 0.03 and len(speech.phones) > 10
+
+
+def test_blocked_stft_equals_one_shot_stft_across_block_edges(speech_60s):
+    """60 s of speech spans two STFT blocks: the result must equal the one-shot computation."""
+    import librosa
+    from scipy.signal import lfilter
+    wav = audio.load_audio(speech_60s)
+    assert 1 + len(wav) // audio.HOP > audio.STFT_BLOCK
+    e = lfilter([1.0, -audio.PREEMPHASIS], [1.0], wav.astype(np.float64))
+    spec = np.abs(librosa.stft(y=e, n_fft=800, hop_length=200, win_length=800, center=True, pad_mode="constant"))
+    db = 20 * np.log10(np.maximum(1e-5, audio._mel_basis() @ spec)) - 20
+    one_shot = np.clip(8 * (db + 100) / 100 - 4, -4, 4).astype(np.float32)
+    np.testing.assert_array_equal(audio.melspectrogram(wav), one_shot)
