@@ -229,7 +229,6 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
 
 def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: Path, log_path: Path,
          speech, progress, cancel, cache_dir) -> records.RunResult:
-    from . import audio as audio_mod
     watch = _Stopwatch()
     t_start = time.perf_counter()
     LOG.info("run: audio=%s video=%s backend=%s", audio, video, options.backend)
@@ -243,13 +242,13 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
     # and on two cores the overlap saves most of the speech time.
     _report(progress, "audio", 0, 1)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="heygem-speech") as pool:
-        speech_job = pool.submit(audio_mod.load_speech, audio) if speech is None else None
+        speech_job = pool.submit(_speech_with_mel_plot, audio, speech, run_dir / "mel.png")
         with watch("analyse"):
             analysis = analyse(info, options=options, n_frames=min(info.n_frames, _frames_for(expected, info)),
                                want_library=backend.needs_library, cache_dir=cache_dir, progress=progress,
                                cancel=cancel)
         with watch("audio"):  # what is left to wait for once the faces are done
-            speech = speech if speech_job is None else speech_job.result()
+            speech = speech_job.result()
     n_out = _frames_for(speech.duration, info)
     feats = speech.features(fps=info.fps, n_frames=n_out)
     _report(progress, "audio", 1, 1)
@@ -419,11 +418,19 @@ def _backend_scores(backend, output: Path, feats, info) -> dict:
         return {}
 
 
+def _speech_with_mel_plot(audio: Path, speech, mel_png: Path):
+    """Speech features (unless given) and their mel plot: runs beside the face analysis."""
+    from . import audio as audio_mod, diagnostics
+    speech = speech if speech is not None else audio_mod.load_speech(audio)
+    diagnostics.plot_mel(speech.mel, mel_png, title="Mel spectrogram of the driving speech")
+    return speech
+
+
 def _plots(run_dir: Path, speech, feats, rendered: _Rendered, sync, fps: float) -> dict[str, Path]:
+    """The landmark and mouth-track plots (the mel plot was drawn beside the face analysis)."""
     from . import diagnostics
     plots = {"mel": run_dir / "mel.png", "landmarks": run_dir / "landmarks.png",
              "mouth_track": run_dir / "mouth_track.png"}
-    diagnostics.plot_mel(speech.mel, plots["mel"], title="Mel spectrogram of the driving speech")
     frames = [s[1] for s in rendered.samples]
     lms = [s[2] for s in rendered.samples]
     outlines = [None if s[3] is None else compositing.mask_geometry(s[3]).outline() for s in rendered.samples]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 

@@ -6,7 +6,7 @@ is created, so ``import heygem_kernel`` stays cheap.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import InputError
 from .base import AudioFeatures, Backend, FrameBatch, JobContext, MouthPatch

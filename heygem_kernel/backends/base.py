@@ -8,7 +8,7 @@ and pastes what it returns back through the engine's feathered mouth mask
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
