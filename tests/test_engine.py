@@ -228,3 +228,22 @@ def test_second_run_reuses_the_face_track_and_cancel_leaves_no_output(tmp_path, 
         run(speech_5s, clip_524, out=out, runs_root=tmp_path / "runs", progress=progress, cancel=cancel,
             options=RunOptions(sync_check=False, use_cache=False))
     assert not out.exists() and not list(tmp_path.glob(".cancelled*"))
+
+
+def test_new_mouth_changes_no_more_between_frames_than_a_real_one(basic_run, clip_590):
+    """Temporal coherence: frame-to-frame change inside the mouth region stays close to the
+    recorded video's own (no flicker between different-looking mouths)."""
+    from heygem_kernel.landmarks import track_video
+    track = track_video(clip_590)
+
+    def jitter(path) -> float:
+        frames = frames_of(path)
+        steps = []
+        for i in range(1, min(len(frames), track.n_frames)):
+            if track.valid[i]:
+                x0, y0, x1, y1 = mask_geometry(track.landmarks[i]).bbox(*frames[i].shape[:2])
+                steps.append(np.abs(frames[i][y0:y1, x0:x1].astype(int) - frames[i - 1][y0:y1, x0:x1].astype(int)).mean())
+        return float(np.mean(steps))
+
+    real, made = jitter(clip_590), jitter(basic_run.output)
+    assert made < 1.12 * real, f"mouth flicker: {made:.2f} per frame vs {real:.2f} in the recording"

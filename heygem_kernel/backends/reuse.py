@@ -21,6 +21,10 @@ from .base import Backend, FrameBatch, JobContext, MouthPatch
 # opening / width / yaw before they count as "one unit" different.
 OPEN_SCALE, WIDTH_SCALE, YAW_SCALE, PITCH_SCALE = 0.03, 0.08, 0.10, 0.05
 STICKINESS = 0.3            # keep the previous mouth unless another is this much better (no flicker)
+# Changing to a mouth that *looks* different (teeth showing vs a dark cavity, a different
+# lip shine) costs ((mean abs difference of the two mouths) / APPEARANCE_SCALE)^2, so
+# consecutive frames prefer similar-looking mouths and teeth do not blink on and off.
+APPEARANCE_SCALE = 0.06
 # A person whose mouth barely moves in the video (or a photo) gets this opening range (D units):
 # a relaxed speaking mouth opens its lips ~0.25-0.35 D (measured on the shared clips).
 DEFAULT_OPEN_RANGE = 0.25
@@ -54,6 +58,7 @@ class ReuseBackend(Backend):
             lo, hi = float(np.min(opens)), float(np.min(opens)) + DEFAULT_OPEN_RANGE
             self.max_warp = MAX_WARP_STILL
         self.colours = mouthlib.interior_colours(lib)
+        self.looks = _appearance_distances(lib)
         w_mid, w_span = float(np.median(widths)), max(float(np.ptp(np.percentile(widths, [5, 95]))), 0.08)
         vis = {k: _delayed(v, RENDER_DELAY_S * job.audio.fps) for k, v in job.audio.visemes.items()}
         self.target_open = lo + np.clip(vis["open"], 0, 1) * (hi - lo)
@@ -75,6 +80,8 @@ class ReuseBackend(Backend):
                 + 0.5 * ((self.feats[:, 1] - t_width) / WIDTH_SCALE) ** 2
                 + ((self.feats[:, 2] - yaw) / YAW_SCALE) ** 2
                 + ((self.feats[:, 3] - pitch) / PITCH_SCALE) ** 2)
+        if self._prev is not None:
+            cost = cost + (self.looks[self._prev] / APPEARANCE_SCALE) ** 2
         k = int(np.argmin(cost))
         if self._prev is not None and cost[self._prev] <= cost[k] + STICKINESS:
             k = self._prev
@@ -99,6 +106,21 @@ class ReuseBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "weights": "none (re-uses the video's own mouths)"}
+
+
+def _appearance_distances(lib) -> np.ndarray:
+    """[shape=(K, K)] mean absolute difference (0..1) between the library's mouths, compared
+    as small grey thumbnails of the lip region."""
+    import cv2
+    thumbs = []
+    for patch, lm in zip(lib.patches, lib.landmarks):
+        x0, y0 = np.floor(lm[48:60].min(0)).astype(int) - 4
+        x1, y1 = np.ceil(lm[48:60].max(0)).astype(int) + 4
+        crop = patch[max(y0, 0):y1, max(x0, 0):x1]
+        grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.size else np.zeros((16, 32), np.uint8)
+        thumbs.append(cv2.resize(grey, (32, 16), interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
+    flat = np.stack(thumbs).reshape(len(thumbs), -1)
+    return np.abs(flat[:, None, :] - flat[None, :, :]).mean(-1)
 
 
 def _delayed(track: np.ndarray, frames: float) -> np.ndarray:
