@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Native log lines (absl/glog in mediapipe's C++ graph) that mean nothing to a user.
 _NATIVE_NOISE = ("W0000 ", "I0000 ", "E0000 ", "WARNING: All log messages before absl::InitializeLog()",
-                 "INFO: Created TensorFlow Lite XNNPACK delegate")
+                 "INFO: Created TensorFlow Lite XNNPACK delegate",
+                 "[IPKernelApp] WARNING | Kernel is running over TCP without encryption")  # papermill's local kernel
 
 
 def _filter_native_stderr() -> None:
