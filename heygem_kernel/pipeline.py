@@ -1,6 +1,6 @@
 """The streaming run: a linear pipeline of small named steps.
 
-    probe -> speech features -> analyse (face track + mouth library, cached)
+    probe -> analyse (face track + mouth library, cached)  |  speech features (beside it)
           -> render (decode -> backend -> composite -> encode, in bounded batches)
           -> sync check -> diagnostics -> records
 
@@ -456,7 +456,7 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     from . import audio as audio_mod
     info = media.probe_video(video, still_fps=options.still_fps)
     speech = speech or audio_mod.load_speech(audio)
-    n_out = max(1, int(round(speech.duration * info.fps)))
+    n_out = _frames_for(speech.duration, info)
     frame_index = int(np.clip(frame_index, 0, n_out - 1))
     src = media.pingpong_index(frame_index, info.n_frames)
     backend = _backend_for(options)
