@@ -10,8 +10,6 @@ the ``wav2lip`` backend feeds it to the network unchanged.
 from __future__ import annotations
 
 import functools
-import json
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,23 +53,6 @@ ENV_FLOOR_MARGIN_DB = 6.0            # noise floor + 6 dB still maps to 0
 ENV_SILENT_DBFS = -60.0              # a recording whose peak level is below this is silence
 
 
-def _tool(name: str) -> str:
-    """Path of ffmpeg/ffprobe: media.py's choice when it exists, else the one on PATH."""
-    try:
-        from . import media
-        return getattr(media, f"{name}_exe")()
-    except (ImportError, AttributeError):
-        exe = shutil.which(name)
-        if exe is None:
-            raise MediaError(f"{name} not found on PATH; install ffmpeg to read audio")
-        return exe
-
-
-def _last_line(text: bytes) -> str:
-    lines = [ln.strip() for ln in text.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
 def _riff_truncated(path: Path) -> bool:
     """True when a RIFF/WAVE header declares more bytes than the file holds.
 
@@ -89,30 +70,6 @@ def _riff_truncated(path: Path) -> bool:
     return declared - actual > max(RIFF_SLACK_BYTES, 0.01 * declared)
 
 
-def _probe_audio(path: Path) -> float | None:
-    """Declared duration (s, or None when unknown) of the first audio stream; raises if there is none."""
-    proc = subprocess.run(
-        [_tool("ffprobe"), "-v", "error", "-show_entries", "stream=codec_type,duration:format=duration",
-         "-of", "json", str(path)], capture_output=True)
-    info = json.loads(proc.stdout or b"{}") if proc.returncode == 0 else {}
-    streams = info.get("streams", [])
-    if proc.returncode != 0 or not streams:
-        why = _last_line(proc.stderr)
-        if "moov atom not found" in why:   # an MP4/MOV cut before its index was written
-            raise MediaError(f"{path} is truncated or still being written (its MP4 index is missing)")
-        raise MediaError(f"{path} is not an audio or video file ffmpeg can read"
-                         + (f" ({why.split(': ', 1)[-1]})" if why else ""))
-    audio = [s for s in streams if s.get("codec_type") == "audio"]
-    if not audio:
-        raise MediaError(f"{path} has no audio track")
-    for value in (audio[0].get("duration"), info.get("format", {}).get("duration")):
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            continue
-    return None
-
-
 def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Decode the first audio track of any ffmpeg-readable file (audio or video).
 
@@ -124,19 +81,21 @@ def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
         raise InputError(f"no such file: {path}")
     if not path.is_file():
         raise InputError(f"{path} is not a file")
-    declared = _probe_audio(path)
+    from .media import ffmpeg_exe, probe_audio
+    declared = probe_audio(path).duration   # not media / no audio track / empty: one-line errors
     if _riff_truncated(path):
         raise MediaError(f"{path} is truncated: the file is shorter than its WAV header declares")
     proc = subprocess.run(
-        [_tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
+        [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
          "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"], capture_output=True)
     if proc.returncode != 0:
-        raise MediaError(f"{path} could not be decoded: {_last_line(proc.stderr) or 'ffmpeg failed'}")
+        last = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["ffmpeg failed"]
+        raise MediaError(f"{path} could not be decoded: {last[0].strip()}")
     wav = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
     duration = wav.shape[0] / sr
     if duration < MIN_DURATION:
         raise MediaError(f"{path} contains no audio")
-    if declared is not None and declared - duration > TRUNCATION_TOLERANCE:
+    if declared - duration > TRUNCATION_TOLERANCE:
         raise MediaError(f"{path} is truncated: decoded {duration:.2f} s of the {declared:.2f} s its header declares")
     if not np.all(np.isfinite(wav)):
         raise MediaError(f"{path} decodes to invalid (non-finite) samples")

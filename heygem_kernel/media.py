@@ -299,7 +299,7 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
         raise MediaError(f"{p} has no audio track")
     duration = _float(audio.get("duration")) or _tag_duration(audio) or _float(fmt.get("duration"))
     if duration <= 0:
-        raise MediaError(f"{p} has an audio track of zero duration")
+        raise MediaError(f"{p} contains no audio")
     return AudioInfo(duration=duration, sample_rate=int(_float(audio.get("sample_rate"))),
                      channels=int(_float(audio.get("channels"))), codec=str(audio.get("codec_name", "?")))
 

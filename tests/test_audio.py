@@ -148,7 +148,7 @@ def test_not_media(tmp_path):
     path.write_text("this is a text file pretending to be a wav\n" * 20)
     with pytest.raises(MediaError) as e:
         audio.load_audio(path)
-    assert "is not an audio or video file ffmpeg can read" in _one_line(e.value, path)
+    assert "is not an audio or video file that ffmpeg can read" in _one_line(e.value, path)
 
 
 def test_video_without_audio(tmp_path, clip_590):

@@ -449,7 +449,7 @@ def test_probe_audio_errors(tmp_path):
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes(b"")
-    with pytest.raises(MediaError, match="zero duration") as err:
+    with pytest.raises(MediaError, match="contains no audio") as err:
         media.probe_audio(empty)
     single_line_naming(err.value, empty)
     with pytest.raises(InputError, match="no such file"):
