@@ -376,8 +376,7 @@ class _RenderState:
         self.options, self.size, self.native = options, size, native
         self.sample_at = set(np.linspace(0, n_out - 1, LANDMARK_SAMPLES).round().astype(int).tolist())
         self.samples: list = []
-        self.mouth_open = np.full(n_out, np.nan, np.float32)
-        self.mouth_width = np.full(n_out, np.nan, np.float32)
+        self.seen = np.full((n_out, 68, 2), np.nan, np.float32)   # the output's own landmarks
         self.checker = landmarks.FaceTracker(options.detector) if options.sync_check else None
         self.no_face = 0
 
@@ -392,7 +391,7 @@ class _RenderState:
                                               color_match=opts.color_match, inplace=True)
             seen = self.checker.update(frame) if self.checker is not None else None
             if seen is not None:
-                self.mouth_open[i], self.mouth_width[i] = mouthlib.mouth_features(seen)[:2]
+                self.seen[i] = seen
             if int(i) in self.sample_at:  # the output's own landmarks when measured, and the mask used
                 self.samples.append((int(i), frame, seen if seen is not None else lm, lm))
             if self.size != self.native:
@@ -400,9 +399,13 @@ class _RenderState:
             writer.write(frame)
 
     def result(self) -> _Rendered:
+        from . import landmarks
         if self.checker is not None:
             self.checker.close()
-        return _Rendered(no_face=self.no_face, mouth_open=self.mouth_open, mouth_width=self.mouth_width,
+        # measured exactly as `heygem sync OUTPUT` measures it, so both report the same figures
+        seen = landmarks.FaceTrack(landmarks=self.seen, valid=~np.isnan(self.seen[:, 0, 0]),
+                                   width=self.native[0], height=self.native[1], fps=0.0)
+        return _Rendered(no_face=self.no_face, mouth_open=seen.mouth_open(), mouth_width=seen.mouth_width(),
                          samples=self.samples)
 
 
