@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -40,15 +39,12 @@ def add_parser(sub) -> None:
 
 
 def _tool_version(name: str) -> dict[str, Any]:
-    exe = shutil.which(name)
-    if exe is None:
-        try:   # imageio-ffmpeg bundles an ffmpeg (no ffprobe)
-            if name == "ffmpeg":
-                import imageio_ffmpeg
-                exe = imageio_ffmpeg.get_ffmpeg_exe()
-        except Exception:  # noqa: BLE001 - optional
-            exe = None
-    if exe is None:
+    """Path and first ``-version`` line of the ffmpeg/ffprobe the engine itself would run."""
+    from ..errors import MediaError
+    from ..media import ffmpeg_exe, ffprobe_exe
+    try:
+        exe = ffmpeg_exe() if name == "ffmpeg" else ffprobe_exe()
+    except MediaError:
         return {"path": None, "version": None}
     try:
         out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=20).stdout
