@@ -157,6 +157,8 @@ class VideoInfo:
     ``fps`` is the constant rate frames are delivered at, which is also the output rate;
     ``nominal_fps`` is what the header claims (they differ for variable-frame-rate clips).
     ``n_frames`` frames are delivered at ``fps``; ``duration`` is the video stream's length in s.
+    ``audio_delay`` is how many seconds the first audio track starts after the picture
+    (container start times; 0 where not given, without audio, and for photos).
     """
 
     path: Path
@@ -170,6 +172,7 @@ class VideoInfo:
     is_vfr: bool
     codec: str
     has_audio: bool
+    audio_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,8 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
     streams = data.get("streams") or []
     video = next((s for s in streams if s.get("codec_type") == "video"
                   and not (s.get("disposition") or {}).get("attached_pic")), None)
-    has_audio = any(s.get("codec_type") == "audio" for s in streams)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    has_audio = audio is not None
     format_name = str(fmt.get("format_name", ""))
     if video is None or format_name in TEXT_FORMATS or video.get("codec_name") == "ansi":
         if video is None and has_audio:
@@ -236,9 +240,10 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
         fps, n_frames = nominal, packets
     if not _decodes_a_frame(p):
         raise MediaError(f"{p} has a video stream but none of its frames can be decoded")
+    audio_delay = _float(audio.get("start_time")) - _float(video.get("start_time")) if has_audio else 0.0
     return VideoInfo(path=p, width=width, height=height, fps=float(fps), nominal_fps=float(nominal or fps),
                      n_frames=int(n_frames), duration=float(duration), is_image=False, is_vfr=is_vfr,
-                     codec=codec, has_audio=has_audio)
+                     codec=codec, has_audio=has_audio, audio_delay=audio_delay)
 
 
 def _display_size(stream: dict[str, Any]) -> tuple[int, int]:

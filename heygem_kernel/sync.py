@@ -306,34 +306,13 @@ class SyncReport:
                 "plot": None if self.plot is None else str(self.plot), **self.estimate.to_dict()}
 
 
-def _stream_starts(path: Path) -> tuple[float, float]:
-    """(video, audio) start times in seconds from the container (0 where not given)."""
-    import json
-    import subprocess
+def _own_speech(video: Path, shift: float):
+    """The video's own audio track as a Speech, aligned to its first picture.
 
-    from . import media
-    cmd = [media.ffprobe_exe(), "-v", "error", "-show_entries", "stream=codec_type,start_time",
-           "-of", "json", str(path)]
-    done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
-    streams = json.loads(done.stdout or b"{}").get("streams", []) if done.returncode == 0 else []
-
-    def start(kind: str) -> float:
-        for s in streams:
-            if s.get("codec_type") == kind:
-                try:
-                    return float(s.get("start_time", 0.0))
-                except (TypeError, ValueError):
-                    return 0.0
-        return 0.0
-    return start("video"), start("audio")
-
-
-def _own_speech(video: Path):
-    """The video's own audio track as a Speech, aligned to its first picture."""
+    ``shift``: seconds the sound starts after the first picture (``VideoInfo.audio_delay``).
+    """
     from . import audio as audio_mod
     wav = audio_mod.load_audio(video)
-    v0, a0 = _stream_starts(video)
-    shift = a0 - v0                              # > 0: the sound starts after the first picture
     samples = int(round(abs(shift) * audio_mod.SAMPLE_RATE))
     if shift > 0:
         wav = np.concatenate([np.zeros(samples, np.float32), wav])
@@ -368,7 +347,7 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
         if audio is None:
             if not info.has_audio:
                 raise MediaError(f"{video} has no audio track: pass the speech with --audio")
-            speech, shift_s = _own_speech(video)
+            speech, shift_s = _own_speech(video, info.audio_delay)
         else:
             speech = audio_mod.load_speech(audio)
     if track is None:

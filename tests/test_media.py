@@ -118,6 +118,15 @@ def test_probe_detects_a_few_dropped_frames_as_vfr(tmp_path):
     assert sum(1 for _ in media.iter_frames(info)) == info.n_frames
 
 
+def test_probe_reads_the_audio_delay_of_the_container(tmp_path, clip_590, clip_vfr):
+    assert media.probe_video(clip_590).audio_delay == 0.0
+    assert media.probe_video(clip_vfr).audio_delay == pytest.approx(-0.033, abs=0.001)  # picture starts late
+    late = tmp_path / "audio_late.mp4"
+    subprocess.run([media.ffmpeg_exe(), "-v", "error", "-i", str(clip_590), "-itsoffset", "0.2",
+                    "-i", str(clip_590), "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)], check=True)
+    assert media.probe_video(late).audio_delay == pytest.approx(0.2, abs=0.03)
+
+
 def test_probe_audio_of_wav_and_of_video(speech_5s, clip_590):
     wav = media.probe_audio(speech_5s)
     assert (wav.sample_rate, wav.channels, wav.codec) == (44100, 2, "pcm_s16le")
