@@ -94,6 +94,7 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     number of output frames in the estimate.
     """
     from . import media
+    from .detectors import get_detector
     path = Path(path)
     adur = None if audio_duration is None else round(float(audio_duration), 3)
     try:
@@ -105,7 +106,7 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     times = _sample_times(info, samples)
     faces: list[int] = []
     fatal: list[str] = []
-    det = _detector(detector)
+    det = get_detector(detector)
     try:
         for t in times:
             frame = _grab(info, t)
@@ -193,21 +194,9 @@ def _grab(info, t: float) -> np.ndarray | None:
     return np.frombuffer(done.stdout, np.uint8).reshape(h, w, 3).copy()
 
 
-def _detector(name: str):
-    try:
-        from .landmarks import get_detector
-    except ImportError:
-        from .detectors import get_detector
-    return get_detector(name)
-
-
 def _count_faces(det, frame: np.ndarray) -> int:
     """Faces with landmarks in ``frame``; small faces too (the detector's thorough pass)."""
-    try:
-        boxes = det.boxes(frame, thorough=True)
-    except (AttributeError, TypeError):  # a detector with only detect()
-        return len(det.detect(frame))
-    return sum(1 for box, _ in boxes if det.landmarks(frame, box) is not None)
+    return sum(1 for box, _ in det.boxes(frame, thorough=True) if det.landmarks(frame, box) is not None)
 
 
 def _stretches(times: list[float], flags: list[bool]) -> tuple[tuple[float, float], ...]:
