@@ -13,9 +13,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .audio import FMAX, FMIN, MAX_ABS_VALUE, MEL_PER_SECOND
+
 DPI = 100
-MEL_PER_SECOND = 80.0          # Wav2Lip mel: hop 200 samples at 16 kHz
-MEL_FMIN, MEL_FMAX = 55.0, 7600.0
 MEL_TICKS_HZ = (250, 500, 1000, 2000, 4000, 7000)
 LANDMARK_COLUMNS = 3           # sample frames per row
 FACE_MARGIN = 0.35             # crop = landmark box grown by this fraction of its size each side
@@ -44,7 +44,7 @@ def _save(fig, path: str | Path) -> Path:
 def _mel_band_of(hz: float, n_mels: int) -> float:
     """Fractional band index whose centre is ``hz`` (Slaney mel scale, as the Wav2Lip filters)."""
     import librosa
-    centres = librosa.mel_frequencies(n_mels=n_mels + 2, fmin=MEL_FMIN, fmax=MEL_FMAX)[1:-1]
+    centres = librosa.mel_frequencies(n_mels=n_mels + 2, fmin=FMIN, fmax=FMAX)[1:-1]
     return float(np.interp(hz, centres, np.arange(n_mels)))
 
 
@@ -57,9 +57,9 @@ def plot_mel(mel: np.ndarray, path: str | Path, *, title: str | None = None) -> 
     seconds = cols / MEL_PER_SECOND
     fig = _figure(min(14.0, 6.0 + seconds / 6.0), 3.4)
     ax = fig.add_subplot()
-    image = ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=-4, vmax=4,
+    image = ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=-MAX_ABS_VALUE, vmax=MAX_ABS_VALUE,
                       extent=(0.0, seconds, -0.5, n_mels - 0.5), interpolation="nearest")
-    ticks = [(_mel_band_of(hz, n_mels), hz) for hz in MEL_TICKS_HZ if MEL_FMIN < hz < MEL_FMAX]
+    ticks = [(_mel_band_of(hz, n_mels), hz) for hz in MEL_TICKS_HZ if FMIN < hz < FMAX]
     ax.set_yticks([b for b, _ in ticks], [f"{hz / 1000:g}k" if hz >= 1000 else str(hz) for _, hz in ticks])
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz, mel scale)")
