@@ -81,16 +81,15 @@ def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
         raise InputError(f"no such file: {path}")
     if not path.is_file():
         raise InputError(f"{path} is not a file")
-    from .media import ffmpeg_exe, probe_audio
+    from .media import _ff_path, _last_line, ffmpeg_exe, probe_audio
     declared = probe_audio(path).duration   # not media / no audio track / empty: one-line errors
     if _riff_truncated(path):
         raise MediaError(f"{path} is truncated: the file is shorter than its WAV header declares")
     proc = subprocess.run(
-        [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn",
+        [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(path), "-map", "0:a:0", "-vn",
          "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"], capture_output=True)
     if proc.returncode != 0:
-        last = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["ffmpeg failed"]
-        raise MediaError(f"{path} could not be decoded: {last[0].strip()}")
+        raise MediaError(f"{path} could not be decoded: {_last_line(proc.stderr)}")
     wav = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
     duration = wav.shape[0] / sr
     if duration < MIN_DURATION:

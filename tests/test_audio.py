@@ -123,6 +123,13 @@ def test_load_video_audio_track(clip_590):
     assert np.sqrt(np.mean(wav ** 2)) > 0.01                # a woman speaking, not silence
 
 
+def test_load_relative_name_with_a_colon(tmp_path, monkeypatch, speech_5s, wav_5s):
+    """ffmpeg reads 'x:y.wav' as protocol 'x:': the decode must use the same file: URL as the probe."""
+    (tmp_path / "x:y.wav").write_bytes(speech_5s.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    np.testing.assert_array_equal(audio.load_audio("x:y.wav"), wav_5s)
+
+
 def _one_line(err: Exception, path) -> str:
     msg = str(err)
     assert "\n" not in msg and str(path) in msg
