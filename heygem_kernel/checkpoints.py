@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import CheckpointError
+from .records import write_json
 
 CHECKPOINTS_ENV = "HEYGEM_CHECKPOINTS"
 CACHE_ENV = "HEYGEM_CACHE_DIR"
@@ -116,9 +117,7 @@ def sha256(path: str | os.PathLike, *, use_cache: bool = True) -> str:
         cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": value}
         try:  # a read-only home must not break a run
             _cache_file().parent.mkdir(parents=True, exist_ok=True)
-            tmp = _cache_file().with_suffix(".tmp")
-            tmp.write_text(json.dumps(cache, indent=1))
-            tmp.replace(_cache_file())
+            write_json(_cache_file(), cache)
         except OSError:
             pass
     return value
