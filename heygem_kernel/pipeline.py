@@ -286,7 +286,7 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
     extra.update(_backend_scores(backend, output, feats, info))
 
     with watch("plots"):
-        plots = _plots(run_dir, speech, feats, rendered, sync, info.fps)
+        plots = _plots(run_dir, feats, rendered, sync, info.fps, mask_scale=options.mask_scale)
     watch.timings["total"] = round(time.perf_counter() - t_start, 3)
     params_path = run_dir / "params.json"
     records.write_json(params_path, {
@@ -429,14 +429,15 @@ def _speech_with_mel_plot(audio: Path, speech, mel_png: Path):
     return speech
 
 
-def _plots(run_dir: Path, speech, feats, rendered: _Rendered, sync, fps: float) -> dict[str, Path]:
+def _plots(run_dir: Path, feats, rendered: _Rendered, sync, fps: float, *, mask_scale: float) -> dict[str, Path]:
     """The landmark and mouth-track plots (the mel plot was drawn beside the face analysis)."""
     from . import diagnostics
     plots = {"mel": run_dir / "mel.png", "landmarks": run_dir / "landmarks.png",
              "mouth_track": run_dir / "mouth_track.png"}
     frames = [s[1] for s in rendered.samples]
     lms = [s[2] for s in rendered.samples]
-    outlines = [None if s[3] is None else compositing.mask_geometry(s[3]).outline() for s in rendered.samples]
+    outlines = [None if s[3] is None else compositing.mask_geometry(s[3], scale=mask_scale).outline()
+                for s in rendered.samples]
     diagnostics.plot_landmarks(frames, lms, plots["landmarks"],
                                titles=[f"frame {s[0]} ({s[0] / fps:.2f} s)" for s in rendered.samples],
                                mask_polygons=outlines)
