@@ -109,11 +109,9 @@ def make_options(options: RunOptions | dict | str | None = None, *, backend: str
 
 def item_key(*, video_hash: str, audio_hash: str, options: RunOptions) -> str:
     """Identity of an item's output: what it was made from, not what the files are called."""
-    import hashlib
+    from . import cache
     opts = {k: v for k, v in options.to_dict().items() if k not in NON_OUTPUT_OPTIONS}
-    blob = json.dumps({"v": KEY_VERSION, "video": video_hash, "audio": audio_hash, "options": opts},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+    return cache.key(video_hash=video_hash, v=KEY_VERSION, audio=audio_hash, options=opts)
 
 
 def default_cache_dir() -> Path:
