@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
+
+from heygem_kernel.errors import MediaError
+from heygem_kernel.media import ffmpeg_exe
 
 THUMB_WIDTH = 160                   # px; history rows and result cards
 THUMB_AT_S = 0.5                    # s into the video: frame 0 is often a blink or a fade-in
@@ -21,8 +23,9 @@ def thumbnail(video: str | os.PathLike, dest: str | os.PathLike, *, width: int =
     video, dest = Path(video), Path(dest)
     if dest.is_file() and dest.stat().st_mtime >= video.stat().st_mtime:
         return dest
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
+    try:
+        ffmpeg = ffmpeg_exe()
+    except MediaError:
         return None
     tmp = dest.with_name(dest.stem + ".tmp.png")
     for seek in (THUMB_AT_S, 0.0):  # clips shorter than THUMB_AT_S: take the first frame
