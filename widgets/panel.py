@@ -333,11 +333,12 @@ class Workbench:
         return [self.video_path] if self.video_path is not None else []
 
     # ------------------------------------------------------------------ one-frame preview
-    def _preview_fn(self) -> Callable | None:
-        fn = getattr(self.engine, "preview_frame", None)
+    def _engine_fn(self, name: str, module: str) -> Callable | None:
+        """``engine.<name>``, or for the engine package ``<package>.<module>.<name>``; None if absent."""
+        fn = getattr(self.engine, name, None)
         if fn is None and isinstance(self.engine, types.ModuleType):
             try:
-                fn = getattr(importlib.import_module(f"{self.engine.__name__}.pipeline"), "preview_frame", None)
+                fn = getattr(importlib.import_module(f"{self.engine.__name__}.{module}"), name, None)
             except ImportError:
                 fn = None
         return fn
@@ -348,7 +349,7 @@ class Workbench:
         if self.audio_path is None or video is None:
             self.preview_msg.value = "<i>Choose a speech file and a video first.</i>"
             return None
-        fn = self._preview_fn()
+        fn = self._engine_fn("preview_frame", "pipeline")
         if fn is None:
             self.preview_msg.value = ("<i>The one-frame preview is not available in this version of the "
                                       "engine yet; use Generate to see the full result.</i>")
@@ -432,12 +433,7 @@ class Workbench:
 
     def _speech(self, audio: Path) -> Any:
         """Speech features computed once for a batch, when the engine offers ``load_speech``."""
-        load = getattr(self.engine, "load_speech", None)
-        if load is None and isinstance(self.engine, types.ModuleType):
-            try:
-                load = importlib.import_module(f"{self.engine.__name__}.audio").load_speech
-            except (ImportError, AttributeError):
-                load = None
+        load = self._engine_fn("load_speech", "audio")
         return load(audio) if load is not None else None
 
     def _run_jobs(self, audio: Path, jobs: list[Path], options: RunOptions) -> None:
@@ -448,7 +444,7 @@ class Workbench:
         engine_log.addHandler(handler)
         if engine_log.getEffectiveLevel() > logging.INFO:
             engine_log.setLevel(logging.INFO)
-        done, failed, cancelled, error = 0, 0, False, ""
+        done, cancelled, error = 0, False, ""
         try:
             extra = {}
             if len(jobs) > 1:
@@ -477,13 +473,11 @@ class Workbench:
                     cancelled = True
                     break
                 except HeyGemError as exc:
-                    failed += 1
                     row.set(stage="failed", style="danger", final=True)
                     error = f"{video.name}: {exc}"
                     self._log(f"error: {exc}")
                     continue
                 except Exception as exc:  # an engine bug: keep the panel alive, show the traceback
-                    failed += 1
                     row.set(stage="failed", style="danger", final=True)
                     error = f"{video.name}: unexpected error: {exc}"
                     self._log(traceback.format_exc())
