@@ -22,7 +22,9 @@ from typing import Any, Callable
 import numpy as np
 
 from heygem_kernel.errors import Cancelled, MediaError
+from heygem_kernel.media import ffmpeg_exe
 from heygem_kernel.options import RunOptions
+from heygem_kernel.records import new_run_dir
 
 STAGES = (("audio", 2), ("analyse", 5), ("render", 10), ("sync", 2))   # (stage, steps)
 
@@ -95,8 +97,11 @@ class FakeEngine:
             raise MediaError(f"{audio if not audio.is_file() else video}: no such file")
         if video.name in self.fail_on:
             raise MediaError(f"{video}: not a decodable video (fake engine told to fail)")
-        run_dir = Path(run_dir or Path(runs_root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{name or video.stem}")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        if run_dir:
+            run_dir = Path(run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            run_dir = new_run_dir(runs_root, name or video.stem)
         params = run_dir / "params.json"
         params.write_text(json.dumps({"audio": str(audio), "video": str(video),
                                       "options": options.to_dict()}, default=str))
@@ -114,7 +119,7 @@ class FakeEngine:
             timings[stage] = time.monotonic() - t0
         output = Path(out) if out else run_dir / "output.mp4"
         if self.encode:
-            subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(video), "-i", str(audio),
+            subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(video), "-i", str(audio),
                             "-map", "0:v:0", "-map", "1:a:0", "-c:v", "libx264", "-preset", "ultrafast",
                             "-pix_fmt", "yuv420p", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
                             "-c:a", "aac", "-shortest", "-movflags", "+faststart", str(output)],
