@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from heygem_widgets import workspace as ws
+
 from .errors import InputError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866                                  # Voila's own default
 PROJECT_ROOT = Path(__file__).resolve().parents[1]   # the checkout holding notebooks/workbench.ipynb
-NOTEBOOK = Path("notebooks") / "workbench.ipynb"
-MB = 1024 * 1024
+NOTEBOOK = ws.NOTEBOOK                               # what the kernels' workspace.find_root looks for
+MB = ws.MB
 # An upload travels as ONE websocket message (ipywidgets FileUpload); Tornado drops the socket
 # past its 10 MiB default. Allow twice the panel's limit plus slack, so that files somewhat
 # over the limit still arrive and get a refusal message in the panel rather than a dead socket.
@@ -68,8 +70,6 @@ class ServeConfig:
 
     def env(self) -> dict[str, str]:
         """Environment for the Voila process; its kernels inherit it."""
-        from heygem_widgets import workspace as ws
-
         return {ws.ENV_ROOT: str(self.root), ws.ENV_MAX_UPLOAD_MB: f"{self.max_upload_mb:g}",
                 ws.ENV_FILES_URL: "/voila/files/", ws.ENV_MEDIA_DIRS: os.pathsep.join(map(str, self.media_dirs)),
                 # off loopback, typed paths may only name files in uploads/ and the media folders
@@ -97,15 +97,13 @@ def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HO
                 token: str | None = None, max_upload_mb: float | None = None,
                 media_dirs: list[str | os.PathLike] | tuple = ()) -> ServeConfig:
     """Check the serve options; a non-loopback ``host`` gets a generated token if none is given."""
-    from heygem_widgets.workspace import DEFAULT_MAX_UPLOAD_MB
-
     root = Path(root or PROJECT_ROOT).resolve()
     if not root.is_dir():
         raise InputError(f"{root}: the workspace folder does not exist")
     host = DEFAULT_HOST if host == "localhost" else host   # IPv4 loopback only, not also ::1
     if not (0 < port < 65536):
         raise InputError(f"--port {port}: expected 1..65535")
-    mb = DEFAULT_MAX_UPLOAD_MB if max_upload_mb is None else max_upload_mb
+    mb = ws.DEFAULT_MAX_UPLOAD_MB if max_upload_mb is None else max_upload_mb
     if mb <= 0:
         raise InputError(f"--max-upload-mb {mb}: expected a positive size in MB")
     if token is not None and not token.strip():
@@ -121,7 +119,7 @@ def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HO
 
 def prepare_workspace(config: ServeConfig) -> None:
     """Create uploads/ and runs/; copy the workbench notebook into a workspace that lacks it."""
-    for sub in ("uploads", "runs"):
+    for sub in (ws.UPLOADS_DIR, ws.RUNS_DIR):
         (config.root / sub).mkdir(parents=True, exist_ok=True)
     if not config.notebook.is_file():
         source = PROJECT_ROOT / NOTEBOOK
