@@ -33,7 +33,7 @@ import numpy as np
 
 from .errors import InputError, MediaError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("heygem.media")
 
 QUEUE_FRAMES = 4             # frames decoded / encoded ahead of the caller: overlap without RAM growth
 AAC_BITRATE = "160k"         # transparent for speech, small next to the video stream

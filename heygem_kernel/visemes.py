@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("heygem.visemes")
 
 PHONE_RATE = 100            # pocketsphinx frames per second (10 ms frame shift)
 DECODER_RATE = 16000        # the bundled en-us acoustic model is 16 kHz

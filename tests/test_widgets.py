@@ -430,6 +430,8 @@ def test_real_engine_preview_and_render(tmp_path, speech_5s, clip_524):
     assert abs(r["sync_offset_frames"]) <= 2 and set(r["plots"]) >= {"mel", "landmarks", "mouth_track"}
     assert "1 run" in wb.history.info.value
     assert (Path(r["run_dir"]) / hist.THUMBNAIL).is_file()
+    log_text = "".join(o.get("text", "") for o in wb.log.outputs)
+    assert "render:" in log_text and "sync:" in log_text, log_text[-500:]   # the engine's own log lines
 
 
 # ----------------------------------------------------------------------------- heygem serve

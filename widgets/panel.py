@@ -439,7 +439,7 @@ class Workbench:
     def _run_jobs(self, audio: Path, jobs: list[Path], options: RunOptions) -> None:
         tracker = ProgressTracker(len(jobs))
         handler = _LogHandler(self._log)
-        engine_log = logging.getLogger("heygem_kernel")
+        engine_log = logging.getLogger("heygem")  # the engine's loggers: heygem, heygem.media, ...
         old_level = engine_log.level
         engine_log.addHandler(handler)
         if engine_log.getEffectiveLevel() > logging.INFO:

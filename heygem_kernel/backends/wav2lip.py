@@ -28,7 +28,7 @@ from .base import Backend, FrameBatch, JobContext, MouthPatch
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("heygem.wav2lip")
 
 FACE_SIZE = 96             # released models are 96x96 only (spec 1.1)
 HALF = FACE_SIZE // 2      # rows 48-95 are the masked / scored lower half
