@@ -36,10 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Native log lines (absl/glog in mediapipe's C++ graph) that mean nothing to a user.
-_NATIVE_NOISE = ("W0000 ", "I0000 ", "E0000 ", "WARNING: All log messages before absl::InitializeLog()",
-                 "INFO: Created TensorFlow Lite XNNPACK delegate",
-                 "[IPKernelApp] WARNING | Kernel is running over TCP without encryption")  # papermill's local kernel
+# Native log lines (absl/glog in mediapipe's C++ graph, TFLite's banner, papermill's local
+# kernel) that mean nothing to a user; `heygem batch` filters its kernel's output with them too.
+NATIVE_NOISE = ("W0000 ", "I0000 ", "E0000 ", "WARNING: All log messages before absl::InitializeLog()",
+                "INFO: Created TensorFlow Lite",
+                "[IPKernelApp] WARNING | Kernel is running over TCP without encryption")
 
 
 def _filter_native_stderr() -> None:
@@ -62,7 +63,7 @@ def _filter_native_stderr() -> None:
     def pump() -> None:
         with os.fdopen(read_end, "rb") as src, os.fdopen(real, "wb", buffering=0) as dst:
             for line in src:
-                if not line.decode("utf-8", "replace").startswith(_NATIVE_NOISE):
+                if not line.decode("utf-8", "replace").startswith(NATIVE_NOISE):
                     dst.write(line)
 
     threading.Thread(target=pump, name="heygem-stderr", daemon=True).start()

@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ..cli import NATIVE_NOISE  # one list for the CLI's stderr and the kernel's output
 from ..errors import HeyGemError, InputError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -130,9 +131,6 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
                           f"(traceback in {executed})") from None
 
 
-# Native log lines of mediapipe's C++ graph (and TFLite's banner) in the kernel's output.
-NATIVE_NOISE = ("W0000 ", "I0000 ", "E0000 ", "WARNING: All log messages before absl::InitializeLog()",
-                "INFO: Created TensorFlow Lite")
 
 
 class _Console:
