@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from . import records
 from .errors import HeyGemError, InputError
 from .options import RunOptions
 
@@ -149,13 +150,7 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     for entry in items:
         _reorder(entry)
     manifest["summary"] = {s: sum(1 for i in items if i["status"] == s) for s in ("ok", "failed", "pending")}
-    path = run_dir / MANIFEST
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2, ensure_ascii=False, default=str)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    records.write_json(run_dir / MANIFEST, manifest)
 
 
 ENTRY_ORDER = ("index", "name", "video", "status", "error", "output", "output_bytes", "run_dir", "reused",
