@@ -150,6 +150,104 @@ class MouthLibrary:
         return lib
 
 
+# ---- measuring mouth interiors on real footage ---------------------------------------------
+# A frame counts as "open mouth" when its inner-lip gap (mean of the pairs 61-67, 62-66, 63-65)
+# is at least this fraction of the eye-centre distance D (the unit of :func:`mouth_features`).
+# On the shared clips closed/relaxed lips measure 0.00-0.05 D and clearly parted speaking lips
+# 0.10-0.35 D; at 0.10 D the inner-lip polygon is a few pixels tall even on a 100 px face, so
+# its pixels are interior (teeth, tongue, cavity) rather than lip.
+OPEN_MOUTH_MIN = 0.10
+INTERIOR_PERCENTILE = 25.0   # of the pooled grey levels: the dark part of the interior
+
+
+def inner_lip_mask(shape: tuple[int, int], lm: np.ndarray) -> np.ndarray:
+    """bool mask [shape=shape (H, W)] of the inner-lip polygon (iBUG points 60-67) of ``lm``
+    [shape=(68, 2)] pixel (x, y)."""
+    import cv2
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(lm, np.float64)[60:68]).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+@dataclass(frozen=True)
+class InteriorStats:
+    """Open-mouth interior brightness of one video.
+
+    brightness: the :data:`INTERIOR_PERCENTILE` percentile of the grey levels (BT.601 luma,
+    0-255) pooled over the inner-lip polygons of the open-mouth frames; NaN when none is open.
+    open_frames / frames: frames counted as open (see :data:`OPEN_MOUTH_MIN`) / frames with a face.
+    pixels: pooled interior pixels.
+    """
+
+    brightness: float
+    open_frames: int
+    frames: int
+    pixels: int
+
+
+def interior_stats(frames, landmarks, *, open_min: float = OPEN_MOUTH_MIN,
+                   percentile: float = INTERIOR_PERCENTILE) -> InteriorStats:
+    """Measure how bright open mouths are inside: a real interior (teeth, tongue) is much
+    brighter than a painted dark cavity.
+
+    frames: a video/photo path (decoded with :func:`heygem_kernel.media.iter_frames`) or an
+    iterable of BGR uint8 frames [shape=(H, W, 3)]. landmarks: a
+    :class:`heygem_kernel.landmarks.FaceTrack` or an array [shape=(N, 68, 2)] of pixel (x, y)
+    with NaN rows where no face was found, one per frame (extra frames are ignored). The
+    landmarks must come from tracking *these* frames (for an output, track the output: never
+    use the targets that drove a render). Frames whose inner-lip gap is below ``open_min`` x the
+    eye-centre distance are skipped. Streams: memory is one frame plus the pooled pixels.
+    """
+    import cv2
+    if isinstance(frames, (str, bytes)) or hasattr(frames, "__fspath__"):
+        from . import media
+        frames = media.iter_frames(media.probe_video(frames))
+    pts = np.asarray(getattr(landmarks, "landmarks", landmarks), np.float64)
+    if pts.ndim != 3 or pts.shape[1:] != (68, 2):
+        raise ValueError(f"interior_stats: landmarks must be (N, 68, 2), got {pts.shape}")
+    if hasattr(landmarks, "valid"):
+        pts = pts.copy()
+        pts[~np.asarray(landmarks.valid, bool)] = np.nan
+    pooled, n_face, n_open = [], 0, 0
+    for i, frame in enumerate(frames):
+        if i >= len(pts):
+            break
+        lm = pts[i]
+        if not np.all(np.isfinite(lm)):
+            continue
+        n_face += 1
+        if mouth_features(lm)[0] < open_min:
+            continue
+        mask = inner_lip_mask(frame.shape[:2], lm)
+        if not mask.any():
+            continue
+        n_open += 1
+        pooled.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[mask])
+    if hasattr(frames, "close"):
+        frames.close()
+    pix = np.concatenate(pooled) if pooled else np.zeros(0, np.uint8)
+    value = float(np.percentile(pix, percentile)) if pix.size else float("nan")
+    return InteriorStats(brightness=value, open_frames=n_open, frames=n_face, pixels=int(pix.size))
+
+
+def interior_brightness(frames, landmarks, *, open_min: float = OPEN_MOUTH_MIN,
+                        percentile: float = INTERIOR_PERCENTILE) -> float:
+    """Open-mouth interior brightness (grey level 0-255) of a video: see :func:`interior_stats`.
+    NaN when no frame's mouth is open."""
+    return interior_stats(frames, landmarks, open_min=open_min, percentile=percentile).brightness
+
+
+def interior_ratio(output, output_landmarks, recording, recording_landmarks, *,
+                   open_min: float = OPEN_MOUTH_MIN) -> float:
+    """Interior brightness of ``output`` / that of ``recording`` (the same speaker's real,
+    in-sync footage: the ground truth). ~1 means real-looking interiors; a dark painted cavity
+    reads 0.3-0.7. Arguments as for :func:`interior_stats` (paths or frames, FaceTrack or
+    (N, 68, 2) arrays tracked on each video). NaN if either has no open-mouth frame."""
+    out = interior_brightness(output, output_landmarks, open_min=open_min)
+    ref = interior_brightness(recording, recording_landmarks, open_min=open_min)
+    return out / ref if ref > 0 else float("nan")
+
+
 def _bin_key(feats) -> tuple[int, int, int]:
     return int(feats[0] / OPEN_BIN), int(feats[1] / WIDTH_BIN), int(round(feats[2] / YAW_BIN))
 
