@@ -1,26 +1,33 @@
-"""Shared fixtures: the real clips in ../shared/media (used by path, never copied)."""
+"""Shared fixtures: the real clips in ../shared/media (used by path, never copied).
+
+A missing clip FAILS its tests (it never skips them): a green run must mean the real-media
+tests ran. ``HEYGEM_MEDIA`` points elsewhere.
+"""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("HEYGEM_MEDIA", ROOT.parent / "shared" / "media"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # tests' own helpers (fake_engine)
 
 
 def media(name: str) -> Path:
     path = MEDIA / name
     if not path.exists():
-        pytest.skip(f"test media {path} not present")
+        pytest.fail(f"test media {path} is missing: the tests need ../shared/media beside the "
+                    "project (or HEYGEM_MEDIA=folder)", pytrace=False)
     return path
 
 
 @pytest.fixture(scope="session")
 def media_dir() -> Path:
     if not MEDIA.is_dir():
-        pytest.skip(f"test media folder {MEDIA} not present")
+        pytest.fail(f"test media folder {MEDIA} is missing (or set HEYGEM_MEDIA=folder)", pytrace=False)
     return MEDIA
 
 

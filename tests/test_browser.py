@@ -1,12 +1,10 @@
 """The workbench as a person uses it: `heygem serve` driven by Debian's Chromium (Playwright).
 
-Needs /usr/bin/chromium (apt `chromium`) and the `playwright` pip package; no browser download.
-The render uses the real engine (heygem_kernel.run) when heygem_kernel.pipeline exists; set
-HEYGEM_TEST_ENGINE=fake to use the engine double of heygem_widgets.fake instead.
+Needs /usr/bin/chromium (apt `chromium`, installed by scripts/setup.sh) and the `playwright` pip
+package; no browser download. The render is the real engine's.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -54,22 +52,14 @@ def _listen_addresses(port: int) -> set[str]:
     return found
 
 
-def _use_fake_engine() -> bool:
-    return (os.environ.get("HEYGEM_TEST_ENGINE") == "fake"
-            or importlib.util.find_spec("heygem_kernel.pipeline") is None)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
-    pytest.importorskip("voila")
+    assert Path(CHROMIUM).exists(), "chromium is not installed: run scripts/setup.sh (apt-get install chromium)"
+    import playwright.sync_api  # noqa: F401  (the [test] extra; a missing one fails, never skips)
+    import voila  # noqa: F401
     root = tmp_path_factory.mktemp("workspace")
     port = _free_port()
     env = dict(os.environ)
-    if _use_fake_engine():
-        env["HEYGEM_ENGINE"] = "heygem_widgets.fake:FakeEngine"
     log = open(root / "serve.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "heygem_kernel.cli", "serve", "--port", str(port),
                              "--root", str(root), "--max-upload-mb", str(MAX_UPLOAD_MB)],

@@ -19,7 +19,7 @@ def heygem(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def assert_clean_failure(proc: subprocess.CompletedProcess, *needles: str) -> None:
-    assert proc.returncode != 0
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])   # the README promises 2
     err = proc.stderr.strip()
     assert "Traceback" not in proc.stderr, proc.stderr
     last = err.splitlines()[-1]

@@ -1,6 +1,6 @@
 """The workbench panel without a browser: set widget values, click buttons, wait for the thread.
 
-Most tests use heygem_widgets.fake.FakeEngine (instant, no render); the ones marked slow use
+Most tests use tests/fake_engine.py FakeEngine (instant, no render); the ones marked slow use
 the real engine on real clips.
 """
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ipywidgets")
+import ipywidgets  # noqa: E402,F401  (the [widgets] extra: a missing one fails, never skips)
 
 from heygem_kernel.errors import InputError
 from heygem_kernel.options import RunOptions
 from heygem_widgets import history as hist
-from heygem_widgets.fake import FakeEngine
+from fake_engine import FakeEngine
 from heygem_widgets.panel import Workbench
 from heygem_widgets.progress import STAGE_WEIGHTS, ProgressTracker, item_fraction
 from heygem_widgets.uploads import MAX_NAME_CHARS, sanitize_filename, save_upload
@@ -63,11 +63,23 @@ def _status(wb: Workbench) -> str:
     ("..", "upload"),
     ("", "upload"),
     ("my talk (final).wav", "my_talk_final.wav"),
-    ("héllo.wav", "hello.wav"),
+    ("héllo.wav", "héllo.wav"),
     ("a\x00b.mp4", "ab.mp4"),
+    ("培训视频 第1版.MP4", "培训视频_第1版.mp4"),                  # readable names in any script
+    ("政策/../讲话.wav", "讲话.wav"),
+    ("ｆｕｌｌｗｉｄｔｈ．ｍｐ４", "fullwidth.mp4"),                    # full-width forms folded (NFKC)
+    ("a\u202egnp.mp4", "a_gnp.mp4"),                        # no bidi overrides that fake an extension
+    ("<b>x</b>.mp4", "b.mp4"),                                # "/" splits folders first
 ])
 def test_sanitize_filename(name, expected):
     assert sanitize_filename(name) == expected
+
+
+def test_panel_upload_keeps_a_chinese_name(ws, clip_524):
+    wb = Workbench(engine=FakeEngine(encode=False), workspace=ws)
+    wb.video_upload.set_state(_upload_value("张老师 讲解.mp4", clip_524.read_bytes()))
+    assert wb.video_path == ws.uploads / "张老师_讲解.mp4"
+    assert wb.video_path.read_bytes() == clip_524.read_bytes()
 
 
 def test_sanitize_filename_limits_length_and_keeps_extension():
@@ -412,7 +424,6 @@ def test_workspace_from_env(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_real_engine_preview_and_render(tmp_path, speech_5s, clip_524):
-    pytest.importorskip("heygem_kernel.pipeline")
     wb = Workbench(workspace=Workspace(root=tmp_path))       # default engine: heygem_kernel
     wb.choose(speech_5s, kind="audio")
     wb.choose(clip_524, kind="video")

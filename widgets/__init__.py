@@ -8,7 +8,7 @@ In a notebook::
 Modules: ``panel`` (the widgets; ``history_panel`` the History tab), ``views`` (media previews, result cards), and the
 browser-free logic they call: ``uploads`` (safe names, size limits), ``history`` (run folders:
 list, page, delete, ZIP), ``progress`` (stage weights), ``workspace`` (folders, served URLs),
-``media`` (thumbnails). ``fake`` is an engine double for tests and demos.
+``media`` (thumbnails).
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from .media import png_bytes
 from .progress import ProgressTracker
 from .uploads import FACE_EXTS, SPEECH_EXTS, human_size, list_media, save_upload
 from .views import audio_preview, face_preview, hook, result_card
-from .workspace import ENV_ENGINE, Workspace
+from .workspace import Workspace
 
 PER_PAGE = 5                    # history rows per page
 
@@ -39,16 +39,8 @@ COLOURS = {"info": "#333", "ok": "#1a7f37", "error": "#c62828", "busy": "#1565c0
 
 
 def default_engine() -> Any:
-    """The engine the panel calls: ``$HEYGEM_ENGINE`` ("module:attr", a class is instantiated)
-    or the :mod:`heygem_kernel` package itself."""
-    import os
-
-    spec = os.environ.get(ENV_ENGINE)
-    if not spec:
-        return importlib.import_module("heygem_kernel")
-    module, _, attr = spec.partition(":")
-    engine = getattr(importlib.import_module(module), attr) if attr else importlib.import_module(module)
-    return engine() if isinstance(engine, type) else engine
+    """The engine the panel calls: the :mod:`heygem_kernel` package (tests pass a double)."""
+    return importlib.import_module("heygem_kernel")
 
 
 def _backends() -> list[str]:

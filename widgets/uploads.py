@@ -19,24 +19,30 @@ SPEECH_EXTS = AUDIO_EXTS | VIDEO_EXTS   # a video's own soundtrack can drive ano
 FACE_EXTS = VIDEO_EXTS | IMAGE_EXTS
 
 MAX_NAME_CHARS = 80                     # keeps paths short and readable in the panel
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Letters and digits of any script stay (a Chinese name stays readable); everything else, path
+# separators and shell/URL specials included, becomes "_". \w is Unicode-aware on str patterns.
+_UNSAFE = re.compile(r"[^\w.-]+")
+_UNSAFE_EXT = re.compile(r"[^A-Za-z0-9]+")
 
 
 def sanitize_filename(name: str, *, fallback: str = "upload") -> str:
-    """A safe base name for ``name``: no folders, no leading dots, ``[A-Za-z0-9._-]`` only.
+    """A safe, readable base name for ``name``: no folders, no leading dots, only letters and
+    digits (of any script), ``.``, ``_`` and ``-``; the extension is ASCII and lower case.
 
     >>> sanitize_filename("../../etc/passwd")
     'passwd'
     >>> sanitize_filename("C:\\\\clips\\\\my talk (1).MP4")
     'my_talk_1.mp4'
+    >>> sanitize_filename("培训 第1版.mp4")
+    '培训_第1版.mp4'
     """
     base = re.split(r"[\\/]", str(name).replace("\x00", ""))[-1]
-    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    base = unicodedata.normalize("NFKC", base)   # full-width forms -> plain; composed accents
     stem, dot, ext = base.rpartition(".")
     if not dot:
         stem, ext = ext, ""
     stem = _UNSAFE.sub("_", stem).strip("._-")
-    ext = _UNSAFE.sub("", ext).lower()[:10]
+    ext = _UNSAFE_EXT.sub("", ext).lower()[:10]
     stem = (stem or fallback)[: MAX_NAME_CHARS - len(ext) - 1]
     return f"{stem}.{ext}" if ext else stem
 

@@ -16,7 +16,6 @@ ENV_ROOT = "HEYGEM_ROOT"                # workspace root (holds uploads/, runs/,
 ENV_MAX_UPLOAD_MB = "HEYGEM_MAX_UPLOAD_MB"
 ENV_FILES_URL = "HEYGEM_FILES_URL"      # URL prefix under which the root is served ("/voila/files/")
 ENV_MEDIA_DIRS = "HEYGEM_MEDIA_DIRS"    # extra folders offered in the "file on this machine" picker
-ENV_ENGINE = "HEYGEM_ENGINE"            # "module:attr" of an engine to use instead of heygem_kernel
 ENV_RESTRICT_PICKS = "HEYGEM_RESTRICT_PICKS"  # "1": typed paths must lie in uploads/ or the media dirs
 
 DEFAULT_MAX_UPLOAD_MB = 512             # the issue asks for >= 200 MB; a 1080p minute is ~100-300 MB

@@ -1,9 +1,10 @@
-"""A stand-in for the engine, for widget tests and UI demos without a render.
+"""A stand-in for the engine, for the widget tests (kept out of the package: no user can
+switch a real panel to it).
 
 ``FakeEngine`` has the engine's call signatures (``run``, ``preview_frame``, ``load_speech``)
 and writes a real run folder (params.json, result.json, output.mp4, plot PNGs), but the
-output is only the input video muxed with the speech: no lip-sync. Select it for a served
-app with ``HEYGEM_ENGINE=heygem_widgets.fake:FakeEngine heygem serve``.
+output is only the input video muxed with the speech: no lip-sync. Tests pass it to
+``Workbench(engine=FakeEngine())``.
 """
 from __future__ import annotations
 
