@@ -29,6 +29,9 @@ class RunOptions:
     preset: str = "veryfast"         # x264 preset
     sync_check: bool = True          # measure the output's A/V offset and confidence
     use_cache: bool = True           # re-use face tracks cached by video content hash
+    enhance: str | None = None       # face restoration after lip sync (heygem_kernel.enhance.available())
+    enhance_model: str | None = None  # its model file (.onnx; .pth with spandrel); default under checkpoints/
+    enhance_strength: float = 0.8    # 0..1: how much of the restored mouth replaces the composited one
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

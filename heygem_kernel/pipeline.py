@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import backends, cache, compositing, media, mouthlib, records
+from . import backends, cache, compositing, enhance, media, mouthlib, records
 from .errors import Cancelled, InputError, NoFaceError
 from .options import RunOptions
 
@@ -238,6 +238,7 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
     LOG.info("video: %dx%d, %.3f fps%s, %d frames%s", info.width, info.height, info.fps,
              " (variable rate, resampled)" if info.is_vfr else "", info.n_frames, " (photo)" if info.is_image else "")
     backend = _backend_for(options)
+    enhancer = enhance.from_options(options)  # a bad model file fails here, before any heavy work
     # Speech analysis (pocketsphinx, mel) runs beside the face analysis: they are independent,
     # and on two cores the overlap saves most of the speech time.
     _report(progress, "audio", 0, 1)
@@ -280,7 +281,7 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
         LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", sync.offset_frames,
                  sync.confidence, sync.correlation)
     extra = {"analysis_cached": analysis.cached, "source_frames": info.n_frames, "is_vfr": info.is_vfr,
-             "is_image": info.is_image}
+             "is_image": info.is_image, "frames_enhanced": rendered.enhanced}
     if sync is not None:
         extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict())
     extra.update(_backend_scores(backend, output, feats, info))
@@ -294,6 +295,7 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
         "options": options.to_dict(), "backend": backend.describe(), "versions": records.versions(),
         "video_info": {k: str(v) if isinstance(v, Path) else v for k, v in vars(info).items()},
         "audio_duration": speech.duration, "command": sys.argv if "heygem" in " ".join(sys.argv[:1]) else None,
+        "enhance": enhancer.describe() if enhancer else None,
     })
     out_w, out_h = _output_size(info, options)
     result = records.RunResult(
@@ -315,6 +317,7 @@ class _Rendered:
     mouth_open: np.ndarray           # [T] output mouth opening (NaN: no face)
     mouth_width: np.ndarray          # [T] output mouth width (NaN: no face)
     samples: list                    # [(out_index, frame, output landmarks, source landmarks)]
+    enhanced: int = 0                # frames whose new mouth went through face restoration
 
 
 def _render(info, output: Path, audio: Path, duration: float, n_out: int, track, backend, options,
@@ -379,16 +382,22 @@ class _RenderState:
         self.seen = np.full((n_out, 68, 2), np.nan, np.float32)   # the output's own landmarks
         self.checker = landmarks.FaceTracker(options.detector) if options.sync_check else None
         self.no_face = 0
+        self.enhancer, self.enhanced = enhance.from_options(options), 0   # loaded once, in _run
 
     def blend_and_write(self, batch: backends.FrameBatch, patches: list, writer) -> None:
         import cv2
         opts = self.options
-        for i, frame, lm, patch in zip(batch.out_index, batch.frames, batch.landmarks, patches):
+        for frame, lm, patch in zip(batch.frames, batch.landmarks, patches):
             if lm is None:
                 self.no_face += 1
             elif patch is not None:
-                frame = compositing.composite(frame, lm, patch, mask_scale=opts.mask_scale, feather=opts.feather,
-                                              color_match=opts.color_match, inplace=True)
+                compositing.composite(frame, lm, patch, mask_scale=opts.mask_scale, feather=opts.feather,
+                                      color_match=opts.color_match, inplace=True)
+        if self.enhancer is not None:  # face restoration, only where a new mouth went in
+            self.enhanced += self.enhancer.enhance(
+                batch.frames, [lm if p is not None else None for lm, p in zip(batch.landmarks, patches)],
+                mask_scale=opts.mask_scale, feather=opts.feather, color_match=opts.color_match)
+        for i, frame, lm in zip(batch.out_index, batch.frames, batch.landmarks):
             seen = self.checker.update(frame) if self.checker is not None else None
             if seen is not None:
                 self.seen[i] = seen
@@ -406,7 +415,7 @@ class _RenderState:
         seen = landmarks.FaceTrack(landmarks=self.seen, valid=~np.isnan(self.seen[:, 0, 0]),
                                    width=self.native[0], height=self.native[1], fps=0.0)
         return _Rendered(no_face=self.no_face, mouth_open=seen.mouth_open(), mouth_width=seen.mouth_width(),
-                         samples=self.samples)
+                         samples=self.samples, enhanced=self.enhanced)
 
 
 def _backend_scores(backend, output: Path, feats, info) -> dict:
@@ -484,6 +493,10 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
                                                    out_index=np.array([frame_index]), src_index=np.array([src])))[0]
     out = frame if patch is None else compositing.composite(
         frame, lm, patch, mask_scale=options.mask_scale, feather=options.feather, color_match=options.color_match)
+    enhancer = enhance.from_options(options)
+    if enhancer is not None and patch is not None:
+        enhancer.enhance([out], [lm], mask_scale=options.mask_scale, feather=options.feather,
+                         color_match=options.color_match)
     outline = compositing.mask_geometry(lm, scale=options.mask_scale).outline()
     cv2.polylines(out, [np.round(outline).astype(np.int32)], True, (0, 255, 0), max(1, info.width // 400),
                   cv2.LINE_AA)

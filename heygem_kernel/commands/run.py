@@ -31,6 +31,17 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", default=DEFAULTS.preset, help="x264 preset (default: %(default)s)")
     g.add_argument("--no-sync-check", action="store_true", help="skip the output's A/V offset measurement")
     g.add_argument("--no-cache", action="store_true", help="do not re-use cached face tracks")
+    _add_enhance_arguments(g)
+
+
+def _add_enhance_arguments(g) -> None:
+    from ..enhance import available
+    g.add_argument("--enhance", choices=available(),
+                   help="restore the new mouth with a face-restoration model you own (default: off)")
+    g.add_argument("--enhance-model", metavar="PATH",
+                   help="its model file, .onnx (or .pth with spandrel) (default: under checkpoints/)")
+    g.add_argument("--enhance-strength", type=float, default=DEFAULTS.enhance_strength, metavar="0..1",
+                   help="how much of the restored mouth to use (default: %(default)s)")
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
@@ -39,7 +50,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
                       feather=args.feather, pads=tuple(args.pads), smoothing=args.smoothing,
                       color_match=not args.no_color_match, still_fps=args.fps, out_height=args.out_height,
                       crf=args.crf, preset=args.preset, sync_check=not args.no_sync_check,
-                      use_cache=not args.no_cache)
+                      use_cache=not args.no_cache, enhance=args.enhance, enhance_model=args.enhance_model,
+                      enhance_strength=args.enhance_strength)
 
 
 def add_parser(sub) -> None:
