@@ -246,13 +246,14 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     become jobs. Writes the manifest (jobs marked ``"pending"``) before returning.
     Raises :class:`InputError` / :class:`MediaError` when the audio itself is unusable.
     """
-    from . import media
+    from . import enhance, media
     from .cache import file_hash
     from .scan import DEFAULT_SAMPLES, scan_video
 
     samples = DEFAULT_SAMPLES if samples is None else int(samples)
     run_dir = Path(run_dir).expanduser().absolute()
     options = make_options(options, backend=backend)
+    enhance.from_options(options)  # a missing or broken enhancer model fails the batch here, once
     cache_dir = Path(cache_dir).expanduser().absolute() if cache_dir else default_cache_dir()
     audio = Path(audio).expanduser().absolute()
     if not audio.is_file():

@@ -43,6 +43,11 @@ def default_engine() -> Any:
     return importlib.import_module("heygem_kernel")
 
 
+def _enhancers() -> list[str]:
+    from heygem_kernel.enhance import available
+    return available()
+
+
 def _backends() -> list[str]:
     from heygem_kernel.backends import available
     return available()
@@ -156,6 +161,10 @@ class Workbench:
                      for name, v in zip(("top", "bottom", "left", "right"), d.pads)]
         self.out_height = W.Dropdown(options=OUT_HEIGHTS, value=d.out_height or 0, description="output height",
                                      style=style)
+        self.enhance = W.Dropdown(options=[("off", None), *((n, n) for n in _enhancers())], value=d.enhance,
+                                  description="face restoration", style=style)
+        self.enhance_strength = W.FloatSlider(value=d.enhance_strength, min=0.0, max=1.0, step=0.05,
+                                              description="restore strength", style=style)
         self.frame_index = W.BoundedIntText(value=0, min=0, max=10**6, description="frame", style=style)
         self.preview_button = hook(W.Button(description="Preview mask & blend", icon="eye",
                                             layout=W.Layout(**natural)), "heygem-preview")
@@ -166,6 +175,7 @@ class Workbench:
             W.HBox([self.backend, self.device, self.out_height]),
             W.HBox([self.mask_scale, self.feather, self.smoothing]),
             W.HBox([W.Label("padding (px)"), *self.pads]),
+            W.HBox([self.enhance, self.enhance_strength]),
             W.HBox([self.frame_index, self.preview_button]), self.preview_msg, self.preview_image,
         ])
         # run
@@ -316,7 +326,8 @@ class Workbench:
         return RunOptions().replace(
             backend=self.backend.value, device=self.device.value, mask_scale=float(self.mask_scale.value),
             feather=float(self.feather.value), smoothing=float(self.smoothing.value),
-            pads=tuple(int(p.value) for p in self.pads), out_height=self.out_height.value or None)
+            pads=tuple(int(p.value) for p in self.pads), out_height=self.out_height.value or None,
+            enhance=self.enhance.value, enhance_strength=float(self.enhance_strength.value))
 
     def jobs(self) -> list[Path]:
         """The videos Generate would render, in order."""

@@ -61,6 +61,8 @@ def main(args: argparse.Namespace) -> int:
     videos = [str(v) for v in expand_videos(args.videos)]
     if not videos:
         raise InputError(f"no videos found in {' '.join(args.videos)}")
+    from ..enhance import from_options
+    from_options(options_from_args(args))  # a broken enhancer model: exit 2 before the notebook starts
     options = options_from_args(args).to_dict()
     options["pads"] = list(options["pads"])  # papermill passes only JSON types faithfully
     backend = options.pop("backend")

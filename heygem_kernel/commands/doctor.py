@@ -20,6 +20,7 @@ PACKAGES = (
     ("pocketsphinx", "phoneme recognition"),
     ("torch", "wav2lip backend"),
     ("matplotlib", "diagnostic plots"),
+    ("onnxruntime", "face restoration (--enhance)"),
     ("ipywidgets", "notebook panel"),
     ("voila", "web panel"),
     ("papermill", "batch notebooks"),
@@ -94,7 +95,13 @@ def collect(checkpoints_dir: str | None = None, *, hash: bool = True) -> dict[st
         "checkpoints": [c.to_dict() for c in checkpoints.scan(folder, hash=hash)],
         "missing": [name for name in (*checkpoints.GENERATOR_NAMES, checkpoints.SYNCNET_NAME)
                     if not (folder / name).is_file()],
+        "enhancers": _enhancers(folder),
     }
+
+
+def _enhancers(folder: Path) -> list[dict[str, Any]]:
+    from ..enhance import scan
+    return scan(folder)
 
 
 def _text(report: dict[str, Any]) -> str:
@@ -125,6 +132,14 @@ def _text(report: dict[str, Any]) -> str:
     if report["missing"]:
         lines.append(f"  not present: {', '.join(report['missing'])} "
                      f"(wav2lip needs wav2lip.pth or wav2lip_gan.pth; lipsync_expert.pth adds sync scores)")
+    lines.append("face-restoration models (--enhance):")
+    for e in report["enhancers"] or [{"file": None}]:
+        if e["file"] is None:
+            lines.append("  none found (gfpgan_1.4.onnx, gpen_bfr_512.onnx, restoreformer_plus_plus.onnx, codeformer.onnx)")
+            continue
+        use = {True: "commercial use allowed", False: "NOT for commercial use", None: "check before commercial use"}
+        lines.append(f"  {e['file']:<30} {e['size']:>13,} B  {e['enhancer'] or '?':<13} "
+                     f"{e['licence']} [{use[e['commercial']]}]")
     return "\n".join(lines)
 
 
