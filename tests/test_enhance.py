@@ -306,7 +306,7 @@ def test_batch_checks_the_enhancer_before_the_notebook_starts(tmp_path, clip_524
 
 def test_batch_notebook_options_and_panel_carry_the_enhancer(tmp_path, models):
     from heygem_kernel import batch
-    from heygem_widgets.fake import FakeEngine
+    from fake_engine import FakeEngine
     from heygem_widgets.panel import Workbench
     from heygem_widgets.workspace import Workspace
     opts = batch.make_options({"enhance": "gfpgan", "enhance_model": str(models["invert"]), "enhance_strength": 0.5})
