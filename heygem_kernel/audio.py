@@ -139,12 +139,15 @@ def melspectrogram(wav: np.ndarray) -> np.ndarray:
     return np.clip(scaled, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
 
 
-def mel_windows(mel: np.ndarray, *, fps: float, n_frames: int) -> np.ndarray:
+def mel_windows(mel: np.ndarray, *, fps: float, n_frames: int | None = None,
+                index: np.ndarray | None = None) -> np.ndarray:
     """One 0.2 s mel window per output frame, as Wav2Lip's inference.py cuts them.
 
-    mel [shape=(80, M)] -> [shape=(n_frames, 80, 16)]. Window i starts at column
-    int(i * 80 / fps) (forward-looking); windows that would run past the end are the last 16
-    columns. A mel shorter than 16 columns is padded with silence (-4).
+    mel [shape=(80, M)] -> [shape=(n_frames, 80, 16)] for frames 0..n_frames-1, or
+    [shape=(len(index), 80, 16)] for the output frames ``index`` only (streaming callers cut
+    a batch at a time). Window i starts at column int(i * 80 / fps) (forward-looking);
+    windows that would run past the end are the last 16 columns. A mel shorter than 16
+    columns is padded with silence (-4).
     """
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
@@ -152,7 +155,8 @@ def mel_windows(mel: np.ndarray, *, fps: float, n_frames: int) -> np.ndarray:
         pad = np.full((mel.shape[0], MEL_STEP - mel.shape[1]), -MAX_ABS_VALUE, dtype=mel.dtype)
         mel = np.concatenate([mel, pad], axis=1)
     multiplier = MEL_PER_SECOND / fps                       # same float ops as the original
-    starts = (np.arange(n_frames, dtype=np.float64) * multiplier).astype(np.int64)
+    frames = np.arange(n_frames) if index is None else np.asarray(index)
+    starts = (frames.astype(np.float64) * multiplier).astype(np.int64)
     starts = np.minimum(starts, mel.shape[1] - MEL_STEP)   # past the end: the last 16 columns
     cols = starts[:, None] + np.arange(MEL_STEP)[None, :]  # (n_frames, 16)
     return np.ascontiguousarray(mel[:, cols].transpose(1, 0, 2))

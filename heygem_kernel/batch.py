@@ -44,6 +44,11 @@ LOG = logging.getLogger("heygem.batch")
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
+LOCK_FILE = ".batch.lock"
+# The run folder whose lock this process's parent holds for it: ``heygem batch`` takes the lock
+# and then runs the batch notebook in a kernel (another process), whose prepare() must not
+# wait for its own parent.
+ENV_LOCK_HELD = "HEYGEM_BATCH_LOCK_HELD"
 OUTPUTS_DIR = "outputs"          # <run_dir>/outputs/<name>.mp4: the finished videos
 ITEMS_DIR = "items"              # <run_dir>/items/<name>/: each item's engine run record
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".flv", ".mpg", ".mpeg", ".ts",
@@ -199,9 +204,39 @@ class ItemOutcome:
     worker: str
 
 
+def lock_run_dir(run_dir: str | os.PathLike):
+    """Take the exclusive lock of a batch run folder, or raise :class:`InputError` at once.
+
+    Two batches writing one folder would delete each other's partial files and overwrite the
+    manifest, so every entry point (``heygem batch``, plain papermill, the Python API, the
+    panel) goes through :func:`prepare`, which takes this lock. It is an ``flock`` on
+    ``run_dir/.batch.lock``: released by ``close()`` on the returned handle, or by the
+    operating system when the process ends (kill -9 included), so a dead batch never leaves
+    a folder locked. Returns None when ``$HEYGEM_BATCH_LOCK_HELD`` names this folder (the
+    parent process holds the lock for this one).
+    """
+    import fcntl
+    run_dir = Path(run_dir).expanduser().absolute()
+    if os.environ.get(ENV_LOCK_HELD) == str(run_dir):
+        return None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / LOCK_FILE, "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise InputError(f"{run_dir} is in use by another batch; wait for it to finish or choose "
+                         "another run folder") from None
+    return handle
+
+
 @dataclass
 class BatchPlan:
-    """A prepared batch: the manifest as it stands and the jobs still to run."""
+    """A prepared batch: the manifest as it stands and the jobs still to run.
+
+    ``lock`` is the run folder's lock (see :func:`lock_run_dir`), held from :func:`prepare`
+    until :func:`execute` ends (or :meth:`release`).
+    """
 
     run_dir: Path
     audio: Path
@@ -209,10 +244,17 @@ class BatchPlan:
     cache_dir: Path
     manifest: dict[str, Any]
     jobs: list[ItemJob]
+    lock: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def items(self) -> list[dict[str, Any]]:
         return self.manifest["items"]
+
+    def release(self) -> None:
+        """Release the run folder's lock (safe to call twice)."""
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
 
 @dataclass(frozen=True)
@@ -263,7 +305,21 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     paths = expand_videos(videos)
     if not paths:
         raise InputError(f"no videos given (videos={videos!r})")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_run_dir(run_dir)
+    try:
+        return _plan(audio, paths, run_dir=run_dir, options=options, cache_dir=cache_dir, samples=samples,
+                     scan=scan, audio_info=audio_info, audio_hash=audio_hash, lock=lock)
+    except BaseException:
+        if lock is not None:
+            lock.close()
+        raise
+
+
+def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions, cache_dir: Path,
+          samples: int, scan: bool, audio_info: Any, audio_hash: str, lock: Any) -> BatchPlan:
+    """The body of :func:`prepare`, run while holding the run folder's lock."""
+    from .cache import file_hash
+    from .scan import scan_video
 
     previous = read_manifest(run_dir) or {"items": []}
     done = {e["key"]: e for e in previous["items"] if e.get("status") == "ok" and e.get("key")
@@ -323,7 +379,7 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     LOG.info("batch %s: %d videos: %d to run, %d already done, %d failed pre-flight",
              run_dir, len(entries), len(jobs), n_reused, n_failed)
     return BatchPlan(run_dir=run_dir, audio=audio, options=options, cache_dir=cache_dir,
-                     manifest=manifest, jobs=jobs)
+                     manifest=manifest, jobs=jobs, lock=lock)
 
 
 def _output_intact(run_dir: Path, entry: dict[str, Any]) -> bool:
@@ -415,6 +471,15 @@ def execute(plan: BatchPlan, *, executor: str = "local", workers: int | None = N
     The speech is analysed once here (or passed in as ``speech``) and shipped to every job.
     ``progress``: one log line per finished item, plus a tqdm.std bar when stderr is a terminal.
     """
+    try:
+        return _execute(plan, executor=executor, workers=workers, scheduler=scheduler, runner=runner,
+                        speech=speech, progress=progress)
+    finally:
+        plan.release()
+
+
+def _execute(plan: BatchPlan, *, executor: str, workers: int | None, scheduler: str | None,
+             runner: Runner | None, speech: Any, progress: bool) -> BatchResult:
     t0 = time.perf_counter()
     by_index = {e["index"]: e for e in plan.items}
     n_total = len(plan.jobs)

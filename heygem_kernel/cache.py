@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,9 @@ def entry_path(cache_dir: str | Path, entry_key: str) -> Path:
 
 
 def atomic_save_npz(path: Path, **arrays: Any) -> None:
+    """Save ``arrays`` to ``path`` through a unique temporary file (safe with concurrent writers)."""
     import numpy as np
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+
+    from .records import atomic_output
+    with atomic_output(path) as tmp:
+        np.savez(tmp, **arrays)

@@ -100,15 +100,39 @@ def versions() -> dict[str, str]:
     return found
 
 
+TMP_MARK = ".tmp-"          # in every temporary name atomic_output makes (stale ones are swept)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a unique temporary path beside ``path``; rename it over ``path`` when the block
+    ends cleanly, delete it when the block raises.
+
+    The name is unique per call (``tempfile.mkstemp``), so two writers of one file (two
+    threads of one process, e.g. the panel's preview and a render) never share a temporary
+    file: readers see the old file or a whole new one, never half of one. The extension is
+    kept (``np.savez`` and ffmpeg pick formats by it).
+    """
+    import tempfile
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}{TMP_MARK}", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically so readers never see half a file, even after a crash or kill -9:
-    a per-process temporary name, flushed to disk (fsync), then renamed over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    a unique temporary name (:func:`atomic_output`), flushed to disk (fsync), then renamed."""
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, ensure_ascii=False, default=str)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,8 @@ import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import records
+
 REPORT_HTML = "report.html"
 EXECUTED_NOTEBOOK = "batch.ipynb"
 ZIP_NAME = "outputs.zip"
@@ -184,9 +186,8 @@ def write_html(notebook: str | os.PathLike, html_path: str | os.PathLike | None 
     exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
     nb = nbformat.read(notebook, as_version=4)
     body, _ = exporter.from_notebook_node(nb)
-    tmp = html_path.with_name(f".{html_path.name}.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, html_path)
+    with records.atomic_output(html_path) as tmp:
+        tmp.write_text(body, encoding="utf-8")
     return html_path
 
 
@@ -206,8 +207,7 @@ def write_zip(run_dir: str | os.PathLike, *, zip_path: str | os.PathLike | None 
     manifest_path = run_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     zip_path = Path(zip_path) if zip_path else run_dir / ZIP_NAME
-    tmp = zip_path.with_name(f".{zip_path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w") as zf:
+    with records.atomic_output(zip_path) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         zf.write(manifest_path, "manifest.json", compress_type=zipfile.ZIP_DEFLATED)
         report = run_dir / REPORT_HTML
         if include_report and report.is_file():
@@ -220,5 +220,4 @@ def write_zip(run_dir: str | os.PathLike, *, zip_path: str | os.PathLike | None 
             if out.is_file() and e["output"] not in done:
                 zf.write(out, e["output"], compress_type=zipfile.ZIP_STORED)
                 done.add(e["output"])
-    os.replace(tmp, zip_path)
     return zip_path

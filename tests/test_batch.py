@@ -242,7 +242,7 @@ def test_kill_9_loses_at_most_the_item_in_flight(killed):
 # ------------------------------------------------------------------------------------- dask
 def test_one_batch_per_folder_at_a_time(killed):
     rival = killed[4]
-    assert rival.returncode == 2 and "another `heygem batch` is running on" in rival.stderr
+    assert rival.returncode == 2 and "is in use by another batch" in rival.stderr
 
 
 def test_dask_two_workers_three_clips_same_as_local(work, killed, clip_590, clip_524, clip_vfr, speech_5s,

@@ -20,6 +20,7 @@ import pytest
 import torch  # noqa: E402  (the [gpu] extra, installed by scripts/setup.sh: never skipped)
 F = torch.nn.functional
 
+from heygem_kernel import audio as audio_mod  # noqa: E402
 from heygem_kernel import checkpoints  # noqa: E402
 from heygem_kernel.backends import wav2lip as w2l  # noqa: E402
 from heygem_kernel.backends.base import AudioFeatures, FrameBatch, JobContext  # noqa: E402
@@ -559,7 +560,9 @@ def test_backend_synthesizes_patches_on_real_frames(ckpt_dir, clip_590, speech_5
     feats = _features(speech_5s, 25.0, n_out)
     opts = RunOptions(backend="wav2lip", pads=(0, 10, 0, 0))
     backend.prepare(JobContext(audio=feats, track=None, library=None, width=w, height=h, options=opts))
-    assert backend.mel_windows.shape == (n_out, 80, 16)
+    assert backend.windows(np.arange(n_out)).shape == (n_out, 80, 16)
+    full = audio_mod.mel_windows(feats.mel, fps=25.0, n_frames=n_out)        # cut per batch = cut at once
+    assert np.array_equal(backend.windows(np.array([0, 7, n_out - 1])), full[[0, 7, n_out - 1]])
     lms = _template_landmarks(150, 90, 300)
     originals = [f.copy() for f in frames]
     batch = FrameBatch(frames=frames, landmarks=[lms, None, lms], out_index=np.array([10, 11, 30]),
@@ -582,7 +585,7 @@ def test_backend_synthesizes_patches_on_real_frames(ckpt_dir, clip_590, speech_5
                                   out_index=np.array([40, 49]), src_index=np.array([0, 2])))
     del backend.generate
     faces, mels = seen[0]
-    assert np.array_equal(mels, backend.mel_windows[[40, 49]])
+    assert np.array_equal(mels, full[[40, 49]])
     assert np.array_equal(faces[1], w2l.crop96(frames[2], box))
     info = backend.describe()
     assert info["backend"] == "wav2lip" and info["device"] == "cpu" and info["dtype"] == "float32"
@@ -628,6 +631,40 @@ def test_sync_scores_find_a_known_offset():
     valid[20] = False
     res2 = w2l.sync_scores(_CodeNet(), mel_windows=mels, mouths=mouths, fps=25.0, valid=valid)
     assert res2["n_windows"] == t - 4 - 5 and res2["offset_frames"] == lag
+
+
+def _reference_lse(net, mels, mouths, valid, vshift):
+    """All embeddings at once, every (face v, audio v+o) pair of valid stacks: the definition."""
+    t = len(mouths)
+    starts = [v for v in range(t - 4) if valid[v:v + 5].all()]
+    face = torch.from_numpy(np.stack([mouths[v:v + 5] for v in starts])).permute(0, 1, 4, 2, 3)
+    a, f = net(torch.from_numpy(mels[starts]).unsqueeze(1), face.reshape(len(starts), 15, 48, 96).float() / 255)
+    a, f = a.double().numpy(), f.double().numpy()
+    pos = {v: i for i, v in enumerate(starts)}
+    curve = []
+    for o in range(-vshift, vshift + 1):
+        d = [np.linalg.norm(f[i] - a[pos[v + o]]) for i, v in enumerate(starts) if v + o in pos]
+        curve.append(np.mean(d) if d else np.nan)
+    return np.array(curve), len(starts)
+
+
+def test_streamed_sync_scores_equal_the_definition_and_keep_little():
+    rng = np.random.default_rng(3)
+    t = 150
+    mels = rng.uniform(-4, 4, (t, 80, 16)).astype(np.float32)
+    mouths = rng.integers(0, 255, (t, 48, 96, 3), dtype=np.uint8)
+    valid = np.ones(t, bool)
+    valid[[30, 31, 97]] = False
+    want, n = _reference_lse(_CodeNet(), mels, mouths, valid, 15)
+    scorer = w2l.SyncScorer(_CodeNet(), windows=lambda idx: mels[idx], vshift=15, batch_size=7)
+    most = 0
+    for i in range(t):
+        scorer.push(mouths[i] if valid[i] else None)
+        most = max(most, len(scorer._emb))
+    got = scorer.result()
+    assert got["n_windows"] == n
+    assert np.allclose(got["dists"], want, rtol=1e-9, equal_nan=True)
+    assert most <= 16                    # embeddings of the last vshift + 1 windows only
 
 
 def test_sync_scores_with_the_expert_network(ckpt_dir, clip_590):

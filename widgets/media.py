@@ -9,6 +9,7 @@ import numpy as np
 
 from heygem_kernel.errors import MediaError
 from heygem_kernel.media import ffmpeg_exe
+from heygem_kernel.records import atomic_output
 
 THUMB_WIDTH = 160                   # px; history rows and result cards
 THUMB_AT_S = 0.5                    # s into the video: frame 0 is often a blink or a fade-in
@@ -27,18 +28,17 @@ def thumbnail(video: str | os.PathLike, dest: str | os.PathLike, *, width: int =
         ffmpeg = ffmpeg_exe()
     except MediaError:
         return None
-    tmp = dest.with_name(dest.stem + ".tmp.png")
     for seek in (THUMB_AT_S, 0.0):  # clips shorter than THUMB_AT_S: take the first frame
-        cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{seek}", "-i", str(video),
-               "-frames:v", "1", "-vf", f"scale={width}:-2", "-f", "image2", "-c:v", "png", str(tmp)]
         try:
-            subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+            with atomic_output(dest) as tmp:   # renamed over dest only if the block ends cleanly
+                cmd = [ffmpeg, "-nostdin", "-v", "error", "-y", "-ss", f"{seek}", "-i", str(video),
+                       "-frames:v", "1", "-vf", f"scale={width}:-2", "-f", "image2", "-c:v", "png", str(tmp)]
+                subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+                if tmp.stat().st_size == 0:
+                    raise OSError("ffmpeg wrote no picture")
+            return dest
         except (subprocess.SubprocessError, OSError):
             continue
-        if tmp.is_file() and tmp.stat().st_size > 0:
-            tmp.replace(dest)
-            return dest
-    tmp.unlink(missing_ok=True)
     return None
 
 

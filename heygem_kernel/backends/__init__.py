@@ -5,7 +5,9 @@ is created, so ``import heygem_kernel`` stays cheap.
 """
 from __future__ import annotations
 
+import copy
 import importlib
+import threading
 from typing import Any
 
 from ..errors import InputError
@@ -17,6 +19,7 @@ _REGISTRY: dict[str, str] = {
     "wav2lip": "heygem_kernel.backends.wav2lip:Wav2LipBackend",
 }
 _CACHE: dict[tuple, Backend] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 def register(name: str, target: str) -> None:
@@ -36,14 +39,20 @@ def backend_class(name: str) -> type[Backend]:
 
 
 def create(name: str, *, cached: bool = True, **kwargs: Any) -> Backend:
-    """Create (or re-use: models load once per process) the backend ``name``."""
+    """A backend ``name`` for one job.
+
+    With ``cached`` the model loads once per process and every call returns a fresh shallow
+    copy of the loaded backend: the copies share the weights, but each job's state (set by
+    ``prepare``) is its own, so two jobs at once (the panel's preview during a render, two
+    threads of a worker) never see each other's speech or face track.
+    """
+    if not cached:
+        return backend_class(name)(**kwargs)
     key = (name, tuple(sorted((k, str(v)) for k, v in kwargs.items())))
-    if cached and key in _CACHE:
-        return _CACHE[key]
-    backend = backend_class(name)(**kwargs)
-    if cached:
-        _CACHE[key] = backend
-    return backend
+    with _CACHE_LOCK:               # two first calls at once must not load the model twice
+        if key not in _CACHE:
+            _CACHE[key] = backend_class(name)(**kwargs)
+        return copy.copy(_CACHE[key])
 
 
 __all__ = ["AudioFeatures", "Backend", "FrameBatch", "JobContext", "MouthPatch",

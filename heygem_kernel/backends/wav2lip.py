@@ -307,25 +307,25 @@ class Wav2LipBackend(Backend):
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True     # fixed 96x96 shapes: pick the best kernels
             self.model = self.model.to(memory_format=torch.channels_last)
-        self._syncnet = None
-        self._file_info: dict[str, Any] | None = None
-        self._mels: np.ndarray | None = None
-        self._boxes: dict[int, tuple[int, int, int, int]] = {}   # out_index -> box (scoring)
+        self._shared: dict[str, Any] = {}   # lazily loaded SyncNet, file facts: shared by job copies
+        self._boxes: np.ndarray | None = None   # [T, 4] int32 face box per output frame (-1: none)
         self.job: JobContext | None = None
         self.gpu_seconds = 0.0       # time spent inside forward passes (for benchmarks)
 
     # -- per job -------------------------------------------------------------------------
     def prepare(self, job: JobContext) -> None:
-        """Cut one mel window per output frame: [shape=(T, 80, 16)] float32."""
-        from ..audio import mel_windows
+        """Keep the job; mel windows are cut per batch (memory does not grow with the video's
+        length: 16 bytes of face box per output frame is all that is kept, for scoring)."""
         self.job = job
-        self._boxes = {}
-        self._mels = mel_windows(job.audio.mel, fps=job.audio.fps,
-                                 n_frames=max(1, job.audio.n_frames)).astype(np.float32)
+        self._boxes = np.full((max(1, job.audio.n_frames), 4), -1, np.int32)
 
-    @property
-    def mel_windows(self) -> np.ndarray | None:
-        return self._mels
+    def windows(self, out_index: np.ndarray) -> np.ndarray:
+        """Mel windows of output frames ``out_index`` [shape=(B,)]: [shape=(B, 80, 16)] float32."""
+        from ..audio import mel_windows
+        if self.job is None:
+            raise BackendError("wav2lip backend used before prepare(job)")
+        index = np.clip(np.asarray(out_index), 0, max(1, self.job.audio.n_frames) - 1)
+        return mel_windows(self.job.audio.mel, fps=self.job.audio.fps, index=index).astype(np.float32)
 
     def _pads(self) -> tuple[int, int, int, int]:
         pads = getattr(getattr(self.job, "options", None), "pads", None)
@@ -334,7 +334,7 @@ class Wav2LipBackend(Backend):
     # -- per batch -----------------------------------------------------------------------
     def synthesize(self, batch: FrameBatch) -> list[MouthPatch | None]:
         """New face crops for every frame with landmarks (None for the others)."""
-        if self._mels is None:
+        if self.job is None:
             raise BackendError("wav2lip backend used before prepare(job)")
         pads = self._pads()
         boxes, crops, rows = [], [], []
@@ -347,15 +347,15 @@ class Wav2LipBackend(Backend):
         patches: list[MouthPatch | None] = [None] * len(batch.frames)
         if not rows:
             return patches
-        mel_idx = np.clip(np.asarray(batch.out_index)[rows], 0, len(self._mels) - 1)
         faces = np.stack(crops)                          # [N,96,96,3] uint8
-        mels = self._mels[mel_idx]                       # [N,80,16]
+        mels = self.windows(np.asarray(batch.out_index)[rows])   # [N,80,16]
         out = np.concatenate([self.generate(faces[s:s + self.batch_size],
                                             mels[s:s + self.batch_size])
                               for s in range(0, len(rows), self.batch_size)])
         import cv2
         for row, box, face in zip(rows, boxes, out):
-            self._boxes[int(batch.out_index[row])] = box
+            if 0 <= batch.out_index[row] < len(self._boxes):
+                self._boxes[int(batch.out_index[row])] = box
             x1, y1, x2, y2 = box
             image = cv2.resize(face, (x2 - x1, y2 - y1), interpolation=cv2.INTER_LANCZOS4)
             patches[row] = MouthPatch(image=image, x0=x1, y0=y1)
@@ -392,9 +392,9 @@ class Wav2LipBackend(Backend):
     # -- sync scoring ----------------------------------------------------------------------
     def syncnet(self) -> "torch.nn.Module | None":
         """The expert SyncNet if its file exists (loaded once), else None."""
-        if self._syncnet is None and self.syncnet_file.is_file():
-            self._syncnet = load_syncnet(self.syncnet_file, self.device)
-        return self._syncnet
+        if "syncnet" not in self._shared and self.syncnet_file.is_file():
+            self._shared["syncnet"] = load_syncnet(self.syncnet_file, self.device)
+        return self._shared.get("syncnet")
 
     def score_output(self, output: str | os.PathLike, *, feats: Any = None,
                      fps: float | None = None) -> dict[str, Any]:
@@ -402,135 +402,174 @@ class Wav2LipBackend(Backend):
         ``syncnet_offset_frames``, ``syncnet_lse_d``, ``syncnet_lse_c``, ``syncnet_windows``
         ({} without a SyncNet checkpoint). Uses the face boxes and mel windows of the job."""
         net = self.syncnet()
-        if net is None or self._mels is None or self.job is None:
+        if net is None or self.job is None or self._boxes is None:
             return {}
-        n = len(self._mels)
-        boxes = [self._boxes.get(i) for i in range(n)]
         fps = float(fps or self.job.audio.fps)
-        res = score_video(output, boxes=boxes, mel_windows=self._mels, fps=fps, syncnet=net,
+        boxes = (None if b[0] < 0 else tuple(int(v) for v in b) for b in self._boxes)
+        res = score_video(output, boxes=boxes, windows=self.windows, fps=fps, syncnet=net,
                           source_size=(self.job.width, self.job.height))
         return {"syncnet_offset_frames": res["offset_frames"], "syncnet_lse_d": res["lse_d"],
                 "syncnet_lse_c": res["lse_c"], "syncnet_windows": res["n_windows"],
                 "syncnet_model": str(self.syncnet_file)}
 
     def describe(self) -> dict[str, Any]:
-        if self._file_info is None:        # hashed once per backend (and cached on disk)
+        if "file_info" not in self._shared:   # hashed once per loaded model (and cached on disk)
             try:
                 info = checkpoints.inspect_checkpoint(self.checkpoint)
-                self._file_info = {"model_bytes": info.size, "sha256": info.sha256,
-                                   "sha256_status": info.status,
-                                   "official_name": info.known.name if info.status == "official" else None}
+                self._shared["file_info"] = {
+                    "model_bytes": info.size, "sha256": info.sha256, "sha256_status": info.status,
+                    "official_name": info.known.name if info.status == "official" else None}
             except (OSError, CheckpointError) as exc:   # file moved after loading
-                self._file_info = {"model_bytes": None, "sha256": None,
-                                   "sha256_status": f"unavailable: {exc}", "official_name": None}
-        return {"backend": self.name, "model": str(self.checkpoint), **self._file_info,
+                self._shared["file_info"] = {"model_bytes": None, "sha256": None,
+                                             "sha256_status": f"unavailable: {exc}", "official_name": None}
+        return {"backend": self.name, "model": str(self.checkpoint), **self._shared["file_info"],
                 "device": str(self.device),
                 "dtype": str(self.amp_dtype or "float32").replace("torch.", ""),
                 "batch_size": self.batch_size,
                 "syncnet": str(self.syncnet_file) if self.syncnet_file.is_file() else None}
 
     def close(self) -> None:
-        self._mels = None
-        self._boxes = {}
+        self._boxes = None
         if self.device.type == "cuda":
             import torch
             torch.cuda.empty_cache()
 
 
 # ============================================================================ sync scores
+class SyncScorer:
+    """LSE-D / LSE-C style scores with the expert SyncNet, streamed frame by frame.
+
+    Feed the output's mouths in order with :meth:`push`; 5-frame stacks go through the
+    network ``batch_size`` at a time, and only the embeddings of the last ``vshift`` windows
+    are kept, so memory does not depend on the video's length. For each stack v (frames
+    v..v+4, mel window v) the face embedding is compared with the audio embedding of window
+    v + o for o = -vshift..vshift by Euclidean distance of the L2-normalised embeddings,
+    averaged over the pairs that exist (spec 8.1 zero-pads instead).
+
+    windows  callable: output frame numbers [shape=(B,)] -> mel windows [shape=(B, 80, 16)].
+    """
+
+    def __init__(self, syncnet: "torch.nn.Module", *, windows, vshift: int = VSHIFT,
+                 batch_size: int = 64) -> None:
+        from collections import deque
+        self.net, self.windows, self.vshift, self.batch_size = syncnet, windows, int(vshift), int(batch_size)
+        self._recent: deque = deque(maxlen=SYNC_FRAMES)       # (mouth, valid) of the last frames
+        self._frames = 0
+        self._pending: list[tuple[int, np.ndarray]] = []       # (window, [5,48,96,3] stack)
+        self._emb: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # window -> (audio, face)
+        self._sums = np.zeros(2 * self.vshift + 1)
+        self._counts = np.zeros(2 * self.vshift + 1, np.int64)
+        self.n_windows = 0
+
+    def push(self, mouth: np.ndarray | None) -> None:
+        """The next output frame's mouth [shape=(48, 96, 3)] uint8 BGR, or None (no face)."""
+        self._recent.append(mouth)
+        self._frames += 1
+        if len(self._recent) == SYNC_FRAMES and all(m is not None for m in self._recent):
+            self._pending.append((self._frames - SYNC_FRAMES, np.stack(self._recent)))
+            if len(self._pending) >= self.batch_size:
+                self._flush()
+
+    def _flush(self) -> None:
+        import torch
+        if not self._pending:
+            return
+        idx = np.array([v for v, _ in self._pending])
+        stack = np.stack([s for _, s in self._pending])                     # [B,5,48,96,3]
+        self._pending = []
+        dev = next(self.net.parameters()).device
+        with torch.inference_mode():
+            face = torch.from_numpy(stack).to(dev).permute(0, 1, 4, 2, 3)   # [B,5,3,48,96]
+            face = face.reshape(len(idx), SYNC_FRAMES * 3, HALF, FACE_SIZE).float() / 255.0
+            mel = torch.from_numpy(np.ascontiguousarray(self.windows(idx), np.float32))
+            a, f = self.net(mel.to(dev).unsqueeze(1), face)
+        for v, av, fv in zip(idx, a.double().cpu().numpy(), f.double().cpu().numpy()):
+            self._add(int(v), av, fv)
+
+    def _add(self, v: int, a: np.ndarray, f: np.ndarray) -> None:
+        self.n_windows += 1
+        self._emb[v] = (a, f)
+        for u, (au, fu) in list(self._emb.items()):
+            if v - u > self.vshift:
+                del self._emb[u]                  # too old to pair with anything still to come
+                continue
+            self._sums[u - v + self.vshift] += np.linalg.norm(f - au)       # face v, audio u
+            self._counts[u - v + self.vshift] += 1
+            if u != v:
+                self._sums[v - u + self.vshift] += np.linalg.norm(fu - a)   # face u, audio v
+                self._counts[v - u + self.vshift] += 1
+
+    def result(self) -> dict[str, Any]:
+        """``offset_frames`` (syncnet_python's AV offset = -argmin o: positive when the mouth
+        lags the audio), ``lse_d`` (min mean distance), ``lse_c`` (median - min), ``dists``
+        (the curve over o = -vshift..vshift) and ``n_windows``."""
+        self._flush()
+        nan = float("nan")
+        if self.n_windows == 0:
+            return {"offset_frames": 0, "lse_d": nan, "lse_c": nan, "dists": [], "n_windows": 0}
+        curve = np.where(self._counts > 0, self._sums / np.maximum(self._counts, 1), nan)
+        best = int(np.nanargmin(curve))
+        return {"offset_frames": -(best - self.vshift), "lse_d": float(curve[best]),
+                "lse_c": float(np.nanmedian(curve) - curve[best]), "dists": [float(d) for d in curve],
+                "n_windows": self.n_windows}
+
+
 def sync_scores(syncnet: "torch.nn.Module", *, mel_windows: np.ndarray, mouths: np.ndarray,
                 fps: float, vshift: int = VSHIFT, valid: np.ndarray | None = None,
                 batch_size: int = 64) -> dict[str, Any]:
-    """LSE-D / LSE-C style scores of an output with the expert SyncNet.
+    """:class:`SyncScorer` over arrays in memory.
 
     mel_windows [shape=(T, 80, 16)] one window per output frame (window i starts at i / fps).
     mouths      [shape=(T, 48, 96, 3)] uint8 BGR lower halves of the output's 96x96 face crops.
-    valid       [shape=(T,)] bool, False where a frame has no face (5-frame stacks touching
-                one are skipped).
-    For each 5-frame stack v (frames v..v+4, mel window v) the face and audio embeddings are
-    compared at audio offsets o = -vshift..vshift by Euclidean distance of the L2-normalised
-    embeddings, averaged over the pairs that exist (spec 8.1 zero-pads instead). Returns
-    ``offset_frames`` (syncnet_python's AV offset = -argmin o: positive when the mouth lags the
-    audio), ``lse_d`` (min mean distance), ``lse_c`` (median - min), ``dists`` (the curve)
-    and ``n_windows``. At 25 fps the 0.2 s window covers exactly the 5 frames; other rates
-    are scored as they are (the expert was trained at 25 fps).
+    valid       [shape=(T,)] bool, False where a frame has no face (stacks touching one are
+                skipped). At 25 fps the 0.2 s window covers exactly the 5 frames; other rates
+                are scored as they are (the expert was trained at 25 fps).
     """
-    import torch
     if fps <= 0:
         raise InputError(f"fps must be positive, got {fps}")
     t = min(len(mel_windows), len(mouths))
-    n = t - SYNC_FRAMES + 1
     ok = np.ones(t, bool) if valid is None else np.asarray(valid, bool)[:t]
-    starts = [v for v in range(max(0, n)) if ok[v:v + SYNC_FRAMES].all()]
-    nan = float("nan")
-    if not starts:
-        return {"offset_frames": 0, "lse_d": nan, "lse_c": nan, "dists": [], "n_windows": 0}
-    dev = next(syncnet.parameters()).device
-    mouths = np.asarray(mouths[:t])
-    a_emb, f_emb = [], []
-    with torch.inference_mode():
-        for s in range(0, len(starts), batch_size):
-            idx = starts[s:s + batch_size]
-            stack = np.stack([mouths[v:v + SYNC_FRAMES] for v in idx])     # [B,5,48,96,3]
-            face = torch.from_numpy(stack).to(dev).permute(0, 1, 4, 2, 3)   # [B,5,3,48,96]
-            face = face.reshape(len(idx), SYNC_FRAMES * 3, HALF, FACE_SIZE).float() / 255.0
-            mel = torch.from_numpy(np.ascontiguousarray(mel_windows[idx], np.float32))
-            a, f = syncnet(mel.to(dev).unsqueeze(1), face)
-            a_emb.append(a.float().cpu())
-            f_emb.append(f.float().cpu())
-    a = torch.cat(a_emb).double().numpy()
-    f = torch.cat(f_emb).double().numpy()
-    pos = {v: i for i, v in enumerate(starts)}
-    dists = []
-    for o in range(-vshift, vshift + 1):
-        pairs = [(i, pos[v + o]) for i, v in enumerate(starts) if v + o in pos]
-        if not pairs:
-            dists.append(nan)
-            continue
-        fi, ai = map(np.asarray, zip(*pairs))
-        dists.append(float(np.linalg.norm(f[fi] - a[ai], axis=1).mean()))
-    curve = np.asarray(dists)
-    best = int(np.nanargmin(curve))
-    return {"offset_frames": -(best - vshift), "lse_d": float(curve[best]),
-            "lse_c": float(np.nanmedian(curve) - curve[best]), "dists": dists,
-            "n_windows": len(starts)}
+    scorer = SyncScorer(syncnet, windows=lambda idx: mel_windows[idx], vshift=vshift, batch_size=batch_size)
+    for i in range(t):
+        scorer.push(mouths[i] if ok[i] else None)
+    return scorer.result()
 
 
-def score_video(video_path: str | os.PathLike, *, boxes: Sequence[tuple | None],
-                mel_windows: np.ndarray, fps: float, syncnet: "torch.nn.Module",
-                source_size: tuple[int, int] | None = None, vshift: int = VSHIFT
-                ) -> dict[str, Any]:
-    """Decode ``video_path`` and score it with :func:`sync_scores`.
+def score_video(video_path: str | os.PathLike, *, boxes, windows, fps: float,
+                syncnet: "torch.nn.Module", source_size: tuple[int, int] | None = None,
+                vshift: int = VSHIFT) -> dict[str, Any]:
+    """Decode ``video_path`` frame by frame and score it with a :class:`SyncScorer`.
 
-    boxes: one face box (x1, y1, x2, y2) or None per output frame, in ``source_size``
-    (width, height) pixels; they are rescaled if the video was written at another size.
-    mel_windows [shape=(T, 80, 16)].
+    boxes: iterable of one face box (x1, y1, x2, y2) or None per output frame, in
+    ``source_size`` (width, height) pixels; rescaled if the video was written at another size.
+    windows: output frame numbers [shape=(B,)] -> mel windows [shape=(B, 80, 16)].
     """
     import cv2
 
     from ..errors import MediaError
+    if fps <= 0:
+        raise InputError(f"fps must be positive, got {fps}")
     cap = cv2.VideoCapture(str(video_path))
     if not cap.isOpened():
         raise MediaError(f"cannot open {video_path} to score its lip sync (expected a video)")
-    mouths, valid = [], []
+    scorer = SyncScorer(syncnet, windows=windows, vshift=vshift)
+    decoded = 0
     try:
         for box in boxes:
             ok, frame = cap.read()
             if not ok:
                 break
+            decoded += 1
             if box is not None and source_size and source_size != (frame.shape[1], frame.shape[0]):
                 sx, sy = frame.shape[1] / source_size[0], frame.shape[0] / source_size[1]
                 box = (int(box[0] * sx), int(box[1] * sy), int(np.ceil(box[2] * sx)),
                        int(np.ceil(box[3] * sy)))
-            valid.append(box is not None)
-            mouths.append(crop96(frame, box)[HALF:] if box is not None
-                          else np.zeros((HALF, FACE_SIZE, 3), np.uint8))
+            scorer.push(crop96(frame, box)[HALF:] if box is not None else None)
     finally:
         cap.release()
-    if not mouths:
+    if not decoded:
         raise MediaError(f"{video_path} has no decodable frames to score")
-    return sync_scores(syncnet, mel_windows=mel_windows, mouths=np.stack(mouths), fps=fps,
-                       vshift=vshift, valid=np.asarray(valid))
+    return scorer.result()
 
 
 def score_output(video_path: str | os.PathLike, *, landmarks: Sequence[np.ndarray | None],
@@ -539,13 +578,12 @@ def score_output(video_path: str | os.PathLike, *, landmarks: Sequence[np.ndarra
                  vshift: int = VSHIFT) -> dict[str, Any]:
     """Score an output from the source landmarks (one [shape=(68, 2)] array or None per
     output frame, in a ``width`` x ``height`` frame) and the run's mel [shape=(80, M)]."""
-    from ..audio import mel_windows as cut_windows
-    boxes = [face_box(lm, width=width, height=height, pads=pads) for lm in landmarks]
-    windows = cut_windows(mel, fps=fps, n_frames=max(1, len(boxes)))
-    return score_video(video_path, boxes=boxes, mel_windows=windows, fps=fps, syncnet=syncnet,
-                       source_size=(width, height), vshift=vshift)
+    from ..audio import mel_windows
+    boxes = (face_box(lm, width=width, height=height, pads=pads) for lm in landmarks)
+    return score_video(video_path, boxes=boxes, windows=lambda idx: mel_windows(mel, fps=fps, index=idx),
+                       fps=fps, syncnet=syncnet, source_size=(width, height), vshift=vshift)
 
 
 __all__ = ["Wav2LipBackend", "load_generator", "load_syncnet", "read_state_dict",
-           "resolve_device", "face_box", "crop96", "mouth_crop", "sync_scores", "score_video", "score_output",
+           "resolve_device", "face_box", "crop96", "mouth_crop", "SyncScorer", "sync_scores", "score_video", "score_output",
            "syncnet_path"]

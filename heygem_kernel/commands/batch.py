@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def add_parser(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from .. import report
-    from ..batch import expand_videos, read_manifest
+    from ..batch import ENV_LOCK_HELD, expand_videos, lock_run_dir, read_manifest
     from .run import options_from_args
 
     run_dir = Path(args.run_dir).expanduser().absolute()
@@ -69,8 +70,8 @@ def main(args: argparse.Namespace) -> int:
     executor = args.executor or ("dask" if args.scheduler else "local")
     if executor == "local" and args.workers:
         LOG.warning("--workers applies to --executor dask; running the items one after another here")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = _lock(run_dir)  # held until this process ends (a kill -9 releases it too)
+    lock = lock_run_dir(run_dir)  # held until this process ends (a kill -9 releases it too) ...
+    os.environ[ENV_LOCK_HELD] = str(run_dir)   # ... for the notebook's kernel too (our child)
     executed = run_dir / report.EXECUTED_NOTEBOOK
     parameters = dict(audio=str(audio), videos=videos, run_dir=str(run_dir), backend=backend, options=options,
                       executor=executor, workers=int(args.workers or 0), scheduler=args.scheduler or "",
@@ -89,20 +90,10 @@ def main(args: argparse.Namespace) -> int:
     for item in failed:
         print(f"  {Path(item['video']).name}: {item.get('error')}")
     print(f"manifest: {run_dir / 'manifest.json'}\nreport:   {html}" + (f"\nzip:      {archive}" if archive else ""))
-    lock.close()
+    os.environ.pop(ENV_LOCK_HELD, None)
+    if lock is not None:
+        lock.close()
     return 1 if failed or not items else 0
-
-
-def _lock(run_dir: Path):
-    """An exclusive lock on ``run_dir/.batch.lock``: two batches writing one folder would clash."""
-    import fcntl
-    handle = open(run_dir / ".batch.lock", "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise InputError(f"another `heygem batch` is running on {run_dir}; wait for it or use another --run-dir") from None
-    return handle
 
 
 def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel: str,
