@@ -276,14 +276,17 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
     if options.sync_check:
         from . import sync as sync_mod
         with watch("sync"):
-            sync = sync_mod.estimate_offset(rendered.mouth_open, feats.visemes["open"], fps=info.fps,
-                                            mouth_width=rendered.mouth_width, speech_width=feats.visemes["width"])
+            # against the calibrated real-speech reference, not the targets that drove the render
+            sync = sync_mod.estimate_from_speech(rendered.mouth_open, phones=speech.phones, fps=info.fps,
+                                                 mouth_width=rendered.mouth_width)
+            targets = sync_mod.check_targets(feats.visemes, phones=speech.phones, fps=info.fps)
         LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", sync.offset_frames,
                  sync.confidence, sync.correlation)
     extra = {"analysis_cached": analysis.cached, "source_frames": info.n_frames, "is_vfr": info.is_vfr,
              "is_image": info.is_image, "frames_enhanced": rendered.enhanced}
     if sync is not None:
-        extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict())
+        extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict(),
+                     sync_method=sync.method, sync_targets_offset_frames=targets.offset_exact)
     extra.update(_backend_scores(backend, output, feats, info))
 
     with watch("plots"):

@@ -1,28 +1,32 @@
 """Audio/video sync check: offset and confidence from the mouth's own landmarks.
 
 The mouth opening of a video (inner-lip gap over eye distance, per frame) is cross-correlated
-with the mouth opening the speech calls for (:mod:`heygem_kernel.visemes` ``open`` track) at
-every lag of +-``max_shift`` frames. The best lag is the offset; how far the peak stands above
-the rest of the curve (peak minus median, like SyncNet's LSE-C) is the confidence.
+at every lag of +-``max_shift`` frames with a **reference**: where a real speaker's mouth is for
+this speech (:func:`speech_reference`, built from the recognised phones by
+:func:`heygem_kernel.visemes.real_timing`, loudness ignored). Two channels place the offset:
+
+* ``open``: the viseme opening of each phone (identity only), shapes leading their sound by
+  ``visemes.LEAD``, opening ``visemes.ONSET_LEAD`` before a phrase and closing
+  ``visemes.OFFSET_LAG`` after it;
+* ``closure``: bilabial closures (M/B/P), where lips meeting *is* the acoustic event: the most
+  clip-independent clock (the mouth must be shut there, whatever the speaker's style).
+
+The best lag of their mean curve is the offset; how far the peak stands above the rest of the
+curve (peak minus median, like SyncNet's LSE-C) is the confidence, with the mouth *width*
+channel joining in for the confidence only (lip spreading is a poor clock).
 
 Sign: a **positive** offset means the **video lags the audio** (the mouth moves after the sound);
 negative means the video leads (the sound comes late, e.g. audio delayed in the container).
 
-Why these tracks (measured with ``landmarks.track_video`` on talking_590 / 524 / vfr_700,
-recorded in sync, against ~60 unrelated 5 s pairings each: speech_en_60s cut every second,
-speech_en_5s, speech_zh_8s and the other clips; "chance" = their 95th-percentile confidence):
-
-* the loudness envelope finds the in-sync lag, but not talking_590 shifted by 5 frames (it
-  reads -12 / +14: fricatives are loud with the mouth nearly closed), and its confidence sits
-  below chance;
-* the viseme ``open`` track (phones -> opening, sampled ``visemes.LEAD`` ahead of the sound)
-  reads every clip and every +-5 frame shift within 1 frame, but with confidence 0.66, 0.37,
-  0.36 against chance 0.57, 0.51, 0.51 it cannot tell two of the clips from unrelated speech;
-* adding the mouth *width* channel (corner distance vs the viseme ``width`` track) at weight
-  0.5 gives 0.60, 0.50, 0.51 against chance 0.50, 0.39, 0.41: every in-sync clip above chance.
-  Its own peak is a poor clock though (lip spreading leads or trails the sound by -70 ms on
-  talking_590 and +50 ms on the others), so the width channel only feeds the confidence; the
-  offset is the peak of the opening channel. Mixing in the envelope only made things worse.
+CALIBRATION (benchmarks/calibrate_sync.py; mouths from ``landmarks.track_video``): the zero was
+set on the four in-sync recordings in ``../shared/media`` (talking_590, talking_524,
+talking_vfr_700 (VFR, ~22 fps), portrait_1080x1920 (small face)). Leave-one-out (zero fitted
+on three, read on the fourth), the held-out readings are within ``CALIBRATION_LOO_ERROR_FRAMES``
+frames; the residual spread is what recordings differ by. The timing constants themselves
+are physiology-led (visemes.py) and only checked on these clips. The previous model (the
+render's loudness-scaled targets, one 20 ms lead) read in-sync recordings of other speakers
+1-5 frames early: their lips led by 50-150 ms, mostly before phrases, which ``ONSET_LEAD`` and
+the closure channel now account for.
 
 Slow drifts of the mouth baseline (head pose, smiles) and of loudness (phrases) are removed by
 subtracting a 1 s moving average; robust z-scores (median/MAD, clipped at 3) stop a single
@@ -44,24 +48,27 @@ from .errors import InputError, MediaError
 MAX_SHIFT = 15              # frames searched either way: 0.6 s at 25 fps, beyond any usable clip
 DETREND_S = 1.0             # s; moving average subtracted from both tracks (0.6..1.5 s all work)
 CLIP_Z = 3.0                # robust z-scores are clipped here (a glitch is one point, not a peak)
-WIDTH_WEIGHT = 0.5          # weight of the width-channel curve against the opening curve
-# The recorded mouth opening trails the viseme track (which already leads the sound by
-# visemes.LEAD) a little more: sub-frame peaks of the opening channel on the in-sync clips, and
-# on the same clips shifted by +-5 frames, sit 10..54 ms late (talking_590 18..20 ms, talking_524
-# 10..35 ms, talking_vfr_700 44..54 ms). Subtracting the middle of that range leaves every
-# reading within 22 ms (0.55 frame) of the truth.
-MOUTH_LAG_S = 0.032
+WIDTH_WEIGHT = 0.5          # weight of the width-channel curve (confidence only)
+CLOSURE_WEIGHT = 1.0        # weight of the bilabial-closure curve against the opening curve
+# The calibrated zero lives in the reference itself (visemes.MOUTH_DELAY); leave-one-out the
+# held-out clip reads within CALIBRATION_LOO_ERROR_FRAMES of 0.
+CALIBRATION_CLIPS = ("talking_590", "talking_524", "talking_vfr_700", "portrait_1080x1920")
+CALIBRATION_LOO_ERROR_FRAMES = 1.5
 MIN_FRAMES = 20             # correlation window below this: no estimate (confidence 0)
 MAX_NO_FACE = 0.5           # more than half the frames without a face: no estimate
-# Chance level: unrelated speech reaches this confidence 5 % of the time. Measured 95th
-# percentiles over ~60 unrelated pairings per clip: 0.39..0.50 for 3.7..4.7 s correlation
-# windows (the clips above), 0.24 for 8.8 s and 0.20 for 14.8 s (clips joined end to end),
-# i.e. about CHANCE_K / sqrt(window seconds), never below CHANCE_FLOOR.
-CHANCE_K = 0.85
+# Chance level: unrelated speech reaches this confidence 5 % of the time. Measured against the
+# reference (opening + closure + width) over 60 unrelated pairings per shared clip (speech_en_60s
+# cut every 2 s, speech_zh_8s, speech_en_5s, the other clips' audio, each also 1 s later): 95th
+# percentiles 0.41, 0.37, 0.35 for 3.7..4.7 s windows and 0.24 for the 8.8 s portrait, i.e.
+# 0.71..0.79 / sqrt(window seconds); CHANCE_K takes the top of that range.
+CHANCE_K = 0.80
 CHANCE_K_OPEN_ONLY = 1.05   # the same without the width channel (95th percentiles 0.51..0.57)
 CHANCE_FLOOR = 0.15
 # ITU-R BT.1359: offsets a viewer can detect start at sound 45 ms before the picture (video
-# lags) and 125 ms after it (video leads). Inside that window the clip counts as in sync.
+# lags) and 125 ms after it (video leads). The verdict says "in sync" only at |offset| <= 1
+# frame (the measurement's resolution), so it never contradicts the number; larger offsets
+# inside this window are reported with the note that viewers rarely notice them.
+IN_SYNC_FRAMES = 1
 IN_SYNC_MS = (-125.0, 45.0)
 
 
@@ -76,10 +83,12 @@ class SyncEstimate:
                    ``curve_combined`` when there is one; compare with ``chance``. 0 when no
                    estimate was possible (see ``note``).
     correlation    Pearson correlation of the (detrended) opening tracks at the best lag.
-    curve          [shape=(2*max_shift+1,)] opening-channel correlation at each lag in ``lags``
-                   (its peak is the offset).
-    curve_combined [shape=(2*max_shift+1,)] opening + width channels (weights 1 : WIDTH_WEIGHT),
-                   or None without the width tracks.
+    curve          [shape=(2*max_shift+1,)] correlation at each lag in ``lags`` of the
+                   channels that place the offset (opening, and closure when given, 1 :
+                   CLOSURE_WEIGHT); its peak is the offset.
+    curve_combined [shape=(2*max_shift+1,)] the same with the width channel joined in (weight
+                   WIDTH_WEIGHT), or None without the width tracks.
+    method         what the mouth was compared with (see ``METHOD_*``).
     fps            frame rate the tracks are sampled at.
     chance         confidence unrelated speech reaches 5 % of the time for this window length.
     window_frames  number of mouth frames (with a face) the curve was computed on.
@@ -98,11 +107,12 @@ class SyncEstimate:
     window_frames: int
     note: str = ""
     curve_combined: np.ndarray | None = field(default=None, repr=False)
+    method: str = ""
 
     @property
     def lags(self) -> np.ndarray:
         """[shape=(2*max_shift+1,)] offsets (frames, calibrated) of the ``curve`` points."""
-        return np.arange(-self.max_shift, self.max_shift + 1) - MOUTH_LAG_S * self.fps
+        return np.arange(-self.max_shift, self.max_shift + 1).astype(np.float64)
 
     @property
     def reliable(self) -> bool:
@@ -111,9 +121,13 @@ class SyncEstimate:
 
     @property
     def in_sync(self) -> bool:
-        """The offset is inside the ITU-R BT.1359 detectability window (-125 .. +45 ms), or at
-        most one frame (the resolution of the measurement)."""
-        return IN_SYNC_MS[0] <= self.offset_ms <= IN_SYNC_MS[1] or abs(self.offset_frames) <= 1
+        """At most ``IN_SYNC_FRAMES`` (1) frame off: the resolution of the measurement."""
+        return abs(self.offset_frames) <= IN_SYNC_FRAMES
+
+    @property
+    def detectable(self) -> bool:
+        """Outside the ITU-R BT.1359 detectability window (-125 .. +45 ms)."""
+        return not IN_SYNC_MS[0] <= self.offset_ms <= IN_SYNC_MS[1]
 
     def verdict(self) -> str:
         """One line for people: "in sync", "video lags audio by N frames (X ms)", "low confidence: ..."."""
@@ -126,7 +140,10 @@ class SyncEstimate:
             return "in sync"
         n = abs(self.offset_frames)
         side = "lags" if self.offset_frames > 0 else "leads"
-        return f"video {side} audio by {n} frame{'s' if n != 1 else ''} ({abs(self.offset_ms):.0f} ms)"
+        line = f"video {side} audio by {n} frame{'s' if n != 1 else ''} ({abs(self.offset_ms):.0f} ms)"
+        if not self.detectable:
+            line += " (inside the ITU-R BT.1359 window: viewers rarely notice it)"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (plain floats, the curve as a list, plus ``verdict`` and ``reliable``)."""
@@ -135,6 +152,7 @@ class SyncEstimate:
             "offset_exact": round(float(self.offset_exact), 3),
             "confidence": round(float(self.confidence), 4), "correlation": round(float(self.correlation), 4),
             "chance": round(float(self.chance), 4), "reliable": self.reliable, "in_sync": self.in_sync,
+            "method": self.method,
             "verdict": self.verdict(), "fps": float(self.fps), "max_shift": int(self.max_shift),
             "window_frames": int(self.window_frames), "note": self.note,
             "lags": [round(float(x), 3) for x in self.lags],
@@ -204,16 +222,50 @@ def _as_track(x: Any, name: str) -> np.ndarray:
     return arr
 
 
+METHOD_REFERENCE = ("mouth landmarks vs the calibrated real-speech reference (sync.speech_reference: "
+                    "phones at real-speaker timing, opening + bilabial closures)")
+METHOD_TRACKS = "mouth landmarks vs caller-supplied speech tracks"
+
+
+def speech_reference(phones: list, *, fps: float, n_frames: int) -> dict[str, np.ndarray]:
+    """Where a real speaker's mouth is for this speech: the sync check's ground-truth model.
+
+    phones  recognised segments (``Speech.phones``, acoustic timing, seconds).
+    Returns {"open", "width", "closure"} [shape=(n_frames,)] float32 in [0, 1]: the viseme
+    opening and spread of each phone at real-speaker timing (``visemes.real_timing``) with
+    loudness ignored, and the bilabial closures. It does not depend on any render setting, so
+    a render whose targets are mistimed reads as off against it.
+    """
+    from .visemes import closure_track, viseme_track
+    tracks = viseme_track(phones, envelope=np.ones(n_frames), fps=fps, n_frames=n_frames)
+    return {"open": tracks["open"], "width": tracks["width"],
+            "closure": closure_track(phones, fps=fps, n_frames=n_frames)}
+
+
+def _peak(curve: np.ndarray) -> tuple[int, float]:
+    """Index of the maximum and its sub-frame position (parabola through its neighbours)."""
+    k = int(np.argmax(curve))
+    exact = float(k)
+    if 0 < k < curve.shape[0] - 1:
+        den = curve[k - 1] - 2 * curve[k] + curve[k + 1]
+        if den < 0:
+            exact = k + 0.5 * float(curve[k - 1] - curve[k + 1]) / float(den)
+    return k, exact
+
+
 def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
                     max_shift: int = MAX_SHIFT, mouth_width: np.ndarray | None = None,
-                    speech_width: np.ndarray | None = None) -> SyncEstimate:
+                    speech_width: np.ndarray | None = None,
+                    speech_closure: np.ndarray | None = None, method: str = METHOD_TRACKS) -> SyncEstimate:
     """Offset and confidence of a mouth track against a speech track.
 
     mouth_open   [shape=(T,)] mouth opening per video frame (any unit; NaN = no face).
-    speech       [shape=(T,)] what the speech asks of the mouth per frame: the viseme ``open``
-                 track (``Speech.features(...).visemes["open"]``) is what this is calibrated on.
+    speech       [shape=(T,)] where the speech puts the mouth's opening: the ``open`` track of
+                 :func:`speech_reference` is what the zero is calibrated on.
+    speech_closure  optional [shape=(T,)] bilabial closures (``speech_reference()["closure"]``):
+                 the mouth opening is correlated with its negative, weight ``CLOSURE_WEIGHT``.
     mouth_width, speech_width  optional [shape=(T,)] mouth-corner distance and viseme ``width``
-                 track: when both are given their curve joins in at weight ``WIDTH_WEIGHT``.
+                 track: when both are given their curve joins the confidence (``WIDTH_WEIGHT``).
     Tracks of different lengths are cut to the shorter one. Never raises for weak data: the
     estimate then has confidence 0 and a ``note`` saying why.
     """
@@ -221,15 +273,19 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
         raise InputError(f"sync: fps must be positive, got {fps}")
     mouth = _as_track(mouth_open, "mouth_open")
     target = _as_track(speech, "speech")
-    channels = [(mouth, target, 1.0)]
+    timing = [(mouth, target, 1.0)]
+    if speech_closure is not None:
+        timing.append((mouth, -_as_track(speech_closure, "speech_closure"), CLOSURE_WEIGHT))
+    extra = []
     if mouth_width is not None and speech_width is not None:
-        channels.append((_as_track(mouth_width, "mouth_width"), _as_track(speech_width, "speech_width"),
-                         WIDTH_WEIGHT))
-    with_width = len(channels) > 1
-    n = min(min(m.shape[0], s.shape[0]) for m, s, _ in channels)
-    channels = [(m[:n], s[:n], w) for m, s, w in channels]
+        extra.append((_as_track(mouth_width, "mouth_width"), _as_track(speech_width, "speech_width"),
+                       WIDTH_WEIGHT))
+    with_width = bool(extra)
+    n = min(min(m.shape[0], s.shape[0]) for m, s, _ in timing + extra)
+    timing = [(m[:n], s[:n], w) for m, s, w in timing]
+    extra = [(m[:n], s[:n], w) for m, s, w in extra]
     shift = int(max(0, min(int(max_shift), (n - MIN_FRAMES) // 2)))
-    face = np.isfinite(channels[0][0])
+    face = np.isfinite(mouth[:n])
     window = int(face[shift:n - shift].sum()) if n > 2 * shift else 0
 
     def empty(note: str) -> SyncEstimate:
@@ -237,7 +293,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
                             correlation=0.0, curve=np.zeros(2 * shift + 1), fps=float(fps),
                             max_shift=shift,
                             chance=chance_confidence(max(window, 1), fps, with_width=with_width),
-                            window_frames=window, note=note)
+                            window_frames=window, note=note, method=method)
 
     if n - 2 * shift < MIN_FRAMES:
         return empty(f"too short: {n} frames, at least {MIN_FRAMES + 2 * shift} needed")
@@ -251,26 +307,44 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     if finite_speech.size == 0 or np.ptp(finite_speech) <= 1e-6:
         return empty("the speech track is flat (silence?)")
 
-    curves = [_curve(_normalise(m, fps), _normalise(s, fps), shift) for m, s, _ in channels]
-    curve = curves[0]                            # the opening channel places the offset ...
-    k = int(np.argmax(curve))
-    peak = float(curve[k])
-    exact = float(k)
-    if 0 < k < curve.shape[0] - 1:               # parabola through the peak and its neighbours
-        den = curve[k - 1] - 2 * peak + curve[k + 1]
-        if den < 0:
-            exact = k + 0.5 * float(curve[k - 1] - curve[k + 1]) / float(den)
-    exact = exact - shift - MOUTH_LAG_S * fps
+    def mean_curve(channels) -> np.ndarray:
+        curves = [(w, _curve(_normalise(m, fps), _normalise(s, fps), shift)) for m, s, w in channels]
+        usable = [(w, c) for w, c in curves if np.any(c)]      # a flat channel (no bilabial) sits out
+        usable = usable or curves
+        return sum(w * c for w, c in usable) / sum(w for w, _ in usable)
+
+    curve = mean_curve(timing)                   # opening (+ closures) place the offset ...
+    k, exact = _peak(curve)
+    peak = float(_curve(_normalise(mouth[:n], fps), _normalise(target[:n], fps), shift)[k])
+    exact = exact - shift
     offset = int(round(exact))
-    combined = None                              # ... with the width channel it says how sure
-    if with_width:
-        combined = sum(w * c for c, (_, _, w) in zip(curves, channels)) / sum(w for _, _, w in channels)
+    combined = mean_curve(timing + extra) if with_width else None   # ... width joins the confidence
     scored = curve if combined is None else combined
     return SyncEstimate(offset_frames=offset, offset_ms=1000.0 * offset / fps, offset_exact=exact,
                         confidence=float(scored.max() - np.median(scored)), correlation=peak,
                         curve=curve, curve_combined=combined, fps=float(fps), max_shift=shift,
                         chance=chance_confidence(window, fps, with_width=with_width),
-                        window_frames=window)
+                        window_frames=window, method=method)
+
+
+def estimate_from_speech(mouth_open: np.ndarray, *, phones: list, fps: float,
+                         mouth_width: np.ndarray | None = None,
+                         max_shift: int = MAX_SHIFT) -> SyncEstimate:
+    """Offset of a mouth track [shape=(T,)] against the calibrated real-speech reference of
+    ``phones`` (see :func:`speech_reference`); what ``heygem sync`` and every run report."""
+    n = int(np.asarray(mouth_open).shape[0])
+    ref = speech_reference(phones, fps=fps, n_frames=n)
+    return estimate_offset(mouth_open, ref["open"], fps=fps, max_shift=max_shift,
+                           mouth_width=mouth_width, speech_width=None if mouth_width is None else ref["width"],
+                           speech_closure=ref["closure"], method=METHOD_REFERENCE)
+
+
+def check_targets(targets: dict[str, np.ndarray], *, phones: list, fps: float) -> SyncEstimate:
+    """Timing of a render's own mouth targets (``AudioFeatures.visemes``, [shape=(T,)] each)
+    against the calibrated real-speech reference: ~0 when the targets are placed where real
+    mouths are; a mistimed target model reads its error here (positive = targets late)."""
+    return estimate_from_speech(np.asarray(targets["open"], np.float64), phones=phones, fps=fps,
+                                mouth_width=targets.get("width"))
 
 
 # --- measuring a video file --------------------------------------------------------------------
@@ -280,7 +354,8 @@ class SyncReport:
 
     estimate       the :class:`SyncEstimate`.
     mouth_open, mouth_width  [shape=(T,)] the video's mouth tracks (NaN: no face).
-    speech_open, speech_width, envelope  [shape=(T,)] the speech tracks at the video's fps.
+    speech_open, speech_width, speech_closure, envelope  [shape=(T,)] the speech reference
+                   (:func:`speech_reference`) and loudness at the video's fps.
     audio_shift_s  seconds the video's own audio track starts after its picture (container
                    start times, applied before measuring); 0 for a separate ``audio`` file.
     """
@@ -297,6 +372,7 @@ class SyncReport:
     speech_width: np.ndarray = field(repr=False)
     envelope: np.ndarray = field(repr=False)
     audio_shift_s: float = 0.0
+    speech_closure: np.ndarray | None = field(default=None, repr=False)
     plot: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -356,16 +432,17 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
     n = min(track.n_frames, speech.n_frames_at(fps))
     feats = speech.features(fps=fps, n_frames=n)
     mouth, width = track.mouth_open()[:n], track.mouth_width()[:n]
-    estimate = estimate_offset(mouth, feats.visemes["open"], fps=fps, max_shift=max_shift,
-                               mouth_width=width, speech_width=feats.visemes["width"])
+    estimate = estimate_from_speech(mouth, phones=speech.phones, fps=fps, max_shift=max_shift,
+                                    mouth_width=width)
+    ref = speech_reference(speech.phones, fps=fps, n_frames=n)
     plot_path = None
     if plot is not None:
         from . import diagnostics
         plot_path = diagnostics.plot_mouth_track(
-            mouth_open=mouth, speech_open=feats.visemes["open"], envelope=feats.envelope, fps=fps,
+            mouth_open=mouth, speech_open=ref["open"], envelope=feats.envelope, fps=fps,
             path=plot, sync=estimate, title=f"Sync check: {video.name}")
     return SyncReport(video=video, audio=None if audio is None else Path(audio), estimate=estimate,
                       fps=fps, n_frames=n, frames_no_face=int(np.count_nonzero(~np.isfinite(mouth))),
-                      mouth_open=mouth, mouth_width=width, speech_open=feats.visemes["open"],
-                      speech_width=feats.visemes["width"], envelope=feats.envelope,
+                      mouth_open=mouth, mouth_width=width, speech_open=ref["open"],
+                      speech_width=ref["width"], speech_closure=ref["closure"], envelope=feats.envelope,
                       audio_shift_s=float(shift_s), plot=plot_path)

@@ -6,15 +6,15 @@ can drive videos of different fps.
 
 Targets are three numbers in [0, 1] per frame: ``open`` (lip/jaw opening), ``width``
 (spread vs. neutral) and ``round`` (protrusion/rounding). They follow the usual viseme
-classes of ARPAbet phones; co-articulation is modelled by holding each phone's target over its
-segment, smoothing with a Gaussian (sigma 80 ms) while keeping lip closures (M/B/P/F/V) sharp,
-and sampling slightly ahead of the sound (the lips move before the sound is heard). ``open`` is scaled by the loudness envelope so that
-quiet stretches, breaths and silence close the mouth.
+classes of ARPAbet phones, placed where a real speaker's mouth is (:func:`real_timing`: shapes
+lead their sound, the mouth opens before a phrase and closes after it, the zero calibrated on
+real footage); co-articulation is a Gaussian blend (sigma 60 ms) with lip closures (M/B/P/F/V)
+kept sharp and held. The opening follows the viseme identity; loudness scales it by at most 15 %.
 
-Validation (tests/test_visemes.py): Pearson correlation of ``open`` with the real inner-lip
-opening (mediapipe Face Mesh) of clips driven by their own audio track:
-talking_590 0.68, talking_524 0.46, talking_vfr_700 0.66 (mean 0.60); the loudness envelope
-alone reaches 0.35, 0.34, 0.56 (mean 0.42).
+Validation (tests/test_visemes.py, in-sample): Pearson correlation of ``open`` with the real
+inner-lip opening (mediapipe Face Mesh) of clips driven by their own audio track:
+talking_590 0.62, talking_524 0.55, talking_vfr_700 0.81 (mean 0.66; the previous loudness-
+scaled model 0.68, 0.46, 0.66, mean 0.60); the loudness envelope alone reaches 0.35, 0.34, 0.56.
 """
 from __future__ import annotations
 
@@ -29,18 +29,47 @@ log = logging.getLogger("heygem.visemes")
 PHONE_RATE = 100            # pocketsphinx frames per second (10 ms frame shift)
 DECODER_RATE = 16000        # the bundled en-us acoustic model is 16 kHz
 
+# --- real-speaker timing ----------------------------------------------------------------------
+# Where a real mouth is relative to the phone segments the recogniser time-stamps (the same
+# model places the render's targets and the sync check's reference; see sync.py CALIBRATION for
+# the data and the errors). Physiology first, then the shared clips:
+# * Mid-speech, lip and jaw shapes lead the acoustic segment a little (anticipatory
+#   co-articulation): LEAD. Swept 0..160 ms on talking_590/524/vfr_700 against the mouth opening,
+#   uniform leads of 0..40 ms fit best; larger leads lose correlation fast.
+# * Bilabial closures are the acoustic closure itself (lips meet = the sound stops or turns
+#   nasal): CLOSURE_LEAD ~0. The closure channel alone peaks at -1, +1, 0, 0 frames on the four
+#   shared clips.
+# * Phrase onsets: the mouth opens before phonation starts (pre-phonatory opening, 100-300 ms in
+#   the audiovisual-speech literature); phrase ends: it stays open a little after the sound.
+#   Extending speech into pauses by ONSET_LEAD / OFFSET_LAG raised the lag-0 correlation on 3 of
+#   the 4 shared clips (talking_524 0.16 -> 0.28, vfr_700 0.15 -> 0.33, portrait -0.09 -> 0.11;
+#   talking_590 0.47 -> 0.48 at 200/100 ms).
+LEAD = 0.030                # s; mid-speech shapes lead their acoustic segment
+CLOSURE_LEAD = 0.0          # s; bilabial closures M/B/P coincide with the acoustic closure
+ONSET_LEAD = 0.20           # s; after a pause the first shape starts this much before the sound
+OFFSET_LAG = 0.10           # s; before a pause the last shape is held this much after the sound
+MIN_PAUSE = 0.12            # s; silence at least this long is a pause (shorter: a stop gap)
+# The calibrated zero (sync.py CALIBRATION): the mouths of the four in-sync shared clips trail
+# the model above by 37 ms on average (talking_590 -7, talking_524 +60, talking_vfr_700 +53,
+# portrait_1080x1920 +41 ms), so every speech segment is moved this much later. Leave-one-out
+# (the mean of three, read on the fourth) the held-out clip reads -1.46, +0.78, +0.48, +0.13
+# frames.
+MOUTH_DELAY = 0.037         # s
+SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
+
 # --- co-articulation (tuned on talking_590/524/vfr_700 against mediapipe lip distance) -------
 GRID_RATE = 200             # Hz: resolution of the target curves before sampling at video fps
-SMOOTH_SIGMA = 0.080        # s; Gaussian sigma (FWHM ~ 190 ms): neighbouring phones blend
-LEAD = 0.020                # s; the mouth shows the phone heard LEAD seconds later
-ENV_BASE = 0.6              # open = target * (ENV_BASE + (1 - ENV_BASE) * envelope)
-CLOSURE_SIGMA = 0.025       # s; lip closures (M/B/P/F/V) are smoothed less, so they still close
-CLOSURE_DEPTH = 0.9         # how far a closure pulls the (heavily smoothed) opening to 0
+SMOOTH_SIGMA = 0.060        # s; Gaussian sigma (FWHM ~ 140 ms): neighbouring phones blend
+# Opening follows the viseme, not the loudness: recorded mouths correlate only 0.1-0.2 with the
+# speech envelope (issue 8), so loudness scales the opening by at most 1 - ENV_BASE.
+ENV_BASE = 0.85             # open = target * (ENV_BASE + (1 - ENV_BASE) * envelope)
+CLOSURE_SIGMA = 0.020       # s; lip closures (M/B/P/F/V) are smoothed less, so they hold closed
+CLOSURE_DEPTH = 0.95        # how far a closure pulls the (smoothed) opening to 0
 CLOSURES = frozenset({"M", "B", "P", "F", "V"})
-# Smoothing and loudness scaling leave fluent speech peaking at open ~0.6 (97th percentile over
-# talking_590/524/vfr_700 and speech_en_60s); the gain maps those peaks to ~1, so consumers can map
-# [0, 1] linearly onto the person's own range of openings.
-OPEN_GAIN = 1.6
+BILABIALS = frozenset({"M", "B", "P"})
+# Smoothing leaves fluent speech peaking at open ~0.7 (97th percentile); the gain maps those
+# peaks to ~1, so consumers can map [0, 1] linearly onto the person's own range of openings.
+OPEN_GAIN = 1.4
 
 # viseme targets (open, width, round); width 0.5 = neutral
 NEUTRAL = (0.0, 0.5, 0.0)
@@ -143,38 +172,103 @@ def _smooth(curves: np.ndarray, sigma_samples: float) -> np.ndarray:
                      for c in range(curves.shape[1])], axis=1)
 
 
+def is_silence(phone: str) -> bool:
+    """Silence, breath and noise labels of the recogniser (no mouth shape)."""
+    return phone.upper() in SILENCE
+
+
+def real_timing(phones: list[PhoneSegment]) -> list[PhoneSegment]:
+    """The phone segments moved to where a real speaker's mouth shows them.
+
+    Every speech segment moves ``LEAD`` earlier (bilabial closures ``CLOSURE_LEAD``) and then
+    ``MOUTH_DELAY`` later (the zero calibrated on real footage); the first
+    segment after a pause of at least ``MIN_PAUSE`` starts ``ONSET_LEAD`` earlier, the last one
+    before a pause ends ``OFFSET_LAG`` later (eating into the pause). Silences are returned
+    unshifted; speech segments follow them in time order, so painting the list in order lets
+    speech overwrite the silence it reaches into.
+    """
+    pauses = [is_silence(p.phone) and p.end - p.start >= MIN_PAUSE for p in phones]
+    silent, speech = [], []
+    for i, seg in enumerate(phones):
+        if is_silence(seg.phone):
+            silent.append(seg)
+            continue
+        lead = (CLOSURE_LEAD if seg.phone.upper() in BILABIALS else LEAD) - MOUTH_DELAY
+        start, end = seg.start - lead, seg.end - lead
+        if i == 0 or pauses[i - 1]:
+            start -= ONSET_LEAD
+        if i + 1 == len(phones) or pauses[i + 1]:
+            end += OFFSET_LAG
+        speech.append(PhoneSegment(seg.phone, start, end))
+    return silent + speech
+
+
+def _paint(phones: list[PhoneSegment], n_grid: int, value) -> np.ndarray:
+    """Piecewise-constant curves [shape=(n_grid, C)] at GRID_RATE from segments painted in
+    order (later ones overwrite); the grid starts NEUTRAL (silence)."""
+    first = np.atleast_1d(np.asarray(value(PhoneSegment("SIL", 0.0, 0.0)), dtype=np.float64))
+    grid = np.tile(first, (n_grid, 1))
+    for seg in phones:
+        a = max(int(round(seg.start * GRID_RATE)), 0)
+        b = min(int(round(seg.end * GRID_RATE)), n_grid)
+        if b > a:
+            grid[a:b] = value(seg)
+    return grid
+
+
+def closure_track(phones: list[PhoneSegment], *, fps: float, n_frames: int) -> np.ndarray:
+    """Bilabial closure (M/B/P) per frame at real-speaker timing, [shape=(n_frames,)] in [0, 1].
+
+    1 while the lips are pressed together for a recognised bilabial, smoothed with
+    ``CLOSURE_SIGMA``; the sync check's most clip-independent clock (sync.py).
+    """
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    timed = real_timing(phones)
+    n_grid = _grid_size(timed, fps, n_frames)
+    grid = _paint(timed, n_grid, lambda seg: float(seg.phone.upper() in BILABIALS))
+    smooth = _smooth(grid, CLOSURE_SIGMA * GRID_RATE)[:, 0]
+    return np.interp(np.arange(n_frames) / fps, np.arange(n_grid) / GRID_RATE, smooth).astype(np.float32)
+
+
+def _grid_size(phones: list[PhoneSegment], fps: float, n_frames: int) -> int:
+    span = max(n_frames / fps, max((p.end for p in phones), default=0.0)) + 0.5
+    return int(np.ceil(span * GRID_RATE)) + 1
+
+
 def viseme_track(phones: list[PhoneSegment], *, envelope: np.ndarray, fps: float,
                  n_frames: int) -> dict[str, np.ndarray]:
-    """Per-frame mouth targets for a video at ``fps``.
+    """Per-frame mouth targets for a video at ``fps``, placed where a real mouth is.
 
-    phones   recognised segments (seconds); gaps count as silence.
+    phones   recognised segments (seconds, acoustic timing); gaps count as silence.
     envelope [shape=(n_frames,)] loudness per output frame in [0, 1] (see audio.envelope).
     Returns {"open", "width", "round"}, each [shape=(n_frames,)] float32 in [0, 1].
+
+    Segments are moved by :func:`real_timing` (shapes lead the sound, the mouth opens before a
+    phrase and closes after it), held over their segment, blended by a Gaussian (co-
+    articulation, ``SMOOTH_SIGMA``) and cut by sharp lip closures for M/B/P/F/V. Loudness only
+    scales the opening a little (``ENV_BASE``).
     """
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     envelope = np.asarray(envelope, dtype=np.float64)
     if envelope.shape != (n_frames,):
         raise ValueError(f"envelope has shape {envelope.shape}, expected ({n_frames},)")
-    frame_t = np.arange(n_frames) / fps + LEAD
-    span = max(n_frames / fps, max((p.end for p in phones), default=0.0)) + 2 * LEAD + 0.5
-    n_grid = int(np.ceil(span * GRID_RATE)) + 1
-    grid = np.tile(np.asarray(NEUTRAL, dtype=np.float64), (n_grid, 1))   # (n_grid, 3)
-    closure = np.zeros((n_grid, 1))
-    for seg in phones:
-        a, b = max(int(round(seg.start * GRID_RATE)), 0), min(int(round(seg.end * GRID_RATE)), n_grid)
-        if b > a:
-            grid[a:b] = target(seg.phone)
-            closure[a:b] = seg.phone.upper() in CLOSURES
+    timed = real_timing(phones)
+    n_grid = _grid_size(timed, fps, n_frames)
+    grid = _paint(timed, n_grid, lambda seg: target(seg.phone))                        # (n_grid, 3)
+    closure = _paint(timed, n_grid, lambda seg: float(seg.phone.upper() in CLOSURES))  # (n_grid, 1)
     smooth = _smooth(grid, SMOOTH_SIGMA * GRID_RATE)
     smooth[:, 0] *= 1.0 - CLOSURE_DEPTH * _smooth(closure, CLOSURE_SIGMA * GRID_RATE)[:, 0]
     grid_t = np.arange(n_grid) / GRID_RATE
+    frame_t = np.arange(n_frames) / fps
     sampled = np.stack([np.interp(frame_t, grid_t, smooth[:, c]) for c in range(3)], axis=1)
-    # loudness sampled at the same (lead-shifted) times as the phones
-    env = np.interp(frame_t * fps, np.arange(n_frames), envelope, right=0.0) if n_frames else envelope
-    is_open = OPEN_GAIN * sampled[:, 0] * (ENV_BASE + (1.0 - ENV_BASE) * env)
-    # shape (width, rounding) fades towards neutral as the speech gets quiet
-    strength = 0.5 + 0.5 * env
+    # loudness, at most 1 - ENV_BASE of the opening; speech ahead of its sound (onsets) counts
+    # as loud, so the pre-phonatory opening is not cancelled by the silence it happens in
+    loud = np.maximum(envelope, np.convolve(envelope, np.ones(3) / 3, mode="same")) if n_frames else envelope
+    is_open = OPEN_GAIN * sampled[:, 0] * (ENV_BASE + (1.0 - ENV_BASE) * loud)
+    # shape (width, rounding) fades a little towards neutral as the speech gets quiet
+    strength = 0.7 + 0.3 * loud
     width = NEUTRAL[1] + (sampled[:, 1] - NEUTRAL[1]) * strength
     rounding = sampled[:, 2] * strength
     clip = lambda x: np.clip(x, 0.0, 1.0).astype(np.float32)  # noqa: E731

@@ -32,9 +32,9 @@ MIN_OPEN_RANGE = 0.08
 # Largest opening change the warp may make (D units): small when the video offers real mouths
 # (they look better than a painted cavity), large for a photo or a mouth that never opens.
 MAX_WARP_VIDEO, MAX_WARP_STILL = 0.08, 0.30
-# Recorded speakers' lips trail the viseme track by 10-54 ms (sync.py's calibration on the
-# shared clips); rendering the targets this much later makes outputs read 0 like real video.
-RENDER_DELAY_S = 0.03
+# The viseme targets are already placed where real speakers' mouths are (visemes.real_timing,
+# calibrated on the shared clips): no extra delay.
+RENDER_DELAY_S = 0.0
 
 
 class ReuseBackend(Backend):
