@@ -78,7 +78,7 @@ def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"no such file: {path}")
+        raise InputError("no such file: {path}", path=path)
     if not path.is_file():
         raise InputError(f"{path} is not a file")
     from .media import _ff_path, _last_line, ffmpeg_exe, probe_audio

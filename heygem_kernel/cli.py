@@ -14,6 +14,7 @@ import sys
 import threading
 
 from .errors import HeyGemError
+from .i18n import _
 
 COMMANDS = ("run", "sync", "scan", "batch", "doctor", "serve")
 
@@ -80,17 +81,17 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
-    except HeyGemError as exc:
-        print(f"heygem: error: {exc}", file=sys.stderr)
+    except HeyGemError as exc:   # in the user's language: $HEYGEM_LANG or the locale (LANG=zh_CN.UTF-8)
+        print(_("heygem: error: {message}", message=exc.localized()), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("heygem: interrupted", file=sys.stderr)
+        print(_("heygem: interrupted"), file=sys.stderr)
         return 130
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
         if args.verbose:
             raise
-        print(f"heygem: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
-              "(run with -v for the traceback)", file=sys.stderr)
+        print(_("heygem: internal error: {kind}: {message} (run with -v for the traceback)",
+                kind=type(exc).__name__, message=" ".join(str(exc).split())), file=sys.stderr)
         return 1
 
 

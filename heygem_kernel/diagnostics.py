@@ -1,7 +1,9 @@
 """Diagnostic PNGs of a run: mel spectrogram, landmarks on sample frames, mouth track vs speech,
 sync curve.
 
-Drawn with matplotlib's object API on the Agg canvas (no ``pyplot``): nothing global changes,
+Drawn with matplotlib's object API on the Agg canvas (no ``pyplot``; the one global change
+adds CJK fallback fonts, see :func:`_use_cjk_fallback`); titles and labels are in the current
+language (:mod:`heygem_kernel.i18n`);
 figures are freed with their last reference, and plotting is safe from worker threads.
 Every function writes one PNG and returns its path.
 """
@@ -14,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .audio import FMAX, FMIN, MAX_ABS_VALUE, MEL_PER_SECOND
+from .i18n import _
 
 DPI = 100
 MEL_TICKS_HZ = (250, 500, 1000, 2000, 4000, 7000)
@@ -28,9 +31,42 @@ C_MOUTH, C_SPEECH, C_SHIFTED, C_ENV = "#1f77b4", "#d62728", "#ff7f0e", "#7f7f7f"
 def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    _use_cjk_fallback()
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+# Fonts tried glyph by glyph (matplotlib >= 3.6): Latin from DejaVu, Chinese from the first CJK
+# font installed (scripts/setup.sh installs Debian's fonts-wqy-microhei).
+CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC")
+CJK_FONT_FILES = ("wqy-microhei", "notosanscjk", "notosanssc", "sourcehansans")   # their file names
+
+
+def _use_cjk_fallback() -> None:
+    """Make plot text in Chinese render (once per process): the installed CJK fonts become
+    fallbacks of the default sans-serif family. Without one, Chinese labels show as boxes."""
+    global _FONTS_SET
+    if _FONTS_SET:
+        return
+    _FONTS_SET = True
+    import matplotlib
+    from matplotlib import font_manager
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    if not installed.intersection(CJK_FONTS):   # fonts installed after matplotlib built its cache
+        for path in font_manager.findSystemFonts():
+            if any(key in path.lower() for key in CJK_FONT_FILES):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+    cjk = [name for name in CJK_FONTS if name in installed]
+    if cjk:
+        matplotlib.rcParams["font.family"] = ["DejaVu Sans", *cjk]
+
+
+_FONTS_SET = False
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -61,9 +97,9 @@ def plot_mel(mel: np.ndarray, path: str | Path, *, title: str | None = None) -> 
                       extent=(0.0, seconds, -0.5, n_mels - 0.5), interpolation="nearest")
     ticks = [(_mel_band_of(hz, n_mels), hz) for hz in MEL_TICKS_HZ if FMIN < hz < FMAX]
     ax.set_yticks([b for b, _ in ticks], [f"{hz / 1000:g}k" if hz >= 1000 else str(hz) for _, hz in ticks])
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("frequency (Hz, mel scale)")
-    ax.set_title(title or "Mel spectrogram", loc="left")
+    ax.set_xlabel(_("time (s)"))
+    ax.set_ylabel(_("frequency (Hz, mel scale)"))
+    ax.set_title(title or _("Mel spectrogram"), loc="left")
     bar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.04)
     bar.set_label("level (-4 = silence)")
     return _save(fig, path)
@@ -104,7 +140,7 @@ def plot_landmarks(frames: Sequence[np.ndarray], landmarks: Sequence[np.ndarray 
     fig = _figure(3.2 * cols, 3.4 * rows + 0.4)
     if n == 0:
         ax = fig.add_subplot()
-        ax.text(0.5, 0.5, "no frames", ha="center", va="center", fontsize=14)
+        ax.text(0.5, 0.5, _("no frames"), ha="center", va="center", fontsize=14)
         ax.set_axis_off()
         return _save(fig, path)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
@@ -116,12 +152,12 @@ def plot_landmarks(frames: Sequence[np.ndarray], landmarks: Sequence[np.ndarray 
         ax.set_yticks([])
         rgb = np.asarray(frame)[:, :, ::-1]
         h, w = rgb.shape[:2]
-        caption = titles[i] if titles is not None and i < len(titles) else f"sample {i + 1}"
+        caption = titles[i] if titles is not None and i < len(titles) else _("sample {n}", n=i + 1)
         pts = None if points is None else np.asarray(points, dtype=np.float64)
         if pts is None or not np.isfinite(pts).any():
             step = max(1, int(max(h, w) // 480))            # a light preview of the whole frame
             ax.imshow(rgb[::step, ::step], extent=(-0.5, w - 0.5, h - 0.5, -0.5))
-            ax.text(0.5, 0.5, "no face", transform=ax.transAxes, ha="center", va="center",
+            ax.text(0.5, 0.5, _("no face"), transform=ax.transAxes, ha="center", va="center",
                     fontsize=16, color="white", weight="bold",
                     bbox=dict(facecolor="#d62728", alpha=0.8, edgecolor="none"))
             ax.set_title(caption, fontsize=9)
@@ -145,12 +181,12 @@ def plot_landmarks(frames: Sequence[np.ndarray], landmarks: Sequence[np.ndarray 
             ring = np.vstack([outline, outline[:1]])
             ax.plot(ring[:, 0], ring[:, 1], color="#ffd60a", lw=1.2, ls="--")
         ax.set_title(caption, fontsize=9)
-    handles = [Line2D([], [], ls="", marker="o", color="#00e5ff", label="68 landmarks"),
-               Line2D([], [], color="#ff2d55", marker="o", label="lips")]
+    handles = [Line2D([], [], ls="", marker="o", color="#00e5ff", label=_("68 landmarks")),
+               Line2D([], [], color="#ff2d55", marker="o", label=_("lips"))]
     if mask_polygons is not None and any(m is not None for m in mask_polygons):
-        handles.append(Line2D([], [], color="#ffd60a", ls="--", label="mouth mask"))
+        handles.append(Line2D([], [], color="#ffd60a", ls="--", label=_("mouth mask")))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
-    fig.suptitle("Face landmarks on sample frames (cropped around the face)", fontsize=11)
+    fig.suptitle(_("Face landmarks on sample frames (cropped around the face)"), fontsize=11)
     return _save(fig, path)
 
 
@@ -172,9 +208,10 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _sync_summary(sync: Any) -> str:
-    return (f"offset {sync.offset_frames:+d} frames ({sync.offset_ms:+.0f} ms), confidence "
-            f"{sync.confidence:.2f} (chance {sync.chance:.2f}), r = {sync.correlation:.2f}: "
-            f"{sync.verdict().split(':')[0]}")                # "low confidence: <why>" -> "low confidence"
+    return _("offset {frames} frames ({ms} ms), confidence {confidence} (chance {chance}), r = {r}: {verdict}",
+             frames=f"{sync.offset_frames:+d}", ms=f"{sync.offset_ms:+.0f}", confidence=f"{sync.confidence:.2f}",
+             chance=f"{sync.chance:.2f}", r=f"{sync.correlation:.2f}",
+             verdict=sync.verdict().split(":")[0])      # "low confidence: <why>" -> "low confidence"
 
 
 def _draw_sync_curve(ax, sync: Any) -> None:
@@ -183,22 +220,23 @@ def _draw_sync_curve(ax, sync: Any) -> None:
     combined = getattr(sync, "curve_combined", None)
     scored = curve if combined is None else np.asarray(combined)
     lo, hi = (ms * sync.fps / 1000.0 for ms in IN_SYNC_MS)
-    ax.axvspan(min(lo, -1.0), max(hi, 1.0), color="#2ca02c", alpha=0.12, label="in sync")
-    ax.plot(lags, curve, color="#333333", lw=1.5, marker="o", ms=3, label="opening")
+    ax.axvspan(min(lo, -1.0), max(hi, 1.0), color="#2ca02c", alpha=0.12, label=_("in sync"))
+    ax.plot(lags, curve, color="#333333", lw=1.5, marker="o", ms=3, label=_("opening"))
     if combined is not None:
-        ax.plot(lags, scored, color="#9467bd", lw=1.2, ls="--", label="opening + width")
-    ax.axhline(float(np.median(scored)), color=C_ENV, ls=":", lw=1, label="median")
+        ax.plot(lags, scored, color="#9467bd", lw=1.2, ls="--", label=_("opening + width"))
+    ax.axhline(float(np.median(scored)), color=C_ENV, ls=":", lw=1, label=_("median"))
     if not sync.note:
-        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=f"offset {sync.offset_exact:+.1f}")
-    ax.text(0.03, 0.97, f"confidence {sync.confidence:.2f}\nchance level {sync.chance:.2f}",
+        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=_("offset {offset}", offset=f"{sync.offset_exact:+.1f}"))
+    ax.text(0.03, 0.97, _("confidence {confidence}\nchance level {chance}", confidence=f"{sync.confidence:.2f}",
+                          chance=f"{sync.chance:.2f}"),
             transform=ax.transAxes, fontsize=8, va="top",
             bbox=dict(facecolor="white", alpha=0.85, edgecolor="#cccccc"))
     both = np.concatenate([curve, scored])
     span = max(float(both.max() - both.min()), 0.05)
     ax.set_ylim(float(both.min()) - 0.05 * span, float(both.max()) + 0.6 * span)  # room for the labels
-    ax.set_xlabel("offset (frames; + = video lags audio)")
-    ax.set_ylabel("correlation")
-    ax.set_title("Sync curve", fontsize=10, loc="left")
+    ax.set_xlabel(_("offset (frames; + = video lags audio)"))
+    ax.set_ylabel(_("correlation"))
+    ax.set_title(_("Sync curve"), fontsize=10, loc="left")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
 
@@ -226,22 +264,22 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
         ax, ax_curve = fig.add_subplot(), None
     if envelope is not None:
         env = np.asarray(envelope, dtype=np.float64)[:n]
-        ax.fill_between(t[:env.shape[0]], 0, env, color=C_ENV, alpha=0.22, lw=0, label="speech loudness")
+        ax.fill_between(t[:env.shape[0]], 0, env, color=C_ENV, alpha=0.22, lw=0, label=_("speech loudness"))
     for i, (a, b) in enumerate(_runs(~np.isfinite(mouth))):
         ax.axvspan((a - 0.5) / fps, (b - 0.5) / fps, color="#d62728", alpha=0.12, lw=0,
-                   label="no face" if i == 0 else None)
-    ax.plot(t, _unit_scale(mouth), color=C_MOUTH, lw=1.6, label="mouth opening (video)")
-    ax.plot(t, speech, color=C_SPEECH, lw=1.2, label="mouth target from speech")
+                   label=_("no face") if i == 0 else None)
+    ax.plot(t, _unit_scale(mouth), color=C_MOUTH, lw=1.6, label=_("mouth opening (video)"))
+    ax.plot(t, speech, color=C_SPEECH, lw=1.2, label=_("mouth target from speech"))
     if sync is not None and sync.reliable and not sync.in_sync:
         ax.plot(t + sync.offset_frames / fps, speech, color=C_SHIFTED, lw=1.0, ls="--",
-                label=f"speech target moved by the offset ({sync.offset_frames:+d})")
+                label=_("speech target moved by the offset ({offset})", offset=f"{sync.offset_frames:+d}"))
     ax.set_xlim(0, max(seconds, 1.0 / fps))
     ax.set_ylim(-0.1, 1.35)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("opening (0 closed .. 1 wide, normalised)")
+    ax.set_xlabel(_("time (s)"))
+    ax.set_ylabel(_("opening (0 closed .. 1 wide, normalised)"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right", ncols=2)
-    head = title or "Mouth opening vs speech"
+    head = title or _("Mouth opening vs speech")
     ax.set_title(head if sync is None else f"{head}\n{_sync_summary(sync)}", fontsize=10, loc="left")
     if ax_curve is not None:
         _draw_sync_curve(ax_curve, sync)

@@ -8,10 +8,27 @@ from __future__ import annotations
 
 
 class HeyGemError(Exception):
-    """Base class: ``str(err)`` is a one-line message meant for a person."""
+    """Base class: ``str(err)`` is a one-line message meant for a person, in English.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))  # force a single line
+    Give the message as a template with its values, ``InputError("no such file: {path}",
+    path=p)``, and :meth:`localized` shows it in the user's language (the template is the
+    message id of :mod:`heygem_kernel.i18n`'s catalogues); a plain string works too and is
+    shown as it is.
+    """
+
+    def __init__(self, message: str, **values: object) -> None:
+        self.template = str(message)
+        self.values = values
+        super().__init__(_one_line(self.template.format(**values) if values else self.template))
+
+    def localized(self, lang: str | None = None) -> str:
+        """The message in ``lang`` (default: the current language), on one line."""
+        from .i18n import translate
+        return _one_line(translate(self.template, {k: str(v) for k, v in self.values.items()}, lang))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())  # force a single line
 
 
 class InputError(HeyGemError):

@@ -85,9 +85,9 @@ def _ff_path(path: Path) -> str:
 def _check_file(path: str | os.PathLike) -> Path:
     p = Path(path).expanduser()
     if not p.exists():
-        raise InputError(f"no such file: {p}")
+        raise InputError("no such file: {path}", path=p)
     if p.is_dir():
-        raise InputError(f"{p} is a folder, expected a media file")
+        raise InputError("{path} is a folder, expected a media file", path=p)
     return p
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import backends, cache, compositing, enhance, media, mouthlib, records
 from .errors import Cancelled, InputError, NoFaceError
+from .i18n import N_
 from .options import RunOptions
 
 LOG = logging.getLogger("heygem")
@@ -149,13 +150,18 @@ def _load_analysis(entry: Path, want_library: bool):
 
 
 # ---------------------------------------------------------------------------------------------
+_MISSING = {"audio": (N_("no such audio file: {path}"), N_("{path} is a folder, expected an audio file")),
+            "video": (N_("no such video file: {path}"), N_("{path} is a folder, expected a video file"))}
+
+
 def _check_inputs(audio: str | Path, video: str | Path) -> tuple[Path, Path]:
     audio, video = Path(audio), Path(video)
     for kind, path in (("audio", audio), ("video", video)):
+        missing, folder = _MISSING[kind]
         if not path.exists():
-            raise InputError(f"no such file: {path} (given as {kind})")
+            raise InputError(missing, path=path)
         if path.is_dir():
-            raise InputError(f"{path} is a folder, expected a {kind} file")
+            raise InputError(folder, path=path)
     return audio, video
 
 

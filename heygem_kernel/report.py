@@ -19,13 +19,25 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import records
+from .i18n import N_, _
 
 REPORT_HTML = "report.html"
 EXECUTED_NOTEBOOK = "batch.ipynb"
 ZIP_NAME = "outputs.zip"
 REMOVE_OUTPUT_TAG = "remove-output"   # cells whose (log) output stays out of the report
-PLOT_TITLES = {"mel": "Mel spectrogram of the speech", "landmarks": "Landmarks on sample frames",
-               "mouth_track": "Mouth track against the audio"}
+PLOT_TITLES = {"mel": N_("Mel spectrogram of the speech"), "landmarks": N_("Landmarks on sample frames"),
+               "mouth_track": N_("Mouth track against the audio")}
+STATUSES = (N_("ok"), N_("failed"), N_("pending"), N_("running"), N_("cancelled"))   # shown translated
+# The report's sections (heading, intro), shown in the run's language by :func:`section`.
+SECTIONS = {
+    "title": (N_("HeyGem batch"), N_("One speech recording drives every video of the batch.")),
+    "preflight": (N_("Pre-flight"), N_("Every video was scanned before any heavy work: readable, frame rate, "
+                                       "faces in sampled frames, length against the speech, and an estimated "
+                                       "time. Videos that cannot work fail here.")),
+    "summary": (N_("Summary"), ""),
+    "items": (N_("Items"), N_("Per video: the mel spectrogram of the speech, the landmarks on sample frames "
+                              "of the output, and the output's mouth opening against the speech.")),
+}
 _TABLE_STYLE = ("<style>.hg-table{border-collapse:collapse;font-size:13px}"
                 ".hg-table th,.hg-table td{border:1px solid #ccc;padding:3px 8px;text-align:left!important}"
                 ".hg-table th{background:#f3f3f3}.hg-bad{color:#b00020;font-weight:600}</style>")
@@ -61,6 +73,14 @@ def _items(obj: Any) -> list[dict[str, Any]]:
     return list(obj.items)
 
 
+def section(name: str):
+    """A report section's heading and intro (:data:`SECTIONS`) in the current language, as HTML."""
+    from IPython.display import HTML
+    heading, intro = SECTIONS[name]
+    tag = "h1" if name == "title" else "h2"
+    return HTML(f"<{tag}>{html.escape(_(heading))}</{tag}>" + (f"<p>{html.escape(_(intro))}</p>" if intro else ""))
+
+
 def preflight_table(items: Any):
     """The pre-flight table (one row per video, :data:`heygem_kernel.scan.TABLE_COLUMNS`) as HTML."""
     from IPython.display import HTML
@@ -78,11 +98,11 @@ def preflight_table(items: Any):
                             "duration": e.get("duration") or 0.0})
     rows = table_rows(reports)
     bad = {i for i, r in enumerate(reports) if not r.get("ok")}
-    return HTML(_table(TABLE_COLUMNS, rows, bad_rows=bad))
+    return HTML(_table([_(c) for c in TABLE_COLUMNS], rows, bad_rows=bad))
 
 
-SUMMARY_COLUMNS = ("video", "status", "output", "time", "frames", "no face", "sync offset", "confidence",
-                   "correlation", "error")
+SUMMARY_COLUMNS = (N_("video"), N_("status"), N_("output"), N_("time"), N_("frames"), N_("no face"),
+                   N_("sync offset"), N_("confidence"), N_("correlation"), N_("error"))
 
 
 def summary_rows(items: Any) -> list[list[str]]:
@@ -92,12 +112,12 @@ def summary_rows(items: Any) -> list[list[str]]:
         t = e.get("wall_s")
         rows.append([
             Path(e["video"]).name,
-            e["status"] + (" (earlier run)" if e.get("reused") else ""),
+            _(e["status"]) + (_(" (earlier run)") if e.get("reused") else ""),
             e.get("output", "") if ok else "",
             "" if t is None else f"{t:.1f} s",
             "" if e.get("n_frames") is None else str(e["n_frames"]),
             "" if e.get("frames_no_face") is None else str(e["frames_no_face"]),
-            "" if e.get("sync_offset_frames") is None else f"{e['sync_offset_frames']:+d} frames",
+            "" if e.get("sync_offset_frames") is None else _("{offset} frames", offset=f"{e['sync_offset_frames']:+d}"),
             "" if e.get("sync_confidence") is None else f"{e['sync_confidence']:.2f}",
             "" if e.get("sync_correlation") is None else f"{e['sync_correlation']:.2f}",
             e.get("error") or "",
@@ -113,17 +133,20 @@ def summary_table(result: Any):
     n_reused = sum(1 for e in entries if e.get("reused"))
     run_dir = getattr(result, "run_dir", None)
     manifest = _manifest_of(result)
-    lines = [f"<p><b>{n_ok} of {len(entries)} videos ok</b>"
-             + (f" ({n_reused} from an earlier run)" if n_reused else "")
-             + (f", {len(entries) - n_ok} failed" if n_ok < len(entries) else "")
-             + (f" &middot; this run took {manifest['wall_s']:.1f} s" if manifest.get("wall_s") is not None else "")
+    esc = html.escape
+    lines = [f"<p><b>{esc(_('{ok} of {total} videos ok', ok=n_ok, total=len(entries)))}</b>"
+             + (esc(_(" ({n} from an earlier run)", n=n_reused)) if n_reused else "")
+             + (esc(_(", {n} failed", n=len(entries) - n_ok)) if n_ok < len(entries) else "")
+             + (" &middot; " + esc(_("this run took {seconds} s", seconds=f"{manifest['wall_s']:.1f}"))
+                if manifest.get("wall_s") is not None else "")
              + "</p>"]
     if manifest.get("audio"):
-        lines.append(f"<p>speech: {html.escape(manifest['audio'])} ({manifest.get('audio_duration', 0):.1f} s)"
-                     f" &middot; backend: {html.escape(str(manifest.get('backend')))}"
-                     + (f" &middot; folder: {html.escape(str(run_dir))}" if run_dir else "") + "</p>")
+        lines.append("<p>" + esc(_("speech: {path} ({seconds} s)", path=manifest["audio"],
+                                   seconds=f"{manifest.get('audio_duration', 0):.1f}"))
+                     + " &middot; " + esc(_("backend: {name}", name=manifest.get("backend")))
+                     + (" &middot; " + esc(_("folder: {path}", path=run_dir)) if run_dir else "") + "</p>")
     bad = {i for i, e in enumerate(entries) if e["status"] != "ok"}
-    return HTML("".join(lines) + _table(SUMMARY_COLUMNS, summary_rows(entries), bad_rows=bad))
+    return HTML("".join(lines) + _table([_(c) for c in SUMMARY_COLUMNS], summary_rows(entries), bad_rows=bad))
 
 
 def _manifest_of(obj: Any) -> dict[str, Any]:
@@ -143,20 +166,22 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
     for e in _items(result):
         name = Path(e["video"]).name
         if e["status"] != "ok":
-            display(Markdown(f"### {name}: failed\n\n`{e.get('error') or 'unknown error'}`"))
+            display(Markdown(_("### {name}: failed", name=name)
+                             + f"\n\n`{e.get('error') or _('unknown error')}`"))
             continue
-        facts = [f"output `{e['output']}`"]
+        facts = [_("output {path}", path=f"`{e['output']}`")]
         if e.get("width"):
             facts.append(f"{e['width']}x{e['height']}, {e['fps']:.2f} fps, {e['duration']:.2f} s")
         if e.get("sync_offset_frames") is not None:
-            facts.append(f"sync offset {e['sync_offset_frames']:+d} frames, confidence {e['sync_confidence']:.2f}")
+            facts.append(_("sync offset {offset} frames, confidence {confidence}",
+                           offset=f"{e['sync_offset_frames']:+d}", confidence=f"{e['sync_confidence']:.2f}"))
         if e.get("analysis_cached"):
-            facts.append("face track from the cache")
+            facts.append(_("face track from the cache"))
         display(Markdown(f"### {name}\n\n" + " · ".join(facts)))
         for key, rel in (e.get("plots") or {}).items():
             path = run_dir / rel
             if path.is_file():
-                title = PLOT_TITLES.get(key, key)
+                title = _(PLOT_TITLES[key]) if key in PLOT_TITLES else key
                 display(Markdown(f"**{title}**"))
                 display(Image(filename=str(path), alt=f"{title}: {name}"))
 
@@ -177,7 +202,7 @@ def write_html(notebook: str | os.PathLike, html_path: str | os.PathLike | None 
     html_path = Path(html_path) if html_path else notebook.with_name(REPORT_HTML)
     config = Config()
     config.TagRemovePreprocessor.remove_all_outputs_tags = {REMOVE_OUTPUT_TAG}
-    config.TagRemovePreprocessor.remove_cell_tags = {"parameters", "injected-parameters"}
+    config.TagRemovePreprocessor.remove_cell_tags = {"parameters", "injected-parameters", "remove-cell"}
     config.TagRemovePreprocessor.enabled = True
     quiet = logging.getLogger("heygem.report.nbconvert")
     quiet.setLevel(logging.ERROR)  # the lab template drops our alt texts, then warns that they are missing

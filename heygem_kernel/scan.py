@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import HeyGemError
+from .i18n import N_
 
 DEFAULT_SAMPLES = 12           # frames checked for faces, spread evenly over the clip
 SAMPLE_TIMEOUT_S = 60          # one seek + decode of a single frame
@@ -223,7 +224,8 @@ def _spans(spans) -> str:
 
 
 # ------------------------------------------------------------------------------------ tables
-TABLE_COLUMNS = ("video", "ok", "size", "fps", "duration", "faces", "length", "est.", "problems")
+TABLE_COLUMNS = (N_("video"), N_("ok"), N_("size"), N_("fps"), N_("duration"), N_("faces"), N_("length"),
+                 N_("est."), N_("problems"))
 
 
 def table_rows(reports: list[ScanReport | dict[str, Any]]) -> list[list[str]]:

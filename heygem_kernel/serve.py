@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from heygem_widgets import workspace as ws
 
+from . import i18n
 from .errors import InputError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -54,6 +55,7 @@ class ServeConfig:
     token: str | None          # None: no token (loopback only)
     max_upload_mb: float
     media_dirs: tuple[Path, ...] = ()   # offered in the panel's "file on this machine" pickers
+    lang: str | None = None    # "en" | "zh"; None: each browser's Accept-Language
 
     @property
     def notebook(self) -> Path:
@@ -73,7 +75,8 @@ class ServeConfig:
         return {ws.ENV_ROOT: str(self.root), ws.ENV_MAX_UPLOAD_MB: f"{self.max_upload_mb:g}",
                 ws.ENV_FILES_URL: "/voila/files/", ws.ENV_MEDIA_DIRS: os.pathsep.join(map(str, self.media_dirs)),
                 # off loopback, typed paths may only name files in uploads/ and the media folders
-                ws.ENV_RESTRICT_PICKS: "0" if is_loopback(self.host) else "1"}
+                ws.ENV_RESTRICT_PICKS: "0" if is_loopback(self.host) else "1",
+                **({i18n.ENV_LANG: self.lang} if self.lang else {})}
 
     def voila_config(self) -> "traitlets.config.Config":
         """Voila settings (a traitlets Config: dict and list values need no CLI quoting)."""
@@ -90,12 +93,14 @@ class ServeConfig:
             c.Voila.token = self.token
         c.VoilaConfiguration.file_allowlist = list(FILE_ALLOWLIST)
         c.VoilaConfiguration.show_tracebacks = False
+        # the browser's language reaches the page's kernel as $HTTP_ACCEPT_LANGUAGE (RFC 3875)
+        c.VoilaConfiguration.http_header_envs = ["Accept-Language"]
         return c
 
 
 def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                 token: str | None = None, max_upload_mb: float | None = None,
-                media_dirs: list[str | os.PathLike] | tuple = ()) -> ServeConfig:
+                media_dirs: list[str | os.PathLike] | tuple = (), lang: str | None = None) -> ServeConfig:
     """Check the serve options; a non-loopback ``host`` gets a generated token if none is given."""
     root = Path(root or PROJECT_ROOT).resolve()
     if not root.is_dir():
@@ -114,7 +119,10 @@ def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HO
     for d in dirs:
         if not d.is_dir():
             raise InputError(f"--media-dir {d}: not a folder")
-    return ServeConfig(root=root, host=host, port=port, token=token, max_upload_mb=mb, media_dirs=dirs)
+    if lang is not None and i18n.normalize(lang) is None:
+        raise InputError("--lang {lang}: expected one of {choices}", lang=lang, choices=", ".join(i18n.LANGUAGES))
+    return ServeConfig(root=root, host=host, port=port, token=token, max_upload_mb=mb, media_dirs=dirs,
+                       lang=i18n.normalize(lang) if lang else None)
 
 
 def prepare_workspace(config: ServeConfig) -> None:

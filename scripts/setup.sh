@@ -10,7 +10,7 @@ PY=${PYTHON:-python3}
 
 if command -v apt-get >/dev/null 2>&1; then
   need=""
-  for pkg in ffmpeg espeak-ng chromium; do
+  for pkg in ffmpeg espeak-ng chromium fonts-wqy-microhei; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need="$need $pkg"
   done
   if [ -n "$need" ]; then

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..cli import NATIVE_NOISE  # one list for the CLI's stderr and the kernel's output
 from ..errors import HeyGemError, InputError
+from ..i18n import _
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "batch.ipynb"
@@ -85,11 +86,15 @@ def main(args: argparse.Namespace) -> int:
     items = manifest["items"]
     failed = [i for i in items if i["status"] != "ok"]
     reused = sum(1 for i in items if i.get("reused"))
-    print(f"{len(items) - len(failed)} of {len(items)} ok" + (f" ({reused} from an earlier run)" if reused else "")
-          + (f", {len(failed)} failed:" if failed else ""))
+    print(_("{ok} of {total} ok", ok=len(items) - len(failed), total=len(items))
+          + (_(" ({n} from an earlier run)", n=reused) if reused else "")
+          + (_(", {n} failed:", n=len(failed)) if failed else ""))
     for item in failed:
         print(f"  {Path(item['video']).name}: {item.get('error')}")
-    print(f"manifest: {run_dir / 'manifest.json'}\nreport:   {html}" + (f"\nzip:      {archive}" if archive else ""))
+    print(_("manifest: {path}", path=run_dir / "manifest.json"))
+    print(_("report:   {path}", path=html))
+    if archive:
+        print(_("zip:      {path}", path=archive))
     os.environ.pop(ENV_LOCK_HELD, None)
     if lock is not None:
         lock.close()

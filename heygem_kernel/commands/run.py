@@ -77,11 +77,14 @@ def main(args: argparse.Namespace) -> int:
                               progress=bar)
     finally:
         bar.close()
+    from ..i18n import _
     sync = ("" if result.sync_offset_frames is None else
-            f", sync offset {result.sync_offset_frames:+d} frames (confidence {result.sync_confidence:.2f})")
-    print(f"wrote {result.output} ({result.width}x{result.height}, {result.fps:.3f} fps, "
-          f"{result.duration:.2f} s, {result.frames_no_face} frames without a face{sync})")
-    print(f"run record: {result.run_dir}")
+            _(", sync offset {offset} frames (confidence {confidence})",
+              offset=f"{result.sync_offset_frames:+d}", confidence=f"{result.sync_confidence:.2f}"))
+    print(_("wrote {path} ({width}x{height}, {fps} fps, {seconds} s, {no_face} frames without a face{sync})",
+            path=result.output, width=result.width, height=result.height, fps=f"{result.fps:.3f}",
+            seconds=f"{result.duration:.2f}", no_face=result.frames_no_face, sync=sync))
+    print(_("run record: {path}", path=result.run_dir))
     return 0
 
 

@@ -28,6 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--media-dir", action="append", default=[], metavar="DIR",
                         help="folder whose media the panel lists for picking (repeatable); large "
                              "videos need not travel through the browser")
+    parser.add_argument("--lang", choices=("en", "zh"), default=None,
+                        help="language of the page (default: each browser's Accept-Language)")
     parser.set_defaults(func=main)
     return parser
 
@@ -36,5 +38,5 @@ def main(args: argparse.Namespace) -> int:
     from ..serve import make_config, serve
 
     config = make_config(root=args.root, host=args.host, port=args.port, token=args.token,
-                         max_upload_mb=args.max_upload_mb, media_dirs=args.media_dir)
+                         max_upload_mb=args.max_upload_mb, media_dirs=args.media_dir, lang=args.lang)
     return serve(config)

@@ -1,0 +1,144 @@
+"""Messages in the user's language: gettext catalogues, English and Simplified Chinese.
+
+The English text in the code is the message id; ``locale/zh_CN/LC_MESSAGES/heygem.po`` holds
+its Chinese translation (edit it with any PO editor; ``pybabel extract`` with the keywords in
+:data:`KEYWORDS` lists every message the code can show). The catalogue is compiled in memory
+with Babel when first used, so there is no build step and no stale ``.mo`` file.
+
+Messages with values use ``str.format`` placeholders (``"no such file: {path}"``) so that
+a translation may move them: raise ``InputError("no such file: {path}", path=p)`` and the
+error carries its template and values (see :class:`heygem_kernel.errors.HeyGemError`).
+
+The language: :func:`set_language` (``heygem serve --lang``, the panel's switch), else
+``$HEYGEM_LANG``, else the locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``: ``zh_CN.UTF-8``
+gives Chinese), else English.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import os
+import re
+import string
+from pathlib import Path
+from typing import Any, Mapping
+
+DOMAIN = "heygem"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LANGUAGES = {"en": "English", "zh": "简体中文"}      # code -> its own name (for the switch)
+CATALOGUES = {"zh": "zh_CN"}                       # code -> folder under LOCALE_DIR
+DEFAULT = "en"
+ENV_LANG = "HEYGEM_LANG"
+# Functions whose first argument is a message id, for ``pybabel extract -k`` and the tests.
+KEYWORDS = ("_", "N_", "HeyGemError", "InputError", "MediaError", "NoFaceError", "CheckpointError",
+            "BackendError", "Cancelled")
+
+_chosen: str | None = None
+
+
+def normalize(lang: str | None) -> str | None:
+    """``"zh_CN.UTF-8"``, ``"zh-Hans"``, ``"ZH"`` -> ``"zh"``; ``"en_US"`` -> ``"en"``; others None."""
+    if not lang:
+        return None
+    code = re.split(r"[-_.@]", str(lang).strip().lower(), maxsplit=1)[0]
+    return code if code in LANGUAGES else None
+
+
+def language_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """The language the environment asks for: ``HEYGEM_LANG``, then the POSIX locale variables."""
+    environ = os.environ if environ is None else environ
+    for var in (ENV_LANG, "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(var)
+        if value:                       # the first one set decides, as POSIX locales do
+            return normalize(value) or DEFAULT
+    return DEFAULT
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best of :data:`LANGUAGES` for an HTTP ``Accept-Language`` header (q-values honoured)."""
+    best, best_q = DEFAULT, -1.0
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        match = re.search(r"q=([0-9.]+)", params)
+        if match:
+            try:
+                q = float(match.group(1))
+            except ValueError:
+                q = 0.0
+        code = normalize(tag)
+        if code and q - i * 1e-6 > best_q:  # equal q: the earlier tag wins
+            best, best_q = code, q - i * 1e-6
+    return best
+
+
+def page_language(environ: Mapping[str, str] | None = None) -> str:
+    """The language of a served page, from the kernel's environment (set by Voila per page):
+    ``?lang=`` in the page's URL (the page's switch), then ``heygem serve --lang``
+    (``$HEYGEM_LANG``), then the browser's ``Accept-Language``, then the locale."""
+    from urllib.parse import parse_qs
+    environ = os.environ if environ is None else environ
+    asked = parse_qs(environ.get("QUERY_STRING", "")).get("lang", [None])[0]
+    if normalize(asked):
+        return normalize(asked)
+    if normalize(environ.get(ENV_LANG)):
+        return normalize(environ[ENV_LANG])
+    if environ.get("HTTP_ACCEPT_LANGUAGE"):
+        return negotiate(environ["HTTP_ACCEPT_LANGUAGE"])
+    return language_from_env(environ)
+
+
+def set_language(lang: str | None) -> str:
+    """Use ``lang`` for messages from now on in this process (None: back to the environment)."""
+    global _chosen
+    _chosen = normalize(lang) if lang else None
+    return get_language()
+
+
+def get_language() -> str:
+    return _chosen or language_from_env()
+
+
+@functools.lru_cache(maxsize=None)
+def translations(lang: str):
+    """The compiled catalogue of ``lang`` (a :class:`gettext.GNUTranslations`), or None for English."""
+    if lang == DEFAULT or lang not in CATALOGUES:
+        return None
+    import gettext
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    path = LOCALE_DIR / CATALOGUES[lang] / "LC_MESSAGES" / f"{DOMAIN}.po"
+    with open(path, "rb") as fh:
+        catalog = read_po(fh, locale=CATALOGUES[lang], domain=DOMAIN)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+def gettext(msgid: str, /, lang: str | None = None) -> str:
+    """``msgid`` in ``lang`` (default: :func:`get_language`); itself when untranslated."""
+    table = translations(lang or get_language())
+    return msgid if table is None else table.gettext(msgid)
+
+
+def translate(msgid: str, values: Mapping[str, Any] | None = None, lang: str | None = None) -> str:
+    """``msgid`` in ``lang`` with its ``{placeholders}`` filled from ``values``."""
+    text = gettext(msgid, lang)
+    return text.format(**values) if values else text
+
+
+def _(msgid: str, /, **values: Any) -> str:
+    """``msgid`` in the current language, its ``{placeholders}`` filled with ``values``."""
+    return translate(msgid, values)
+
+
+def N_(msgid: str, /) -> str:
+    """Mark ``msgid`` for translation where it is defined; translate it where it is shown."""
+    return msgid
+
+
+def placeholders(message: str) -> set[str]:
+    """The ``{names}`` a message uses (for checking that a translation keeps them)."""
+    return {name for _, name, _, _ in string.Formatter().parse(message) if name}
