@@ -206,8 +206,8 @@ class _OnnxRunner:
             feed = {self.image_input.name: crops[k:k + step].astype(self.dtype, copy=False)}
             if self.scalar is not None:
                 feed[self.scalar.name] = self.scalar_value
-            outs.append(np.asarray(self.session.run([self.output.name], feed)[0], np.float32))
-        out = np.concatenate(outs)
+            outs.append(np.asarray(self.session.run([self.output.name], feed)[0], dtype=np.float32))
+        out = outs[0] if len(outs) == 1 else np.concatenate(outs)
         if out.shape[0] != len(crops) or out.ndim != 4 or out.shape[1] != 3:
             raise CheckpointError(f"{self.path} returned {list(out.shape)} for {list(crops.shape)}; "
                                   f"expected [N,3,S,S] RGB")
@@ -309,6 +309,8 @@ class FaceEnhancer:
         runner = _OnnxRunner if suffix == ONNX_SUFFIX else _TorchRunner
         self.runner = runner(self.path, device=device, kind=self.spec)
         self.size = int(self.runner.size)
+        if self.spec.commercial is not True:
+            LOG.warning("enhance: %s weights: %s", self.spec.title, self.spec.licence)
         LOG.info("enhance: %s from %s (%s), strength %.2f", self.spec.title, self.path,
                  ", ".join(f"{k}={v}" for k, v in self.runner.describe().items() if k in ("runtime", "providers")),
                  self.strength)
@@ -329,11 +331,15 @@ class FaceEnhancer:
 
     def restore_crops(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Aligned BGR uint8 crops -> restored BGR uint8 crops (one model call per batch)."""
-        x = np.stack([c[:, :, ::-1] for c in crops]).astype(np.float32)        # BGR -> RGB
-        x = (x / 127.5 - 1.0).transpose(0, 3, 1, 2)                             # -1..1, NCHW
-        y = self.runner(np.ascontiguousarray(x))
-        y = (np.clip(y, -1.0, 1.0) + 1.0) * 127.5
-        return [np.ascontiguousarray(np.round(img.transpose(1, 2, 0)[:, :, ::-1])).astype(np.uint8) for img in y]
+        out = self._model(crops)
+        return [_to_bgr(y, (0, 0, y.shape[2], y.shape[1])) for y in out]
+
+    def _model(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """BGR uint8 crops -> model output [shape=(B, 3, S', S')] float32 RGB, nominally -1..1."""
+        import cv2
+        # one C++ pass: BGR -> RGB, (x - 127.5) / 127.5, HWC -> NCHW
+        x = cv2.dnn.blobFromImages(list(crops), scalefactor=1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=True)
+        return self.runner(x)
 
     def enhance(self, frames: list[np.ndarray], landmarks: Sequence[np.ndarray | None], *,
                 mask_scale: float = 1.0, feather: float = 0.35, color_match: bool = True) -> int:
@@ -347,7 +353,7 @@ class FaceEnhancer:
         if not jobs:
             return 0
         aligned = [self.align(frames[k], lm) for k, lm in jobs]
-        restored = self.restore_crops([crop for crop, _ in aligned])
+        restored = self._model([crop for crop, _ in aligned])
         for (k, lm), (_, m), face in zip(jobs, aligned, restored):
             patch = self._warp_back(frames[k], lm, m, face, mask_scale=mask_scale)
             if patch is not None:
@@ -357,22 +363,37 @@ class FaceEnhancer:
 
     def _warp_back(self, frame: np.ndarray, landmarks: np.ndarray, m: np.ndarray, face: np.ndarray, *,
                    mask_scale: float) -> MouthPatch | None:
-        """The restored face warped back into the mouth mask's box, mixed in by ``strength``."""
+        """The restored face [shape=(3, S', S')] warped back into the mouth mask's box, mixed in
+        by ``strength``. Only the part of the crop that lands in the box is converted."""
         import cv2
         height, width = frame.shape[:2]
         x0, y0, x1, y1 = compositing.mask_geometry(landmarks, scale=mask_scale).bbox(height, width)
         if x1 <= x0 or y1 <= y0:
             return None
-        back = cv2.invertAffineTransform(m)                      # crop -> frame
-        back[:, :2] *= self.size / face.shape[0]                 # an output larger than the input crop
-        back[:, 2] -= (x0, y0)                                   # into the box's own coordinates
+        side = face.shape[1]
+        corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64)
+        inside = (corners @ m[:, :2].T + m[:, 2]) * (side / self.size)    # the box in output-crop pixels
+        u0, v0 = np.clip(np.floor(inside.min(0)).astype(int) - 2, 0, side)
+        u1, v1 = np.clip(np.ceil(inside.max(0)).astype(int) + 3, 0, side)
+        if u1 <= u0 or v1 <= v0:
+            return None
+        back = cv2.invertAffineTransform(m)                      # input crop -> frame
+        back[:, :2] *= self.size / side                          # an output larger than the input crop
+        back[:, 2] += back[:, :2] @ (u0, v0) - (x0, y0)          # sub-crop -> the box's own coordinates
         region = frame[y0:y1, x0:x1]
         warped = region.copy()                                   # pixels the crop does not cover stay
-        cv2.warpAffine(face, back, (x1 - x0, y1 - y0), dst=warped, flags=cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_TRANSPARENT)
+        cv2.warpAffine(_to_bgr(face, (u0, v0, u1, v1)), back, (x1 - x0, y1 - y0), dst=warped,
+                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_TRANSPARENT)
         if self.strength < 1.0:
             warped = cv2.addWeighted(warped, self.strength, region, 1.0 - self.strength, 0.0)
         return MouthPatch(image=warped, x0=x0, y0=y0)
+
+
+def _to_bgr(face: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Model output [shape=(3, S, S)] RGB -1..1 -> uint8 BGR [shape=(v1-v0, u1-u0, 3)] of ``box``."""
+    u0, v0, u1, v1 = box
+    sub = face[::-1, v0:v1, u0:u1].transpose(1, 2, 0)            # RGB -> BGR, CHW -> HWC
+    return np.clip(sub * 127.5 + 128.0, 0, 255).astype(np.uint8)  # +0.5 rounds; clips -1..1
 
 
 def _check_file(path: Path, kind: EnhancerSpec, *, hash: bool) -> str | None:
@@ -420,10 +441,16 @@ def create(name: str, *, model: str | Path | None = None, device: str = "auto",
 
 def from_options(options) -> FaceEnhancer | None:
     """The enhancer :class:`~heygem_kernel.options.RunOptions` ask for, or None."""
-    if not getattr(options, "enhance", None):
+    name, model = getattr(options, "enhance", None), getattr(options, "enhance_model", None)
+    if not name and model:  # --enhance-model alone: the kind from the file's usual name
+        kind = identify(model)
+        if kind is None:
+            raise InputError(f"--enhance-model {model}: say which model it is with --enhance "
+                             f"{{{','.join(available())}}}")
+        name = kind.name
+    if not name:
         return None
-    return create(options.enhance, model=options.enhance_model, device=options.device,
-                  strength=options.enhance_strength)
+    return create(name, model=model, device=options.device, strength=options.enhance_strength)
 
 
 def scan(directory: str | Path | None = None) -> list[dict[str, Any]]:

@@ -316,3 +316,23 @@ def test_batch_notebook_options_and_panel_carry_the_enhancer(tmp_path, models):
     assert panel.options().enhance is None
     panel.enhance.value, panel.enhance_strength.value = "codeformer", 0.6
     assert (panel.options().enhance, panel.options().enhance_strength) == ("codeformer", 0.6)
+
+
+def test_enhance_model_alone_names_its_kind_else_asks_for_it(models):
+    from heygem_kernel import RunOptions
+    assert enhance.from_options(RunOptions(enhance_model=str(models["invert"]))).spec.name == "gfpgan"
+    with pytest.raises(InputError, match=r"--enhance-model .*brighten\.onnx: say which model it is with --enhance"):
+        enhance.from_options(RunOptions(enhance_model=str(models["brighten"])))
+    assert enhance.from_options(RunOptions()) is None
+
+
+def test_one_frame_preview_shows_the_restored_mouth(tmp_path, face, models, clip_590, speech_5s):
+    from heygem_kernel import RunOptions, pipeline
+    _, lm = face
+    kwargs = dict(frame_index=0, cache_dir=tmp_path / "cache")
+    plain = pipeline.preview_frame(speech_5s, clip_590, options=RunOptions(), **kwargs)
+    restored = pipeline.preview_frame(speech_5s, clip_590, options=RunOptions(
+        enhance="gfpgan", enhance_model=str(models["invert"]), enhance_strength=1.0), **kwargs)
+    diff = np.abs(plain.astype(int) - restored.astype(int)).sum(2)
+    below_eyes = int(lm[36:48, 1].max()) + 10
+    assert diff[below_eyes:].mean() > 1 and not diff[:below_eyes].any()
