@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
+
 LOOP_MODES = ("seamless", "pingpong")
 
 THUMB_SIZE = 32                # descriptor: 32x32 grey thumbnail, 1 KiB a frame (60 s at 25 fps: 1.5 MB)
@@ -49,6 +51,12 @@ JITTER = 0.15                  # + deterministic noise in [0, 0.15): varied, rep
 GHOST_FLOOR = 0.03             # head offsets under 3% of the eye distance (~2-3 px) do not show in a fade
 # Landmarks that carry head position and pose only (jaw sides, brows, nose, eyes), not speech.
 RIGID_POINTS = np.r_[0:5, 12:17, 17:48]
+
+
+def check_mode(mode: str) -> None:
+    """Raise :class:`~heygem_kernel.errors.InputError` unless ``mode`` is one of ``LOOP_MODES``."""
+    if mode not in LOOP_MODES:
+        raise InputError(f"loop must be one of {', '.join(LOOP_MODES)}, got {mode!r}")
 
 
 def descriptor(frame: np.ndarray) -> np.ndarray:
@@ -225,11 +233,10 @@ def plan_loop(*, n_out: int, fps: float, mode: str = "seamless", thumbs: np.ndar
     Footage at least as long as the speech is trimmed (``mode == "trim"``). Otherwise
     ``pingpong`` loops forth and back; ``seamless`` plans forward segments and joins and falls
     back to ping-pong, with a one-line ``note``, when the footage is a photo, is shorter than
-    ``MIN_LOOP_S`` or allows no plan within the last of ``STEP_LIMITS``. Raises ValueError on an
-    unknown mode.
+    ``MIN_LOOP_S`` or allows no plan within the last of ``STEP_LIMITS``. Raises
+    :class:`~heygem_kernel.errors.InputError` on an unknown mode.
     """
-    if mode not in LOOP_MODES:
-        raise ValueError(f"loop mode must be one of {', '.join(LOOP_MODES)}, got {mode!r}")
+    check_mode(mode)
     n_out = int(n_out)
     if is_image:
         return still_plan(n_out=n_out, fps=fps)

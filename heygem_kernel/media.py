@@ -482,15 +482,20 @@ class FrameSource:
     (``os.pread``), so RAM stays at a few frames whatever the length. Raw frames are spooled
     while they fit in ``RAW_SPOOL_LIMIT`` bytes; a longer clip is spooled as high-quality JPEG
     (~15x smaller, differences below the H.264 encoder's own). A photo repeats its one frame.
+    With a ``plan`` (:class:`heygem_kernel.loops.LoopPlan`, e.g. seamless loops) the output
+    follows its source frames and cross-fades instead, read through the same spool.
     The spool file is deleted on :meth:`close` (or leaving the ``with`` block).
     """
 
     def __init__(self, info: VideoInfo, *, n_out: int, size: tuple[int, int] | None = None,
-                 spool_dir: str | os.PathLike | None = None) -> None:
+                 spool_dir: str | os.PathLike | None = None, plan=None) -> None:
         if n_out < 0:
             raise ValueError(f"n_out must be >= 0, got {n_out}")
+        if plan is not None and len(plan) != n_out:
+            raise ValueError(f"the loop plan has {len(plan)} frames, expected {n_out}")
         self.info = info
         self.n_out = int(n_out)
+        self.plan = plan   # heygem_kernel.loops.LoopPlan: source frames (and cross-fades) per output frame
         self.width, self.height = size or (info.width, info.height)
         self.spool_dir = spool_dir
         self._gen: Iterator[np.ndarray] | None = None
@@ -518,6 +523,9 @@ class FrameSource:
                 for i in range(self.n_out):
                     yield 0, still.copy()
                 return
+            if self.plan is not None and self.plan.mode not in ("trim", "still"):
+                yield from self._planned()
+                return
             spool = self.n_out > n
             if spool:
                 self._open_spool()
@@ -537,6 +545,37 @@ class FrameSource:
                 yield src, self._read_spooled(src, frame_bytes)
         finally:
             self.close()
+
+    def _planned(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Frames in the order of ``self.plan``: decoded once, in order, into the spool, read back
+        from it; a cross-fade frame is the weighted mix of its two source frames."""
+        import cv2
+        self._open_spool()
+        frame_bytes = self.width * self.height * 3
+        compress = self.info.n_frames * frame_bytes > RAW_SPOOL_LIMIT
+        decoded, end = 0, 0
+
+        def fetch(k: int) -> np.ndarray:
+            nonlocal decoded, end
+            while decoded <= k:
+                frame = next(self._gen)
+                if compress:
+                    end = self._spool_jpeg(frame, end)
+                else:
+                    os.pwrite(self._fd, frame.data, decoded * frame_bytes)
+                decoded += 1
+                if decoded > k:
+                    return frame
+            return self._read_spooled(k, frame_bytes)
+
+        for t in range(self.n_out):
+            a, b, w = self.plan.frame_sources(t)
+            frame = fetch(a)
+            if b >= 0:
+                frame = cv2.addWeighted(frame, 1.0 - w, fetch(b), w, 0.0)
+            if decoded >= self.info.n_frames:
+                self._close_decoder()
+            yield a, frame
 
     def _open_spool(self) -> None:
         fd, name = tempfile.mkstemp(prefix="heygem-frames-", suffix=".raw", dir=self.spool_dir)

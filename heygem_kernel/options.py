@@ -32,6 +32,7 @@ class RunOptions:
     enhance: str | None = None       # face restoration after lip sync (heygem_kernel.enhance.available())
     enhance_model: str | None = None  # its model file (.onnx; .pth with spandrel); default under checkpoints/
     enhance_strength: float = 0.8    # 0..1: how much of the restored mouth replaces the composited one
+    loop: str = "seamless"           # speech longer than the video: "seamless" forward loops | "pingpong"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

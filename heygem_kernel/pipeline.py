@@ -20,13 +20,13 @@ from typing import Callable
 
 import numpy as np
 
-from . import backends, cache, compositing, enhance, media, mouthlib, records
+from . import backends, cache, compositing, enhance, loops, media, mouthlib, records
 from .errors import Cancelled, InputError, NoFaceError
 from .i18n import N_
 from .options import RunOptions
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 5          # bump when the analysis output changes: invalidates caches
+ANALYSIS_VERSION = 6          # bump when the analysis output changes: invalidates caches (6: loop thumbnails)
 LANDMARK_SAMPLES = 6          # frames kept for the landmark diagnostic plot
 Progress = Callable[[str, int, int], None]
 
@@ -38,6 +38,7 @@ class Analysis:
     track: object            # heygem_kernel.landmarks.FaceTrack
     library: mouthlib.MouthLibrary | None
     cached: bool
+    thumbs: np.ndarray | None = None   # [N, 32, 32] uint8 loops.descriptor of each frame (loop planning)
 
 
 class _Stopwatch:
@@ -79,6 +80,7 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     from . import landmarks
     entry = None
     raw = np.full((n_frames, 68, 2), np.nan, np.float32)
+    thumbs = np.zeros((n_frames, loops.THUMB_SIZE, loops.THUMB_SIZE), np.uint8)
     library = mouthlib.MouthLibrary() if want_library else None
     start = 0
     if cache_dir is not None and options.use_cache:
@@ -87,16 +89,17 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
             fps=round(info.fps, 4), size=(info.width, info.height)))
         loaded = _load_analysis(entry, want_library)
         if loaded is not None:
-            cached_raw, cached_library = loaded
+            cached_raw, cached_library, cached_thumbs = loaded
             start = min(len(cached_raw), n_frames)
             raw[:start] = cached_raw[:start]
+            thumbs[:start] = cached_thumbs[:start]
             library = cached_library if want_library else None
             LOG.info("analysis: re-used cached face track %s (%d frames)", entry.name, len(cached_raw))
     if start < n_frames:
         _track_frames(info, raw, library, detector=options.detector, start=start, progress=progress,
-                      cancel=cancel)
+                      cancel=cancel, thumbs=thumbs)
         if entry is not None:
-            arrays = {"raw_landmarks": raw}
+            arrays = {"raw_landmarks": raw, "loop_thumbs": thumbs}
             if library is not None:
                 arrays.update(library.to_arrays())
             cache.atomic_save_npz(entry, **arrays)
@@ -105,11 +108,13 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     smooth = landmarks.smooth_track(raw, valid, strength=options.smoothing)
     track = landmarks.FaceTrack(landmarks=smooth, valid=valid, width=info.width, height=info.height,
                                 fps=info.fps)
-    return Analysis(track=track, library=library, cached=start > 0)
+    return Analysis(track=track, library=library, cached=start > 0, thumbs=thumbs)
 
 
-def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, progress, cancel) -> None:
-    """Fill ``raw`` [shape=(N, 68, 2)] from frame ``start`` on (earlier frames are only decoded)."""
+def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, progress, cancel,
+                  thumbs: np.ndarray | None = None) -> None:
+    """Fill ``raw`` [shape=(N, 68, 2)] (and ``thumbs``, loop descriptors) from frame ``start`` on
+    (earlier frames are only decoded)."""
     from . import landmarks
     n_frames = len(raw)
     tracker = landmarks.FaceTracker(detector)
@@ -120,6 +125,8 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
                 break
             if i < start:
                 continue
+            if thumbs is not None:
+                thumbs[i] = loops.descriptor(frame)
             lm = tracker.update(frame)
             if lm is not None:
                 raw[i] = lm
@@ -134,19 +141,21 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
 
 
 def _load_analysis(entry: Path, want_library: bool):
-    """(raw landmarks [shape=(N, 68, 2)], MouthLibrary or None) from a cache entry, or None."""
+    """(raw landmarks [shape=(N, 68, 2)], MouthLibrary or None, loop thumbnails) from a cache entry, or None."""
     if not entry.exists():
         return None
     try:
         with np.load(entry) as data:
-            if "raw_landmarks" not in data or (want_library and "lib_frames" not in data):
+            if "raw_landmarks" not in data or "loop_thumbs" not in data \
+                    or (want_library and "lib_frames" not in data):
                 return None
             raw = data["raw_landmarks"]
+            thumbs = data["loop_thumbs"]
             library = mouthlib.MouthLibrary.from_arrays(data) if want_library else None
     except Exception as exc:  # a damaged cache entry is recomputed, never fatal
         LOG.warning("analysis cache %s unreadable (%s); recomputing", entry.name, exc)
         return None
-    return raw, library
+    return raw, library, thumbs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,6 +227,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     """
     options = options or RunOptions()
     audio, video = _check_inputs(audio, video)
+    loops.check_mode(options.loop)
     _return_big_buffers_to_the_os()
     run_dir = Path(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -260,7 +270,8 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
     feats = speech.features(fps=info.fps, n_frames=n_out)
     _report(progress, "audio", 1, 1)
     LOG.info("speech: %.2f s -> %d output frames (%s)", speech.duration, n_out,
-             "ping-pong" if n_out > info.n_frames and not info.is_image else "trim" if n_out < info.n_frames else "1:1")
+             f"{options.loop} loop" if n_out > info.n_frames and not info.is_image
+             else "trim" if n_out < info.n_frames else "1:1")
     n_src = min(info.n_frames, n_out)
     if analysis.track.n_frames < n_src:  # the decoded speech ran a little longer than its header said
         analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
@@ -272,10 +283,12 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
     LOG.info("analysis: face in %d/%d source frames%s", int(track.valid.sum()), n_src,
              f", {len(analysis.library)} mouths in the library" if analysis.library is not None else "")
 
+    plan = _loop_plan(info, analysis, options, n_out, feats.envelope)
     backend.prepare(backends.JobContext(audio=feats, track=track, library=analysis.library,
                                         width=info.width, height=info.height, options=options))
     with watch("render"):
-        rendered = _render(info, output, audio, speech.duration, n_out, track, backend, options, progress, cancel)
+        rendered = _render(info, output, audio, speech.duration, n_out, track, backend, options, progress, cancel,
+                           plan=plan)
     LOG.info("render: %d frames, %d without a face passed through", n_out, rendered.no_face)
 
     sync = None
@@ -289,7 +302,8 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
         LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", sync.offset_frames,
                  sync.confidence, sync.correlation)
     extra = {"analysis_cached": analysis.cached, "source_frames": info.n_frames, "is_vfr": info.is_vfr,
-             "is_image": info.is_image, "frames_enhanced": rendered.enhanced}
+             "is_image": info.is_image, "frames_enhanced": rendered.enhanced,
+             "loop": plan.to_dict()}
     if sync is not None:
         extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict(),
                      sync_method=sync.method, sync_targets_offset_frames=targets.offset_exact)
@@ -329,8 +343,21 @@ class _Rendered:
     enhanced: int = 0                # frames whose new mouth went through face restoration
 
 
+def _loop_plan(info, analysis: Analysis, options: RunOptions, n_out: int, envelope) -> "loops.LoopPlan":
+    """Which source frame each output frame shows (see :mod:`heygem_kernel.loops`); logged."""
+    track = analysis.track
+    plan = loops.plan_loop(n_out=n_out, fps=info.fps, mode=options.loop, thumbs=analysis.thumbs,
+                           landmarks=track.landmarks, valid=track.valid, envelope=envelope,
+                           frame_size=(info.width, info.height), is_image=info.is_image, n_src=info.n_frames)
+    if plan.mode not in ("trim",):
+        LOG.info("%s", plan.summary())
+    if plan.note:
+        LOG.warning("loop: %s", plan.note)
+    return plan
+
+
 def _render(info, output: Path, audio: Path, duration: float, n_out: int, track, backend, options,
-            progress, cancel) -> _Rendered:
+            progress, cancel, *, plan: "loops.LoopPlan | None" = None) -> _Rendered:
     """Decode -> synthesise -> composite -> encode, ``options.batch_size`` frames at a time.
 
     Four stages run at once: ffmpeg decodes ahead (reader thread), the backend synthesises
@@ -346,7 +373,8 @@ def _render(info, output: Path, audio: Path, duration: float, n_out: int, track,
     def submit(pool, pending: list) -> None:
         out_idx = np.array([p[0] for p in pending])
         src_idx = np.array([p[1] for p in pending])
-        lms = [track.landmarks[s] if track.valid[s] else None for s in src_idx]
+        lms = [plan.landmarks(track, int(o)) if plan is not None else track.landmarks[s] if track.valid[s] else None
+               for o, s in zip(out_idx, src_idx)]
         frames = [p[2] for p in pending]
         batch = backends.FrameBatch(frames=frames, landmarks=lms, out_index=out_idx, src_index=src_idx)
         inflight.append((batch, pool.submit(backend.synthesize, batch)))
@@ -356,7 +384,7 @@ def _render(info, output: Path, audio: Path, duration: float, n_out: int, track,
         state.blend_and_write(batch, future.result(), writer)
         _report(progress, "render", int(batch.out_index[-1]) + 1, n_out)
 
-    with media.FrameSource(info, n_out=n_out) as source, \
+    with media.FrameSource(info, n_out=n_out, plan=plan) as source, \
             media.VideoWriter(output, width=out_w, height=out_h, fps=info.fps, audio=audio, duration=duration,
                               crf=options.crf, preset=options.preset) as writer, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="heygem-backend") as pool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..loops import LOOP_MODES
 from ..options import RunOptions
 
 DEFAULTS = RunOptions()
@@ -32,6 +33,8 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-sync-check", action="store_true", help="skip the output's A/V offset measurement")
     g.add_argument("--no-cache", action="store_true", help="do not re-use cached face tracks")
     _add_enhance_arguments(g)
+    g.add_argument("--loop", default=DEFAULTS.loop, choices=LOOP_MODES,
+                   help="speech longer than the video: seamless forward loops or ping-pong (default: %(default)s)")
 
 
 def _add_enhance_arguments(g) -> None:
@@ -51,7 +54,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
                       color_match=not args.no_color_match, still_fps=args.fps, out_height=args.out_height,
                       crf=args.crf, preset=args.preset, sync_check=not args.no_sync_check,
                       use_cache=not args.no_cache, enhance=args.enhance, enhance_model=args.enhance_model,
-                      enhance_strength=args.enhance_strength)
+                      enhance_strength=args.enhance_strength, loop=args.loop)
 
 
 def add_parser(sub) -> None:
