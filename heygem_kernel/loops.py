@@ -217,6 +217,44 @@ def still_plan(*, n_out: int, fps: float) -> LoopPlan:
 
 
 # ---------------------------------------------------------------------------------------------
+# Measuring a loop (benchmarks/bench_loops.py, tests): how often the output steps backwards
+# through the source, and its largest frame-to-frame change away from the mouth.
+def lower_face_box(landmarks: np.ndarray | None, *, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) pixel box that the mouth re-render may touch: nose tip (33) to chin (8),
+    jaw width (points 2-14), padded by 15% of that width; None without landmarks."""
+    if landmarks is None or not np.all(np.isfinite(landmarks)):
+        return None
+    x0, x1 = float(landmarks[2:15, 0].min()), float(landmarks[2:15, 0].max())
+    y0, y1 = float(landmarks[33, 1]), float(landmarks[8, 1])
+    pad = 0.15 * (x1 - x0)
+    return (max(0, int(x0 - pad)), max(0, int(y0 - pad)), min(width, int(np.ceil(x1 + pad)) + 1),
+            min(height, int(np.ceil(y1 + pad)) + 1))
+
+
+def off_mouth_steps(frames, landmarks) -> np.ndarray:
+    """[shape=(T-1,)] mean absolute grey-level change (0..255) between consecutive frames,
+    outside the lower-face boxes (:func:`lower_face_box`) of both; streams, two frames held.
+
+    frames    iterable of [shape=(H, W, 3)] uint8 BGR
+    landmarks iterable of [shape=(68, 2)] or None, one per frame
+    """
+    import cv2
+    steps: list[float] = []
+    prev = prev_box = None
+    for frame, lm in zip(frames, landmarks):
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.int16)
+        box = lower_face_box(lm, width=grey.shape[1], height=grey.shape[0])
+        if prev is not None:
+            keep = np.ones(grey.shape, bool)
+            for b in (box, prev_box):
+                if b is not None:
+                    keep[b[1]:b[3], b[0]:b[2]] = False
+            steps.append(float(np.abs(grey - prev)[keep].mean()))
+        prev, prev_box = grey, box
+    return np.asarray(steps, np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
 def plan_loop(*, n_out: int, fps: float, mode: str = "seamless", thumbs: np.ndarray | None = None,
               landmarks: np.ndarray | None = None, valid: np.ndarray | None = None,
               envelope: np.ndarray | None = None, frame_size: tuple[int, int] | None = None,

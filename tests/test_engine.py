@@ -123,7 +123,8 @@ def test_self_reenactment_mouth_follows_recorded_mouth(tmp_path, clip_590):
 
 def test_longer_audio_ping_pongs_without_jump_cuts(tmp_path, clip_524, speech_60s):
     speech = cut_audio(speech_60s, tmp_path / "eight.wav", seconds=8.0)
-    result = run(speech, clip_524, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
+    result = run(speech, clip_524, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False, loop="pingpong"))
+    assert result.extra["loop"]["mode"] == "pingpong"
     n_src = media.probe_video(clip_524).n_frames
     assert result.n_frames == round(8.0 * 25) and result.n_frames > n_src
     out = frames_of(result.output)
@@ -166,6 +167,8 @@ def test_photo_becomes_a_talking_video(tmp_path):
     opening = track_video(result.output).mouth_open()
     assert np.nanstd(opening) > 0.03, "the photo's mouth does not move"
     assert result.sync_correlation is not None and result.sync_correlation > 0.4
+    assert result.extra["loop"]["mode"] == "still" and "photo" in result.extra["loop"]["note"]
+    assert "loop: a photo" in result.log_path.read_text()   # the fallback's one-line note
 
 
 def test_frames_without_a_face_pass_through(tmp_path, clip_590, speech_5s):
