@@ -56,7 +56,8 @@ RIGID_POINTS = np.r_[0:5, 12:17, 17:48]
 def check_mode(mode: str) -> None:
     """Raise :class:`~heygem_kernel.errors.InputError` unless ``mode`` is one of ``LOOP_MODES``."""
     if mode not in LOOP_MODES:
-        raise InputError(f"loop must be one of {', '.join(LOOP_MODES)}, got {mode!r}")
+        raise InputError("--loop must be one of {choices}, got {value}", choices=", ".join(LOOP_MODES),
+                         value=repr(mode))
 
 
 def descriptor(frame: np.ndarray) -> np.ndarray:

@@ -118,5 +118,5 @@ def test_loop_option_on_the_command_line(capsys, tmp_path, clip_590, speech_5s):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "--loop" in err and "zigzag" in err and "Traceback" not in err
-    with pytest.raises(Exception, match="loop must be one of seamless, pingpong"):
+    with pytest.raises(Exception, match="--loop must be one of seamless, pingpong, got 'zigzag'"):
         run(speech_5s, clip_590, runs_root=tmp_path, options=RunOptions(loop="zigzag"))
