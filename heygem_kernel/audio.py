@@ -40,7 +40,8 @@ MEL_STEP = 16                        # columns per network window = 0.2 s
 STFT_BLOCK = 4096                    # mel columns per STFT block (51 s; bounds memory on long speech)
 
 # --- loading ---------------------------------------------------------------------------------
-MIN_DURATION = 0.1                   # s; shorter decodes count as "no audio"
+MIN_DURATION = 0.1                   # s; a shorter decode that is also silent counts as "no audio"
+MIN_SOUND = 0.01                     # s; real sound shorter than this cannot drive even one frame at 100 fps
 TRUNCATION_TOLERANCE = 0.25          # s of declared duration we may fail to decode before calling it truncated
 RIFF_SLACK_BYTES = 4096              # WAV writers that mis-count a trailing chunk are not "truncated"
 
@@ -92,13 +93,22 @@ def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
         raise MediaError(f"{path} could not be decoded: {_last_line(proc.stderr)}")
     wav = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
     duration = wav.shape[0] / sr
-    if duration < MIN_DURATION:
+    if wav.shape[0] == 0 or (duration < MIN_DURATION and _peak_dbfs(wav) < ENV_SILENT_DBFS):
         raise MediaError(f"{path} contains no audio")
+    if duration < MIN_SOUND:
+        raise MediaError(f"{path} holds only {duration * 1e3:.0f} ms of audio: at least "
+                         f"{MIN_SOUND * 1e3:.0f} ms are needed")
     if declared - duration > TRUNCATION_TOLERANCE:
         raise MediaError(f"{path} is truncated: decoded {duration:.2f} s of the {declared:.2f} s its header declares")
     if not np.all(np.isfinite(wav)):
         raise MediaError(f"{path} decodes to invalid (non-finite) samples")
     return np.clip(wav, -1.0, 1.0)
+
+
+def _peak_dbfs(wav: np.ndarray) -> float:
+    """Peak sample level in dB full scale (-inf for digital silence)."""
+    peak = float(np.max(np.abs(wav))) if wav.size else 0.0
+    return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
 
 
 # --- Wav2Lip mel spectrogram -----------------------------------------------------------------

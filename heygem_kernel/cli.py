@@ -19,9 +19,16 @@ from .i18n import _
 COMMANDS = ("run", "sync", "scan", "batch", "doctor", "serve")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2): no usage block, a pointer to ``-h`` instead."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    parser = argparse.ArgumentParser(prog="heygem", description="Local lip-sync video workbench.")
+    parser = _Parser(prog="heygem", description="Local lip-sync video workbench.")
     parser.add_argument("--version", action="version", version=f"heygem {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -39,12 +39,22 @@ EYE_OUTER_CORNERS = np.array([36, 45])   # inter-ocular distance of the 300-W be
 N_POINTS = 68
 
 # --- tracking ------------------------------------------------------------------------------------
-# A full detection every 10 frames (0.4 s at 25 fps) costs ~1 ms/frame on average and re-centres
+# A full detection every 0.4 s (10 frames at 25 fps) costs ~1 ms/frame on average and re-centres
 # the crop the fast path predicts from the previous points; between them only Face Mesh runs.
-REDETECT_EVERY = 10
-# Forget the tracked face after this many frames without it (2 s at 25 fps); until then a
-# detection only counts if it overlaps where the face was, so a second face is never taken.
-MAX_LOST = 50
+REDETECT_EVERY_S = 0.4
+# Forget the tracked face after this long without it; until then a detection only counts if it
+# overlaps where the face was, so a second face is never taken.
+MAX_LOST_S = 2.0
+REFERENCE_FPS = 25.0     # the rate the frame counts below are for, when a caller gives none
+
+
+def tracker_limits(fps: float | None) -> tuple[int, int]:
+    """(redetect_every, max_lost) in frames at ``fps`` (REFERENCE_FPS when None or not positive)."""
+    rate = fps if fps and fps > 0 else REFERENCE_FPS
+    return max(1, int(round(REDETECT_EVERY_S * rate))), max(1, int(round(MAX_LOST_S * rate)))
+
+
+REDETECT_EVERY, MAX_LOST = tracker_limits(REFERENCE_FPS)   # 10 and 50 frames at 25 fps
 MATCH_IOU = 0.3          # a detection is the tracked face if IoU >= this ...
 MATCH_CENTRE = 0.5       # ... or its centre is within this x the face size of the last centre
 FAST_PATH_IOU = 0.5      # a fast-path result that moved more than this is re-checked by detection
@@ -80,14 +90,15 @@ class FaceTracker:
     only the landmark model runs, on a crop predicted from the previous frame's points.
     """
 
-    def __init__(self, detector: str | Detector = "mediapipe", *,
-                 redetect_every: int = REDETECT_EVERY, max_lost: int = MAX_LOST,
+    def __init__(self, detector: str | Detector = "mediapipe", *, fps: float | None = None,
+                 redetect_every: int | None = None, max_lost: int | None = None,
                  **detector_kwargs) -> None:
         self._owns_detector = isinstance(detector, str)   # close() leaves a shared one open
         self.detector = get_detector(detector, **detector_kwargs) if self._owns_detector \
             else detector
-        self.redetect_every = max(1, int(redetect_every))
-        self.max_lost = int(max_lost)
+        every, lost = tracker_limits(fps)      # REDETECT_EVERY_S / MAX_LOST_S at the video's rate
+        self.redetect_every = max(1, int(every if redetect_every is None else redetect_every))
+        self.max_lost = int(lost if max_lost is None else max_lost)
         self.stats = {"frames": 0, "detections": 0, "fast": 0, "lost": 0}
         self.reset()
 
@@ -190,6 +201,8 @@ def _gaussian(x: np.ndarray, seg: np.ndarray, sigma: float) -> np.ndarray:
     for k in range(-radius, radius + 1):
         w = np.exp(-0.5 * (k / sigma) ** 2)
         lo, hi = max(0, -k), min(n, n - k)        # t in [lo, hi) reads t + k
+        if hi <= lo:                               # a track shorter than the kernel's reach
+            continue
         same = (seg[lo:hi] >= 0) & (seg[lo:hi] == seg[lo + k:hi + k])
         wt = w * same
         acc[lo:hi] += wt.reshape(-1, *([1] * (x.ndim - 1))) * xz[lo + k:hi + k]
@@ -327,7 +340,7 @@ PROGRESS_EVERY = 10   # frames between progress callbacks
 def track_video(path: str | Path, *, detector: str | Detector = "mediapipe",
                 max_frames: int | None = None, progress: Progress | None = None,
                 cancel: threading.Event | None = None, require_face: bool = True,
-                redetect_every: int = REDETECT_EVERY) -> FaceTrack:
+                redetect_every: int | None = None) -> FaceTrack:
     """Raw (unsmoothed) landmarks of every frame of a video or photo.
 
     ``progress(done, total)`` is called every few frames; setting ``cancel`` stops the run with
@@ -342,7 +355,7 @@ def track_video(path: str | Path, *, detector: str | Detector = "mediapipe",
     total = info.n_frames if max_frames is None else min(info.n_frames, int(max_frames))
     points = np.full((total, N_POINTS, 2), np.nan, dtype=np.float32)
     spent = 0.0
-    tracker = FaceTracker(detector, redetect_every=redetect_every)
+    tracker = FaceTracker(detector, fps=info.fps, redetect_every=redetect_every)
     frames = media.iter_frames(info)
     try:
         for i, frame in enumerate(frames):

@@ -1,9 +1,35 @@
-"""Options of one lip-sync run: a frozen dataclass, recorded verbatim in ``params.json``."""
+"""Options of one lip-sync run: a frozen dataclass, recorded verbatim in ``params.json``.
+
+Every option is checked when the dataclass is made (:meth:`RunOptions.validate`), so a bad
+value fails at once with one :class:`~heygem_kernel.errors.InputError` line, before any file is
+read: the CLI (exit 2), the panel, the batch notebook and the Python API all build one.
+"""
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import re
 from dataclasses import dataclass
 from typing import Any
+
+from .errors import InputError
+
+# --- accepted ranges (and why) -----------------------------------------------------------------
+BATCH_SIZE_RANGE = (1, 1024)        # frames per batch: >= 1; 1024 1080p frames are already 6 GB
+MASK_SCALE_RANGE = (0.25, 4.0)      # x the default mouth mask: smaller misses the lips, larger eats the face
+UNIT_RANGE = (0.0, 1.0)             # feather, smoothing
+PAD_RANGE = (-512, 512)             # px added to (negative: taken from) each side of the face box
+FPS_RANGE = (1.0, 240.0)            # a photo's output frame rate: below 1 fps nothing moves, 240 is the top of H.264 levels
+OUT_HEIGHT_RANGE = (32, 4320)       # px: a face needs a few dozen rows; 4320 is 8K
+CRF_RANGE = (0, 51)                 # libx264's 8-bit CRF scale
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                "veryslow", "placebo")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+# the CLI flag of each option whose name differs from its field (messages name both)
+CLI_FLAGS = {"still_fps": "--fps", "color_match": "--no-color-match", "sync_check": "--no-sync-check",
+             "use_cache": "--no-cache"}
 
 
 @dataclass(frozen=True)
@@ -11,6 +37,8 @@ class RunOptions:
     """Every knob of :func:`heygem_kernel.run`.
 
     Sizes are relative to the face so that one setting works at any resolution.
+    Raises :class:`~heygem_kernel.errors.InputError` (one line naming the option, its CLI
+    flag, the accepted range and the value given) for any value out of range.
     """
 
     backend: str = "reuse"           # lip-sync backend name (see heygem_kernel.backends.available())
@@ -34,8 +62,77 @@ class RunOptions:
     enhance_strength: float = 0.8    # 0..1: how much of the restored mouth replaces the composited one
     loop: str = "seamless"           # speech longer than the video: "seamless" forward loops | "pingpong"
 
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every option; raise :class:`InputError` for the first bad one."""
+        from .backends import available
+        from .detectors import DETECTORS
+        _choice(self, "backend", available())
+        if self.checkpoint is not None and (not isinstance(self.checkpoint, (str, bytes))
+                                            and not hasattr(self.checkpoint, "__fspath__")
+                                            or not str(self.checkpoint).strip()):
+            _bad(self, "checkpoint", "must be a model file path or None")
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
+            _bad(self, "device", "must be auto, cpu, cuda or cuda:N")
+        _choice(self, "detector", sorted(DETECTORS))
+        _integer(self, "batch_size", BATCH_SIZE_RANGE)
+        _number(self, "mask_scale", MASK_SCALE_RANGE)
+        _number(self, "feather", UNIT_RANGE)
+        _number(self, "smoothing", UNIT_RANGE)
+        pads = self.pads
+        if (not isinstance(pads, (tuple, list)) or len(pads) != 4
+                or not all(_is_int(p) and PAD_RANGE[0] <= p <= PAD_RANGE[1] for p in pads)):
+            _bad(self, "pads", f"must be 4 whole numbers of pixels (top, bottom, left, right) "
+                               f"from {PAD_RANGE[0]} to {PAD_RANGE[1]}")
+        _number(self, "still_fps", FPS_RANGE, unit=" fps")
+        if self.out_height is not None:
+            _integer(self, "out_height", OUT_HEIGHT_RANGE, unit=" px", none_ok=True)
+        _integer(self, "crf", CRF_RANGE)
+        _choice(self, "preset", X264_PRESETS)
+        for name in ("color_match", "sync_check", "use_cache"):
+            if not isinstance(getattr(self, name), bool):
+                _bad(self, name, "must be True or False")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def replace(self, **changes: Any) -> "RunOptions":
         return dataclasses.replace(self, **changes)
+
+
+def option_label(name: str) -> str:
+    """``still_fps (--fps)``: the API name and the CLI flag of an option."""
+    return f"{name} ({CLI_FLAGS.get(name, '--' + name.replace('_', '-'))})"
+
+
+def _bad(opts: RunOptions, name: str, why: str) -> None:
+    raise InputError(f"invalid option {option_label(name)}: {why}; got {getattr(opts, name)!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _choice(opts: RunOptions, name: str, choices) -> None:
+    if getattr(opts, name) not in choices:
+        _bad(opts, name, f"must be one of {', '.join(choices)}")
+
+
+def _integer(opts: RunOptions, name: str, bounds: tuple[int, int], *, unit: str = "",
+             none_ok: bool = False) -> None:
+    value = getattr(opts, name)
+    if not _is_int(value) or not bounds[0] <= value <= bounds[1]:
+        _bad(opts, name, f"must be a whole number from {bounds[0]} to {bounds[1]}{unit}"
+                         + (" (or None: keep the input's)" if none_ok else ""))
+
+
+def _number(opts: RunOptions, name: str, bounds: tuple[float, float], *, unit: str = "") -> None:
+    value = getattr(opts, name)
+    if not _is_number(value) or not bounds[0] <= value <= bounds[1]:
+        _bad(opts, name, f"must be a number from {bounds[0]:g} to {bounds[1]:g}{unit}")

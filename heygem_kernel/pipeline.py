@@ -117,7 +117,7 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
     (earlier frames are only decoded)."""
     from . import landmarks
     n_frames = len(raw)
-    tracker = landmarks.FaceTracker(detector)
+    tracker = landmarks.FaceTracker(detector, fps=info.fps)
     frames = media.iter_frames(info)
     try:
         for i, frame in enumerate(frames):
@@ -367,7 +367,8 @@ def _render(info, output: Path, audio: Path, duration: float, n_out: int, track,
     """
     from collections import deque
     out_w, out_h = _output_size(info, options)
-    state = _RenderState(n_out=n_out, options=options, size=(out_w, out_h), native=(info.width, info.height))
+    state = _RenderState(n_out=n_out, options=options, size=(out_w, out_h), native=(info.width, info.height),
+                         fps=info.fps)
     inflight: deque = deque()
 
     def submit(pool, pending: list) -> None:
@@ -411,13 +412,14 @@ INFLIGHT_BATCHES = 2   # one being synthesised while one is blended and written
 class _RenderState:
     """Blends backend patches into frames, measures the output's mouth, keeps plot samples."""
 
-    def __init__(self, *, n_out: int, options: RunOptions, size: tuple[int, int], native: tuple[int, int]):
+    def __init__(self, *, n_out: int, options: RunOptions, size: tuple[int, int], native: tuple[int, int],
+                 fps: float | None = None):
         from . import landmarks
         self.options, self.size, self.native = options, size, native
         self.sample_at = set(np.linspace(0, n_out - 1, LANDMARK_SAMPLES).round().astype(int).tolist())
         self.samples: list = []
         self.seen = np.full((n_out, 68, 2), np.nan, np.float32)   # the output's own landmarks
-        self.checker = landmarks.FaceTracker(options.detector) if options.sync_check else None
+        self.checker = landmarks.FaceTracker(options.detector, fps=fps) if options.sync_check else None
         self.no_face = 0
         self.enhancer, self.enhanced = enhance.from_options(options), 0   # loaded once, in _run
 
@@ -493,7 +495,7 @@ def _plots(run_dir: Path, feats, rendered: _Rendered, sync, fps: float, *, mask_
 
 
 # ---------------------------------------------------------------------------------------------
-PREVIEW_ANALYSIS_FRAMES = 150   # a preview builds its mouth library from the first 6 s at 25 fps
+PREVIEW_ANALYSIS_S = 6.0   # s; a preview builds its mouth library from the video's first 6 s
 
 
 def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions | None = None,
@@ -510,7 +512,7 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     frame_index = int(np.clip(frame_index, 0, n_out - 1))
     src = media.pingpong_index(frame_index, info.n_frames)
     backend = _backend_for(options)
-    n_src = min(info.n_frames, max(src + 1, PREVIEW_ANALYSIS_FRAMES))
+    n_src = min(info.n_frames, max(src + 1, int(round(PREVIEW_ANALYSIS_S * info.fps))))
     analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
                        cache_dir=cache_dir)
     frames = media.iter_frames(info)

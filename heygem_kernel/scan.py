@@ -36,6 +36,10 @@ FIXED_S = 1.0
 # Learned backends run a network per frame. Not measured here (no weights on the test box):
 # assumed 4x the reuse backend's render cost on a CPU.
 BACKEND_FACTOR = {"reuse": 1.0, "wav2lip": 4.0}
+# Short inputs work, but say what to expect: under a second of footage offers the reuse backend
+# only a handful of the person's own mouths; speech shorter than the sync check's correlation
+# window (sync.MIN_WINDOW_S) gets no A/V offset measurement.
+SHORT_VIDEO_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,12 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     if multi:
         problems.append(f"several faces at {_spans(multi)} (the largest is lip-synced)")
 
+    if not info.is_image and info.duration < SHORT_VIDEO_S:
+        problems.append(f"very short video: {info.n_frames} frame{'s' * (info.n_frames != 1)} "
+                        f"({info.duration:.2f} s); its few mouths are reused for all of the speech")
     length = None
+    if adur is not None:
+        problems.extend(_short_speech(adur, info.fps))
     if info.is_image:
         length = "still"
     elif adur is not None:
@@ -164,6 +173,19 @@ def estimate_seconds(info, audio_duration: float | None, *, backend: str = "reus
 
 
 # ----------------------------------------------------------------------------------- helpers
+def _short_speech(seconds: float, fps: float) -> list[str]:
+    """A note for speech too short for the sync check (or for any output frame at all)."""
+    from .audio import MIN_SOUND
+    from .sync import MIN_WINDOW_S
+    if seconds < MIN_SOUND:
+        return [f"speech of {seconds * 1e3:.0f} ms is too short: at least {MIN_SOUND * 1e3:.0f} ms are needed"]
+    if seconds < MIN_WINDOW_S:
+        n = max(1, round(seconds * fps))
+        return [f"very short speech: {seconds:.2f} s ({n} output frame{'s' * (n != 1)}); "
+                f"too short for the sync check (needs {MIN_WINDOW_S:g} s)"]
+    return []
+
+
 def _sample_times(info, samples: int) -> list[float]:
     """Evenly spread frame times (s), centred in ``samples`` equal slices of the clip."""
     if info.is_image:

@@ -45,7 +45,7 @@ import numpy as np
 
 from .errors import InputError, MediaError
 
-MAX_SHIFT = 15              # frames searched either way: 0.6 s at 25 fps, beyond any usable clip
+MAX_SHIFT_S = 0.6           # s searched either way (15 frames at 25 fps): beyond any usable clip
 DETREND_S = 1.0             # s; moving average subtracted from both tracks (0.6..1.5 s all work)
 CLIP_Z = 3.0                # robust z-scores are clipped here (a glitch is one point, not a peak)
 WIDTH_WEIGHT = 0.5          # weight of the width-channel curve (confidence only)
@@ -54,7 +54,7 @@ CLOSURE_WEIGHT = 1.0        # weight of the bilabial-closure curve against the o
 # held-out clip reads within CALIBRATION_LOO_ERROR_FRAMES of 0.
 CALIBRATION_CLIPS = ("talking_590", "talking_524", "talking_vfr_700", "portrait_1080x1920")
 CALIBRATION_LOO_ERROR_FRAMES = 1.5
-MIN_FRAMES = 20             # correlation window below this: no estimate (confidence 0)
+MIN_WINDOW_S = 0.8          # s; correlation window below this (20 frames at 25 fps): no estimate
 MAX_NO_FACE = 0.5           # more than half the frames without a face: no estimate
 # Chance level: unrelated speech reaches this confidence 5 % of the time. Measured against the
 # reference (opening + closure + width) over 60 unrelated pairings per shared clip (speech_en_60s
@@ -215,6 +215,19 @@ def chance_confidence(window_frames: int, fps: float, *, with_width: bool = True
     return max(CHANCE_FLOOR, k / math.sqrt(seconds))
 
 
+def max_shift_frames(fps: float) -> int:
+    """Frames searched either way at ``fps``: :data:`MAX_SHIFT_S` seconds (at least 1)."""
+    return max(1, int(round(MAX_SHIFT_S * fps)))
+
+
+def min_window_frames(fps: float) -> int:
+    """Shortest correlation window at ``fps``: :data:`MIN_WINDOW_S` seconds (at least 3 frames)."""
+    return max(3, int(round(MIN_WINDOW_S * fps)))
+
+
+MAX_SHIFT = max_shift_frames(25.0)   # the default at 25 fps (kept for callers that count frames)
+
+
 def _as_track(x: Any, name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
@@ -254,7 +267,7 @@ def _peak(curve: np.ndarray) -> tuple[int, float]:
 
 
 def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
-                    max_shift: int = MAX_SHIFT, mouth_width: np.ndarray | None = None,
+                    max_shift: int | None = None, mouth_width: np.ndarray | None = None,
                     speech_width: np.ndarray | None = None,
                     speech_closure: np.ndarray | None = None, method: str = METHOD_TRACKS) -> SyncEstimate:
     """Offset and confidence of a mouth track against a speech track.
@@ -266,11 +279,14 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
                  the mouth opening is correlated with its negative, weight ``CLOSURE_WEIGHT``.
     mouth_width, speech_width  optional [shape=(T,)] mouth-corner distance and viseme ``width``
                  track: when both are given their curve joins the confidence (``WIDTH_WEIGHT``).
+    ``max_shift``: frames searched either way (default :data:`MAX_SHIFT_S` seconds at ``fps``).
     Tracks of different lengths are cut to the shorter one. Never raises for weak data: the
     estimate then has confidence 0 and a ``note`` saying why.
     """
     if not fps or fps <= 0:
         raise InputError(f"sync: fps must be positive, got {fps}")
+    max_shift = max_shift_frames(fps) if max_shift is None else max_shift
+    min_frames = min_window_frames(fps)
     mouth = _as_track(mouth_open, "mouth_open")
     target = _as_track(speech, "speech")
     timing = [(mouth, target, 1.0)]
@@ -284,7 +300,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     n = min(min(m.shape[0], s.shape[0]) for m, s, _ in timing + extra)
     timing = [(m[:n], s[:n], w) for m, s, w in timing]
     extra = [(m[:n], s[:n], w) for m, s, w in extra]
-    shift = int(max(0, min(int(max_shift), (n - MIN_FRAMES) // 2)))
+    shift = int(max(0, min(int(max_shift), (n - min_frames) // 2)))
     face = np.isfinite(mouth[:n])
     window = int(face[shift:n - shift].sum()) if n > 2 * shift else 0
 
@@ -295,13 +311,13 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
                             chance=chance_confidence(max(window, 1), fps, with_width=with_width),
                             window_frames=window, note=note, method=method)
 
-    if n - 2 * shift < MIN_FRAMES:
-        return empty(f"too short: {n} frames, at least {MIN_FRAMES + 2 * shift} needed")
+    if n - 2 * shift < min_frames:
+        return empty(f"too short: {n} frames, at least {min_frames + 2 * shift} needed")
     if face.sum() == 0:
         return empty("no face in any frame")
     if 1.0 - face.mean() > MAX_NO_FACE:
         return empty(f"no face in {int(n - face.sum())} of {n} frames")
-    if window < MIN_FRAMES:
+    if window < min_frames:
         return empty(f"only {window} frames with a face in the correlation window")
     finite_speech = target[:n][np.isfinite(target[:n])]
     if finite_speech.size == 0 or np.ptp(finite_speech) <= 1e-6:
@@ -329,7 +345,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
 
 def estimate_from_speech(mouth_open: np.ndarray, *, phones: list, fps: float,
                          mouth_width: np.ndarray | None = None,
-                         max_shift: int = MAX_SHIFT) -> SyncEstimate:
+                         max_shift: int | None = None) -> SyncEstimate:
     """Offset of a mouth track [shape=(T,)] against the calibrated real-speech reference of
     ``phones`` (see :func:`speech_reference`); what ``heygem sync`` and every run report."""
     n = int(np.asarray(mouth_open).shape[0])
@@ -400,7 +416,7 @@ def _own_speech(video: Path, shift: float):
 
 
 def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
-                       max_shift: int = MAX_SHIFT, plot: str | Path | None = None,
+                       max_shift: int | None = None, plot: str | Path | None = None,
                        detector: str = "mediapipe", speech=None, track=None) -> SyncReport:
     """Measure the audio/video offset of any video from its mouth landmarks.
 

@@ -118,7 +118,7 @@ def test_face_on_every_frame_of_talking_clips(request, fixture):
     assert track.frames_without_face == 0 and track.valid.all()
     assert seen[-1] == (info.n_frames, info.n_frames)
     # Mostly the fast path: full detections only every REDETECT_EVERY frames.
-    assert track.meta["detections"] <= info.n_frames / landmarks.REDETECT_EVERY + 3
+    assert track.meta["detections"] <= info.n_frames / landmarks.tracker_limits(info.fps)[0] + 3
     for i in range(0, track.n_frames, 15):
         assert_plausible(track.landmarks[i])
 

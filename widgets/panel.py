@@ -359,7 +359,12 @@ class Workbench:
             return None
         if self._previewer is not None and self._previewer.is_alive():
             return None
-        args = (self.audio_path, video, self.options(), int(self.frame_index.value), fn)
+        try:
+            options = self.options()
+        except HeyGemError as exc:  # an option out of range: say so before any work
+            self.preview_msg.value = f"<span style='color:{COLOURS['error']}'>{html.escape(str(exc))}</span>"
+            return None
+        args = (self.audio_path, video, options, int(self.frame_index.value), fn)
         kwargs = {}
         try:  # share the face-track cache with full runs (the engine's default is runs/.cache)
             if "cache_dir" in inspect.signature(fn).parameters:
@@ -406,6 +411,11 @@ class Workbench:
             self._error("choose or upload a video (or photo) first" if self.mode.value == "single"
                         else "add at least one video to the batch")
             return None
+        try:
+            options = self.options()
+        except HeyGemError as exc:  # an option out of range: say so before any work
+            self._error(str(exc))
+            return None
         self._cancel.clear()
         self.results = []
         self.result_box.children = ()
@@ -415,7 +425,7 @@ class Workbench:
         self.generate_button.disabled, self.cancel_button.disabled = True, False
         self.preview_button.disabled = True
         self._status(f"generating {len(jobs)} video{'s' * (len(jobs) > 1)}…", "busy")
-        self._worker = threading.Thread(target=self._run_jobs, args=(self.audio_path, jobs, self.options()),
+        self._worker = threading.Thread(target=self._run_jobs, args=(self.audio_path, jobs, options),
                                         daemon=True, name="heygem-generate")
         self._worker.start()
         return self._worker

@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..sync import MAX_SHIFT
+from ..sync import MAX_SHIFT_S
 
 
 def add_parser(sub) -> None:
@@ -20,8 +20,8 @@ def add_parser(sub) -> None:
                                   "in the current folder)")
     p.add_argument("--no-plot", action="store_true", help="do not write the plot")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument("--max-shift", type=int, default=MAX_SHIFT,
-                   help="largest offset searched, in frames either way (default: %(default)s)")
+    p.add_argument("--max-shift", type=int, default=None,
+                   help=f"largest offset searched, in frames either way (default: {MAX_SHIFT_S} s worth)")
     p.add_argument("--detector", default="mediapipe", help="landmark detector (default: %(default)s)")
     p.set_defaults(func=main)
 
@@ -30,7 +30,7 @@ def main(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..sync import measure_video_sync
 
-    if args.max_shift < 1:
+    if args.max_shift is not None and args.max_shift < 1:
         raise InputError(f"--max-shift must be at least 1 frame, got {args.max_shift}")
     plot = None if args.no_plot else Path(args.plot or f"{Path(args.video).stem}_sync.png")
     report = measure_video_sync(args.video, audio=args.audio, max_shift=args.max_shift, plot=plot,
