@@ -70,10 +70,7 @@ class RunOptions:
         from .backends import available
         from .detectors import DETECTORS
         _choice(self, "backend", available())
-        if self.checkpoint is not None and (not isinstance(self.checkpoint, (str, bytes))
-                                            and not hasattr(self.checkpoint, "__fspath__")
-                                            or not str(self.checkpoint).strip()):
-            _bad(self, "checkpoint", "must be a model file path or None")
+        _path_or_none(self, "checkpoint")
         if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
             _bad(self, "device", "must be auto, cpu, cuda or cuda:N")
         _choice(self, "detector", sorted(DETECTORS))
@@ -91,6 +88,11 @@ class RunOptions:
             _integer(self, "out_height", OUT_HEIGHT_RANGE, unit=" px", none_ok=True)
         _integer(self, "crf", CRF_RANGE)
         _choice(self, "preset", X264_PRESETS)
+        if self.enhance is not None:
+            from .enhance import available as enhancers
+            _choice(self, "enhance", enhancers(), or_none=True)
+        _path_or_none(self, "enhance_model")
+        _number(self, "enhance_strength", UNIT_RANGE)
         for name in ("color_match", "sync_check", "use_cache"):
             if not isinstance(getattr(self, name), bool):
                 _bad(self, name, "must be True or False")
@@ -119,9 +121,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _choice(opts: RunOptions, name: str, choices) -> None:
+def _choice(opts: RunOptions, name: str, choices, *, or_none: bool = False) -> None:
     if getattr(opts, name) not in choices:
-        _bad(opts, name, f"must be one of {', '.join(choices)}")
+        _bad(opts, name, f"must be one of {', '.join(choices)}" + (" (or None)" if or_none else ""))
+
+
+def _path_or_none(opts: RunOptions, name: str) -> None:
+    value = getattr(opts, name)
+    if value is not None and (not isinstance(value, str) and not hasattr(value, "__fspath__")
+                              or not str(value).strip()):
+        _bad(opts, name, "must be a model file path or None")
 
 
 def _integer(opts: RunOptions, name: str, bounds: tuple[int, int], *, unit: str = "",

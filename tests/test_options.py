@@ -77,3 +77,12 @@ def test_batch_notebook_options_are_checked_before_the_inputs(tmp_path):
                       options={"still_fps": 0})
     with pytest.raises(InputError, match=r"^invalid option crf"):
         batch.make_options('{"crf": -1}')
+
+
+def test_enhance_options_are_checked():
+    with pytest.raises(InputError, match=r"^invalid option enhance_strength \(--enhance-strength\)"):
+        RunOptions(enhance_strength=1.5)
+    with pytest.raises(InputError, match=r"^invalid option enhance \(--enhance\): must be one of"):
+        RunOptions(enhance="no-such-enhancer")
+    with pytest.raises(InputError, match=r"^invalid option enhance_model"):
+        RunOptions(enhance_model="  ")
