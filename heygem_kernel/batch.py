@@ -14,6 +14,12 @@ there; failed and unfinished items run again. The manifest is rewritten atomical
 item and the engine renames a finished video into place, so ``kill -9`` loses at most the
 items in flight and never leaves a half-written video under its final name.
 
+Cancel: ``cancel`` (anything with ``is_set()``; by default the file named by
+``$HEYGEM_CANCEL_FILE``, see :class:`CancelFlag`) is checked before every item and inside the
+engine; items it stops stay "pending" (error "cancelled"), so the same batch again runs them.
+Progress: each running item writes ``items/<name>/progress.json`` ({"stage", "n", "total",
+"fraction"}, at most every :data:`PROGRESS_EVERY_S`), so that a page can show it live.
+
 Executors (registry :data:`EXECUTORS`): ``"local"`` runs items one by one in this process;
 ``"dask"`` fans them out over a Dask distributed cluster (worker processes, one item at a time
 each; one worker per GPU with a ``GPU=1`` resource), the model being created once per worker.
@@ -55,6 +61,9 @@ VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".flv", ".m
                     ".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 # Options that change how a run goes, not what it produces: not part of an item's key.
 NON_OUTPUT_OPTIONS = frozenset({"use_cache"})
+PROGRESS_JSON = "progress.json"  # <run_dir>/items/<name>/progress.json while an item runs
+PROGRESS_EVERY_S = 0.5           # progress.json rewrites at most this often (plus the last one)
+ENV_CANCEL_FILE = "HEYGEM_CANCEL_FILE"  # set by heygem_kernel.jobs: the job's cancel flag file
 KEY_VERSION = 1                  # bump when outputs of the same inputs + options would change
 
 Runner = Callable[..., Any]      # heygem_kernel.run's signature
@@ -176,6 +185,38 @@ def _now() -> str:
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+@dataclass(frozen=True)
+class CancelFlag:
+    """A cancel request that crosses processes: set when the file ``path`` exists (picklable,
+    so Dask workers can check it too)."""
+
+    path: str
+
+    def is_set(self) -> bool:
+        return os.path.exists(self.path)
+
+    @classmethod
+    def from_env(cls) -> "CancelFlag | None":
+        path = os.environ.get(ENV_CANCEL_FILE)
+        return cls(path) if path else None
+
+
+class _ProgressFile:
+    """The engine's ``progress(stage, n, total)`` -> ``progress.json`` (atomic, throttled)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.last = path, 0.0
+
+    def __call__(self, stage: str, n: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY_S and n < total:
+            return
+        self.last = now
+        fraction = min(1.0, n / total) if total else 0.0
+        with contextlib.suppress(OSError):
+            records.write_json(self.path, {"stage": stage, "n": n, "total": total, "fraction": round(fraction, 4)})
+
+
 # -------------------------------------------------------------------------------- the plan
 @dataclass(frozen=True)
 class ItemJob:
@@ -202,6 +243,7 @@ class ItemOutcome:
     error: str | None
     wall_s: float
     worker: str
+    cancelled: bool = False
 
 
 def lock_run_dir(run_dir: str | os.PathLike):
@@ -408,12 +450,16 @@ def _assign_names(entries: list[dict[str, Any]]) -> None:
 
 
 # ---------------------------------------------------------------------------------- running
-def run_item(job: ItemJob, speech: Any = None, runner: Runner | None = None) -> ItemOutcome:
+def run_item(job: ItemJob, speech: Any = None, runner: Runner | None = None, cancel: Any = None) -> ItemOutcome:
     """Run one item through the engine (in whatever process the executor chose). Never raises:
     any failure comes back as a one-line error so a broken item fails alone."""
     import socket
+
+    from .errors import Cancelled
     t0 = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    if cancel is not None and cancel.is_set():
+        return ItemOutcome(job.index, False, None, "cancelled", 0.0, worker, cancelled=True)
     if runner is None:
         from . import run as runner
     item_dir = Path(job.run_dir)
@@ -423,9 +469,12 @@ def run_item(job: ItemJob, speech: Any = None, runner: Runner | None = None) -> 
     Path(job.output).parent.mkdir(parents=True, exist_ok=True)
     try:
         result = runner(job.audio, job.video, out=job.output, options=job.options, run_dir=item_dir,
-                        speech=speech, cache_dir=job.cache_dir)
+                        speech=speech, cache_dir=job.cache_dir, progress=_ProgressFile(item_dir / PROGRESS_JSON),
+                        cancel=cancel)
         data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
         return ItemOutcome(job.index, True, data, None, time.perf_counter() - t0, worker)
+    except Cancelled:
+        return ItemOutcome(job.index, False, None, "cancelled", time.perf_counter() - t0, worker, cancelled=True)
     except BaseException as exc:  # noqa: B036 - a worker must report, not die (KeyboardInterrupt re-raised)
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -437,6 +486,9 @@ def run_item(job: ItemJob, speech: Any = None, runner: Runner | None = None) -> 
 def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
     """Fold a worker's outcome into the item's manifest entry (paths made relative to run_dir)."""
     entry.update(wall_s=round(outcome.wall_s, 3), worker=outcome.worker, reused=False)
+    if outcome.cancelled:  # not a failure of the item: the same batch again runs it
+        entry.update(status="pending", error="cancelled", stage="cancelled", output=entry.get("output"))
+        return
     if not outcome.ok:
         entry.update(status="failed", error=outcome.error, stage="run", output=None)
         return
@@ -465,11 +517,12 @@ def _rel(run_dir: Path, path: Path) -> str:
 
 def execute(plan: BatchPlan, *, executor: str = "local", workers: int | None = None,
             scheduler: str | None = None, runner: Runner | None = None, speech: Any = None,
-            progress: bool = True) -> BatchResult:
+            progress: bool = True, cancel: Any = None) -> BatchResult:
     """Run the plan's jobs on ``executor`` ("local" or "dask"), updating the manifest after each.
 
     The speech is analysed once here (or passed in as ``speech``) and shipped to every job.
     ``progress``: one log line per finished item, plus a tqdm.std bar when stderr is a terminal.
+    ``cancel``: see the module docstring (default: :meth:`CancelFlag.from_env`).
     """
     try:
         return _execute(plan, executor=executor, workers=workers, scheduler=scheduler, runner=runner,
@@ -481,6 +534,7 @@ def execute(plan: BatchPlan, *, executor: str = "local", workers: int | None = N
 def _execute(plan: BatchPlan, *, executor: str, workers: int | None, scheduler: str | None,
              runner: Runner | None, speech: Any, progress: bool) -> BatchResult:
     t0 = time.perf_counter()
+    cancel = cancel if cancel is not None else CancelFlag.from_env()
     by_index = {e["index"]: e for e in plan.items}
     n_total = len(plan.jobs)
     if plan.jobs:
@@ -490,7 +544,7 @@ def _execute(plan: BatchPlan, *, executor: str, workers: int | None, scheduler: 
             speech = load_speech(plan.audio)
         bar = _bar(n_total, enabled=progress)
         with get_executor(executor, workers=workers, scheduler=scheduler, options=plan.options) as ex:
-            for done, outcome in enumerate(ex.map(run_item, plan.jobs, speech=speech, runner=runner), 1):
+            for done, outcome in enumerate(ex.map(run_item, plan.jobs, speech=speech, runner=runner, cancel=cancel), 1):
                 entry = by_index[outcome.index]
                 _record(plan.run_dir, entry, outcome)
                 write_manifest(plan.run_dir, plan.manifest)
@@ -500,6 +554,8 @@ def _execute(plan: BatchPlan, *, executor: str, workers: int | None, scheduler: 
         bar.close()
     plan.manifest["wall_s"] = round(time.perf_counter() - t0, 3)
     plan.manifest["executor"] = executor
+    if cancel is not None and cancel.is_set():
+        plan.manifest["cancelled"] = True
     write_manifest(plan.run_dir, plan.manifest)
     items = plan.items
     return BatchResult(run_dir=plan.run_dir, manifest_path=plan.run_dir / MANIFEST, items=items,

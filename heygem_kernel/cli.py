@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 
+from .commands import NATIVE_NOISE  # noqa: F401 - public here too (heygem batch filters with it)
 from .errors import HeyGemError
 from .i18n import _
 
@@ -42,13 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.add_parser(sub)
     return parser
-
-
-# Native log lines (absl/glog in mediapipe's C++ graph, TFLite's banner, papermill's local
-# kernel) that mean nothing to a user; `heygem batch` filters its kernel's output with them too.
-NATIVE_NOISE = ("W0000 ", "I0000 ", "E0000 ", "WARNING: All log messages before absl::InitializeLog()",
-                "INFO: Created TensorFlow Lite",
-                "[IPKernelApp] WARNING | Kernel is running over TCP without encryption")
 
 
 def _filter_native_stderr() -> None:

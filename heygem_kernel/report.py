@@ -8,6 +8,7 @@ only calls; the numbers come from the manifest written by :mod:`heygem_kernel.ba
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
@@ -206,14 +207,34 @@ def write_html(notebook: str | os.PathLike, html_path: str | os.PathLike | None 
     config.TagRemovePreprocessor.enabled = True
     quiet = logging.getLogger("heygem.report.nbconvert")
     quiet.setLevel(logging.ERROR)  # the lab template drops our alt texts, then warns that they are missing
-    exporter = HTMLExporter(config=config, template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, log=quiet)
-    exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
     nb = nbformat.read(notebook, as_version=4)
-    body, _ = exporter.from_notebook_node(nb)
+    with _base_jupyter_path():
+        exporter = HTMLExporter(config=config, template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                                exclude_output_prompt=True, log=quiet)
+        exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
+        body, _ = exporter.from_notebook_node(nb)
     with records.atomic_output(html_path) as tmp:
         tmp.write_text(body, encoding="utf-8")
     return html_path
+
+
+@contextlib.contextmanager
+def _base_jupyter_path():
+    """Let nbconvert find its templates from a venv made with --system-site-packages: they lie
+    in the base interpreter's share/jupyter, which jupyter_path() does not search from a venv."""
+    base = Path(sys.base_prefix) / "share" / "jupyter"
+    old = os.environ.get("JUPYTER_PATH")
+    if sys.prefix == sys.base_prefix or not (base / "nbconvert").is_dir():
+        yield
+        return
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (old, str(base)) if p)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = old
 
 
 def count_embedded_pngs(html_path: str | os.PathLike) -> int:

@@ -8,12 +8,13 @@ Exit status: 0 when every item is ok, 1 when any failed, 2 when the batch could 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from pathlib import Path
 
-from ..cli import NATIVE_NOISE  # one list for the CLI's stderr and the kernel's output
+from . import NATIVE_NOISE  # one list for the CLI's stderr and the kernel's output
 from ..errors import HeyGemError, InputError
 from ..i18n import _
 
@@ -47,6 +48,8 @@ def add_parser(sub) -> None:
     p.add_argument("--notebook", default=str(NOTEBOOK), help="the batch notebook (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=None, help="per-cell execution limit in seconds (default: none)")
     p.add_argument("--no-zip", action="store_true", help="do not write outputs.zip")
+    p.add_argument("--options", default="", metavar="JSON", help="run options as a JSON object of RunOptions "
+                   "fields (what the web app's job queue passes); fields given override the option flags")
     add_option_arguments(p)
     p.set_defaults(func=main)
 
@@ -66,6 +69,15 @@ def main(args: argparse.Namespace) -> int:
     from ..enhance import from_options
     from_options(options_from_args(args))  # a broken enhancer model: exit 2 before the notebook starts
     options = options_from_args(args).to_dict()
+    if args.options:
+        from ..batch import make_options
+        try:
+            given = json.loads(args.options)
+        except ValueError as exc:
+            raise InputError(f"--options: not a JSON object ({exc})") from None
+        if not isinstance(given, dict):
+            raise InputError("--options: expected a JSON object of run options")
+        options = make_options({**options, **given}).to_dict()
     options["pads"] = list(options["pads"])  # papermill passes only JSON types faithfully
     backend = options.pop("backend")
     executor = args.executor or ("dask" if args.scheduler else "local")
