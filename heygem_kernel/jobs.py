@@ -67,8 +67,10 @@ class ItemState:
     name: str
     status: str                  # "ok" | "failed" | "pending" | "running"
     error: str | None = None
-    fraction: float = 0.0        # 0..1 of the item's engine work
-    stage: str = ""
+    fraction: float = 0.0        # 0..1 of the current stage (n / total)
+    stage: str = ""              # engine stage of the item in flight ("analyse", "render", ...)
+    n: int = 0
+    total: int = 0
     output: Path | None = None
 
 
@@ -234,16 +236,16 @@ def item_states(run_dir: Path, *, running: bool = False) -> tuple[ItemState, ...
     states = []
     for e in manifest["items"]:
         name = e.get("name") or Path(e.get("video", "?")).stem
-        status, fraction, stage = e.get("status", "pending"), 0.0, ""
+        status, prog = e.get("status", "pending"), {}
         if status == "pending" and running:
-            prog = _read_progress(run_dir / e.get("run_dir", f"items/{name}") / PROGRESS_JSON)
-            if prog:
-                status, fraction, stage = "running", float(prog.get("fraction") or 0.0), str(prog.get("stage") or "")
+            prog = _read_progress(run_dir / (e.get("run_dir") or f"items/{name}") / PROGRESS_JSON) or {}
+            status = "running" if prog else status
         elif status == "ok":
-            fraction, stage = 1.0, "done"
+            prog = {"fraction": 1.0, "stage": "done"}
         out = run_dir / e["output"] if status == "ok" and e.get("output") else None
-        states.append(ItemState(name=name, status=status, error=e.get("error"), fraction=fraction, stage=stage,
-                                output=out))
+        states.append(ItemState(name=name, status=status, error=e.get("error"), output=out,
+                                fraction=float(prog.get("fraction") or 0.0), stage=str(prog.get("stage") or ""),
+                                n=int(prog.get("n") or 0), total=int(prog.get("total") or 0)))
     return tuple(states)
 
 

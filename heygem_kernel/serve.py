@@ -2,9 +2,10 @@
 
 Security model: the app binds to loopback unless another address is asked for, and then it
 requires a token (one is generated when none is given). Voila serves files only from the
-workspace's ``uploads/`` and ``runs/`` folders (mp4, png and the history ZIPs), nothing else.
+workspace's ``uploads/`` and ``runs/`` folders (mp4, png, the history ZIPs, and each batch
+job's report.html and outputs.zip), nothing else.
 The kernels Voila starts learn the workspace through environment variables
-(:mod:`heygem_widgets.workspace`).
+(:mod:`heygem_kernel.workspace`).
 """
 from __future__ import annotations
 
@@ -16,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from heygem_widgets import workspace as ws
-
 from . import i18n
+from . import workspace as ws
 from .errors import InputError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -33,6 +33,7 @@ WEBSOCKET_SLACK = 64 * MB
 FILE_ALLOWLIST = (
     r"(?:uploads|runs)/(?!.*\.\.)[^\\]+\.(?:mp4|png)",   # inputs, outputs, thumbnails and plots
     r"runs/_downloads/[^/\\]+\.zip",                     # "download all as ZIP"
+    r"runs/[^/\\.][^/\\]*/(?:report\.html|outputs\.zip)",  # a batch job's report and ZIP
 )
 
 

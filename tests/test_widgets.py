@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -206,40 +207,54 @@ def test_cancel_stops_the_render(ws, speech_5s, clip_524):
     engine = FakeEngine(encode=False, step_delay=0.05)       # 19 steps: about 1 s per video
     wb = Workbench(engine=engine, workspace=ws)
     wb.choose(speech_5s, kind="audio")
-    wb.mode.value = "batch"
     wb.choose(clip_524, kind="video")
-    wb.choose(speech_5s.parent / "talking_590.mp4", kind="video")
     wb.generate()
     assert engine.started.wait(WAIT_S)
     wb.cancel_button.click()
     assert wb.wait(WAIT_S)
-    assert _status(wb).startswith("cancelled (0 of 2 done")
-    assert [r.stage.value for r in wb._rows] == ["cancelled", "cancelled"]
+    assert _status(wb).startswith("cancelled (0 of 1 done")
+    assert [r.stage.value for r in wb._rows] == ["cancelled"]
     assert len(engine.calls) == 1 and wb.results == []
     assert hist.list_runs(ws.runs) == []                      # the fake removes its partial run
     assert wb.generate_button.disabled is False
 
 
-def test_batch_one_audio_many_videos(ws, speech_5s, clip_524, clip_590, clip_vfr):
-    engine = FakeEngine(encode=False, fail_on=("talking_vfr_700.mp4",))
+def test_batch_is_a_job_the_page_only_watches(ws, speech_5s, clip_524, clip_590, clip_vfr, monkeypatch):
+    from heygem_kernel import jobs
+
+    # the job runs tests/fake_batch.py: the real batch engine with a slow copy instead of lip-sync
+    monkeypatch.setenv(jobs.ENV_BATCH_COMMAND, f"{sys.executable} {Path(__file__).with_name('fake_batch.py')}")
+    monkeypatch.setenv("FAKE_ITEM_S", "0.5")
+    engine = FakeEngine(encode=False)
     wb = Workbench(engine=engine, workspace=ws)
+    assert "heygem-mode" in wb.mode._dom_classes and "heygem-jobs" in wb.jobs_panel.list._dom_classes
     wb.mode.value = "batch"
     wb.choose(speech_5s, kind="audio")
     for clip in (clip_524, clip_vfr, clip_590, clip_524):        # the repeat is not added twice
         wb.choose(clip, kind="video")
     assert wb.jobs() == [clip_524, clip_vfr, clip_590]
-    wb.batch_list.value = 2
+    wb.batch_list.value = 1
     wb.batch_remove.click()
-    assert wb.jobs() == [clip_524, clip_vfr]
-    wb.choose(clip_590, kind="video")
-    wb.generate()
-    assert wb.wait(WAIT_S)
-    assert _status(wb).startswith("2 of 3 done, 1 failed")
-    assert [r.stage.value for r in wb._rows] == ["done", "failed", "done"]
-    assert [c["video"] for c in engine.calls] == [clip_524, clip_vfr, clip_590]
-    assert all(c["speech"] == {"path": str(speech_5s)} for c in engine.calls)   # loaded once, passed on
-    assert len(wb.result_box.children) == 2
-    assert any("fake engine told to fail" in o["text"] for o in wb.log.outputs)
+    assert wb.jobs() == [clip_524, clip_590]
+    assert wb.generate() is None and not wb.busy                  # nothing renders in the page's kernel
+    assert "queued" in _status(wb) and engine.calls == []
+    (job,) = jobs.list_jobs(ws.runs)
+    assert job.videos == (str(clip_524), str(clip_590))
+    card = wb.jobs_panel.cards[job.id]
+    assert wb.jobs_panel.list.children == (card.widget,)
+
+    deadline = time.monotonic() + WAIT_S
+    while "heygem-job-done" not in card.widget._dom_classes and time.monotonic() < deadline:
+        time.sleep(0.2)                                           # the watcher thread updates the card
+    assert "heygem-job-done" in card.widget._dom_classes and "heygem-job-running" not in card.widget._dom_classes
+    assert [r.children[0].value for r in card.items.children] == ["talking_524", "talking_590"]
+    assert [r.children[2].value for r in card.items.children] == ["done", "done"]
+    assert "2 of 2 ok" in card.header.value and card.bar.value == 1.0
+    assert "outputs.zip" in card.links.value and card.cancel_button.layout.display == "none"
+
+    other = Workbench(engine=engine, workspace=ws)                # a second browser, or a reload
+    assert list(other.jobs_panel.cards) == [job.id]
+    assert "heygem-job-done" in other.jobs_panel.cards[job.id].widget._dom_classes
 
 
 def test_generate_needs_inputs(ws, speech_5s):
@@ -486,6 +501,11 @@ def test_serve_voila_settings(tmp_path):
     ("runs/20260101-120000-a/mel.png", True),
     ("uploads/clip.MP4", True),
     ("runs/_downloads/heygem-runs-20260101-120000.zip", True),
+    ("runs/20260101-120000-batch-speech/report.html", True),
+    ("runs/20260101-120000-batch-speech/outputs.zip", True),
+    ("runs/../report.html", False),
+    ("runs/.jobs/outputs.zip", False),
+    ("runs/x/items/a/report.html", False),
     ("secret.mp4", False),
     ("runs/../secret.mp4", False),
     ("uploads/../../etc/x.png", False),

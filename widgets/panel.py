@@ -1,9 +1,11 @@
 """The workbench panel: inputs, options, Generate / Cancel, progress, results and history.
 
 The panel only arranges widgets and calls the engine (``engine.run``, ``preview_frame``)
-and the pure helpers of this package (uploads, history, progress). Renders run in one
+and the pure helpers of this package (uploads, history, progress). Single mode renders in one
 background thread so the kernel stays responsive; the thread reports through widget values
-(progress bars, ``Output.append_stdout``), never ``print``.
+(progress bars, ``Output.append_stdout``), never ``print``. Batch mode renders nothing here:
+Generate submits a job to :mod:`heygem_kernel.jobs` (``heygem batch`` in a process of its own)
+and :class:`~heygem_widgets.jobs_view.JobsPanel` watches it, so a batch outlives the page.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from heygem_kernel.errors import Cancelled, HeyGemError
 from heygem_kernel.options import RunOptions
 
 from .history_panel import HistoryPanel
+from .jobs_view import JobsPanel
 from .media import png_bytes
 from .progress import ProgressTracker
 from .uploads import FACE_EXTS, SPEECH_EXTS, human_size, list_media, save_upload
@@ -115,13 +118,18 @@ class Workbench:
         self._build()
         self.refresh_pickers()
         self.history.refresh()
+        self.jobs_panel.refresh()
+        self._resume_jobs()
+        self.jobs_panel.watch()
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         limit = human_size(self.ws.max_upload_bytes)
         self.status = hook(W.HTML(), "heygem-status")
         self.mode = W.ToggleButtons(options=[("Single", "single"), ("Batch", "batch")], value="single",
-                                    tooltips=["one audio + one video", "one audio + many videos"])
+                                    tooltips=["one audio + one video", "one audio + many videos: a batch "
+                                              "job that runs on without this page"])
+        self.mode.add_class("heygem-mode")
         # inputs
         natural = dict(width="auto", align_self="flex-start")     # buttons as wide as their label
         self.audio_upload = hook(W.FileUpload(accept=",".join(sorted(SPEECH_EXTS)), multiple=False,
@@ -188,10 +196,12 @@ class Workbench:
         self.log = hook(W.Output(layout=W.Layout(max_height="180px", overflow="auto", border="1px solid #eee")),
                         "heygem-log")
         self.result_box = hook(W.VBox(), "heygem-result")
+        self.jobs_panel = JobsPanel(workspace=self.ws, status=self._status)
         generate_tab = W.VBox([
             self.mode, inputs, W.Accordion(children=[options], titles=("Quality options & one-frame preview",)),
             W.HBox([self.generate_button, self.cancel_button]), self.overall, self.items_box,
             W.Accordion(children=[self.log], titles=("Log",), selected_index=0), self.result_box,
+            self.jobs_panel.widget,
         ])
         self.history = HistoryPanel(workspace=self.ws, per_page=self.per_page, status=self._status)
         self.tabs = W.Tab(children=[generate_tab, self.history.widget], titles=("Generate", "History"))
@@ -400,7 +410,8 @@ class Workbench:
         return self._worker is not None and self._worker.is_alive()
 
     def generate(self) -> threading.Thread | None:
-        """Start rendering every job in a background thread (the Generate button)."""
+        """Single mode: render in a background thread (returned). Batch mode: submit a batch job
+        (:meth:`submit_batch`; None is returned). The Generate button."""
         if self.busy:
             return None
         jobs = self.jobs()
@@ -416,6 +427,9 @@ class Workbench:
         except HeyGemError as exc:  # an option out of range: say so before any work
             self._error(str(exc))
             return None
+        if self.mode.value == "batch":
+            self.submit_batch(options)
+            return None
         self._cancel.clear()
         self.results = []
         self.result_box.children = ()
@@ -429,6 +443,33 @@ class Workbench:
                                         daemon=True, name="heygem-generate")
         self._worker.start()
         return self._worker
+
+    def submit_batch(self, options: RunOptions | None = None) -> Any:
+        """Queue the batch (speech + batch videos + options) as a job; its card shows progress."""
+        from heygem_kernel import jobs as jobq
+
+        try:
+            job = jobq.submit_batch(runs_root=self.ws.runs, audio=self.audio_path, videos=list(self.batch),
+                                    options=options or self.options())
+        except HeyGemError as exc:
+            self._error(str(exc))
+            return None
+        ahead = sum(1 for j in jobq.pending(self.ws.runs) if j.id != job.id)
+        self._log(f"queued batch job {job.name}: {len(job.videos)} videos with {Path(job.audio).name}")
+        self._status(f"batch job {job.name} queued" + (f" behind {ahead} other job{'s' * (ahead > 1)}" if ahead
+                                                      else "") + "; it runs on if this page is closed", "ok")
+        self.jobs_panel.refresh()
+        return job
+
+    def _resume_jobs(self) -> None:
+        """Jobs left unfinished by a restart (or a killed runner) start again when the app opens."""
+        from heygem_kernel import jobs as jobq
+
+        try:
+            if jobq.ensure_runner(self.ws.runs):
+                self._log("resumed the batch job queue")
+        except OSError as exc:
+            self._error(f"cannot start the batch job runner: {exc}")
 
     def cancel(self) -> None:
         """Ask the running render to stop (the Cancel button)."""

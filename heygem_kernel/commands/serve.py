@@ -5,9 +5,8 @@ import argparse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from heygem_widgets.workspace import DEFAULT_MAX_UPLOAD_MB
-
     from ..serve import DEFAULT_HOST, DEFAULT_PORT
+    from ..workspace import DEFAULT_MAX_UPLOAD_MB
 
     parser = subparsers.add_parser(
         "serve", help="serve the workbench notebook as a web app (Voila)",

@@ -1,0 +1,178 @@
+"""Batch jobs on the page: a card per job of :mod:`heygem_kernel.jobs`, refreshed from its files.
+
+The page never runs a batch: it submits one and watches the job's files (job JSON, manifest,
+progress.json), so a reload, a second browser or a restarted server shows the same jobs.
+CSS: the list ``heygem-jobs``; each card ``heygem-job`` plus ``heygem-job-<state>`` (a
+cancelled job is ``heygem-job-failed heygem-job-cancelled``); item rows ``heygem-job-item``.
+"""
+from __future__ import annotations
+
+import html
+import threading
+from typing import Callable
+
+import ipywidgets as W
+
+from heygem_kernel import jobs as jobq
+from heygem_kernel.errors import HeyGemError
+
+from .progress import item_fraction
+from .views import hook
+from .workspace import Workspace
+
+POLL_S = 1.0                     # how often the watcher re-reads the job files
+STATE_CLASS = {jobq.QUEUED: "queued", jobq.RUNNING: "running", jobq.DONE: "done", jobq.FAILED: "failed",
+               jobq.CANCELLED: "failed"}
+ITEM_STYLE = {"ok": "success", "failed": "danger", "running": "info", "pending": ""}
+STATE_TEXT = {jobq.QUEUED: "queued", jobq.RUNNING: "running", jobq.DONE: "done", jobq.FAILED: "failed",
+              jobq.CANCELLED: "cancelled"}
+
+
+def state_classes(job: jobq.Job) -> set[str]:
+    classes = {"heygem-job", f"heygem-job-{STATE_CLASS.get(job.status, 'queued')}"}
+    if job.status == jobq.CANCELLED:
+        classes.add("heygem-job-cancelled")
+    return classes
+
+
+def links_html(job: jobq.Job, ws: Workspace) -> str:
+    """Report and ZIP of a job as links (or paths, where the page cannot fetch files)."""
+    parts = []
+    for label, path in (("report", job.report), ("ZIP of the good videos", job.zip)):
+        if path is None:
+            continue
+        url = ws.url_for(path)
+        parts.append(f'<a href="{html.escape(url)}" target="_blank" download="{html.escape(path.name)}" '
+                     f'class="heygem-job-{"report" if label == "report" else "zip"}">{label}</a>' if url
+                     else f"{label}: <code>{html.escape(str(path))}</code>")
+    return " · ".join(parts)
+
+
+def _item_fraction(item: jobq.ItemState) -> float:
+    if item.status in ("ok", "failed"):
+        return 1.0
+    if item.status != "running":
+        return 0.0
+    weighted = item_fraction(item.stage, item.n, item.total) if item.total else None
+    return weighted if weighted is not None else item.fraction
+
+
+class JobCard:
+    """One job: header, overall bar, a row per item, links, Cancel."""
+
+    def __init__(self, job: jobq.Job, *, ws: Workspace, on_cancel: Callable[[str], None]) -> None:
+        self.id, self.ws = job.id, ws
+        self.header = W.HTML()
+        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="50%"))
+        self.cancel_button = W.Button(description="Cancel", icon="stop", button_style="warning",
+                                      layout=W.Layout(width="auto"))
+        self.cancel_button.add_class("heygem-job-cancel")
+        self.cancel_button.on_click(lambda _: on_cancel(self.id))
+        self.items = W.VBox()
+        self.links = W.HTML()
+        self.error = W.HTML()
+        self.widget = W.VBox([W.HBox([self.header, self.cancel_button]), self.bar, self.items, self.error,
+                              self.links], layout=W.Layout(border="1px solid #ddd", padding="4px", margin="4px 0"))
+        self._rows: dict[str, tuple[W.FloatProgress, W.Label]] = {}
+        self.update(job)
+
+    def update(self, job: jobq.Job) -> None:
+        for cls in set(self.widget._dom_classes) - state_classes(job):
+            self.widget.remove_class(cls)
+        for cls in state_classes(job) - set(self.widget._dom_classes):
+            self.widget.add_class(cls)
+        state = STATE_TEXT.get(job.status, job.status)
+        if job.cancel_requested and not job.final:
+            state = "cancelling…"
+        n = len(job.items) or len(job.videos)
+        counts = f"{job.n_ok} of {n} ok" + (f", {job.n_failed} failed" if job.n_failed else "")
+        self.header.value = (f"<b>{html.escape(job.name)}</b> · <span class='heygem-job-state'>{state}</span>"
+                             f" · {counts}<br><small>{len(job.videos)} video{'s' * (len(job.videos) != 1)} · "
+                             f"speech {html.escape(job.audio.rsplit('/', 1)[-1])}</small>")
+        self.bar.value = job.fraction
+        self.bar.bar_style = {jobq.DONE: "success", jobq.FAILED: "danger", jobq.CANCELLED: "warning"}.get(job.status, "info")
+        self.cancel_button.layout.display = "none" if job.final else ""
+        self.cancel_button.disabled = job.cancel_requested
+        rows = []
+        for item in job.items:
+            if item.name not in self._rows:
+                bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="30%"))
+                label = W.Label()
+                self._rows[item.name] = (bar, label)
+            bar, label = self._rows[item.name]
+            bar.value = _item_fraction(item)
+            bar.bar_style = ITEM_STYLE.get(item.status, "")
+            text = {"ok": "done", "running": f"{item.stage} {item.n}/{item.total}".strip() if item.total else "running",
+                    "failed": f"failed: {item.error}"}.get(item.status, item.error or "waiting")
+            label.value = text
+            rows.append(item.name)
+        if tuple(rows) != tuple(getattr(self, "_order", ())):
+            self._order = tuple(rows)
+            children = []
+            for name in rows:
+                bar, label = self._rows[name]
+                row = W.HBox([W.Label(name, layout=W.Layout(width="25%")), bar, label])
+                row.add_class("heygem-job-item")
+                children.append(row)
+            self.items.children = tuple(children)
+        self.error.value = (f"<span style='color:#c62828' class='heygem-job-error'>{html.escape(job.error)}</span>"
+                            if job.error else "")
+        self.links.value = links_html(job, self.ws)
+
+
+class JobsPanel:
+    """Every batch job of the workspace, newest first, live. ``status(text, kind)`` reports."""
+
+    def __init__(self, *, workspace: Workspace, status: Callable[[str, str], None]) -> None:
+        self.ws, self._status = workspace, status
+        self.title = W.HTML("<b>Batch jobs</b>")
+        self.empty = W.HTML("<i>no batch jobs yet: choose Batch, add videos and press Generate</i>")
+        self.list = hook(W.VBox(), "heygem-jobs")
+        self.widget = W.VBox([self.title, self.list])
+        self.cards: dict[str, JobCard] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def refresh(self) -> list[jobq.Job]:
+        """Re-read the job files and update the cards (safe from any thread)."""
+        with self._lock:
+            listed = jobq.list_jobs(self.ws.runs)
+            for job in listed:
+                card = self.cards.get(job.id)
+                if card is None:
+                    self.cards[job.id] = JobCard(job, ws=self.ws, on_cancel=self.cancel)
+                else:
+                    card.update(job)
+            order = tuple(self.cards[j.id].widget for j in reversed(listed)) or (self.empty,)
+            if order != self.list.children:
+                self.list.children = order
+            return listed
+
+    def cancel(self, job_id: str) -> None:
+        try:
+            job = jobq.cancel(self.ws.runs, job_id)
+        except HeyGemError as exc:
+            self._status(str(exc), "error")
+            return
+        self._status(f"cancelling {job.name}…" if not job.final else f"{job.name}: {job.status}", "busy")
+        self.refresh()
+
+    def watch(self, interval: float = POLL_S) -> threading.Thread:
+        """Refresh every ``interval`` seconds in a daemon thread until :meth:`stop`."""
+        if self._watcher is None or not self._watcher.is_alive():
+            self._stop.clear()
+            self._watcher = threading.Thread(target=self._watch, args=(interval,), daemon=True,
+                                             name="heygem-jobs-watch")
+            self._watcher.start()
+        return self._watcher
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.refresh()
+            except Exception:  # a half-written file or a widget hiccup must not end the watch
+                pass
