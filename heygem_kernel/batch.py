@@ -526,13 +526,13 @@ def execute(plan: BatchPlan, *, executor: str = "local", workers: int | None = N
     """
     try:
         return _execute(plan, executor=executor, workers=workers, scheduler=scheduler, runner=runner,
-                        speech=speech, progress=progress)
+                        speech=speech, progress=progress, cancel=cancel)
     finally:
         plan.release()
 
 
 def _execute(plan: BatchPlan, *, executor: str, workers: int | None, scheduler: str | None,
-             runner: Runner | None, speech: Any, progress: bool) -> BatchResult:
+             runner: Runner | None, speech: Any, progress: bool, cancel: Any) -> BatchResult:
     t0 = time.perf_counter()
     cancel = cancel if cancel is not None else CancelFlag.from_env()
     by_index = {e["index"]: e for e in plan.items}
