@@ -43,6 +43,7 @@ class RunOptions:
 
     backend: str = "reuse"           # lip-sync backend name (see heygem_kernel.backends.available())
     checkpoint: str | None = None    # learned backends: model file; default under checkpoints/
+    models_dir: str | None = None    # musetalk: MuseTalk's models/ folder; default checkpoints/musetalk
     device: str = "auto"             # "auto" | "cpu" | "cuda" | "cuda:N"
     detector: str = "mediapipe"      # landmark detector name (see heygem_kernel.landmarks)
     batch_size: int = 16             # frames per processing batch (bounded memory; GPU batch)

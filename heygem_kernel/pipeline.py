@@ -177,7 +177,7 @@ def _check_inputs(audio: str | Path, video: str | Path) -> tuple[Path, Path]:
 def _backend_for(options: RunOptions):
     device = options.device
     return backends.create(options.backend, checkpoint=options.checkpoint, device=device,
-                           batch_size=options.batch_size)
+                           batch_size=options.batch_size, models_dir=options.models_dir)
 
 
 def _frames_for(seconds: float, info) -> int:
@@ -285,7 +285,8 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
 
     plan = _loop_plan(info, analysis, options, n_out, feats.envelope)
     backend.prepare(backends.JobContext(audio=feats, track=track, library=analysis.library,
-                                        width=info.width, height=info.height, options=options))
+                                        width=info.width, height=info.height, options=options,
+                                        cache_dir=cache_dir))
     with watch("render"):
         rendered = _render(info, output, audio, speech.duration, n_out, track, backend, options, progress, cancel,
                            plan=plan)
@@ -527,7 +528,8 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
         return frame
     backend.prepare(backends.JobContext(audio=speech.features(fps=info.fps, n_frames=n_out),
                                         track=analysis.track, library=analysis.library,
-                                        width=info.width, height=info.height, options=options))
+                                        width=info.width, height=info.height, options=options,
+                                        cache_dir=cache_dir))
     patch = backend.synthesize(backends.FrameBatch(frames=[frame], landmarks=[lm],
                                                    out_index=np.array([frame_index]), src_index=np.array([src])))[0]
     out = frame if patch is None else compositing.composite(

@@ -17,6 +17,7 @@ from .base import AudioFeatures, Backend, FrameBatch, JobContext, MouthPatch
 _REGISTRY: dict[str, str] = {
     "reuse": "heygem_kernel.backends.reuse:ReuseBackend",
     "wav2lip": "heygem_kernel.backends.wav2lip:Wav2LipBackend",
+    "musetalk": "heygem_kernel.backends.musetalk:MuseTalkBackend",
 }
 _CACHE: dict[tuple, Backend] = {}
 _CACHE_LOCK = threading.Lock()

@@ -51,6 +51,7 @@ class JobContext:
     library :class:`heygem_kernel.mouthlib.MouthLibrary` or None: the person's own mouths.
     width, height  frame size in pixels.
     options the run's :class:`heygem_kernel.options.RunOptions`.
+    cache_dir folder for content-hashed caches (``runs/.cache``) or None: no disk cache.
     """
 
     audio: AudioFeatures
@@ -59,6 +60,7 @@ class JobContext:
     width: int
     height: int
     options: Any
+    cache_dir: Any = None
 
 
 @dataclass

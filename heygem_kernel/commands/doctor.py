@@ -1,6 +1,8 @@
 """``heygem doctor``: what this machine has — ffmpeg, Python packages, CUDA, checkpoints.
 
-Always exits 0: it reports problems, it does not fail on them.
+Exits 0: it reports problems, it does not fail on them; except that a MuseTalk folder named
+with ``--models-dir`` that is missing a file, or holds a truncated or wrong one, exits 2 with
+one line naming the file (after the report).
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ PACKAGES = (
     ("librosa", "mel spectrogram"),
     ("pocketsphinx", "phoneme recognition"),
     ("torch", "wav2lip backend"),
+    ("diffusers", "musetalk backend"),
+    ("transformers", "musetalk backend"),
     ("matplotlib", "diagnostic plots"),
     ("onnxruntime", "face restoration (--enhance)"),
     ("ipywidgets", "notebook panel"),
@@ -34,6 +38,9 @@ def add_parser(sub) -> None:
                        description="Report the tools, packages, GPU and checkpoints this machine has.")
     p.add_argument("--checkpoints", metavar="DIR",
                    help="checkpoints folder (default: $HEYGEM_CHECKPOINTS, <repo>/checkpoints or ./checkpoints)")
+    p.add_argument("--models-dir", metavar="DIR",
+                   help="MuseTalk's models/ folder to check (default: <checkpoints>/musetalk); "
+                        "a problem in a folder named here exits 2")
     p.add_argument("--no-hash", action="store_true", help="skip sha256 of the checkpoints")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=main)
@@ -80,7 +87,15 @@ def _cuda() -> dict[str, Any]:
     return info
 
 
-def collect(checkpoints_dir: str | None = None, *, hash: bool = True) -> dict[str, Any]:
+def _musetalk(models_dir: str | None, checkpoints_dir: Path, *, hash: bool) -> dict[str, Any]:
+    from ..backends import musetalk
+    folder = Path(models_dir).expanduser() if models_dir else checkpoints_dir / musetalk.MODELS_SUBDIR
+    return {"models_dir": str(folder), "exists": folder.is_dir(),
+            "files": musetalk.describe_models_dir(folder, hash=hash) if folder.is_dir() else []}
+
+
+def collect(checkpoints_dir: str | None = None, *, hash: bool = True,
+            models_dir: str | None = None) -> dict[str, Any]:
     """Everything ``heygem doctor`` reports, as a JSON-ready dict."""
     from .. import __version__, checkpoints
     folder = Path(checkpoints_dir) if checkpoints_dir else checkpoints.checkpoints_dir()
@@ -96,6 +111,7 @@ def collect(checkpoints_dir: str | None = None, *, hash: bool = True) -> dict[st
         "missing": [name for name in (*checkpoints.GENERATOR_NAMES, checkpoints.SYNCNET_NAME)
                     if not (folder / name).is_file()],
         "enhancers": _enhancers(folder),
+        "musetalk": _musetalk(models_dir, folder, hash=hash),
     }
 
 
@@ -140,10 +156,18 @@ def _text(report: dict[str, Any]) -> str:
         use = {True: "commercial use allowed", False: "NOT for commercial use", None: "check before commercial use"}
         lines.append(f"  {e['file']:<30} {e['size']:>13,} B  {e['enhancer'] or '?':<13} "
                      f"{e['licence']} [{use[e['commercial']]}]")
+    mt = report["musetalk"]
+    lines.append(f"musetalk models in {mt['models_dir']}" + ("" if mt["exists"] else " (does not exist)") + ":")
+    for f in mt["files"]:
+        size = f"{f['size']:>13,} B" if f["size"] is not None else f"{'-':>15}"
+        lines.append(f"  {f['name']:<36} {size}  sha256 {f['sha256'] or '-'}  {f['status']}")
     return "\n".join(lines)
 
 
 def main(args: argparse.Namespace) -> int:
-    report = collect(args.checkpoints, hash=not args.no_hash)
+    report = collect(args.checkpoints, hash=not args.no_hash, models_dir=args.models_dir)
     print(json.dumps(report, indent=1) if args.json else _text(report))
+    if args.models_dir:   # the user asked about this folder: a broken one is an error
+        from ..backends.musetalk import check_models_dir
+        check_models_dir(args.models_dir)
     return 0

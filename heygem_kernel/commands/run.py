@@ -17,6 +17,8 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", default=DEFAULTS.backend, choices=available(),
                    help="lip-sync backend (default: %(default)s, needs no model weights)")
     g.add_argument("--checkpoint", help="model file for learned backends (default: under checkpoints/)")
+    g.add_argument("--models-dir", metavar="DIR",
+                   help="MuseTalk's models/ folder for --backend musetalk (default: checkpoints/musetalk)")
     g.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     g.add_argument("--detector", default=DEFAULTS.detector, help="landmark detector (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="frames per batch")
@@ -48,7 +50,8 @@ def _add_enhance_arguments(g) -> None:
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
-    return RunOptions(backend=args.backend, checkpoint=args.checkpoint, device=args.device,
+    return RunOptions(backend=args.backend, checkpoint=args.checkpoint, models_dir=args.models_dir,
+                      device=args.device,
                       detector=args.detector, batch_size=args.batch_size, mask_scale=args.mask_scale,
                       feather=args.feather, pads=tuple(args.pads), smoothing=args.smoothing,
                       color_match=not args.no_color_match, still_fps=args.fps, out_height=args.out_height,
