@@ -72,6 +72,7 @@ class RunOptions:
         from .detectors import DETECTORS
         _choice(self, "backend", available())
         _path_or_none(self, "checkpoint")
+        _path_or_none(self, "models_dir")
         if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
             _bad(self, "device", "must be auto, cpu, cuda or cuda:N")
         _choice(self, "detector", sorted(DETECTORS))
