@@ -15,11 +15,13 @@ rawvideo pipes (YUV 4:2:0, converted by OpenCV) so memory never grows with the l
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import json
 import logging
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -44,6 +46,21 @@ PROBE_TIMEOUT_S = 120        # ffprobe reads the whole container to count packet
 VFR_SLACK_FRAMES = 1.5
 IMAGE_FORMATS = {"image2", "gif_pipe"}  # plus every "*_pipe" demuxer (png_pipe, jpeg_pipe, webp_pipe, ...)
 STILL_CODECS = {"mjpeg", "png", "bmp", "webp", "tiff", "jpeg2000", "jpegls", "pgm", "ppm", "qoi"}
+# HDR and wide gamut. Phones record HLG (and some PQ) in BT.2020; the output is 8-bit SDR H.264,
+# so such video is converted to BT.709 on decode: to linear light with diffuse white at the
+# BT.2408 reference level (203 cd/m2 = SDR 100 %, HLG 75 %), BT.2020 -> BT.709 primaries, then
+# highlights above 80 % compressed (mobius keeps everything below untouched), BT.709 transfer.
+# Measured on talking_590 converted to HLG this way: mean RGB within 3 levels of the SDR source,
+# saturation 106.7 vs 107.8 (an untreated decode: 10 levels darker, saturation 83).
+HDR_TRANSFERS = {"arib-std-b67": "HLG", "smpte2084": "PQ"}
+HDR_TO_SDR = ("zscale=t=linear:npl=203,format=gbrpf32le,zscale=p=bt709,"
+              "tonemap=tonemap=mobius:param=0.8:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p")
+BT2020_TO_BT709 = "zscale=p=bt709:t=bt709:m=bt709:r=tv,format=yuv420p"
+SDR_TAGS = {"bt709", "smpte170m", "bt470bg", "bt470m", "smpte240m", "gamma22", "gamma28", "iec61966-2-1",
+            "fcc", "bt601", "film"}
+ALPHA_PIX_FMTS = {"ya8", "ya16be", "ya16le"}
+# Transparent pixels are flattened onto black (premultiplied), photos and videos alike.
+FLATTEN_ALPHA = "format=rgba64le,premultiply=inplace=1"
 TEXT_FORMATS = {"tty"}       # ffmpeg's ANSI-art demuxer accepts any .txt file as "video": reject it
 
 
@@ -173,6 +190,28 @@ class VideoInfo:
     codec: str
     has_audio: bool
     audio_delay: float = 0.0
+    # colour and the rest of what an 8-bit H.264 output may not carry (see :func:`conversion_notes`)
+    pix_fmt: str = ""            # ffprobe's pixel format, e.g. "yuv420p10le", "yuva420p", "rgba"
+    bit_depth: int = 8           # bits per colour sample
+    color_transfer: str = ""     # ffprobe names: "arib-std-b67" (HLG), "smpte2084" (PQ), "bt709", ...
+    color_primaries: str = ""    # "bt2020", "bt709", ... ("" when untagged)
+    color_space: str = ""        # YUV matrix: "bt2020nc", "bt709", "smpte170m", ...
+    has_alpha: bool = False      # a transparency channel (PNG, ProRes 4444, QuickTime RLE/PNG, VP9 alpha)
+    audio_tracks: int = 0        # audio streams in the file (the output carries only the speech)
+    rate: str = ""               # the exact nominal rate, e.g. "30000/1001" (constant-rate videos)
+
+    @property
+    def hdr(self) -> str | None:
+        """"HLG" or "PQ" for high-dynamic-range video (by its transfer function), else None."""
+        return HDR_TRANSFERS.get(self.color_transfer)
+
+    @property
+    def exact_fps(self) -> Fraction:
+        """``fps`` as an exact fraction: the nominal rate of a constant-rate video (30000/1001 stays so)."""
+        if self.rate and not self.is_vfr:
+            with contextlib.suppress(ValueError, ZeroDivisionError):
+                return Fraction(self.rate)
+        return Fraction(self.fps).limit_denominator(100_000)
 
 
 @dataclass(frozen=True)
@@ -183,6 +222,7 @@ class AudioInfo:
     sample_rate: int
     channels: int
     codec: str
+    tracks: int = 1              # audio streams in the file (only the first is used)
 
 
 def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInfo:
@@ -200,6 +240,7 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
                   and not (s.get("disposition") or {}).get("attached_pic")), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     has_audio = audio is not None
+    colour = _colour_facts(video or {}, streams)
     format_name = str(fmt.get("format_name", ""))
     if video is None or format_name in TEXT_FORMATS or video.get("codec_name") == "ansi":
         if video is None and has_audio:
@@ -219,7 +260,7 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
         width, height = _image_size(p, width, height)
         return VideoInfo(path=p, width=width, height=height, fps=float(still_fps),
                          nominal_fps=float(still_fps), n_frames=1, duration=1.0 / still_fps,
-                         is_image=True, is_vfr=False, codec=codec, has_audio=False)
+                         is_image=True, is_vfr=False, codec=codec, has_audio=False, **colour)
 
     if packets <= 0:
         raise MediaError(f"{p} holds no video frames")
@@ -243,7 +284,68 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
     audio_delay = _float(audio.get("start_time")) - _float(video.get("start_time")) if has_audio else 0.0
     return VideoInfo(path=p, width=width, height=height, fps=float(fps), nominal_fps=float(nominal or fps),
                      n_frames=int(n_frames), duration=float(duration), is_image=False, is_vfr=is_vfr,
-                     codec=codec, has_audio=has_audio, audio_delay=audio_delay)
+                     codec=codec, has_audio=has_audio, audio_delay=audio_delay, **colour,
+                     rate="" if is_vfr else str(video.get("r_frame_rate") or ""))
+
+
+def _colour_facts(video: dict[str, Any], streams: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pixel format, bit depth, colour tags, alpha and audio-track count of a probed file."""
+    pix_fmt = str(video.get("pix_fmt") or "")
+    depth = int(_float(video.get("bits_per_raw_sample")))
+    if depth <= 0:  # from the pixel format's name: yuv420p10le, p010le, gray12le -> 10, 10, 12; rgb48le -> 16
+        found = re.search(r"(9|10|12|14|16)(le|be)$", pix_fmt)
+        depth = int(found.group(1)) if found else 16 if re.search(r"(48|64)(le|be)$", pix_fmt) else 8
+    alpha = pix_fmt in ALPHA_PIX_FMTS or pix_fmt.startswith(("yuva", "gbrap", "rgba", "bgra", "argb", "abgr", "ya"))
+    alpha = alpha or str((video.get("tags") or {}).get("alpha_mode", "")) == "1"  # VP9/VP8 alpha in WebM
+    tags = {k: str(video.get(k) or "") for k in ("color_transfer", "color_primaries", "color_space")}
+    tags = {k: "" if v in ("unknown", "reserved", "unspecified") else v for k, v in tags.items()}
+    return dict(pix_fmt=pix_fmt, bit_depth=depth, has_alpha=alpha, **tags,
+                audio_tracks=sum(1 for s in streams if s.get("codec_type") == "audio"))
+
+
+def conversion_notes(info: VideoInfo) -> list[str]:
+    """One plain line per property of ``info`` that the 8-bit SDR H.264/AAC output changes or drops."""
+    notes = []
+    if info.hdr:
+        how = ("converted to BT.709 SDR (zscale, mobius tone mapping); the output is tagged BT.709"
+               if has_filter("zscale") else
+               "this ffmpeg has no zscale filter, so it is NOT tone mapped: colours will look dark and grey")
+        notes.append(f"HDR video ({info.hdr}, {info.color_primaries or 'untagged primaries'}, "
+                     f"{info.bit_depth}-bit): {how}")
+    elif info.color_primaries == "bt2020":
+        notes.append("wide-gamut BT.2020 video: converted to BT.709 colours (zscale); the output is tagged BT.709")
+    if info.bit_depth > 8:
+        notes.append(f"{info.bit_depth}-bit colour: the output is 8-bit H.264 (yuv420p)")
+    if info.has_alpha:
+        notes.append(f"transparency ({info.pix_fmt or 'alpha channel'}) dropped: H.264 has no alpha channel; "
+                     "transparent areas become black")
+    if not info.is_image and (re.search(r"(422|444)", info.pix_fmt)
+                              or info.pix_fmt.startswith(("rgb", "bgr", "gbr", "argb", "abgr"))):
+        notes.append(f"full-colour {info.pix_fmt} input: the output has 4:2:0 chroma (H.264 yuv420p)")
+    if info.audio_tracks > 1:
+        notes.append(f"{info.audio_tracks} audio tracks in the video: the output carries only the speech")
+    return notes
+
+
+def output_colour_tags(info: VideoInfo) -> dict[str, str]:
+    """Colour tags for the output: BT.709 after an HDR/BT.2020 conversion, else the input's own
+    (pixels pass through the pipeline's YUV pipes unchanged, so they stay true), else none."""
+    if info.hdr or info.color_primaries == "bt2020":
+        return {"color_primaries": "bt709", "color_trc": "bt709", "colorspace": "bt709"}
+    tags = {"color_primaries": info.color_primaries, "color_trc": info.color_transfer,
+            "colorspace": info.color_space}
+    return {k: v for k, v in tags.items() if v in SDR_TAGS}
+
+
+@functools.lru_cache(maxsize=None)
+def has_filter(name: str) -> bool:
+    """Whether this ffmpeg has the video filter ``name`` (zscale needs --enable-libzimg)."""
+    try:
+        done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-filters"], capture_output=True, text=True,
+                              timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return any(line.split()[1:2] == [name] for line in done.stdout.splitlines() if line.strip())
 
 
 def _display_size(stream: dict[str, Any]) -> tuple[int, int]:
@@ -306,7 +408,8 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
     if duration <= 0:
         raise MediaError(f"{p} contains no audio")
     return AudioInfo(duration=duration, sample_rate=int(_float(audio.get("sample_rate"))),
-                     channels=int(_float(audio.get("channels"))), codec=str(audio.get("codec_name", "?")))
+                     channels=int(_float(audio.get("channels"))), codec=str(audio.get("codec_name", "?")),
+                     tracks=sum(1 for s in data.get("streams") or [] if s.get("codec_type") == "audio"))
 
 
 # --------------------------------------------------------------------------------- reading
@@ -342,6 +445,10 @@ def _yuv_pipe(width: int, height: int) -> bool:
 
 def _decode_cmd(info: VideoInfo, width: int, height: int) -> list[str]:
     filters = []
+    if (info.hdr or info.color_primaries == "bt2020") and has_filter("zscale"):
+        filters.append(HDR_TO_SDR if info.hdr else BT2020_TO_BT709)
+    if info.has_alpha:
+        filters.append(FLATTEN_ALPHA)
     if info.is_vfr:  # pick, for each output tick, the frame shown at that time
         filters.append(f"fps=fps={Fraction(info.fps).limit_denominator(100_000)}")
     shrink = width <= info.width and height <= info.height and (width, height) != (info.width, info.height)
@@ -443,7 +550,11 @@ def _read_image(info: VideoInfo, width: int, height: int) -> np.ndarray:
     try:
         from PIL import Image, ImageOps
         with Image.open(info.path) as im:
-            rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:  # flatten onto black
+                rgba = im.convert("RGBA")
+                im = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+            rgb = np.asarray(im.convert("RGB"))
         frame = np.ascontiguousarray(rgb[:, :, ::-1])
     except Exception:
         cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(info.path), "-map", "0:v:0",
@@ -634,11 +745,14 @@ class VideoWriter:
     kills ffmpeg and deletes it. Encoding runs on a thread behind a bounded queue.
     """
 
-    def __init__(self, path: str | os.PathLike, *, width: int, height: int, fps: float,
+    def __init__(self, path: str | os.PathLike, *, width: int, height: int, fps: float | Fraction,
                  audio: str | os.PathLike | None, duration: float | None = None,
-                 crf: int = 18, preset: str = "veryfast") -> None:
+                 crf: int = 18, preset: str = "veryfast", colour: dict[str, str] | None = None) -> None:
         if width <= 0 or height <= 0 or fps <= 0:
             raise ValueError(f"bad output geometry {width}x{height} @ {fps} fps")
+        # an exact rate (Fraction, e.g. VideoInfo.exact_fps) is kept as is: 30000/1001 stays 30000/1001
+        self.rate = fps if isinstance(fps, Fraction) else Fraction(float(fps)).limit_denominator(100_000)
+        self.colour = dict(colour or {})  # -color_primaries / -color_trc / -colorspace values
         self.path = Path(path).expanduser()
         self.width, self.height, self.fps = int(width), int(height), float(fps)
         self.audio = _check_file(audio) if audio is not None else None
@@ -661,7 +775,7 @@ class VideoWriter:
         self._thread.start()
 
     def _command(self, crf: int, preset: str) -> list[str]:
-        rate = Fraction(self.fps).limit_denominator(100_000)
+        rate = self.rate
         cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self._even_w}x{self._even_h}",
                "-framerate", str(rate), "-i", "pipe:0"]
@@ -673,7 +787,10 @@ class VideoWriter:
         if self.duration is not None:  # hold the last frame up to the audio's end; -t cuts exactly there
             cmd += ["-vf", "tpad=stop=-1:stop_mode=clone", "-t", f"{self.duration:.6f}"]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
-                "-r", str(rate), "-movflags", "+faststart", _ff_path(self.partial)]
+                "-r", str(rate)]
+        for key, value in self.colour.items():
+            cmd += [f"-{key}", value]
+        cmd += ["-movflags", "+faststart", _ff_path(self.partial)]
         return cmd
 
     def __enter__(self) -> "VideoWriter":

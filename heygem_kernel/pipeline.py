@@ -250,7 +250,13 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
     LOG.info("run: audio=%s video=%s backend=%s", audio, video, options.backend)
     with watch("probe"):
         info = media.probe_video(video, still_fps=options.still_fps)
-        expected = speech.duration if speech is not None else media.probe_audio(audio).duration
+        audio_info = None if speech is not None else media.probe_audio(audio)
+        expected = speech.duration if speech is not None else audio_info.duration
+    notes = media.conversion_notes(info)   # what the H.264 output cannot carry, one plain line each
+    if audio_info is not None and audio_info.tracks > 1:
+        notes.append(f"{audio.name} has {audio_info.tracks} audio tracks: only the first is used as the speech")
+    for note in notes:
+        LOG.warning("%s", note)
     LOG.info("video: %dx%d, %.3f fps%s, %d frames%s", info.width, info.height, info.fps,
              " (variable rate, resampled)" if info.is_vfr else "", info.n_frames, " (photo)" if info.is_image else "")
     backend = _backend_for(options)
@@ -302,7 +308,8 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
             targets = sync_mod.check_targets(feats.visemes, phones=speech.phones, fps=info.fps)
         LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", sync.offset_frames,
                  sync.confidence, sync.correlation)
-    extra = {"analysis_cached": analysis.cached, "source_frames": info.n_frames, "is_vfr": info.is_vfr,
+    extra = {"input_notes": notes, "analysis_cached": analysis.cached, "source_frames": info.n_frames,
+             "is_vfr": info.is_vfr,
              "is_image": info.is_image, "frames_enhanced": rendered.enhanced,
              "loop": plan.to_dict()}
     if sync is not None:
@@ -387,8 +394,9 @@ def _render(info, output: Path, audio: Path, duration: float, n_out: int, track,
         _report(progress, "render", int(batch.out_index[-1]) + 1, n_out)
 
     with media.FrameSource(info, n_out=n_out, plan=plan) as source, \
-            media.VideoWriter(output, width=out_w, height=out_h, fps=info.fps, audio=audio, duration=duration,
-                              crf=options.crf, preset=options.preset) as writer, \
+            media.VideoWriter(output, width=out_w, height=out_h, fps=info.exact_fps, audio=audio, duration=duration,
+                              crf=options.crf, preset=options.preset,
+                              colour=media.output_colour_tags(info)) as writer, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="heygem-backend") as pool:
         pending: list = []
         for out_i, (src_i, frame) in enumerate(source):

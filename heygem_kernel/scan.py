@@ -136,6 +136,7 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     if multi:
         problems.append(f"several faces at {_spans(multi)} (the largest is lip-synced)")
 
+    problems.extend(media.conversion_notes(info))   # HDR, 10-bit, alpha, extra audio tracks
     if not info.is_image and info.duration < SHORT_VIDEO_S:
         problems.append(f"very short video: {info.n_frames} frame{'s' * (info.n_frames != 1)} "
                         f"({info.duration:.2f} s); its few mouths are reused for all of the speech")
