@@ -97,7 +97,8 @@ def available() -> list[str]:
 
 def spec(name: str) -> EnhancerSpec:
     if name not in _REGISTRY:
-        raise InputError(f"unknown enhancer {name!r}; choose one of: {', '.join(available())}")
+        raise InputError("unknown enhancer '{name}'; choose one of: {choices}", name=name,
+                         choices=", ".join(available()))
     return _REGISTRY[name]
 
 
@@ -118,7 +119,7 @@ def identify(path: str | Path) -> EnhancerSpec | None:
 def check_strength(strength: float) -> float:
     value = float(strength)
     if not 0.0 <= value <= 1.0:
-        raise InputError(f"enhance strength must be between 0 and 1, got {strength}")
+        raise InputError("enhance strength must be between 0 and 1, got {value}", value=strength)
     return value
 
 
@@ -162,34 +163,35 @@ class _OnnxRunner:
         try:
             self.session = ort.InferenceSession(str(path), providers=self.providers)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf/... types
-            raise CheckpointError(
-                f"{path} is not a readable ONNX model ({path.stat().st_size:,} bytes: "
-                f"{_first_line(exc)}); expected an ONNX export of {kind.title} "
-                f"({kind.files[0]}): truncated download? fetch it again") from None
+            raise CheckpointError("{path} is not a readable ONNX model ({size} bytes: {reason}); expected an "
+                                  "ONNX export of {title} ({file}): a cut download? Fetch it again",
+                                  path=path, size=f"{path.stat().st_size:,}", reason=_first_line(exc), title=kind.title,
+                                  file=kind.files[0]) from None
         self.providers = self.session.get_providers()
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         image = [i for i in inputs if len(i.shape) == 4]
         scalars = [i for i in inputs if len(i.shape) != 4]
-        expected = (f"expected input [N,3,S,S] RGB in -1..1 (S = 512 for {kind.files[0]})"
-                    + (" and a scalar fidelity input" if kind.fidelity is not None else ""))
         if len(image) != 1 or len(scalars) > 1 or not outputs or len(outputs[0].shape) != 4:
-            raise CheckpointError(f"{path} does not look like a face-restoration model: inputs "
-                                  f"{_sig(inputs)}, outputs {_sig(outputs)}; {expected}")
+            raise CheckpointError("{path} does not look like a face-restoration model: inputs {inputs}, outputs "
+                                  "{outputs}; expected input [N,3,S,S] RGB in -1..1 (S = 512 for {file})",
+                                  path=path, inputs=_sig(inputs), outputs=_sig(outputs), file=kind.files[0])
         self.image_input, self.output = image[0], outputs[0]
         shape = self.image_input.shape
         self.size = _dim(shape[2]) or _dim(shape[3]) or DEFAULT_CROP
         if _dim(shape[1]) not in (None, 3) or (_dim(shape[2]) and _dim(shape[3]) and shape[2] != shape[3]):
-            raise CheckpointError(f"{path} takes {_sig([self.image_input])}; {expected}")
+            raise CheckpointError("{path} takes {inputs}; expected input [N,3,S,S] RGB in -1..1 (S = 512 for {file})",
+                                  path=path, inputs=_sig([self.image_input]), file=kind.files[0])
         out_shape = self.output.shape
         if _dim(out_shape[1]) not in (None, 3):
-            raise CheckpointError(f"{path} returns {_sig([self.output])}; expected [N,3,S,S] RGB in -1..1")
+            raise CheckpointError("{path} returns {outputs}; expected output [N,3,S,S] RGB in -1..1", path=path,
+                                  outputs=_sig([self.output]))
         self.batch = _dim(shape[0]) or 0       # 0: any batch size
         self.dtype = np.float16 if "float16" in self.image_input.type else np.float32
         self.scalar = scalars[0] if scalars else None
         if self.scalar is not None:
             if kind.fidelity is None:
-                raise CheckpointError(f"{path} has an extra input {_sig([self.scalar])}; "
-                                      f"{kind.title} takes only the image ({expected})")
+                raise CheckpointError("{path} has an extra input {inputs}; {title} takes only the image "
+                                      "[N,3,S,S]", path=path, inputs=_sig([self.scalar]), title=kind.title)
             self.scalar_value = np.full([_dim(d) or 1 for d in self.scalar.shape], kind.fidelity,
                                         _ONNX_DTYPES.get(self.scalar.type, np.float32))
 
@@ -209,8 +211,8 @@ class _OnnxRunner:
             outs.append(np.asarray(self.session.run([self.output.name], feed)[0], dtype=np.float32))
         out = outs[0] if len(outs) == 1 else np.concatenate(outs)
         if out.shape[0] != len(crops) or out.ndim != 4 or out.shape[1] != 3:
-            raise CheckpointError(f"{self.path} returned {list(out.shape)} for {list(crops.shape)}; "
-                                  f"expected [N,3,S,S] RGB")
+            raise CheckpointError("{path} returned {got} for {given}; expected output [N,3,S,S] RGB in -1..1",
+                                  path=self.path, got=list(out.shape), given=list(crops.shape))
         return out
 
 
@@ -222,18 +224,17 @@ class _TorchRunner:
             import spandrel
             import torch
         except Exception:  # ImportError, or torchvision failing against this torch build
-            onnx = kind.files[0]
-            raise CheckpointError(
-                f"{path} is a PyTorch checkpoint: install spandrel to use it (pip install "
-                f"'heygem-workbench[enhance-torch]'; it needs torchvision, i.e. a CUDA torch install) "
-                f"or use the ONNX export {onnx} instead") from None
+            raise CheckpointError("{path} is a PyTorch checkpoint: install spandrel to use it (pip install "
+                                  "'heygem-workbench[enhance-torch]'; it needs torchvision, i.e. a CUDA torch "
+                                  "install) or use the ONNX export {file} instead", path=path,
+                                  file=kind.files[0]) from None
         self.path, self.torch = path, torch
         self.device = _torch_device(torch, device)
         try:
             descriptor = spandrel.ModelLoader(device=self.device).load_from_file(str(path))
         except Exception as exc:
-            raise CheckpointError(f"{path} could not be loaded as {kind.title} ({_first_line(exc)}); "
-                                  f"expected the released {kind.files[-1]}") from None
+            raise CheckpointError("{path} could not be loaded as {title} ({reason}); expected the released {file}",
+                                  path=path, title=kind.title, reason=_first_line(exc), file=kind.files[-1]) from None
         self.net = descriptor.model.eval()
         self.size = int(getattr(descriptor, "size_requirements", None) and
                         getattr(descriptor.size_requirements, "minimum", 0) or DEFAULT_CROP) or DEFAULT_CROP
@@ -399,17 +400,19 @@ def _to_bgr(face: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 def _check_file(path: Path, kind: EnhancerSpec, *, hash: bool) -> str | None:
     """sha256 of ``path`` after the cheap checks (exists, a file, not empty/tiny, known suffix)."""
     from .checkpoints import sha256
-    expected = f"expected {kind.title}: {' or '.join(kind.files)} (ONNX: input [1,3,512,512] RGB in -1..1)"
+    facts = dict(path=path, title=kind.title, files=" or ".join(kind.files))
     if not path.exists():
-        raise CheckpointError(f"enhancer model not found: {path}; {expected} in the checkpoints folder "
-                              f"or --enhance-model PATH")
+        raise CheckpointError("enhancer model not found: {path}; expected {title} ({files}) in the checkpoints "
+                              "folder, or give --enhance-model PATH", **facts)
     if not path.is_file():
-        raise CheckpointError(f"{path} is a folder; {expected}")
+        raise CheckpointError("{path} is a folder; expected the {title} model file ({files})", **facts)
     suffix = path.suffix.lower()
     if suffix != ONNX_SUFFIX and suffix not in TORCH_SUFFIXES:
-        raise CheckpointError(f"{path} is neither .onnx nor a PyTorch file ({', '.join(TORCH_SUFFIXES)}); {expected}")
+        raise CheckpointError("{path} is neither .onnx nor a PyTorch file; expected the {title} model file ({files})",
+                              **facts)
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path} is empty (0 bytes): a failed download?; {expected}")
+        raise CheckpointError("{path} is empty (0 bytes): a failed download? Expected the {title} model file "
+                              "({files})", **facts)
     return sha256(path) if hash else None
 
 
@@ -445,8 +448,8 @@ def from_options(options) -> FaceEnhancer | None:
     if not name and model:  # --enhance-model alone: the kind from the file's usual name
         kind = identify(model)
         if kind is None:
-            raise InputError(f"--enhance-model {model}: say which model it is with --enhance "
-                             f"{{{','.join(available())}}}")
+            raise InputError("--enhance-model {path}: say which model it is with --enhance {choices}", path=model,
+                             choices="{" + ",".join(available()) + "}")
         name = kind.name
     if not name:
         return None

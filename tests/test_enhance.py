@@ -192,6 +192,9 @@ def test_bad_model_files_raise_one_line_naming_the_file(tmp_path, models):
             enhance.create("gfpgan", model=path, device="cpu")
         msg = str(err.value)
         assert str(path) in msg and words in msg and "\n" not in msg, msg
+    with pytest.raises(CheckpointError) as err:              # and in Chinese (HEYGEM_LANG=zh)
+        enhance.create("gfpgan", model=cut, device="cpu")
+    assert err.value.localized("zh").startswith(f"{cut} 不是可读取的 ONNX 模型")
     with pytest.raises(CheckpointError, match="extra input"):  # a fidelity input on a model that takes none
         enhance.create("gfpgan", model=models["codeformer"], device="cpu")
 

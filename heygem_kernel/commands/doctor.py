@@ -151,7 +151,8 @@ def _text(report: dict[str, Any]) -> str:
     lines.append("face-restoration models (--enhance):")
     for e in report["enhancers"] or [{"file": None}]:
         if e["file"] is None:
-            lines.append("  none found (gfpgan_1.4.onnx, gpen_bfr_512.onnx, restoreformer_plus_plus.onnx, codeformer.onnx)")
+            lines.append("  none found (gfpgan_1.4.onnx, gpen_bfr_512.onnx, restoreformer_plus_plus.onnx, "
+                         "codeformer.onnx)")
             continue
         use = {True: "commercial use allowed", False: "NOT for commercial use", None: "check before commercial use"}
         lines.append(f"  {e['file']:<30} {e['size']:>13,} B  {e['enhancer'] or '?':<13} "
