@@ -345,3 +345,10 @@ def test_one_frame_preview_shows_the_restored_mouth(tmp_path, face, models, clip
     diff = np.abs(plain.astype(int) - restored.astype(int)).sum(2)
     below_eyes = int(lm[36:48, 1].max()) + 10
     assert diff[below_eyes:].mean() > 1 and not diff[:below_eyes].any()
+
+
+def test_batch_options_json_enhancer_is_checked_too(tmp_path, clip_524, speech_5s):
+    proc = heygem("batch", "--audio", speech_5s, "--run-dir", tmp_path / "b", clip_524,
+                  "--options", json.dumps({"enhance": "codeformer", "enhance_model": str(tmp_path / "cf.onnx")}))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("heygem: error: enhancer model not found: ")

@@ -56,7 +56,8 @@ def add_parser(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from .. import report
-    from ..batch import ENV_LOCK_HELD, expand_videos, lock_run_dir, read_manifest
+    from ..batch import ENV_LOCK_HELD, expand_videos, lock_run_dir, make_options, read_manifest
+    from ..enhance import from_options
     from .run import options_from_args
 
     run_dir = Path(args.run_dir).expanduser().absolute()
@@ -66,11 +67,8 @@ def main(args: argparse.Namespace) -> int:
     videos = [str(v) for v in expand_videos(args.videos)]
     if not videos:
         raise InputError(f"no videos found in {' '.join(args.videos)}")
-    from ..enhance import from_options
-    from_options(options_from_args(args))  # a broken enhancer model: exit 2 before the notebook starts
     options = options_from_args(args).to_dict()
     if args.options:
-        from ..batch import make_options
         try:
             given = json.loads(args.options)
         except ValueError as exc:
@@ -78,6 +76,7 @@ def main(args: argparse.Namespace) -> int:
         if not isinstance(given, dict):
             raise InputError("--options: expected a JSON object of run options")
         options = make_options({**options, **given}).to_dict()
+    from_options(make_options(options))  # a broken enhancer model: exit 2 before the notebook starts
     options["pads"] = list(options["pads"])  # papermill passes only JSON types faithfully
     backend = options.pop("backend")
     executor = args.executor or ("dask" if args.scheduler else "local")
