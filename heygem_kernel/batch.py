@@ -170,7 +170,7 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
 ENTRY_ORDER = ("index", "name", "video", "status", "error", "output", "output_bytes", "run_dir", "reused",
                "stage", "wall_s", "worker", "timings", "width", "height", "fps", "n_frames", "duration",
                "frames_no_face", "sync_offset_frames", "sync_confidence", "sync_correlation", "analysis_cached",
-               "backend", "plots", "key", "video_sha256", "scan")
+               "loop", "backend", "plots", "key", "video_sha256", "scan")
 
 
 def _reorder(entry: dict[str, Any]) -> None:
@@ -505,6 +505,7 @@ def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
               "sync_confidence", "sync_correlation", "timings", "backend"):
         entry[k] = res.get(k)
     entry["analysis_cached"] = (res.get("extra") or {}).get("analysis_cached")
+    entry["loop"] = (res.get("extra") or {}).get("loop")   # the loop plan: source ranges and joins
     entry["plots"] = {k: _rel(run_dir, Path(v)) for k, v in (res.get("plots") or {}).items()}
 
 

@@ -90,6 +90,8 @@ class RunOptions:
             _integer(self, "out_height", OUT_HEIGHT_RANGE, unit=" px", none_ok=True)
         _integer(self, "crf", CRF_RANGE)
         _choice(self, "preset", X264_PRESETS)
+        from .loops import LOOP_MODES
+        _choice(self, "loop", LOOP_MODES)
         if self.enhance is not None:
             from .enhance import available as enhancers
             _choice(self, "enhance", enhancers(), or_none=True)

@@ -227,7 +227,6 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     """
     options = options or RunOptions()
     audio, video = _check_inputs(audio, video)
-    loops.check_mode(options.loop)
     _return_big_buffers_to_the_os()
     run_dir = Path(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -103,7 +103,26 @@ def preflight_table(items: Any):
 
 
 SUMMARY_COLUMNS = (N_("video"), N_("status"), N_("output"), N_("time"), N_("frames"), N_("no face"),
-                   N_("sync offset"), N_("confidence"), N_("correlation"), N_("error"))
+                   N_("sync offset"), N_("confidence"), N_("correlation"), N_("loop"), N_("error"))
+LOOP_SHOWN = 8    # source ranges and joins listed per item (the manifest has them all)
+
+
+def loop_text(loop: dict[str, Any] | None, *, short: bool = False) -> str:
+    """A run's loop plan (``result.json`` extra.loop) in words: ``seamless, 7 joins`` (short) or
+    ``seamless: source frames 0-72, 42-118; joins at 2.8 s, 6.0 s`` plus its fallback note."""
+    if not loop:
+        return ""
+    joins = loop.get("joins") or []
+    if short:
+        return loop["mode"] + (", " + _("{n} joins", n=len(joins)) if loop["mode"] == "seamless" else "")
+    segs = loop.get("segments") or []
+    ranges = ", ".join(f"{s['src'][0]}-{s['src'][1]}" for s in segs[:LOOP_SHOWN]) + (" ..." if len(segs) > LOOP_SHOWN else "")
+    if joins:
+        times = ", ".join(f"{j['at_s']:.1f} s" for j in joins[:LOOP_SHOWN]) + (" ..." if len(joins) > LOOP_SHOWN else "")
+        text = _("{mode}: source frames {ranges}; joins at {times}", mode=loop["mode"], ranges=ranges, times=times)
+    else:
+        text = _("{mode}: source frames {ranges}", mode=loop["mode"], ranges=ranges)
+    return text + (f" ({loop['note']})" if loop.get("note") else "")
 
 
 def summary_rows(items: Any) -> list[list[str]]:
@@ -121,6 +140,7 @@ def summary_rows(items: Any) -> list[list[str]]:
             "" if e.get("sync_offset_frames") is None else _("{offset} frames", offset=f"{e['sync_offset_frames']:+d}"),
             "" if e.get("sync_confidence") is None else f"{e['sync_confidence']:.2f}",
             "" if e.get("sync_correlation") is None else f"{e['sync_correlation']:.2f}",
+            loop_text(e.get("loop"), short=True),
             e.get("error") or "",
         ])
     return rows
@@ -178,6 +198,8 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
                            offset=f"{e['sync_offset_frames']:+d}", confidence=f"{e['sync_confidence']:.2f}"))
         if e.get("analysis_cached"):
             facts.append(_("face track from the cache"))
+        if e.get("loop") and e["loop"].get("mode") != "trim":
+            facts.append(loop_text(e["loop"]))
         display(Markdown(f"### {name}\n\n" + " · ".join(facts)))
         for key, rel in (e.get("plots") or {}).items():
             path = run_dir / rel

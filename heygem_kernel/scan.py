@@ -49,8 +49,8 @@ class ScanReport:
     faces       number of faces found in each sampled frame [len = len(sample_times)].
     no_face     stretches (first, last sampled time) in which no face was seen.
     multi_face  stretches in which more than one face was seen (the largest one is used).
-    length      how the video meets the speech: "ping-pong" (video shorter: played forward and
-                back), "trim" (video longer: its end is cut), "1:1", "still" (a photo), or None.
+    length      how the video meets the speech: "loop" (video shorter: looped, see
+                :mod:`heygem_kernel.loops`), "trim" (video longer: its end is cut), "1:1", "still" (a photo), or None.
     fatal       reasons the video cannot work (``ok`` is False when there is any).
     problems    everything worth a look, fatal ones first.
     """
@@ -95,7 +95,7 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
                backend: str = "reuse") -> ScanReport:
     """Scan ``path`` (a video or photo); never raises for a bad file (``ok=False`` and the reason).
 
-    ``audio_duration`` (s) of the speech it will be driven by: decides ping-pong vs trim and the
+    ``audio_duration`` (s) of the speech it will be driven by: decides loop vs trim and the
     number of output frames in the estimate.
     """
     from . import media
@@ -147,10 +147,10 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
         length = "still"
     elif adur is not None:
         n_out = max(1, round(adur * info.fps))
-        length = "ping-pong" if n_out > info.n_frames else "trim" if n_out < info.n_frames else "1:1"
-        if length == "ping-pong":
+        length = "loop" if n_out > info.n_frames else "trim" if n_out < info.n_frames else "1:1"
+        if length == "loop":
             problems.append(f"video ({info.duration:.1f} s) shorter than the speech ({adur:.1f} s): "
-                            "played forward and back")
+                            "looped (seamless forward loops; --loop pingpong plays it forward and back)")
         elif info.duration > adur + 1.0:
             problems.append(f"video ({info.duration:.1f} s) longer than the speech ({adur:.1f} s): "
                             "its end is cut")

@@ -167,8 +167,12 @@ def test_new_audio_reuses_the_face_tracks(first, work, clip_590, speech_zh, cach
                              samples=2, progress=False)
     item = result.items[0]
     assert item["status"] == "ok" and item["analysis_cached"] is True
-    assert item["n_frames"] == 200  # 8 s of speech at 25 fps: the 5 s clip is played forward and back
-    assert item["scan"]["length"] == "ping-pong"
+    assert item["n_frames"] == 200  # 8 s of speech at 25 fps: the 5 s clip is looped
+    # the manifest and the report show the loop plan (source ranges, joins)
+    assert item["loop"]["mode"] == "seamless" and item["loop"]["joins"]
+    assert report.summary_rows([item])[0][-2] == f"seamless, {len(item['loop']['joins'])} joins"
+    assert report.loop_text(item["loop"]).startswith("seamless: source frames 0-")
+    assert item["scan"]["length"] == "loop"
 
 
 # ------------------------------------------------------------------------- papermill directly

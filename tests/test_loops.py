@@ -10,6 +10,7 @@ import pytest
 
 from heygem_kernel import RunOptions, audio, loops, media, pipeline, run
 from heygem_kernel.cli import main as cli_main
+from heygem_kernel.errors import InputError
 
 SPEECH_S = 22.0          # the case: 22 s of speech over a 5-6 s clip
 
@@ -118,5 +119,7 @@ def test_loop_option_on_the_command_line(capsys, tmp_path, clip_590, speech_5s):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "--loop" in err and "zigzag" in err and "Traceback" not in err
-    with pytest.raises(Exception, match="--loop must be one of seamless, pingpong, got 'zigzag'"):
-        run(speech_5s, clip_590, runs_root=tmp_path, options=RunOptions(loop="zigzag"))
+    with pytest.raises(InputError, match="--loop.*must be one of seamless, pingpong"):
+        RunOptions(loop="zigzag")
+    with pytest.raises(InputError, match="--loop must be one of seamless, pingpong, got 'zigzag'"):
+        loops.plan_loop(n_out=10, fps=25.0, mode="zigzag", n_src=5)

@@ -51,7 +51,7 @@ def test_good_clip_facts(clip_590):
 def test_length_against_audio_and_estimate(clip_590):
     longer = scan_video(clip_590, audio_duration=12.0, samples=2)
     shorter = scan_video(clip_590, audio_duration=2.0, samples=2)
-    assert longer.length == "ping-pong" and any("forward and back" in p for p in longer.problems)
+    assert longer.length == "loop" and any("looped" in p for p in longer.problems)
     assert shorter.length == "trim" and any("cut" in p for p in shorter.problems)
     assert longer.ok and shorter.ok  # length is a note, not a failure
     assert longer.est_seconds > shorter.est_seconds

@@ -162,6 +162,8 @@ def test_media_dirs_are_offered_and_restrict_picks(tmp_path, media_dir, speech_5
 def test_generate_runs_in_a_thread_and_shows_the_result(panel, speech_5s, clip_524):
     panel.mask_scale.value, panel.feather.value, panel.out_height.value = 1.3, 0.5, 360
     panel.pads[1].value = 20
+    assert panel.loop.value == "seamless"
+    panel.loop.value = "pingpong"
     panel.generate_button.click()
     assert panel.busy or panel.results                   # the click returned before (or as) it finished
     assert panel.wait(WAIT_S)
@@ -170,7 +172,8 @@ def test_generate_runs_in_a_thread_and_shows_the_result(panel, speech_5s, clip_5
     assert panel.generate_button.disabled is False and panel.cancel_button.disabled is True
     call = panel.engine.calls[0]
     assert (call["audio"], call["video"]) == (speech_5s, clip_524)
-    assert call["options"] == RunOptions(mask_scale=1.3, feather=0.5, out_height=360, pads=(0, 20, 0, 0))
+    assert call["options"] == RunOptions(mask_scale=1.3, feather=0.5, out_height=360, pads=(0, 20, 0, 0),
+                                         loop="pingpong")
     out = Path(panel.results[0]["output"])
     assert out.is_file() and out.parent.parent == panel.ws.runs
     card = panel.result_box.children[0]

@@ -173,6 +173,8 @@ class Workbench:
                                   description="face restoration", style=style)
         self.enhance_strength = W.FloatSlider(value=d.enhance_strength, min=0.0, max=1.0, step=0.05,
                                               description="restore strength", style=style)
+        self.loop = W.Dropdown(options=[("seamless", "seamless"), ("ping-pong", "pingpong")], value=d.loop,
+                               description="short video", style=style)
         self.frame_index = W.BoundedIntText(value=0, min=0, max=10**6, description="frame", style=style)
         self.preview_button = hook(W.Button(description="Preview mask & blend", icon="eye",
                                             layout=W.Layout(**natural)), "heygem-preview")
@@ -180,7 +182,7 @@ class Workbench:
         self.preview_image = hook(W.Image(format="png", layout=W.Layout(max_width="420px", display="none")),
                                   "heygem-preview-image")
         options = W.VBox([
-            W.HBox([self.backend, self.device, self.out_height]),
+            W.HBox([self.backend, self.device, self.out_height, self.loop]),
             W.HBox([self.mask_scale, self.feather, self.smoothing]),
             W.HBox([W.Label("padding (px)"), *self.pads]),
             W.HBox([self.enhance, self.enhance_strength]),
@@ -337,7 +339,7 @@ class Workbench:
             backend=self.backend.value, device=self.device.value, mask_scale=float(self.mask_scale.value),
             feather=float(self.feather.value), smoothing=float(self.smoothing.value),
             pads=tuple(int(p.value) for p in self.pads), out_height=self.out_height.value or None,
-            enhance=self.enhance.value, enhance_strength=float(self.enhance_strength.value))
+            enhance=self.enhance.value, enhance_strength=float(self.enhance_strength.value), loop=self.loop.value)
 
     def jobs(self) -> list[Path]:
         """The videos Generate would render, in order."""
