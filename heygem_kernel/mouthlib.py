@@ -253,12 +253,15 @@ def _bin_key(feats) -> tuple[int, int, int]:
 
 
 def warp_mouth(patch: np.ndarray, lm: np.ndarray, *, d_open: float, width_ratio: float = 1.0,
-               colours: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+               colours: tuple[np.ndarray, np.ndarray] | None = None,
+               interior: "InteriorSource | None" = None) -> np.ndarray:
     """Open (``d_open`` > 0) or close the mouth of a canonical ``patch`` by ``d_open`` canonical
     pixels and scale its width by ``width_ratio``: the landmark-driven warp used for stills and
     where the library has no mouth shaped as asked.
 
     patch [shape=(PATCH_H, PATCH_W, 3)] uint8; lm [shape=(68, 2)] its landmarks (patch pixels).
+    An opened gap is filled from ``interior`` (real teeth and tongue, see :func:`fill_interior`);
+    without one, with a cavity painted in ``colours`` (cavity, teeth BGR).
     """
     import cv2
     if abs(d_open) < 0.5 and abs(width_ratio - 1.0) < 0.02:
@@ -281,7 +284,9 @@ def warp_mouth(patch: np.ndarray, lm: np.ndarray, *, d_open: float, width_ratio:
     map_x = (xs + (xs - cx) * shrink / max(width_ratio, 0.5)).astype(np.float32) + np.zeros_like(dy)
     map_y = (ys - dy).astype(np.float32) + np.zeros_like(map_x)
     out = cv2.remap(patch, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if d_open > 0.5:
+    if d_open > 0.5 and interior is not None:
+        out = fill_interior(out, lm, cx=cx, d_open=d_open, width_ratio=width_ratio, source=interior)
+    elif d_open > 0.5:
         out = _paint_cavity(out, lm, cx=cx, half=half, d_open=d_open, width_ratio=width_ratio,
                             colours=colours or (CAVITY_BGR, TEETH_BGR))
     return out
@@ -362,3 +367,197 @@ def _paint_cavity(img: np.ndarray, lm: np.ndarray, *, cx: float, half: float, d_
     out = img.astype(np.float32)
     out = out + mask[..., None] * (colour - out)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+# ---- real interiors ----------------------------------------------------------------------------
+# A library mouth whose lips part at least this much (D units) shows enough of its own interior
+# to be stretched open; a more closed one borrows the interior of a donor mouth.
+OWN_INTERIOR_MIN = 0.06
+# Of the output gap, the part next to the upper lip that keeps the source's scale (upper teeth
+# are fixed to the skull: opening the jaw shows more tongue and cavity, not taller teeth).
+TEETH_KEEP = 0.5
+
+
+@dataclass(frozen=True)
+class InteriorSource:
+    """Real (or, for a photo, synthesised) mouth-interior pixels to fill an opened gap with.
+
+    image [shape=(PATCH_H, PATCH_W, 3)] uint8 canonical patch; landmarks [shape=(68, 2)] its
+    iBUG points in patch pixels (the inner lips, 60-67, bound the interior).
+    """
+
+    image: np.ndarray
+    landmarks: np.ndarray
+
+
+def _gap_curves(lm: np.ndarray, *, cx: float, d_open: float, width_ratio: float, n: int = 65):
+    """Columns xs [shape=(n,)] and the upper/lower edges of the inner-lip gap after opening it by
+    ``d_open`` px (a lens: most at the centre) and scaling its width by ``width_ratio`` about cx."""
+    lm = np.asarray(lm, np.float64)
+    left, right = lm[60], lm[64]
+    xs_in = np.linspace(left[0], right[0], n)
+    up, lo = lm[[60, 61, 62, 63, 64]], lm[[60, 67, 66, 65, 64]]
+    y_up = np.interp(xs_in, np.maximum.accumulate(up[:, 0]), up[:, 1])
+    y_lo = np.interp(xs_in, np.maximum.accumulate(lo[:, 0]), lo[:, 1])
+    half_in = max((right[0] - left[0]) / 2, 2.0)
+    lens = np.clip(1.0 - ((xs_in - (left[0] + right[0]) / 2) / half_in) ** 2, 0.0, 1.0) ** 0.6
+    y_up = y_up - 0.15 * d_open * lens
+    y_lo = np.maximum(y_lo + d_open * lens, y_up)
+    return cx + (xs_in - cx) * width_ratio, y_up, y_lo
+
+
+def _soft_polygon(shape, poly: np.ndarray) -> np.ndarray:
+    import cv2
+    ss = 4  # supersampling for a smooth edge
+    mask = np.zeros((shape[0] * ss, shape[1] * ss), np.uint8)
+    cv2.fillPoly(mask, [np.round(poly * ss).astype(np.int32)], 255, lineType=cv2.LINE_AA)
+    mask = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    return cv2.GaussianBlur(mask, (0, 0), 0.7)
+
+
+def fill_interior(img: np.ndarray, lm: np.ndarray, *, cx: float, d_open: float, width_ratio: float,
+                  source: InteriorSource) -> np.ndarray:
+    """Fill the inner-lip gap of the warped mouth ``img`` with ``source``'s real interior.
+
+    img [shape=(H, W, 3)] uint8 canonical patch after :func:`warp_mouth`'s remap; lm its landmarks
+    *before* the warp. Column by column the gap is mapped onto the source's gap (inner corners to
+    inner corners): the top :data:`TEETH_KEEP` of the source (upper teeth) keeps its scale, the rest
+    (tongue, cavity) stretches to the new depth. Where the source's gap is thinner than the new
+    one the stretched part is shaded darker, as a deeper mouth is.
+    """
+    import cv2
+    xs, y_up, y_lo = _gap_curves(lm, cx=cx, d_open=d_open, width_ratio=width_ratio)
+    slm = np.asarray(source.landmarks, np.float64)
+    sxs, s_up, s_lo = _gap_curves(slm, cx=float((slm[48, 0] + slm[54, 0]) / 2), d_open=0.0, width_ratio=1.0)
+    poly = np.concatenate([np.stack([xs, y_up], 1), np.stack([xs, y_lo], 1)[::-1]])
+    h, w = img.shape[:2]
+    x0, x1 = max(int(np.floor(xs.min())) - 2, 0), min(int(np.ceil(xs.max())) + 3, w)
+    y0, y1 = max(int(np.floor(y_up.min())) - 2, 0), min(int(np.ceil(y_lo.max())) + 3, h)
+    if x1 <= x0 or y1 <= y0:
+        return img
+    mask = _soft_polygon((h, w), poly)[y0:y1, x0:x1]
+    cols = np.arange(x0, x1, dtype=np.float64)
+    top = np.interp(cols, xs, y_up)
+    g_out = np.maximum(np.interp(cols, xs, y_lo) - top, 1e-3)
+    u = np.clip((cols - xs[0]) / max(xs[-1] - xs[0], 1e-3), 0, 1)
+    x_src = sxs[0] + u * (sxs[-1] - sxs[0])
+    s_top = np.interp(x_src, sxs, s_up)
+    g_src = np.maximum(np.interp(x_src, sxs, s_lo) - s_top, 0.0)
+    t = np.arange(y0, y1, dtype=np.float64)[:, None] - top[None, :]        # px below the upper lip
+    keep = TEETH_KEEP * np.minimum(g_src, g_out)[None, :]
+    rest = np.maximum(g_out - keep[0], 1e-3)[None, :]
+    stretched = keep + (t - keep) * np.maximum(g_src[None, :] - keep, 0.0) / rest
+    y_src = s_top[None, :] + np.where(t < keep, t, stretched)
+    map_x = np.broadcast_to(x_src[None, :], y_src.shape).astype(np.float32)
+    fill = cv2.remap(source.image, map_x, y_src.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    depth = np.clip(g_src / g_out, 0.0, 1.0)[None, :]
+    fill *= np.where(t < keep, 1.0, 0.55 + 0.45 * np.sqrt(depth))[..., None]
+    out = img.copy()
+    roi = out[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(roi + mask[..., None] * (fill - roi) + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+# ---- a plausible interior for a photo (one closed mouth, no teeth to borrow) ---------------------
+# Dimensions in units of the eye-centre distance D (adult averages: D ~ 62 mm; upper central
+# incisors ~8.5 mm wide, laterals ~6.5, canines ~7.5 seen at an angle; ~8 mm of upper teeth show
+# below the lip of a speaking mouth).
+SYNTH_GAP = 0.34                       # how far the synthetic mouth is opened (the fill's depth)
+SYNTH_TEETH_H = 0.12                   # visible height of the upper front teeth
+SYNTH_TOOTH_W = (0.135, 0.105, 0.11, 0.09)   # centre outwards, each side; beyond: shadow
+
+
+def eye_white_colour(frame: np.ndarray, lm: np.ndarray) -> np.ndarray | None:
+    """Mean BGR of the brightest, least saturated pixels inside the eye outlines (36-47) of
+    ``frame`` [shape=(H, W, 3)] uint8; None when the eyes are too small or show no white
+    (closed, shaded, behind tinted glasses)."""
+    import cv2
+    lm = np.asarray(lm, np.float64)
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    for eye in (LEFT_EYE, RIGHT_EYE):
+        cv2.fillPoly(mask, [np.round(lm[eye]).astype(np.int32)], 1)
+    px = frame[mask.astype(bool)].astype(np.float32)
+    if len(px) < 30:
+        return None
+    luma = px @ np.array([0.114, 0.587, 0.299], np.float32)
+    sat = px.max(1) - px.min(1)
+    score = luma - 1.5 * sat
+    white = px[score >= np.percentile(score, 80)]
+    return white.mean(0) if len(white) >= 6 else None
+
+
+def teeth_colour(frame: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Plausible BGR of this person's teeth under this light: their eye whites, a little darker
+    and warmer, or (eyes unusable) their skin desaturated and brightened."""
+    import cv2
+    lm = np.asarray(lm, np.float64)
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    cheeks = np.array([lm[1], lm[31], lm[35], lm[15], lm[12], lm[4]])
+    cv2.fillPoly(mask, [np.round(cheeks).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(lm[48:60]).astype(np.int32)], 0)
+    skin = frame[mask.astype(bool)].astype(np.float32)
+    skin = skin.mean(0) if len(skin) else np.array([120, 140, 180], np.float32)
+    skin_luma = float(skin @ np.array([0.114, 0.587, 0.299]))
+    warm = np.array([0.93, 1.0, 1.04], np.float32)
+    white = eye_white_colour(frame, lm)
+    if white is not None and float(white @ np.array([0.114, 0.587, 0.299])) > 0.9 * skin_luma:
+        return np.clip(0.9 * white * warm, 0, 235)
+    grey = np.full(3, skin_luma, np.float32)
+    ivory = (grey + 0.45 * (skin - grey)) * warm          # teeth pick up the light's colour, less saturated
+    return np.clip(ivory * min(1.2, 215.0 / max(skin_luma, 1.0)), 0, 235)
+
+
+def synthetic_interior(patch: np.ndarray, lm: np.ndarray, *, teeth_bgr: np.ndarray,
+                       seed: int = 0) -> InteriorSource:
+    """A plausible open-mouth interior built from one closed mouth (a photo's): upper teeth in
+    ``teeth_bgr`` (see :func:`teeth_colour`), separated and receding into shadow towards the
+    corners, a dark cavity tinted with the person's lip colour and a tongue below, with the
+    photo's own grain. patch [shape=(PATCH_H, PATCH_W, 3)] uint8 canonical; lm [shape=(68, 2)].
+    Returns the patch opened by :data:`SYNTH_GAP` D with its interior drawn, and its landmarks.
+    """
+    import cv2
+    lm = np.asarray(lm, np.float64).copy()
+    d = CANON_EYE_DIST
+    left, right = lm[60], lm[64]
+    cxi, half_in = (left[0] + right[0]) / 2, max((right[0] - left[0]) / 2, 4.0)
+    lens_at = lambda x: np.clip(1.0 - ((x - cxi) / half_in) ** 2, 0.0, 1.0) ** 0.6  # noqa: E731
+    for i in (65, 66, 67):
+        lm[i, 1] = max(lm[i, 1], lm[128 - i, 1]) + SYNTH_GAP * d * lens_at(lm[i, 0])
+    lip_mask = np.zeros(patch.shape[:2], np.uint8)
+    cv2.fillPoly(lip_mask, [np.round(lm[48:60]).astype(np.int32)], 1)
+    lip = patch[lip_mask.astype(bool)].astype(np.float32)
+    lip = lip.mean(0) if len(lip) else np.array([90, 90, 160], np.float32)
+    xs, y_up, y_lo = _gap_curves(lm, cx=cxi, d_open=0.0, width_ratio=1.0)
+    h, w = patch.shape[:2]
+    cols = np.arange(w, dtype=np.float64)
+    top = np.interp(cols, xs, y_up)[None, :]
+    gap = np.maximum(np.interp(cols, xs, y_lo)[None, :] - top, 1.0)
+    t = np.arange(h, dtype=np.float64)[:, None] - top                    # px below the upper lip
+    lens = lens_at(cols)[None, :]
+    # cavity: dark, lip-tinted, deepest in the middle of the gap; tongue rising from below
+    img = np.broadcast_to(lip * 0.28, (h, w, 3)).astype(np.float32).copy()
+    tongue_top = gap - 0.42 * gap * np.sqrt(lens)
+    tongue = _smoothstep((t - tongue_top) / 6.0)
+    img += tongue[..., None] * (lip * (0.5 + 0.2 * _smoothstep((t - tongue_top) / 12.0))[..., None] - img)
+    # upper teeth: one band under the upper lip, split into teeth, each with a rounded edge
+    rel = (cols - cxi) / (SYNTH_TEETH_H * d)                             # distance from the midline
+    edges = np.cumsum(np.concatenate([[0.0], SYNTH_TOOTH_W])) / SYNTH_TEETH_H
+    side = np.abs(rel) / (0.45 + 0.55 * lens[0])                        # the arch recedes: narrower teeth
+    j = np.clip(np.searchsorted(edges, side) - 1, 0, len(SYNTH_TOOTH_W) - 1)
+    s = (side - edges[j]) / np.diff(edges)[j]                            # 0..1 across one tooth
+    height = SYNTH_TEETH_H * d * (0.6 + 0.4 * lens[0]) * (1.0 - 0.06 * j)
+    edge = height - 2.0 * (2 * s - 1) ** 4                              # rounded incisal edges
+    teeth = _smoothstep((edge[None, :] - t) / 1.2) * (side < edges[-1])[None, :]
+    gaps = 1.0 - 0.35 * np.exp(-((np.minimum(s, 1 - s) * np.diff(edges)[j] * SYNTH_TEETH_H * d) / 0.8) ** 2)
+    shade = (0.35 + 0.65 * lens) * (1.0 - 0.12 * np.clip(t / (SYNTH_TEETH_H * d), 0, 1)) * gaps[None, :]
+    shade *= 1.0 - 0.25 * _smoothstep((2.0 - t) / 2.0)                  # shadow of the upper lip
+    img += teeth[..., None] * (np.asarray(teeth_bgr, np.float32) * shade[..., None] - img)
+    # the photo's own grain, so the interior is not smoother than the skin around it
+    grey = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    grain = float(np.clip(np.std(grey - cv2.GaussianBlur(grey, (0, 0), 1.5)), 0.5, 6.0))
+    img += np.random.default_rng(seed).normal(0, grain, img.shape[:2])[..., None]
+    img = cv2.GaussianBlur(img, (0, 0), 0.6)
+    inside = (t >= -1) & (t <= gap + 1)
+    out = np.where(inside[..., None], np.clip(img + 0.5, 0, 255), patch).astype(np.uint8)
+    return InteriorSource(out, lm.astype(np.float32))

@@ -58,6 +58,8 @@ class ReuseBackend(Backend):
             lo, hi = float(np.min(opens)), float(np.min(opens)) + DEFAULT_OPEN_RANGE
             self.max_warp = MAX_WARP_STILL
         self.colours = mouthlib.interior_colours(lib)
+        self.interior = _interior_brightness(lib)
+        self.donor = _pick_donor(lib, self.feats, self.interior)
         self.looks = _appearance_distances(lib)
         w_mid, w_span = float(np.median(widths)), max(float(np.ptp(np.percentile(widths, [5, 95]))), 0.08)
         vis = {k: _delayed(v, RENDER_DELAY_S * job.audio.fps) for k, v in job.audio.visemes.items()}
@@ -88,8 +90,15 @@ class ReuseBackend(Backend):
         self._prev = k
         d_open = float(np.clip(t_open - self.feats[k, 0], -self.max_warp, self.max_warp)) * mouthlib.CANON_EYE_DIST
         ratio = float(np.clip(t_width / max(self.feats[k, 1], 1e-3), 0.85, 1.12))
+        if self.feats[k, 0] >= mouthlib.OWN_INTERIOR_MIN:
+            source = mouthlib.InteriorSource(lib.patches[k], lib.landmarks[k])
+        else:
+            if self.donor is None:  # no open mouth anywhere (a photo): build one from this face
+                self.donor = mouthlib.synthetic_interior(
+                    lib.patches[k], lib.landmarks[k], teeth_bgr=mouthlib.teeth_colour(frame, lm))
+            source = self.donor
         patch = mouthlib.warp_mouth(lib.patches[k], lib.landmarks[k], d_open=d_open, width_ratio=ratio,
-                                    colours=self.colours)
+                                    colours=self.colours, interior=source)
 
         # patch pixels -> frame pixels, nose bases aligned (pitch differences move the mouth)
         to_patch = mouthlib.patch_origin_matrix() @ np.vstack([mouthlib.to_canonical(lm), [0, 0, 1]])
@@ -106,6 +115,31 @@ class ReuseBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "weights": "none (re-uses the video's own mouths)"}
+
+
+def _interior_brightness(lib) -> np.ndarray:
+    """[shape=(K,)] 25th-percentile grey level (0-255) inside each library mouth's inner lips;
+    NaN for mouths too closed to show an interior."""
+    import cv2
+    out = np.full(len(lib), np.nan)
+    for k, (patch, lm) in enumerate(zip(lib.patches, lib.landmarks)):
+        if lib.features[k][0] < mouthlib.OWN_INTERIOR_MIN:
+            continue
+        mask = mouthlib.inner_lip_mask(patch.shape[:2], lm)
+        if mask.sum() >= 20:
+            out[k] = np.percentile(cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)[mask], 25)
+    return out
+
+
+def _pick_donor(lib, feats: np.ndarray, interior: np.ndarray) -> "mouthlib.InteriorSource | None":
+    """The library mouth whose interior fills gaps opened in closed mouths: among the more open
+    mouths facing the camera, the one with the brightest interior (teeth showing)."""
+    ok = ~np.isnan(interior) & (np.abs(feats[:, 2] - np.median(feats[:, 2])) < 2 * YAW_SCALE)
+    if not ok.any():
+        return None
+    ok &= feats[:, 0] >= np.percentile(feats[ok, 0], 50)
+    k = int(np.nanargmax(np.where(ok, interior, -1.0)))
+    return mouthlib.InteriorSource(lib.patches[k], lib.landmarks[k])
 
 
 def _appearance_distances(lib) -> np.ndarray:
