@@ -86,6 +86,9 @@ class MouthLibrary:
     features: list = field(default_factory=list)
     sharpness: list = field(default_factory=list)
     frames: list = field(default_factory=list)
+    # [shape=(256,)] how many open-mouth frames (OPEN_MOUTH_MIN) had each interior brightness
+    # (25th-percentile grey inside the inner lips): the speaker's real interiors, all frames counted
+    interior_hist: np.ndarray = field(default_factory=lambda: np.zeros(256, np.int64))
     _bins: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -97,6 +100,10 @@ class MouthLibrary:
         feats = mouth_features(lm)
         if abs(feats[2]) > 0.35:          # strongly turned head: a poor donor
             return
+        if feats[0] >= OPEN_MOUTH_MIN:
+            level = _frame_interior(frame, lm)
+            if level is not None:
+                self.interior_hist[level] += 1
         key = _bin_key(feats)
         slot = self._bins.get(key)
         if slot is None and len(self.patches) >= MAX_ENTRIES:
@@ -122,6 +129,13 @@ class MouthLibrary:
         self.sharpness.append(sharp)
         self.frames.append(index)
 
+    def typical_interior(self) -> float:
+        """Median interior brightness (grey 0-255) of the open-mouth frames seen; NaN if none."""
+        n = int(self.interior_hist.sum())
+        if n == 0:
+            return float("nan")
+        return float(np.searchsorted(np.cumsum(self.interior_hist), (n + 1) / 2))
+
     # ---- persistence (the analysis cache) -------------------------------------------------
     def to_arrays(self) -> dict[str, np.ndarray]:
         k = len(self)
@@ -131,6 +145,7 @@ class MouthLibrary:
             "lib_features": np.asarray(self.features, np.float64).reshape(k, 4),
             "lib_sharpness": np.asarray(self.sharpness, np.float64),
             "lib_frames": np.asarray(self.frames, np.int64),
+            "lib_interior_hist": self.interior_hist,
         }
 
     @classmethod
@@ -139,6 +154,8 @@ class MouthLibrary:
         patches, landmarks = arrays["lib_patches"], arrays["lib_landmarks"]
         features, sharpness, frames = arrays["lib_features"], arrays["lib_sharpness"], arrays["lib_frames"]
         lib = cls()
+        if "lib_interior_hist" in getattr(arrays, "files", arrays):   # caches from before it existed lack it
+            lib.interior_hist = np.asarray(arrays["lib_interior_hist"], np.int64)
         for i in range(len(frames)):
             feats = tuple(float(v) for v in features[i])
             lib._bins[_bin_key(feats)] = i
@@ -246,6 +263,23 @@ def interior_ratio(output, output_landmarks, recording, recording_landmarks, *,
     out = interior_brightness(output, output_landmarks, open_min=open_min)
     ref = interior_brightness(recording, recording_landmarks, open_min=open_min)
     return out / ref if ref > 0 else float("nan")
+
+
+def _frame_interior(frame: np.ndarray, lm: np.ndarray) -> int | None:
+    """25th-percentile grey level inside the inner lips of one frame (None: too few pixels)."""
+    import cv2
+    pts = np.asarray(lm, np.float64)[60:68]
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int), 0)
+    x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
+    crop = frame[y0:y1, x0:x1]
+    if crop.size == 0:
+        return None
+    mask = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(pts - [x0, y0]).astype(np.int32)], 1)
+    mask = mask.astype(bool)
+    if mask.sum() < 12:
+        return None
+    return int(np.percentile(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[mask], INTERIOR_PERCENTILE))
 
 
 def _bin_key(feats) -> tuple[int, int, int]:

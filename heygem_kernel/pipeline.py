@@ -26,7 +26,7 @@ from .i18n import N_
 from .options import RunOptions
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 6          # bump when the analysis output changes: invalidates caches (6: loop thumbnails)
+ANALYSIS_VERSION = 7          # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram)
 LANDMARK_SAMPLES = 6          # frames kept for the landmark diagnostic plot
 Progress = Callable[[str, int, int], None]
 

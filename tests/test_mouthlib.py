@@ -34,3 +34,71 @@ def test_interior_brightness_sees_a_painted_cavity(clip_590, clip_590_frames):
     closed = track.landmarks.copy()
     closed[:, 65:68] = closed[:, [63, 62, 61]]
     assert np.isnan(mouthlib.interior_brightness(frames, closed))
+
+
+def _self_reenact(clip, tmp_path):
+    """The clip's frames shifted by half its length, driven by its own speech track."""
+    import subprocess
+
+    from heygem_kernel import RunOptions, run
+    info = media.probe_video(clip)
+    frames = list(media.iter_frames(info))
+    shift = len(frames) // 2
+    shifted = tmp_path / "shifted.mp4"
+    with media.VideoWriter(shifted, width=info.width, height=info.height, fps=info.fps, audio=clip) as w:
+        for frame in frames[shift:] + frames[:shift]:
+            w.write(frame)
+    speech = tmp_path / "speech.wav"
+    subprocess.run([media.ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(clip), "-vn", "-ac", "1",
+                    str(speech)], check=True)
+    result = run(speech, shifted, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
+    return frames, result.output
+
+
+def test_self_reenacted_open_mouths_show_the_speakers_real_interior(tmp_path, clip_524):
+    """talking_524 shows her teeth whenever she opens her mouth; a painted cavity read 0.34."""
+    frames, output = _self_reenact(clip_524, tmp_path)
+    recorded = track_video(clip_524)
+    ratio = mouthlib.interior_ratio(output, track_video(output), frames, recorded)
+    assert 0.8 <= ratio <= 1.5, f"open-mouth interior {ratio:.2f} x the recording's"
+    # the library's running record of the speaker's interiors agrees with a direct measurement
+    lib = mouthlib.MouthLibrary()
+    for i, (frame, lm) in enumerate(zip(frames, recorded.landmarks)):
+        lib.observe(frame, lm, i)
+    assert abs(lib.typical_interior() - mouthlib.interior_brightness(frames, recorded)) < 20
+    assert mouthlib.MouthLibrary.from_arrays(lib.to_arrays()).typical_interior() == lib.typical_interior()
+
+
+def test_photo_mouth_opens_onto_upper_teeth_not_a_flat_fill():
+    import matplotlib.cbook
+    photo = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    frame = cv2.imread(str(photo))
+    lm = track_video(photo).landmarks[0]
+    lib = mouthlib.MouthLibrary()
+    lib.observe(frame, lm, 0)
+    patch, plm = lib.patches[0], lib.landmarks[0]
+    source = mouthlib.synthetic_interior(patch, plm, teeth_bgr=mouthlib.teeth_colour(frame, lm))
+    d_open = 0.22 * mouthlib.CANON_EYE_DIST
+    cx = float(plm[48, 0] + plm[54, 0]) / 2
+    xs, up, lo = mouthlib._gap_curves(plm, cx=cx, d_open=d_open, width_ratio=1.0)
+    centre = slice(len(xs) // 4, 3 * len(xs) // 4)                 # the middle half of the mouth
+    chin = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)[int(plm[57, 1]) + 6:int(plm[8, 1]) - 6,
+                                                    int(plm[58, 0]):int(plm[56, 0])].astype(np.float32)
+
+    def measure(img):
+        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        cols = np.round(xs[centre]).astype(int)
+        top, gap = up[centre], lo[centre] - up[centre]
+        band = np.array([grey[int(t + 2):int(t + 0.25 * g), c].mean() for c, t, g in zip(cols, top, gap)])
+        deep = np.concatenate([grey[int(t + 0.6 * g):int(t + g - 2), c] for c, t, g in zip(cols, top, gap)])
+        local = np.array([np.median(band[max(i - 3, 0):i + 4]) for i in range(len(band))])
+        dips = int(np.sum(band < local - 10))                                     # gaps between teeth
+        return band.mean(), deep.mean(), dips
+
+    skin = float(np.median(chin))
+    teeth, deep, dips = measure(mouthlib.warp_mouth(patch, plm, d_open=d_open, interior=source))
+    assert teeth >= 0.85 * skin and teeth >= 2.0 * deep, (teeth, deep, skin)   # a bright upper-teeth band
+    assert dips >= 2, dips                                                       # separate teeth
+    assert deep >= 0.12 * skin                                                   # a shaded cavity, not black
+    # the old painted cavity (no interior source) fails: a smooth band with no teeth in it
+    assert measure(mouthlib.warp_mouth(patch, plm, d_open=d_open))[2] == 0

@@ -25,6 +25,10 @@ STICKINESS = 0.3            # keep the previous mouth unless another is this muc
 # lip shine) costs ((mean abs difference of the two mouths) / APPEARANCE_SCALE)^2, so
 # consecutive frames prefer similar-looking mouths and teeth do not blink on and off.
 APPEARANCE_SCALE = 0.06
+# Open mouths are also chosen by what they show inside: a library mouth whose interior (25th
+# percentile grey inside the inner lips, 0-255) is this far from the speaker's typical interior
+# (the median over every open-mouth frame of the video) costs one unit, like OPEN_SCALE of opening.
+INTERIOR_SCALE = 20.0
 # A person whose mouth barely moves in the video (or a photo) gets this opening range (D units):
 # a relaxed speaking mouth opens its lips ~0.25-0.35 D (measured on the shared clips).
 DEFAULT_OPEN_RANGE = 0.25
@@ -59,7 +63,14 @@ class ReuseBackend(Backend):
             self.max_warp = MAX_WARP_STILL
         self.colours = mouthlib.interior_colours(lib)
         self.interior = _interior_brightness(lib)
-        self.donor = _pick_donor(lib, self.feats, self.interior)
+        real = self.feats[np.isfinite(self.interior), 0]
+        if self.max_warp == MAX_WARP_VIDEO and real.size:
+            hi = min(hi, float(real.max()))  # never open wider than a real mouth of this person
+        typical = lib.typical_interior()
+        if not np.isfinite(typical) and np.isfinite(self.interior).any():
+            typical = float(np.nanmedian(self.interior))
+        self.donor = _pick_donor(lib, self.feats, self.interior, typical)
+        self.interior_cost = np.nan_to_num(((self.interior - typical) / INTERIOR_SCALE) ** 2)
         self.looks = _appearance_distances(lib)
         w_mid, w_span = float(np.median(widths)), max(float(np.ptp(np.percentile(widths, [5, 95]))), 0.08)
         vis = {k: _delayed(v, RENDER_DELAY_S * job.audio.fps) for k, v in job.audio.visemes.items()}
@@ -81,7 +92,8 @@ class ReuseBackend(Backend):
         cost = (((self.feats[:, 0] - t_open) / OPEN_SCALE) ** 2
                 + 0.5 * ((self.feats[:, 1] - t_width) / WIDTH_SCALE) ** 2
                 + ((self.feats[:, 2] - yaw) / YAW_SCALE) ** 2
-                + ((self.feats[:, 3] - pitch) / PITCH_SCALE) ** 2)
+                + ((self.feats[:, 3] - pitch) / PITCH_SCALE) ** 2
+                + self.interior_cost)
         if self._prev is not None:
             cost = cost + (self.looks[self._prev] / APPEARANCE_SCALE) ** 2
         k = int(np.argmin(cost))
@@ -131,14 +143,14 @@ def _interior_brightness(lib) -> np.ndarray:
     return out
 
 
-def _pick_donor(lib, feats: np.ndarray, interior: np.ndarray) -> "mouthlib.InteriorSource | None":
+def _pick_donor(lib, feats: np.ndarray, interior: np.ndarray, typical: float) -> "mouthlib.InteriorSource | None":
     """The library mouth whose interior fills gaps opened in closed mouths: among the more open
-    mouths facing the camera, the one with the brightest interior (teeth showing)."""
+    mouths facing the camera, the one whose interior is most like the speaker's typical one."""
     ok = ~np.isnan(interior) & (np.abs(feats[:, 2] - np.median(feats[:, 2])) < 2 * YAW_SCALE)
     if not ok.any():
         return None
     ok &= feats[:, 0] >= np.percentile(feats[ok, 0], 50)
-    k = int(np.nanargmax(np.where(ok, interior, -1.0)))
+    k = int(np.argmin(np.where(ok, np.abs(interior - typical), np.inf)))
     return mouthlib.InteriorSource(lib.patches[k], lib.landmarks[k])
 
 
