@@ -241,7 +241,7 @@ class _TorchRunner:
         self.size = max(self.size, DEFAULT_CROP)
         self.arch = getattr(descriptor.architecture, "name", type(self.net).__name__)
         self.fidelity = kind.fidelity
-        self.half = self.device.type == "cuda"
+        self.half = self.device.type == "cuda" and bool(getattr(descriptor, "supports_half", False))
         if self.half:
             self.net = self.net.half()
 

@@ -352,3 +352,42 @@ def test_batch_options_json_enhancer_is_checked_too(tmp_path, clip_524, speech_5
                   "--options", json.dumps({"enhance": "codeformer", "enhance_model": str(tmp_path / "cf.onnx")}))
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("heygem: error: enhancer model not found: ")
+
+
+def test_pth_path_glue_with_a_spandrel_stand_in(tmp_path, face, models, monkeypatch):
+    """The .pth route's own code (device, -1..1 RGB in, tuple out, CodeFormer's w) against a
+    stand-in for spandrel's ModelLoader: the real spandrel needs torchvision, absent here."""
+    import types
+
+    import torch
+
+    class Net(torch.nn.Module):  # GFPGAN/CodeFormer-like: returns a tuple, CodeFormer takes w=
+        def forward(self, x, w=None):
+            return (-x if w is None else -x * w), None
+
+    loaded = []
+
+    class ModelLoader:
+        def __init__(self, device):
+            self.device = device
+
+        def load_from_file(self, path):
+            loaded.append((path, self.device))
+            return types.SimpleNamespace(model=Net(), architecture=types.SimpleNamespace(name="GFPGAN"),
+                                         size_requirements=types.SimpleNamespace(minimum=512), supports_half=True)
+
+    monkeypatch.setitem(sys.modules, "spandrel", types.SimpleNamespace(ModelLoader=ModelLoader))
+    pth = tmp_path / "GFPGANv1.4.pth"
+    pth.write_bytes(b"PK\x03\x04" + b"\0" * 64)
+    frame, lm = face
+    by_torch, by_onnx = frame.copy(), frame.copy()
+    e = enhance.create("gfpgan", model=pth, device="cpu", strength=1.0)
+    assert loaded == [(str(pth), torch.device("cpu"))] and e.describe()["runtime"] == "spandrel"
+    e.enhance([by_torch], [lm])
+    enhance.create("gfpgan", model=models["invert"], device="cpu", strength=1.0).enhance([by_onnx], [lm])
+    assert np.abs(by_torch.astype(int) - by_onnx.astype(int)).max() <= 1   # same result as the ONNX route
+    cf = tmp_path / "codeformer.pth"
+    cf.write_bytes(pth.read_bytes())
+    crop = enhance.create("codeformer", model=cf, device="cpu").align(frame, lm)[0]
+    out = enhance.create("codeformer", model=cf, device="cpu").restore_crops([crop])[0].astype(float)
+    assert np.abs(out - (-(crop / 127.5 - 1) * enhance.CODEFORMER_FIDELITY + 1) * 127.5).max() <= 1
