@@ -208,6 +208,9 @@ class Speech:
     wav    [shape=(S,)] float32 mono at ``sr`` (16 kHz).
     mel    [shape=(80, 1 + S // 200)] Wav2Lip mel spectrogram.
     phones recognised phone segments (ARPAbet + SIL/noise), in time order.
+    language  the ``--language`` code (heygem_kernel.articulation): for any language but
+              en/auto the spectral constriction cue closes the mouth where the English phone
+              model misses a closure.
     """
 
     path: str
@@ -215,6 +218,7 @@ class Speech:
     sr: int
     mel: np.ndarray = field(repr=False)
     phones: list = field(default_factory=list, repr=False)
+    language: str = "auto"
 
     @property
     def duration(self) -> float:
@@ -234,21 +238,34 @@ class Speech:
         n = self.n_frames_at(fps) if n_frames is None else int(n_frames)
         env = envelope(self.wav, sr=self.sr, fps=fps, n_frames=n)
         tracks = viseme_track(self.phones, envelope=env, fps=fps, n_frames=n)
+        from . import articulation
+        if articulation.uses_acoustic_closures(self.language):
+            closed = articulation.constriction(self.wav, sr=self.sr, fps=fps, n_frames=n)
+            tracks["open"] = (tracks["open"] * (1.0 - articulation.DEPTH * closed)).astype(np.float32)
         return AudioFeatures(wav=self.wav, sr=self.sr, mel=self.mel, fps=float(fps),
                              envelope=env, visemes=tracks)
 
 
-def speech_from_wav(wav: np.ndarray, *, sr: int = SAMPLE_RATE, path: str = "") -> Speech:
-    """Analyse an already decoded 16 kHz mono waveform [shape=(S,)] (mel + phones)."""
+def speech_from_wav(wav: np.ndarray, *, sr: int = SAMPLE_RATE, path: str = "",
+                    language: str = "auto") -> Speech:
+    """Analyse an already decoded 16 kHz mono waveform [shape=(S,)] (mel + phones).
+    ``language``: see :mod:`heygem_kernel.articulation` (InputError for an unknown code)."""
+    from .articulation import normalise_language
     from .visemes import recognize_phones
+
+    language = normalise_language(language)
 
     if sr != SAMPLE_RATE:
         raise ValueError(f"speech_from_wav expects {SAMPLE_RATE} Hz audio, got {sr} Hz")
     wav = np.ascontiguousarray(wav, dtype=np.float32)
     return Speech(path=str(path), wav=wav, sr=sr, mel=melspectrogram(wav),
-                  phones=recognize_phones(wav, sr=sr))
+                  phones=recognize_phones(wav, sr=sr), language=language)
 
 
-def load_speech(path: str | Path) -> Speech:
-    """Decode ``path`` (audio, or a video's audio track) and analyse it once: mel + phones."""
-    return speech_from_wav(load_audio(path, sr=SAMPLE_RATE), sr=SAMPLE_RATE, path=str(path))
+def load_speech(path: str | Path, *, language: str = "auto") -> Speech:
+    """Decode ``path`` (audio, or a video's audio track) and analyse it once: mel + phones.
+    ``language``: "auto" (default) or a code of :data:`heygem_kernel.articulation.LANGUAGES`."""
+    from .articulation import normalise_language
+    language = normalise_language(language)      # bad option: one line, before the decode
+    return speech_from_wav(load_audio(path, sr=SAMPLE_RATE), sr=SAMPLE_RATE, path=str(path),
+                           language=language)

@@ -62,6 +62,7 @@ class RunOptions:
     enhance_model: str | None = None  # its model file (.onnx; .pth with spandrel); default under checkpoints/
     enhance_strength: float = 0.8    # 0..1: how much of the restored mouth replaces the composited one
     loop: str = "seamless"           # speech longer than the video: "seamless" forward loops | "pingpong"
+    language: str = "auto"           # speech language: auto (English phone model) or a heygem_kernel.articulation code
 
     def __post_init__(self) -> None:
         self.validate()
@@ -97,6 +98,8 @@ class RunOptions:
             _choice(self, "enhance", enhancers(), or_none=True)
         _path_or_none(self, "enhance_model")
         _number(self, "enhance_strength", UNIT_RANGE)
+        from .articulation import normalise_language
+        normalise_language(self.language)            # InputError naming the accepted codes
         for name in ("color_match", "sync_check", "use_cache"):
             if not isinstance(getattr(self, name), bool):
                 _bad(self, name, "must be True or False")

@@ -226,6 +226,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     no output file behind (the encoder writes to a temporary name).
     """
     options = options or RunOptions()
+    from .articulation import normalise_language     # an unknown --language: one line, before any work
+    options = options.replace(language=normalise_language(options.language))
     audio, video = _check_inputs(audio, video)
     _return_big_buffers_to_the_os()
     run_dir = Path(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
@@ -264,7 +266,7 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
     # and on two cores the overlap saves most of the speech time.
     _report(progress, "audio", 0, 1)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="heygem-speech") as pool:
-        speech_job = pool.submit(_speech_with_mel_plot, audio, speech, run_dir / "mel.png")
+        speech_job = pool.submit(_speech_with_mel_plot, audio, speech, run_dir / "mel.png", options.language)
         with watch("analyse"):
             analysis = analyse(info, options=options, n_frames=min(info.n_frames, _frames_for(expected, info)),
                                want_library=backend.needs_library, cache_dir=cache_dir, progress=progress,
@@ -313,7 +315,8 @@ def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: P
              "loop": plan.to_dict()}
     if sync is not None:
         extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict(),
-                     sync_method=sync.method, sync_targets_offset_frames=targets.offset_exact)
+                     sync_method=sync.method, sync_targets_offset_frames=targets.offset_exact,
+                     speech_language=speech.language)
     extra.update(_backend_scores(backend, output, feats, info))
 
     with watch("plots"):
@@ -477,10 +480,10 @@ def _backend_scores(backend, output: Path, feats, info) -> dict:
         return {}
 
 
-def _speech_with_mel_plot(audio: Path, speech, mel_png: Path):
+def _speech_with_mel_plot(audio: Path, speech, mel_png: Path, language: str = "auto"):
     """Speech features (unless given) and their mel plot: runs beside the face analysis."""
     from . import audio as audio_mod, diagnostics
-    speech = speech if speech is not None else audio_mod.load_speech(audio)
+    speech = speech if speech is not None else audio_mod.load_speech(audio, language=language)
     diagnostics.plot_mel(speech.mel, mel_png, title="Mel spectrogram of the driving speech")
     return speech
 
@@ -512,6 +515,8 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     a quick look at mask size, feather and blend before a full render."""
     import cv2
     options = options or RunOptions()
+    from .articulation import normalise_language     # an unknown --language: one line, before any work
+    options = options.replace(language=normalise_language(options.language))
     audio, video = _check_inputs(audio, video)
     from . import audio as audio_mod
     info = media.probe_video(video, still_fps=options.still_fps)

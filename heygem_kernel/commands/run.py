@@ -34,6 +34,9 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--preset", default=DEFAULTS.preset, help="x264 preset (default: %(default)s)")
     g.add_argument("--no-sync-check", action="store_true", help="skip the output's A/V offset measurement")
     g.add_argument("--no-cache", action="store_true", help="do not re-use cached face tracks")
+    g.add_argument("--language", default=DEFAULTS.language,
+                   help="language of the speech: auto (English phone model) or zh, ja, de, en, ... "
+                        "(non-English: spectral closure detection on top; default: %(default)s)")
     _add_enhance_arguments(g)
     g.add_argument("--loop", default=DEFAULTS.loop, choices=LOOP_MODES,
                    help="speech longer than the video: seamless forward loops or ping-pong (default: %(default)s)")
@@ -57,7 +60,7 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
                       color_match=not args.no_color_match, still_fps=args.fps, out_height=args.out_height,
                       crf=args.crf, preset=args.preset, sync_check=not args.no_sync_check,
                       use_cache=not args.no_cache, enhance=args.enhance, enhance_model=args.enhance_model,
-                      enhance_strength=args.enhance_strength, loop=args.loop)
+                      enhance_strength=args.enhance_strength, loop=args.loop, language=args.language)
 
 
 def add_parser(sub) -> None:
