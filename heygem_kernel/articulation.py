@@ -2,14 +2,14 @@
 
 The phone recogniser (visemes.py) uses pocketsphinx's US-English acoustic model. On English it
 places closures well; on other languages it often hears a bilabial as something else (espeak-ng
-Mandarin, German, Japanese and English sentences with known phoneme timing, tests/
-test_visemes.py: only 10 %, 46 %, 22 % and 29 % of /m b p/ closed the viseme track). A
+Mandarin, German and Japanese sentences with known phoneme timing, tests/test_visemes.py: only
+10 %, 46 % and 44 % of /m b p/ closed the viseme track). A
 constriction of the vocal tract shows in the spectrum in any language: during a stop closure or
 a nasal murmur the 0.8-3 kHz band (where the open-vowel formants F1/F2 carry their energy)
 drops far below the neighbouring vowels. :func:`constriction` measures that drop per frame; for
 a non-English ``language`` the viseme opening is pulled towards closed there, which closes
-90 %, 85 %, 78 % and 79 % of those bilabials while the open vowels keep their opening (mean
-0.81, 0.66, 0.68, 0.52 with and without).
+90 %, 85 % and 67 % of those bilabials, at their known time, while the open vowels stay open
+(mean opening 0.77, 0.59, 0.65).
 
 It is off for ``en`` and ``auto``: on the English in-sync recordings (talking_590/524/vfr_700,
 portrait) the recogniser's own closures already fit the real mouth better, and the acoustic cue

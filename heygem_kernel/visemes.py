@@ -41,19 +41,21 @@ DECODER_RATE = 16000        # the bundled en-us acoustic model is 16 kHz
 #   shared clips.
 # * Phrase onsets: the mouth opens before phonation starts (pre-phonatory opening, 100-300 ms in
 #   the audiovisual-speech literature); phrase ends: it stays open a little after the sound.
-#   Extending speech into pauses by ONSET_LEAD / OFFSET_LAG raised the lag-0 correlation on 3 of
-#   the 4 shared clips (talking_524 0.16 -> 0.28, vfr_700 0.15 -> 0.33, portrait -0.09 -> 0.11;
-#   talking_590 0.47 -> 0.48 at 200/100 ms).
+#   Extending speech into pauses by ONSET_LEAD / OFFSET_LAG raised the lag-0 correlation of the
+#   targets with the real opening (benchmarks/calibrate_sync.py, raw Pearson) from 0.51 / 0.50 /
+#   0.66 / 0.14 at 200/100 ms to 0.51 / 0.58 / 0.63 / 0.17 at 300/100 ms (talking_590 / 524 /
+#   vfr_700 / portrait); 400 ms helped talking_524 and hurt vfr_700, so 300 ms, the top of the
+#   physiological range, it is.
 LEAD = 0.030                # s; mid-speech shapes lead their acoustic segment
 CLOSURE_LEAD = 0.0          # s; bilabial closures M/B/P coincide with the acoustic closure
-ONSET_LEAD = 0.20           # s; after a pause the first shape starts this much before the sound
+ONSET_LEAD = 0.30           # s; after a pause the first shape starts this much before the sound
 OFFSET_LAG = 0.10           # s; before a pause the last shape is held this much after the sound
 MIN_PAUSE = 0.12            # s; silence at least this long is a pause (shorter: a stop gap)
-# The calibrated zero (sync.py CALIBRATION): the mouths of the four in-sync shared clips trail
-# the model above by 37 ms on average (talking_590 -7, talking_524 +60, talking_vfr_700 +53,
-# portrait_1080x1920 +41 ms), so every speech segment is moved this much later. Leave-one-out
-# (the mean of three, read on the fourth) the held-out clip reads -1.46, +0.78, +0.48, +0.13
-# frames.
+# The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py): the mouths of the four
+# in-sync shared clips trail the model above by 37 ms on average (talking_590 -6, talking_524
+# +60, talking_vfr_700 +64, portrait_1080x1920 +32 ms), so every speech segment is moved this
+# much later. Leave-one-out (the mean of three, read on the fourth) the held-out clip reads
+# -1.45, +0.74, +0.78, -0.17 frames.
 MOUTH_DELAY = 0.037         # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 

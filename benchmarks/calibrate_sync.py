@@ -1,0 +1,75 @@
+"""Calibrate the sync zero (visemes.MOUTH_DELAY) on in-sync recordings, leave-one-out.
+
+    python benchmarks/calibrate_sync.py [--clips NAME ...] [--tracks DIR]
+
+For every clip (default: the four talking clips in ../shared/media, all recorded in sync) the
+mouth is tracked (cached as .npz in --tracks when given) and read against the real-speech
+reference with MOUTH_DELAY = 0: that reading is how far this speaker's mouth trails the
+physiology-led timing model. The shipped zero is the mean over all clips (in-sample); leaving
+each clip out in turn, the mean of the others is the zero it would have got, and its own
+reading against that zero is the left-out error printed here. Also prints the raw lag-0 and
+best-lag correlation of the render targets with the recorded mouth.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_reenactment import CLIPS, MEDIA, lag_curve  # noqa: E402
+
+from heygem_kernel import audio, landmarks, media, sync, visemes  # noqa: E402
+
+
+def load(clip: Path, tracks: Path | None):
+    cached = tracks / f"{clip.stem}.npz" if tracks else None
+    if cached is not None and cached.exists():
+        track = landmarks.FaceTrack.load(cached)
+    else:
+        track = landmarks.track_video(clip)
+        if cached is not None:
+            tracks.mkdir(parents=True, exist_ok=True)
+            track.save(cached)
+    speech, _ = sync._own_speech(clip, media.probe_video(clip).audio_delay)
+    return track, speech
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", nargs="*", default=list(CLIPS))
+    parser.add_argument("--tracks", type=Path, help="folder caching the face tracks (.npz)")
+    args = parser.parse_args()
+    shipped = visemes.MOUTH_DELAY
+    data = {Path(c).stem: load(MEDIA / c if not Path(c).exists() else Path(c), args.tracks) for c in args.clips}
+    visemes.MOUTH_DELAY = 0.0
+    raw = {}
+    for name, (track, speech) in data.items():
+        est = sync.estimate_from_speech(track.mouth_open(), phones=speech.phones, fps=track.fps,
+                                        mouth_width=track.mouth_width())
+        raw[name] = est.offset_exact / track.fps
+    visemes.MOUTH_DELAY = shipped
+    zero = float(np.mean(list(raw.values())))
+    print(f"in-sample zero (mean of {len(raw)}): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "
+          f"{shipped * 1000:.1f} ms")
+    print(f"{'clip':20} {'raw ms':>7} {'LOO zero':>9} {'left-out reads':>15} {'target r0':>10} {'best lag':>9}")
+    errors = []
+    for name, (track, speech) in data.items():
+        others = [v for k, v in raw.items() if k != name]
+        loo = float(np.mean(others)) if others else zero
+        error = (raw[name] - loo) * track.fps
+        errors.append(error)
+        env = audio.envelope(speech.wav, sr=speech.sr, fps=track.fps, n_frames=track.n_frames)
+        targets = visemes.viseme_track(speech.phones, envelope=env, fps=track.fps, n_frames=track.n_frames)
+        curve = lag_curve(track.mouth_open(), targets["open"])
+        best = max(curve, key=lambda k: curve[k])
+        print(f"{name:20} {raw[name] * 1000:+7.0f} {loo * 1000:9.0f} {error:+12.2f} fr {curve[0]:10.2f} "
+              f"{best:+9d}")
+    print(f"largest left-out error: {max(abs(e) for e in errors):.2f} frames "
+          f"(sync.CALIBRATION_LOO_ERROR_FRAMES = {sync.CALIBRATION_LOO_ERROR_FRAMES})")
+
+
+if __name__ == "__main__":
+    main()
