@@ -78,6 +78,9 @@ def test_run_record_has_params_log_result_and_plots(basic_run, clip_590, speech_
         png = basic_run.plots[name]
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     assert basic_run.sync_offset_frames is not None and abs(basic_run.sync_offset_frames) <= 1
+    # measured against the calibrated real-speech reference, not the targets that drove the render
+    assert result["extra"]["sync_method"].startswith("mouth landmarks vs the calibrated real-speech reference")
+    assert abs(result["extra"]["sync_targets_offset_frames"]) < 1 and result["extra"]["speech_language"] == "auto"
 
 
 def test_only_the_mouth_region_changes(basic_run, clip_590):

@@ -190,7 +190,8 @@ def test_cli_prints_offset_confidence_verdict_and_writes_the_plot(tmp_path, clip
     proc = heygem("sync", clip_524, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    for field in ("offset:", "frames", " ms", "confidence:", "correlation:", "verdict:", "in sync"):
+    for field in ("offset:", "frames", " ms", "confidence:", "correlation:", "verdict:", "in sync",
+                  "method:      mouth landmarks vs the calibrated real-speech reference"):
         assert field in out, out
     plot = tmp_path / "talking_524_sync.png"
     assert plot.is_file() and f"plot:        {plot.name}" in out

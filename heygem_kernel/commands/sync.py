@@ -51,6 +51,7 @@ def main(args: argparse.Namespace) -> int:
         ("confidence", f"{est.confidence:.2f} (chance level for this length: {est.chance:.2f})"),
         ("correlation", f"{est.correlation:.2f}"),
         ("verdict", est.verdict()),
+        ("method", est.method),
     ]
     if report.plot is not None:
         lines.append(("plot", str(report.plot)))
