@@ -112,7 +112,8 @@ def main() -> None:
               f"unsharp mask x{SHARPEN}")
         print(f"stage per frame (align + warp back + blend, without the model): {1000 * (stage - model_s):.1f} ms "
               f"= {(stage - model_s) / (t_plain / plain.n_frames):.2f}x of a frame's whole render "
-              f"({1000 * t_plain / plain.n_frames:.1f} ms); the stand-in model itself: {1000 * model_s:.1f} ms")
+              f"({1000 * t_plain / plain.n_frames:.1f} ms); the stand-in model call with its input/output "
+              f"conversion: {1000 * model_s:.1f} ms")
         print(f"run with --enhance / without: {t_enh:.1f} s / {t_plain:.1f} s = {t_enh / t_plain:.2f}x")
         print(f"mouth sharpness (Laplacian variance) with / without: "
               f"{sharpness(a, (x0, y0, x1, y1)):.0f} / {sharpness(b, (x0, y0, x1, y1)):.0f}; "
