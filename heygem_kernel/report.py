@@ -240,16 +240,29 @@ def write_html(notebook: str | os.PathLike, html_path: str | os.PathLike | None 
     return html_path
 
 
+def base_jupyter_dir() -> Path | None:
+    """The base interpreter's share/jupyter when this is a venv made with --system-site-packages:
+    it sees nbconvert and voila but not their templates (jupyter_path() searches the venv only)."""
+    base = Path(sys.base_prefix) / "share" / "jupyter"
+    return base if sys.prefix != sys.base_prefix and (base / "nbconvert").is_dir() else None
+
+
+def jupyter_path_with_base() -> str | None:
+    """``$JUPYTER_PATH`` with :func:`base_jupyter_dir` added, or None when nothing needs adding."""
+    base, old = base_jupyter_dir(), os.environ.get("JUPYTER_PATH")
+    if base is None or str(base) in (old or "").split(os.pathsep):
+        return None
+    return os.pathsep.join(p for p in (old, str(base)) if p)
+
+
 @contextlib.contextmanager
 def _base_jupyter_path():
-    """Let nbconvert find its templates from a venv made with --system-site-packages: they lie
-    in the base interpreter's share/jupyter, which jupyter_path() does not search from a venv."""
-    base = Path(sys.base_prefix) / "share" / "jupyter"
-    old = os.environ.get("JUPYTER_PATH")
-    if sys.prefix == sys.base_prefix or not (base / "nbconvert").is_dir():
+    """nbconvert's templates found from a venv too (see :func:`base_jupyter_dir`)."""
+    new, old = jupyter_path_with_base(), os.environ.get("JUPYTER_PATH")
+    if new is None:
         yield
         return
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (old, str(base)) if p)
+    os.environ["JUPYTER_PATH"] = new
     try:
         yield
     finally:

@@ -185,6 +185,10 @@ def serve(config: ServeConfig) -> int:
         raise InputError("heygem serve needs Voila: pip install 'heygem-workbench[widgets]'") from exc
     prepare_workspace(config)
     os.environ.update(config.env())
+    from .report import jupyter_path_with_base
+    templates = jupyter_path_with_base()   # Voila's and nbconvert's templates, also from a venv
+    if templates:
+        os.environ["JUPYTER_PATH"] = templates
     print(f"HeyGem Workbench: open {config.url}", flush=True)
     if not is_loopback(config.host):
         print(f"  listening on {config.host}: anyone who can reach it needs the token", flush=True)

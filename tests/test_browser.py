@@ -85,17 +85,29 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
-        page.set_default_timeout(PAGE_TIMEOUT_MS)
-        page.goto(server["url"])
-        page.wait_for_selector(".heygem-generate")
-        yield page
+        yield browser
         browser.close()
+
+
+def _open(browser, url: str):
+    """A new page on the app, its panel shown."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    page.goto(url)
+    page.wait_for_selector(".heygem-generate")
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(server, browser):
+    page = _open(browser, server["url"])
+    yield page
+    page.close()
 
 
 def _upload(page, selector: str, path: Path) -> None:
@@ -165,3 +177,52 @@ def test_other_files_are_not_served(server):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(server["url"] + path, timeout=10)
         assert err.value.code == 403, path
+
+
+def test_batch_job_outlives_the_page(server, browser, clip_524, clip_590, speech_5s):
+    """Batch: upload one speech and two videos, Generate, close the page a few seconds later; a new
+    page lists the job, which finishes; its folder holds the manifest (both ok), report and ZIP."""
+    import json
+    import urllib.request
+    import zipfile
+
+    page = _open(browser, server["url"])
+    page.click(".heygem-mode >> text=Batch")
+    _upload(page, ".heygem-audio-upload", speech_5s)
+    page.wait_for_selector(".heygem-status >> text=uploaded")
+    page.evaluate("() => { document.querySelector('.heygem-status').textContent = '' }")
+    with page.expect_file_chooser() as chooser:           # Batch mode: several videos in one go
+        page.click(".heygem-video-upload")
+    chooser.value.set_files([str(clip_524), str(clip_590)])
+    page.wait_for_function("() => document.querySelectorAll('.heygem-batch-list option').length == 2")
+    page.click(".heygem-generate")
+    page.wait_for_selector(".heygem-jobs .heygem-job")
+    assert page.locator(".heygem-jobs .heygem-job").count() == 1
+    time.sleep(3)
+    page.close()                                           # the tab goes; Voila shuts its kernel down
+
+    again = _open(browser, server["url"])
+    job = again.locator(".heygem-jobs .heygem-job")
+    assert job.count() == 1
+    again.wait_for_selector(".heygem-job-done", timeout=RENDER_TIMEOUT_MS)
+    assert again.locator(".heygem-job-done .heygem-job-item").count() == 2
+    assert again.locator(".heygem-job-failed").count() == 0
+    report_href = again.get_attribute(".heygem-job-done a.heygem-job-report", "href")
+    zip_href = again.get_attribute(".heygem-job-done a.heygem-job-zip", "href")
+    again.close()
+
+    (run_dir,) = [d for d in (server["root"] / "runs").iterdir() if "-batch-" in d.name]
+    items = json.loads((run_dir / "manifest.json").read_text())["items"]
+    assert [i["status"] for i in items] == ["ok", "ok"]
+    uploaded = [Path(i["video"]) for i in items]   # the uploads (named -1 if an earlier test sent the same file)
+    assert [p.read_bytes() for p in uploaded] == [clip_524.read_bytes(), clip_590.read_bytes()]
+    assert all(p.parent == server["root"] / "uploads" for p in uploaded)
+    assert (run_dir / "batch.ipynb").is_file() and (run_dir / "report.html").stat().st_size > 10_000
+    with zipfile.ZipFile(run_dir / "outputs.zip") as zf:
+        assert {"manifest.json", "report.html", *(i["output"] for i in items)} <= set(zf.namelist())
+    assert all(i["n_frames"] == 125 and i["duration"] > 4.9 for i in items)   # the 5 s speech drove both
+    base = server["url"].rstrip("/")
+    with urllib.request.urlopen(base + report_href, timeout=30) as resp:   # the links are served
+        assert resp.status == 200 and b"<html" in resp.read(4096).lower()
+    with urllib.request.urlopen(base + zip_href, timeout=30) as resp:
+        assert resp.read() == (run_dir / "outputs.zip").read_bytes()
