@@ -39,6 +39,7 @@ STEP_PERCENTILE = 95
 STEP_LIMITS = (1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5)
 FADES_S = (0.24, 0.48)         # cross-fade lengths tried at each join (6 or 12 frames at 25 fps)
 MIN_JUMP_S = 1.0               # a join skips at least 1 s (shorter jumps read as a stutter)
+BLEND_ABOVE = 1.2              # natural steps above 1.2 ordinary steps get in-between blends (whatever the tier)
 MIN_SEGMENT_S = (2.0, 1.6)     # seconds between joins, tried in turn: 2 s allows <= 1 backward step per 50 frames
 MAX_BACKWARD = 0.02            # ... and a plan with more than 2% backward steps is not taken
 MIN_LOOP_S = 2.5               # shorter footage cannot hold a 2 s segment plus a 1 s jump: fall back
@@ -373,7 +374,7 @@ class _JoinGraph:
         while len(out) < n_out:
             left = n_out - len(out)
             if self.n - p >= left:                          # the rest of the footage covers it
-                self._play(out, p, self.n - 1, limit, n_out)
+                self._play(out, p, self.n - 1, min(limit, BLEND_ABOVE), n_out)
                 break
             seg_len = joins[:, 0] - p + 1
             onward = live[resume] | (self.n - resume >= left - seg_len - joins[:, 2])
@@ -389,7 +390,7 @@ class _JoinGraph:
             k = int(idx[int(np.argmin(score))])
             i, j, fade = (int(v) for v in joins[k])
             uses[self._key(joins[k])] = uses.get(self._key(joins[k]), 0) + 1
-            self._play(out, p, i, limit, n_out)
+            self._play(out, p, i, min(limit, BLEND_ABOVE), n_out)
             if len(out) < n_out:
                 out_joins.append(Join(at=len(out), src_from=i, src_to=j, fade=fade, cost=float(cost[k])))
             for q in range(fade):
@@ -444,15 +445,13 @@ def _rms_matrix(x: np.ndarray) -> np.ndarray:
 
 
 def _landmark_matrix(landmarks: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
-    """[N, N] mean distance of the rigid landmarks, in units of the track's ordinary step, or
-    of ``GHOST_FLOOR`` x the inter-ocular distance for a head that hardly moves (pairs where a
-    face is missing are 0: the thumbnail decides there)."""
-    pts = landmarks[:, RIGID_POINTS].astype(np.float32)
-    n = len(pts)
-    d = np.zeros((n, n), np.float32)
-    for a in range(0, n, 128):   # blocks: bounded temporary memory
-        diff = np.linalg.norm(pts[a:a + 128, None] - pts[None], axis=-1).mean(-1)
-        d[a:a + 128] = np.nan_to_num(diff, nan=0.0)
+    """[N, N] root-mean-square distance of the rigid landmarks (pixels), in units of the track's
+    ordinary step, or of ``GHOST_FLOOR`` x the inter-ocular distance for a head that hardly
+    moves (pairs where a face is missing are 0: the thumbnail decides there)."""
+    pts = np.where(valid[:, None, None], landmarks[:, RIGID_POINTS], 0.0).astype(np.float32)
+    d = _rms_matrix(pts.reshape(len(pts), -1)) * np.float32(np.sqrt(2.0))   # per point, not per coordinate
+    d[~valid] = 0.0
+    d[:, ~valid] = 0.0
     steps = np.diag(d, 1)[valid[:-1] & valid[1:]]
     if not len(steps):
         return None
@@ -488,7 +487,9 @@ def _candidate_joins(x: np.ndarray, cost_lm: np.ndarray | None, ordinary: float,
     coarse = np.maximum(window(d_rms), win_lm)
     del d_rms
     ar = np.arange(m)
-    coarse[np.abs(ar[:, None] - ar[None, :]) < min_jump] = np.inf
+    for off in range(-min_jump + 1, min_jump):       # too short a jump: a stutter, not a loop
+        k = np.arange(max(0, -off), min(m, m - off))
+        coarse[k, k + off] = np.inf
     per_row = min(PER_SOURCE_FRAME, m)
     cols = np.argpartition(coarse, per_row - 1, axis=1)[:, :per_row].ravel()   # best j per i
     rows = np.repeat(ar, per_row)
