@@ -210,6 +210,33 @@ def list_jobs(runs_root: str | os.PathLike) -> list[Job]:
     return [_job(d, cancel_requested=d["id"] in cancels) for d in raw]
 
 
+def list_batches(runs_root: str | os.PathLike) -> list[Job]:
+    """Every batch of the workspace, oldest first: the queue's jobs, plus batch folders directly
+    under ``runs_root`` that no job made (``heygem batch --run-dir runs/...``), their state read
+    from the manifest ("done" when every item is ok, else "failed" with the first error)."""
+    from .batch import MANIFEST, read_manifest
+    listed = list_jobs(runs_root)
+    known = {j.run_dir.resolve() for j in listed}
+    root = Path(runs_root).expanduser().absolute()
+    extra = []
+    for folder in (sorted(root.iterdir()) if root.is_dir() else []):
+        if folder.name.startswith(".") or not (folder / MANIFEST).is_file() or folder.resolve() in known:
+            continue
+        manifest = read_manifest(folder)
+        if not manifest:
+            continue
+        items = manifest["items"]
+        bad = [e for e in items if e.get("status") != "ok"]
+        error = None
+        if bad:
+            error = f"{bad[0].get('name') or Path(bad[0].get('video', '?')).name}: {bad[0].get('error') or 'not run'}"
+        extra.append(_job({"id": folder.name, "status": FAILED if bad else DONE, "run_dir": str(folder),
+                           "audio": manifest.get("audio", ""), "videos": [e.get("video", "") for e in items],
+                           "created": manifest.get("created", ""), "finished": manifest.get("updated"),
+                           "error": error, "seq": 0}))
+    return sorted(extra + listed, key=lambda j: (j.created, j.id))
+
+
 def get_job(runs_root: str | os.PathLike, job_id: str) -> Job:
     queue = queue_dir(runs_root)
     data = _read(_job_path(queue, job_id))

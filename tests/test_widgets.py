@@ -550,3 +550,30 @@ def test_serve_prepares_a_new_workspace(tmp_path):
     assert (tmp_path / "uploads").is_dir() and (tmp_path / "runs").is_dir()
     nb = json.loads((tmp_path / "notebooks" / "workbench.ipynb").read_text())
     assert "Workbench()" in "".join(nb["cells"][-1]["source"])
+
+
+def test_history_lists_batches_with_their_errors(ws, speech_5s, clip_524, clip_590):
+    from heygem_kernel import jobs
+
+    queued = jobs.submit_batch(runs_root=ws.runs, audio=speech_5s, videos=[clip_524], start=False)
+    jobs.cancel(ws.runs, queued.id)                                # cancelled before it ran
+    cli = ws.runs / "20200101-000000-cli-batch"                    # made by `heygem batch --run-dir runs/...`
+    cli.mkdir(parents=True)
+    (cli / "outputs").mkdir()
+    (cli / "outputs" / "a.mp4").write_bytes(b"mp4")
+    (cli / "outputs.zip").write_bytes(b"zip")
+    (cli / "manifest.json").write_text(json.dumps({"created": "2020-01-01T00:00:00+00:00", "audio": str(speech_5s),
+        "items": [{"name": "a", "video": str(clip_524), "status": "ok", "output": "outputs/a.mp4"},
+                  {"name": "b", "video": str(clip_590), "status": "failed", "error": "no face in 12 of 12 frames"}]}))
+    wb = Workbench(engine=FakeEngine(encode=False), workspace=ws)
+    wb.tabs.selected_index = 1
+    cards = wb.history.batches.cards
+    assert list(cards) == [cli.name, queued.id]
+    failed, cancelled = cards[cli.name].widget, cards[queued.id].widget
+    assert "heygem-job-failed" in failed._dom_classes and "heygem-job-cancelled" not in failed._dom_classes
+    assert "b: no face in 12 of 12 frames" in cards[cli.name].error.value
+    assert "1 of 2 ok, 1 failed" in cards[cli.name].header.value and "outputs.zip" in cards[cli.name].links.value
+    assert {"heygem-job-failed", "heygem-job-cancelled"} <= set(cancelled._dom_classes)
+    assert "cancelled before it started" in cards[queued.id].error.value
+    assert wb.history.batches.list.children == (cancelled, failed)       # newest first
+    assert list(wb.jobs_panel.cards) == [queued.id]                      # the Generate tab: the queue's jobs

@@ -14,6 +14,7 @@ import ipywidgets as W
 from heygem_kernel.errors import HeyGemError
 
 from . import history as hist
+from .jobs_view import JobsPanel
 from .media import thumbnail
 from .uploads import human_size
 from .views import hook, image_view, result_card, summary_line
@@ -41,7 +42,10 @@ class HistoryPanel:
         self.confirm_box = W.HBox([self.confirm_text, self.confirm_yes, self.confirm_no],
                                   layout=W.Layout(display="none"))
         self.view = W.VBox()
+        self.batches = JobsPanel(workspace=workspace, status=status, history=True, title="Batches",
+                                 css_class="heygem-history-batches")
         self.widget = W.VBox([
+            self.batches.widget, W.HTML("<b>Single runs</b>"),
             W.HBox([self.prev_button, self.next_button, self.refresh_button, self.info]),
             self.confirm_box, self.rows, W.HBox([self.zip_button, self.zip_link]), self.view,
         ])
@@ -54,6 +58,7 @@ class HistoryPanel:
 
     def refresh(self) -> None:
         self.show_page(self.index)
+        self.batches.refresh()
 
     def show_page(self, index: int) -> None:
         pg = hist.page(hist.list_runs(self.ws.runs), index=index, per_page=self.per_page)

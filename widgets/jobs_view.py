@@ -121,13 +121,18 @@ class JobCard:
 
 
 class JobsPanel:
-    """Every batch job of the workspace, newest first, live. ``status(text, kind)`` reports."""
+    """Batch jobs of the workspace, newest first, live. ``status(text, kind)`` reports.
 
-    def __init__(self, *, workspace: Workspace, status: Callable[[str, str], None]) -> None:
-        self.ws, self._status = workspace, status
-        self.title = W.HTML("<b>Batch jobs</b>")
+    ``recent``: show the unfinished jobs and this many finished ones (None: all). ``history``:
+    list every batch (:func:`heygem_kernel.jobs.list_batches`, also those `heygem batch` made).
+    """
+
+    def __init__(self, *, workspace: Workspace, status: Callable[[str, str], None], recent: int | None = None,
+                 history: bool = False, title: str = "Batch jobs", css_class: str = "heygem-jobs") -> None:
+        self.ws, self._status, self.recent, self.history = workspace, status, recent, history
+        self.title = W.HTML(f"<b>{html.escape(title)}</b>")
         self.empty = W.HTML("<i>no batch jobs yet: choose Batch, add videos and press Generate</i>")
-        self.list = hook(W.VBox(), "heygem-jobs")
+        self.list = hook(W.VBox(), css_class)
         self.widget = W.VBox([self.title, self.list])
         self.cards: dict[str, JobCard] = {}
         self._lock = threading.Lock()
@@ -137,7 +142,10 @@ class JobsPanel:
     def refresh(self) -> list[jobq.Job]:
         """Re-read the job files and update the cards (safe from any thread)."""
         with self._lock:
-            listed = jobq.list_jobs(self.ws.runs)
+            listed = jobq.list_batches(self.ws.runs) if self.history else jobq.list_jobs(self.ws.runs)
+            if self.recent is not None:
+                finished = [j for j in listed if j.final][-self.recent:] if self.recent else []
+                listed = [j for j in listed if not j.final or j in finished]
             for job in listed:
                 card = self.cards.get(job.id)
                 if card is None:

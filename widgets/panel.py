@@ -33,6 +33,7 @@ from .views import audio_preview, face_preview, hook, result_card
 from .workspace import Workspace
 
 PER_PAGE = 5                    # history rows per page
+RECENT_JOBS = 3                 # finished batch jobs still shown on the Generate tab (all are in History)
 
 MAX_LOG_LINES = 400             # older log lines are dropped (each append re-sends the log)
 OUT_HEIGHTS = (("as input", 0), ("1080", 1080), ("720", 720), ("480", 480), ("360", 360))  # 0: None (a
@@ -198,7 +199,7 @@ class Workbench:
         self.log = hook(W.Output(layout=W.Layout(max_height="180px", overflow="auto", border="1px solid #eee")),
                         "heygem-log")
         self.result_box = hook(W.VBox(), "heygem-result")
-        self.jobs_panel = JobsPanel(workspace=self.ws, status=self._status)
+        self.jobs_panel = JobsPanel(workspace=self.ws, status=self._status, recent=RECENT_JOBS)
         generate_tab = W.VBox([
             self.mode, inputs, W.Accordion(children=[options], titles=("Quality options & one-frame preview",)),
             W.HBox([self.generate_button, self.cancel_button]), self.overall, self.items_box,
