@@ -196,7 +196,7 @@ class _OnnxRunner:
                                         _ONNX_DTYPES.get(self.scalar.type, np.float32))
 
     def describe(self) -> dict[str, Any]:
-        return {"runtime": f"onnxruntime", "providers": list(self.providers), "crop": self.size,
+        return {"runtime": "onnxruntime", "providers": list(self.providers), "crop": self.size,
                 "input": self.image_input.name, "output": self.output.name,
                 "fidelity_input": None if self.scalar is None else self.scalar.name}
 
