@@ -9,11 +9,11 @@ Targets are three numbers in [0, 1] per frame: ``open`` (lip/jaw opening), ``wid
 classes of ARPAbet phones, placed where a real speaker's mouth is (:func:`real_timing`: shapes
 lead their sound, the mouth opens before a phrase and closes after it, the zero calibrated on
 real footage); co-articulation is a Gaussian blend (sigma 60 ms) with lip closures (M/B/P/F/V)
-kept sharp and held. The opening follows the viseme identity; loudness scales it by at most 15 %.
+kept sharp and held. The opening follows the viseme identity; loudness only closes near-silence.
 
 Validation (tests/test_visemes.py, in-sample): Pearson correlation of ``open`` with the real
 inner-lip opening (mediapipe Face Mesh) of clips driven by their own audio track:
-talking_590 0.62, talking_524 0.55, talking_vfr_700 0.81 (mean 0.66; the previous loudness-
+talking_590 0.62, talking_524 0.59, talking_vfr_700 0.78 (mean 0.66; the previous loudness-
 scaled model 0.68, 0.46, 0.66, mean 0.60); the loudness envelope alone reaches 0.35, 0.34, 0.56.
 """
 from __future__ import annotations
@@ -62,16 +62,22 @@ SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 # --- co-articulation (tuned on talking_590/524/vfr_700 against mediapipe lip distance) -------
 GRID_RATE = 200             # Hz: resolution of the target curves before sampling at video fps
 SMOOTH_SIGMA = 0.060        # s; Gaussian sigma (FWHM ~ 140 ms): neighbouring phones blend
-# Opening follows the viseme, not the loudness: recorded mouths correlate only 0.1-0.2 with the
-# speech envelope (issue 8), so loudness scales the opening by at most 1 - ENV_BASE.
-ENV_BASE = 0.85             # open = target * (ENV_BASE + (1 - ENV_BASE) * envelope)
+# Opening follows the viseme, not the loudness: recorded mouths correlate only 0.2-0.4 with the
+# speech envelope (0.1-0.2 on other speakers, issue 8). Scaling the opening by loudness
+# (open * (b + (1 - b) * envelope)) only lowered the lag-0 correlation with the real mouth on all
+# four shared clips (b = 0.6: 0.50 / 0.54 / 0.62 / 0.10; b = 1: 0.51 / 0.59 / 0.63 / 0.19) and
+# raised the envelope correlation (0.68 / 0.62 / 0.74 / 0.58 vs 0.56 / 0.46 / 0.64 / 0.38), so
+# loudness only gates: below SILENT_ENV (near silence the recogniser may still label phones)
+# the mouth closes.
+SILENT_ENV = 0.08           # envelope below which the opening fades to closed (linear from 0)
 CLOSURE_SIGMA = 0.020       # s; lip closures (M/B/P/F/V) are smoothed less, so they hold closed
 CLOSURE_DEPTH = 0.95        # how far a closure pulls the (smoothed) opening to 0
 CLOSURES = frozenset({"M", "B", "P", "F", "V"})
 BILABIALS = frozenset({"M", "B", "P"})
-# Smoothing leaves fluent speech peaking at open ~0.7 (97th percentile); the gain maps those
-# peaks to ~1, so consumers can map [0, 1] linearly onto the person's own range of openings.
-OPEN_GAIN = 1.4
+# Smoothing leaves fluent speech peaking at open ~0.75; the gain maps those peaks near 1 (97th
+# percentile 0.74 / 0.95 / 0.93 / 0.92 on talking_590 / 524 / vfr_700 / portrait, 0.87 on
+# speech_en_60s), so consumers can map [0, 1] linearly onto the person's own range of openings.
+OPEN_GAIN = 1.2
 
 # viseme targets (open, width, round); width 0.5 = neutral
 NEUTRAL = (0.0, 0.5, 0.0)
@@ -249,7 +255,7 @@ def viseme_track(phones: list[PhoneSegment], *, envelope: np.ndarray, fps: float
     Segments are moved by :func:`real_timing` (shapes lead the sound, the mouth opens before a
     phrase and closes after it), held over their segment, blended by a Gaussian (co-
     articulation, ``SMOOTH_SIGMA``) and cut by sharp lip closures for M/B/P/F/V. Loudness only
-    scales the opening a little (``ENV_BASE``).
+    closes the mouth where the speech is near silent (``SILENT_ENV``).
     """
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
@@ -265,10 +271,13 @@ def viseme_track(phones: list[PhoneSegment], *, envelope: np.ndarray, fps: float
     grid_t = np.arange(n_grid) / GRID_RATE
     frame_t = np.arange(n_frames) / fps
     sampled = np.stack([np.interp(frame_t, grid_t, smooth[:, c]) for c in range(3)], axis=1)
-    # loudness, at most 1 - ENV_BASE of the opening; speech ahead of its sound (onsets) counts
-    # as loud, so the pre-phonatory opening is not cancelled by the silence it happens in
-    loud = np.maximum(envelope, np.convolve(envelope, np.ones(3) / 3, mode="same")) if n_frames else envelope
-    is_open = OPEN_GAIN * sampled[:, 0] * (ENV_BASE + (1.0 - ENV_BASE) * loud)
+    # loudness only gates near-silence: a frame counts as loud when the speech is audible within
+    # ONSET_LEAD after it or OFFSET_LAG before it, so the pre-phonatory opening and the closing
+    # after a phrase survive the silence they happen in
+    ahead, behind = int(np.ceil(ONSET_LEAD * fps)), int(np.ceil(OFFSET_LAG * fps))
+    padded = np.pad(envelope, (behind, ahead))
+    loud = np.max([padded[k:k + n_frames] for k in range(ahead + behind + 1)], axis=0) if n_frames else envelope
+    is_open = OPEN_GAIN * sampled[:, 0] * np.clip(loud / SILENT_ENV, 0.0, 1.0)
     # shape (width, rounding) fades a little towards neutral as the speech gets quiet
     strength = 0.7 + 0.3 * loud
     width = NEUTRAL[1] + (sampled[:, 1] - NEUTRAL[1]) * strength

@@ -24,8 +24,8 @@ VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW"
 # clips are among those the timing model was checked on (sync.py CALIBRATION)
 #              clip                   envelope  visemes   asserted visemes >=
 MEASURED = {"talking_590.mp4":       (0.353,    0.616,    0.56),
-            "talking_524.mp4":       (0.341,    0.547,    0.49),
-            "talking_vfr_700.mp4":   (0.557,    0.807,    0.75)}
+            "talking_524.mp4":       (0.341,    0.591,    0.53),
+            "talking_vfr_700.mp4":   (0.557,    0.776,    0.72)}
 
 
 def test_every_arpabet_phone_has_a_target():
@@ -94,8 +94,9 @@ def test_track_targets():
     assert at("round", 1.6) > 0.7 and at("round", 0.85) < 0.1         # UW rounded, AA not
     assert at("width", 2.25) > 0.8 and at("width", 1.6) < 0.3         # IY spread, UW narrow
     quiet = viseme_track(phones, envelope=np.full(n, 0.1), fps=fps, n_frames=n)
-    i = int(round(2.25 * fps))                                        # IY: not clipped at 1
-    assert 0.75 * t["open"][i] < quiet["open"][i] < t["open"][i]     # loudness matters a little
+    np.testing.assert_array_equal(quiet["open"], t["open"])           # opening: the viseme, not loudness
+    silent = viseme_track(phones, envelope=np.zeros(n), fps=fps, n_frames=n)
+    assert silent["open"].max() == 0                                  # phones heard in silence: closed
     for a, b in zip(t.values(), viseme_track(phones, envelope=np.ones(n), fps=fps, n_frames=n).values()):
         np.testing.assert_array_equal(a, b)                           # deterministic
 
@@ -222,7 +223,7 @@ def test_bilabials_close_and_open_vowels_open_in_other_languages(language):
           f"{np.mean(english_only < 0.2):.2f}), open vowels {vowels.mean():.2f}")
     assert np.mean(bilabial < 0.2) >= 0.6
     assert np.mean(bilabial < 0.2) > np.mean(english_only < 0.2) + 0.2
-    assert vowels.mean() > 0.5 and np.median(vowels) > 3 * np.median(bilabial)
+    assert vowels.mean() > 0.4 and np.median(vowels) > 3 * np.median(bilabial)
 
 
 def test_language_codes():
