@@ -9,7 +9,8 @@ Pipeline stages, one module each::
     mouthlib.py     library of the person's own mouths (analysis pass)
     backends/       lip-sync backends (registry): "reuse" (default, no weights), "wav2lip"
     compositing.py  feathered, colour-matched mouth blending
-    pipeline.py     the streaming run: analyse -> synthesise -> composite -> encode
+    pipeline.py     the run as named stages: probe -> analyse -> render -> check -> record
+    render.py       the render stage: decode -> synthesise -> composite -> encode, overlapped
     sync.py         audio/video offset and confidence from mouth landmarks
     diagnostics.py  plots (mel, landmarks, mouth track)
     records.py      run directories, params.json, logs
@@ -19,6 +20,9 @@ Imports are cheap: heavy libraries (torch, mediapipe, librosa) load on first use
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
 from .errors import (BackendError, Cancelled, CheckpointError, HeyGemError, InputError,
                      MediaError, NoFaceError)
 from .options import RunOptions
@@ -26,10 +30,24 @@ from .options import RunOptions
 __version__ = "0.1.0"
 
 
-def run(*args, **kwargs):
-    """Lip-sync one video to one speech recording; see :func:`heygem_kernel.pipeline.run`."""
+if TYPE_CHECKING:
+    import threading
+
+    from .records import RunResult
+
+
+def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
+        options: RunOptions | None = None, run_dir: str | Path | None = None,
+        runs_root: str | Path = "runs", name: str | None = None, speech=None,
+        progress: Callable[[str, int, int], None] | None = None, cancel: threading.Event | None = None,
+        cache_dir: str | Path | None = None) -> RunResult:
+    """Lip-sync ``video`` (or a photo) to ``audio``; see :func:`heygem_kernel.pipeline.run`.
+
+    Importing the engine stays cheap: the pipeline (numpy, OpenCV, ...) loads on the first call.
+    """
     from .pipeline import run as _run
-    return _run(*args, **kwargs)
+    return _run(audio, video, out=out, options=options, run_dir=run_dir, runs_root=runs_root, name=name,
+                speech=speech, progress=progress, cancel=cancel, cache_dir=cache_dir)
 
 
 __all__ = ["run", "RunOptions", "HeyGemError", "InputError", "MediaError", "NoFaceError",

@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
@@ -414,6 +414,31 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
 
 # --------------------------------------------------------------------------------- reading
 
+Account = Callable[[str, float], None]   # account(name, seconds): where ffmpeg's CPU time is reported
+
+
+def _reap(proc: subprocess.Popen, account: Account | None = None, name: str = "") -> int:
+    """Wait for ``proc`` and return its exit status; with ``account``, report the CPU seconds
+    (user + system) it used as ``account(name, seconds)`` (``os.wait4`` has them; ``wait`` not)."""
+    if proc.returncode is None and account is not None:
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except ChildProcessError:  # reaped elsewhere meanwhile
+            return proc.wait()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        account(name, usage.ru_utime + usage.ru_stime)
+    return proc.wait()
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL ``proc`` unless already reaped, without reaping it (``Popen.kill`` polls first)."""
+    if proc.returncode is None:
+        try:
+            os.kill(proc.pid, 9)
+        except ProcessLookupError:
+            pass
+
+
 class _Stderr:
     """Drain a process's stderr on a thread (a full pipe would block it), keeping the last lines."""
 
@@ -472,10 +497,12 @@ def _read_exact(stream: IO[bytes], out: np.ndarray) -> bool:
     return True
 
 
-def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
+                account: Account | None = None) -> Iterator[np.ndarray]:
     """Yield exactly ``info.n_frames`` frames ``[shape=(H, W, 3)] uint8`` BGR, each a fresh writable array.
 
-    ``size=(w, h)`` has ffmpeg scale them. A reader thread decodes up to :data:`QUEUE_FRAMES`
+    ``size=(w, h)`` has ffmpeg scale them. ``account("decode_cpu", seconds)`` gets the CPU time
+    of the ffmpeg decoder when it exits. A reader thread decodes up to :data:`QUEUE_FRAMES`
     ahead. If ffmpeg delivers fewer frames the last one is repeated; closing the generator early
     stops ffmpeg. Raises :class:`MediaError` if not even one frame decodes.
     """
@@ -532,9 +559,8 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None) -> Iter
             yield last.copy()
     finally:
         stop.set()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+        _kill(proc)
+        _reap(proc, account, "decode_cpu")
         while True:  # unblock a reader waiting on a full queue
             try:
                 frames.get_nowait()
@@ -599,7 +625,7 @@ class FrameSource:
     """
 
     def __init__(self, info: VideoInfo, *, n_out: int, size: tuple[int, int] | None = None,
-                 spool_dir: str | os.PathLike | None = None, plan=None) -> None:
+                 spool_dir: str | os.PathLike | None = None, plan=None, account: Account | None = None) -> None:
         if n_out < 0:
             raise ValueError(f"n_out must be >= 0, got {n_out}")
         if plan is not None and len(plan) != n_out:
@@ -609,6 +635,7 @@ class FrameSource:
         self.plan = plan   # heygem_kernel.loops.LoopPlan: source frames (and cross-fades) per output frame
         self.width, self.height = size or (info.width, info.height)
         self.spool_dir = spool_dir
+        self.account = account   # account("decode_cpu", seconds): the decoder's CPU time, when it exits
         self._gen: Iterator[np.ndarray] | None = None
         self._fd: int | None = None
         self._spool: str | None = None
@@ -627,7 +654,7 @@ class FrameSource:
         n = self.info.n_frames
         if self.n_out == 0:
             return
-        self._gen = iter_frames(self.info, size=(self.width, self.height))
+        self._gen = iter_frames(self.info, size=(self.width, self.height), account=self.account)
         try:
             if self.info.is_image:
                 still = next(self._gen)
@@ -747,7 +774,8 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, *, width: int, height: int, fps: float | Fraction,
                  audio: str | os.PathLike | None, duration: float | None = None,
-                 crf: int = 18, preset: str = "veryfast", colour: dict[str, str] | None = None) -> None:
+                 crf: int = 18, preset: str = "veryfast", colour: dict[str, str] | None = None,
+                 account: Account | None = None) -> None:
         if width <= 0 or height <= 0 or fps <= 0:
             raise ValueError(f"bad output geometry {width}x{height} @ {fps} fps")
         # an exact rate (Fraction, e.g. VideoInfo.exact_fps) is kept as is: 30000/1001 stays 30000/1001
@@ -761,6 +789,7 @@ class VideoWriter:
         elif self.audio is not None:
             probe_audio(self.audio)  # fail early, naming the file, if it has no audio track
         self.duration = duration
+        self.account = account   # account("encode_cpu", seconds): the encoder's CPU time, when it exits
         self.frames_written = 0
         self._even_w, self._even_h = self.width + self.width % 2, self.height + self.height % 2
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -830,7 +859,7 @@ class VideoWriter:
                 self._proc.stdin.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2YUV_I420).data)
         except (OSError, ValueError) as exc:  # BrokenPipe: ffmpeg stopped reading
             # rc 0: it reached `-t duration` and finished; frames past the audio's end are dropped
-            if self._proc.wait() != 0:
+            if _reap(self._proc, self.account, "encode_cpu") != 0:
                 self._error = exc
             while self._queue.get() is not None:  # keep draining so write()/close() never block
                 pass
@@ -852,7 +881,7 @@ class VideoWriter:
             self._proc.stdin.close()
         except OSError:
             pass
-        rc = self._proc.wait()
+        rc = _reap(self._proc, self.account, "encode_cpu")
         if self.frames_written == 0:
             self.partial.unlink(missing_ok=True)
             raise MediaError(f"no frames were written to {self.path}")

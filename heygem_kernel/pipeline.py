@@ -1,22 +1,27 @@
-"""The streaming run: a linear pipeline of small named steps.
+"""The streaming run: a short sequence of named stages over one per-job context, :class:`Job`.
 
-    probe -> analyse (face track + mouth library, cached)  |  speech features (beside it)
-          -> render (decode -> backend -> composite -> encode, in bounded batches)
-          -> sync check -> diagnostics -> records
+    probe           what the inputs are                       -> job.info, job.backend, job.enhancer
+    analyse_inputs  face track + mouth library (:func:`analyse`, cached by the video's content
+                    hash) beside the speech; the loop plan      -> job.analysis, job.speech, job.feats, job.plan
+    render          decode -> synthesise -> composite -> encode, overlapped (:mod:`heygem_kernel.render`)
+                                                              -> job.rendered
+    check           the output's own mouth against the speech -> job.sync
+    record          plots, params.json, result.json           -> RunResult
 
-Frames flow through bounded queues (decode and encode run in ffmpeg processes fed by
-threads in :mod:`heygem_kernel.media`), so memory does not grow with the video's length.
+Each stage is a function of the :class:`Job`: it reads what earlier stages filled in and adds
+its own part. Frames flow through bounded queues, so memory does not grow with the video.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -24,10 +29,10 @@ from . import backends, cache, compositing, enhance, loops, media, mouthlib, rec
 from .errors import Cancelled, InputError, NoFaceError
 from .i18n import N_
 from .options import RunOptions
+from .render import Rendered, output_size, render
 
 LOG = logging.getLogger("heygem")
 ANALYSIS_VERSION = 7          # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram)
-LANDMARK_SAMPLES = 6          # frames kept for the landmark diagnostic plot
 Progress = Callable[[str, int, int], None]
 
 
@@ -41,20 +46,30 @@ class Analysis:
     thumbs: np.ndarray | None = None   # [N, 32, 32] uint8 loops.descriptor of each frame (loop planning)
 
 
-class _Stopwatch:
+class Stopwatch:
+    """Seconds spent per named step, summed over calls: ``with watch("encode"): ...``.
+
+    Steps on different threads overlap, so their seconds may add up to more than the run's.
+    """
+
     def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
+        self._seconds: dict[str, float] = {}
 
-    def __call__(self, name: str):
-        watch = self
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - t0)
 
-        class _Span:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
+    def add(self, name: str, seconds: float) -> None:
+        self._seconds[name] = self._seconds.get(name, 0.0) + seconds
 
-            def __exit__(self, *exc):
-                watch.timings[name] = round(watch.timings.get(name, 0.0) + time.perf_counter() - self.t0, 3)
-        return _Span()
+    @property
+    def timings(self) -> dict[str, float]:
+        """Seconds per step, rounded to ms."""
+        return {name: round(sec, 3) for name, sec in self._seconds.items()}
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -70,7 +85,7 @@ def _report(progress: Progress | None, stage: str, done: int, total: int) -> Non
 # ---------------------------------------------------------------------------------------------
 def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_library: bool = True,
             cache_dir: str | Path | None = None, progress: Progress | None = None,
-            cancel: threading.Event | None = None) -> Analysis:
+            cancel: threading.Event | None = None, account: media.Account | None = None) -> Analysis:
     """Track the face over source frames [0, n_frames) and gather the person's mouths.
 
     Cached by the video's content hash and the options that change the result, so a second
@@ -97,7 +112,7 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
             LOG.info("analysis: re-used cached face track %s (%d frames)", entry.name, len(cached_raw))
     if start < n_frames:
         _track_frames(info, raw, library, detector=options.detector, start=start, progress=progress,
-                      cancel=cancel, thumbs=thumbs)
+                      cancel=cancel, thumbs=thumbs, account=account)
         if entry is not None:
             arrays = {"raw_landmarks": raw, "loop_thumbs": thumbs}
             if library is not None:
@@ -112,13 +127,13 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
 
 
 def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, progress, cancel,
-                  thumbs: np.ndarray | None = None) -> None:
+                  thumbs: np.ndarray | None = None, account: media.Account | None = None) -> None:
     """Fill ``raw`` [shape=(N, 68, 2)] (and ``thumbs``, loop descriptors) from frame ``start`` on
     (earlier frames are only decoded)."""
     from . import landmarks
     n_frames = len(raw)
     tracker = landmarks.FaceTracker(detector, fps=info.fps)
-    frames = media.iter_frames(info)
+    frames = media.iter_frames(info, account=account)
     try:
         for i, frame in enumerate(frames):
             if i >= n_frames:
@@ -159,6 +174,46 @@ def _load_analysis(entry: Path, want_library: bool):
 
 
 # ---------------------------------------------------------------------------------------------
+@dataclass
+class Job:
+    """One run: its inputs and settings, and what each stage found (filled in stage order)."""
+
+    audio: Path
+    video: Path
+    output: Path
+    run_dir: Path
+    options: RunOptions
+    cache_dir: Path
+    progress: Progress | None = None
+    cancel: threading.Event | None = None
+    speech: Any = None                 # audio.Speech: given (a batch loads it once) or loaded by analyse_inputs
+    watch: Stopwatch = field(default_factory=Stopwatch)
+    started: float = field(default_factory=time.perf_counter)
+    # filled by the stages
+    info: media.VideoInfo | None = None    # probe
+    expected_s: float = 0.0                # probe: the speech's length from its header, in s
+    notes: list = field(default_factory=list)  # probe: what the H.264 output cannot carry, one plain line each
+    backend: backends.Backend | None = None  # probe
+    enhancer: Any = None                   # probe: enhance.Enhancer, or None without face restoration
+    analysis: Analysis | None = None       # analyse_inputs
+    feats: backends.AudioFeatures | None = None  # analyse_inputs: speech features at the video's rate
+    n_out: int = 0                         # analyse_inputs: output frames
+    plan: Any = None                       # analyse_inputs: loops.LoopPlan, the source frame of each output frame
+    rendered: Rendered | None = None       # render
+    sync: Any = None                       # check: sync.SyncEstimate, or None when not checked
+    sync_targets: Any = None               # check: the render's targets against the same reference
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "run.log"
+
+    def check_cancel(self) -> None:
+        _check(self.cancel)
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        _report(self.progress, stage, done, total)
+
+
 _MISSING = {"audio": (N_("no such audio file: {path}"), N_("{path} is a folder, expected an audio file")),
             "video": (N_("no such video file: {path}"), N_("{path} is a folder, expected a video file"))}
 
@@ -175,21 +230,13 @@ def _check_inputs(audio: str | Path, video: str | Path) -> tuple[Path, Path]:
 
 
 def _backend_for(options: RunOptions):
-    device = options.device
-    return backends.create(options.backend, checkpoint=options.checkpoint, device=device,
+    return backends.create(options.backend, checkpoint=options.checkpoint, device=options.device,
                            batch_size=options.batch_size, models_dir=options.models_dir)
 
 
 def _frames_for(seconds: float, info) -> int:
     """Output frames for ``seconds`` of speech at the video's rate (at least one)."""
     return max(1, int(round(seconds * info.fps)))
-
-
-def _output_size(info, options: RunOptions) -> tuple[int, int]:
-    if not options.out_height or options.out_height == info.height:
-        return info.width, info.height
-    h = int(options.out_height) // 2 * 2
-    return max(2, int(round(info.width * h / info.height / 2)) * 2), h
 
 
 def _return_big_buffers_to_the_os() -> None:
@@ -221,6 +268,12 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
         cache_dir: str | Path | None = None) -> records.RunResult:
     """Lip-sync ``video`` (or a photo) to ``audio`` and write an H.264/AAC MP4.
 
+    ``out``: the output file (default ``<run dir>/output.mp4``); ``run_dir``: this run's record
+    folder (default a new ``<runs_root>/<time>-<name>``); ``speech``: an already loaded
+    :class:`heygem_kernel.audio.Speech` of ``audio`` (a batch loads it once); ``progress(stage,
+    done, total)`` is called as work advances; setting ``cancel`` stops the run; ``cache_dir``
+    holds the face-track cache (default ``<runs_root>/.cache``).
+
     Returns a :class:`~heygem_kernel.records.RunResult`; raises a
     :class:`~heygem_kernel.errors.HeyGemError` for bad input. A failed or cancelled run leaves
     no output file behind (the encoder writes to a temporary name).
@@ -234,123 +287,87 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     run_dir.mkdir(parents=True, exist_ok=True)
     output = Path(out) if out else run_dir / "output.mp4"
     output.parent.mkdir(parents=True, exist_ok=True)
-    cache_dir = Path(cache_dir) if cache_dir else Path(runs_root) / ".cache"
-    log_path = run_dir / "run.log"
-    with records.run_log(log_path):
+    job = Job(audio=audio, video=video, output=output, run_dir=run_dir, options=options,
+              cache_dir=Path(cache_dir) if cache_dir else Path(runs_root) / ".cache",
+              progress=progress, cancel=cancel, speech=speech)
+    with records.run_log(job.log_path):
         try:
-            return _run(audio, video, output, options, run_dir, log_path, speech, progress, cancel, cache_dir)
+            return _run(job)
         except Exception as exc:
             LOG.error("run failed: %s", exc)
             raise
 
 
-def _run(audio: Path, video: Path, output: Path, options: RunOptions, run_dir: Path, log_path: Path,
-         speech, progress, cancel, cache_dir) -> records.RunResult:
-    watch = _Stopwatch()
-    t_start = time.perf_counter()
-    LOG.info("run: audio=%s video=%s backend=%s", audio, video, options.backend)
-    with watch("probe"):
-        info = media.probe_video(video, still_fps=options.still_fps)
-        audio_info = None if speech is not None else media.probe_audio(audio)
-        expected = speech.duration if speech is not None else audio_info.duration
-    notes = media.conversion_notes(info)   # what the H.264 output cannot carry, one plain line each
+def _run(job: Job) -> records.RunResult:
+    """The stages in order; each reads what the ones before it put into ``job``."""
+    LOG.info("run: audio=%s video=%s backend=%s", job.audio, job.video, job.options.backend)
+    with job.watch("probe"):
+        probe(job)
+    analyse_inputs(job)
+    with job.watch("render"):
+        job.rendered = render(job)
+    LOG.info("render: %d frames, %d without a face passed through", job.n_out, job.rendered.no_face)
+    if job.options.sync_check:
+        with job.watch("sync"):
+            job.sync = check(job)
+    return record(job)
+
+
+def probe(job: Job) -> None:
+    """What the inputs are: the video's geometry and rate, the speech's length, the backend."""
+    info = job.info = media.probe_video(job.video, still_fps=job.options.still_fps)
+    audio_info = None if job.speech is not None else media.probe_audio(job.audio)
+    job.expected_s = job.speech.duration if job.speech is not None else audio_info.duration
+    job.notes = media.conversion_notes(info)
     if audio_info is not None and audio_info.tracks > 1:
-        notes.append(f"{audio.name} has {audio_info.tracks} audio tracks: only the first is used as the speech")
-    for note in notes:
+        job.notes.append(f"{job.audio.name} has {audio_info.tracks} audio tracks: only the first is used as the speech")
+    for note in job.notes:
         LOG.warning("%s", note)
     LOG.info("video: %dx%d, %.3f fps%s, %d frames%s", info.width, info.height, info.fps,
-             " (variable rate, resampled)" if info.is_vfr else "", info.n_frames, " (photo)" if info.is_image else "")
-    backend = _backend_for(options)
-    enhancer = enhance.from_options(options)  # a bad model file fails here, before any heavy work
-    # Speech analysis (pocketsphinx, mel) runs beside the face analysis: they are independent,
-    # and on two cores the overlap saves most of the speech time.
-    _report(progress, "audio", 0, 1)
+             " (variable rate, resampled)" if info.is_vfr else "", info.n_frames,
+             " (photo)" if info.is_image else "")
+    job.backend = _backend_for(job.options)
+    job.enhancer = enhance.from_options(job.options)  # a bad model file fails here, before any heavy work
+
+
+def analyse_inputs(job: Job) -> None:
+    """Face track + mouth library of the source frames the output needs, beside the speech.
+
+    Speech analysis (phonemes, mel) runs on a second thread while the faces are tracked: they
+    are independent, and on two cores the overlap hides most of the speech's time.
+    """
+    info, options, backend = job.info, job.options, job.backend
+    job.report("audio", 0, 1)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="heygem-speech") as pool:
-        speech_job = pool.submit(_speech_with_mel_plot, audio, speech, run_dir / "mel.png", options.language)
-        with watch("analyse"):
-            analysis = analyse(info, options=options, n_frames=min(info.n_frames, _frames_for(expected, info)),
-                               want_library=backend.needs_library, cache_dir=cache_dir, progress=progress,
-                               cancel=cancel)
-        with watch("audio"):  # what is left to wait for once the faces are done
-            speech = speech_job.result()
-    n_out = _frames_for(speech.duration, info)
-    feats = speech.features(fps=info.fps, n_frames=n_out)
-    _report(progress, "audio", 1, 1)
-    LOG.info("speech: %.2f s -> %d output frames (%s)", speech.duration, n_out,
+        speech_job = pool.submit(_timed_call, job.watch, "speech", analyse_speech, job.audio, job.speech,
+                                 job.run_dir / "mel.png", options.language)
+        with job.watch("analyse"):
+            job.analysis = analyse(info, options=options,
+                                   n_frames=min(info.n_frames, _frames_for(job.expected_s, info)),
+                                   want_library=backend.needs_library, cache_dir=job.cache_dir,
+                                   progress=job.progress, cancel=job.cancel, account=job.watch.add)
+        with job.watch("audio"):  # what is left to wait for once the faces are done
+            job.speech = speech_job.result()
+    job.n_out = n_out = _frames_for(job.speech.duration, info)
+    job.feats = job.speech.features(fps=info.fps, n_frames=n_out)
+    job.report("audio", 1, 1)
+    LOG.info("speech: %.2f s -> %d output frames (%s)", job.speech.duration, n_out,
              f"{options.loop} loop" if n_out > info.n_frames and not info.is_image
              else "trim" if n_out < info.n_frames else "1:1")
     n_src = min(info.n_frames, n_out)
-    if analysis.track.n_frames < n_src:  # the decoded speech ran a little longer than its header said
-        analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
-                           cache_dir=cache_dir, cancel=cancel)
-    _check(cancel)
-    track = analysis.track
-    if not np.any(track.valid):
-        raise NoFaceError(f"no face found in {video} ({n_src} frames checked)")
-    LOG.info("analysis: face in %d/%d source frames%s", int(track.valid.sum()), n_src,
+    if job.analysis.track.n_frames < n_src:  # the decoded speech ran a little longer than its header said
+        job.analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
+                               cache_dir=job.cache_dir, cancel=job.cancel)
+    job.check_cancel()
+    analysis = job.analysis
+    if not np.any(analysis.track.valid):
+        raise NoFaceError(f"no face found in {job.video} ({n_src} frames checked)")
+    LOG.info("analysis: face in %d/%d source frames%s", int(analysis.track.valid.sum()), n_src,
              f", {len(analysis.library)} mouths in the library" if analysis.library is not None else "")
-
-    plan = _loop_plan(info, analysis, options, n_out, feats.envelope)
-    backend.prepare(backends.JobContext(audio=feats, track=track, library=analysis.library,
+    job.plan = _loop_plan(info, analysis, options, n_out, job.feats.envelope)
+    backend.prepare(backends.JobContext(audio=job.feats, track=analysis.track, library=analysis.library,
                                         width=info.width, height=info.height, options=options,
-                                        cache_dir=cache_dir))
-    with watch("render"):
-        rendered = _render(info, output, audio, speech.duration, n_out, track, backend, options, progress, cancel,
-                           plan=plan)
-    LOG.info("render: %d frames, %d without a face passed through", n_out, rendered.no_face)
-
-    sync = None
-    if options.sync_check:
-        from . import sync as sync_mod
-        with watch("sync"):
-            # against the calibrated real-speech reference, not the targets that drove the render
-            sync = sync_mod.estimate_from_speech(rendered.mouth_open, phones=speech.phones, fps=info.fps,
-                                                 mouth_width=rendered.mouth_width)
-            targets = sync_mod.check_targets(feats.visemes, phones=speech.phones, fps=info.fps)
-        LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", sync.offset_frames,
-                 sync.confidence, sync.correlation)
-    extra = {"input_notes": notes, "analysis_cached": analysis.cached, "source_frames": info.n_frames,
-             "is_vfr": info.is_vfr,
-             "is_image": info.is_image, "frames_enhanced": rendered.enhanced,
-             "loop": plan.to_dict()}
-    if sync is not None:
-        extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict(),
-                     sync_method=sync.method, sync_targets_offset_frames=targets.offset_exact,
-                     speech_language=speech.language)
-    extra.update(_backend_scores(backend, output, feats, info))
-
-    with watch("plots"):
-        plots = _plots(run_dir, feats, rendered, sync, info.fps, mask_scale=options.mask_scale)
-    watch.timings["total"] = round(time.perf_counter() - t_start, 3)
-    params_path = run_dir / "params.json"
-    records.write_json(params_path, {
-        "audio": str(audio.resolve()), "video": str(video.resolve()), "output": str(output.resolve()),
-        "options": options.to_dict(), "backend": backend.describe(), "versions": records.versions(),
-        "video_info": {k: str(v) if isinstance(v, Path) else v for k, v in vars(info).items()},
-        "audio_duration": speech.duration, "command": sys.argv if "heygem" in " ".join(sys.argv[:1]) else None,
-        "enhance": enhancer.describe() if enhancer else None,
-    })
-    out_w, out_h = _output_size(info, options)
-    result = records.RunResult(
-        output=output, run_dir=run_dir, params_path=params_path, log_path=log_path, plots=plots,
-        width=out_w, height=out_h, fps=info.fps, n_frames=n_out, duration=speech.duration,
-        frames_no_face=rendered.no_face,
-        sync_offset_frames=None if sync is None else int(sync.offset_frames),
-        sync_confidence=None if sync is None else float(sync.confidence),
-        sync_correlation=None if sync is None else float(sync.correlation),
-        timings=watch.timings, backend=options.backend, extra=extra)
-    records.write_json(run_dir / "result.json", result.to_dict())
-    LOG.info("done in %.1f s: %s", watch.timings["total"], output)
-    return result
-
-
-@dataclass
-class _Rendered:
-    no_face: int
-    mouth_open: np.ndarray           # [T] output mouth opening (NaN: no face)
-    mouth_width: np.ndarray          # [T] output mouth width (NaN: no face)
-    samples: list                    # [(out_index, frame, output landmarks, source landmarks)]
-    enhanced: int = 0                # frames whose new mouth went through face restoration
+                                        cache_dir=job.cache_dir))
 
 
 def _loop_plan(info, analysis: Analysis, options: RunOptions, n_out: int, envelope) -> "loops.LoopPlan":
@@ -366,106 +383,55 @@ def _loop_plan(info, analysis: Analysis, options: RunOptions, n_out: int, envelo
     return plan
 
 
-def _render(info, output: Path, audio: Path, duration: float, n_out: int, track, backend, options,
-            progress, cancel, *, plan: "loops.LoopPlan | None" = None) -> _Rendered:
-    """Decode -> synthesise -> composite -> encode, ``options.batch_size`` frames at a time.
+def check(job: Job):
+    """Sync check: the output's own mouth (measured while rendering) against the speech.
 
-    Four stages run at once: ffmpeg decodes ahead (reader thread), the backend synthesises
-    batch k+1 on a worker thread (on the GPU for learned backends) while this thread blends
-    and checks batch k, and ffmpeg encodes behind (writer thread). At most
-    ``INFLIGHT_BATCHES`` batches are held, so memory does not depend on the video's length.
+    The reference is the calibrated real-speech model of the speech's phones, never the
+    targets that drove the render; the targets are checked against the same reference.
     """
-    from collections import deque
-    out_w, out_h = _output_size(info, options)
-    state = _RenderState(n_out=n_out, options=options, size=(out_w, out_h), native=(info.width, info.height),
-                         fps=info.fps)
-    inflight: deque = deque()
-
-    def submit(pool, pending: list) -> None:
-        out_idx = np.array([p[0] for p in pending])
-        src_idx = np.array([p[1] for p in pending])
-        lms = [plan.landmarks(track, int(o)) if plan is not None else track.landmarks[s] if track.valid[s] else None
-               for o, s in zip(out_idx, src_idx)]
-        frames = [p[2] for p in pending]
-        batch = backends.FrameBatch(frames=frames, landmarks=lms, out_index=out_idx, src_index=src_idx)
-        inflight.append((batch, pool.submit(backend.synthesize, batch)))
-
-    def finish(writer) -> None:
-        batch, future = inflight.popleft()
-        state.blend_and_write(batch, future.result(), writer)
-        _report(progress, "render", int(batch.out_index[-1]) + 1, n_out)
-
-    with media.FrameSource(info, n_out=n_out, plan=plan) as source, \
-            media.VideoWriter(output, width=out_w, height=out_h, fps=info.exact_fps, audio=audio, duration=duration,
-                              crf=options.crf, preset=options.preset,
-                              colour=media.output_colour_tags(info)) as writer, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="heygem-backend") as pool:
-        pending: list = []
-        for out_i, (src_i, frame) in enumerate(source):
-            pending.append((out_i, src_i, frame))
-            if len(pending) >= max(1, options.batch_size):
-                _check(cancel)
-                submit(pool, pending)
-                pending = []
-                if len(inflight) >= INFLIGHT_BATCHES:
-                    finish(writer)
-        if pending:
-            submit(pool, pending)
-        while inflight:
-            _check(cancel)
-            finish(writer)
-    return state.result()
+    from . import sync as sync_mod
+    r, info, phones = job.rendered, job.info, job.speech.phones
+    est = sync_mod.estimate_from_speech(r.mouth_open, phones=phones, fps=info.fps, mouth_width=r.mouth_width)
+    job.sync_targets = sync_mod.check_targets(job.feats.visemes, phones=phones, fps=info.fps)
+    LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", est.offset_frames,
+             est.confidence, est.correlation)
+    return est
 
 
-INFLIGHT_BATCHES = 2   # one being synthesised while one is blended and written
-
-
-class _RenderState:
-    """Blends backend patches into frames, measures the output's mouth, keeps plot samples."""
-
-    def __init__(self, *, n_out: int, options: RunOptions, size: tuple[int, int], native: tuple[int, int],
-                 fps: float | None = None):
-        from . import landmarks
-        self.options, self.size, self.native = options, size, native
-        self.sample_at = set(np.linspace(0, n_out - 1, LANDMARK_SAMPLES).round().astype(int).tolist())
-        self.samples: list = []
-        self.seen = np.full((n_out, 68, 2), np.nan, np.float32)   # the output's own landmarks
-        self.checker = landmarks.FaceTracker(options.detector, fps=fps) if options.sync_check else None
-        self.no_face = 0
-        self.enhancer, self.enhanced = enhance.from_options(options), 0   # loaded once, in _run
-
-    def blend_and_write(self, batch: backends.FrameBatch, patches: list, writer) -> None:
-        import cv2
-        opts = self.options
-        for frame, lm, patch in zip(batch.frames, batch.landmarks, patches):
-            if lm is None:
-                self.no_face += 1
-            elif patch is not None:
-                compositing.composite(frame, lm, patch, mask_scale=opts.mask_scale, feather=opts.feather,
-                                      color_match=opts.color_match, inplace=True)
-        if self.enhancer is not None:  # face restoration, only where a new mouth went in
-            self.enhanced += self.enhancer.enhance(
-                batch.frames, [lm if p is not None else None for lm, p in zip(batch.landmarks, patches)],
-                mask_scale=opts.mask_scale, feather=opts.feather, color_match=opts.color_match)
-        for i, frame, lm in zip(batch.out_index, batch.frames, batch.landmarks):
-            seen = self.checker.update(frame) if self.checker is not None else None
-            if seen is not None:
-                self.seen[i] = seen
-            if int(i) in self.sample_at:  # the output's own landmarks when measured, and the mask used
-                self.samples.append((int(i), frame, seen if seen is not None else lm, lm))
-            if self.size != self.native:
-                frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-            writer.write(frame)
-
-    def result(self) -> _Rendered:
-        from . import landmarks
-        if self.checker is not None:
-            self.checker.close()
-        # measured exactly as `heygem sync OUTPUT` measures it, so both report the same figures
-        seen = landmarks.FaceTrack(landmarks=self.seen, valid=~np.isnan(self.seen[:, 0, 0]),
-                                   width=self.native[0], height=self.native[1], fps=0.0)
-        return _Rendered(no_face=self.no_face, mouth_open=seen.mouth_open(), mouth_width=seen.mouth_width(),
-                         samples=self.samples, enhanced=self.enhanced)
+def record(job: Job) -> records.RunResult:
+    """Plots, ``params.json`` and ``result.json``: what a person needs to judge and repeat the run."""
+    info, sync, options = job.info, job.sync, job.options
+    extra = {"input_notes": job.notes, "analysis_cached": job.analysis.cached, "source_frames": info.n_frames,
+             "is_vfr": info.is_vfr, "is_image": info.is_image, "frames_enhanced": job.rendered.enhanced,
+             "loop": job.plan.to_dict()}
+    if sync is not None:
+        extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict(),
+                     sync_method=sync.method, sync_targets_offset_frames=job.sync_targets.offset_exact,
+                     speech_language=job.speech.language)
+    extra.update(_backend_scores(job.backend, job.output, job.feats, info))
+    with job.watch("plots"):
+        plots = _plots(job.run_dir, job.feats, job.rendered, sync, info.fps, mask_scale=options.mask_scale)
+    job.watch.add("total", time.perf_counter() - job.started)
+    params_path = job.run_dir / "params.json"
+    records.write_json(params_path, {
+        "audio": str(job.audio.resolve()), "video": str(job.video.resolve()), "output": str(job.output.resolve()),
+        "options": options.to_dict(), "backend": job.backend.describe(), "versions": records.versions(),
+        "video_info": {k: str(v) if isinstance(v, Path) else v for k, v in vars(info).items()},
+        "audio_duration": job.speech.duration, "command": sys.argv if "heygem" in " ".join(sys.argv[:1]) else None,
+        "enhance": job.enhancer.describe() if job.enhancer else None,
+    })
+    out_w, out_h = output_size(info, options)
+    result = records.RunResult(
+        output=job.output, run_dir=job.run_dir, params_path=params_path, log_path=job.log_path, plots=plots,
+        width=out_w, height=out_h, fps=info.fps, n_frames=job.n_out, duration=job.speech.duration,
+        frames_no_face=job.rendered.no_face,
+        sync_offset_frames=None if sync is None else int(sync.offset_frames),
+        sync_confidence=None if sync is None else float(sync.confidence),
+        sync_correlation=None if sync is None else float(sync.correlation),
+        timings=job.watch.timings, backend=options.backend, extra=extra)
+    records.write_json(job.run_dir / "result.json", result.to_dict())
+    LOG.info("done in %.1f s: %s", result.timings["total"], job.output)
+    return result
 
 
 def _backend_scores(backend, output: Path, feats, info) -> dict:
@@ -480,7 +446,12 @@ def _backend_scores(backend, output: Path, feats, info) -> dict:
         return {}
 
 
-def _speech_with_mel_plot(audio: Path, speech, mel_png: Path, language: str = "auto"):
+def _timed_call(watch: Stopwatch, name: str, fn: Callable, *args: Any) -> Any:
+    with watch(name):
+        return fn(*args)
+
+
+def analyse_speech(audio: Path, speech, mel_png: Path, language: str = "auto"):
     """Speech features (unless given) and their mel plot: runs beside the face analysis."""
     from . import audio as audio_mod, diagnostics
     speech = speech if speech is not None else audio_mod.load_speech(audio, language=language)
@@ -488,7 +459,7 @@ def _speech_with_mel_plot(audio: Path, speech, mel_png: Path, language: str = "a
     return speech
 
 
-def _plots(run_dir: Path, feats, rendered: _Rendered, sync, fps: float, *, mask_scale: float) -> dict[str, Path]:
+def _plots(run_dir: Path, feats, rendered: Rendered, sync, fps: float, *, mask_scale: float) -> dict[str, Path]:
     """The landmark and mouth-track plots (the mel plot was drawn beside the face analysis)."""
     from . import diagnostics
     plots = {"mel": run_dir / "mel.png", "landmarks": run_dir / "landmarks.png",
