@@ -357,12 +357,21 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
         raise
 
 
+def _key_options(options: RunOptions) -> RunOptions:
+    """``options`` as they name an output: the enhancer model by its content, not its path
+    (a replaced model file re-runs the items; the same file moved does not)."""
+    from . import enhance
+    enhancer = enhance.from_options(options)  # loaded once: prepare checked it already
+    return options if enhancer is None else options.replace(enhance_model=f"sha256:{enhancer.sha256}")
+
+
 def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions, cache_dir: Path,
           samples: int, scan: bool, audio_info: Any, audio_hash: str, lock: Any) -> BatchPlan:
     """The body of :func:`prepare`, run while holding the run folder's lock."""
     from .cache import file_hash
     from .scan import scan_video
 
+    key_options = _key_options(options)
     previous = read_manifest(run_dir) or {"items": []}
     done = {e["key"]: e for e in previous["items"] if e.get("status") == "ok" and e.get("key")
             and _output_intact(run_dir, e)}
@@ -378,7 +387,7 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
             entry.update(status="failed", error=f"cannot read {video}: {exc.strerror or exc}", key=None)
             entries.append(entry)
             continue
-        key = item_key(video_hash=entry["video_sha256"], audio_hash=audio_hash, options=options)
+        key = item_key(video_hash=entry["video_sha256"], audio_hash=audio_hash, options=key_options)
         entry["key"] = key
         if key in done:  # finished before with the same inputs and options
             entry.update({k: v for k, v in done[key].items() if k not in ("index", "video")}, reused=True)

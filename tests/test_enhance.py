@@ -391,3 +391,19 @@ def test_pth_path_glue_with_a_spandrel_stand_in(tmp_path, face, models, monkeypa
     crop = enhance.create("codeformer", model=cf, device="cpu").align(frame, lm)[0]
     out = enhance.create("codeformer", model=cf, device="cpu").restore_crops([crop])[0].astype(float)
     assert np.abs(out - (-(crop / 127.5 - 1) * enhance.CODEFORMER_FIDELITY + 1) * 127.5).max() <= 1
+
+
+def test_batch_item_key_follows_the_enhancer_file_content(tmp_path, models, clip_524, speech_5s):
+    from heygem_kernel import batch
+    model = tmp_path / "gfpgan_1.4.onnx"
+
+    def key(content: Path, folder: str) -> str:
+        model.write_bytes(content.read_bytes())
+        plan = batch.prepare(speech_5s, [clip_524], run_dir=tmp_path / folder, scan=False,
+                             cache_dir=tmp_path / "cache", options={"enhance": "gfpgan", "enhance_model": str(model)})
+        plan.release()
+        return plan.manifest["items"][0]["key"]
+
+    first = key(models["invert"], "a")
+    assert key(models["invert"], "b") == first          # same file, same key (a re-run skips it)
+    assert key(models["brighten"], "c") != first        # same path, another model: the item runs again
