@@ -494,11 +494,17 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     speech = speech or audio_mod.load_speech(audio)
     n_out = _frames_for(speech.duration, info)
     frame_index = int(np.clip(frame_index, 0, n_out - 1))
-    src = media.pingpong_index(frame_index, info.n_frames)
     backend = _backend_for(options)
-    n_src = min(info.n_frames, max(src + 1, int(round(PREVIEW_ANALYSIS_S * info.fps))))
-    analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
-                       cache_dir=cache_dir)
+    feats = speech.features(fps=info.fps, n_frames=n_out)
+    if n_out > info.n_frames and not info.is_image:   # looped: the plan (on the whole clip) says which frame
+        analysis = analyse(info, options=options, n_frames=info.n_frames, want_library=backend.needs_library,
+                           cache_dir=cache_dir)
+        src = int(_loop_plan(info, analysis, options, n_out, feats.envelope).src[frame_index])
+    else:
+        src = 0 if info.is_image else frame_index
+        n_src = min(info.n_frames, max(src + 1, int(round(PREVIEW_ANALYSIS_S * info.fps))))
+        analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
+                           cache_dir=cache_dir)
     frames = media.iter_frames(info)
     try:
         for i, frame in enumerate(frames):
@@ -509,8 +515,7 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     lm = analysis.track.landmarks[src] if analysis.track.valid[src] else None
     if lm is None:
         return frame
-    backend.prepare(backends.JobContext(audio=speech.features(fps=info.fps, n_frames=n_out),
-                                        track=analysis.track, library=analysis.library,
+    backend.prepare(backends.JobContext(audio=feats, track=analysis.track, library=analysis.library,
                                         width=info.width, height=info.height, options=options,
                                         cache_dir=cache_dir))
     patch = backend.synthesize(backends.FrameBatch(frames=[frame], landmarks=[lm],
