@@ -215,11 +215,10 @@ def _sync_summary(sync: Any) -> str:
 
 
 def _draw_sync_curve(ax, sync: Any) -> None:
-    from .sync import IN_SYNC_MS
     lags, curve = np.asarray(sync.lags), np.asarray(sync.curve)
     combined = getattr(sync, "curve_combined", None)
     scored = curve if combined is None else np.asarray(combined)
-    lo, hi = (ms * sync.fps / 1000.0 for ms in IN_SYNC_MS)
+    lo, hi = (ms * sync.fps / 1000.0 for ms in sync.in_sync_band_ms)  # the estimate's own band: no sync import
     ax.axvspan(min(lo, -1.0), max(hi, 1.0), color="#2ca02c", alpha=0.12, label=_("in sync"))
     ax.plot(lags, curve, color="#333333", lw=1.5, marker="o", ms=3, label=_("opening"))
     if combined is not None:

@@ -128,6 +128,11 @@ class SyncEstimate:
         return abs(self.offset_frames) <= IN_SYNC_FRAMES
 
     @property
+    def in_sync_band_ms(self) -> tuple[float, float]:
+        """The ITU-R BT.1359 detectability window (ms) the plots shade (``IN_SYNC_MS``)."""
+        return IN_SYNC_MS
+
+    @property
     def detectable(self) -> bool:
         """Outside the ITU-R BT.1359 detectability window (-125 .. +45 ms)."""
         return not IN_SYNC_MS[0] <= self.offset_ms <= IN_SYNC_MS[1]
