@@ -716,7 +716,8 @@ class FrameSource:
             yield a, frame
 
     def _open_spool(self) -> None:
-        fd, name = tempfile.mkstemp(prefix="heygem-frames-", suffix=".raw", dir=self.spool_dir)
+        from .records import SPOOL_PREFIX, temp_prefix
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(SPOOL_PREFIX), suffix=".raw", dir=self.spool_dir)
         self._fd, self._spool = fd, name
 
     def _spool_jpeg(self, frame: np.ndarray, end: int) -> int:

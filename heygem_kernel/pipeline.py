@@ -283,6 +283,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     options = options.replace(language=normalise_language(options.language))
     audio, video = _check_inputs(audio, video)
     _return_big_buffers_to_the_os()
+    swept = [Path(run_dir)] if run_dir else [p for p in Path(runs_root).glob("*") if p.is_dir()]
     run_dir = Path(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
     run_dir.mkdir(parents=True, exist_ok=True)
     output = Path(out) if out else run_dir / "output.mp4"
@@ -290,6 +291,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     job = Job(audio=audio, video=video, output=output, run_dir=run_dir, options=options,
               cache_dir=Path(cache_dir) if cache_dir else Path(runs_root) / ".cache",
               progress=progress, cancel=cancel, speech=speech)
+    for folder in (*swept, job.cache_dir):   # frame spools and temporaries of runs that were killed
+        records.sweep_stale(folder)
     with records.run_log(job.log_path):
         try:
             return _run(job)

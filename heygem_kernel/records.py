@@ -101,6 +101,50 @@ def versions() -> dict[str, str]:
 
 
 TMP_MARK = ".tmp-"          # in every temporary name atomic_output makes (stale ones are swept)
+SPOOL_PREFIX = "heygem-frames-"   # media.FrameSource's frame spool (up to 4 GiB), in the run folder
+# Temporary names carry the writing process's id, so a later run can tell a dead process's
+# leftovers (kill -9, power loss) from a live one's: "<...>.tmp-<pid>-<random>" / "heygem-frames-<pid>-...".
+_STALE = re.compile(rf"(?:^{re.escape(SPOOL_PREFIX)}|{re.escape(TMP_MARK)})(\d+)-")
+
+
+def temp_prefix(stem: str) -> str:
+    """Prefix of a temporary file of this process (see :func:`sweep_stale`)."""
+    return f"{stem}{os.getpid()}-"
+
+
+def sweep_stale(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files in ``folder`` whose writing process no longer runs.
+
+    Returns what was removed. Files of live processes (another run writing here now) and
+    everything that is not one of our temporaries are left alone.
+    """
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        match = _STALE.search(path.name)
+        if match is None or not path.is_file() or _alive(int(match.group(1))):
+            continue
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
+    if removed:
+        LOG.info("removed %d temporary file(s) left in %s by an earlier run that was stopped", len(removed), folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # someone else's process: alive
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -116,7 +160,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     import tempfile
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}{TMP_MARK}", suffix=path.suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(f".{path.stem}{TMP_MARK}"), suffix=path.suffix,
+                                dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -111,7 +111,9 @@ def render(job: "Job") -> Rendered:
 def source_frames(job: "Job") -> media.FrameSource:
     """The decode step: ``(source index, frame)`` for each of the ``job.n_out`` output frames,
     following the loop plan (:mod:`heygem_kernel.loops`)."""
-    return media.FrameSource(job.info, n_out=job.n_out, plan=job.plan, account=job.watch.add)
+    # the spool (up to 4 GiB for long loops) lives in the run's folder, not in a RAM-backed /tmp
+    return media.FrameSource(job.info, n_out=job.n_out, plan=job.plan, account=job.watch.add,
+                             spool_dir=job.run_dir)
 
 
 def _timed(items, watch: "Stopwatch", name: str):

@@ -1,0 +1,62 @@
+"""Temporary files live in the run's folder and never outlive their run (issue 11 item 6)."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+
+from heygem_kernel import media, records
+from heygem_kernel.pipeline import run
+from heygem_kernel.options import RunOptions
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid          # exited and reaped: no process has this id now (barring reuse)
+
+
+def test_the_frame_spool_is_in_the_given_folder_and_removed(tmp_path, clip_524):
+    info = media.probe_video(clip_524)
+    seen = []
+    with media.FrameSource(info, n_out=info.n_frames + 30, spool_dir=tmp_path) as source:   # a loop: spools
+        for i, (_, frame) in enumerate(source):
+            if i == info.n_frames + 5:
+                seen = [p.name for p in tmp_path.iterdir()]
+    assert len(seen) == 1 and seen[0].startswith(f"{records.SPOOL_PREFIX}{os.getpid()}-")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_sweeps_what_killed_runs_left(tmp_path, speech_5s, clip_524):
+    runs = tmp_path / "runs"
+    old_run, cache = runs / "20260101-000000-old", runs / ".cache"
+    old_run.mkdir(parents=True)
+    cache.mkdir()
+    dead, live = _dead_pid(), os.getpid()
+    stale = [old_run / f"{records.SPOOL_PREFIX}{dead}-abc.raw",
+             cache / f".analysis-x{records.TMP_MARK}{dead}-q1.npz"]
+    kept = [old_run / f"{records.SPOOL_PREFIX}{live}-def.raw",          # a live run's spool
+            old_run / "output.mp4", cache / "analysis-x.npz"]           # not temporaries
+    for p in stale + kept:
+        p.write_bytes(b"x" * 100)
+    short = tmp_path / "speech.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech_5s), "-t", "1", str(short)], check=True)
+    result = run(short, clip_524, runs_root=runs, options=RunOptions(sync_check=False))
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in kept)
+    assert not [p for p in result.run_dir.iterdir() if p.name.startswith(records.SPOOL_PREFIX)]
+
+
+def test_atomic_output_leaves_nothing_when_the_write_fails(tmp_path):
+    target = tmp_path / "data.npz"
+    try:
+        with records.atomic_output(target) as tmp:
+            np.savez(tmp, a=np.zeros(3))
+            raise RuntimeError("disk full")
+    except RuntimeError:
+        pass
+    assert list(tmp_path.iterdir()) == []
+    with records.atomic_output(target) as tmp:
+        np.savez(tmp, a=np.arange(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["data.npz"]
