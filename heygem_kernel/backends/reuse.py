@@ -3,8 +3,12 @@
 For each output frame the speech asks for a mouth shape (``AudioFeatures.visemes``: opening,
 spread, rounding in [0, 1]). That shape is mapped into this person's range of openings seen in
 the video, the closest mouth of the :class:`~heygem_kernel.mouthlib.MouthLibrary` (same head
-yaw preferred) is bent by the landmark warp to the exact opening, aligned to the target frame
-by eyes and nose, and handed to the compositor. A photo has one mouth: the warp does it all.
+yaw preferred, and an interior that looks like the speaker's typical open mouth) is bent by the
+landmark warp to the exact opening, aligned to the target frame by eyes and nose, and handed to
+the compositor. A gap the warp opens is filled with real teeth and tongue: the chosen mouth's
+own interior, or a donor mouth's when the chosen one is closed; targets never open wider than
+the widest real mouth. A photo has one, closed, mouth: the warp does it all, onto an interior
+synthesised from the person's own face (:func:`~heygem_kernel.mouthlib.synthetic_interior`).
 """
 from __future__ import annotations
 
@@ -61,7 +65,6 @@ class ReuseBackend(Backend):
         if hi - lo < MIN_OPEN_RANGE:  # a still, or a person who keeps the mouth shut
             lo, hi = float(np.min(opens)), float(np.min(opens)) + DEFAULT_OPEN_RANGE
             self.max_warp = MAX_WARP_STILL
-        self.colours = mouthlib.interior_colours(lib)
         self.interior = _interior_brightness(lib)
         real = self.feats[np.isfinite(self.interior), 0]
         if self.max_warp == MAX_WARP_VIDEO and real.size:
@@ -110,7 +113,7 @@ class ReuseBackend(Backend):
                     lib.patches[k], lib.landmarks[k], teeth_bgr=mouthlib.teeth_colour(frame, lm))
             source = self.donor
         patch = mouthlib.warp_mouth(lib.patches[k], lib.landmarks[k], d_open=d_open, width_ratio=ratio,
-                                    colours=self.colours, interior=source)
+                                    interior=source)
 
         # patch pixels -> frame pixels, nose bases aligned (pitch differences move the mouth)
         to_patch = mouthlib.patch_origin_matrix() @ np.vstack([mouthlib.to_canonical(lm), [0, 0, 1]])
@@ -143,7 +146,8 @@ def _interior_brightness(lib) -> np.ndarray:
     return out
 
 
-def _pick_donor(lib, feats: np.ndarray, interior: np.ndarray, typical: float) -> "mouthlib.InteriorSource | None":
+def _pick_donor(lib, feats: np.ndarray, interior: np.ndarray,
+                typical: float) -> "mouthlib.InteriorSource | None":
     """The library mouth whose interior fills gaps opened in closed mouths: among the more open
     mouths facing the camera, the one whose interior is most like the speaker's typical one."""
     ok = ~np.isnan(interior) & (np.abs(feats[:, 2] - np.median(feats[:, 2])) < 2 * YAW_SCALE)
