@@ -9,8 +9,9 @@ The web page (or anyone) only reads the files: the job JSON for its state, the b
 ``manifest.json`` for per-item results, and ``items/<name>/progress.json`` for the item in
 flight. Closing the browser or restarting Voila does not touch the runner.
 
-One job at a time: a batch uses the whole machine (one GPU, or the CPU cores through its own
-executor; with ``$HEYGEM_SCHEDULER`` set, every batch fans out over that Dask cluster).
+One job at a time: a batch uses the whole machine. On one GPU or the CPU its items run one
+after another; with several GPUs the batch fans out over a Dask worker per GPU; with
+``$HEYGEM_SCHEDULER`` (``heygem serve --scheduler``) over that Dask cluster.
 
 Cancel: a flag file ``<id>.cancel``; the batch checks it between items and inside the engine
 (``$HEYGEM_CANCEL_FILE``, see :class:`heygem_kernel.batch.CancelFlag`); a batch that has not
@@ -138,7 +139,7 @@ def _now() -> str:
 
 def _job_path(queue: Path, job_id: str) -> Path:
     if not job_id or "/" in job_id or job_id.startswith("."):
-        raise InputError(f"not a job id: {job_id!r}")
+        raise InputError("not a job id: {id}", id=repr(job_id))
     return queue / f"{job_id}.json"
 
 
@@ -175,12 +176,12 @@ def submit_batch(*, runs_root: str | os.PathLike, audio: str | os.PathLike,
     audio = Path(audio).expanduser().absolute()
     paths = [Path(v).expanduser().absolute() for v in videos]
     if not audio.is_file():
-        raise InputError(f"no such audio file: {audio}")
+        raise InputError("no such audio file: {path}", path=audio)
     if not paths:
         raise InputError("a batch needs at least one video")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise InputError(f"no such video file: {missing[0]}")
+        raise InputError("no such video file: {path}", path=missing[0])
     queue = queue_dir(runs_root)
     queue.mkdir(parents=True, exist_ok=True)
     run_dir = records.new_run_dir(Path(runs_root).expanduser().absolute(), f"batch-{name or audio.stem}")
@@ -241,7 +242,7 @@ def get_job(runs_root: str | os.PathLike, job_id: str) -> Job:
     queue = queue_dir(runs_root)
     data = _read(_job_path(queue, job_id))
     if data is None:
-        raise InputError(f"no job {job_id!r} in {queue}")
+        raise InputError("no job {id} in {path}", id=repr(job_id), path=queue)
     return _job(data, cancel_requested=(queue / f"{job_id}.cancel").exists())
 
 
@@ -428,7 +429,16 @@ def batch_argv(data: dict[str, Any], *, runs_root: Path) -> list[str]:
     scheduler = os.environ.get(ENV_SCHEDULER)
     if scheduler:
         argv += ["--executor", "dask", "--scheduler", scheduler]
+    elif _gpu_count(data) > 1:  # one Dask worker per GPU, one item at a time each
+        argv += ["--executor", "dask"]
     return argv + ["--", *data["videos"]]
+
+
+def _gpu_count(data: dict[str, Any]) -> int:
+    if (data.get("options") or {}).get("device") == "cpu":
+        return 0
+    from .batch import visible_gpus
+    return len(visible_gpus())
 
 
 def _die_with_parent() -> None:

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from . import i18n
 from . import workspace as ws
 from .errors import InputError
+from .jobs import ENV_SCHEDULER
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866                                  # Voila's own default
@@ -57,6 +58,7 @@ class ServeConfig:
     max_upload_mb: float
     media_dirs: tuple[Path, ...] = ()   # offered in the panel's "file on this machine" pickers
     lang: str | None = None    # "en" | "zh"; None: each browser's Accept-Language
+    scheduler: str | None = None   # Dask scheduler every batch job fans out over (heygem_kernel.jobs)
 
     @property
     def notebook(self) -> Path:
@@ -77,7 +79,8 @@ class ServeConfig:
                 ws.ENV_FILES_URL: "/voila/files/", ws.ENV_MEDIA_DIRS: os.pathsep.join(map(str, self.media_dirs)),
                 # off loopback, typed paths may only name files in uploads/ and the media folders
                 ws.ENV_RESTRICT_PICKS: "0" if is_loopback(self.host) else "1",
-                **({i18n.ENV_LANG: self.lang} if self.lang else {})}
+                **({i18n.ENV_LANG: self.lang} if self.lang else {}),
+                **({ENV_SCHEDULER: self.scheduler} if self.scheduler else {})}
 
     def voila_config(self) -> "traitlets.config.Config":
         """Voila settings (a traitlets Config: dict and list values need no CLI quoting)."""
@@ -101,7 +104,8 @@ class ServeConfig:
 
 def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                 token: str | None = None, max_upload_mb: float | None = None,
-                media_dirs: list[str | os.PathLike] | tuple = (), lang: str | None = None) -> ServeConfig:
+                media_dirs: list[str | os.PathLike] | tuple = (), lang: str | None = None,
+                scheduler: str | None = None) -> ServeConfig:
     """Check the serve options; a non-loopback ``host`` gets a generated token if none is given."""
     root = Path(root or PROJECT_ROOT).resolve()
     if not root.is_dir():
@@ -123,7 +127,7 @@ def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HO
     if lang is not None and i18n.normalize(lang) is None:
         raise InputError("--lang {lang}: expected one of {choices}", lang=lang, choices=", ".join(i18n.LANGUAGES))
     return ServeConfig(root=root, host=host, port=port, token=token, max_upload_mb=mb, media_dirs=dirs,
-                       lang=i18n.normalize(lang) if lang else None)
+                       lang=i18n.normalize(lang) if lang else None, scheduler=scheduler or None)
 
 
 def prepare_workspace(config: ServeConfig) -> None:

@@ -139,3 +139,32 @@ def test_bad_submissions_are_refused_before_queueing(tmp_path, clip_524, speech_
     with pytest.raises(InputError, match="unknown run option"):
         jobs.submit_batch(runs_root=runs, audio=speech_5s, videos=[clip_524], options={"nope": 1}, start=False)
     assert jobs.list_jobs(runs) == []
+
+
+def test_batch_command_and_dask_cluster(tmp_path, monkeypatch):
+    from heygem_kernel.serve import make_config
+
+    data = {"audio": "/a.wav", "run_dir": "/r", "videos": ["/v1.mp4", "-odd.mp4"], "options": {"device": "cpu"}}
+    monkeypatch.delenv(jobs.ENV_BATCH_COMMAND, raising=False)
+    monkeypatch.delenv(jobs.ENV_SCHEDULER, raising=False)
+    argv = jobs.batch_argv(data, runs_root=tmp_path)
+    assert argv[:4] == [sys.executable, "-m", "heygem_kernel", "batch"] and "--executor" not in argv
+    assert argv[-3:] == ["--", "/v1.mp4", "-odd.mp4"]           # a video named like an option stays a video
+    assert argv[argv.index("--cache-dir") + 1] == str(tmp_path / ".cache")
+    env = make_config(root=tmp_path, scheduler="tcp://10.0.0.5:8786").env()
+    monkeypatch.setenv(jobs.ENV_SCHEDULER, env[jobs.ENV_SCHEDULER])   # what heygem serve --scheduler hands on
+    argv = jobs.batch_argv(data, runs_root=tmp_path)
+    assert argv[argv.index("--executor"):argv.index("--executor") + 4] == ["--executor", "dask", "--scheduler",
+                                                                           "tcp://10.0.0.5:8786"]
+
+
+def test_heygem_batch_options_json_errors_are_one_line(tmp_path, clip_524, speech_5s):
+    import subprocess
+
+    for text, message in (("{bad", "heygem: error: --options: not a JSON object (Expecting property name"),
+                          ('{"mask_scale": 9}', "heygem: error: invalid option mask_scale (--mask-scale): must be a number")):
+        out = subprocess.run([sys.executable, "-m", "heygem_kernel", "batch", "--audio", str(speech_5s), "--run-dir",
+                              str(tmp_path / "b"), "--options", text, str(clip_524)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
+    assert not (tmp_path / "b" / "manifest.json").exists()          # refused before any work

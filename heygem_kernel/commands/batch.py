@@ -72,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             given = json.loads(args.options)
         except ValueError as exc:
-            raise InputError(f"--options: not a JSON object ({exc})") from None
+            raise InputError("--options: not a JSON object ({error})", error=exc) from None
         if not isinstance(given, dict):
             raise InputError("--options: expected a JSON object of run options")
         options = make_options({**options, **given}).to_dict()

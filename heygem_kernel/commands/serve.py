@@ -29,6 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                              "videos need not travel through the browser")
     parser.add_argument("--lang", choices=("en", "zh"), default=None,
                         help="language of the page (default: each browser's Accept-Language)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="a Dask scheduler (tcp://host:8786) that the page's batch jobs fan out over "
+                             "(default: each job runs on this machine, one at a time)")
     parser.set_defaults(func=main)
     return parser
 
@@ -37,5 +40,6 @@ def main(args: argparse.Namespace) -> int:
     from ..serve import make_config, serve
 
     config = make_config(root=args.root, host=args.host, port=args.port, token=args.token,
-                         max_upload_mb=args.max_upload_mb, media_dirs=args.media_dir, lang=args.lang)
+                         max_upload_mb=args.max_upload_mb, media_dirs=args.media_dir, lang=args.lang,
+                         scheduler=args.scheduler)
     return serve(config)
