@@ -251,6 +251,18 @@ def test_generate_matches_reference(model, speech3, faces):
     assert np.abs(other.astype(int) - got.astype(int)).mean() > 1.0
 
 
+def test_reduced_precision_path(models_dir, model, speech3, faces):
+    """The CUDA path's casts (bfloat16 here: it runs on CPU too) give the same faces, roughly."""
+    half = mt.load_musetalk(models_dir, "cpu", dtype="bfloat16")
+    assert mt.load_musetalk(models_dir, "cpu", dtype="bfloat16") is half      # loaded once
+    prompts = model.audio_prompts(speech3, 25.0)[[3, 20]]
+    lat = half.reference_latents(faces[:2])
+    assert lat.dtype == np.float32 and lat.shape == (2, 8, 32, 32)
+    got = half.generate_from_latents(lat, prompts)
+    ref = model.generate(faces[:2], prompts)
+    assert got.dtype == np.uint8 and np.abs(got.astype(int) - ref.astype(int)).mean() < 8
+
+
 def test_bad_shapes_are_one_line(model, faces):
     from heygem_kernel.errors import InputError
     with pytest.raises(InputError, match=r"faces must be uint8 \[N, 256, 256, 3\]"):

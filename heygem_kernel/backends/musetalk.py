@@ -492,12 +492,15 @@ class MuseTalkModel:
 
     def reference_latents(self, faces: np.ndarray) -> np.ndarray:
         """faces [shape=(N, 256, 256, 3)] uint8 BGR -> [shape=(N, 8, 32, 32)] (masked, reference)
-        VAE latents (posterior mean x 0.18215), in the model's dtype on the host."""
+        VAE latents (posterior mean x 0.18215), on the host in the model's dtype (float32 for
+        bfloat16)."""
         import torch
         faces = _check_faces(faces)
         with self._lock, torch.inference_mode():
             t0 = time.perf_counter()
             lat = self._encode(self._to_device(faces))
+            if lat.dtype == torch.bfloat16:          # numpy has no bfloat16
+                lat = lat.float()
             out = lat.cpu().numpy()
             self.gpu_seconds += time.perf_counter() - t0
         return out
