@@ -46,8 +46,10 @@ MIN_LOOP_S = 2.5               # shorter footage cannot hold a 2 s segment plus 
 MAX_CANDIDATES = 2000          # joins kept after the coarse search (simulated exactly)
 PER_SOURCE_FRAME = 6           # ... at most this many leaving each source frame (spread over the clip)
 MAX_SEARCH_FRAMES = 2000       # longer footage loops within its first 2000 frames (matrices <= 16 MB each)
-W_PAUSE = 0.6                  # join score: + 0.6 x loudness (0..1) at the join: prefer pauses
+W_PAUSE = 2.0                  # join score: + 2 x mean loudness (0..1) across its fade: prefer pauses
 W_REPEAT = 1.0                 # + 1 per earlier use of the same join (within half a second)
+BEAM = 16                      # join sequences kept by the search ...
+BRANCH = 6                     # ... each grown by its best next joins
 JITTER = 0.15                  # + deterministic noise in [0, 0.15): varied, reproducible choices
 GHOST_FLOOR = 0.03             # head offsets under 3% of the eye distance (~2-3 px) do not show in a fade
 # Landmarks that carry head position and pose only (jaw sides, brows, nose, eyes), not speech.
@@ -354,49 +356,74 @@ class _JoinGraph:
     # -----------------------------------------------------------------------------------------
     def plan(self, n_out: int, env: np.ndarray, *, limit: float, min_seg: int) -> LoopPlan | None:
         """A plan whose joins all stay within ``limit`` and whose segments last at least
-        ``min_seg`` source frames (but the last), or None. A natural step larger than ``limit``
-        (a jerk, a frame the camera dropped) is played with in-between blends inserted."""
+        ``min_seg`` source frames (but the last), or None. A natural step larger than
+        ``BLEND_ABOVE`` (a jerk, a frame the camera dropped) is played with in-between blends.
+
+        Beam search over join sequences: each join scores its cost + ``W_PAUSE`` x the speech
+        loudness across its fade + ``W_REPEAT`` x its earlier uses + deterministic jitter; the
+        sequence with the lowest total wins (fewer, smoother joins, in pauses, varied)."""
         ok = self.cost <= limit
         joins, cost = self.joins[ok], self.cost[ok]
         if not len(joins):
             return None
         resume = joins[:, 1] + joins[:, 2]                  # first pure frame after the fade
         live = self._live(joins, resume, min_seg)
-        start = 0
         if self.n < n_out and not live[0]:
             return None
+        blend_limit = min(limit, BLEND_ABOVE)
+        extra = np.zeros(self.n, np.int64)                  # in-between blends before frame k
+        extra[1:] = np.where(self.nat > blend_limit, np.ceil(self.nat / blend_limit) - 1, 0)
+        ext_cum = np.concatenate([[0], np.cumsum(extra)])
+        loud_cum = np.concatenate([[0.0], np.cumsum(env, dtype=np.float64)])
         rng = np.random.default_rng(self.seed ^ n_out)
-        uses: dict[tuple[int, int], int] = {}
+        keys = [self._key(j) for j in joins]
+        typical = float(np.median(cost)) + W_PAUSE * float(np.mean(env)) if len(env) else float(np.median(cost))
+        beam: list[tuple[float, int, int, tuple, dict]] = [(0.0, 0, 0, (), {})]   # (score, t, p, path, uses)
+        finished: list[tuple[float, tuple]] = []
+        while beam:
+            grown = []
+            for score, t, p, path, uses in beam:
+                left = n_out - t
+                if self.n - p >= left:                      # the rest of the footage covers it
+                    finished.append((score, path))
+                    continue
+                seg_len = joins[:, 0] - p + 1
+                seg_out = seg_len + ext_cum[np.maximum(joins[:, 0] + 1, 0)] - ext_cum[min(p + 1, self.n)]
+                onward = live[resume] | (self.n - resume >= left - seg_out - joins[:, 2])
+                cand = (seg_len >= min_seg) & onward
+                if not cand.any():   # only near the very end: a shorter last-but-one segment
+                    cand = (seg_len >= 1) & onward
+                idx = np.flatnonzero(cand)
+                if not len(idx):
+                    continue
+                first = np.minimum(t + seg_out[idx], n_out)
+                last = np.minimum(first + joins[idx, 2], n_out)
+                loud = (loud_cum[last] - loud_cum[first]) / np.maximum(last - first, 1)
+                local = cost[idx] + W_PAUSE * loud + JITTER * rng.random(len(idx))
+                local += W_REPEAT * np.array([uses.get(keys[k], 0) for k in idx])
+                for r in np.argsort(local, kind="stable")[:BRANCH]:
+                    k = int(idx[r])
+                    grown.append((score + float(local[r]), int(first[r] + joins[k, 2]), int(resume[k]),
+                                  path + (k,), {**uses, keys[k]: uses.get(keys[k], 0) + 1}))
+            # rank by the score so far plus the typical cost of the joins still to come
+            grown.sort(key=lambda g: g[0] + typical * (n_out - g[1]) / max(1, self.n))
+            beam = grown[:BEAM]
+        if not finished:
+            return None
+        path = min(finished, key=lambda f: f[0])[1]
         out: list[tuple[int, int, float]] = []              # (frame A, frame B or -1, weight of B)
         out_joins: list[Join] = []
-        self._inserted = 0
-        p = start
-        while len(out) < n_out:
-            left = n_out - len(out)
-            if self.n - p >= left:                          # the rest of the footage covers it
-                self._play(out, p, self.n - 1, min(limit, BLEND_ABOVE), n_out)
-                break
-            seg_len = joins[:, 0] - p + 1
-            onward = live[resume] | (self.n - resume >= left - seg_len - joins[:, 2])
-            cand = (seg_len >= min_seg) & onward
-            if not cand.any():   # only near the very end: a shorter last-but-one segment
-                cand = (seg_len >= 1) & onward
-                if not cand.any():
-                    return None
-            idx = np.flatnonzero(cand)
-            at = np.minimum(len(out) + seg_len[idx] + joins[idx, 2] // 2, n_out - 1)
-            score = cost[idx] + W_PAUSE * env[at] + JITTER * rng.random(len(idx))
-            score += W_REPEAT * np.array([uses.get(self._key(joins[k]), 0) for k in idx])
-            k = int(idx[int(np.argmin(score))])
+        self._inserted, p = 0, 0
+        for k in path:
             i, j, fade = (int(v) for v in joins[k])
-            uses[self._key(joins[k])] = uses.get(self._key(joins[k]), 0) + 1
-            self._play(out, p, i, min(limit, BLEND_ABOVE), n_out)
+            self._play(out, p, i, blend_limit, n_out)
             if len(out) < n_out:
                 out_joins.append(Join(at=len(out), src_from=i, src_to=j, fade=fade, cost=float(cost[k])))
             for q in range(fade):
                 w = (q + 1) / (fade + 1)                    # weight of the new segment's frame
                 out.append((i + 1 + q, j + q, w) if w < 0.5 else (j + q, i + 1 + q, 1.0 - w))
             p = j + fade
+        self._play(out, p, self.n - 1, blend_limit, n_out)
         out = out[:n_out]
         src = np.array([o[0] for o in out], np.int32)
         bsrc = np.array([o[1] for o in out], np.int32)

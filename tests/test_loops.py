@@ -74,6 +74,18 @@ def test_seamless_plan_is_forward_varied_and_deterministic(vfr_case):
     assert len(lengths) >= 2, lengths
 
 
+def test_joins_prefer_pauses_in_the_speech(vfr_case):
+    info, analysis, n_out, env = vfr_case
+
+    def loudness_at_joins(plan: loops.LoopPlan) -> float:
+        return float(np.mean([env[j.at:j.at + j.fade].mean() for j in plan.joins]))
+
+    heard = _plan(vfr_case, "seamless")
+    deaf = _plan((info, analysis, n_out, None), "seamless")       # the same footage, no loudness given
+    assert loudness_at_joins(heard) < min(loudness_at_joins(deaf), env.mean()) - 0.1, \
+        (loudness_at_joins(heard), loudness_at_joins(deaf), env.mean())
+
+
 def test_photo_and_short_clip_fall_back_with_a_note(clip_590):
     still = loops.plan_loop(n_out=50, fps=25.0, is_image=True)
     assert still.mode == "still" and set(still.src.tolist()) == {0} and "photo" in still.note
