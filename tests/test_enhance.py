@@ -295,7 +295,7 @@ def test_cli_end_to_end_restores_the_mouth_and_keeps_the_top_of_the_frame(tmp_pa
             (ex0, ey0), (ex1, ey1) = lm[36:48].min(0).astype(int) - 8, lm[36:48].max(0).astype(int) + 8
             mouth.append(psnr(enhanced[k, my0:my1, mx0:mx1], plain[k, my0:my1, mx0:mx1]))
             eyes.append(psnr(enhanced[k, ey0:ey1, ex0:ex1], plain[k, ey0:ey1, ex0:ex1]))
-    assert max(mouth) < 20, mouth   # the restored (inverted) mouth is not the composited one
+    assert max(mouth) < 25, mouth   # the restored (inverted) mouth is not the composited one (~40 if it were)
     assert min(eyes) >= 35, eyes    # the eyes are: encoder noise only
     params = json.loads((root / "enh" / "params.json").read_text())
     assert params["enhance"]["sha256"] == hashlib.sha256(models["invert"].read_bytes()).hexdigest()
