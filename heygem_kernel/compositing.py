@@ -12,11 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .backends.base import MouthPatch
+from .face68 import LEFT_EYE, MOUTH_CORNERS, OUTER_LIPS, RIGHT_EYE
 
-# iBUG-68 indices used here (see heygem_kernel.landmarks for the full layout)
-MOUTH_LEFT, MOUTH_RIGHT = 48, 54
-OUTER_LIPS = slice(48, 60)
-LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
+# iBUG-68 indices used here (the table: heygem_kernel.face68)
+MOUTH_LEFT, MOUTH_RIGHT = (int(i) for i in MOUTH_CORNERS)
 
 # Ellipse geometry in units of the mouth width w (measured on real faces: the chin's lowest
 # point sits ~0.9 w below the lip centre, the nose base ~0.45 w above it).

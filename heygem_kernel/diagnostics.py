@@ -16,13 +16,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from .audio import FMAX, FMIN, MAX_ABS_VALUE, MEL_PER_SECOND
+from .face68 import INNER_LIPS, OUTER_LIPS
 from .i18n import _
 
 DPI = 100
 MEL_TICKS_HZ = (250, 500, 1000, 2000, 4000, 7000)
 LANDMARK_COLUMNS = 3           # sample frames per row
 FACE_MARGIN = 0.35             # crop = landmark box grown by this fraction of its size each side
-LIP_POINTS = (np.arange(48, 60), np.arange(60, 68))   # outer and inner lip loops (iBUG 68)
+LIP_POINTS = (OUTER_LIPS, INNER_LIPS)   # outer and inner lip loops (iBUG 68)
 NORM_PERCENTILES = (2, 98)     # robust 0..1 scaling of the mouth track for display
 
 C_MOUTH, C_SPEECH, C_SHIFTED, C_ENV = "#1f77b4", "#d62728", "#ff7f0e", "#7f7f7f"

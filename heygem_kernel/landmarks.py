@@ -19,24 +19,10 @@ import numpy as np
 from .detectors import DETECTORS, Box, Detector, Face, box_iou, get_detector
 from .errors import Cancelled, InputError, NoFaceError
 
-# --- iBUG 68 layout ------------------------------------------------------------------------------
-JAW = np.arange(0, 17)
-CHIN = np.arange(5, 12)            # the part of the jaw line that drops when the mouth opens
-LEFT_BROW = np.arange(17, 22)
-RIGHT_BROW = np.arange(22, 27)
-NOSE_BRIDGE = np.arange(27, 31)
-NOSE_BOTTOM = np.arange(31, 36)
-NOSE = np.arange(27, 36)
-LEFT_EYE = np.arange(36, 42)       # 36 outer corner, 39 inner corner
-RIGHT_EYE = np.arange(42, 48)      # 42 inner corner, 45 outer corner
-OUTER_LIPS = np.arange(48, 60)     # 48 / 54 mouth corners, 51 top, 57 bottom
-INNER_LIPS = np.arange(60, 68)     # 60 / 64 inner corners
-MOUTH = np.arange(48, 68)
-# Inner-lip pairs (upper, lower) across the opening: 61-67, 62-66, 63-65.
-INNER_LIP_PAIRS = np.array([[61, 67], [62, 66], [63, 65]])
-MOUTH_CORNERS = np.array([48, 54])
-EYE_OUTER_CORNERS = np.array([36, 45])   # inter-ocular distance of the 300-W benchmark
-N_POINTS = 68
+# --- iBUG 68 layout: the one table, in heygem_kernel.face68 (names kept here for callers) --------
+from .face68 import (CHIN, EYE_OUTER_CORNERS, INNER_LIP_PAIRS, INNER_LIPS, JAW, LEFT_BROW,
+                     LEFT_EYE, MOUTH, MOUTH_CORNERS, N_POINTS, NOSE, NOSE_BOTTOM, NOSE_BRIDGE, OUTER_LIPS,
+                     RIGHT_BROW, RIGHT_EYE, corner_width, inner_lip_gap, inter_ocular)
 
 # --- tracking ------------------------------------------------------------------------------------
 # A full detection every 0.4 s (10 frames at 25 fps) costs ~1 ms/frame on average and re-centres
@@ -279,21 +265,16 @@ class FaceTrack:
 
     def inter_ocular(self) -> np.ndarray:
         """[shape=(N,)] distance of the outer eye corners (36, 45) in pixels; NaN where invalid."""
-        lm = self._points()
-        return np.linalg.norm(lm[:, EYE_OUTER_CORNERS[0]] - lm[:, EYE_OUTER_CORNERS[1]], axis=-1)
+        return inter_ocular(self._points())
 
     def mouth_open(self) -> np.ndarray:
         """[shape=(N,)] inner-lip opening (mean distance of the pairs 61-67, 62-66, 63-65) /
         inter-ocular distance; NaN where invalid. ~0 closed, ~0.3 wide open."""
-        lm = self._points()
-        gap = np.linalg.norm(lm[:, INNER_LIP_PAIRS[:, 0]] - lm[:, INNER_LIP_PAIRS[:, 1]], axis=-1)
-        return (gap.mean(axis=1) / self.inter_ocular()).astype(np.float32)
+        return (inner_lip_gap(self._points()) / self.inter_ocular()).astype(np.float32)
 
     def mouth_width(self) -> np.ndarray:
         """[shape=(N,)] mouth-corner distance (48-54) / inter-ocular distance; NaN where invalid."""
-        lm = self._points()
-        width = np.linalg.norm(lm[:, MOUTH_CORNERS[0]] - lm[:, MOUTH_CORNERS[1]], axis=-1)
-        return (width / self.inter_ocular()).astype(np.float32)
+        return (corner_width(self._points()) / self.inter_ocular()).astype(np.float32)
 
     def face_boxes(self) -> np.ndarray:
         """[shape=(N, 4)] float32 (x0, y0, x1, y1) bounding box of the 68 points; NaN if invalid."""

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import face68
+from .face68 import INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
+
 # Canonical frame: eye centres at (+-CANON_EYE_DIST/2, 0). Face proportions measured on the
 # shared clips: nose base ~0.75 D below the eye line, lip centre ~1.1 D, chin ~1.6 D.
 CANON_EYE_DIST = 128.0
@@ -30,13 +33,9 @@ PATCH_H = int(round((PATCH_Y[1] - PATCH_Y[0]) * CANON_EYE_DIST))
 OPEN_BIN, WIDTH_BIN, YAW_BIN = 0.02, 0.05, 0.06
 MAX_ENTRIES = 160          # hard memory bound: 160 x 269 x 211 x 3 B ~ 27 MB
 
-INNER_PAIRS = ((61, 67), (62, 66), (63, 65))
-LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)
-NOSE_BASE = slice(31, 36)
-
 
 def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return lm[LEFT_EYE].mean(0), lm[RIGHT_EYE].mean(0)
+    return face68.eye_centres(lm)
 
 
 def to_canonical(lm: np.ndarray) -> np.ndarray:
@@ -67,10 +66,9 @@ def mouth_features(lm: np.ndarray) -> tuple[float, float, float, float]:
     below the eye line (a nodding head shortens it).
     """
     lm = np.asarray(lm, dtype=np.float64)
-    left, right = eye_centres(lm)
-    dist = max(float(np.hypot(*(right - left))), 1e-6)
-    opening = float(np.mean([np.hypot(*(lm[a] - lm[b])) for a, b in INNER_PAIRS])) / dist
-    width = float(np.hypot(*(lm[54] - lm[48]))) / dist
+    dist = max(float(face68.eye_centre_distance(lm)), 1e-6)
+    opening = float(face68.inner_lip_gap(lm)) / dist        # the one opening measure, in units of D
+    width = float(face68.corner_width(lm)) / dist
     canon = apply(to_canonical(lm), lm[[30, 33]])
     return opening, width, float(canon[0, 0] / CANON_EYE_DIST), float(canon[1, 1] / CANON_EYE_DIST)
 
@@ -117,8 +115,8 @@ class MouthLibrary:
         patch = cv2.warpAffine(frame, matrix, (PATCH_W, PATCH_H), flags=cv2.INTER_AREA
                                if matrix[0, 0] < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         plm = apply(matrix, np.asarray(lm, np.float64)).astype(np.float32)
-        x0, x1 = int(plm[48:60, 0].min()), int(plm[48:60, 0].max()) + 1
-        y0, y1 = int(plm[48:60, 1].min()), int(plm[48:60, 1].max()) + 1
+        x0, x1 = int(plm[OUTER_LIPS, 0].min()), int(plm[OUTER_LIPS, 0].max()) + 1
+        y0, y1 = int(plm[OUTER_LIPS, 1].min()), int(plm[OUTER_LIPS, 1].max()) + 1
         roi = cv2.cvtColor(patch[max(y0, 0):y1, max(x0, 0):x1], cv2.COLOR_BGR2GRAY)
         sharp = float(cv2.Laplacian(roi, cv2.CV_32F).var()) if roi.size else 0.0
         if slot is not None:
@@ -187,7 +185,7 @@ def inner_lip_mask(shape: tuple[int, int], lm: np.ndarray) -> np.ndarray:
     [shape=(68, 2)] pixel (x, y)."""
     import cv2
     mask = np.zeros(shape, np.uint8)
-    cv2.fillPoly(mask, [np.round(np.asarray(lm, np.float64)[60:68]).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(np.asarray(lm, np.float64)[INNER_LIPS]).astype(np.int32)], 1)
     return mask.astype(bool)
 
 
@@ -273,7 +271,7 @@ def interior_ratio(output, output_landmarks, recording, recording_landmarks, *,
 def _frame_interior(frame: np.ndarray, lm: np.ndarray) -> int | None:
     """25th-percentile grey level inside the inner lips of one frame (None: too few pixels)."""
     import cv2
-    pts = np.asarray(lm, np.float64)[60:68]
+    pts = np.asarray(lm, np.float64)[INNER_LIPS]
     x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int), 0)
     x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
     crop = frame[y0:y1, x0:x1]
@@ -309,7 +307,7 @@ def warp_mouth(patch: np.ndarray, lm: np.ndarray, *, d_open: float, width_ratio:
     lm = np.asarray(lm, np.float32)
     cx = float((lm[48, 0] + lm[54, 0]) / 2)
     half = max(float(lm[54, 0] - lm[48, 0]) / 2, 4.0)
-    seam = float(lm[60:68, 1].mean())
+    seam = float(lm[INNER_LIPS, 1].mean())
     chin = float(lm[8, 1])
     nose = float(lm[33, 1])
     xs = np.arange(w, dtype=np.float32)[None, :]
@@ -512,7 +510,7 @@ def teeth_colour(frame: np.ndarray, lm: np.ndarray) -> np.ndarray:
     mask = np.zeros(frame.shape[:2], np.uint8)
     cheeks = np.array([lm[1], lm[31], lm[35], lm[15], lm[12], lm[4]])
     cv2.fillPoly(mask, [np.round(cheeks).astype(np.int32)], 1)
-    cv2.fillPoly(mask, [np.round(lm[48:60]).astype(np.int32)], 0)
+    cv2.fillPoly(mask, [np.round(lm[OUTER_LIPS]).astype(np.int32)], 0)
     skin = frame[mask.astype(bool)].astype(np.float32)
     skin = skin.mean(0) if len(skin) else np.array([120, 140, 180], np.float32)
     skin_luma = float(skin @ np.array([0.114, 0.587, 0.299]))
@@ -542,7 +540,7 @@ def synthetic_interior(patch: np.ndarray, lm: np.ndarray, *, teeth_bgr: np.ndarr
     for i in (65, 66, 67):
         lm[i, 1] = max(lm[i, 1], lm[128 - i, 1]) + SYNTH_GAP * d * lens_at(lm[i, 0])
     lip_mask = np.zeros(patch.shape[:2], np.uint8)
-    cv2.fillPoly(lip_mask, [np.round(lm[48:60]).astype(np.int32)], 1)
+    cv2.fillPoly(lip_mask, [np.round(lm[OUTER_LIPS]).astype(np.int32)], 1)
     lip = patch[lip_mask.astype(bool)].astype(np.float32)
     lip = lip.mean(0) if len(lip) else np.array([90, 90, 160], np.float32)
     xs, y_up, y_lo = _gap_curves(lm, cx=cxi, d_open=0.0, width_ratio=1.0)

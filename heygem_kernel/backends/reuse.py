@@ -19,6 +19,7 @@ import numpy as np
 from .. import mouthlib
 from ..compositing import mask_geometry
 from ..errors import BackendError
+from ..face68 import OUTER_LIPS
 from .base import Backend, FrameBatch, JobContext, MouthPatch
 
 # Selection cost scales (units of the eye distance D): how far apart two mouths may be in
@@ -164,8 +165,8 @@ def _appearance_distances(lib) -> np.ndarray:
     import cv2
     thumbs = []
     for patch, lm in zip(lib.patches, lib.landmarks):
-        x0, y0 = np.floor(lm[48:60].min(0)).astype(int) - 4
-        x1, y1 = np.ceil(lm[48:60].max(0)).astype(int) + 4
+        x0, y0 = np.floor(lm[OUTER_LIPS].min(0)).astype(int) - 4
+        x1, y1 = np.ceil(lm[OUTER_LIPS].max(0)).astype(int) + 4
         crop = patch[max(y0, 0):y1, max(x0, 0):x1]
         grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.size else np.zeros((16, 32), np.uint8)
         thumbs.append(cv2.resize(grey, (32, 16), interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
