@@ -29,7 +29,7 @@ from . import backends, cache, compositing, enhance, loops, media, mouthlib, rec
 from .errors import Cancelled, InputError, NoFaceError
 from .i18n import N_
 from .options import RunOptions
-from .render import Rendered, output_size, render
+from .render import Rendered, make_meter, output_size, render
 
 LOG = logging.getLogger("heygem")
 ANALYSIS_VERSION = 7          # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram)
@@ -199,6 +199,7 @@ class Job:
     feats: backends.AudioFeatures | None = None  # analyse_inputs: speech features at the video's rate
     n_out: int = 0                         # analyse_inputs: output frames
     plan: Any = None                       # analyse_inputs: loops.LoopPlan, the source frame of each output frame
+    meter: Any = None                      # analyse_inputs: render.MouthMeter, made while the speech is analysed
     rendered: Rendered | None = None       # render
     sync: Any = None                       # check: sync.SyncEstimate, or None when not checked
     sync_targets: Any = None               # check: the render's targets against the same reference
@@ -304,11 +305,15 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
 def _run(job: Job) -> records.RunResult:
     """The stages in order; each reads what the ones before it put into ``job``."""
     LOG.info("run: audio=%s video=%s backend=%s", job.audio, job.video, job.options.backend)
-    with job.watch("probe"):
-        probe(job)
-    analyse_inputs(job)
-    with job.watch("render"):
-        job.rendered = render(job)
+    try:
+        with job.watch("probe"):
+            probe(job)
+        analyse_inputs(job)
+        with job.watch("render"):
+            job.rendered = render(job)
+    finally:
+        if job.meter is not None:
+            job.meter.close()
     LOG.info("render: %d frames, %d without a face passed through", job.n_out, job.rendered.no_face)
     if job.options.sync_check:
         with job.watch("sync"):
@@ -349,6 +354,8 @@ def analyse_inputs(job: Job) -> None:
                                    n_frames=min(info.n_frames, _frames_for(job.expected_s, info)),
                                    want_library=backend.needs_library, cache_dir=job.cache_dir,
                                    progress=job.progress, cancel=job.cancel, account=job.watch.add)
+        if options.sync_check and not speech_job.done():  # load the sync check's models meanwhile
+            job.meter = make_meter(job)
         with job.watch("audio"):  # what is left to wait for once the faces are done
             job.speech = speech_job.result()
     job.n_out = n_out = _frames_for(job.speech.duration, info)

@@ -57,8 +57,7 @@ def render(job: "Job") -> Rendered:
     """Decode the source frames the output needs, synthesise, composite, measure and encode them."""
     opts, track = job.options, job.analysis.track
     compositor = Compositor(opts)
-    meter = MouthMeter(n_out=job.n_out, options=opts, size=(job.info.width, job.info.height),
-                       fps=job.info.fps) if opts.sync_check else None
+    meter = (job.meter or make_meter(job)) if opts.sync_check else None
     samples = PlotSamples(job.n_out)
     no_face = enhanced = 0
 
@@ -78,7 +77,7 @@ def render(job: "Job") -> Rendered:
             seen = None
             if meter is not None:
                 with job.watch("measure"):
-                    seen = meter.measure(int(i), frame)
+                    seen = meter.measure(int(i), frame, near=lm)
             samples.offer(int(i), frame, seen if seen is not None else lm, lm)
             encoder.write(frame)
         job.report("render", int(batch.out_index[-1]) + 1, job.n_out)
@@ -101,7 +100,7 @@ def render(job: "Job") -> Rendered:
             job.check_cancel()
             finish(synth, encoder)
     if meter is not None:
-        mouth_open, mouth_width = meter.result()
+        mouth_open, mouth_width = meter.result(job.n_out)
     else:
         mouth_open = mouth_width = np.full(job.n_out, np.nan, np.float32)
     return Rendered(no_face=no_face, mouth_open=mouth_open, mouth_width=mouth_width, samples=samples.kept,
@@ -192,32 +191,57 @@ class Compositor:
                                      color_match=o.color_match, inplace=True)
 
 
+def make_meter(job: "Job") -> "MouthMeter":
+    """The sync check's meter for ``job`` (loads the detector's models: the pipeline makes it
+    while the speech is still being analysed, off the critical path)."""
+    return MouthMeter(options=job.options, size=(job.info.width, job.info.height), fps=job.info.fps)
+
+
 class MouthMeter:
     """The output's own 68 points, measured on the composited frames with the run's detector.
 
     Its mouth track is what the sync check compares with the speech: measured on the output's
     pixels exactly as ``heygem sync OUTPUT`` measures a file, never taken from the backend.
+    ``near`` (the landmarks the frame was composited with) only says where to look: the
+    landmark model then fits the output's own face in that crop, so no full-frame detection is
+    needed while the face stays there; where it finds none, the tracker searches the frame.
     """
 
-    def __init__(self, *, n_out: int, options: RunOptions, size: tuple[int, int], fps: float | None = None) -> None:
+    def __init__(self, *, options: RunOptions, size: tuple[int, int], fps: float | None = None) -> None:
         from . import landmarks
         self.size = size
-        self.seen = np.full((n_out, 68, 2), np.nan, np.float32)
+        self.seen: dict[int, np.ndarray] = {}
         self.tracker = landmarks.FaceTracker(options.detector, fps=fps)
 
-    def measure(self, index: int, frame: np.ndarray) -> np.ndarray | None:
-        seen = self.tracker.update(frame)
+    def measure(self, index: int, frame: np.ndarray, near: np.ndarray | None = None) -> np.ndarray | None:
+        seen = None
+        if near is not None:
+            detector = self.tracker.detector
+            seen = detector.landmarks(frame, detector.box_from_landmarks(near))
+        if seen is None:
+            seen = self.tracker.update(frame)
         if seen is not None:
             self.seen[index] = seen
         return seen
 
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """(mouth_open, mouth_width), each [shape=(T,)], NaN where no face was seen."""
+    def result(self, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mouth_open, mouth_width) of output frames [0, n_out), each [shape=(n_out,)], NaN where
+        no face was seen."""
         from . import landmarks
-        self.tracker.close()
-        seen = landmarks.FaceTrack(landmarks=self.seen, valid=~np.isnan(self.seen[:, 0, 0]),
+        self.close()
+        points = np.full((n_out, 68, 2), np.nan, np.float32)
+        for i, lm in self.seen.items():
+            if i < n_out:
+                points[i] = lm
+        seen = landmarks.FaceTrack(landmarks=points, valid=~np.isnan(points[:, 0, 0]),
                                    width=self.size[0], height=self.size[1], fps=0.0)
         return seen.mouth_open(), seen.mouth_width()
+
+    def close(self) -> None:
+        """Free the detector's models (safe to call twice)."""
+        if self.tracker is not None:
+            self.tracker.close()
+            self.tracker = None
 
 
 class PlotSamples:

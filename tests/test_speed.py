@@ -1,0 +1,49 @@
+"""The fast paths tell the same story as the slow ones: the run-time sync check (measured on
+the output's pixels, the crop placed from the source track) agrees with ``heygem sync`` on the
+written file, and a re-run with new speech on cached footage renders like a first run.
+Speed itself is measured by benchmarks/bench_engine.py, not here."""
+from __future__ import annotations
+
+import inspect
+import subprocess
+
+import numpy as np
+import pytest
+
+import heygem_kernel
+from heygem_kernel import RunOptions, pipeline, run, sync
+
+pytestmark = pytest.mark.slow
+
+
+def _cut(src, dst, *, start: float, seconds: float):
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-ss", str(start), "-i", str(src),
+                    "-t", str(seconds), "-ac", "1", str(dst)], check=True)
+    return dst
+
+
+def test_run_shows_its_real_signature():
+    def shape(fn):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+    assert shape(heygem_kernel.run) == shape(pipeline.run)
+    assert "out" in inspect.signature(heygem_kernel.run).parameters
+
+
+def test_runtime_sync_check_agrees_with_heygem_sync_on_the_file(tmp_path, clip_590, speech_60s):
+    speech = _cut(speech_60s, tmp_path / "a.wav", start=0.0, seconds=6.0)
+    first = run(speech, clip_590, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    on_file = sync.measure_video_sync(first.output, audio=speech).estimate
+    assert first.sync_offset_frames == on_file.offset_frames, (first.sync_offset_frames, on_file.offset_frames)
+    assert abs(first.sync_correlation - on_file.correlation) < 0.1, (first.sync_correlation, on_file.correlation)
+    t = first.timings
+    assert t["decode_cpu"] > 0 and t["encode_cpu"] > 0 and t["measure"] > 0, t
+
+    # new speech on the same footage: the face track comes from the cache, the output is as good
+    other = _cut(speech_60s, tmp_path / "b.wav", start=20.0, seconds=6.0)
+    again = run(other, clip_590, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    assert first.extra["analysis_cached"] is False and again.extra["analysis_cached"] is True
+    assert again.timings["analyse"] < 0.25 * first.timings["analyse"], (again.timings, first.timings)
+    on_file = sync.measure_video_sync(again.output, audio=other).estimate
+    assert again.sync_offset_frames == on_file.offset_frames
+    assert abs(again.sync_offset_frames) <= 1 and again.sync_correlation > 0.3, again.sync_correlation
+    assert np.isclose(again.duration, 6.0, atol=0.05)
