@@ -461,6 +461,8 @@ def test_new_speech_skips_the_vae_encoder(tmp_path, models_dir, clip_590, speech
     assert (first[0].x0, first[0].y0) == box[:2]
     assert first[0].image.shape == (box[3] - box[1], box[2] - box[0], 3)
     assert (backend.cache.hits, backend.cache.misses) == (0, 3)
+    prompts = backend.model.audio_prompts(speech3[:16000], 25.0)             # T = 25
+    np.testing.assert_array_equal(backend.prompts(np.array([0, 7, 24, 30])), prompts[[0, 7, 24, 24]])
 
     calls = []
     encode = backend.model.reference_latents

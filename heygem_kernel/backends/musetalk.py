@@ -425,6 +425,29 @@ def _load_pretrained(cls, folder: Path, weights: Path, what: str):
     return model
 
 
+@dataclass(frozen=True)
+class AudioTrack:
+    """features [shape=(L, 5, 384)] float32: whisper levels at 50 Hz, zero-padded (2p before,
+    >= 6p after); starts [shape=(T,)] int: window start of each video frame in it."""
+
+    features: np.ndarray
+    starts: np.ndarray
+
+    @property
+    def n_frames(self) -> int:
+        return int(len(self.starts))
+
+    def prompts(self, frames: np.ndarray) -> np.ndarray:
+        """Prompts [shape=(len(frames), 50, 384)] of video frames ``frames`` (clamped to T - 1;
+        a speech shorter than one frame gives all-zero prompts)."""
+        frames = np.asarray(frames, dtype=np.int64).reshape(-1)
+        if self.n_frames == 0:
+            return np.zeros((len(frames), PROMPT_TOKENS, D_MODEL), np.float32)
+        starts = self.starts[np.clip(frames, 0, self.n_frames - 1)]
+        idx = starts[:, None] + np.arange(WINDOW)[None, :]                # [N, 10]
+        return self.features[idx].reshape(len(frames), PROMPT_TOKENS, D_MODEL)
+
+
 class MuseTalkModel:
     """The three MuseTalk 1.5 networks on one device. Build with :func:`load_musetalk`.
 
@@ -465,13 +488,9 @@ class MuseTalkModel:
             self.gpu_seconds += time.perf_counter() - t0
         return torch.cat(out).numpy()
 
-    def audio_prompts(self, wav: np.ndarray, fps: float) -> np.ndarray:
-        """Per-video-frame audio prompts [shape=(T, 50, 384)] float32 (no position code).
-
-        wav [shape=(n,)] float32 mono at 16 kHz; fps the video's rate (29.97 is kept exact,
-        see the module docstring). T = floor(n / 16000 x fps). Token k of frame t is level
-        k % 5 of feature frame start[t] + k // 5 (see :func:`prompt_layout`).
-        """
+    def audio_track(self, wav: np.ndarray, fps: float) -> "AudioTrack":
+        """The speech's padded 50 Hz features and each video frame's window start (prompts are
+        cut from it on demand: 6x less memory than all prompts of a long speech at 30 fps)."""
         wav = np.asarray(wav, dtype=np.float32).reshape(-1)
         n_frames, trim, p, starts = prompt_layout(len(wav), fps)
         feats = self.whisper_features(wav)[:trim]
@@ -479,8 +498,17 @@ class MuseTalkModel:
         after = max(PAD_AFTER * p, need - PAD_BEFORE * p - len(feats))
         padded = np.concatenate([np.zeros((PAD_BEFORE * p, LEVELS, D_MODEL), np.float32), feats,
                                  np.zeros((after, LEVELS, D_MODEL), np.float32)])
-        idx = starts[:, None] + np.arange(WINDOW)[None, :]                # [T, 10]
-        return padded[idx].reshape(n_frames, PROMPT_TOKENS, D_MODEL)
+        return AudioTrack(features=padded, starts=starts)
+
+    def audio_prompts(self, wav: np.ndarray, fps: float) -> np.ndarray:
+        """Per-video-frame audio prompts [shape=(T, 50, 384)] float32 (no position code).
+
+        wav [shape=(n,)] float32 mono at 16 kHz; fps the video's rate (29.97 is kept exact,
+        see the module docstring). T = floor(n / 16000 x fps). Token k of frame t is level
+        k % 5 of feature frame start[t] + k // 5 (see :func:`prompt_layout`).
+        """
+        track = self.audio_track(wav, fps)
+        return track.prompts(np.arange(track.n_frames))
 
     # -- faces ---------------------------------------------------------------------------
     def _to_device(self, faces: np.ndarray) -> "torch.Tensor":
@@ -733,7 +761,7 @@ class MuseTalkBackend(Backend):
         self.model = load_musetalk(self.models_dir, device, dtype=dtype)
         self.batch_size = max(1, int(batch_size))
         self.cache = LatentCache()
-        self._prompts: np.ndarray | None = None
+        self._audio: AudioTrack | None = None
         self._file_info: list[dict[str, Any]] | None = None
         self.job: JobContext | None = None
 
@@ -742,16 +770,13 @@ class MuseTalkBackend(Backend):
         return self.model.gpu_seconds
 
     def prepare(self, job: JobContext) -> None:
-        """Cut the audio prompts [shape=(T, 50, 384)] and open the video's latent cache."""
+        """Run whisper over the speech (:class:`AudioTrack`) and open the video's latent cache."""
         self.job = job
         wav = np.asarray(job.audio.wav, dtype=np.float32)
         if int(job.audio.sr) != SAMPLE_RATE:
             import librosa
             wav = librosa.resample(wav, orig_sr=int(job.audio.sr), target_sr=SAMPLE_RATE)
-        prompts = self.model.audio_prompts(wav, job.audio.fps)
-        if len(prompts) == 0:
-            prompts = np.zeros((1, PROMPT_TOKENS, D_MODEL), np.float32)
-        self._prompts = prompts
+        self._audio = self.model.audio_track(wav, job.audio.fps)
         folder = getattr(job, "cache_dir", None)
         use = bool(getattr(getattr(job, "options", None), "use_cache", True))
         self.cache = LatentCache(Path(folder) / "musetalk-latents" if folder and use else None)
@@ -768,14 +793,17 @@ class MuseTalkBackend(Backend):
                          size=(job.width, job.height), vae=(str(vae.resolve()), st.st_size, st.st_mtime_ns),
                          dtype=str(self.model.dtype), version=LATENT_CACHE_VERSION)
 
-    @property
-    def audio_prompts(self) -> np.ndarray | None:
-        return self._prompts
+    def prompts(self, out_index: np.ndarray) -> np.ndarray:
+        """Prompts [shape=(N, 50, 384)] of output frames ``out_index`` of the current job
+        (frames past T = floor(seconds x fps) reuse the last one)."""
+        if self._audio is None:
+            raise BackendError("musetalk backend used before prepare(job)")
+        return self._audio.prompts(out_index)
 
     def synthesize(self, batch: FrameBatch) -> list[MouthPatch | None]:
         """New 256x256 faces for every frame with landmarks, resized back to their box."""
         import cv2
-        if self._prompts is None:
+        if self._audio is None:
             raise BackendError("musetalk backend used before prepare(job)")
         patches: list[MouthPatch | None] = [None] * len(batch.frames)
         rows, boxes, digests, latents, todo = [], [], [], [], []
@@ -800,8 +828,7 @@ class MuseTalkBackend(Backend):
             self.cache.put([digests[j] for j, _ in part], new)
             for (j, _), lat in zip(part, new):
                 latents[j] = lat
-        idx = np.clip(np.asarray(batch.out_index)[rows], 0, len(self._prompts) - 1)
-        lat_all, prompts = np.stack(latents), self._prompts[idx]
+        lat_all, prompts = np.stack(latents), self.prompts(np.asarray(batch.out_index)[rows])
         faces = np.concatenate([self.model.generate_from_latents(lat_all[s:s + self.batch_size],
                                                                  prompts[s:s + self.batch_size])
                                 for s in range(0, len(rows), self.batch_size)])
@@ -820,12 +847,12 @@ class MuseTalkBackend(Backend):
                 "latent_cache_hits": self.cache.hits, "latent_cache_misses": self.cache.misses}
 
     def close(self) -> None:
-        self._prompts = None
+        self._audio = None
         if self.model.device.type == "cuda":
             import torch
             torch.cuda.empty_cache()
 
 
-__all__ = ["MODEL_FILES", "MuseTalkBackend", "MuseTalkModel", "LatentCache", "check_models_dir",
+__all__ = ["MODEL_FILES", "AudioTrack", "MuseTalkBackend", "MuseTalkModel", "LatentCache", "check_models_dir",
            "crop256", "crop_box", "default_models_dir", "describe_models_dir", "load_musetalk",
            "positional_encoding", "prompt_layout"]
