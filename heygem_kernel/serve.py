@@ -20,7 +20,7 @@ from urllib.parse import quote
 from . import i18n
 from . import workspace as ws
 from .errors import InputError
-from .jobs import ENV_SCHEDULER
+from .jobs import ENV_SCHEDULER, ensure_runner
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866                                  # Voila's own default
@@ -193,6 +193,8 @@ def serve(config: ServeConfig) -> int:
     templates = jupyter_path_with_base()   # Voila's and nbconvert's templates, also from a venv
     if templates:
         os.environ["JUPYTER_PATH"] = templates
+    if ensure_runner(config.root / ws.RUNS_DIR):   # batch jobs a restart interrupted go on now
+        print("  resuming the unfinished batch jobs", flush=True)
     print(f"HeyGem Workbench: open {config.url}", flush=True)
     if not is_loopback(config.host):
         print(f"  listening on {config.host}: anyone who can reach it needs the token", flush=True)

@@ -259,6 +259,22 @@ def test_batch_is_a_job_the_page_only_watches(ws, speech_5s, clip_524, clip_590,
     assert list(other.jobs_panel.cards) == [job.id]
     assert "heygem-job-done" in other.jobs_panel.cards[job.id].widget._dom_classes
 
+    while jobs.runner_alive(ws.runs) and time.monotonic() < deadline + WAIT_S:
+        time.sleep(0.2)                                           # the idle runner exits
+    monkeypatch.setenv("FAKE_ITEM_S", "2")                        # the runner started anew reads it
+    wb.generate()                                                 # the same batch again, then Cancel
+    second = [j for j in jobs.list_jobs(ws.runs) if j.id != job.id][0]
+    card2 = wb.jobs_panel.cards[second.id]
+    assert wb.jobs_panel.list.children[0] is card2.widget         # newest first
+    while "heygem-job-running" not in card2.widget._dom_classes and time.monotonic() < deadline + WAIT_S:
+        time.sleep(0.1)
+    card2.cancel_button.click()
+    assert card2.cancel_button.disabled
+    while "heygem-job-cancelled" not in card2.widget._dom_classes and time.monotonic() < deadline + WAIT_S:
+        time.sleep(0.2)
+    assert {"heygem-job-failed", "heygem-job-cancelled"} <= set(card2.widget._dom_classes)
+    assert "cancelled by the user" in card2.error.value
+
 
 def test_generate_needs_inputs(ws, speech_5s):
     wb = Workbench(engine=FakeEngine(encode=False), workspace=ws)
