@@ -169,7 +169,8 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
 
 ENTRY_ORDER = ("index", "name", "video", "status", "error", "output", "output_bytes", "run_dir", "reused",
                "stage", "wall_s", "worker", "timings", "width", "height", "fps", "n_frames", "duration",
-               "frames_no_face", "sync_offset_frames", "sync_confidence", "sync_correlation", "analysis_cached",
+               "frames_no_face", "frames_mouth_covered", "mouth_covered", "input_notes", "sync_offset_frames",
+               "sync_confidence", "sync_correlation", "analysis_cached",
                "loop", "backend", "plots", "key", "video_sha256", "scan")
 
 
@@ -515,6 +516,9 @@ def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
         entry[k] = res.get(k)
     entry["analysis_cached"] = (res.get("extra") or {}).get("analysis_cached")
     entry["loop"] = (res.get("extra") or {}).get("loop")   # the loop plan: source ranges and joins
+    entry["frames_mouth_covered"] = res.get("frames_mouth_covered", 0)   # passed through: hand over the mouth
+    entry["mouth_covered"] = (res.get("extra") or {}).get("mouth_covered") or []
+    entry["input_notes"] = (res.get("extra") or {}).get("input_notes") or []   # HDR, alpha... (one line each)
     entry["plots"] = {k: _rel(run_dir, Path(v)) for k, v in (res.get("plots") or {}).items()}
 
 

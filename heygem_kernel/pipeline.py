@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from . import backends, cache, compositing, enhance, loops, media, mouthlib, records
+from . import backends, cache, compositing, enhance, loops, media, mouthlib, occlusion, records
 from .errors import Cancelled, InputError, NoFaceError
 from .i18n import N_
 from .options import RunOptions
@@ -44,6 +44,7 @@ class Analysis:
     library: mouthlib.MouthLibrary | None
     cached: bool
     thumbs: np.ndarray | None = None   # [N, 32, 32] uint8 loops.descriptor of each frame (loop planning)
+    covered: np.ndarray | None = None  # [N] bool: a face, but its mouth is covered (occlusion.py)
 
 
 class Stopwatch:
@@ -96,6 +97,8 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     entry = None
     raw = np.full((n_frames, 68, 2), np.nan, np.float32)
     thumbs = np.zeros((n_frames, loops.THUMB_SIZE, loops.THUMB_SIZE), np.uint8)
+    mouth_grids = np.zeros((n_frames, occlusion.GRID[1], occlusion.GRID[0], 3), np.uint8)
+    lip_contrast = np.full(n_frames, np.nan, np.float32)
     library = mouthlib.MouthLibrary() if want_library else None
     start = 0
     if cache_dir is not None and options.use_cache:
@@ -104,17 +107,19 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
             fps=round(info.fps, 4), size=(info.width, info.height)))
         loaded = _load_analysis(entry, want_library)
         if loaded is not None:
-            cached_raw, cached_library, cached_thumbs = loaded
+            cached_raw, cached_library, cached_thumbs, cached_grids, cached_contrast = loaded
             start = min(len(cached_raw), n_frames)
             raw[:start] = cached_raw[:start]
             thumbs[:start] = cached_thumbs[:start]
+            mouth_grids[:start], lip_contrast[:start] = cached_grids[:start], cached_contrast[:start]
             library = cached_library if want_library else None
             LOG.info("analysis: re-used cached face track %s (%d frames)", entry.name, len(cached_raw))
     if start < n_frames:
         _track_frames(info, raw, library, detector=options.detector, start=start, progress=progress,
-                      cancel=cancel, thumbs=thumbs, account=account)
+                      cancel=cancel, thumbs=thumbs, account=account, mouth=(mouth_grids, lip_contrast))
         if entry is not None:
-            arrays = {"raw_landmarks": raw, "loop_thumbs": thumbs}
+            arrays = {"raw_landmarks": raw, "loop_thumbs": thumbs, "mouth_grids": mouth_grids,
+                      "lip_contrast": lip_contrast}
             if library is not None:
                 arrays.update(library.to_arrays())
             cache.atomic_save_npz(entry, **arrays)
@@ -123,11 +128,18 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     smooth = landmarks.smooth_track(raw, valid, strength=options.smoothing)
     track = landmarks.FaceTrack(landmarks=smooth, valid=valid, width=info.width, height=info.height,
                                 fps=info.fps)
-    return Analysis(track=track, library=library, cached=start > 0, thumbs=thumbs)
+    covered = occlusion.covered_frames(mouth_grids, lip_contrast, valid, fps=info.fps)
+    if covered.any():
+        LOG.warning("mouth covered (hand, microphone...) in %d frame(s) at %s: passed through untouched",
+                    int(covered.sum()), ", ".join(f"{a / info.fps:.2f}-{(b + 1) / info.fps:.2f} s"
+                                                  for a, b in occlusion.spans(covered)))
+        library = occlusion.drop_from_library(library, covered)
+    return Analysis(track=track, library=library, cached=start > 0, thumbs=thumbs, covered=covered)
 
 
 def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, progress, cancel,
-                  thumbs: np.ndarray | None = None, account: media.Account | None = None) -> None:
+                  thumbs: np.ndarray | None = None, account: media.Account | None = None,
+                  mouth: tuple | None = None) -> None:
     """Fill ``raw`` [shape=(N, 68, 2)] (and ``thumbs``, loop descriptors) from frame ``start`` on
     (earlier frames are only decoded)."""
     from . import landmarks
@@ -145,6 +157,8 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
             lm = tracker.update(frame)
             if lm is not None:
                 raw[i] = lm
+                if mouth is not None:   # is the mouth visible? (grids, lip contrast) for occlusion.py
+                    mouth[0][i], mouth[1][i] = occlusion.describe(frame, lm)
                 if library is not None:
                     library.observe(frame, lm, i)
             if i % 8 == 0:
@@ -161,16 +175,17 @@ def _load_analysis(entry: Path, want_library: bool):
         return None
     try:
         with np.load(entry) as data:
-            if "raw_landmarks" not in data or "loop_thumbs" not in data \
+            if "raw_landmarks" not in data or "loop_thumbs" not in data or "lip_contrast" not in data \
                     or (want_library and "lib_frames" not in data):
                 return None
             raw = data["raw_landmarks"]
             thumbs = data["loop_thumbs"]
+            grids, contrast = data["mouth_grids"], data["lip_contrast"]
             library = mouthlib.MouthLibrary.from_arrays(data) if want_library else None
     except Exception as exc:  # a damaged cache entry is recomputed, never fatal
         LOG.warning("analysis cache %s unreadable (%s); recomputing", entry.name, exc)
         return None
-    return raw, library, thumbs
+    return raw, library, thumbs, grids, contrast
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,7 +329,8 @@ def _run(job: Job) -> records.RunResult:
     finally:
         if job.meter is not None:
             job.meter.close()
-    LOG.info("render: %d frames, %d without a face passed through", job.n_out, job.rendered.no_face)
+    LOG.info("render: %d frames, %d without a face and %d with the mouth covered passed through", job.n_out,
+             job.rendered.no_face, len(job.rendered.covered))
     if job.options.sync_check:
         with job.watch("sync"):
             job.sync = check(job)
@@ -411,7 +427,8 @@ def check(job: Job):
 def record(job: Job) -> records.RunResult:
     """Plots, ``params.json`` and ``result.json``: what a person needs to judge and repeat the run."""
     info, sync, options = job.info, job.sync, job.options
-    extra = {"input_notes": job.notes, "analysis_cached": job.analysis.cached, "source_frames": info.n_frames,
+    extra = {"input_notes": job.notes, "mouth_covered": _covered_spans(job.rendered.covered, info.fps),
+             "analysis_cached": job.analysis.cached, "source_frames": info.n_frames,
              "is_vfr": info.is_vfr, "is_image": info.is_image, "frames_enhanced": job.rendered.enhanced,
              "loop": job.plan.to_dict()}
     if sync is not None:
@@ -434,7 +451,7 @@ def record(job: Job) -> records.RunResult:
     result = records.RunResult(
         output=job.output, run_dir=job.run_dir, params_path=params_path, log_path=job.log_path, plots=plots,
         width=out_w, height=out_h, fps=info.fps, n_frames=job.n_out, duration=job.speech.duration,
-        frames_no_face=job.rendered.no_face,
+        frames_no_face=job.rendered.no_face, frames_mouth_covered=len(job.rendered.covered),
         sync_offset_frames=None if sync is None else int(sync.offset_frames),
         sync_confidence=None if sync is None else float(sync.confidence),
         sync_correlation=None if sync is None else float(sync.correlation),
@@ -442,6 +459,14 @@ def record(job: Job) -> records.RunResult:
     records.write_json(job.run_dir / "result.json", result.to_dict())
     LOG.info("done in %.1f s: %s", result.timings["total"], job.output)
     return result
+
+
+def _covered_spans(frames: list[int], fps: float) -> list[dict]:
+    """Output frames with a covered mouth as stretches: [{"frames": [first, last], "seconds": [t0, t1]}]."""
+    flags = np.zeros(max(frames) + 1 if frames else 0, bool)
+    flags[frames] = True
+    return [{"frames": [a, b], "seconds": [round(a / fps, 3), round((b + 1) / fps, 3)]}
+            for a, b in occlusion.spans(flags)]
 
 
 def _backend_scores(backend, output: Path, feats, info) -> dict:
@@ -523,6 +548,8 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     finally:
         frames.close()
     lm = analysis.track.landmarks[src] if analysis.track.valid[src] else None
+    if analysis.covered is not None and src < len(analysis.covered) and analysis.covered[src]:
+        lm = None                         # the mouth is covered: the frame stays as it is
     if lm is None:
         return frame
     backend.prepare(backends.JobContext(audio=feats, track=analysis.track, library=analysis.library,

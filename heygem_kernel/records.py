@@ -44,6 +44,7 @@ class RunResult:
     timings: dict[str, float]
     backend: str
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific figures (SyncNet LSE...)
+    frames_mouth_covered: int = 0    # frames passed through because a hand/object covered the mouth
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,6 +43,7 @@ class Rendered:
     mouth_width: np.ndarray          # [T] output mouth width (NaN: no face, or not measured)
     samples: list                    # [(out_index, frame, output landmarks, source landmarks)]
     enhanced: int = 0                # frames whose new mouth went through face restoration
+    covered: list = field(default_factory=list)   # output frames passed through: mouth covered (occlusion.py)
 
 
 def output_size(info: media.VideoInfo, options: RunOptions) -> tuple[int, int]:
@@ -60,22 +61,28 @@ def render(job: "Job") -> Rendered:
     meter = (job.meter or make_meter(job)) if opts.sync_check else None
     samples = PlotSamples(job.n_out)
     no_face = enhanced = 0
+    covered = job.analysis.covered             # [N_src] bool: the mouth is hidden, leave the frame alone
+    hidden: list[int] = []
 
     def finish(synth: Synthesiser, encoder: Encoder) -> None:
         nonlocal no_face, enhanced
         batch, patches = synth.next()
         with job.watch("composite"):
-            for frame, lm, patch in zip(batch.frames, batch.landmarks, patches):
-                no_face += lm is None
+            for out_i, src_i, frame, lm, patch in zip(batch.out_index, batch.src_index, batch.frames,
+                                                      batch.landmarks, patches):
+                if lm is None and is_covered(covered, src_i):
+                    hidden.append(int(out_i))
+                else:
+                    no_face += lm is None
                 compositor(frame, lm, patch)
         if job.enhancer is not None:  # face restoration, only where a new mouth went in
             with job.watch("enhance"):
                 enhanced += job.enhancer.enhance(
                     batch.frames, [lm if p is not None else None for lm, p in zip(batch.landmarks, patches)],
                     mask_scale=opts.mask_scale, feather=opts.feather, color_match=opts.color_match)
-        for i, frame, lm in zip(batch.out_index, batch.frames, batch.landmarks):
+        for i, src_i, frame, lm in zip(batch.out_index, batch.src_index, batch.frames, batch.landmarks):
             seen = None
-            if meter is not None:
+            if meter is not None and not is_covered(covered, src_i):   # no mouth to measure under a hand
                 with job.watch("measure"):
                     seen = meter.measure(int(i), frame, near=lm)
             samples.offer(int(i), frame, seen if seen is not None else lm, lm)
@@ -84,7 +91,7 @@ def render(job: "Job") -> Rendered:
 
     batch_size = max(1, opts.batch_size)
     with source_frames(job) as source, Encoder(job) as encoder, \
-            Synthesiser(job.backend, track, plan=job.plan, watch=job.watch) as synth:
+            Synthesiser(job.backend, track, plan=job.plan, watch=job.watch, covered=covered) as synth:
         pending: list = []
         for out_i, (src_i, frame) in enumerate(_timed(source, job.watch, "decode")):
             pending.append((out_i, src_i, frame))
@@ -104,7 +111,12 @@ def render(job: "Job") -> Rendered:
     else:
         mouth_open = mouth_width = np.full(job.n_out, np.nan, np.float32)
     return Rendered(no_face=no_face, mouth_open=mouth_open, mouth_width=mouth_width, samples=samples.kept,
-                    enhanced=enhanced)
+                    enhanced=enhanced, covered=hidden)
+
+
+def is_covered(covered: np.ndarray | None, src: int) -> bool:
+    """Whether source frame ``src`` shows a face whose mouth is covered (see :mod:`heygem_kernel.occlusion`)."""
+    return covered is not None and 0 <= int(src) < len(covered) and bool(covered[int(src)])
 
 
 def source_frames(job: "Job") -> media.FrameSource:
@@ -136,8 +148,10 @@ class Synthesiser:
     with its patches (one :class:`~heygem_kernel.backends.MouthPatch` or None per frame).
     """
 
-    def __init__(self, backend: backends.Backend, track, *, plan=None, watch: "Stopwatch") -> None:
+    def __init__(self, backend: backends.Backend, track, *, plan=None, watch: "Stopwatch",
+                 covered: np.ndarray | None = None) -> None:
         self.backend, self.track, self.plan, self.watch = backend, track, plan, watch
+        self.covered = covered
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="heygem-backend")
         self._inflight: deque[tuple[backends.FrameBatch, Future]] = deque()
 
@@ -147,6 +161,7 @@ class Synthesiser:
             lms = [self.plan.landmarks(self.track, int(i)) for i, _, _ in items]
         else:
             lms = [self.track.landmarks[s] if self.track.valid[s] else None for s in src_idx]
+        lms = [None if is_covered(self.covered, s) else lm for lm, s in zip(lms, src_idx)]  # mouth hidden
         batch = backends.FrameBatch(frames=[f for _, _, f in items], landmarks=lms,
                                     out_index=np.array([i for i, _, _ in items]), src_index=src_idx)
         self._inflight.append((batch, self._pool.submit(self._synthesize, batch)))

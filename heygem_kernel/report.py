@@ -103,7 +103,7 @@ def preflight_table(items: Any):
 
 
 SUMMARY_COLUMNS = (N_("video"), N_("status"), N_("output"), N_("time"), N_("frames"), N_("no face"),
-                   N_("sync offset"), N_("confidence"), N_("correlation"), N_("loop"), N_("error"))
+                   N_("mouth covered"), N_("sync offset"), N_("confidence"), N_("correlation"), N_("loop"), N_("error"))
 LOOP_SHOWN = 8    # source ranges and joins listed per item (the manifest has them all)
 
 
@@ -125,6 +125,15 @@ def loop_text(loop: dict[str, Any] | None, *, short: bool = False) -> str:
     return text + (f" ({loop['note']})" if loop.get("note") else "")
 
 
+def covered_text(entry: dict) -> str:
+    """'12 (1.20-1.68 s)': frames passed through because the mouth was covered, and where."""
+    n = entry.get("frames_mouth_covered")
+    if n is None:
+        return ""
+    spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in (s["seconds"] for s in entry.get("mouth_covered") or []))
+    return f"{n} ({spans})" if n and spans else str(n)
+
+
 def summary_rows(items: Any) -> list[list[str]]:
     rows = []
     for e in _items(items):
@@ -137,6 +146,7 @@ def summary_rows(items: Any) -> list[list[str]]:
             "" if t is None else f"{t:.1f} s",
             "" if e.get("n_frames") is None else str(e["n_frames"]),
             "" if e.get("frames_no_face") is None else str(e["frames_no_face"]),
+            covered_text(e),
             "" if e.get("sync_offset_frames") is None else _("{offset} frames", offset=f"{e['sync_offset_frames']:+d}"),
             "" if e.get("sync_confidence") is None else f"{e['sync_confidence']:.2f}",
             "" if e.get("sync_correlation") is None else f"{e['sync_correlation']:.2f}",

@@ -84,6 +84,7 @@ def figures_html(data: dict[str, Any]) -> str:
     for key, label, fmt in (("sync_confidence", "sync confidence", "{:.2f}"),
                             ("sync_correlation", "mouth/speech correlation", "{:.2f}"),
                             ("frames_no_face", "frames without a face", "{}"),
+                            ("frames_mouth_covered", "frames with the mouth covered (untouched)", "{}"),
                             ("duration", "duration", "{:.2f} s"), ("fps", "fps", "{:.3g}"),
                             ("backend", "backend", "{}")):
         if data.get(key) is not None:

@@ -90,9 +90,11 @@ def main(args: argparse.Namespace) -> int:
     sync = ("" if result.sync_offset_frames is None else
             _(", sync offset {offset} frames (confidence {confidence})",
               offset=f"{result.sync_offset_frames:+d}", confidence=f"{result.sync_confidence:.2f}"))
+    covered = ("" if not getattr(result, "frames_mouth_covered", 0) else
+               _(", {n} with the mouth covered", n=result.frames_mouth_covered))
     print(_("wrote {path} ({width}x{height}, {fps} fps, {seconds} s, {no_face} frames without a face{sync})",
             path=result.output, width=result.width, height=result.height, fps=f"{result.fps:.3f}",
-            seconds=f"{result.duration:.2f}", no_face=result.frames_no_face, sync=sync))
+            seconds=f"{result.duration:.2f}", no_face=result.frames_no_face, sync=covered + sync))
     print(_("run record: {path}", path=result.run_dir))
     return 0
 
