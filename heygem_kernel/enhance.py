@@ -20,6 +20,7 @@ Errors: :class:`~heygem_kernel.errors.CheckpointError` (missing, truncated or wr
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,7 +241,10 @@ class _TorchRunner:
                         getattr(descriptor.size_requirements, "minimum", 0) or DEFAULT_CROP) or DEFAULT_CROP
         self.size = max(self.size, DEFAULT_CROP)
         self.arch = getattr(descriptor.architecture, "name", type(self.net).__name__)
-        self.fidelity = kind.fidelity
+        # CodeFormer's fidelity argument is `w` in its own code and `weight` in some ports
+        params = inspect.signature(self.net.forward).parameters
+        self.fidelity_arg = next((a for a in ("w", "weight", "fidelity") if a in params), None)
+        self.fidelity = kind.fidelity if self.fidelity_arg else None
         self.half = self.device.type == "cuda" and bool(getattr(descriptor, "supports_half", False))
         if self.half:
             self.net = self.net.half()
@@ -253,7 +257,7 @@ class _TorchRunner:
         with torch.inference_mode():
             x = torch.from_numpy(crops).to(self.device)
             x = x.half() if self.half else x
-            out = self.net(x, w=self.fidelity) if self.fidelity is not None else self.net(x)
+            out = self.net(x, **{self.fidelity_arg: self.fidelity}) if self.fidelity is not None else self.net(x)
             out = out[0] if isinstance(out, (tuple, list)) else out
             return out.float().cpu().numpy()
 
@@ -297,7 +301,8 @@ def _torch_device(torch, device: str):
 class FaceEnhancer:
     """A loaded face-restoration model plus the align / restore / warp-back / blend steps.
 
-    Build with :func:`create` (loads once per process). Thread-compatible, not thread-safe.
+    Build with :func:`create` (loads once per process). Nothing changes after loading, so
+    threads may share one (onnxruntime sessions run concurrently).
     """
 
     def __init__(self, name: str, *, model: str | Path | None = None, device: str = "auto",
