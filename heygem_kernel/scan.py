@@ -34,8 +34,11 @@ RENDER_S_PER_FRAME = 0.004     # + RENDER_S_PER_FRAME_MPX x megapixels (decode, 
 RENDER_S_PER_FRAME_MPX = 0.032
 FIXED_S = 1.0
 # Learned backends run a network per frame. Not measured here (no weights on the test box):
-# assumed 4x the reuse backend's render cost on a CPU.
-BACKEND_FACTOR = {"reuse": 1.0, "wav2lip": 4.0}
+# assumed 4x the reuse backend's render cost on a CPU. MuseTalk at full size, measured with
+# random weights on the 2-core box: UNet 7.9-9.0 + VAE decoder 5.5 CPU-s per frame (+ encoder
+# 2.5 CPU-s per new source frame), i.e. ~7 s a frame on 2 cores = ~400x reuse's 0.016 s at
+# 590x590 (on CUDA it is the other way round; the estimate is for the CPU path).
+BACKEND_FACTOR = {"reuse": 1.0, "wav2lip": 4.0, "musetalk": 400.0}
 # Short inputs work, but say what to expect: under a second of footage offers the reuse backend
 # only a handful of the person's own mouths; speech shorter than the sync check's correlation
 # window (sync.MIN_WINDOW_S) gets no A/V offset measurement.

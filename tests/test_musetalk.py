@@ -354,11 +354,11 @@ def test_doctor_lists_sizes_and_sha256(tmp_path, models_dir):
     assert rows["whisper/pytorch_model.bin"]["sha256"] == hashlib.sha256(wpath.read_bytes()).hexdigest()
     assert all(f["status"] == "ok" for f in rows.values())
 
-    broken = _linked_copy(models_dir, tmp_path / "broken")
+    # the default folder <checkpoints>/musetalk, present but broken: listed, then exit 2
+    broken = _linked_copy(models_dir, tmp_path / "ckpt" / "musetalk")
     path = _break(broken, "truncated_unet")
-    r = subprocess.run([sys.executable, "-m", "heygem_kernel", "doctor", "--checkpoints", str(tmp_path),
-                        "--models-dir", str(broken), "--no-hash"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-m", "heygem_kernel", "doctor", "--checkpoints",
+                        str(tmp_path / "ckpt"), "--no-hash"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2
     assert "musetalkV15/unet.pth" in r.stdout and "truncated" in r.stdout       # listed
     errors = [l for l in r.stderr.splitlines() if l.strip()]

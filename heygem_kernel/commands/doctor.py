@@ -1,8 +1,9 @@
 """``heygem doctor``: what this machine has — ffmpeg, Python packages, CUDA, checkpoints.
 
-Exits 0: it reports problems, it does not fail on them; except that a MuseTalk folder named
-with ``--models-dir`` that is missing a file, or holds a truncated or wrong one, exits 2 with
-one line naming the file (after the report).
+Exits 0: it reports problems, it does not fail on them; except that a MuseTalk models folder
+(named with ``--models-dir``, or ``<checkpoints>/musetalk`` when it exists) that is missing a
+file, or holds a truncated or wrong one, exits 2 with one line naming the file (after the
+report): that folder is only there to be used.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def add_parser(sub) -> None:
                    help="checkpoints folder (default: $HEYGEM_CHECKPOINTS, <repo>/checkpoints or ./checkpoints)")
     p.add_argument("--models-dir", metavar="DIR",
                    help="MuseTalk's models/ folder to check (default: <checkpoints>/musetalk); "
-                        "a problem in a folder named here exits 2")
+                        "a missing, truncated or wrong file in it exits 2")
     p.add_argument("--no-hash", action="store_true", help="skip sha256 of the checkpoints")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=main)
@@ -168,7 +169,8 @@ def _text(report: dict[str, Any]) -> str:
 def main(args: argparse.Namespace) -> int:
     report = collect(args.checkpoints, hash=not args.no_hash, models_dir=args.models_dir)
     print(json.dumps(report, indent=1) if args.json else _text(report))
-    if args.models_dir:   # the user asked about this folder: a broken one is an error
+    mt = report["musetalk"]
+    if args.models_dir or mt["exists"]:   # a MuseTalk folder is there to be used: broken = error
         from ..backends.musetalk import check_models_dir
-        check_models_dir(args.models_dir)
+        check_models_dir(mt["models_dir"])
     return 0
