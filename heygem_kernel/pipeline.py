@@ -402,10 +402,9 @@ def _loop_plan(info, analysis: Analysis, options: RunOptions, n_out: int, envelo
     plan = loops.plan_loop(n_out=n_out, fps=info.fps, mode=options.loop, thumbs=analysis.thumbs,
                            landmarks=track.landmarks, valid=track.valid, envelope=envelope,
                            frame_size=(info.width, info.height), is_image=info.is_image, n_src=info.n_frames)
-    if plan.mode not in ("trim",):
-        LOG.info("%s", plan.summary())
-    if plan.note:
-        LOG.warning("loop: %s", plan.note)
+    if plan.mode != "trim":   # one line: the plan, with the reason when seamless fell back to ping-pong
+        fell_back = options.loop == "seamless" and plan.mode == "pingpong"
+        LOG.log(logging.WARNING if fell_back else logging.INFO, "%s", plan.summary())
     return plan
 
 

@@ -171,7 +171,7 @@ def test_photo_becomes_a_talking_video(tmp_path):
     assert np.nanstd(opening) > 0.03, "the photo's mouth does not move"
     assert result.sync_correlation is not None and result.sync_correlation > 0.4
     assert result.extra["loop"]["mode"] == "still" and "photo" in result.extra["loop"]["note"]
-    assert "loop: a photo" in result.log_path.read_text()   # the fallback's one-line note
+    assert "loop: still" in result.log_path.read_text() and "a photo" in result.log_path.read_text()
 
 
 def test_frames_without_a_face_pass_through(tmp_path, clip_590, speech_5s):

@@ -99,6 +99,20 @@ def test_photo_and_short_clip_fall_back_with_a_note(clip_590):
     assert trim.mode == "trim" and trim.src.tolist() == list(range(30))
 
 
+def test_short_clip_run_notes_the_fallback_in_log_and_record(tmp_path, clip_590, speech_5s):
+    clip = tmp_path / "two_seconds.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip_590), "-t", "2", "-an", "-c:v", "libx264",
+                    "-preset", "ultrafast", str(clip)], check=True)
+    speech = tmp_path / "three.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(speech_5s), "-t", "3", "-ac", "1", str(speech)],
+                   check=True)
+    result = run(speech, clip, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
+    loop = json.loads((result.run_dir / "result.json").read_text())["extra"]["loop"]
+    assert loop["mode"] == "pingpong" and "too short for seamless loops" in loop["note"]
+    lines = [ln for ln in result.log_path.read_text().splitlines() if "too short for seamless" in ln]
+    assert len(lines) == 1 and "WARNING" in lines[0]
+
+
 def test_run_records_the_plan_and_the_output_follows_it(tmp_path, clip_524, speech_60s):
     speech = tmp_path / "eight.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(speech_60s), "-t", "8", "-ac", "1", str(speech)],
