@@ -17,12 +17,15 @@ cleaned over ``MIN_RUN_S`` (a hand stays longer than a frame). The pipeline pass
 frames through untouched and lists them (``result.json``: ``frames_mouth_covered``,
 ``extra.mouth_covered``).
 
-Calibration (``benchmarks/bench_occlusion.py``): a hand-shaped patch of real skin (the
-person's own cheek, or another person's forehead) and a dark microphone pasted over mouth and
-chin for 30 frames. Tuned on talking_590 and talking_524: clean frames' contrast >= 0.80 x
-median, covered <= 0.33 x; appearance on clean frames <= 2.8 x median. Held out (not tuned
-on): talking_vfr_700 (pale lips, median contrast 2: the appearance test finds every covered
-frame, >= 3.2 x, clean <= 2.9 x) and portrait_1080x1920 (contrast: clean >= 0.73 x, covered <= 0.15 x).
+Calibration (``benchmarks/bench_occlusion.py``, first 150 frames of each shared clip; a
+hand-shaped patch of the person's own cheek skin or of another person's forehead skin, or a dark
+microphone, pasted over mouth and chin for frames 40-69). Thresholds tuned on talking_590 and
+talking_524: clean contrast >= 0.61 x median, covered <= 0.30 x; clean appearance <= 2.85 x.
+Held out: talking_vfr_700 (pale lips, median contrast ~2, so only the appearance test counts:
+clean <= 2.89 x, covered >= 3.14 x) and portrait_1080x1920 (contrast: clean >= 0.73 x, covered
+<= 0.27 x). All 16 cases: no false alarm, no covered frame missed. The appearance margin on
+talking_vfr_700 is narrow (2.89 vs 3.0): a real clip with big pose changes may read a few
+frames covered; the ``MIN_RUN_S`` cleaning drops isolated ones.
 """
 from __future__ import annotations
 
@@ -110,7 +113,9 @@ def covered_frames(grids: np.ndarray, contrast: np.ndarray, valid: np.ndarray, *
 
 def _appearance_scores(grids: np.ndarray, frames: np.ndarray, fps: float) -> np.ndarray:
     """Distance of each frame's grid to its nearest typical frame, / the median of those distances."""
-    desc = grids.reshape(len(grids), -1).astype(np.float32)
+    # each grid minus its own mean colour: a change of exposure or white balance is not a hand
+    cells = grids.reshape(len(grids), -1, 3).astype(np.float32)
+    desc = (cells - cells.mean(axis=1, keepdims=True)).reshape(len(grids), -1)
     to_median = np.abs(desc - np.median(desc, axis=0)).mean(axis=1)
     typical = np.flatnonzero(to_median <= np.median(to_median))
     if typical.size > MAX_REFERENCES:
