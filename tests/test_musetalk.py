@@ -333,6 +333,36 @@ def test_broken_layout_is_named(tmp_path, models_dir, how):
     assert word in msg
 
 
+def test_files_as_downloaded_load_the_same(tmp_path, models_dir, model):
+    """sd-vae-ft-mse's .bin uses diffusers' old attention names (query/key/value/proj_attn) and
+    openai/whisper-tiny's is a WhisperForConditionalGeneration checkpoint ("model." keys,
+    proj_out): both load into the same networks."""
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+    folder = _linked_copy(models_dir, tmp_path / "models")
+    vae_bin, wh_bin = folder / "sd-vae/diffusion_pytorch_model.bin", folder / "whisper/pytorch_model.bin"
+    state = torch.load(vae_bin, weights_only=True)
+    old = {"to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"}
+    legacy = {}
+    for k, v in state.items():
+        for new, name in old.items():
+            if ".attentions." in k and f".{new}." in k:
+                k = k.replace(f".{new}.", f".{name}.")
+        legacy[k] = v
+    assert any(".query." in k for k in legacy)
+    vae_bin.unlink()
+    torch.save(legacy, vae_bin)
+    with torch.device("meta"):
+        full = WhisperForConditionalGeneration(WhisperConfig.from_pretrained(str(folder / "whisper")))
+    wh_bin.unlink()
+    torch.save({k: v for k, v in mtt.deterministic_state(full).items()}, wh_bin)
+
+    loaded = mt.load_musetalk(folder, "cpu")
+    for a, b in zip(loaded.vae.state_dict().items(), model.vae.state_dict().items()):
+        assert a[0] == b[0] and torch.equal(a[1], b[1])
+    w = loaded.whisper.conv1.weight
+    np.testing.assert_array_equal(w.numpy(), mtt.fill("model.encoder.conv1.weight", tuple(w.shape)))
+
+
 def test_wrong_weights_are_named_at_load(tmp_path, models_dir):
     folder = _linked_copy(models_dir, tmp_path / "models")
     (folder / "musetalkV15/unet.pth").unlink()
