@@ -248,11 +248,17 @@ def get_job(runs_root: str | os.PathLike, job_id: str) -> Job:
 
 def _job(data: dict[str, Any], *, cancel_requested: bool = False) -> Job:
     run_dir = Path(data["run_dir"])
+    running = data.get("status") == RUNNING
+    videos = tuple(data.get("videos") or ())
+    items = item_states(run_dir, running=running)
+    if not items and data.get("status") in (QUEUED, RUNNING):  # before the batch's pre-flight wrote its manifest
+        items = tuple(ItemState(name=Path(v).stem, status="pending", stage="pre-flight" if running else "")
+                      for v in videos)
     return Job(id=data["id"], status=data.get("status", QUEUED), run_dir=run_dir, audio=data.get("audio", ""),
-               videos=tuple(data.get("videos") or ()), created=data.get("created", ""),
+               videos=videos, created=data.get("created", ""),
                started=data.get("started"), finished=data.get("finished"), error=data.get("error"),
                returncode=data.get("returncode"), attempts=int(data.get("attempts") or 0),
-               cancel_requested=cancel_requested, items=item_states(run_dir, running=data.get("status") == RUNNING))
+               cancel_requested=cancel_requested, items=items)
 
 
 def item_states(run_dir: Path, *, running: bool = False) -> tuple[ItemState, ...]:

@@ -103,7 +103,8 @@ class JobCard:
             bar.value = _item_fraction(item)
             bar.bar_style = ITEM_STYLE.get(item.status, "")
             text = {"ok": "done", "running": f"{item.stage} {item.n}/{item.total}".strip() if item.total else "running",
-                    "failed": f"failed: {item.error}"}.get(item.status, item.error or "waiting")
+                    "failed": f"failed: {item.error}"}.get(
+                        item.status, item.error or ("pre-flight check…" if item.stage == "pre-flight" else "waiting"))
             label.value = text
             rows.append(item.name)
         if tuple(rows) != tuple(getattr(self, "_order", ())):

@@ -330,6 +330,8 @@ class Workbench:
         batch = change["new"] == "batch"
         self.batch_box.layout.display = "flex" if batch else "none"
         self.video_upload.multiple = batch
+        for single_only in (self.cancel_button, self.overall):   # a batch job has its own bar and Cancel
+            single_only.layout.visibility = "hidden" if batch else "visible"
         if batch and self.video_path is not None and self.video_path not in self.batch:
             self.batch.append(self.video_path)
             self._sync_batch_list()
