@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import mouthlib
+from .face68 import INNER_LIPS, OUTER_LIPS, corner_width
 
 # Lower face in the canonical frame (units of the eye-centre distance D, eye line y = 0): the
 # lips sit ~1.1 D below the eye line and the chin ~1.6 D, so this box holds mouth and chin.
@@ -75,10 +76,10 @@ def lip_contrast(frame: np.ndarray, landmarks: np.ndarray) -> float:
     crop = frame[y0:y1, x0:x1]
     pts = lambda idx: np.round(lm[idx] - (x0, y0)).astype(np.int32)  # noqa: E731
     outer = np.zeros(crop.shape[:2], np.uint8)
-    cv2.fillPoly(outer, [pts(slice(48, 60))], 1)
+    cv2.fillPoly(outer, [pts(OUTER_LIPS)], 1)
     lips = outer.copy()
-    cv2.fillPoly(lips, [pts(slice(60, 68))], 0)              # lip tissue, not the mouth opening
-    mouth_w = float(np.linalg.norm(lm[54] - lm[48]))
+    cv2.fillPoly(lips, [pts(INNER_LIPS)], 0)              # lip tissue, not the mouth opening
+    mouth_w = float(corner_width(lm))
     k = max(3, int(0.5 * mouth_w) | 1)
     ring = cv2.dilate(outer, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     face = np.zeros_like(outer)                             # below the nose, inside the jaw line
