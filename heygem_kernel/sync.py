@@ -21,9 +21,9 @@ negative means the video leads (the sound comes late, e.g. audio delayed in the 
 CALIBRATION (benchmarks/calibrate_sync.py; mouths from ``landmarks.track_video``): the zero
 (``visemes.MOUTH_DELAY`` = 37 ms, built into the reference) is the mean lag of the four in-sync
 recordings in ``../shared/media``: talking_590, talking_524, talking_vfr_700 (VFR, ~22 fps) and
-portrait_1080x1920 (small face). With it they read -1.05, +0.65, +0.87 and -0.08 frames
-(in-sample). Leave-one-out (zero from the other three) the left-out clip reads -1.45, +0.74,
-+0.78 and -0.17 frames: CALIBRATION_LOO_ERROR_FRAMES bounds that. The timing constants (LEAD,
+portrait_1080x1920 (small face). With it they read -1.05, +0.67, +0.87 and -0.14 frames
+(in-sample). Leave-one-out (zero from the other three) the left-out clip reads -1.45, +0.76,
++0.83 and -0.25 frames: CALIBRATION_LOO_ERROR_FRAMES bounds that. The timing constants (LEAD,
 ONSET_LEAD, OFFSET_LAG, CLOSURE_LEAD) are physiology-led and were only checked on these clips.
 The previous check (the render's loudness-scaled targets, one 20 ms lead, no closure channel)
 read in-sync recordings of other speakers 1-5 frames early: their lips led the sound by 50-150

@@ -53,9 +53,9 @@ OFFSET_LAG = 0.10           # s; before a pause the last shape is held this much
 MIN_PAUSE = 0.12            # s; silence at least this long is a pause (shorter: a stop gap)
 # The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py): the mouths of the four
 # in-sync shared clips trail the model above by 37 ms on average (talking_590 -6, talking_524
-# +60, talking_vfr_700 +64, portrait_1080x1920 +32 ms), so every speech segment is moved this
+# +60, talking_vfr_700 +66, portrait_1080x1920 +30 ms), so every speech segment is moved this
 # much later. Leave-one-out (the mean of three, read on the fourth) the held-out clip reads
-# -1.45, +0.74, +0.78, -0.17 frames.
+# -1.45, +0.76, +0.83, -0.25 frames.
 MOUTH_DELAY = 0.037         # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 
