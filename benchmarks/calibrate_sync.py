@@ -3,12 +3,12 @@
     python benchmarks/calibrate_sync.py [--clips NAME ...] [--tracks DIR]
 
 For every clip (default: the four talking clips in ../shared/media, all recorded in sync) the
-mouth is tracked (cached as .npz in --tracks when given) and read against the real-speech
-reference with MOUTH_DELAY = 0: that reading is how far this speaker's mouth trails the
-physiology-led timing model. The shipped zero is the mean over all clips (in-sample); leaving
-each clip out in turn, the mean of the others is the zero it would have got, and its own
-reading against that zero is the left-out error printed here. Also prints the raw lag-0 and
-best-lag correlation of the render targets with the recorded mouth.
+mouth is tracked (cached as .npz in --tracks when given). The zero is the MOUTH_DELAY at which
+the clips read 0 on average against the real-speech reference (sync.calibrate_mouth_delay).
+The shipped zero uses all clips (in-sample); leaving each clip out in turn, the zero fitted on
+the others is what it would have got, and its reading at that zero is the left-out error
+printed here. Also prints the lag-0 and best-lag correlation of the render targets with the
+recorded mouth.
 """
 from __future__ import annotations
 
@@ -37,6 +37,11 @@ def load(clip: Path, tracks: Path | None):
     return track, speech
 
 
+def reading(track, speech) -> float:
+    return sync.estimate_from_speech(track.mouth_open(), phones=speech.phones, fps=track.fps,
+                                     mouth_width=track.mouth_width()).offset_exact
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", nargs="*", default=list(CLIPS))
@@ -44,29 +49,25 @@ def main() -> None:
     args = parser.parse_args()
     shipped = visemes.MOUTH_DELAY
     data = {Path(c).stem: load(MEDIA / c if not Path(c).exists() else Path(c), args.tracks) for c in args.clips}
-    visemes.MOUTH_DELAY = 0.0
-    raw = {}
-    for name, (track, speech) in data.items():
-        est = sync.estimate_from_speech(track.mouth_open(), phones=speech.phones, fps=track.fps,
-                                        mouth_width=track.mouth_width())
-        raw[name] = est.offset_exact / track.fps
-    visemes.MOUTH_DELAY = shipped
-    zero = float(np.mean(list(raw.values())))
-    print(f"in-sample zero (mean of {len(raw)}): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "
+    inputs = {k: (t.mouth_open(), t.mouth_width(), s.phones, t.fps) for k, (t, s) in data.items()}
+    zero = sync.calibrate_mouth_delay(list(inputs.values()))
+    print(f"in-sample zero (all {len(inputs)} clips): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "
           f"{shipped * 1000:.1f} ms")
-    print(f"{'clip':20} {'raw ms':>7} {'LOO zero':>9} {'left-out reads':>15} {'target r0':>10} {'best lag':>9}")
+    print(f"{'clip':20} {'shipped reads':>13} {'LOO zero':>9} {'left-out reads':>15} {'target r0':>10} {'best lag':>9}")
     errors = []
     for name, (track, speech) in data.items():
-        others = [v for k, v in raw.items() if k != name]
-        loo = float(np.mean(others)) if others else zero
-        error = (raw[name] - loo) * track.fps
+        own = reading(track, speech)
+        others = [v for k, v in inputs.items() if k != name]
+        loo = sync.calibrate_mouth_delay(others) if others else zero
+        visemes.MOUTH_DELAY = loo
+        error = reading(track, speech)
+        visemes.MOUTH_DELAY = shipped
         errors.append(error)
         env = audio.envelope(speech.wav, sr=speech.sr, fps=track.fps, n_frames=track.n_frames)
         targets = visemes.viseme_track(speech.phones, envelope=env, fps=track.fps, n_frames=track.n_frames)
         curve = lag_curve(track.mouth_open(), targets["open"])
         best = max(curve, key=lambda k: curve[k])
-        print(f"{name:20} {raw[name] * 1000:+7.0f} {loo * 1000:9.0f} {error:+12.2f} fr {curve[0]:10.2f} "
-              f"{best:+9d}")
+        print(f"{name:20} {own:+10.2f} fr {loo * 1000:6.0f} ms {error:+12.2f} fr {curve[0]:10.2f} {best:+9d}")
     print(f"largest left-out error: {max(abs(e) for e in errors):.2f} frames "
           f"(sync.CALIBRATION_LOO_ERROR_FRAMES = {sync.CALIBRATION_LOO_ERROR_FRAMES})")
 

@@ -19,15 +19,18 @@ Sign: a **positive** offset means the **video lags the audio** (the mouth moves 
 negative means the video leads (the sound comes late, e.g. audio delayed in the container).
 
 CALIBRATION (benchmarks/calibrate_sync.py; mouths from ``landmarks.track_video``): the zero
-(``visemes.MOUTH_DELAY`` = 37 ms, built into the reference) is the mean lag of the four in-sync
-recordings in ``../shared/media``: talking_590, talking_524, talking_vfr_700 (VFR, ~22 fps) and
-portrait_1080x1920 (small face). With it they read -1.05, +0.67, +0.87 and -0.14 frames
-(in-sample). Leave-one-out (zero from the other three) the left-out clip reads -1.45, +0.76,
-+0.83 and -0.25 frames: CALIBRATION_LOO_ERROR_FRAMES bounds that. The timing constants (LEAD,
+(``visemes.MOUTH_DELAY`` = 37 ms, built into the reference) is where the four in-sync
+recordings in ``../shared/media`` read 0 on average (:func:`calibrate_mouth_delay`):
+talking_590, talking_524, talking_vfr_700 (VFR, ~22 fps) and portrait_1080x1920 (small
+face). With it they read -1.05, +0.67, +0.93 and -0.14 frames
+(in-sample). Leave-one-out (zero from the other three) the left-out clip reads -1.38, +0.67,
++1.09 and -0.41 frames: CALIBRATION_LOO_ERROR_FRAMES bounds that. The timing constants (LEAD,
 ONSET_LEAD, OFFSET_LAG, CLOSURE_LEAD) are physiology-led and were only checked on these clips.
 The previous check (the render's loudness-scaled targets, one 20 ms lead, no closure channel)
 read in-sync recordings of other speakers 1-5 frames early: their lips led the sound by 50-150
-ms, most of all before phrases, which ``ONSET_LEAD`` and the closure channel now model.
+ms. ``ONSET_LEAD`` (the mouth opening before a phrase) and the closure channel are meant to
+absorb such leads; that is not verified on those speakers, and a speaker whose lips lead more
+than these four clips' will still read early.
 
 Slow drifts of the mouth baseline (head pose, smiles) and of loudness (phrases) are removed by
 subtracting a 1 s moving average; robust z-scores (median/MAD, clipped at 3) stop a single
@@ -361,6 +364,31 @@ def estimate_from_speech(mouth_open: np.ndarray, *, phones: list, fps: float,
     return estimate_offset(mouth_open, ref["open"], fps=fps, max_shift=max_shift,
                            mouth_width=mouth_width, speech_width=None if mouth_width is None else ref["width"],
                            speech_closure=ref["closure"], method=METHOD_REFERENCE)
+
+
+def calibrate_mouth_delay(clips: list[tuple[np.ndarray, np.ndarray | None, list, float]], *,
+                          lo: float = -0.1, hi: float = 0.2, steps: int = 14) -> float:
+    """The ``visemes.MOUTH_DELAY`` (seconds) at which in-sync recordings read 0 on average.
+
+    clips  (mouth_open [shape=(T,)], mouth_width or None, phones, fps) of in-sync recordings.
+    Bisection on the mean sub-frame reading (in seconds), which falls as the delay grows; the
+    module's MOUTH_DELAY is restored afterwards. Used by benchmarks/calibrate_sync.py and the
+    leave-one-out test.
+    """
+    from . import visemes
+    shipped = visemes.MOUTH_DELAY
+
+    def mean_reading(delay: float) -> float:
+        visemes.MOUTH_DELAY = delay
+        return float(np.mean([estimate_from_speech(m, phones=p, fps=f, mouth_width=w).offset_exact / f
+                              for m, w, p, f in clips]))
+    try:
+        for _ in range(steps):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if mean_reading(mid) > 0 else (lo, mid)
+    finally:
+        visemes.MOUTH_DELAY = shipped
+    return 0.5 * (lo + hi)
 
 
 def check_targets(targets: dict[str, np.ndarray], *, phones: list, fps: float) -> SyncEstimate:

@@ -55,7 +55,7 @@ MIN_PAUSE = 0.12            # s; silence at least this long is a pause (shorter:
 # in-sync shared clips trail the model above by 37 ms on average (talking_590 -6, talking_524
 # +60, talking_vfr_700 +66, portrait_1080x1920 +30 ms), so every speech segment is moved this
 # much later. Leave-one-out (the mean of three, read on the fourth) the held-out clip reads
-# -1.45, +0.76, +0.83, -0.25 frames.
+# -1.38, +0.67, +1.09, -0.41 frames (sync.calibrate_mouth_delay).
 MOUTH_DELAY = 0.037         # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 
