@@ -11,8 +11,9 @@ and a blend weight). It is only indices: the frames themselves still stream thro
   anyway) and by the rigid face landmarks (head position and pose). Each join is a short
   cross-fade, scored by simulating the fade on the thumbnails so that no step of the output
   is larger than the footage's own ordinary frame step. Segments last at least
-  ``MIN_SEGMENT_S``; joins prefer pauses in the speech (low loudness envelope) and the same
-  join is penalised each time it is reused, so the loop does not beat at a fixed period.
+  ``MIN_SEGMENT_S``. A beam search over join sequences prefers joins in pauses of the speech
+  (low loudness envelope) and penalises each reuse of the same join, so the loop does not beat
+  at a fixed period where the footage offers alternatives.
   A natural step of the footage much larger than its ordinary step (a jerk, a frame the
   camera dropped) is played with in-between blends, one output frame longer.
 * ``pingpong``: forward, backward, forward ... (:func:`pingpong_plan`).
@@ -35,7 +36,7 @@ THUMB_SIZE = 32                # descriptor: 32x32 grey thumbnail, 1 KiB a frame
 # Footage steps: "ordinary" is the 95th percentile of the clip's own frame-to-frame change.
 STEP_PERCENTILE = 95
 # Smoothness tiers, in ordinary steps: the plan is built with the lowest limit that works; at a
-# limit L no join's simulated step and no natural step played exceeds L (acceptance: <= 1.5x).
+# limit L no join's simulated step exceeds L (acceptance: the output's largest step <= 1.5x).
 STEP_LIMITS = (1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5)
 FADES_S = (0.24, 0.48)         # cross-fade lengths tried at each join (6 or 12 frames at 25 fps)
 MIN_JUMP_S = 1.0               # a join skips at least 1 s (shorter jumps read as a stutter)
@@ -43,7 +44,7 @@ BLEND_ABOVE = 1.2              # natural steps above 1.2 ordinary steps get in-b
 MIN_SEGMENT_S = (2.0, 1.6)     # seconds between joins, tried in turn: 2 s allows <= 1 backward step per 50 frames
 MAX_BACKWARD = 0.02            # ... and a plan with more than 2% backward steps is not taken
 MIN_LOOP_S = 2.5               # shorter footage cannot hold a 2 s segment plus a 1 s jump: fall back
-MAX_CANDIDATES = 2000          # joins kept after the coarse search (simulated exactly)
+MAX_CANDIDATES = 2000          # joins kept per fade length after the coarse search (simulated exactly)
 PER_SOURCE_FRAME = 6           # ... at most this many leaving each source frame (spread over the clip)
 MAX_SEARCH_FRAMES = 2000       # longer footage loops within its first 2000 frames (matrices <= 16 MB each)
 W_PAUSE = 2.0                  # join score: + 2 x mean loudness (0..1) across its fade: prefer pauses

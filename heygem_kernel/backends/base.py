@@ -70,7 +70,8 @@ class FrameBatch:
     frames    list of B frames, each [shape=(H, W, 3)] uint8 BGR (read-only for backends).
     landmarks list of B arrays [shape=(68, 2)] float32 (iBUG-68 layout, pixel x, y) or None (no face).
     out_index [shape=(B,)] int: output frame numbers (audio time = out_index / fps).
-    src_index [shape=(B,)] int: source frame numbers (after ping-pong / trimming).
+    src_index [shape=(B,)] int: source frame numbers (after the loop plan / trimming; inside a
+              cross-fade the heavier of the two blended frames).
     """
 
     frames: list
