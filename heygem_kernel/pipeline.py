@@ -18,7 +18,7 @@ import logging
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -214,6 +214,7 @@ class Job:
     feats: backends.AudioFeatures | None = None  # analyse_inputs: speech features at the video's rate
     n_out: int = 0                         # analyse_inputs: output frames
     plan: Any = None                       # analyse_inputs: loops.LoopPlan, the source frame of each output frame
+    speech_job: Future | None = None       # probe: the speech analysis, running beside the video work
     meter: Any = None                      # analyse_inputs: render.MouthMeter, made while the speech is analysed
     rendered: Rendered | None = None       # render
     sync: Any = None                       # check: sync.SyncEstimate, or None when not checked
@@ -338,10 +339,16 @@ def _run(job: Job) -> records.RunResult:
 
 
 def probe(job: Job) -> None:
-    """What the inputs are: the video's geometry and rate, the speech's length, the backend."""
-    info = job.info = media.probe_video(job.video, still_fps=job.options.still_fps)
+    """What the inputs are: the speech's length, the video's geometry and rate, the backend.
+
+    Once the audio is known to be readable its analysis starts on its own thread: it needs
+    nothing of the video, so it runs beside the video probe and the face analysis.
+    """
     audio_info = None if job.speech is not None else media.probe_audio(job.audio)
     job.expected_s = job.speech.duration if job.speech is not None else audio_info.duration
+    job.speech_job = _in_background("heygem-speech", _timed_call, job.watch, "speech", analyse_speech, job.audio,
+                                    job.speech, job.run_dir / "mel.png", job.options.language)
+    info = job.info = media.probe_video(job.video, still_fps=job.options.still_fps)
     job.notes = media.conversion_notes(info)
     if audio_info is not None and audio_info.tracks > 1:
         job.notes.append(f"{job.audio.name} has {audio_info.tracks} audio tracks: only the first is used as the speech")
@@ -357,23 +364,21 @@ def probe(job: Job) -> None:
 def analyse_inputs(job: Job) -> None:
     """Face track + mouth library of the source frames the output needs, beside the speech.
 
-    Speech analysis (phonemes, mel) runs on a second thread while the faces are tracked: they
-    are independent, and on two cores the overlap hides most of the speech's time.
+    Speech analysis (phonemes, mel; started by :func:`probe`) runs on a second thread while the
+    faces are tracked: they are independent, and on two cores the overlap hides most of the
+    speech's time. On cached footage the sync check's models load while the speech finishes.
     """
     info, options, backend = job.info, job.options, job.backend
     job.report("audio", 0, 1)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="heygem-speech") as pool:
-        speech_job = pool.submit(_timed_call, job.watch, "speech", analyse_speech, job.audio, job.speech,
-                                 job.run_dir / "mel.png", options.language)
-        with job.watch("analyse"):
-            job.analysis = analyse(info, options=options,
-                                   n_frames=min(info.n_frames, _frames_for(job.expected_s, info)),
-                                   want_library=backend.needs_library, cache_dir=job.cache_dir,
-                                   progress=job.progress, cancel=job.cancel, account=job.watch.add)
-        if options.sync_check and not speech_job.done():  # load the sync check's models meanwhile
-            job.meter = make_meter(job)
-        with job.watch("audio"):  # what is left to wait for once the faces are done
-            job.speech = speech_job.result()
+    with job.watch("analyse"):
+        job.analysis = analyse(info, options=options,
+                               n_frames=min(info.n_frames, _frames_for(job.expected_s, info)),
+                               want_library=backend.needs_library, cache_dir=job.cache_dir,
+                               progress=job.progress, cancel=job.cancel, account=job.watch.add)
+    if options.sync_check and not job.speech_job.done():  # load the sync check's models meanwhile
+        job.meter = make_meter(job)
+    with job.watch("audio"):  # what is left to wait for once the faces are done
+        job.speech = job.speech_job.result()
     job.n_out = n_out = _frames_for(job.speech.duration, info)
     job.feats = job.speech.features(fps=info.fps, n_frames=n_out)
     job.report("audio", 1, 1)
@@ -478,6 +483,20 @@ def _backend_scores(backend, output: Path, feats, info) -> dict:
     except Exception as exc:  # a score is a bonus: never fail the run over it
         LOG.warning("backend score skipped: %s", exc)
         return {}
+
+
+def _in_background(name: str, fn: Callable, *args: Any) -> Future:
+    """``fn(*args)`` on a daemon thread (a failed run, or the CLI exiting, never waits for it)."""
+    future: Future = Future()
+
+    def work() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to whoever asks for the result
+                future.set_exception(exc)
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return future
 
 
 def _timed_call(watch: Stopwatch, name: str, fn: Callable, *args: Any) -> Any:
