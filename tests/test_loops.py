@@ -159,3 +159,26 @@ def test_loop_option_on_the_command_line(capsys, tmp_path, clip_590, speech_5s):
         RunOptions(loop="zigzag")
     with pytest.raises(InputError, match="--loop must be one of seamless, pingpong, got 'zigzag'"):
         loops.plan_loop(n_out=10, fps=25.0, mode="zigzag", n_src=5)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_frame_source_follows_the_plan_and_cleans_its_spool(clip_524, monkeypatch, tmp_path, compressed):
+    if compressed:   # the JPEG spool long clips get (over RAW_SPOOL_LIMIT bytes of raw frames)
+        monkeypatch.setattr(media, "RAW_SPOOL_LIMIT", 0)
+    info = media.probe_video(clip_524)
+    size = (128, 128)
+    frames = [f.astype(np.float32) for f in media.iter_frames(info, size=size)]
+    plan = loops.plan_loop(n_out=300, fps=info.fps, thumbs=np.stack([loops.descriptor(f.astype(np.uint8))
+                                                                      for f in frames]), n_src=info.n_frames)
+    assert plan.mode == "seamless" and (plan.blend_src >= 0).any()
+    got, spooled = [], 0
+    with media.FrameSource(info, n_out=300, size=size, spool_dir=tmp_path, plan=plan) as source:
+        for item in source:
+            got.append(item)
+            spooled = max(spooled, len(list(tmp_path.iterdir())))
+    assert spooled == 1 and not list(tmp_path.iterdir())          # one spool file, removed at the end
+    assert [k for k, _ in got] == plan.src.tolist()
+    for t, (_, frame) in enumerate(got):
+        a, b, w = plan.frame_sources(t)
+        want = frames[a] if b < 0 else (1 - w) * frames[a] + w * frames[b]
+        assert np.abs(frame - want).mean() < (2.0 if compressed else 0.6), t
