@@ -226,3 +226,30 @@ def test_batch_job_outlives_the_page(server, browser, clip_524, clip_590, speech
         assert resp.status == 200 and b"<html" in resp.read(4096).lower()
     with urllib.request.urlopen(base + zip_href, timeout=30) as resp:
         assert resp.read() == (run_dir / "outputs.zip").read_bytes()
+
+
+def _labels(page) -> dict:
+    page.wait_for_selector(".heygem-generate")
+    return page.evaluate("""() => ({
+        generate: document.querySelector('.heygem-generate').innerText.trim(),
+        tabs: [...document.querySelectorAll('.lm-TabBar-tabLabel, .p-TabBar-tabLabel')].map(t => t.innerText.trim()),
+        mode: [...document.querySelectorAll('.heygem-mode button')].map(b => b.innerText.trim()),
+    })""")
+
+
+def test_the_page_in_chinese_from_the_browser_language_and_the_switch(server, browser):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 1200})  # Accept-Language: zh-CN
+    try:
+        page = context.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT_MS)
+        page.goto(server["url"])
+        labels = _labels(page)
+        assert labels["generate"] == "生成"
+        assert labels["tabs"][:2] == ["生成", "历史记录"] and labels["mode"] == ["单个", "批量"]
+        page.click(".heygem-generate")                      # nothing chosen: the error line in Chinese
+        page.wait_for_selector(".heygem-status >> text=请先选择或上传语音文件")
+        page.click(".heygem-language >> text=English")      # the page's switch reloads it in English
+        page.wait_for_url("**lang=en**")
+        assert _labels(page)["generate"] == "Generate"
+    finally:
+        context.close()

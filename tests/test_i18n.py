@@ -106,3 +106,30 @@ def test_plots_in_chinese_have_every_glyph(zh, tmp_path):
     missing = [str(w.message) for w in caught if "missing from" in str(w.message)]
     assert missing == [], missing[:3]          # a missing CJK font draws boxes and warns here
     assert path.stat().st_size > 10_000
+
+
+def test_serve_passes_its_language_to_the_page_kernels(tmp_path):
+    from heygem_kernel.serve import make_config
+    assert make_config(root=tmp_path, lang="zh").env()[i18n.ENV_LANG] == "zh"
+    assert i18n.ENV_LANG not in make_config(root=tmp_path).env()   # default: each browser's language
+    assert make_config(root=tmp_path).voila_config().VoilaConfiguration.http_header_envs == ["Accept-Language"]
+    with pytest.raises(InputError, match="--lang fr: expected one of en, zh"):
+        make_config(root=tmp_path, lang="fr")
+
+
+def test_panel_in_chinese(tmp_path, clip_524):
+    from fake_engine import FakeEngine
+    from heygem_kernel.workspace import Workspace
+    from heygem_widgets.panel import Workbench
+    try:
+        wb = Workbench(engine=FakeEngine(encode=False), workspace=Workspace(root=tmp_path), lang="zh")
+        assert wb.generate_button.description == "生成"
+        assert wb.tabs.titles[:2] == ("生成", "历史记录")
+        assert "<b>中文</b>" in wb.language.value.replace("简体中文", "中文") and "?lang=en" in wb.language.value
+        wb.generate()                                        # nothing chosen yet
+        assert "请先选择或上传语音文件" in wb.status.value
+        wb.video_upload.set_state({"value": [{"name": "空.mp4", "type": "video/mp4", "size": 0,
+                                              "last_modified": 0, "content": memoryview(b"")}]})
+        assert "空.mp4：上传的文件是空的" in wb.status.value  # an engine error, shown in the page's language
+    finally:
+        i18n.set_language(None)

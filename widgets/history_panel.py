@@ -11,13 +11,15 @@ from typing import Callable
 
 import ipywidgets as W
 
+from heygem_kernel.i18n import _
+
 from heygem_kernel.errors import HeyGemError
 
 from . import history as hist
 from .jobs_view import JobsPanel
 from .media import thumbnail
 from .uploads import human_size
-from .views import hook, image_view, result_card, summary_line
+from .views import hook, image_view, result_card, shown, summary_line
 from .workspace import Workspace
 
 
@@ -29,20 +31,20 @@ class HistoryPanel:
         self.index = 0
         self.pending_delete: Path | None = None
         self.info = W.HTML()
-        self.prev_button = W.Button(description="Previous", icon="arrow-left")
-        self.next_button = W.Button(description="Next", icon="arrow-right")
-        self.refresh_button = W.Button(description="Refresh", icon="refresh")
-        self.zip_button = hook(W.Button(description="Download all as ZIP", icon="download",
+        self.prev_button = W.Button(description=_("Previous"), icon="arrow-left")
+        self.next_button = W.Button(description=_("Next"), icon="arrow-right")
+        self.refresh_button = W.Button(description=_("Refresh"), icon="refresh")
+        self.zip_button = hook(W.Button(description=_("Download all as ZIP"), icon="download",
                                         layout=W.Layout(width="auto", align_self="flex-start")), "heygem-zip")
         self.zip_link = hook(W.HTML(), "heygem-zip-link")
         self.rows = hook(W.VBox(), "heygem-history")
         self.confirm_text = W.HTML()
-        self.confirm_yes = hook(W.Button(description="Delete", button_style="danger"), "heygem-confirm-delete")
-        self.confirm_no = W.Button(description="Keep")
+        self.confirm_yes = hook(W.Button(description=_("Delete"), button_style="danger"), "heygem-confirm-delete")
+        self.confirm_no = W.Button(description=_("Keep"))
         self.confirm_box = W.HBox([self.confirm_text, self.confirm_yes, self.confirm_no],
                                   layout=W.Layout(display="none"))
         self.view = W.VBox()
-        self.batches = JobsPanel(workspace=workspace, status=status, history=True, title="Batches",
+        self.batches = JobsPanel(workspace=workspace, status=status, history=True, title=_("Batches"),
                                  css_class="heygem-history-batches")
         self.widget = W.VBox([
             self.batches.widget, W.HTML("<b>Single runs</b>"),
@@ -75,8 +77,8 @@ class HistoryPanel:
         state = "" if entry.finished else " <span style='color:#c62828'>(unfinished)</span>"
         text = W.HTML(f"<b>{html.escape(entry.name)}</b>{state}<br><small>{entry.created:%Y-%m-%d %H:%M}"
                       f"</small><br><small>{summary_line(entry.result)}</small>")
-        show = W.Button(description="Show", disabled=entry.output is None, layout=W.Layout(width="80px"))
-        delete = hook(W.Button(description="Delete", icon="trash", layout=W.Layout(width="90px")), "heygem-delete")
+        show = W.Button(description=_("Show"), disabled=entry.output is None, layout=W.Layout(width="80px"))
+        delete = hook(W.Button(description=_("Delete"), icon="trash", layout=W.Layout(width="90px")), "heygem-delete")
         show.on_click(lambda _, e=entry: self.show_run(e))
         delete.on_click(lambda _, e=entry: self.request_delete(e.run_dir))
         row = W.HBox([picture, text, W.VBox([show, delete])],
@@ -102,7 +104,7 @@ class HistoryPanel:
         try:
             hist.delete_run(run_dir, runs_root=self.ws.runs)
         except HeyGemError as exc:
-            self._status(str(exc), "error")
+            self._status(shown(exc), "error")
         else:
             self._status(f"deleted {run_dir.name}", "ok")
             self.view.children = ()

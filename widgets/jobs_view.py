@@ -13,11 +13,13 @@ from typing import Callable
 
 import ipywidgets as W
 
+from heygem_kernel.i18n import _
+
 from heygem_kernel import jobs as jobq
 from heygem_kernel.errors import HeyGemError
 
 from .progress import item_fraction
-from .views import hook
+from .views import hook, shown
 from .workspace import Workspace
 
 POLL_S = 1.0                     # how often the watcher re-reads the job files
@@ -64,7 +66,7 @@ class JobCard:
         self.id, self.ws = job.id, ws
         self.header = W.HTML()
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="50%"))
-        self.cancel_button = W.Button(description="Cancel", icon="stop", button_style="warning",
+        self.cancel_button = W.Button(description=_("Cancel"), icon="stop", button_style="warning",
                                       layout=W.Layout(width="auto"))
         self.cancel_button.add_class("heygem-job-cancel")
         self.cancel_button.on_click(lambda _: on_cancel(self.id))
@@ -162,7 +164,7 @@ class JobsPanel:
         try:
             job = jobq.cancel(self.ws.runs, job_id)
         except HeyGemError as exc:
-            self._status(str(exc), "error")
+            self._status(shown(exc), "error")
             return
         self._status(f"cancelling {job.name}…" if not job.final else f"{job.name}: {job.status}", "busy")
         self.refresh()

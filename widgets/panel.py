@@ -21,7 +21,9 @@ from typing import Any, Callable
 
 import ipywidgets as W
 
+from heygem_kernel import i18n
 from heygem_kernel.errors import Cancelled, HeyGemError
+from heygem_kernel.i18n import _
 from heygem_kernel.options import RunOptions
 
 from .history_panel import HistoryPanel
@@ -29,7 +31,7 @@ from .jobs_view import JobsPanel
 from .media import png_bytes
 from .progress import ProgressTracker
 from .uploads import FACE_EXTS, SPEECH_EXTS, human_size, list_media, save_upload
-from .views import audio_preview, face_preview, hook, result_card
+from .views import audio_preview, face_preview, hook, result_card, shown
 from .workspace import Workspace
 
 PER_PAGE = 5                    # history rows per page
@@ -50,6 +52,16 @@ def default_engine() -> Any:
 def _enhancers() -> list[str]:
     from heygem_kernel.enhance import available
     return available()
+
+
+def _language_links() -> str:
+    """The page's language switch: links that reload the page with ``?lang=`` (read by
+    :func:`heygem_kernel.i18n.page_language` in the new page's kernel)."""
+    current = i18n.get_language()
+    links = [f"<b>{html.escape(name)}</b>" if code == current else
+             f"<a href='?lang={code}' style='text-decoration:underline'>{html.escape(name)}</a>"
+             for code, name in i18n.LANGUAGES.items()]
+    return "<span style='font-size:90%'>" + " | ".join(links) + "</span>"
 
 
 def _backends() -> list[str]:
@@ -100,10 +112,13 @@ class Workbench:
         renders (default :func:`default_engine`: the :mod:`heygem_kernel` package).
     workspace : folders and limits (default :meth:`Workspace.from_env`).
     per_page : history rows per page.
+    lang : "en" | "zh" (default: the page's, :func:`heygem_kernel.i18n.page_language`: its
+        ``?lang=``, ``heygem serve --lang``, the browser's Accept-Language, the locale).
     """
 
     def __init__(self, *, engine: Any = None, workspace: Workspace | None = None,
-                 per_page: int = PER_PAGE) -> None:
+                 per_page: int = PER_PAGE, lang: str | None = None) -> None:
+        i18n.set_language(lang or i18n.page_language())   # one page per kernel: the kernel's language
         self.engine = engine if engine is not None else default_engine()
         self.ws = workspace or Workspace.from_env()
         self.per_page = per_page
@@ -127,57 +142,57 @@ class Workbench:
     def _build(self) -> None:
         limit = human_size(self.ws.max_upload_bytes)
         self.status = hook(W.HTML(), "heygem-status")
-        self.mode = W.ToggleButtons(options=[("Single", "single"), ("Batch", "batch")], value="single",
-                                    tooltips=["one audio + one video", "one audio + many videos: a batch "
-                                              "job that runs on without this page"])
+        self.mode = W.ToggleButtons(options=[(_("Single"), "single"), (_("Batch"), "batch")], value="single",
+                                    tooltips=[_("one audio + one video"), _("one audio + many videos: a batch job that runs on "
+                                                                   "without this page")])
         self.mode.add_class("heygem-mode")
         # inputs
         natural = dict(width="auto", align_self="flex-start")     # buttons as wide as their label
         self.audio_upload = hook(W.FileUpload(accept=",".join(sorted(SPEECH_EXTS)), multiple=False,
-                                              description="Upload audio", tooltip=f"at most {limit}",
+                                              description=_("Upload audio"), tooltip=_("at most {size}", size=limit),
                                               layout=W.Layout(**natural)), "heygem-audio-upload")
         self.video_upload = hook(W.FileUpload(accept=",".join(sorted(FACE_EXTS)), multiple=False,
-                                              description="Upload video/photo", tooltip=f"at most {limit}",
+                                              description=_("Upload video/photo"), tooltip=_("at most {size}", size=limit),
                                               layout=W.Layout(**natural)), "heygem-video-upload")
         picker = dict(ensure_option=False, continuous_update=False, layout=W.Layout(width="420px"))
-        self.audio_pick = hook(W.Combobox(placeholder="…or a path on this machine", **picker), "heygem-audio-pick")
-        self.video_pick = hook(W.Combobox(placeholder="…or a path on this machine", **picker), "heygem-video-pick")
-        self.audio_label, self.video_label = W.HTML("<i>no audio chosen</i>"), W.HTML("<i>no video chosen</i>")
+        self.audio_pick = hook(W.Combobox(placeholder=_("…or a path on this machine"), **picker), "heygem-audio-pick")
+        self.video_pick = hook(W.Combobox(placeholder=_("…or a path on this machine"), **picker), "heygem-video-pick")
+        self.audio_label, self.video_label = W.HTML(f"<i>{_('no audio chosen')}</i>"), W.HTML(f"<i>{_('no video chosen')}</i>")
         self.audio_view, self.video_view = W.Box(), W.Box()
         self.batch_list = hook(W.Select(options=[], rows=5, layout=W.Layout(width="420px")), "heygem-batch-list")
-        self.batch_remove = W.Button(description="Remove from batch", icon="trash", layout=W.Layout(**natural))
-        self.batch_box = W.VBox([W.HTML("<b>Batch videos</b>"), self.batch_list, self.batch_remove],
+        self.batch_remove = W.Button(description=_("Remove from batch"), icon="trash", layout=W.Layout(**natural))
+        self.batch_box = W.VBox([W.HTML(f"<b>{_('Batch videos')}</b>"), self.batch_list, self.batch_remove],
                                 layout=W.Layout(display="none"))
         inputs = W.HBox([
-            W.VBox([W.HTML("<b>Speech</b>"), self.audio_upload, self.audio_pick, self.audio_label, self.audio_view]),
-            W.VBox([W.HTML("<b>Video or photo</b>"), self.video_upload, self.video_pick, self.video_label,
+            W.VBox([W.HTML(f"<b>{_('Speech')}</b>"), self.audio_upload, self.audio_pick, self.audio_label, self.audio_view]),
+            W.VBox([W.HTML(f"<b>{_('Video or photo')}</b>"), self.video_upload, self.video_pick, self.video_label,
                     self.video_view, self.batch_box]),
         ], layout=W.Layout(flex_flow="row wrap", grid_gap="24px"))
         # options
         d = RunOptions()
         style = {"description_width": "120px"}
-        self.backend = W.Dropdown(options=_backends(), value=d.backend, description="backend", style=style)
+        self.backend = W.Dropdown(options=_backends(), value=d.backend, description=_("backend"), style=style)
         self.device = W.Dropdown(options=DEVICES, value=d.device if d.device in DEVICES else "auto",
-                                 description="device", style=style)
+                                 description=_("device"), style=style)
         self.mask_scale = W.FloatSlider(value=d.mask_scale, min=0.5, max=2.0, step=0.05,
-                                        description="mouth mask size", style=style,
+                                        description=_("mouth mask size"), style=style,
                                         layout=W.Layout(width="340px"))
-        self.feather = W.FloatSlider(value=d.feather, min=0.0, max=1.0, step=0.05, description="feather", style=style)
+        self.feather = W.FloatSlider(value=d.feather, min=0.0, max=1.0, step=0.05, description=_("feather"), style=style)
         self.smoothing = W.FloatSlider(value=d.smoothing, min=0.0, max=1.0, step=0.05,
-                                       description="smoothing", style=style)
+                                       description=_("smoothing"), style=style)
         self.pads = [W.BoundedIntText(value=v, min=-200, max=200, description=name,
                                       layout=W.Layout(width="130px"), style={"description_width": "50px"})
-                     for name, v in zip(("top", "bottom", "left", "right"), d.pads)]
-        self.out_height = W.Dropdown(options=OUT_HEIGHTS, value=d.out_height or 0, description="output height",
+                     for name, v in zip((_("top"), _("bottom"), _("left"), _("right")), d.pads)]
+        self.out_height = W.Dropdown(options=OUT_HEIGHTS, value=d.out_height or 0, description=_("output height"),
                                      style=style)
-        self.enhance = W.Dropdown(options=[("off", None), *((n, n) for n in _enhancers())], value=d.enhance,
-                                  description="face restoration", style=style)
+        self.enhance = W.Dropdown(options=[(_("off"), None), *((n, n) for n in _enhancers())], value=d.enhance,
+                                  description=_("face restoration"), style=style)
         self.enhance_strength = W.FloatSlider(value=d.enhance_strength, min=0.0, max=1.0, step=0.05,
-                                              description="restore strength", style=style)
-        self.loop = W.Dropdown(options=[("seamless", "seamless"), ("ping-pong", "pingpong")], value=d.loop,
-                               description="short video", style=style)
-        self.frame_index = W.BoundedIntText(value=0, min=0, max=10**6, description="frame", style=style)
-        self.preview_button = hook(W.Button(description="Preview mask & blend", icon="eye",
+                                              description=_("restore strength"), style=style)
+        self.loop = W.Dropdown(options=[(_("seamless"), "seamless"), (_("ping-pong"), "pingpong")], value=d.loop,
+                               description=_("short video"), style=style)
+        self.frame_index = W.BoundedIntText(value=0, min=0, max=10**6, description=_("frame"), style=style)
+        self.preview_button = hook(W.Button(description=_("Preview mask & blend"), icon="eye",
                                             layout=W.Layout(**natural)), "heygem-preview")
         self.preview_msg = W.HTML()
         self.preview_image = hook(W.Image(format="png", layout=W.Layout(max_width="420px", display="none")),
@@ -185,31 +200,33 @@ class Workbench:
         options = W.VBox([
             W.HBox([self.backend, self.device, self.out_height, self.loop]),
             W.HBox([self.mask_scale, self.feather, self.smoothing]),
-            W.HBox([W.Label("padding (px)"), *self.pads]),
+            W.HBox([W.Label(_("padding (px)")), *self.pads]),
             W.HBox([self.enhance, self.enhance_strength]),
             W.HBox([self.frame_index, self.preview_button]), self.preview_msg, self.preview_image,
         ])
         # run
-        self.generate_button = hook(W.Button(description="Generate", button_style="primary", icon="play"),
+        self.generate_button = hook(W.Button(description=_("Generate"), button_style="primary", icon="play"),
                                     "heygem-generate")
-        self.cancel_button = hook(W.Button(description="Cancel", button_style="warning", icon="stop",
+        self.cancel_button = hook(W.Button(description=_("Cancel"), button_style="warning", icon="stop",
                                            disabled=True), "heygem-cancel")
-        self.overall = hook(W.FloatProgress(value=0.0, min=0.0, max=1.0, description="overall"), "heygem-progress")
+        self.overall = hook(W.FloatProgress(value=0.0, min=0.0, max=1.0, description=_("overall")), "heygem-progress")
         self.items_box = W.VBox()
         self.log = hook(W.Output(layout=W.Layout(max_height="180px", overflow="auto", border="1px solid #eee")),
                         "heygem-log")
         self.result_box = hook(W.VBox(), "heygem-result")
         self.jobs_panel = JobsPanel(workspace=self.ws, status=self._status, recent=RECENT_JOBS)
         generate_tab = W.VBox([
-            self.mode, inputs, W.Accordion(children=[options], titles=("Quality options & one-frame preview",)),
+            self.mode, inputs, W.Accordion(children=[options], titles=(_("Quality options & one-frame preview"),)),
             W.HBox([self.generate_button, self.cancel_button]), self.overall, self.items_box,
-            W.Accordion(children=[self.log], titles=("Log",), selected_index=0), self.result_box,
+            W.Accordion(children=[self.log], titles=(_("Log"),), selected_index=0), self.result_box,
             self.jobs_panel.widget,
         ])
         self.history = HistoryPanel(workspace=self.ws, per_page=self.per_page, status=self._status)
-        self.tabs = W.Tab(children=[generate_tab, self.history.widget], titles=("Generate", "History"))
-        self.widget = hook(W.VBox([W.HTML("<h3 style='margin:4px 0'>HeyGem Workbench</h3>"), self.status,
-                                   self.tabs]), "heygem-workbench")
+        self.tabs = W.Tab(children=[generate_tab, self.history.widget], titles=(_("Generate"), _("History")))
+        self.language = hook(W.HTML(_language_links()), "heygem-language")   # the page's language switch
+        self.widget = hook(W.VBox([W.HBox([W.HTML("<h3 style='margin:4px 0'>HeyGem Workbench</h3>"), self.language],
+                                          layout=W.Layout(justify_content="space-between")),
+                                   self.status, self.tabs]), "heygem-workbench")
         # wiring
         self.mode.observe(self._on_mode, "value")
         self.audio_upload.observe(lambda ch: self._on_upload(ch, kind="audio"), "value")
@@ -266,7 +283,7 @@ class Workbench:
                                    max_bytes=self.ws.max_upload_bytes,
                                    allowed=SPEECH_EXTS if kind == "audio" else FACE_EXTS)
             except HeyGemError as exc:
-                self._error(str(exc))
+                self._error(shown(exc))
                 continue
             saved.append(path)
             self._log(f"received {f['name']} ({human_size(path.stat().st_size)}) as {self._display(path)}")
@@ -275,7 +292,7 @@ class Workbench:
             self.refresh_pickers()
             for path in saved:
                 self.choose(path, kind=kind)
-            self._status(f"{', '.join(p.name for p in saved)} uploaded", "ok")
+            self._status(_("{names} uploaded", names=", ".join(p.name for p in saved)), "ok")
 
     def _on_pick(self, change: dict, *, kind: str) -> None:
         if self._quiet or not change["new"].strip():
@@ -283,7 +300,7 @@ class Workbench:
         try:
             self.choose(self._resolve(change["new"]), kind=kind)
         except HeyGemError as exc:
-            self._error(str(exc))
+            self._error(shown(exc))
 
     def choose(self, path: str | Path, *, kind: str) -> None:
         """Use ``path`` as the speech (kind "audio") or the video (kind "video"; in batch mode it
@@ -377,7 +394,7 @@ class Workbench:
         try:
             options = self.options()
         except HeyGemError as exc:  # an option out of range: say so before any work
-            self.preview_msg.value = f"<span style='color:{COLOURS['error']}'>{html.escape(str(exc))}</span>"
+            self.preview_msg.value = f"<span style='color:{COLOURS['error']}'>{html.escape(shown(exc))}</span>"
             return None
         args = (self.audio_path, video, options, int(self.frame_index.value), fn)
         kwargs = {}
@@ -401,7 +418,7 @@ class Workbench:
             self.preview_image.layout.display = "block"
             self.preview_msg.value = f"<small>frame {index} of {html.escape(video.name)}</small>"
         except HeyGemError as exc:
-            self.preview_msg.value = f"<span style='color:{COLOURS['error']}'>{html.escape(str(exc))}</span>"
+            self.preview_msg.value = f"<span style='color:{COLOURS['error']}'>{html.escape(shown(exc))}</span>"
         except Exception as exc:
             self._log(traceback.format_exc())
             self.preview_msg.value = (f"<span style='color:{COLOURS['error']}'>preview failed: "
@@ -421,16 +438,16 @@ class Workbench:
             return None
         jobs = self.jobs()
         if self.audio_path is None:
-            self._error("choose or upload a speech file first")
+            self._error(_("choose or upload a speech file first"))
             return None
         if not jobs:
-            self._error("choose or upload a video (or photo) first" if self.mode.value == "single"
-                        else "add at least one video to the batch")
+            self._error(_("choose or upload a video (or photo) first") if self.mode.value == "single"
+                        else _("add at least one video to the batch"))
             return None
         try:
             options = self.options()
         except HeyGemError as exc:  # an option out of range: say so before any work
-            self._error(str(exc))
+            self._error(shown(exc))
             return None
         if self.mode.value == "batch":
             self.submit_batch(options)
@@ -443,7 +460,7 @@ class Workbench:
         self.overall.value, self.overall.bar_style = 0.0, ""
         self.generate_button.disabled, self.cancel_button.disabled = True, False
         self.preview_button.disabled = True
-        self._status(f"generating {len(jobs)} video{'s' * (len(jobs) > 1)}…", "busy")
+        self._status(_("generating {n} video(s)…", n=len(jobs)), "busy")
         self._worker = threading.Thread(target=self._run_jobs, args=(self.audio_path, jobs, options),
                                         daemon=True, name="heygem-generate")
         self._worker.start()
@@ -457,12 +474,13 @@ class Workbench:
             job = jobq.submit_batch(runs_root=self.ws.runs, audio=self.audio_path, videos=list(self.batch),
                                     options=options or self.options())
         except HeyGemError as exc:
-            self._error(str(exc))
+            self._error(shown(exc))
             return None
         ahead = sum(1 for j in jobq.pending(self.ws.runs) if j.id != job.id)
         self._log(f"queued batch job {job.name}: {len(job.videos)} videos with {Path(job.audio).name}")
-        self._status(f"batch job {job.name} queued" + (f" behind {ahead} other job{'s' * (ahead > 1)}" if ahead
-                                                      else "") + "; it runs on if this page is closed", "ok")
+        self._status(_("batch job {name} queued behind {n} other job(s); it runs on if this page is closed",
+                       name=job.name, n=ahead) if ahead else
+                     _("batch job {name} queued; it runs on if this page is closed", name=job.name), "ok")
         self.jobs_panel.refresh()
         return job
 
@@ -474,14 +492,14 @@ class Workbench:
             if jobq.ensure_runner(self.ws.runs):
                 self._log("resumed the batch job queue")
         except OSError as exc:
-            self._error(f"cannot start the batch job runner: {exc}")
+            self._error(_("cannot start the batch job runner: {error}", error=exc))
 
     def cancel(self) -> None:
         """Ask the running render to stop (the Cancel button)."""
         if self.busy:
             self._cancel.set()
             self.cancel_button.disabled = True
-            self._status("cancelling…", "busy")
+            self._status(_("cancelling…"), "busy")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Join the render and preview threads; True when both have finished."""
@@ -550,7 +568,7 @@ class Workbench:
                 self.result_box.children += (result_card(data, self.ws, title=f"{video.name} + {audio.name}"),)
                 self._log(f"wrote {data.get('output')}")
         except HeyGemError as exc:          # the speech could not be loaded: no job can run
-            error = str(exc)
+            error = shown(exc)
             self._log(f"error: {exc}")
         except Exception as exc:
             error = f"unexpected error: {exc}"

@@ -50,13 +50,14 @@ def sanitize_filename(name: str, *, fallback: str = "upload") -> str:
 def check_upload(name: str, size: int, *, max_bytes: int, allowed: frozenset[str] | None = None) -> None:
     """Raise :class:`InputError` (a one-line message for the panel) if the upload is refused."""
     if size > max_bytes:
-        raise InputError(f"{name}: {human_size(size)} is over the {human_size(max_bytes)} upload "
-                         "limit; copy the file onto this machine and pick it from the list instead")
+        raise InputError("{name}: {size} is over the {limit} upload limit; copy the file onto this machine "
+                         "and pick it from the list instead", name=name, size=human_size(size),
+                         limit=human_size(max_bytes))
     if size <= 0:
-        raise InputError(f"{name}: the uploaded file is empty")
+        raise InputError("{name}: the uploaded file is empty", name=name)
     ext = Path(sanitize_filename(name)).suffix
     if allowed is not None and ext not in allowed:
-        raise InputError(f"{name}: expected one of {', '.join(sorted(allowed))}")
+        raise InputError("{name}: expected one of {choices}", name=name, choices=", ".join(sorted(allowed)))
 
 
 def save_upload(*, name: str, content: bytes | memoryview, folder: str | os.PathLike,

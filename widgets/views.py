@@ -24,6 +24,12 @@ PREVIEW_WIDTH = 320                    # px, input previews
 PLOT_WIDTH = 380                       # px, diagnostic plots
 
 
+
+def shown(exc: BaseException) -> str:
+    """An error as the page shows it: in the page's language when the engine gave a template."""
+    from heygem_kernel.errors import HeyGemError
+    return exc.localized() if isinstance(exc, HeyGemError) else " ".join(str(exc).split())
+
 def hook(widget: W.DOMWidget, css_class: str) -> W.DOMWidget:
     """Add a stable CSS class (a test hook, e.g. ``heygem-generate``) and return the widget."""
     widget.add_class(css_class)
