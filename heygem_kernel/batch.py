@@ -490,6 +490,9 @@ def run_item(job: ItemJob, speech: Any = None, runner: Runner | None = None, can
             raise
         if not isinstance(exc, HeyGemError):
             (item_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+            # an engine bug, not bad input: say so, and where the details are, not just numpy's words
+            return ItemOutcome(job.index, False, None, f"internal error ({one_line(exc)}); traceback in "
+                               f"{ITEMS_DIR}/{item_dir.name}/error.log", time.perf_counter() - t0, worker)
         return ItemOutcome(job.index, False, None, one_line(exc), time.perf_counter() - t0, worker)
 
 

@@ -87,3 +87,32 @@ def test_a_few_milliseconds_of_sound_is_one_clear_line(tmp_path, made):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         f"heygem: error: {made['speech_5ms']} holds only 5 ms of audio: at least 10 ms are needed")
+
+
+def test_batch_of_short_footage_is_flagged_first_and_runs(tmp_path, made):
+    from heygem_kernel import batch
+    plan = batch.prepare(made["speech_1s"], [made["three"], made["one"]], run_dir=tmp_path / "b", samples=2,
+                         options={"sync_check": False})
+    scans = {Path(e["video"]).name: e["scan"]["problems"] for e in plan.items}
+    assert any(p.startswith("very short video: 3 frames") for p in scans["three.mp4"])
+    assert any(p.startswith("very short video: 1 frame ") for p in scans["one.mp4"])
+    result = batch.execute(plan, progress=False)
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert [e["status"] for e in manifest["items"]] == ["ok", "ok"], [e.get("error") for e in manifest["items"]]
+    assert result.n_ok == 2
+
+
+def test_an_engine_bug_in_a_batch_item_is_one_plain_line(tmp_path, made):
+    from heygem_kernel import batch
+
+    def broken(*args, **kwargs):
+        raise ValueError("operands could not be broadcast together with shapes (0,) (2,)")
+
+    plan = batch.prepare(made["speech_1s"], [made["three"]], run_dir=tmp_path / "b", scan=False)
+    batch.execute(plan, progress=False, runner=broken)
+    entry = json.loads((tmp_path / "b" / "manifest.json").read_text())["items"][0]
+    name = entry["name"]
+    assert entry["status"] == "failed"
+    assert entry["error"] == ("internal error (ValueError: operands could not be broadcast together with shapes "
+                              f"(0,) (2,)); traceback in items/{name}/error.log")
+    assert "Traceback" in (tmp_path / "b" / "items" / name / "error.log").read_text()
