@@ -580,7 +580,12 @@ def _read_image(info: VideoInfo, width: int, height: int) -> np.ndarray:
             if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:  # flatten onto black
                 rgba = im.convert("RGBA")
                 im = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
-            rgb = np.asarray(im.convert("RGB"))
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):    # 16-bit grey: convert("RGB") would clip to white
+                grey = np.asarray(im).astype(np.float32)
+                peak = 65535.0 if im.mode.startswith("I;16") or grey.max() > 255 else 255.0
+                rgb = np.repeat(np.clip(grey * (255.0 / peak) + 0.5, 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+            else:
+                rgb = np.asarray(im.convert("RGB"))
         frame = np.ascontiguousarray(rgb[:, :, ::-1])
     except Exception:
         cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(info.path), "-map", "0:v:0",

@@ -114,3 +114,17 @@ def test_video_with_alpha_is_probed_flattened_and_scanned(made):
     problems = scan_video(made["mov"], samples=1).problems
     assert any(p.startswith("transparency (argb) dropped") for p in problems)
     assert any(p.startswith("full-colour argb input") for p in problems)
+
+
+def test_16_bit_photos_keep_their_levels(tmp_path, made):
+    grey8, grey16, rgb48 = tmp_path / "g8.png", tmp_path / "g16.png", tmp_path / "rgb48.png"
+    ffmpeg("-i", made["sdr"], "-frames:v", "1", "-pix_fmt", "gray", grey8)
+    ffmpeg("-i", made["sdr"], "-frames:v", "1", "-pix_fmt", "gray16be", grey16)
+    ffmpeg("-i", made["sdr"], "-frames:v", "1", "-pix_fmt", "rgb48be", rgb48)
+    ref = next(iter(media.iter_frames(media.probe_video(grey8)))).astype(float)
+    info = media.probe_video(grey16)
+    assert info.bit_depth == 16 and "16-bit colour: the output is 8-bit H.264 (yuv420p)" in media.conversion_notes(info)
+    got = next(iter(media.iter_frames(info))).astype(float)
+    assert np.abs(got - ref).mean() < 1.0          # not clipped to white
+    colour48 = next(iter(media.iter_frames(media.probe_video(rgb48))))
+    assert 40 < colour48.mean() < 200 and colour48.std() > 20
