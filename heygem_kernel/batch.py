@@ -258,18 +258,13 @@ def lock_run_dir(run_dir: str | os.PathLike):
     a folder locked. Returns None when ``$HEYGEM_BATCH_LOCK_HELD`` names this folder (the
     parent process holds the lock for this one).
     """
-    import fcntl
     run_dir = Path(run_dir).expanduser().absolute()
     if os.environ.get(ENV_LOCK_HELD) == str(run_dir):
         return None
-    run_dir.mkdir(parents=True, exist_ok=True)
-    handle = open(run_dir / LOCK_FILE, "w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise InputError(f"{run_dir} is in use by another batch; wait for it to finish or choose "
-                         "another run folder") from None
+    handle = records.try_lock(run_dir / LOCK_FILE)
+    if handle is None:
+        raise InputError("{path} is in use by another batch; wait for it to finish or choose another run folder",
+                         path=run_dir)
     return handle
 
 

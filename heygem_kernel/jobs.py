@@ -320,14 +320,7 @@ def _queue_lock(queue: Path):
 # ------------------------------------------------------------------------------- the runner
 def _try_lock(queue: Path):
     """The runner's lifetime lock, or None when another runner holds it."""
-    queue.mkdir(parents=True, exist_ok=True)
-    handle = open(queue / LOCK_NAME, "a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
+    return records.try_lock(queue / LOCK_NAME)
 
 
 def runner_alive(runs_root: str | os.PathLike) -> bool:

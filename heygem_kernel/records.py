@@ -172,6 +172,22 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def try_lock(path: str | os.PathLike):
+    """An exclusive ``flock`` on ``path`` (created if missing), or None when another process
+    (or another open of it in this one) holds it. ``close()`` on the returned handle releases
+    it; so does the end of the process, kill -9 included, so a dead holder never leaves it locked."""
+    import fcntl
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically so readers never see half a file, even after a crash or kill -9:
     a unique temporary name (:func:`atomic_output`), flushed to disk (fsync), then renamed."""
