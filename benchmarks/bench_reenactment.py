@@ -123,20 +123,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         clips = [Clip(MEDIA / c if not Path(c).exists() else Path(c), tmp) for c in args.clips]
-        visemes.MOUTH_DELAY = 0.0               # raw: how far each mouth trails the uncalibrated model
-        raw = {c.name: c.reading().offset_exact / c.fps for c in clips}
+        inputs = {c.name: (c.track.mouth_open(), c.track.mouth_width(), c.speech.phones, c.fps) for c in clips}
         for clip in clips:
             if args.only != "loo":
                 visemes.MOUTH_DELAY = shipped
                 rows.append(measure(clip, tmp, "shipped (in-sample)"))
-            others = [v for k, v in raw.items() if k != clip.name]
+            others = [v for k, v in inputs.items() if k != clip.name]
             if args.only != "shipped" and others:
-                visemes.MOUTH_DELAY = float(np.mean(others))
+                visemes.MOUTH_DELAY = sync.calibrate_mouth_delay(others)   # zero fitted without this clip
                 rows.append(measure(clip, tmp, "left out"))
         visemes.MOUTH_DELAY = shipped
-    print(f"\nraw lag of each recording behind the uncalibrated model (ms): "
-          + ", ".join(f"{k} {v * 1000:+.0f}" for k, v in raw.items())
-          + f"; shipped MOUTH_DELAY {shipped * 1000:.0f} ms")
+    print(f"\nshipped MOUTH_DELAY {shipped * 1000:.0f} ms (fitted on all four clips)")
     head = (f"{'clip':20} {'rows':20} {'zero ms':>7} {'sync':>6} {'sync@+4':>8} {'lag0 r':>7} "
             f"{'best':>5} {'r':>5} {'out@+4':>7} {'interior':>8} {'env r out/rec':>14}")
     for label in ("shipped (in-sample)", "left out"):
