@@ -71,6 +71,7 @@ def test_very_short_speech_gives_a_short_output(tmp_path, made, speech, frames):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+    assert proc.stdout.splitlines()[0].endswith(", too short for a sync check)")
     streams = probe(tmp_path / "o.mp4")
     assert int(streams["video"]["nb_read_frames"]) == frames
     assert float(streams["video"]["duration"]) == pytest.approx(frames / 25, abs=0.01)

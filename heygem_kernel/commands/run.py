@@ -87,7 +87,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     from ..i18n import _
-    sync = ("" if result.sync_offset_frames is None else
+    too_short = str((result.extra or {}).get("sync_verdict") or "").startswith("low confidence: too short")
+    sync = ("" if result.sync_offset_frames is None else _(", too short for a sync check") if too_short else
             _(", sync offset {offset} frames (confidence {confidence})",
               offset=f"{result.sync_offset_frames:+d}", confidence=f"{result.sync_confidence:.2f}"))
     covered = ("" if not getattr(result, "frames_mouth_covered", 0) else
