@@ -128,3 +128,19 @@ def test_16_bit_photos_keep_their_levels(tmp_path, made):
     assert np.abs(got - ref).mean() < 1.0          # not clipped to white
     colour48 = next(iter(media.iter_frames(media.probe_video(rgb48))))
     assert 40 < colour48.mean() < 200 and colour48.std() > 20
+
+
+def test_pq_video_is_tone_mapped_on_decode(tmp_path, made):
+    pq = tmp_path / "pq.mp4"   # HDR10: PQ, BT.2020, 10-bit, SDR white at 203 cd/m2 (BT.2408)
+    ffmpeg("-i", made["sdr"], "-frames:v", "5", "-vf", "zscale=t=linear:npl=203,format=gbrpf32le,"
+           "zscale=p=bt2020:t=smpte2084:m=bt2020nc:r=tv:npl=203,format=yuv420p10le", "-c:v", "libx265",
+           "-x265-params", "log-level=error", "-preset", "ultrafast", "-crf", "10", "-color_primaries", "bt2020",
+           "-color_trc", "smpte2084", "-colorspace", "bt2020nc", pq)
+    info = media.probe_video(pq)
+    assert info.hdr == "PQ" and media.output_colour_tags(info)["color_trc"] == "bt709"
+    got = np.stack([f for _, f in zip(range(5), media.iter_frames(info))])
+    # the pipeline's frames are BT.709 YUV read with OpenCV's BT.601 matrix: compare like with like
+    ref = frames(made["sdr"], 5, "-vf", "scale=in_color_matrix=bt709:out_color_matrix=bt601")
+    (gm, gs), (rm, rs) = colour(got), colour(ref)
+    assert np.abs(gm - rm).max() < 4 and abs(gs - rs) < 4, (gm, rm, gs, rs)
+    assert rs - colour(frames(pq, 5))[1] > 15          # read without tone mapping it is grey: the check can fail
