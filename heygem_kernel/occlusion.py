@@ -55,7 +55,8 @@ def describe(frame: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, floa
     import cv2
     lm = np.asarray(landmarks, np.float64)
     gw, gh = GRID
-    span_x, span_y = (REGION_X[1] - REGION_X[0]) * mouthlib.CANON_EYE_DIST, (REGION_Y[1] - REGION_Y[0]) * mouthlib.CANON_EYE_DIST
+    span_x = (REGION_X[1] - REGION_X[0]) * mouthlib.CANON_EYE_DIST
+    span_y = (REGION_Y[1] - REGION_Y[0]) * mouthlib.CANON_EYE_DIST
     to_grid = np.array([[gw / span_x, 0, -REGION_X[0] * gw / (REGION_X[1] - REGION_X[0])],
                         [0, gh / span_y, -REGION_Y[0] * gh / (REGION_Y[1] - REGION_Y[0])], [0, 0, 1]])
     matrix = (to_grid @ np.vstack([mouthlib.to_canonical(lm), [0, 0, 1]]))[:2]

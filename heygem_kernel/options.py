@@ -20,7 +20,7 @@ BATCH_SIZE_RANGE = (1, 1024)        # frames per batch: >= 1; 1024 1080p frames 
 MASK_SCALE_RANGE = (0.25, 4.0)      # x the default mouth mask: smaller misses the lips, larger eats the face
 UNIT_RANGE = (0.0, 1.0)             # feather, smoothing
 PAD_RANGE = (-512, 512)             # px added to (negative: taken from) each side of the face box
-FPS_RANGE = (1.0, 240.0)            # a photo's output frame rate: below 1 fps nothing moves, 240 is the top of H.264 levels
+FPS_RANGE = (1.0, 240.0)            # a photo's output rate: below 1 fps nothing moves; 240: top of H.264 levels
 OUT_HEIGHT_RANGE = (32, 4320)       # px: a face needs a few dozen rows; 4320 is 8K
 CRF_RANGE = (0, 51)                 # libx264's 8-bit CRF scale
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",

@@ -58,8 +58,8 @@ def covered_clip(tmp_path_factory, clip_590, speech_5s) -> dict[str, Path]:
             frames[i] = hand(frames[i], tracker.update(frames[i]), cheek)
     covered = d / "hand.mp4"
     proc = subprocess.run([media.ffmpeg_exe(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s",
-                           f"{SIZE}x{SIZE}", "-r", "25", "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p", "-preset",
-                           "ultrafast", str(covered)], input=frames.tobytes(), capture_output=True)
+                           f"{SIZE}x{SIZE}", "-r", "25", "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt",
+                           "yuv420p", "-preset", "ultrafast", str(covered)], input=frames.tobytes(), capture_output=True)
     assert proc.returncode == 0, proc.stderr
     speech = d / "speech.wav"
     ffmpeg("-t", N_FRAMES / 25, "-i", speech_5s, "-ac", "1", speech)
