@@ -141,9 +141,16 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
                   thumbs: np.ndarray | None = None, account: media.Account | None = None,
                   mouth: tuple | None = None) -> None:
     """Fill ``raw`` [shape=(N, 68, 2)] (and ``thumbs``, loop descriptors) from frame ``start`` on
-    (earlier frames are only decoded)."""
+    (earlier frames are only decoded).
+
+    Two threads share the work, so the second core helps once the speech is done: this one
+    tracks the face (in frame order, each frame's crop predicted from the last), a describer
+    files each tracked frame's loop thumbnail, mouth visibility and library mouth, in order,
+    at most ``ANALYSIS_QUEUE`` frames behind.
+    """
     from . import landmarks
     n_frames = len(raw)
+    describer = _Describer(thumbs=thumbs, mouth=mouth, library=library)
     tracker = landmarks.FaceTracker(detector, fps=info.fps)
     frames = media.iter_frames(info, account=account)
     try:
@@ -152,21 +159,75 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
                 break
             if i < start:
                 continue
-            if thumbs is not None:
-                thumbs[i] = loops.descriptor(frame)
             lm = tracker.update(frame)
             if lm is not None:
                 raw[i] = lm
-                if mouth is not None:   # is the mouth visible? (grids, lip contrast) for occlusion.py
-                    mouth[0][i], mouth[1][i] = occlusion.describe(frame, lm)
-                if library is not None:
-                    library.observe(frame, lm, i)
+            describer.put(i, frame, lm)
             if i % 8 == 0:
                 _check(cancel)
                 _report(progress, "analyse", i + 1, n_frames)
     finally:
         frames.close()
         tracker.close()
+        describer.close()
+
+
+ANALYSIS_QUEUE = 4   # frames the describer may lag behind the tracker (~6 MB each at 1080p)
+
+
+class _Describer:
+    """Per-frame analysis that needs the frame's landmarks but not the next frame's: the loop
+    thumbnail (:func:`loops.descriptor`), mouth visibility (:func:`occlusion.describe`) and the
+    mouth library, on a thread of its own, frames in order."""
+
+    def __init__(self, *, thumbs, mouth, library) -> None:
+        import queue
+        self.thumbs, self.mouth, self.library = thumbs, mouth, library
+        self.queue: queue.Queue = queue.Queue(maxsize=ANALYSIS_QUEUE)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="heygem-describe", daemon=True)
+        self.thread.start()
+
+    def put(self, i: int, frame: np.ndarray, lm: np.ndarray | None) -> None:
+        import queue
+        while True:
+            if self.error is not None:
+                raise self.error
+            try:
+                self.queue.put((i, frame, lm), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            while (item := self.queue.get()) is not None:
+                i, frame, lm = item
+                if self.thumbs is not None:
+                    self.thumbs[i] = loops.descriptor(frame)
+                if lm is None:
+                    continue
+                if self.mouth is not None:   # is the mouth visible? (grids, lip contrast) for occlusion.py
+                    self.mouth[0][i], self.mouth[1][i] = occlusion.describe(frame, lm)
+                if self.library is not None:
+                    self.library.observe(frame, lm, i)
+        except BaseException as exc:  # handed to the tracking thread (put / close raise it)
+            self.error = exc
+            while self.queue.get() is not None:   # keep draining so put() and close() never block
+                pass
+
+    def close(self) -> None:
+        """Wait until every frame put is described; raise what the describer raised."""
+        import queue
+        while self.thread.is_alive():
+            try:
+                self.queue.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _load_analysis(entry: Path, want_library: bool):
