@@ -553,7 +553,7 @@ def _execute(plan: BatchPlan, *, executor: str, workers: int | None, scheduler: 
         if speech is None:
             from .audio import load_speech
             LOG.info("analysing the speech once for %d item(s): %s", n_total, plan.audio)
-            speech = load_speech(plan.audio, language=getattr(plan.options, "language", "auto"))
+            speech = load_speech(plan.audio, language=plan.options.language)
         bar = _bar(n_total, enabled=progress)
         with get_executor(executor, workers=workers, scheduler=scheduler, options=plan.options) as ex:
             for done, outcome in enumerate(ex.map(run_item, plan.jobs, speech=speech, runner=runner, cancel=cancel), 1):
