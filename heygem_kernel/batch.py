@@ -114,7 +114,8 @@ def make_options(options: RunOptions | dict | str | None = None, *, backend: str
         fields = {f.name: f for f in dataclasses.fields(RunOptions)}
         unknown = sorted(set(options) - set(fields))
         if unknown:
-            raise InputError(f"unknown run option(s) {', '.join(unknown)}; expected some of: {', '.join(fields)}")
+            raise InputError("unknown run option(s) {unknown}; expected some of: {fields}",
+                             unknown=", ".join(unknown), fields=", ".join(fields))
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
         options = RunOptions(**values)
     if backend:
@@ -337,12 +338,12 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     cache_dir = Path(cache_dir).expanduser().absolute() if cache_dir else default_cache_dir()
     audio = Path(audio).expanduser().absolute()
     if not audio.is_file():
-        raise InputError(f"no such audio file: {audio}")
+        raise InputError("no such audio file: {audio}", audio=audio)
     audio_info = media.probe_audio(audio)
     audio_hash = file_hash(audio)
     paths = expand_videos(videos)
     if not paths:
-        raise InputError(f"no videos given (videos={videos!r})")
+        raise InputError("no videos given (videos={videos!r})", videos=videos)
     lock = lock_run_dir(run_dir)
     try:
         return _plan(audio, paths, run_dir=run_dir, options=options, cache_dir=cache_dir, samples=samples,
@@ -662,7 +663,8 @@ class DaskExecutor:
             try:
                 self.client = self._stack.enter_context(Client(self.scheduler, timeout="30s"))
             except (OSError, TimeoutError) as exc:
-                raise InputError(f"cannot reach the Dask scheduler {self.scheduler}: {one_line(exc)}") from exc
+                raise InputError("cannot reach the Dask scheduler {scheduler}: {reason}",
+                                 scheduler=self.scheduler, reason=one_line(exc)) from exc
             info = self.client.scheduler_info()
             has_gpu = any("GPU" in (w.get("resources") or {}) for w in info.get("workers", {}).values())
             self.resources = {"GPU": 1} if has_gpu else None
@@ -718,7 +720,8 @@ def get_executor(name: str, **kwargs: Any):
     try:
         return EXECUTORS[name](**kwargs)
     except KeyError:
-        raise InputError(f"unknown executor {name!r}; choose one of: {', '.join(EXECUTORS)}") from None
+        raise InputError("unknown executor {name!r}; choose one of: {choices}",
+                         name=name, choices=", ".join(EXECUTORS)) from None
 
 
 def visible_gpus() -> list[int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import CheckpointError
+from .i18n import N_, Text
 from .records import write_json
 
 CHECKPOINTS_ENV = "HEYGEM_CHECKPOINTS"
@@ -239,7 +240,7 @@ def inspect_checkpoint(path: str | os.PathLike, *, hash: bool = True) -> Checkpo
     """Size, format, sha256 and official/unknown/truncated status of one file (no torch)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError("checkpoint not found: {path}", path=path)
     size = path.stat().st_size
     fmt = sniff_format(path)
     digest = sha256(path) if hash else None
@@ -249,17 +250,18 @@ def inspect_checkpoint(path: str | os.PathLike, *, hash: bool = True) -> Checkpo
                               f"{known.name}, {known.model}")
     same_name = KNOWN_BY_NAME.get(path.name)
     if fmt in ("html", "unknown"):
-        what = "an HTML page" if fmt == "html" else "not a PyTorch file"
+        what = Text("an HTML page") if fmt == "html" else Text("not a PyTorch file")
         return CheckpointInfo(path, size, digest, "not a checkpoint", fmt, same_name,
-                              f"{what} ({size:,} bytes)")
+                              Text("{what} ({size:,} bytes)", what=what, size=size))
     complete = _zip_complete(path) if fmt == "zip" else _legacy_complete(path)
     if complete is False:
-        what = "zip archive without its directory" if fmt == "zip" else "data ends early"
+        what = Text("zip archive without its directory") if fmt == "zip" else Text("data ends early")
         return CheckpointInfo(path, size, digest, "truncated?", fmt, same_name,
-                              f"{what}: cut short at {size:,} bytes")
+                              Text("{what}: cut short at {size:,} bytes", what=what, size=size))
     if complete is None and same_name and size < same_name.size:
         return CheckpointInfo(path, size, digest, "truncated?", fmt, same_name,
-                              f"{size:,} of the official {same_name.size:,} bytes")
+                              Text("{size:,} of the official {official_size:,} bytes", size=size,
+                                   official_size=same_name.size))
     detail = "not an official release: a fine-tune or re-save?"
     if same_name and size != same_name.size:
         detail += f" ({size:,} bytes; the official file is {same_name.size:,})"
@@ -281,11 +283,16 @@ def verify(path: str | os.PathLike, *, expected_sha256: str | None = None) -> Ch
     """Inspect ``path`` and raise :class:`CheckpointError` if it is unusable or mismatched."""
     info = inspect_checkpoint(path)
     if expected_sha256 and info.sha256 != expected_sha256.lower():
-        raise CheckpointError(f"{info.path} has sha256 {info.sha256}, expected {expected_sha256}")
+        raise CheckpointError("{path} has sha256 {sha256}, expected {expected_sha256}",
+                              path=info.path, sha256=info.sha256, expected_sha256=expected_sha256)
     if info.status in ("not a checkpoint", "truncated?"):
         ref = info.known or KNOWN_BY_NAME[GENERATOR_NAMES[0]]
-        raise CheckpointError(f"{info.path} is {info.status.rstrip('?')}: {info.detail}; "
-                              f"the official {ref.name} is {ref.size:,} bytes: re-download it")
+        template = (N_("{path} is not a checkpoint: {detail}; the official {official_name} is "
+                       "{official_size:,} bytes: re-download it") if info.status == "not a checkpoint"
+                    else N_("{path} is truncated: {detail}; the official {official_name} is "
+                            "{official_size:,} bytes: re-download it"))
+        raise CheckpointError(template, path=info.path, detail=info.detail, official_name=ref.name,
+                              official_size=ref.size)
     return info
 
 

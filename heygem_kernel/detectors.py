@@ -121,7 +121,7 @@ def _check_frame(frame: np.ndarray) -> None:
     if not (isinstance(frame, np.ndarray) and frame.ndim == 3 and frame.shape[2] == 3
             and frame.dtype == np.uint8):
         got = getattr(frame, "shape", type(frame).__name__)
-        raise InputError(f"expected a BGR frame of shape (H, W, 3) uint8, got {got}")
+        raise InputError("expected a BGR frame of shape (H, W, 3) uint8, got {got}", got=got)
 
 
 # --- MediaPipe -----------------------------------------------------------------------------------
@@ -288,9 +288,9 @@ class FaceAlignmentDetector(Detector):
             missing = [n for n in names
                        if not any((d / "checkpoints" / n).is_file() for d in dirs)] or names
             looked = ", ".join(str(d / "checkpoints") for d in dirs)
-            raise InputError(f"face_alignment detector: weights file {' and '.join(missing)} "
-                             f"not found together in one of {looked}; copy it there "
-                             "(weights are never downloaded)")
+            raise InputError("face_alignment detector: weights file {files} "
+                             "not found together in one of {looked}; copy it there "
+                             "(weights are never downloaded)", files=" and ".join(missing), looked=looked)
         try:
             import face_alignment
             import torch
@@ -332,6 +332,6 @@ def get_detector(name: str = "mediapipe", **kwargs: Any) -> Detector:
     try:
         factory = DETECTORS[name]
     except KeyError:
-        raise InputError(f"unknown face detector {name!r}; expected one of "
-                         f"{', '.join(sorted(DETECTORS))}") from None
+        raise InputError("unknown face detector {name!r}; expected one of "
+                         "{choices}", name=name, choices=", ".join(sorted(DETECTORS))) from None
     return factory(**kwargs)

@@ -16,15 +16,31 @@ class HeyGemError(Exception):
     shown as it is.
     """
 
-    def __init__(self, message: str, **values: object) -> None:
+    def __init__(self, message: str, /, **values: object) -> None:
         self.template = str(message)
         self.values = values
         super().__init__(_one_line(self.template.format(**values) if values else self.template))
 
     def localized(self, lang: str | None = None) -> str:
-        """The message in ``lang`` (default: the current language), on one line."""
-        from .i18n import translate
-        return _one_line(translate(self.template, {k: str(v) for k, v in self.values.items()}, lang))
+        """The message in ``lang`` (default: the current language), on one line.
+
+        The values are formatted as in ``str()`` (``{size:,}``, ``{name!r}`` keep their meaning);
+        a translation that cannot be filled falls back to the English line."""
+        from .i18n import localize_values, translate
+        try:
+            return _one_line(translate(self.template, localize_values(self.values, lang), lang))
+        except (KeyError, IndexError, ValueError, TypeError):
+            return str(self)
+
+    def __reduce__(self):
+        # keep the template and values across processes (Dask workers, multiprocessing)
+        return (_rebuild, (type(self), self.template, self.values), self.__dict__)
+
+
+def _rebuild(cls: type, template: str, values: dict) -> "HeyGemError":
+    err = cls.__new__(cls)
+    HeyGemError.__init__(err, template, **values)
+    return err
 
 
 def _one_line(text: str) -> str:

@@ -30,7 +30,7 @@ CATALOGUES = {"zh": "zh_CN"}                       # code -> folder under LOCALE
 DEFAULT = "en"
 ENV_LANG = "HEYGEM_LANG"
 # Functions whose first argument is a message id, for ``pybabel extract -k`` and the tests.
-KEYWORDS = ("_", "N_", "HeyGemError", "InputError", "MediaError", "NoFaceError", "CheckpointError",
+KEYWORDS = ("_", "N_", "Text", "HeyGemError", "InputError", "MediaError", "NoFaceError", "CheckpointError",
             "BackendError", "Cancelled")
 
 _chosen: str | None = None
@@ -137,6 +137,42 @@ def _(msgid: str, /, **values: Any) -> str:
 def N_(msgid: str, /) -> str:
     """Mark ``msgid`` for translation where it is defined; translate it where it is shown."""
     return msgid
+
+
+class Text(str):
+    """A translatable fragment used as a value of another message: ``str`` is its English
+    text (so the English message is unchanged); :meth:`localized` gives it in a language.
+
+    ``CheckpointError("checkpoint not found: {path} (expected {hint})", path=p,
+    hint=Text("the Wav2Lip generator"))`` shows the hint in Chinese too.
+    """
+
+    msgid: str
+    values: dict
+
+    def __new__(cls, msgid: str, /, **values: Any) -> "Text":
+        text = super().__new__(cls, msgid.format(**values) if values else msgid)
+        text.msgid, text.values = str(msgid), values
+        return text
+
+    def localized(self, lang: str | None = None) -> str:
+        return translate(self.msgid, localize_values(self.values, lang), lang)
+
+
+def localize_values(values: Mapping[str, Any], lang: str | None = None) -> dict[str, Any]:
+    """``values`` with each :class:`Text` in ``lang`` (the others as they are)."""
+    return {k: v.localized(lang) if isinstance(v, Text) else v for k, v in values.items()}
+
+
+def width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: CJK characters take two."""
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def ljust(text: str, columns: int) -> str:
+    """``text`` padded with spaces to ``columns`` terminal columns (``str.ljust`` for CJK text)."""
+    return text + " " * max(0, columns - width(text))
 
 
 def placeholders(message: str) -> set[str]:

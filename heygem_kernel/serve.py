@@ -109,13 +109,13 @@ def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HO
     """Check the serve options; a non-loopback ``host`` gets a generated token if none is given."""
     root = Path(root or PROJECT_ROOT).resolve()
     if not root.is_dir():
-        raise InputError(f"{root}: the workspace folder does not exist")
+        raise InputError("{root}: the workspace folder does not exist", root=root)
     host = DEFAULT_HOST if host == "localhost" else host   # IPv4 loopback only, not also ::1
     if not (0 < port < 65536):
-        raise InputError(f"--port {port}: expected 1..65535")
+        raise InputError("--port {port}: expected 1..65535", port=port)
     mb = ws.DEFAULT_MAX_UPLOAD_MB if max_upload_mb is None else max_upload_mb
     if mb <= 0:
-        raise InputError(f"--max-upload-mb {mb}: expected a positive size in MB")
+        raise InputError("--max-upload-mb {mb}: expected a positive size in MB", mb=mb)
     if token is not None and not token.strip():
         raise InputError("--token: expected a non-empty token")
     if token is None and not is_loopback(host):
@@ -123,7 +123,7 @@ def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HO
     dirs = tuple(Path(d).resolve() for d in media_dirs)
     for d in dirs:
         if not d.is_dir():
-            raise InputError(f"--media-dir {d}: not a folder")
+            raise InputError("--media-dir {folder}: not a folder", folder=d)
     if lang is not None and i18n.normalize(lang) is None:
         raise InputError("--lang {lang}: expected one of {choices}", lang=lang, choices=", ".join(i18n.LANGUAGES))
     return ServeConfig(root=root, host=host, port=port, token=token, max_upload_mb=mb, media_dirs=dirs,
@@ -137,7 +137,8 @@ def prepare_workspace(config: ServeConfig) -> None:
     if not config.notebook.is_file():
         source = PROJECT_ROOT / NOTEBOOK
         if not source.is_file():
-            raise InputError(f"{config.notebook}: no workbench notebook here, and none at {source}")
+            raise InputError("{notebook}: no workbench notebook here, and none at {source}",
+                             notebook=config.notebook, source=source)
         config.notebook.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, config.notebook)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import pickle
 import subprocess
 import sys
 import warnings
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from heygem_kernel import diagnostics, i18n, report
-from heygem_kernel.errors import InputError
+from heygem_kernel.errors import CheckpointError, InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("messages", ROOT / "scripts" / "messages.py")
@@ -40,9 +41,17 @@ def test_every_message_is_translated_with_the_same_placeholders(lang):
         assert entry is not None and entry.string, f"{where}: {msgid!r} has no {lang} translation"
         assert not entry.fuzzy, f"{msgid!r} is fuzzy in {po.name}"
         assert i18n.placeholders(entry.string) == i18n.placeholders(msgid), msgid
+        assert _fields(entry.string) == _fields(msgid), msgid      # same {size:,} / {name!r} too
         # it really formats: every placeholder filled gives text without braces left over
-        filled = i18n.translate(msgid, {k: "X" for k in i18n.placeholders(msgid)}, lang)
+        values = {name: 1234 if spec else "X" for name, _, spec in _fields(msgid)}
+        filled = i18n.translate(msgid, values, lang)
         assert "{" not in filled.replace("{{", "") and filled != msgid
+
+
+def _fields(message):
+    """{(name, conversion, format spec)} of a message's placeholders."""
+    import string
+    return {(name, conv, spec) for _, name, spec, conv in string.Formatter().parse(message) if name}
 
 
 def test_language_choice():
@@ -66,6 +75,19 @@ def test_an_error_is_shown_in_the_users_language():
     assert err.localized("zh") == "视频文件不存在：/data/张老师.mp4"
     assert err.localized("en") == str(err)
     assert InputError("not a template: {x}").localized("zh") == "not a template: {x}"
+    # format specs and conversions as in the English line; a translated fragment as a value
+    err = CheckpointError("{path} is not a PyTorch checkpoint ({why}; {size:,} bytes; the official "
+                          "{official_name} is {official_size:,} bytes: re-download it)", path="w.pth",
+                          why=i18n.Text("empty file"), size=0, official_name="wav2lip.pth",
+                          official_size=435801865)
+    assert str(err) == ("w.pth is not a PyTorch checkpoint (empty file; 0 bytes; the official "
+                        "wav2lip.pth is 435,801,865 bytes: re-download it)")
+    assert err.localized("zh") == ("w.pth 不是 PyTorch 检查点（空文件；0 字节；官方的 wav2lip.pth 为 "
+                                   "435,801,865 字节：请重新下载）")
+    # the template and values survive a process boundary (Dask, multiprocessing)
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is CheckpointError and str(again) == str(err)
+    assert again.localized("zh") == err.localized("zh")
 
 
 @pytest.mark.parametrize("env, want", [
@@ -82,6 +104,20 @@ def test_cli_missing_input_in_each_language(tmp_path, clip_524, env, want):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert lines == [want + str(missing)], proc.stderr
+
+
+def test_cli_sync_summary_in_chinese(tmp_path, clip_524):
+    base = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_ALL", "LC_MESSAGES", "HEYGEM_LANG")}
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "sync", str(clip_524), "--no-plot"],
+                          capture_output=True, text=True, cwd=tmp_path, env={**base, "LANG": "zh_CN.UTF-8"})
+    assert proc.returncode == 0, proc.stderr
+    lines = dict(line.split("：", 1) for line in proc.stdout.splitlines())
+    assert set(lines) >= {"视频", "音频", "偏移", "置信度", "相关系数", "结论", "方法"}, proc.stdout
+    assert "122 帧，25.000 fps" in lines["视频"] and "正值 = 视频落后于音频" in lines["偏移"]
+    assert lines["音频"].strip() == "视频自带的音轨"
+    # the values start in one column (CJK labels take two columns a character)
+    assert {i18n.width(line) - i18n.width(line.split("：", 1)[1].lstrip()) for line in
+            proc.stdout.splitlines()} == {13}
 
 
 def test_report_sections_and_tables_in_chinese(zh):

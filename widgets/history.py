@@ -106,7 +106,7 @@ def list_runs(runs_root: str | os.PathLike) -> list[RunEntry]:
 def page(entries: list[RunEntry], *, index: int, per_page: int) -> Page:
     """The ``index``-th page of ``per_page`` entries (index is clamped to the valid range)."""
     if per_page < 1:
-        raise InputError(f"per_page must be >= 1, got {per_page}")
+        raise InputError("per_page must be >= 1, got {per_page}", per_page=per_page)
     n_pages = max(1, math.ceil(len(entries) / per_page))
     index = min(max(index, 0), n_pages - 1)
     return Page(items=entries[index * per_page:(index + 1) * per_page], index=index,
@@ -117,7 +117,7 @@ def delete_run(run_dir: str | os.PathLike, *, runs_root: str | os.PathLike) -> N
     """Delete one run folder; refuses anything that is not a run folder directly in ``runs_root``."""
     run_dir, root = Path(run_dir), Path(runs_root).resolve()
     if run_dir.is_symlink() or run_dir.resolve().parent != root or not is_run_dir(run_dir):
-        raise InputError(f"{run_dir}: not a run folder of {root}; nothing deleted")
+        raise InputError("{run_dir}: not a run folder of {root}; nothing deleted", run_dir=run_dir, root=root)
     shutil.rmtree(run_dir)
 
 

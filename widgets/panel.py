@@ -310,11 +310,12 @@ class Workbench:
         path = Path(path)
         exts = SPEECH_EXTS if kind == "audio" else FACE_EXTS
         if not self.ws.may_read(path):
-            raise InputError(f"{path}: outside the folders this app may read (uploads/ and its media folders)")
+            raise InputError("{path}: outside the folders this app may read (uploads/ and its media folders)",
+                             path=path)
         if not path.is_file():
-            raise InputError(f"{path}: no such file")
+            raise InputError("{path}: no such file", path=path)
         if path.suffix.lower() not in exts:
-            raise InputError(f"{path}: expected one of {', '.join(sorted(exts))}")
+            raise InputError("{path}: expected one of {choices}", path=path, choices=", ".join(sorted(exts)))
         label = f"<b>{html.escape(path.name)}</b> <small>{human_size(path.stat().st_size)}</small>"
         self._quiet = True
         try:

@@ -80,7 +80,7 @@ def save_upload(*, name: str, content: bytes | memoryview, folder: str | os.Path
             return path
         except FileExistsError:
             continue
-    raise InputError(f"{folder}: too many files named like {safe.name}")
+    raise InputError("{folder}: too many files named like {name}", folder=folder, name=safe.name)
 
 
 def list_media(folders: list[Path] | tuple[Path, ...], exts: frozenset[str]) -> list[Path]:

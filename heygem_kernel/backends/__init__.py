@@ -34,7 +34,8 @@ def available() -> list[str]:
 
 def backend_class(name: str) -> type[Backend]:
     if name not in _REGISTRY:
-        raise InputError(f"unknown backend {name!r}; choose one of: {', '.join(available())}")
+        raise InputError("unknown backend {name!r}; choose one of: {choices}",
+                         name=name, choices=", ".join(available()))
     module, _, cls = _REGISTRY[name].partition(":")
     return getattr(importlib.import_module(module), cls)
 

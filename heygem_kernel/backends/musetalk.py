@@ -54,6 +54,7 @@ import numpy as np
 
 from .. import checkpoints
 from ..errors import BackendError, CheckpointError, InputError
+from ..i18n import N_, Text
 from .base import Backend, FrameBatch, JobContext, MouthPatch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,18 +102,16 @@ class ModelFile:
 
 
 MODEL_FILES: tuple[ModelFile, ...] = (
-    ModelFile("musetalkV15/unet.pth", "the MuseTalk 1.5 UNet weights", "~3.4 GB"),
-    ModelFile("musetalkV15/musetalk.json", "the MuseTalk UNet config", "~1 KB"),
-    ModelFile("sd-vae/config.json", "the sd-vae-ft-mse config", "~1 KB"),
-    ModelFile("sd-vae/diffusion_pytorch_model.bin", "the sd-vae-ft-mse weights", "~335 MB",
+    ModelFile("musetalkV15/unet.pth", N_("the MuseTalk 1.5 UNet weights"), "~3.4 GB"),
+    ModelFile("musetalkV15/musetalk.json", N_("the MuseTalk UNet config"), "~1 KB"),
+    ModelFile("sd-vae/config.json", N_("the sd-vae-ft-mse config"), "~1 KB"),
+    ModelFile("sd-vae/diffusion_pytorch_model.bin", N_("the sd-vae-ft-mse weights"), "~335 MB",
               ("sd-vae/diffusion_pytorch_model.safetensors",)),
-    ModelFile("whisper/config.json", "the whisper-tiny config", "~2 KB"),
-    ModelFile("whisper/pytorch_model.bin", "the whisper-tiny weights", "~151 MB",
+    ModelFile("whisper/config.json", N_("the whisper-tiny config"), "~2 KB"),
+    ModelFile("whisper/pytorch_model.bin", N_("the whisper-tiny weights"), "~151 MB",
               ("whisper/model.safetensors",)),
-    ModelFile("whisper/preprocessor_config.json", "the whisper feature-extractor config", "~1 KB"),
+    ModelFile("whisper/preprocessor_config.json", N_("the whisper feature-extractor config"), "~1 KB"),
 )
-DOWNLOAD_HINT = "MuseTalk's download_weights.sh fills models/ with this layout"
-
 # The released musetalkV15/musetalk.json (values that must hold for the prompts to fit).
 UNET_REQUIRED = {"in_channels": 8, "out_channels": 4, "cross_attention_dim": D_MODEL}
 
@@ -134,40 +133,45 @@ def _read_json(path: Path, what: str) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({str(exc)[:80]}); expected {what}: "
-                              f"re-download it") from None
+        raise CheckpointError("{path} is not valid JSON ({reason}); expected {what}: "
+                              "re-download it", path=path, reason=str(exc)[:80], what=what) from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{path} holds a JSON {type(data).__name__}, expected {what}")
+        raise CheckpointError("{path} holds a JSON {kind}, expected {what}",
+                              path=path, kind=type(data).__name__, what=what)
     return data
 
 
 def _check_config(path: Path, rel: str) -> None:
     """Catch a config of the wrong model before any weights load."""
     if rel.endswith("musetalk.json"):
-        cfg = _read_json(path, "MuseTalk's UNet config")
+        cfg = _read_json(path, Text("MuseTalk's UNet config"))
         bad = {k: cfg.get(k) for k, v in UNET_REQUIRED.items() if cfg.get(k) != v}
         if bad:
-            raise CheckpointError(f"{path} is not MuseTalk's UNet config: "
-                                  + ", ".join(f"{k} {v} (expected {UNET_REQUIRED[k]})"
-                                              for k, v in bad.items()))
+            raise CheckpointError("{path} is not MuseTalk's UNet config: {details}", path=path,
+                                  details=", ".join(f"{k} {v} (expected {UNET_REQUIRED[k]})"
+                                                    for k, v in bad.items()))
     elif rel == "sd-vae/config.json":
-        cfg = _read_json(path, "the sd-vae-ft-mse config")
+        cfg = _read_json(path, Text("the sd-vae-ft-mse config"))
         if cfg.get("_class_name", "AutoencoderKL") != "AutoencoderKL" or cfg.get("latent_channels", 4) != 4:
-            raise CheckpointError(f"{path} is not an AutoencoderKL config with 4 latent channels "
-                                  f"(_class_name {cfg.get('_class_name')!r}, latent_channels "
-                                  f"{cfg.get('latent_channels')!r})")
+            raise CheckpointError("{path} is not an AutoencoderKL config with 4 latent channels "
+                                  "(_class_name {class_name!r}, latent_channels "
+                                  "{latent_channels!r})",
+                                  path=path, class_name=cfg.get("_class_name"),
+                                  latent_channels=cfg.get("latent_channels"))
     elif rel == "whisper/config.json":
-        cfg = _read_json(path, "the whisper-tiny config")
+        cfg = _read_json(path, Text("the whisper-tiny config"))
         if cfg.get("model_type") != "whisper" or cfg.get("d_model") != D_MODEL \
                 or cfg.get("encoder_layers") != LEVELS - 1:
             raise CheckpointError(
-                f"{path} is not a whisper-tiny config (model_type {cfg.get('model_type')!r}, d_model "
-                f"{cfg.get('d_model')!r}, encoder_layers {cfg.get('encoder_layers')!r}; expected "
-                f"whisper, {D_MODEL}, {LEVELS - 1})")
+                "{path} is not a whisper-tiny config (model_type {model_type!r}, d_model "
+                "{d_model!r}, encoder_layers {encoder_layers!r}; expected "
+                "whisper, {D_MODEL}, {n_layers})",
+                path=path, model_type=cfg.get("model_type"), d_model=cfg.get("d_model"),
+                encoder_layers=cfg.get("encoder_layers"), D_MODEL=D_MODEL, n_layers=LEVELS - 1)
     elif rel == "whisper/preprocessor_config.json":
-        cfg = _read_json(path, "the whisper feature-extractor config")
+        cfg = _read_json(path, Text("the whisper feature-extractor config"))
         if cfg.get("feature_size", 80) != 80 or cfg.get("sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:
-            raise CheckpointError(f"{path} is not whisper's 80-mel 16 kHz feature-extractor config")
+            raise CheckpointError("{path} is not whisper's 80-mel 16 kHz feature-extractor config", path=path)
 
 
 def _check_weights(path: Path, entry: ModelFile) -> None:
@@ -176,8 +180,11 @@ def _check_weights(path: Path, entry: ModelFile) -> None:
         return
     info = checkpoints.inspect_checkpoint(path, hash=False)
     if info.status in ("not a checkpoint", "truncated?"):
-        raise CheckpointError(f"{path} is {info.status.rstrip('?')}: {info.detail}; expected "
-                              f"{entry.what} ({entry.typical}): re-download it")
+        template = (N_("{path} is not a checkpoint: {detail}; expected {what} ({typical}): re-download it")
+                    if info.status == "not a checkpoint"
+                    else N_("{path} is truncated: {detail}; expected {what} ({typical}): re-download it"))
+        raise CheckpointError(template, path=path, detail=info.detail, what=Text(entry.what),
+                              typical=entry.typical)
 
 
 def _check_safetensors(path: Path, entry: ModelFile) -> None:
@@ -190,12 +197,13 @@ def _check_safetensors(path: Path, entry: ModelFile) -> None:
         except ValueError:
             meta = None
     if not isinstance(meta, dict):
-        raise CheckpointError(f"{path} is not a safetensors file ({size:,} bytes); expected "
-                              f"{entry.what}: re-download it")
+        raise CheckpointError("{path} is not a safetensors file ({size:,} bytes); expected "
+                              "{what}: re-download it", path=path, size=size, what=Text(entry.what))
     end = max((v["data_offsets"][1] for k, v in meta.items() if k != "__metadata__"), default=0)
     if 8 + n + end > size:
-        raise CheckpointError(f"{path} is truncated: {size:,} of {8 + n + end:,} bytes; "
-                              f"re-download {entry.what}")
+        raise CheckpointError("{path} is truncated: {size:,} of {expected_size:,} bytes; "
+                              "re-download {what}",
+                              path=path, size=size, expected_size=8 + n + end, what=Text(entry.what))
 
 
 def check_models_dir(models_dir: str | os.PathLike | None = None) -> dict[str, Path]:
@@ -207,17 +215,19 @@ def check_models_dir(models_dir: str | os.PathLike | None = None) -> dict[str, P
     """
     folder = Path(models_dir).expanduser() if models_dir else default_models_dir()
     if not folder.is_dir():
-        raise CheckpointError(f"MuseTalk models folder not found: {folder} (expected "
-                              f"musetalkV15/, sd-vae/ and whisper/ inside; {DOWNLOAD_HINT})")
+        raise CheckpointError("MuseTalk models folder not found: {folder} (expected musetalkV15/, sd-vae/ "
+                              "and whisper/ inside; MuseTalk's download_weights.sh fills models/ with this "
+                              "layout)", folder=folder)
     found: dict[str, Path] = {}
     for entry in MODEL_FILES:
         path = _resolve(folder, entry)
         if not path.is_file():
-            raise CheckpointError(f"MuseTalk file missing: {path} ({entry.what}, {entry.typical}; "
-                                  f"{DOWNLOAD_HINT})")
+            raise CheckpointError("MuseTalk file missing: {path} ({what}, {typical}; MuseTalk's "
+                                  "download_weights.sh fills models/ with this layout)",
+                                  path=path, what=Text(entry.what), typical=entry.typical)
         if path.stat().st_size == 0:
-            raise CheckpointError(f"{path} is empty; expected {entry.what} ({entry.typical}): "
-                                  f"re-download it")
+            raise CheckpointError("{path} is empty; expected {what} ({typical}): "
+                                  "re-download it", path=path, what=Text(entry.what), typical=entry.typical)
         if path.suffix == ".json":
             _check_config(path, entry.path)
         else:
@@ -240,7 +250,7 @@ def describe_models_dir(models_dir: str | os.PathLike | None = None, *, hash: bo
             row["sha256"] = checkpoints.sha256(path) if hash else None
             try:
                 if row["size"] == 0:
-                    raise CheckpointError(f"{path} is empty")
+                    raise CheckpointError("{path} is empty", path=path)
                 (_check_config(path, entry.path) if path.suffix == ".json"
                  else _check_weights(path, entry))
                 row["status"] = "ok"
@@ -254,7 +264,7 @@ def describe_models_dir(models_dir: str | os.PathLike | None = None, *, hash: bo
 def _rational(fps: float) -> Fraction:
     """The video's rate as a fraction (29.97002997 -> 30000/1001)."""
     if not (fps > 0 and math.isfinite(fps)):
-        raise InputError(f"fps must be a positive number, got {fps}")
+        raise InputError("fps must be a positive number, got {fps}", fps=fps)
     return Fraction(fps).limit_denominator(100_000)
 
 
@@ -334,7 +344,7 @@ def _amp_dtype(device: "torch.device", dtype: str) -> "torch.dtype":
     table = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
              "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     if name not in table:
-        raise InputError(f"unknown dtype {dtype!r} (expected auto, float32, float16 or bfloat16)")
+        raise InputError("unknown dtype {dtype!r} (expected auto, float32, float16 or bfloat16)", dtype=dtype)
     return table[name]
 
 
@@ -343,39 +353,45 @@ def _load_unet(config_path: Path, weights: Path) -> "torch.nn.Module":
     the meta device and filled from unet.pth (memory-mapped), keys and shapes checked strictly."""
     import torch
     from diffusers import UNet2DConditionModel
-    cfg = {k: v for k, v in _read_json(config_path, "MuseTalk's UNet config").items()
+    cfg = {k: v for k, v in _read_json(config_path, Text("MuseTalk's UNet config")).items()
            if not k.startswith("_")}
     try:
         with torch.device("meta"):
             unet = UNet2DConditionModel(**cfg)
     except Exception as exc:  # noqa: BLE001 - any failure is a bad config
-        raise CheckpointError(f"{config_path} does not build a UNet2DConditionModel "
-                              f"({_one_line(exc)})") from None
+        raise CheckpointError("{config_path} does not build a UNet2DConditionModel "
+                              "({reason})", config_path=config_path, reason=_one_line(exc)) from None
     try:
         state = torch.load(str(weights), map_location="cpu", weights_only=True,
                            mmap=checkpoints.sniff_format(weights) == "zip")
     except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"{weights} does not load as a PyTorch state_dict "
-                              f"({_one_line(exc)[:100]}); re-download it") from None
+        raise CheckpointError("{weights} does not load as a PyTorch state_dict "
+                              "({reason}); re-download it",
+                              weights=weights, reason=_one_line(exc)[:100]) from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{weights} holds {type(state).__name__}, not the MuseTalk UNet "
-                              f"state_dict")
+        raise CheckpointError("{weights} holds {kind}, not the MuseTalk UNet "
+                              "state_dict", weights=weights, kind=type(state).__name__)
     expected = unet.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
         raise CheckpointError(
-            f"{weights} does not hold MuseTalk UNet weights for {config_path.name}: "
-            f"{len(missing)} of {len(expected)} keys missing (e.g. {missing[0] if missing else '-'}), "
-            f"{len(unexpected)} unexpected (e.g. {unexpected[0] if unexpected else '-'})")
+            "{weights} does not hold MuseTalk UNet weights for {name}: "
+            "{n_missing} of {n_expected} keys missing (e.g. {missing_key}), "
+            "{n_unexpected} unexpected (e.g. {unexpected_key})",
+            weights=weights, name=config_path.name, n_missing=len(missing), n_expected=len(expected),
+            missing_key=missing[0] if missing else "-", n_unexpected=len(unexpected),
+            unexpected_key=unexpected[0] if unexpected else "-")
     wrong = [k for k, v in expected.items() if tuple(state[k].shape) != tuple(v.shape)]
     if wrong:
         k = wrong[0]
-        raise CheckpointError(f"{weights} has {len(wrong)} tensors of the wrong shape for "
-                              f"{config_path.name}, e.g. {k} {tuple(state[k].shape)} instead of "
-                              f"{tuple(expected[k].shape)}")
+        raise CheckpointError("{weights} has {n_wrong} tensors of the wrong shape for "
+                              "{name}, e.g. {key} {shape} instead of "
+                              "{expected_shape}",
+                              weights=weights, n_wrong=len(wrong), name=config_path.name, key=k,
+                              shape=tuple(state[k].shape), expected_shape=tuple(expected[k].shape))
     unet.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
     return unet
 
@@ -412,14 +428,17 @@ def _load_pretrained(cls, folder: Path, weights: Path, what: str):
                                               output_loading_info=True,
                                               use_safetensors=weights.suffix == ".safetensors")
     except Exception as exc:  # noqa: BLE001 - library errors become one line naming the file
-        raise CheckpointError(f"{weights} does not load as {what} ({_one_line(exc)})") from None
+        raise CheckpointError("{weights} does not load as {what} ({reason})",
+                              weights=weights, what=what, reason=_one_line(exc)) from None
     missing = list(info.get("missing_keys") or [])
     unexpected = list(info.get("unexpected_keys") or [])
     mismatched = list(info.get("mismatched_keys") or [])
     if missing or mismatched:
         first = (missing or [m[0] if isinstance(m, tuple) else m for m in mismatched])[0]
-        raise CheckpointError(f"{weights} does not hold {what}: {len(missing)} keys missing, "
-                              f"{len(mismatched)} of the wrong shape (e.g. {first})")
+        raise CheckpointError("{weights} does not hold {what}: {n_missing} keys missing, "
+                              "{n_mismatched} of the wrong shape (e.g. {first})",
+                              weights=weights, what=what, n_missing=len(missing),
+                              n_mismatched=len(mismatched), first=first)
     if unexpected:
         log.debug("%s: %d unused keys (e.g. %s)", weights, len(unexpected), unexpected[0])
     return model
@@ -482,8 +501,9 @@ class MuseTalkModel:
                 x = torch.from_numpy(np.stack(mels[i:i + 8])).to(self.device)
                 states = self.whisper(x, output_hidden_states=True).hidden_states
                 if len(states) != LEVELS:
-                    raise BackendError(f"whisper encoder returned {len(states)} hidden states, "
-                                       f"expected {LEVELS} (whisper-tiny)")
+                    raise BackendError("whisper encoder returned {n_states} hidden states, "
+                                       "expected {LEVELS} (whisper-tiny)",
+                                       n_states=len(states), LEVELS=LEVELS)
                 out.append(torch.stack(states, dim=2).float().reshape(-1, LEVELS, D_MODEL).cpu())
             self.gpu_seconds += time.perf_counter() - t0
         return torch.cat(out).numpy()
@@ -550,7 +570,8 @@ class MuseTalkModel:
         latents = np.asarray(latents)
         prompts = np.asarray(prompts, dtype=np.float32)
         if latents.ndim != 4 or latents.shape[1:] != (8, LATENT, LATENT):
-            raise InputError(f"latents must be [N, 8, {LATENT}, {LATENT}], got {latents.shape}")
+            raise InputError("latents must be [N, 8, {LATENT}, {LATENT}], got {shape}",
+                             LATENT=LATENT, shape=latents.shape)
         _check_prompts(prompts, len(latents))
         with self._lock, torch.inference_mode():
             t0 = time.perf_counter()
@@ -591,15 +612,16 @@ class MuseTalkModel:
 def _check_faces(faces: np.ndarray) -> np.ndarray:
     faces = np.asarray(faces)
     if faces.ndim != 4 or faces.shape[1:] != (FACE, FACE, 3) or faces.dtype != np.uint8:
-        raise InputError(f"faces must be uint8 [N, {FACE}, {FACE}, 3], got {faces.dtype} "
-                         f"{list(faces.shape)}")
+        raise InputError("faces must be uint8 [N, {FACE}, {FACE}, 3], got {dtype} "
+                         "{shape}", FACE=FACE, dtype=faces.dtype, shape=list(faces.shape))
     return faces
 
 
 def _check_prompts(prompts: np.ndarray, n: int) -> None:
     if prompts.shape != (n, PROMPT_TOKENS, D_MODEL):
-        raise InputError(f"prompts must be [{n}, {PROMPT_TOKENS}, {D_MODEL}], got "
-                         f"{list(prompts.shape)}")
+        raise InputError("prompts must be [{n}, {PROMPT_TOKENS}, {D_MODEL}], got "
+                         "{shape}",
+                         n=n, PROMPT_TOKENS=PROMPT_TOKENS, D_MODEL=D_MODEL, shape=list(prompts.shape))
 
 
 _MODELS: dict[tuple, MuseTalkModel] = {}
@@ -632,14 +654,15 @@ def load_musetalk(models_dir: str | os.PathLike | None = None, device: "str | to
         from transformers import WhisperFeatureExtractor, WhisperModel
         unet = _load_unet(files["musetalkV15/musetalk.json"], unet_file)
         vae_w = files["sd-vae/diffusion_pytorch_model.bin"]
-        vae = _load_pretrained(AutoencoderKL, vae_w.parent, vae_w, "the sd-vae-ft-mse AutoencoderKL")
+        vae = _load_pretrained(AutoencoderKL, vae_w.parent, vae_w, Text("the sd-vae-ft-mse AutoencoderKL"))
         wh_w = files["whisper/pytorch_model.bin"]
         whisper = _load_pretrained(WhisperModel, wh_w.parent, wh_w, "whisper-tiny").get_encoder()
         try:
             extractor = WhisperFeatureExtractor.from_pretrained(str(wh_w.parent), local_files_only=True)
         except Exception as exc:  # noqa: BLE001
-            raise CheckpointError(f"{files['whisper/preprocessor_config.json']} does not load as "
-                                  f"a WhisperFeatureExtractor ({_one_line(exc)})") from None
+            raise CheckpointError("{path} does not load as "
+                                  "a WhisperFeatureExtractor ({reason})",
+                                  path=files["whisper/preprocessor_config.json"], reason=_one_line(exc)) from None
         for net in (unet, vae, whisper):
             net.eval().requires_grad_(False)
         with _quiet_libraries():

@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import checkpoints
 from ..errors import BackendError, CheckpointError, InputError
+from ..i18n import N_, Text
 from .base import Backend, FrameBatch, JobContext, MouthPatch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,15 +40,15 @@ TOP_MARGIN = 0.1           # detector boxes reach ~10 % of the face above the br
 MIN_BOX = 16               # px; smaller faces are left untouched
 ALLOW_PICKLE_ENV = "HEYGEM_ALLOW_PICKLE"   # "1": trust pickled whole-model files
 
-GENERATOR_HINT = ("the Wav2Lip generator, e.g. wav2lip.pth or wav2lip_gan.pth, ~416 MB; "
-                  "put it in checkpoints/")
-SYNCNET_HINT = "the Wav2Lip expert SyncNet lipsync_expert.pth, ~188 MB; put it in checkpoints/"
+GENERATOR_HINT = N_("the Wav2Lip generator, e.g. wav2lip.pth or wav2lip_gan.pth, ~416 MB; "
+                    "put it in checkpoints/")
+SYNCNET_HINT = N_("the Wav2Lip expert SyncNet lipsync_expert.pth, ~188 MB; put it in checkpoints/")
 _OFFICIAL = {"generator": checkpoints.KNOWN_BY_NAME["wav2lip.pth"],
              "syncnet": checkpoints.KNOWN_BY_NAME["lipsync_expert.pth"]}
 # key prefixes that identify a model family, for "you gave me the wrong file" messages
-_FAMILIES = (("face_encoder_blocks.", "output_block.", "the Wav2Lip generator"),
-             ("face_encoder.", "audio_encoder.13.", "the expert SyncNet (lipsync_expert.pth)"),
-             ("face_encoder_blocks.", "binary_pred.", "the visual-quality discriminator"))
+_FAMILIES = (("face_encoder_blocks.", "output_block.", N_("the Wav2Lip generator")),
+             ("face_encoder.", "audio_encoder.13.", N_("the expert SyncNet (lipsync_expert.pth)")),
+             ("face_encoder_blocks.", "binary_pred.", N_("the visual-quality discriminator")))
 
 _MODELS: dict[tuple, Any] = {}     # (kind, path, mtime, size, device) -> module: load once
 _MODELS_LOCK = threading.Lock()
@@ -63,10 +64,12 @@ def resolve_device(device: str = "auto") -> "torch.device":
     try:
         dev = torch.device(name)
     except RuntimeError as exc:
-        raise InputError(f"unknown device {device!r} (expected auto, cpu, cuda or cuda:N)") from exc
+        raise InputError("unknown device {device!r} (expected auto, cpu, cuda or cuda:N)",
+                         device=device) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} requested but CUDA is not available "
-                         f"(torch {torch.__version__}); use --device cpu")
+        raise InputError("device {device!r} requested but CUDA is not available "
+                         "(torch {torch_version}); use --device cpu",
+                         device=device, torch_version=torch.__version__)
     return dev
 
 
@@ -78,7 +81,7 @@ def _autocast_dtype(dev: "torch.device", dtype: str) -> "torch.dtype | None":
     table = {"float32": None, "fp32": None, "float16": torch.float16, "fp16": torch.float16,
              "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     if dtype not in table:
-        raise InputError(f"unknown dtype {dtype!r} (expected auto, float32, float16 or bfloat16)")
+        raise InputError("unknown dtype {dtype!r} (expected auto, float32, float16 or bfloat16)", dtype=dtype)
     return table[dtype]
 
 
@@ -91,8 +94,9 @@ def _one_line(exc: BaseException) -> str:
 def _not_a_checkpoint(path: Path, kind: str, why: str) -> CheckpointError:
     ref = _OFFICIAL[kind]
     size = path.stat().st_size
-    return CheckpointError(f"{path} is not a PyTorch checkpoint ({why}; {size:,} bytes; the "
-                           f"official {ref.name} is {ref.size:,} bytes: re-download it)")
+    return CheckpointError("{path} is not a PyTorch checkpoint ({why}; {size:,} bytes; the "
+                           "official {official_name} is {official_size:,} bytes: re-download it)",
+                           path=path, why=why, size=size, official_name=ref.name, official_size=ref.size)
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -113,54 +117,55 @@ def read_state_dict(path: str | os.PathLike, *, kind: str = "generator",
 
     import torch
 
-    hint = GENERATOR_HINT if kind == "generator" else SYNCNET_HINT
+    hint = Text(GENERATOR_HINT if kind == "generator" else SYNCNET_HINT)
     path = Path(path).expanduser()
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path} (expected {hint})")
+        raise CheckpointError("checkpoint not found: {path} (expected {hint})", path=path, hint=hint)
     if path.stat().st_size == 0:
-        raise _not_a_checkpoint(path, kind, "empty file")
+        raise _not_a_checkpoint(path, kind, Text("empty file"))
     fmt = checkpoints.sniff_format(path)
     if fmt == "html":
-        raise _not_a_checkpoint(path, kind, "an HTML page, probably a download or login page")
+        raise _not_a_checkpoint(path, kind, Text("an HTML page, probably a download or login page"))
     if fmt == "unknown":
-        raise _not_a_checkpoint(path, kind, "unrecognised bytes")
+        raise _not_a_checkpoint(path, kind, Text("unrecognised bytes"))
     if fmt == "zip":
         try:
             script = _is_torchscript(path)
         except (zipfile.BadZipFile, OSError):
-            raise _not_a_checkpoint(path, kind, "truncated zip archive") from None
+            raise _not_a_checkpoint(path, kind, Text("truncated zip archive")) from None
         if script:
             try:
                 return _clean_keys(torch.jit.load(str(path), map_location="cpu").state_dict())
             except Exception as exc:  # noqa: BLE001 - any failure here is a bad file
-                raise CheckpointError(f"{path} is a TorchScript archive that does not load "
-                                      f"({_one_line(exc)})") from None
+                raise CheckpointError("{path} is a TorchScript archive that does not load "
+                                      "({reason})", path=path, reason=_one_line(exc)) from None
     if allow_pickle is None:
         allow_pickle = os.environ.get(ALLOW_PICKLE_ENV, "") == "1"
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as exc:
         if fmt == "legacy" and "truncated" in str(exc):
-            raise _not_a_checkpoint(path, kind, "truncated") from None
+            raise _not_a_checkpoint(path, kind, Text("truncated")) from None
         raise CheckpointError(
-            f"{path} holds pickled Python objects (a whole model?) that safe loading refuses "
-            f"({_one_line(exc)[:80]}); if you trust the file set {ALLOW_PICKLE_ENV}=1, or re-save "
-            f"it as torch.save(model.state_dict(), 'wav2lip.pth')") from None
+            "{path} holds pickled Python objects (a whole model?) that safe loading refuses "
+            "({reason}); if you trust the file set {ALLOW_PICKLE_ENV}=1, or re-save "
+            "it as torch.save(model.state_dict(), 'wav2lip.pth')",
+            path=path, reason=_one_line(exc)[:80], ALLOW_PICKLE_ENV=ALLOW_PICKLE_ENV) from None
     except (EOFError, RuntimeError, ValueError, OSError) as exc:
-        raise _not_a_checkpoint(path, kind, f"truncated or corrupt: {_one_line(exc)[:80]}") \
-            from None
+        raise _not_a_checkpoint(path, kind, Text("truncated or corrupt: {reason}",
+                                                 reason=_one_line(exc)[:80])) from None
     except (ModuleNotFoundError, AttributeError) as exc:  # allow_pickle without the classes
-        raise CheckpointError(f"{path} is a pickled model whose classes are not importable "
-                              f"({_one_line(exc)}); load it in its own code and save "
-                              f"model.state_dict()") from None
+        raise CheckpointError("{path} is a pickled model whose classes are not importable "
+                              "({reason}); load it in its own code and save "
+                              "model.state_dict()", path=path, reason=_one_line(exc)) from None
     if isinstance(obj, dict) and "state_dict" in obj:
         obj = obj["state_dict"]          # training container: optimizer etc. ignored
     elif isinstance(obj, torch.nn.Module):
         obj = obj.state_dict()
     if not isinstance(obj, dict) or not obj or \
             not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} is a PyTorch file but holds {type(obj).__name__}, not a "
-                              f"state_dict (expected {hint})")
+        raise CheckpointError("{path} is a PyTorch file but holds {kind}, not a "
+                              "state_dict (expected {hint})", path=path, kind=type(obj).__name__, hint=hint)
     return _clean_keys(obj)
 
 
@@ -181,18 +186,24 @@ def _load_into(model: "torch.nn.Module", state: dict, path: Path, kind: str) -> 
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
-        want = "the Wav2Lip generator" if kind == "generator" else "the expert SyncNet"
+        want = N_("the Wav2Lip generator") if kind == "generator" else N_("the expert SyncNet")
         family = _guess_family(list(state))
-        looks = f"; it looks like {family}" if family and not family.startswith(want) else ""
+        looks = (Text("; it looks like {family}", family=Text(family))
+                 if family and not family.startswith(want) else "")
         raise CheckpointError(
-            f"{path} does not hold {want} weights: {len(missing)} of {len(expected)} expected "
-            f"keys missing (e.g. {missing[0] if missing else '-'}), {len(unexpected)} unexpected "
-            f"(e.g. {unexpected[0] if unexpected else '-'}){looks}")
+            "{path} does not hold {want} weights: {n_missing} of {n_expected} expected "
+            "keys missing (e.g. {missing_key}), {n_unexpected} unexpected "
+            "(e.g. {unexpected_key}){looks}",
+            path=path, want=Text(want), n_missing=len(missing), n_expected=len(expected),
+            missing_key=missing[0] if missing else "-", n_unexpected=len(unexpected),
+            unexpected_key=unexpected[0] if unexpected else "-", looks=looks)
     wrong = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
     if wrong:
         k = wrong[0]
-        raise CheckpointError(f"{path} has {len(wrong)} tensors of the wrong shape, e.g. {k} "
-                              f"{tuple(state[k].shape)} instead of {tuple(expected[k].shape)}")
+        raise CheckpointError("{path} has {n_wrong} tensors of the wrong shape, e.g. {key} "
+                              "{shape} instead of {expected_shape}",
+                              path=path, n_wrong=len(wrong), key=k, shape=tuple(state[k].shape),
+                              expected_shape=tuple(expected[k].shape))
     model.load_state_dict(state, strict=False)
 
 
@@ -526,7 +537,7 @@ def sync_scores(syncnet: "torch.nn.Module", *, mel_windows: np.ndarray, mouths: 
                 are scored as they are (the expert was trained at 25 fps).
     """
     if fps <= 0:
-        raise InputError(f"fps must be positive, got {fps}")
+        raise InputError("fps must be positive, got {fps}", fps=fps)
     t = min(len(mel_windows), len(mouths))
     ok = np.ones(t, bool) if valid is None else np.asarray(valid, bool)[:t]
     scorer = SyncScorer(syncnet, windows=lambda idx: mel_windows[idx], vshift=vshift, batch_size=batch_size)
@@ -548,10 +559,11 @@ def score_video(video_path: str | os.PathLike, *, boxes, windows, fps: float,
 
     from ..errors import MediaError
     if fps <= 0:
-        raise InputError(f"fps must be positive, got {fps}")
+        raise InputError("fps must be positive, got {fps}", fps=fps)
     cap = cv2.VideoCapture(str(video_path))
     if not cap.isOpened():
-        raise MediaError(f"cannot open {video_path} to score its lip sync (expected a video)")
+        raise MediaError("cannot open {video_path} to score its lip sync (expected a video)",
+                         video_path=video_path)
     scorer = SyncScorer(syncnet, windows=windows, vshift=vshift)
     decoded = 0
     try:
@@ -568,7 +580,7 @@ def score_video(video_path: str | os.PathLike, *, boxes, windows, fps: float,
     finally:
         cap.release()
     if not decoded:
-        raise MediaError(f"{video_path} has no decodable frames to score")
+        raise MediaError("{video_path} has no decodable frames to score", video_path=video_path)
     return scorer.result()
 
 

@@ -63,10 +63,10 @@ def main(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir).expanduser().absolute()
     audio = Path(args.audio).expanduser().absolute()
     if not audio.is_file():
-        raise InputError(f"no such audio file: {audio}")
+        raise InputError("no such audio file: {audio}", audio=audio)
     videos = [str(v) for v in expand_videos(args.videos)]
     if not videos:
-        raise InputError(f"no videos found in {' '.join(args.videos)}")
+        raise InputError("no videos found in {videos}", videos=" ".join(args.videos))
     options = options_from_args(args).to_dict()
     if args.options:
         try:
@@ -122,12 +122,13 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     if not notebook.is_file():
-        raise InputError(f"batch notebook not found: {notebook}")
+        raise InputError("batch notebook not found: {notebook}", notebook=notebook)
     try:
         KernelSpecManager().get_kernel_spec(kernel)
     except NoSuchKernel:
-        raise InputError(f"no Jupyter kernel named {kernel!r}; install one with `{sys.executable} -m ipykernel "
-                         f"install --sys-prefix --name heygem` and pass --kernel heygem") from None
+        raise InputError("no Jupyter kernel named {kernel!r}; install one with `{executable} -m ipykernel "
+                         "install --sys-prefix --name heygem` and pass --kernel heygem",
+                         kernel=kernel, executable=sys.executable) from None
     try:
         pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
                             progress_bar=False, log_output=False, stdout_file=_Console(sys.stdout),
@@ -136,8 +137,9 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
     except pm.PapermillExecutionError as exc:
         if exc.ename in _heygem_error_names():  # bad input for the whole batch, e.g. the audio
             raise HeyGemError(exc.evalue) from None
-        raise HeyGemError(f"the batch notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue} "
-                          f"(traceback in {executed})") from None
+        raise HeyGemError("the batch notebook failed in cell {exec_count}: {ename}: {evalue} "
+                          "(traceback in {executed})",
+                          exec_count=exc.exec_count, ename=exc.ename, evalue=exc.evalue, executed=executed) from None
 
 
 

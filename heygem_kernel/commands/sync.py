@@ -5,7 +5,10 @@ import argparse
 import json
 from pathlib import Path
 
+from ..i18n import _, ljust
 from ..sync import MAX_SHIFT_S
+
+LABEL_WIDTH = 13    # "correlation: " and its Chinese: the values start in one column
 
 
 def add_parser(sub) -> None:
@@ -31,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
     from ..sync import measure_video_sync
 
     if args.max_shift is not None and args.max_shift < 1:
-        raise InputError(f"--max-shift must be at least 1 frame, got {args.max_shift}")
+        raise InputError("--max-shift must be at least 1 frame, got {max_shift}", max_shift=args.max_shift)
     plot = None if args.no_plot else Path(args.plot or f"{Path(args.video).stem}_sync.png")
     report = measure_video_sync(args.video, audio=args.audio, max_shift=args.max_shift, plot=plot,
                                 detector=args.detector)
@@ -39,22 +42,28 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict()))
         return 0
     est = report.estimate
-    own, shift_ms = "its own audio track", report.audio_shift_s * 1000
-    if abs(shift_ms) >= 0.5:   # container start times differ: the sound was aligned as a player does
-        own += f" (it starts {abs(shift_ms):.0f} ms {'after' if shift_ms > 0 else 'before'} the first frame)"
+    shift_ms = report.audio_shift_s * 1000
+    if abs(shift_ms) < 0.5:
+        own = _("its own audio track")
+    elif shift_ms > 0:         # container start times differ: the sound was aligned as a player does
+        own = _("its own audio track (it starts {ms:.0f} ms after the first frame)", ms=abs(shift_ms))
+    else:
+        own = _("its own audio track (it starts {ms:.0f} ms before the first frame)", ms=abs(shift_ms))
     lines = [
-        ("video", f"{report.video} ({report.n_frames} frames at {report.fps:.3f} fps, "
-                  f"{report.frames_no_face} without a face)"),
-        ("audio", str(report.audio) if report.audio is not None else own),
-        ("offset", f"{est.offset_frames:+d} frames ({est.offset_ms:+.0f} ms; sub-frame "
-                   f"{est.offset_exact:+.2f}); positive = video lags audio"),
-        ("confidence", f"{est.confidence:.2f} (chance level for this length: {est.chance:.2f})"),
-        ("correlation", f"{est.correlation:.2f}"),
-        ("verdict", est.verdict()),
-        ("method", est.method),
+        (_("video"), _("{video} ({n_frames} frames at {fps:.3f} fps, {no_face} without a face)",
+                       video=report.video, n_frames=report.n_frames, fps=report.fps,
+                       no_face=report.frames_no_face)),
+        (_("audio"), str(report.audio) if report.audio is not None else own),
+        (_("offset"), _("{frames:+d} frames ({ms:+.0f} ms; sub-frame {exact:+.2f}); positive = video lags audio",
+                        frames=est.offset_frames, ms=est.offset_ms, exact=est.offset_exact)),
+        (_("confidence"), _("{confidence:.2f} (chance level for this length: {chance:.2f})",
+                            confidence=est.confidence, chance=est.chance)),
+        (_("correlation"), f"{est.correlation:.2f}"),
+        (_("verdict"), est.verdict()),
+        (_("method"), est.method),
     ]
     if report.plot is not None:
-        lines.append(("plot", str(report.plot)))
+        lines.append((_("plot"), str(report.plot)))
     for key, value in lines:
-        print(f"{key + ':':13s}{value}")
+        print(ljust(_("{label}:", label=key), LABEL_WIDTH) + value)
     return 0
