@@ -3,8 +3,9 @@
     python benchmarks/bench_briefing.py [--presenters N] [--minutes M] [--clip-seconds 60]
                                         [--executors local dask] [--workers K]
 
-N presenter clips from ../shared/media (cycled: talking_590, talking_524, talking_vfr_700,
-portrait_1080x1920; each copy made distinct so the face-track cache cannot share work) are
+N presenter clips from ../shared/media (``--clips``, cycled; default talking_590, talking_524,
+talking_vfr_700, portrait_1080x1920; each copy made distinct so the face-track cache cannot
+share work) are
 looped to ``--clip-seconds`` (stream copy), and speech_en_60s is looped to M minutes. Each
 executor runs the whole batch (``heygem_kernel.batch.run_batch``, fresh cache and run folder)
 in a fresh Python process. Printed per executor:
@@ -80,10 +81,10 @@ def child(args: argparse.Namespace) -> None:
                       "items": usages}))
 
 
-def make_inputs(tmp: Path, n: int, clip_seconds: float, minutes: float) -> tuple[list[Path], Path]:
+def make_inputs(tmp: Path, n: int, clip_seconds: float, minutes: float, clips: list[str]) -> tuple[list[Path], Path]:
     videos = []
     for i in range(n):
-        src = MEDIA / CLIPS[i % len(CLIPS)]
+        src = MEDIA / clips[i % len(clips)]
         out = tmp / f"presenter{i + 1:02d}_{src.stem}.mp4"
         # stream copy (no re-encode); the comment makes every copy's bytes (content hash) distinct
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-stream_loop", "-1", "-i", str(src),
@@ -162,6 +163,9 @@ def main() -> None:
     ap.add_argument("--presenters", "-n", type=int, default=2, help="N presenter clips (default 2)")
     ap.add_argument("--minutes", "-m", type=float, default=0.25, help="M minutes of speech (default 0.25)")
     ap.add_argument("--clip-seconds", type=float, default=60.0, help="each presenter clip looped to this length")
+    ap.add_argument("--clips", nargs="+", default=CLIPS, metavar="NAME",
+                    help="presenter clips in ../shared/media, cycled (default: %(default)s); the briefing's "
+                         "1080p case: --clips portrait_1080x1920.mp4")
     ap.add_argument("--executors", nargs="+", default=["local", "dask"], choices=["local", "dask"])
     ap.add_argument("--workers", type=int, default=2, help="Dask workers on this machine (default 2)")
     ap.add_argument("--workers-16", type=int, default=8, help="K workers for the 16-core projection")
@@ -178,7 +182,7 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-briefing-") as tmp:
         tmp = Path(tmp)
-        videos, speech = make_inputs(tmp, args.presenters, args.clip_seconds, args.minutes)
+        videos, speech = make_inputs(tmp, args.presenters, args.clip_seconds, args.minutes, args.clips)
         rate = speech_rate(speech)
         results = {}
         for ex in args.executors:
