@@ -171,7 +171,7 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
 ENTRY_ORDER = ("index", "name", "video", "status", "error", "output", "output_bytes", "run_dir", "reused",
                "stage", "wall_s", "worker", "timings", "width", "height", "fps", "n_frames", "duration",
                "frames_no_face", "frames_mouth_covered", "mouth_covered", "input_notes", "sync_offset_frames",
-               "sync_confidence", "sync_correlation", "analysis_cached",
+               "sync_confidence", "sync_correlation", "sync_reliable", "analysis_cached",
                "loop", "backend", "plots", "key", "video_sha256", "scan")
 
 
@@ -262,7 +262,7 @@ def lock_run_dir(run_dir: str | os.PathLike):
     run_dir = Path(run_dir).expanduser().absolute()
     if os.environ.get(ENV_LOCK_HELD) == str(run_dir):
         return None
-    handle = records.try_lock(run_dir / LOCK_FILE)
+    handle = records.try_lock(records.make_folder(run_dir) / LOCK_FILE)
     if handle is None:
         raise InputError("{path} is in use by another batch; wait for it to finish or choose another run folder",
                          path=run_dir)
@@ -514,6 +514,7 @@ def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
               "sync_confidence", "sync_correlation", "timings", "backend"):
         entry[k] = res.get(k)
     entry["analysis_cached"] = (res.get("extra") or {}).get("analysis_cached")
+    entry["sync_reliable"] = (res.get("extra") or {}).get("sync_reliable")   # False: the offset is a guess
     entry["loop"] = (res.get("extra") or {}).get("loop")   # the loop plan: source ranges and joins
     entry["frames_mouth_covered"] = res.get("frames_mouth_covered", 0)   # passed through: hand over the mouth
     entry["mouth_covered"] = (res.get("extra") or {}).get("mouth_covered") or []

@@ -76,8 +76,15 @@ def main(argv: list[str] | None = None) -> int:
         _filter_native_stderr()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    # A command module may show less on the console (``CONSOLE_LEVEL``: `heygem run` shows its
+    # progress bars, warnings and one result or error line; its run.log has every line).
+    command = sys.modules.get(getattr(args.func, "__module__", ""), None)
+    level = logging.DEBUG if args.verbose else getattr(command, "CONSOLE_LEVEL", logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)   # also for records of loggers a run lowers to INFO for its run.log
+        # "run failed: ..." is for run.log: the console gets the one error line below
+        handler.addFilter(lambda record: not getattr(record, "run_log_only", False))
     for noisy in ("matplotlib", "PIL", "numba", "absl", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

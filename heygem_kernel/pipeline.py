@@ -91,7 +91,10 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
 
     Cached by the video's content hash and the options that change the result, so a second
     run on the same video (a new audio, say) skips face detection. A cached prefix that is
-    too short (the new audio is longer) is extended, not recomputed.
+    too short (the new audio is longer) is extended, not recomputed. The result never depends
+    on what the cache held: the mouth library is always the one frames [0, n_frames) give, so
+    a cache of another length has its library rebuilt from the cached landmarks (decoding,
+    no face detection).
     """
     from . import landmarks
     entry = None
@@ -100,7 +103,7 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     mouth_grids = np.zeros((n_frames, occlusion.GRID[1], occlusion.GRID[0], 3), np.uint8)
     lip_contrast = np.full(n_frames, np.nan, np.float32)
     library = mouthlib.MouthLibrary() if want_library else None
-    start = 0
+    start, relearn = 0, False
     if cache_dir is not None and options.use_cache:
         entry = cache.entry_path(cache_dir, cache.key(
             video_hash=cache.file_hash(info.path), version=ANALYSIS_VERSION, detector=options.detector,
@@ -112,12 +115,16 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
             raw[:start] = cached_raw[:start]
             thumbs[:start] = cached_thumbs[:start]
             mouth_grids[:start], lip_contrast[:start] = cached_grids[:start], cached_contrast[:start]
-            library = cached_library if want_library else None
-            LOG.info("analysis: re-used cached face track %s (%d frames)", entry.name, len(cached_raw))
-    if start < n_frames:
+            relearn = want_library and len(cached_raw) != n_frames
+            if want_library and not relearn:
+                library = cached_library
+            LOG.info("analysis: re-used cached face track %s (%d frames)%s", entry.name, len(cached_raw),
+                     "; mouth library rebuilt for this length" if relearn else "")
+    if start < n_frames or relearn:
         _track_frames(info, raw, library, detector=options.detector, start=start, progress=progress,
-                      cancel=cancel, thumbs=thumbs, account=account, mouth=(mouth_grids, lip_contrast))
-        if entry is not None:
+                      cancel=cancel, thumbs=thumbs, account=account, mouth=(mouth_grids, lip_contrast),
+                      relearn=relearn)
+        if entry is not None and start < n_frames:   # a longer entry is kept as it is
             arrays = {"raw_landmarks": raw, "loop_thumbs": thumbs, "mouth_grids": mouth_grids,
                       "lip_contrast": lip_contrast}
             if library is not None:
@@ -139,9 +146,10 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
 
 def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, progress, cancel,
                   thumbs: np.ndarray | None = None, account: media.Account | None = None,
-                  mouth: tuple | None = None) -> None:
+                  mouth: tuple | None = None, relearn: bool = False) -> None:
     """Fill ``raw`` [shape=(N, 68, 2)] (and ``thumbs``, loop descriptors) from frame ``start`` on
-    (earlier frames are only decoded).
+    (earlier frames are only decoded; with ``relearn`` they are offered to the mouth library
+    with their known landmarks, exactly as the pass that found them did).
 
     Two threads share the work, so the second core helps once the speech is done: this one
     tracks the face (in frame order, each frame's crop predicted from the last), a describer
@@ -151,14 +159,18 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
     from . import landmarks
     n_frames = len(raw)
     describer = _Describer(thumbs=thumbs, mouth=mouth, library=library)
-    tracker = landmarks.FaceTracker(detector, fps=info.fps)
+    tracker = None                      # made when a frame needs it (a relearn pass may not)
     frames = media.iter_frames(info, account=account)
     try:
         for i, frame in enumerate(frames):
             if i >= n_frames:
                 break
             if i < start:
+                if relearn and library is not None and not np.isnan(raw[i, 0, 0]):
+                    describer.put(i, frame, raw[i], library_only=True)
                 continue
+            if tracker is None:
+                tracker = landmarks.FaceTracker(detector, fps=info.fps)
             lm = tracker.update(frame)
             if lm is not None:
                 raw[i] = lm
@@ -168,7 +180,8 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
                 _report(progress, "analyse", i + 1, n_frames)
     finally:
         frames.close()
-        tracker.close()
+        if tracker is not None:
+            tracker.close()
         describer.close()
 
 
@@ -188,13 +201,13 @@ class _Describer:
         self.thread = threading.Thread(target=self._run, name="heygem-describe", daemon=True)
         self.thread.start()
 
-    def put(self, i: int, frame: np.ndarray, lm: np.ndarray | None) -> None:
+    def put(self, i: int, frame: np.ndarray, lm: np.ndarray | None, *, library_only: bool = False) -> None:
         import queue
         while True:
             if self.error is not None:
                 raise self.error
             try:
-                self.queue.put((i, frame, lm), timeout=0.1)
+                self.queue.put((i, frame, lm, library_only), timeout=0.1)
                 return
             except queue.Full:
                 continue
@@ -202,7 +215,10 @@ class _Describer:
     def _run(self) -> None:
         try:
             while (item := self.queue.get()) is not None:
-                i, frame, lm = item
+                i, frame, lm, library_only = item
+                if library_only:             # described before (cached): only the library learns it
+                    self.library.observe(frame, lm, i)
+                    continue
                 if self.thumbs is not None:
                     self.thumbs[i] = loops.descriptor(frame)
                 if lm is None:
@@ -307,6 +323,23 @@ def _check_inputs(audio: str | Path, video: str | Path) -> tuple[Path, Path]:
     return audio, video
 
 
+OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", "")   # the writer makes an MP4 (H.264 + AAC, faststart)
+
+
+def _check_output(output: Path, audio: Path, video: Path) -> None:
+    """Refuse an output path that cannot work, before any work: an input itself, a folder, or a
+    file type the MP4 writer cannot make."""
+    if output.is_dir():
+        raise InputError("{path} is a folder; --out needs a file name, e.g. {example}", path=output,
+                         example=output / "output.mp4")
+    for source in (audio, video):
+        if output.exists() and output.resolve() == source.resolve():
+            raise InputError("{path} is an input of this run: the output would overwrite it; choose another --out",
+                             path=output)
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError("{path}: the output is an MP4 video; name it .mp4 (or .mov, .m4v)", path=output)
+
+
 def _backend_for(options: RunOptions):
     return backends.create(options.backend, checkpoint=options.checkpoint, device=options.device,
                            batch_size=options.batch_size, models_dir=options.models_dir)
@@ -360,12 +393,13 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     from .articulation import normalise_language     # an unknown --language: one line, before any work
     options = options.replace(language=normalise_language(options.language))
     audio, video = _check_inputs(audio, video)
+    if out is not None:
+        _check_output(Path(out), audio, video)
     _return_big_buffers_to_the_os()
     swept = [Path(run_dir)] if run_dir else [p for p in Path(runs_root).glob("*") if p.is_dir()]
-    run_dir = Path(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = records.make_folder(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
     output = Path(out) if out else run_dir / "output.mp4"
-    output.parent.mkdir(parents=True, exist_ok=True)
+    records.make_folder(output.parent)
     job = Job(audio=audio, video=video, output=output, run_dir=run_dir, options=options,
               cache_dir=Path(cache_dir) if cache_dir else Path(runs_root) / ".cache",
               progress=progress, cancel=cancel, speech=speech)
@@ -375,7 +409,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
         try:
             return _run(job)
         except Exception as exc:
-            LOG.error("run failed: %s", exc)
+            LOG.error("run failed: %s", exc, extra={"run_log_only": True})   # the CLI prints it once
             raise
 
 

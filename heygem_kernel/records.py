@@ -70,14 +70,29 @@ def safe_name(text: str, *, max_len: int = 60) -> str:
     return (text or "run")[:max_len]
 
 
+def make_folder(path: str | os.PathLike) -> Path:
+    """Create the folder ``path`` (and its parents) or raise a one-line :class:`InputError`:
+    a file in the way, no permission, a read-only disk."""
+    from .errors import InputError
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("{path} is a file, expected a folder", path=path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError("cannot create the folder {path}: {reason}", path=path,
+                         reason=exc.strerror or exc) from None
+    return path
+
+
 def new_run_dir(runs_root: str | Path, name: str) -> Path:
     """Create ``<runs_root>/<YYYYmmdd-HHMMSS>-<name>/`` (suffix -2, -3... if it exists)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(runs_root) / f"{stamp}-{safe_name(name)}"
+    base = make_folder(runs_root) / f"{stamp}-{safe_name(name)}"
     path, n = base, 1
     while True:
         try:
-            path.mkdir(parents=True)
+            path.mkdir()
             return path
         except FileExistsError:
             n += 1
@@ -163,6 +178,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=temp_prefix(f".{path.stem}{TMP_MARK}"), suffix=path.suffix,
                                 dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())   # mkstemp makes 0600; the file gets the mode open() would give
     os.close(fd)
     tmp = Path(name)
     try:
@@ -186,6 +202,18 @@ def try_lock(path: str | os.PathLike):
         handle.close()
         return None
     return handle
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -147,7 +147,9 @@ def summary_rows(items: Any) -> list[list[str]]:
             "" if e.get("n_frames") is None else str(e["n_frames"]),
             "" if e.get("frames_no_face") is None else str(e["frames_no_face"]),
             covered_text(e),
-            "" if e.get("sync_offset_frames") is None else _("{offset} frames", offset=f"{e['sync_offset_frames']:+d}"),
+            "" if e.get("sync_offset_frames") is None else
+            _("not measurable") if e.get("sync_reliable") is False else
+            _("{offset} frames", offset=f"{e['sync_offset_frames']:+d}"),
             "" if e.get("sync_confidence") is None else f"{e['sync_confidence']:.2f}",
             "" if e.get("sync_correlation") is None else f"{e['sync_correlation']:.2f}",
             loop_text(e.get("loop"), short=True),
@@ -203,7 +205,10 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
         facts = [_("output {path}", path=f"`{e['output']}`")]
         if e.get("width"):
             facts.append(f"{e['width']}x{e['height']}, {e['fps']:.2f} fps, {e['duration']:.2f} s")
-        if e.get("sync_offset_frames") is not None:
+        if e.get("sync_reliable") is False:
+            facts.append(_("sync not measurable (confidence {confidence} below the chance level)",
+                           confidence=f"{e['sync_confidence']:.2f}"))
+        elif e.get("sync_offset_frames") is not None:
             facts.append(_("sync offset {offset} frames, confidence {confidence}",
                            offset=f"{e['sync_offset_frames']:+d}", confidence=f"{e['sync_confidence']:.2f}"))
         if e.get("analysis_cached"):

@@ -131,3 +131,25 @@ def test_video_containers_and_a_video_as_the_audio_source(tmp_path, clip_524, cl
     assert [s["codec_name"] for s in info["streams"]] == ["h264", "aac"]
     assert (info["streams"][0]["width"], info["streams"][0]["height"]) == (524, 524)
     assert abs(float(info["format"]["duration"]) - 5.0) < 0.15   # the audio's length: ping-pong
+
+
+def test_output_paths_that_cannot_work_are_refused_before_any_work(tmp_path, clip_524):
+    video = tmp_path / "same.mp4"
+    shutil.copyfile(clip_524, video)
+    folder = tmp_path / "folder.mp4"
+    folder.mkdir()
+    blocker = tmp_path / "text.mp4"
+    blocker.write_text("a file where a folder should be")
+    cases = [
+        (["--video", video, "--out", video], "is an input of this run: the output would overwrite it"),
+        (["--video", clip_524, "--out", folder], "is a folder; --out needs a file name"),
+        (["--video", clip_524, "--out", tmp_path / "out.txt"], "the output is an MP4 video"),
+        (["--video", clip_524, "--out", tmp_path / "o.mp4", "--run-dir", blocker],
+         "is a file, expected a folder"),
+    ]
+    for args, needle in cases:
+        proc = heygem("run", "--audio", SPEECH, *args, cwd=tmp_path)
+        assert_clean_failure(proc, needle)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr      # one line, nothing else
+    assert video.read_bytes() == clip_524.read_bytes()                     # the input is intact
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []   # no partial output

@@ -60,3 +60,28 @@ def test_atomic_output_leaves_nothing_when_the_write_fails(tmp_path):
     with records.atomic_output(target) as tmp:
         np.savez(tmp, a=np.arange(3))
     assert [p.name for p in tmp_path.iterdir()] == ["data.npz"]
+
+
+def test_atomic_output_files_get_the_usual_mode(tmp_path):
+    records.write_json(tmp_path / "manifest.json", {"a": 1})
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert (tmp_path / "manifest.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
+def test_the_cache_never_changes_the_result(tmp_path, clip_524):
+    """Same video and length: the same analysis whether the cache held a shorter, a longer or no
+    track (a shorter one is extended, a longer one re-used; the mouth library is rebuilt)."""
+    from heygem_kernel.pipeline import analyse
+    info = media.probe_video(clip_524)
+    opts = RunOptions()
+
+    def library(n: int, cache) -> tuple:
+        lib = analyse(info, options=opts, n_frames=n, cache_dir=cache).library
+        return lib.frames, np.round(np.asarray(lib.features), 6).tolist()
+
+    fresh = library(60, None)
+    library(20, tmp_path / "short-first")
+    assert library(60, tmp_path / "short-first") == fresh       # extended from a 20-frame prefix
+    library(100, tmp_path / "long-first")
+    assert library(60, tmp_path / "long-first") == fresh        # cut from a 100-frame entry

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from ..loops import LOOP_MODES
@@ -77,6 +78,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=main)
 
 
+CONSOLE_LEVEL = logging.WARNING   # the console: progress bars, warnings, one result or error line
+
+
 def main(args: argparse.Namespace) -> int:
     from .. import pipeline
     bar = _ProgressBar(disable=args.quiet)
@@ -87,10 +91,18 @@ def main(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     from ..i18n import _
-    too_short = str((result.extra or {}).get("sync_verdict") or "").startswith("low confidence: too short")
-    sync = ("" if result.sync_offset_frames is None else _(", too short for a sync check") if too_short else
-            _(", sync offset {offset} frames (confidence {confidence})",
-              offset=f"{result.sync_offset_frames:+d}", confidence=f"{result.sync_confidence:.2f}"))
+    extra = result.extra or {}
+    too_short = str(extra.get("sync_verdict") or "").startswith("low confidence: too short")
+    if result.sync_offset_frames is None:
+        sync = ""
+    elif too_short:
+        sync = _(", too short for a sync check")
+    elif extra.get("sync_reliable") is False:   # below chance: the offset is a guess, so not shown as a figure
+        sync = _(", sync not measurable (confidence {confidence} below the chance level {chance})",
+                 confidence=f"{result.sync_confidence:.2f}", chance=f"{extra.get('sync_chance', 0):.2f}")
+    else:
+        sync = _(", sync offset {offset} frames (confidence {confidence})",
+                 offset=f"{result.sync_offset_frames:+d}", confidence=f"{result.sync_confidence:.2f}")
     covered = ("" if not getattr(result, "frames_mouth_covered", 0) else
                _(", {n} with the mouth covered", n=result.frames_mouth_covered))
     print(_("wrote {path} ({width}x{height}, {fps} fps, {seconds} s, {no_face} frames without a face{sync})",
