@@ -160,7 +160,9 @@ def _text(report: dict[str, Any]) -> str:
                      f"{e['licence']} [{use[e['commercial']]}]")
     mt = report["musetalk"]
     lines.append(f"musetalk models in {mt['models_dir']}" + ("" if mt["exists"] else " (does not exist)") + ":")
-    for f in mt["files"]:
+    if not mt["exists"]:
+        lines.append("  none found (the models/ folder of MuseTalk's download: musetalkV15/, sd-vae/, whisper/)")
+    for f in (mt["files"] if mt["exists"] else []):
         size = f"{f['size']:>13,} B" if f["size"] is not None else f"{'-':>15}"
         lines.append(f"  {f['name']:<36} {size}  sha256 {f['sha256'] or '-'}  {f['status']}")
     return "\n".join(lines)
