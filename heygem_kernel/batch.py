@@ -43,7 +43,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import records
-from .errors import HeyGemError, InputError
+from .errors import HeyGemError, InputError, record_of
+from .i18n import N_
 from .options import RunOptions
 
 LOG = logging.getLogger("heygem.batch")
@@ -168,8 +169,8 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
     records.write_json(run_dir / MANIFEST, manifest)
 
 
-ENTRY_ORDER = ("index", "name", "video", "status", "error", "output", "output_bytes", "run_dir", "reused",
-               "stage", "wall_s", "worker", "timings", "width", "height", "fps", "n_frames", "duration",
+ENTRY_ORDER = ("index", "name", "video", "status", "error", "error_i18n", "output", "output_bytes", "run_dir",
+               "reused", "stage", "wall_s", "worker", "timings", "width", "height", "fps", "n_frames", "duration",
                "frames_no_face", "frames_mouth_covered", "mouth_covered", "input_notes", "sync_offset_frames",
                "sync_confidence", "sync_correlation", "sync_reliable", "analysis_cached",
                "loop", "backend", "plots", "key", "video_sha256", "scan")
@@ -246,6 +247,7 @@ class ItemOutcome:
     wall_s: float
     worker: str
     cancelled: bool = False
+    error_i18n: dict | None = None   # the error's template and values (errors.localize_record)
 
 
 def lock_run_dir(run_dir: str | os.PathLike):
@@ -381,7 +383,8 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
         try:
             entry["video_sha256"] = file_hash(video)
         except OSError as exc:
-            entry.update(status="failed", error=f"cannot read {video}: {exc.strerror or exc}", key=None)
+            err = InputError("cannot read {video}: {reason}", video=video, reason=exc.strerror or exc)
+            entry.update(status="failed", error=str(err), error_i18n=err.to_record(), key=None)
             entries.append(entry)
             continue
         key = item_key(video_hash=entry["video_sha256"], audio_hash=audio_hash, options=key_options)
@@ -397,7 +400,8 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
                                     detector=options.detector, backend=options.backend).to_dict()
             entry["scan"] = report
             if not report["ok"]:
-                entry.update(status="failed", error="; ".join(report["fatal"]), stage="preflight")
+                entry.update(status="failed", error="; ".join(report["fatal"]), stage="preflight",
+                             error_i18n=record_of(report["fatal"][0]) if len(report["fatal"]) == 1 else None)
         entries.append(entry)
 
     _assign_names(entries)
@@ -408,7 +412,7 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
         if entry["status"] == "failed":
             entry["output"] = None  # nothing was made
         if entry["status"] == "pending":
-            entry["error"] = None
+            entry["error"] = entry["error_i18n"] = None
             for stale in (run_dir / OUTPUTS_DIR).glob(f".{entry['name']}.partial*"):  # left by a killed run
                 stale.unlink(missing_ok=True)
             jobs.append(ItemJob(index=entry["index"], name=entry["name"], video=entry["video"], audio=str(audio),
@@ -487,9 +491,12 @@ def run_item(job: ItemJob, speech: Any = None, runner: Runner | None = None, can
         if not isinstance(exc, HeyGemError):
             (item_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
             # an engine bug, not bad input: say so, and where the details are, not just numpy's words
-            return ItemOutcome(job.index, False, None, f"internal error ({one_line(exc)}); traceback in "
-                               f"{ITEMS_DIR}/{item_dir.name}/error.log", time.perf_counter() - t0, worker)
-        return ItemOutcome(job.index, False, None, one_line(exc), time.perf_counter() - t0, worker)
+            values = {"reason": one_line(exc), "log": f"{ITEMS_DIR}/{item_dir.name}/error.log"}
+            template = N_("internal error ({reason}); traceback in {log}")
+            return ItemOutcome(job.index, False, None, template.format(**values), time.perf_counter() - t0, worker,
+                               error_i18n={"template": template, "values": values})
+        return ItemOutcome(job.index, False, None, one_line(exc), time.perf_counter() - t0, worker,
+                           error_i18n=exc.to_record())
 
 
 def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
@@ -499,17 +506,18 @@ def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
         entry.update(status="pending", error="cancelled", stage="cancelled", output=entry.get("output"))
         return
     if not outcome.ok:
-        entry.update(status="failed", error=outcome.error, stage="run", output=None)
+        entry.update(status="failed", error=outcome.error, error_i18n=outcome.error_i18n, stage="run",
+                     output=None)
         return
     res = outcome.result or {}
     out = Path(res.get("output") or run_dir / entry["output"])
     try:
         entry["output_bytes"] = out.stat().st_size
     except OSError:
-        entry.update(status="failed", error=f"the engine reported {out} but it is not there", stage="run",
-                     output=None)
+        err = HeyGemError("the engine reported {output} but it is not there", output=out)
+        entry.update(status="failed", error=str(err), error_i18n=err.to_record(), stage="run", output=None)
         return
-    entry.update(status="ok", error=None, output=_rel(run_dir, out), stage=None)
+    entry.update(status="ok", error=None, error_i18n=None, output=_rel(run_dir, out), stage=None)
     for k in ("width", "height", "fps", "n_frames", "duration", "frames_no_face", "sync_offset_frames",
               "sync_confidence", "sync_correlation", "timings", "backend"):
         entry[k] = res.get(k)
@@ -710,7 +718,9 @@ class DaskExecutor:
             try:
                 yield fut.result()
             except Exception as exc:  # the worker itself died (out of memory, killed): fail the item
-                yield ItemOutcome(job.index, False, None, f"worker lost: {one_line(exc)}", 0.0, "?")
+                yield ItemOutcome(job.index, False, None, f"worker lost: {one_line(exc)}", 0.0, "?",
+                                  error_i18n={"template": N_("worker lost: {reason}"),
+                                              "values": {"reason": one_line(exc)}})
 
 
 EXECUTORS: dict[str, type] = {"local": LocalExecutor, "dask": DaskExecutor}

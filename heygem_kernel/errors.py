@@ -32,6 +32,11 @@ class HeyGemError(Exception):
         except (KeyError, IndexError, ValueError, TypeError):
             return str(self)
 
+    def to_record(self) -> dict:
+        """The message as JSON (template and values) for a manifest; :func:`localize_record`
+        shows it later in any language."""
+        return {"template": self.template, "values": {k: _jsonable(v) for k, v in self.values.items()}}
+
     def __reduce__(self):
         # keep the template and values across processes (Dask workers, multiprocessing)
         return (_rebuild, (type(self), self.template, self.values), self.__dict__)
@@ -41,6 +46,55 @@ def _rebuild(cls: type, template: str, values: dict) -> "HeyGemError":
     err = cls.__new__(cls)
     HeyGemError.__init__(err, template, **values)
     return err
+
+
+def _jsonable(value: object) -> object:
+    """A message value as JSON: numbers stay numbers (for ``{size:,}``), a translatable
+    :class:`~heygem_kernel.i18n.Text` becomes a nested record, anything else its ``str``."""
+    import numbers
+
+    from .i18n import Text
+    if isinstance(value, Text):
+        return {"template": value.msgid, "values": {k: _jsonable(v) for k, v in value.values.items()}}
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return str(value)
+
+
+def record_of(message: object) -> dict | None:
+    """The JSON record of an error or a :class:`~heygem_kernel.i18n.Text` (None for a plain string)."""
+    from .i18n import Text
+    if isinstance(message, HeyGemError):
+        return message.to_record()
+    if isinstance(message, Text):
+        return _jsonable(message)
+    return None
+
+
+def localize_record(record: dict | None, fallback: str | None, lang: str | None = None) -> str | None:
+    """A message recorded by :meth:`HeyGemError.to_record` in ``lang``; ``fallback`` (the English
+    line that was stored with it) when there is no record or it does not fit the catalogue."""
+    if not record:
+        return fallback
+    try:
+        return _one_line(_fill(record, lang))
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError):
+        return fallback
+
+
+def _fill(record: dict, lang: str | None) -> str:
+    from .i18n import translate
+    values = {k: _fill(v, lang) if isinstance(v, dict) else v for k, v in (record.get("values") or {}).items()}
+    return translate(record["template"], values, lang)
+
+
+def localized_error(entry: dict, lang: str | None = None) -> str | None:
+    """A batch manifest entry's ``error`` in ``lang`` (from its ``error_i18n`` record)."""
+    return localize_record(entry.get("error_i18n"), entry.get("error"), lang)
 
 
 def _one_line(text: str) -> str:

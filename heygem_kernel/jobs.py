@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import records
-from .errors import InputError
+from .errors import InputError, localized_error
 
 LOG = logging.getLogger("heygem.jobs")
 
@@ -277,7 +277,7 @@ def item_states(run_dir: Path, *, running: bool = False) -> tuple[ItemState, ...
         elif status == "ok":
             prog = {"fraction": 1.0, "stage": "done"}
         out = run_dir / e["output"] if status == "ok" and e.get("output") else None
-        states.append(ItemState(name=name, status=status, error=e.get("error"), output=out,
+        states.append(ItemState(name=name, status=status, error=localized_error(e), output=out,
                                 fraction=float(prog.get("fraction") or 0.0), stage=str(prog.get("stage") or ""),
                                 n=int(prog.get("n") or 0), total=int(prog.get("total") or 0)))
     return tuple(states)

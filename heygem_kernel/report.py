@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import records
+from .errors import localized_error
 from .i18n import N_, _
 
 REPORT_HTML = "report.html"
@@ -94,7 +95,7 @@ def preflight_table(items: Any):
             reports.append(e["scan"])
         else:  # finished earlier without a scan record, or unreadable before scanning
             reports.append({"path": e["video"], "ok": e["status"] != "failed", "readable": e["status"] != "failed",
-                            "problems": [e["error"]] if e.get("error") else [], "width": e.get("width", 0),
+                            "problems": [localized_error(e)] if e.get("error") else [], "width": e.get("width", 0),
                             "height": e.get("height", 0), "fps": e.get("fps") or 0.0, "nominal_fps": e.get("fps") or 0.0,
                             "duration": e.get("duration") or 0.0})
     rows = table_rows(reports)
@@ -153,7 +154,7 @@ def summary_rows(items: Any) -> list[list[str]]:
             "" if e.get("sync_confidence") is None else f"{e['sync_confidence']:.2f}",
             "" if e.get("sync_correlation") is None else f"{e['sync_correlation']:.2f}",
             loop_text(e.get("loop"), short=True),
-            e.get("error") or "",
+            localized_error(e) or "",
         ])
     return rows
 
@@ -200,7 +201,7 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
         name = Path(e["video"]).name
         if e["status"] != "ok":
             display(Markdown(_("### {name}: failed", name=name)
-                             + f"\n\n`{e.get('error') or _('unknown error')}`"))
+                             + f"\n\n`{localized_error(e) or _('unknown error')}`"))
             continue
         facts = [_("output {path}", path=f"`{e['output']}`")]
         if e.get("width"):

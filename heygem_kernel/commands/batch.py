@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from . import NATIVE_NOISE  # one list for the CLI's stderr and the kernel's output
-from ..errors import HeyGemError, InputError
+from ..errors import HeyGemError, InputError, localized_error
 from ..i18n import _
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
           + (_(" ({n} from an earlier run)", n=reused) if reused else "")
           + (_(", {n} failed:", n=len(failed)) if failed else ""))
     for item in failed:
-        print(f"  {Path(item['video']).name}: {item.get('error')}")
+        print(f"  {Path(item['video']).name}: {localized_error(item)}")
     print(_("manifest: {path}", path=run_dir / "manifest.json"))
     print(_("report:   {path}", path=html))
     if archive:
