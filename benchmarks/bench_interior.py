@@ -27,22 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from heygem_kernel import RunOptions, media, mouthlib, run
-from heygem_kernel.compositing import mask_geometry
+from heygem_kernel.compositing import mouth_flicker as flicker
 from heygem_kernel.landmarks import track_video
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 CLIPS = ("talking_590.mp4", "talking_524.mp4", "talking_vfr_700.mp4", "portrait_1080x1920.mp4")
 HELD_OUT = {"talking_vfr_700.mp4"}
-
-
-def flicker(frames, track) -> float:
-    """Mean absolute frame-to-frame change (8-bit levels) inside the mouth-mask box."""
-    steps = []
-    for i in range(1, min(len(frames), track.n_frames)):
-        if track.valid[i]:
-            x0, y0, x1, y1 = mask_geometry(track.landmarks[i]).bbox(*frames[i].shape[:2])
-            steps.append(np.abs(frames[i][y0:y1, x0:x1].astype(int) - frames[i - 1][y0:y1, x0:x1].astype(int)).mean())
-    return float(np.mean(steps))
 
 
 def measure(clip: Path, tmp: Path) -> dict:

@@ -113,3 +113,19 @@ def match_colour(src: np.ndarray, dst: np.ndarray, alpha: np.ndarray) -> np.ndar
         return src
     shift = dst[rim].mean(0) - src[rim].mean(0)
     return src + np.clip(shift, -COLOR_SHIFT_LIMIT, COLOR_SHIFT_LIMIT)
+
+
+def mouth_flicker(frames, track) -> float:
+    """Mean absolute frame-to-frame change (8-bit levels) inside the mouth-mask box.
+
+    frames [shape=(T, H, W, 3)] (or a list of frames) uint8; track a
+    :class:`heygem_kernel.landmarks.FaceTrack` of the *recording* (the box follows the real
+    mouth, so an output and its recording are measured in the same places). Compare an
+    output's figure with its recording's: ~1x is as steady as the real mouth, more is flicker.
+    """
+    steps = []
+    for i in range(1, min(len(frames), track.n_frames)):
+        if track.valid[i]:
+            x0, y0, x1, y1 = mask_geometry(track.landmarks[i]).bbox(*frames[i].shape[:2])
+            steps.append(np.abs(frames[i][y0:y1, x0:x1].astype(int) - frames[i - 1][y0:y1, x0:x1].astype(int)).mean())
+    return float(np.mean(steps)) if steps else float("nan")
