@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import HeyGemError
 from .i18n import N_
+from .loops import MIN_LOOP_S
 
 DEFAULT_SAMPLES = 12           # frames checked for faces, spread evenly over the clip
 SAMPLE_TIMEOUT_S = 60          # one seek + decode of a single frame
@@ -151,7 +152,10 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     elif adur is not None:
         n_out = max(1, round(adur * info.fps))
         length = "loop" if n_out > info.n_frames else "trim" if n_out < info.n_frames else "1:1"
-        if length == "loop":
+        if length == "loop" and info.duration < MIN_LOOP_S:
+            problems.append(f"video ({info.duration:.1f} s) shorter than the speech ({adur:.1f} s) and too "
+                            f"short for seamless loops (under {MIN_LOOP_S:g} s): played forward and back")
+        elif length == "loop":
             problems.append(f"video ({info.duration:.1f} s) shorter than the speech ({adur:.1f} s): "
                             "looped (seamless forward loops; --loop pingpong plays it forward and back)")
         elif info.duration > adur + 1.0:
