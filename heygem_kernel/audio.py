@@ -81,27 +81,28 @@ def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     if not path.exists():
         raise InputError("no such file: {path}", path=path)
     if not path.is_file():
-        raise InputError(f"{path} is not a file")
+        raise InputError("{path} is not a file", path=path)
     from .media import _ff_path, _last_line, ffmpeg_exe, probe_audio
     declared = probe_audio(path).duration   # not media / no audio track / empty: one-line errors
     if _riff_truncated(path):
-        raise MediaError(f"{path} is truncated: the file is shorter than its WAV header declares")
+        raise MediaError("{path} is truncated: the file is shorter than its WAV header declares", path=path)
     proc = subprocess.run(
         [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(path), "-map", "0:a:0", "-vn",
          "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"], capture_output=True)
     if proc.returncode != 0:
-        raise MediaError(f"{path} could not be decoded: {_last_line(proc.stderr)}")
+        raise MediaError("{path} could not be decoded: {last_line}", path=path, last_line=_last_line(proc.stderr))
     wav = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
     duration = wav.shape[0] / sr
     if wav.shape[0] == 0 or (duration < MIN_DURATION and _peak_dbfs(wav) < ENV_SILENT_DBFS):
-        raise MediaError(f"{path} contains no audio")
+        raise MediaError("{path} contains no audio", path=path)
     if duration < MIN_SOUND:
-        raise MediaError(f"{path} holds only {duration * 1e3:.0f} ms of audio: at least "
-                         f"{MIN_SOUND * 1e3:.0f} ms are needed")
+        raise MediaError("{path} holds only {ms:.0f} ms of audio: at least {min_ms:.0f} ms are needed",
+                         path=path, ms=duration * 1e3, min_ms=MIN_SOUND * 1e3)
     if declared - duration > TRUNCATION_TOLERANCE:
-        raise MediaError(f"{path} is truncated: decoded {duration:.2f} s of the {declared:.2f} s its header declares")
+        raise MediaError("{path} is truncated: decoded {duration:.2f} s of the {declared:.2f} s its header declares",
+                         path=path, duration=duration, declared=declared)
     if not np.all(np.isfinite(wav)):
-        raise MediaError(f"{path} decodes to invalid (non-finite) samples")
+        raise MediaError("{path} decodes to invalid (non-finite) samples", path=path)
     return np.clip(wav, -1.0, 1.0)
 
 

@@ -34,6 +34,7 @@ from typing import IO, Any, Callable, Iterator
 import numpy as np
 
 from .errors import InputError, MediaError
+from .i18n import N_
 
 log = logging.getLogger("heygem.media")
 
@@ -76,7 +77,7 @@ def ffmpeg_exe() -> str:
         import imageio_ffmpeg
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception as exc:  # not installed, or no binary for this platform
-        raise MediaError(f"ffmpeg not found: install ffmpeg (e.g. apt install ffmpeg) ({exc})") from None
+        raise MediaError("ffmpeg not found: install ffmpeg (e.g. apt install ffmpeg) ({exc})", exc=exc) from None
 
 
 @functools.lru_cache(maxsize=None)
@@ -108,18 +109,24 @@ def _check_file(path: str | os.PathLike) -> Path:
     return p
 
 
+_UNREADABLE = {   # _ffprobe's ``what`` -> its one-line error (one message per kind, for the translations)
+    "a video or image": N_("{path} is not a video or image that ffmpeg can read ({reason})"),
+    "an audio or video file": N_("{path} is not an audio or video file that ffmpeg can read ({reason})"),
+}
+
+
 def _ffprobe(path: Path, args: list[str], *, what: str) -> dict[str, Any]:
     cmd = [ffprobe_exe(), "-v", "error", "-of", "json", *args, _ff_path(path)]
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise MediaError(f"{path}: ffprobe took more than {PROBE_TIMEOUT_S} s to read it") from None
+        raise MediaError("{path}: ffprobe took more than {seconds} s to read it", path=path, seconds=PROBE_TIMEOUT_S) from None
     if done.returncode != 0:
         stderr = done.stderr.decode("utf-8", "replace")
         if "moov atom not found" in stderr and _starts_like_mp4(path):  # cut short before its index
-            raise MediaError(f"{path} is truncated or incomplete: its MP4 index (moov atom) is missing")
+            raise MediaError("{path} is truncated or incomplete: its MP4 index (moov atom) is missing", path=path)
         reason = _last_line(stderr).replace(_ff_path(path) + ": ", "")
-        raise MediaError(f"{path} is not {what} that ffmpeg can read ({reason})")
+        raise MediaError(_UNREADABLE[what], path=path, reason=reason)
     return json.loads(done.stdout or b"{}")
 
 
@@ -244,15 +251,15 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
     format_name = str(fmt.get("format_name", ""))
     if video is None or format_name in TEXT_FORMATS or video.get("codec_name") == "ansi":
         if video is None and has_audio:
-            raise MediaError(f"{p} has no video stream (is it an audio file?)")
-        raise MediaError(f"{p} is not a video or image that ffmpeg can read")
+            raise MediaError("{path} has no video stream (is it an audio file?)", path=p)
+        raise MediaError("{path} is not a video or image that ffmpeg can read", path=p)
 
     codec = str(video.get("codec_name", "?"))
     packets = int(_float(video.get("nb_read_packets")))
     header_frames = int(_float(video.get("nb_frames")))
     width, height = _display_size(video)
     if width <= 0 or height <= 0:
-        raise MediaError(f"{p} is not a video or image that ffmpeg can read (no frame size)")
+        raise MediaError("{path} is not a video or image that ffmpeg can read (no frame size)", path=p)
 
     is_image = (format_name in IMAGE_FORMATS or format_name.endswith("_pipe")
                 or (codec in STILL_CODECS and packets <= 1))
@@ -263,15 +270,15 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
                          is_image=True, is_vfr=False, codec=codec, has_audio=False, **colour)
 
     if packets <= 0:
-        raise MediaError(f"{p} holds no video frames")
+        raise MediaError("{path} holds no video frames", path=p)
     if header_frames > 0 and packets < 0.95 * header_frames:
-        raise MediaError(f"{p} is truncated or damaged: only {packets} of {header_frames} video frames are present")
+        raise MediaError("{path} is truncated or damaged: only {packets} of {header_frames} video frames are present", path=p, packets=packets, header_frames=header_frames)
 
     nominal = _rate(video.get("r_frame_rate")) or _rate(video.get("avg_frame_rate"))
     duration = (_float(video.get("duration")) or _tag_duration(video) or _float(fmt.get("duration"))
                 or (packets / nominal if nominal else 0.0))
     if duration <= 0:
-        raise MediaError(f"{p} has a video stream of zero duration")
+        raise MediaError("{path} has a video stream of zero duration", path=p)
     expected = nominal * duration
     is_vfr = nominal <= 0 or abs(packets - expected) > VFR_SLACK_FRAMES
     if is_vfr:
@@ -280,7 +287,7 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
     else:
         fps, n_frames = nominal, packets
     if not _decodes_a_frame(p):
-        raise MediaError(f"{p} has a video stream but none of its frames can be decoded")
+        raise MediaError("{path} has a video stream but none of its frames can be decoded", path=p)
     audio_delay = _float(audio.get("start_time")) - _float(video.get("start_time")) if has_audio else 0.0
     return VideoInfo(path=p, width=width, height=height, fps=float(fps), nominal_fps=float(nominal or fps),
                      n_frames=int(n_frames), duration=float(duration), is_image=False, is_vfr=is_vfr,
@@ -400,13 +407,13 @@ def probe_audio(path: str | os.PathLike) -> AudioInfo:
     data = _ffprobe(p, ["-show_streams", "-show_format"], what="an audio or video file")
     fmt = data.get("format") or {}
     if str(fmt.get("format_name", "")) in TEXT_FORMATS:
-        raise MediaError(f"{p} is not an audio or video file that ffmpeg can read")
+        raise MediaError("{path} is not an audio or video file that ffmpeg can read", path=p)
     audio = next((s for s in data.get("streams") or [] if s.get("codec_type") == "audio"), None)
     if audio is None:
-        raise MediaError(f"{p} has no audio track")
+        raise MediaError("{path} has no audio track", path=p)
     duration = _float(audio.get("duration")) or _tag_duration(audio) or _float(fmt.get("duration"))
     if duration <= 0:
-        raise MediaError(f"{p} contains no audio")
+        raise MediaError("{path} contains no audio", path=p)
     return AudioInfo(duration=duration, sample_rate=int(_float(audio.get("sample_rate"))),
                      channels=int(_float(audio.get("channels"))), codec=str(audio.get("codec_name", "?")),
                      tracks=sum(1 for s in data.get("streams") or [] if s.get("codec_type") == "audio"))
@@ -552,7 +559,7 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
             yield frame
         if last is None:
             proc.wait(timeout=10)
-            raise MediaError(f"{info.path}: ffmpeg decoded no frames ({stderr.last()})")
+            raise MediaError("{path}: ffmpeg decoded no frames ({last})", path=info.path, last=stderr.last())
         if delivered < info.n_frames:
             log.debug("%s: ffmpeg gave %d of %d frames, repeating the last", info.path, delivered, info.n_frames)
         for _ in range(info.n_frames - delivered):
@@ -593,7 +600,7 @@ def _read_image(info: VideoInfo, width: int, height: int) -> np.ndarray:
                "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
         done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=PROBE_TIMEOUT_S)
         if len(done.stdout) != info.width * info.height * 3:
-            raise MediaError(f"{info.path}: the image could not be decoded ({_last_line(done.stderr)})") from None
+            raise MediaError("{path}: the image could not be decoded ({last_line})", path=info.path, last_line=_last_line(done.stderr)) from None
         frame = np.frombuffer(done.stdout, np.uint8).reshape(info.height, info.width, 3).copy()
     if frame.shape[:2] != (height, width):
         import cv2
@@ -729,7 +736,7 @@ class FrameSource:
         import cv2
         ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, SPOOL_JPEG_QUALITY])
         if not ok:
-            raise MediaError(f"{self.info.path}: could not compress a frame for the ping-pong spool")
+            raise MediaError("{path}: could not compress a frame for the ping-pong spool", path=self.info.path)
         os.pwrite(self._fd, data.data, end)
         self._index.append((end, len(data)))
         return end + len(data)
@@ -741,12 +748,12 @@ class FrameSource:
             data = os.pread(self._fd, length, offset)
             frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
             if frame is None or len(data) != length:
-                raise MediaError(f"{self.info.path}: frame spool {self._spool} is damaged (disk full?)")
+                raise MediaError("{path}: frame spool {spool} is damaged (disk full?)", path=self.info.path, spool=self._spool)
             return frame
         frame = np.empty((self.height, self.width, 3), np.uint8)
         got = os.preadv(self._fd, [memoryview(frame).cast("B")], src * frame_bytes)
         if got != frame_bytes:
-            raise MediaError(f"{self.info.path}: frame spool {self._spool} is short (disk full?)")
+            raise MediaError("{path}: frame spool {spool} is short (disk full?)", path=self.info.path, spool=self._spool)
         return frame
 
     def _close_decoder(self) -> None:
@@ -874,7 +881,7 @@ class VideoWriter:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
-        return MediaError(f"ffmpeg could not write {self.path}: {self._stderr.last()}")
+        return MediaError("ffmpeg could not write {path}: {last}", path=self.path, last=self._stderr.last())
 
     def close(self) -> Path:
         """Finish encoding and move the file into place; returns the output path."""
@@ -890,10 +897,10 @@ class VideoWriter:
         rc = _reap(self._proc, self.account, "encode_cpu")
         if self.frames_written == 0:
             self.partial.unlink(missing_ok=True)
-            raise MediaError(f"no frames were written to {self.path}")
+            raise MediaError("no frames were written to {path}", path=self.path)
         if self._error is not None or rc != 0:
             self.partial.unlink(missing_ok=True)
-            raise MediaError(f"ffmpeg could not write {self.path}: {self._stderr.last()}")
+            raise MediaError("ffmpeg could not write {path}: {last}", path=self.path, last=self._stderr.last())
         os.replace(self.partial, self.path)
         return self.path
 
