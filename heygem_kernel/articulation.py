@@ -54,8 +54,8 @@ def normalise_language(language: str | None) -> str:
     code = (language or "auto").strip().lower().replace("_", "-")
     code = ALIASES.get(code, code)
     if code not in LANGUAGES:
-        raise InputError(f"unknown language {language!r}: use auto or one of "
-                         f"{', '.join(sorted(c for c in LANGUAGES if c != 'auto'))}")
+        raise InputError("unknown language {language!r}: use auto or one of {codes}", language=language,
+                         codes=", ".join(sorted(c for c in LANGUAGES if c != "auto")))
     return code
 
 

@@ -209,8 +209,8 @@ def smooth_track(landmarks: np.ndarray, valid: np.ndarray, *, strength: float = 
     lm = np.asarray(landmarks, dtype=np.float32)
     valid = np.asarray(valid, dtype=bool)
     if lm.ndim != 3 or lm.shape[1:] != (N_POINTS, 2) or valid.shape != lm.shape[:1]:
-        raise InputError(f"smooth_track: expected landmarks (N, 68, 2) and valid (N,), got "
-                         f"{lm.shape} and {valid.shape}")
+        raise InputError("smooth_track: expected landmarks (N, 68, 2) and valid (N,), got {shape} and {valid_shape}", shape=lm.shape,
+                         valid_shape=valid.shape)
     strength = float(np.clip(strength, 0.0, 1.0))
     out = lm.copy()
     out[~valid] = np.nan
@@ -247,8 +247,8 @@ class FaceTrack:
         self.valid = np.asarray(self.valid, dtype=bool)
         if self.landmarks.ndim != 3 or self.landmarks.shape[1:] != (N_POINTS, 2) \
                 or self.valid.shape != self.landmarks.shape[:1]:
-            raise InputError(f"FaceTrack: expected landmarks (N, 68, 2) and valid (N,), got "
-                             f"{self.landmarks.shape} and {self.valid.shape}")
+            raise InputError("FaceTrack: expected landmarks (N, 68, 2) and valid (N,), got {shape} and {valid_shape}",
+                             shape=self.landmarks.shape, valid_shape=self.valid.shape)
 
     @property
     def n_frames(self) -> int:
@@ -308,10 +308,10 @@ class FaceTrack:
                 return cls(landmarks=data["landmarks"], valid=data["valid"], width=width,
                            height=height, fps=float(data["fps"]))
         except FileNotFoundError:
-            raise InputError(f"{path}: face track file not found") from None
+            raise InputError("{path}: face track file not found", path=path) from None
         except (OSError, KeyError, ValueError) as exc:
-            raise InputError(f"{path} is not a face track .npz written by FaceTrack.save "
-                             f"({type(exc).__name__}: {exc})") from None
+            raise InputError("{path} is not a face track .npz written by FaceTrack.save ({kind}: {exc})", path=path,
+                             kind=type(exc).__name__, exc=exc) from None
 
 
 Progress = Callable[[int, int], None]
@@ -343,7 +343,7 @@ def track_video(path: str | Path, *, detector: str | Detector = "mediapipe",
             if i >= total:
                 break
             if cancel is not None and cancel.is_set():
-                raise Cancelled(f"{path}: face tracking cancelled at frame {i}")
+                raise Cancelled("{path}: face tracking cancelled at frame {frame}", path=path, frame=i)
             start = time.perf_counter()
             found = tracker.update(frame)
             spent += time.perf_counter() - start
@@ -358,7 +358,7 @@ def track_video(path: str | Path, *, detector: str | Detector = "mediapipe",
         progress(total, total)
     valid = ~np.isnan(points[:, 0, 0])
     if require_face and not valid.any():
-        raise NoFaceError(f"{path}: no face found in any of its {total} frames")
+        raise NoFaceError("{path}: no face found in any of its {total} frames", path=path, total=total)
     meta = dict(tracker.stats, ms_per_frame=1e3 * spent / max(1, total))
     return FaceTrack(landmarks=points, valid=valid, width=info.width, height=info.height,
                      fps=info.fps, meta=meta)

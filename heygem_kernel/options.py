@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError
+from .i18n import Text
 
 # --- accepted ranges (and why) -----------------------------------------------------------------
 BATCH_SIZE_RANGE = (1, 1024)        # frames per batch: >= 1; 1024 1080p frames are already 6 GB
@@ -75,7 +76,7 @@ class RunOptions:
         _path_or_none(self, "checkpoint")
         _path_or_none(self, "models_dir")
         if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
-            _bad(self, "device", "must be auto, cpu, cuda or cuda:N")
+            _bad(self, "device", Text("must be auto, cpu, cuda or cuda:N"))
         _choice(self, "detector", sorted(DETECTORS))
         _integer(self, "batch_size", BATCH_SIZE_RANGE)
         _number(self, "mask_scale", MASK_SCALE_RANGE)
@@ -84,8 +85,8 @@ class RunOptions:
         pads = self.pads
         if (not isinstance(pads, (tuple, list)) or len(pads) != 4
                 or not all(_is_int(p) and PAD_RANGE[0] <= p <= PAD_RANGE[1] for p in pads)):
-            _bad(self, "pads", f"must be 4 whole numbers of pixels (top, bottom, left, right) "
-                               f"from {PAD_RANGE[0]} to {PAD_RANGE[1]}")
+            _bad(self, "pads", Text("must be 4 whole numbers of pixels (top, bottom, left, right) from {lo} to {hi}",
+                                    lo=PAD_RANGE[0], hi=PAD_RANGE[1]))
         _number(self, "still_fps", FPS_RANGE, unit=" fps")
         if self.out_height is not None:
             _integer(self, "out_height", OUT_HEIGHT_RANGE, unit=" px", none_ok=True)
@@ -102,7 +103,7 @@ class RunOptions:
         normalise_language(self.language)            # InputError naming the accepted codes
         for name in ("color_match", "sync_check", "use_cache"):
             if not isinstance(getattr(self, name), bool):
-                _bad(self, name, "must be True or False")
+                _bad(self, name, Text("must be True or False"))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,8 +117,10 @@ def option_label(name: str) -> str:
     return f"{name} ({CLI_FLAGS.get(name, '--' + name.replace('_', '-'))})"
 
 
-def _bad(opts: RunOptions, name: str, why: str) -> None:
-    raise InputError(f"invalid option {option_label(name)}: {why}; got {getattr(opts, name)!r}")
+def _bad(opts: RunOptions, name: str, why: Text) -> None:
+    """Raise the one-line error; ``why`` is translated where the error is shown."""
+    raise InputError("invalid option {option}: {why}; got {value!r}", option=option_label(name), why=why,
+                     value=getattr(opts, name))
 
 
 def _is_int(value: Any) -> bool:
@@ -130,25 +133,27 @@ def _is_number(value: Any) -> bool:
 
 def _choice(opts: RunOptions, name: str, choices, *, or_none: bool = False) -> None:
     if getattr(opts, name) not in choices:
-        _bad(opts, name, f"must be one of {', '.join(choices)}" + (" (or None)" if or_none else ""))
+        _bad(opts, name, Text("must be one of {choices} (or None)", choices=", ".join(choices)) if or_none
+             else Text("must be one of {choices}", choices=", ".join(choices)))
 
 
 def _path_or_none(opts: RunOptions, name: str) -> None:
     value = getattr(opts, name)
     if value is not None and (not isinstance(value, str) and not hasattr(value, "__fspath__")
                               or not str(value).strip()):
-        _bad(opts, name, "must be a model file path or None")
+        _bad(opts, name, Text("must be a model file path or None"))
 
 
 def _integer(opts: RunOptions, name: str, bounds: tuple[int, int], *, unit: str = "",
              none_ok: bool = False) -> None:
     value = getattr(opts, name)
     if not _is_int(value) or not bounds[0] <= value <= bounds[1]:
-        _bad(opts, name, f"must be a whole number from {bounds[0]} to {bounds[1]}{unit}"
-                         + (" (or None: keep the input's)" if none_ok else ""))
+        _bad(opts, name, Text("must be a whole number from {lo} to {hi}{unit} (or None: keep the input's)",
+                              lo=bounds[0], hi=bounds[1], unit=unit) if none_ok
+             else Text("must be a whole number from {lo} to {hi}{unit}", lo=bounds[0], hi=bounds[1], unit=unit))
 
 
 def _number(opts: RunOptions, name: str, bounds: tuple[float, float], *, unit: str = "") -> None:
     value = getattr(opts, name)
     if not _is_number(value) or not bounds[0] <= value <= bounds[1]:
-        _bad(opts, name, f"must be a number from {bounds[0]:g} to {bounds[1]:g}{unit}")
+        _bad(opts, name, Text("must be a number from {lo:g} to {hi:g}{unit}", lo=bounds[0], hi=bounds[1], unit=unit))

@@ -242,7 +242,8 @@ MAX_SHIFT = max_shift_frames(25.0)   # the default at 25 fps (kept for callers t
 def _as_track(x: Any, name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
-        raise InputError(f"sync: {name} must be a 1-D per-frame track, got shape {arr.shape}")
+        raise InputError("sync: {name} must be a 1-D per-frame track, got shape {shape}", name=name,
+                         shape=arr.shape)
     return arr
 
 
@@ -295,7 +296,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     estimate then has confidence 0 and a ``note`` saying why.
     """
     if not fps or fps <= 0:
-        raise InputError(f"sync: fps must be positive, got {fps}")
+        raise InputError("sync: fps must be positive, got {fps}", fps=fps)
     max_shift = max_shift_frames(fps) if max_shift is None else max_shift
     min_frames = min_window_frames(fps)
     mouth = _as_track(mouth_open, "mouth_open")
@@ -447,7 +448,7 @@ def _own_speech(video: Path, shift: float):
     elif samples:
         wav = wav[samples:]
         if wav.shape[0] < audio_mod.SAMPLE_RATE // 10:
-            raise MediaError(f"{video}: its audio track ends before the picture starts")
+            raise MediaError("{video}: its audio track ends before the picture starts", video=video)
     return audio_mod.speech_from_wav(wav, sr=audio_mod.SAMPLE_RATE, path=str(video)), shift
 
 
@@ -469,12 +470,12 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
     video = Path(video)
     info = media.probe_video(video)
     if info.is_image:
-        raise InputError(f"{video} is a photo: a sync check needs a video with a moving mouth")
+        raise InputError("{video} is a photo: a sync check needs a video with a moving mouth", video=video)
     shift_s = 0.0
     if speech is None:
         if audio is None:
             if not info.has_audio:
-                raise MediaError(f"{video} has no audio track: pass the speech with --audio")
+                raise MediaError("{video} has no audio track: pass the speech with --audio", video=video)
             speech, shift_s = _own_speech(video, info.audio_delay)
         else:
             speech = audio_mod.load_speech(audio)
