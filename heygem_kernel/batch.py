@@ -400,8 +400,9 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
                                     detector=options.detector, backend=options.backend).to_dict()
             entry["scan"] = report
             if not report["ok"]:
+                one = len(report["fatal"]) == 1 and report.get("fatal_i18n")      # its template, if it has one
                 entry.update(status="failed", error="; ".join(report["fatal"]), stage="preflight",
-                             error_i18n=record_of(report["fatal"][0]) if len(report["fatal"]) == 1 else None)
+                             error_i18n=report["fatal_i18n"][0] if one else None)
         entries.append(entry)
 
     _assign_names(entries)

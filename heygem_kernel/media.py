@@ -34,7 +34,7 @@ from typing import IO, Any, Callable, Iterator
 import numpy as np
 
 from .errors import InputError, MediaError
-from .i18n import N_
+from .i18n import N_, Text
 
 log = logging.getLogger("heygem.media")
 
@@ -314,23 +314,26 @@ def conversion_notes(info: VideoInfo) -> list[str]:
     """One plain line per property of ``info`` that the 8-bit SDR H.264/AAC output changes or drops."""
     notes = []
     if info.hdr:
-        how = ("converted to BT.709 SDR (zscale, mobius tone mapping); the output is tagged BT.709"
+        how = (Text("converted to BT.709 SDR (zscale, mobius tone mapping); the output is tagged BT.709")
                if has_filter("zscale") else
-               "this ffmpeg has no zscale filter, so it is NOT tone mapped: colours will look dark and grey")
-        notes.append(f"HDR video ({info.hdr}, {info.color_primaries or 'untagged primaries'}, "
-                     f"{info.bit_depth}-bit): {how}")
+               Text("this ffmpeg has no zscale filter, so it is NOT tone mapped: colours will look dark and grey"))
+        notes.append(Text("HDR video ({hdr}, {primaries}, {bits}-bit): {how}", hdr=info.hdr,
+                          primaries=info.color_primaries or Text("untagged primaries"), bits=info.bit_depth, how=how))
     elif info.color_primaries == "bt2020":
-        notes.append("wide-gamut BT.2020 video: converted to BT.709 colours (zscale); the output is tagged BT.709")
+        notes.append(Text("wide-gamut BT.2020 video: converted to BT.709 colours (zscale); the output is tagged "
+                          "BT.709"))
     if info.bit_depth > 8:
-        notes.append(f"{info.bit_depth}-bit colour: the output is 8-bit H.264 (yuv420p)")
+        notes.append(Text("{bits}-bit colour: the output is 8-bit H.264 (yuv420p)", bits=info.bit_depth))
     if info.has_alpha:
-        notes.append(f"transparency ({info.pix_fmt or 'alpha channel'}) dropped: H.264 has no alpha channel; "
-                     "transparent areas become black")
+        notes.append(Text("transparency ({pix_fmt}) dropped: H.264 has no alpha channel; transparent areas "
+                          "become black", pix_fmt=info.pix_fmt or Text("alpha channel")))
     if not info.is_image and (re.search(r"(422|444)", info.pix_fmt)
                               or info.pix_fmt.startswith(("rgb", "bgr", "gbr", "argb", "abgr"))):
-        notes.append(f"full-colour {info.pix_fmt} input: the output has 4:2:0 chroma (H.264 yuv420p)")
+        notes.append(Text("full-colour {pix_fmt} input: the output has 4:2:0 chroma (H.264 yuv420p)",
+                          pix_fmt=info.pix_fmt))
     if info.audio_tracks > 1:
-        notes.append(f"{info.audio_tracks} audio tracks in the video: the output carries only the speech")
+        notes.append(Text("{n} audio tracks in the video: the output carries only the speech",
+                          n=info.audio_tracks))
     return notes
 
 

@@ -13,13 +13,14 @@ import math
 import os
 import subprocess
 from dataclasses import asdict, dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import HeyGemError
-from .i18n import N_
+from .errors import HeyGemError, localize_record, record_of
+from .i18n import N_, Text, _, ljust, width
 from .loops import MIN_LOOP_S
 
 DEFAULT_SAMPLES = 12           # frames checked for faces, spread evenly over the clip
@@ -85,6 +86,8 @@ class ScanReport:
         data = asdict(self)
         for key in ("sample_times", "faces", "fatal", "problems"):
             data[key] = list(data[key])
+        data["fatal_i18n"] = [record_of(p) for p in self.fatal]        # see errors.localize_record
+        data["problems_i18n"] = [record_of(p) for p in self.problems]
         data["no_face"] = [list(s) for s in self.no_face]
         data["multi_face"] = [list(s) for s in self.multi_face]
         return data
@@ -110,7 +113,7 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
         info = media.probe_video(path)
     except HeyGemError as exc:
         return ScanReport(path=str(path), ok=False, readable=False, audio_duration=adur,
-                          fatal=(str(exc),), problems=(str(exc),))
+                          fatal=(_as_text(exc),), problems=(_as_text(exc),))
 
     times = _sample_times(info, samples)
     faces: list[int] = []
@@ -127,23 +130,27 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     no_face = _stretches(times, [f == 0 for f in faces])
     multi = _stretches(times, [f > 1 for f in faces])
     if not any(faces):
-        fatal.append(f"no face in {path} ({len(times)} sampled frame{'s' if len(times) != 1 else ''} checked)")
+        fatal.append(Text(N_("no face in {path} ({n} sampled frame checked)") if len(times) == 1
+                          else N_("no face in {path} ({n} sampled frames checked)"), path=path, n=len(times)))
 
     problems = list(fatal)
     if info.is_vfr:
-        problems.append(f"variable frame rate: header says {info.nominal_fps:.3f} fps, "
-                        f"frames arrive at {info.fps:.3f} fps on average (output uses the latter)")
+        problems.append(Text("variable frame rate: header says {nominal:.3f} fps, frames arrive at {fps:.3f} "
+                             "fps on average (output uses the latter)", nominal=info.nominal_fps, fps=info.fps))
     if undecodable:
-        problems.append(f"{len(undecodable)} sampled frame(s) could not be decoded (at {_times(undecodable)})")
+        problems.append(Text("{n} sampled frame(s) could not be decoded (at {times})", n=len(undecodable),
+                             times=_times(undecodable)))
     if any(faces) and no_face:
-        problems.append(f"no face at {_spans(no_face)} (those frames pass through unchanged)")
+        problems.append(Text("no face at {spans} (those frames pass through unchanged)", spans=_spans(no_face)))
     if multi:
-        problems.append(f"several faces at {_spans(multi)} (the largest is lip-synced)")
+        problems.append(Text("several faces at {spans} (the largest is lip-synced)", spans=_spans(multi)))
 
     problems.extend(media.conversion_notes(info))   # HDR, 10-bit, alpha, extra audio tracks
     if not info.is_image and info.duration < SHORT_VIDEO_S:
-        problems.append(f"very short video: {info.n_frames} frame{'s' * (info.n_frames != 1)} "
-                        f"({info.duration:.2f} s); its few mouths are reused for all of the speech")
+        problems.append(Text(N_("very short video: {n} frame ({duration:.2f} s); its few mouths are reused for "
+                                "all of the speech") if info.n_frames == 1 else
+                             N_("very short video: {n} frames ({duration:.2f} s); its few mouths are reused for "
+                                "all of the speech"), n=info.n_frames, duration=info.duration))
     length = None
     if adur is not None:
         problems.extend(_short_speech(adur, info.fps))
@@ -153,14 +160,16 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
         n_out = max(1, round(adur * info.fps))
         length = "loop" if n_out > info.n_frames else "trim" if n_out < info.n_frames else "1:1"
         if length == "loop" and info.duration < MIN_LOOP_S:
-            problems.append(f"video ({info.duration:.1f} s) shorter than the speech ({adur:.1f} s) and too "
-                            f"short for seamless loops (under {MIN_LOOP_S:g} s): played forward and back")
+            problems.append(Text("video ({duration:.1f} s) shorter than the speech ({speech:.1f} s) and too short "
+                                 "for seamless loops (under {min_loop:g} s): played forward and back",
+                                 duration=info.duration, speech=adur, min_loop=MIN_LOOP_S))
         elif length == "loop":
-            problems.append(f"video ({info.duration:.1f} s) shorter than the speech ({adur:.1f} s): "
-                            "looped (seamless forward loops; --loop pingpong plays it forward and back)")
+            problems.append(Text("video ({duration:.1f} s) shorter than the speech ({speech:.1f} s): looped "
+                                 "(seamless forward loops; --loop pingpong plays it forward and back)",
+                                 duration=info.duration, speech=adur))
         elif info.duration > adur + 1.0:
-            problems.append(f"video ({info.duration:.1f} s) longer than the speech ({adur:.1f} s): "
-                            "its end is cut")
+            problems.append(Text("video ({duration:.1f} s) longer than the speech ({speech:.1f} s): its end is cut",
+                                 duration=info.duration, speech=adur))
     return ScanReport(
         path=str(path), ok=not fatal, readable=True, width=info.width, height=info.height,
         duration=round(info.duration, 3), fps=round(info.fps, 3), nominal_fps=round(info.nominal_fps, 3),
@@ -186,11 +195,14 @@ def _short_speech(seconds: float, fps: float) -> list[str]:
     from .audio import MIN_SOUND
     from .sync import MIN_WINDOW_S
     if seconds < MIN_SOUND:
-        return [f"speech of {seconds * 1e3:.0f} ms is too short: at least {MIN_SOUND * 1e3:.0f} ms are needed"]
+        return [Text("speech of {ms:.0f} ms is too short: at least {min_ms:.0f} ms are needed", ms=seconds * 1e3,
+                     min_ms=MIN_SOUND * 1e3)]
     if seconds < MIN_WINDOW_S:
         n = max(1, round(seconds * fps))
-        return [f"very short speech: {seconds:.2f} s ({n} output frame{'s' * (n != 1)}); "
-                f"too short for the sync check (needs {MIN_WINDOW_S:g} s)"]
+        return [Text(N_("very short speech: {seconds:.2f} s ({n} output frame); too short for the sync check "
+                        "(needs {window:g} s)") if n == 1 else
+                     N_("very short speech: {seconds:.2f} s ({n} output frames); too short for the sync check "
+                        "(needs {window:g} s)"), seconds=seconds, n=n, window=MIN_WINDOW_S)]
     return []
 
 
@@ -258,6 +270,15 @@ TABLE_COLUMNS = (N_("video"), N_("ok"), N_("size"), N_("fps"), N_("duration"), N
                  N_("est."), N_("problems"))
 
 
+LENGTH_WORDS = (N_("still"), N_("loop"), N_("trim"))   # ScanReport.length ("1:1" needs no translation)
+
+
+def _as_text(exc: HeyGemError) -> str:
+    """An engine error as a translatable :class:`Text` (its English line unchanged)."""
+    text = Text(exc.template, **exc.values)
+    return text if str(text) == str(exc) else str(exc)
+
+
 def table_rows(reports: list[ScanReport | dict[str, Any]]) -> list[list[str]]:
     """One row of text cells per report (columns :data:`TABLE_COLUMNS`), for the CLI and the report."""
     rows = []
@@ -265,28 +286,30 @@ def table_rows(reports: list[ScanReport | dict[str, Any]]) -> list[list[str]]:
         r = rep.to_dict() if isinstance(rep, ScanReport) else rep
         faces = r.get("faces") or []
         fps = "" if not r.get("readable") else (
-            f"{r['fps']:.2f} (VFR, header {r['nominal_fps']:.2f})" if r.get("vfr") else f"{r['fps']:.2f}")
+            _("{fps:.2f} (VFR, header {nominal:.2f})", fps=r["fps"], nominal=r["nominal_fps"]) if r.get("vfr")
+            else f"{r['fps']:.2f}")
         rows.append([
             Path(r["path"]).name,
-            "yes" if r.get("ok") else "NO",
+            _("yes") if r.get("ok") else _("NO"),
             f"{r['width']}x{r['height']}" if r.get("readable") else "",
             fps,
             f"{r['duration']:.1f} s" if r.get("readable") else "",
-            f"{sum(1 for f in faces if f > 0)}/{len(faces)}" + (f", max {max(faces)}" if faces and max(faces) > 1 else "")
-            if r.get("readable") else "",
-            r.get("length") or "",
+            f"{sum(1 for f in faces if f > 0)}/{len(faces)}"
+            + (_(", max {n}", n=max(faces)) if faces and max(faces) > 1 else "") if r.get("readable") else "",
+            _(r["length"]) if r.get("length") else "",
             f"{r['est_seconds']:.0f} s" if r.get("est_seconds") is not None else "",
-            "; ".join(r.get("problems") or []) or "-",
+            _("; ").join(localize_record(rec, p) for p, rec in
+                         zip(r.get("problems") or [], r.get("problems_i18n") or repeat(None))) or "-",
         ])
     return rows
 
 
 def format_table(reports: list[ScanReport | dict[str, Any]]) -> str:
     """A plain-text table of scan reports (fixed-width columns; problems last, unpadded)."""
-    rows = [list(TABLE_COLUMNS)] + table_rows(reports)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_COLUMNS) - 1)]
+    rows = [[_(c) for c in TABLE_COLUMNS]] + table_rows(reports)
+    widths = [max(width(r[i]) for r in rows) for i in range(len(TABLE_COLUMNS) - 1)]
     lines = []
     for row in rows:
-        cells = [c.ljust(w) for c, w in zip(row, widths)] + [row[-1]]
+        cells = [ljust(c, w) for c, w in zip(row, widths)] + [row[-1]]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, MediaError
+from .i18n import N_, Text
 
 MAX_SHIFT_S = 0.6           # s searched either way (15 frames at 25 fps): beyond any usable clip
 DETREND_S = 1.0             # s; moving average subtracted from both tracks (0.6..1.5 s all work)
@@ -141,19 +142,26 @@ class SyncEstimate:
         return not IN_SYNC_MS[0] <= self.offset_ms <= IN_SYNC_MS[1]
 
     def verdict(self) -> str:
-        """One line for people: "in sync", "video lags audio by N frames (X ms)", "low confidence: ..."."""
+        """One line for people: "in sync", "video lags audio by N frames (X ms)", "low confidence: ...";
+        a :class:`heygem_kernel.i18n.Text` (English as a ``str``; ``.localized()`` in the user's language)."""
         if self.note:
-            return f"low confidence: {self.note}"
+            return Text("low confidence: {note}", note=self.note)
         if not self.reliable:
-            return (f"low confidence: the mouth does not clearly follow this speech (confidence "
-                    f"{self.confidence:.2f}, chance level {self.chance:.2f}); the offset is a guess")
+            return Text("low confidence: the mouth does not clearly follow this speech (confidence "
+                        "{confidence:.2f}, chance level {chance:.2f}); the offset is a guess",
+                        confidence=self.confidence, chance=self.chance)
         if self.in_sync:
-            return "in sync"
+            return Text("in sync")
         n = abs(self.offset_frames)
-        side = "lags" if self.offset_frames > 0 else "leads"
-        line = f"video {side} audio by {n} frame{'s' if n != 1 else ''} ({abs(self.offset_ms):.0f} ms)"
+        if self.offset_frames > 0:
+            line = N_("video lags audio by {n} frame ({ms:.0f} ms)") if n == 1 else \
+                N_("video lags audio by {n} frames ({ms:.0f} ms)")
+        else:
+            line = N_("video leads audio by {n} frame ({ms:.0f} ms)") if n == 1 else \
+                N_("video leads audio by {n} frames ({ms:.0f} ms)")
+        line = Text(line, n=n, ms=abs(self.offset_ms))
         if not self.detectable:
-            line += " (inside the ITU-R BT.1359 window: viewers rarely notice it)"
+            line = Text("{verdict} (inside the ITU-R BT.1359 window: viewers rarely notice it)", verdict=line)
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -324,16 +332,16 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
                             window_frames=window, note=note, method=method)
 
     if n - 2 * shift < min_frames:
-        return empty(f"too short: {n} frames, at least {min_frames + 2 * shift} needed")
+        return empty(Text("too short: {n} frames, at least {needed} needed", n=n, needed=min_frames + 2 * shift))
     if face.sum() == 0:
-        return empty("no face in any frame")
+        return empty(Text("no face in any frame"))
     if 1.0 - face.mean() > MAX_NO_FACE:
-        return empty(f"no face in {int(n - face.sum())} of {n} frames")
+        return empty(Text("no face in {missing} of {n} frames", missing=int(n - face.sum()), n=n))
     if window < min_frames:
-        return empty(f"only {window} frames with a face in the correlation window")
+        return empty(Text("only {window} frames with a face in the correlation window", window=window))
     finite_speech = target[:n][np.isfinite(target[:n])]
     if finite_speech.size == 0 or np.ptp(finite_speech) <= 1e-6:
-        return empty("the speech track is flat (silence?)")
+        return empty(Text("the speech track is flat (silence?)"))
 
     def mean_curve(channels) -> np.ndarray:
         curves = [(w, _curve(_normalise(m, fps), _normalise(s, fps), shift)) for m, s, w in channels]

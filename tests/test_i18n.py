@@ -116,9 +116,66 @@ def test_cli_sync_summary_in_chinese(tmp_path, clip_524):
     assert set(lines) >= {"视频", "音频", "偏移", "置信度", "相关系数", "结论", "方法"}, proc.stdout
     assert "122 帧，25.000 fps" in lines["视频"] and "正值 = 视频落后于音频" in lines["偏移"]
     assert lines["音频"].strip() == "视频自带的音轨"
+    assert lines["结论"].strip() == "同步"                                   # "in sync"
     # the values start in one column (CJK labels take two columns a character)
     assert {i18n.width(line) - i18n.width(line.split("：", 1)[1].lstrip()) for line in
             proc.stdout.splitlines()} == {13}
+
+
+def test_option_errors_and_sync_verdicts_in_chinese():
+    from heygem_kernel.options import RunOptions
+    from heygem_kernel.sync import SyncEstimate
+    with pytest.raises(InputError) as info:
+        RunOptions(crf=99).validate()
+    assert str(info.value) == "invalid option crf (--crf): must be a whole number from 0 to 51; got 99"
+    assert info.value.localized("zh") == "选项 crf (--crf) 无效：必须是 0 到 51 之间的整数；收到的值为 99"
+    with pytest.raises(InputError) as info:
+        RunOptions(still_fps=0.0).validate()
+    assert info.value.localized("zh") == "选项 still_fps (--fps) 无效：必须是 1 到 240 fps 之间的数；收到的值为 0.0"
+
+    def verdict(offset, confidence=0.9, note=""):
+        return SyncEstimate(offset_frames=offset, offset_ms=offset * 40.0, offset_exact=float(offset),
+                            confidence=confidence, correlation=0.5, curve=np.zeros(3), fps=25.0, max_shift=1,
+                            chance=0.3, window_frames=50, note=note, method="m").verdict()
+    assert verdict(3) == "video lags audio by 3 frames (120 ms)"                 # English: str as before
+    assert verdict(3).localized("zh") == "视频落后音频 3 帧（120 毫秒）"
+    assert verdict(-4).localized("zh").startswith("视频超前音频 4 帧（160 毫秒）")
+    assert verdict(2, confidence=0.1).localized("zh").startswith("置信度低：嘴部动作与这段语音没有明显对应")
+
+
+def test_cli_scan_table_in_chinese(tmp_path, clip_524, speech_60s):
+    base = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_ALL", "LC_MESSAGES", "HEYGEM_LANG")}
+    photo = tmp_path / "合影.txt"
+    photo.write_text("not a picture")
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "scan", str(clip_524), str(photo), "--audio",
+                           str(speech_60s), "--samples", "2"], capture_output=True, text=True,
+                          env={**base, "LANG": "zh_CN.UTF-8"})
+    assert proc.returncode == 1, proc.stderr                           # the text file cannot work
+    head, good, bad = proc.stdout.splitlines()
+    assert head.split()[:3] == ["视频", "成功", "尺寸"] and "问题" in head
+    assert good.split()[1] == "是" and "循环" in good and "比语音（60.0 秒）短：将循环播放" in good
+    assert bad.split()[1] == "否" and "合影.txt 不是 ffmpeg 能读取的视频或图片" in bad
+    # columns line up in terminal cells although the Chinese headers are two cells a character
+    assert i18n.width(head.split("尺寸")[0]) == i18n.width(good[:good.index("524x524")])
+
+
+def test_a_failed_batch_item_keeps_its_error_for_every_language(tmp_path, clip_590, speech_5s):
+    from heygem_kernel import batch
+    from heygem_kernel.errors import localized_error
+    from heygem_kernel.options import RunOptions
+    broken = tmp_path / "坏文件.mp4"
+    broken.write_bytes(clip_590.read_bytes()[:50_000])          # the engine itself finds it unreadable
+    job = batch.ItemJob(index=0, name="x", video=str(broken), audio=str(speech_5s), output=str(tmp_path / "o.mp4"),
+                        run_dir=str(tmp_path / "items" / "x"), cache_dir=str(tmp_path / "cache"),
+                        options=RunOptions(), key="k")
+    outcome = batch.run_item(job)
+    entry = {"video": str(broken), "output": "o.mp4"}
+    batch._record(tmp_path, entry, outcome)
+    entry = json.loads(json.dumps(entry))                      # as read back from manifest.json
+    assert entry["status"] == "failed" and str(broken) in entry["error"]
+    assert localized_error(entry, "en") == entry["error"]
+    zh = localized_error(entry, "zh")
+    assert str(broken) in zh and zh != entry["error"] and "不完整" in zh, zh
 
 
 def test_report_sections_and_tables_in_chinese(zh):

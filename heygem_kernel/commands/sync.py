@@ -59,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
         (_("confidence"), _("{confidence:.2f} (chance level for this length: {chance:.2f})",
                             confidence=est.confidence, chance=est.chance)),
         (_("correlation"), f"{est.correlation:.2f}"),
-        (_("verdict"), est.verdict()),
+        (_("verdict"), est.verdict().localized()),
         (_("method"), est.method),
     ]
     if report.plot is not None:
