@@ -58,11 +58,7 @@ def best(fn, repeats: int = 3) -> float:
 
 def frames_of(path: Path) -> np.ndarray:
     from heygem_kernel import media
-    it = media.iter_frames(media.probe_video(path))
-    try:
-        return np.stack(list(it)).astype(np.float64)
-    finally:
-        it.close()
+    return np.stack(media.read_frames(path)).astype(np.float64)
 
 
 def sharpness(frames: np.ndarray, box) -> float:

@@ -18,6 +18,7 @@ import collections
 import contextlib
 import functools
 import json
+import itertools
 import logging
 import os
 import queue
@@ -505,6 +506,17 @@ def _read_exact(stream: IO[bytes], out: np.ndarray) -> bool:
             return False
         got += n
     return True
+
+
+def read_frames(path: str | os.PathLike, *, limit: int | None = None) -> list[np.ndarray]:
+    """The first ``limit`` (default all) frames of a short video, each [shape=(H, W, 3)] uint8
+    BGR, in memory: for tests, benchmarks and checks on short clips. The engine itself streams
+    (:func:`iter_frames`)."""
+    frames = iter_frames(probe_video(path))
+    try:
+        return list(itertools.islice(frames, limit))
+    finally:
+        frames.close()
 
 
 def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,

@@ -17,7 +17,7 @@ import pytest
 
 from heygem_kernel import backends, batch, pipeline
 from heygem_kernel.errors import InputError
-from heygem_kernel.media import iter_frames, probe_video
+from heygem_kernel.media import read_frames
 from heygem_kernel.options import RunOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,11 +31,7 @@ def speech_2s(tmp_path_factory, speech_5s):
 
 
 def _frames(path: Path) -> np.ndarray:
-    frames = iter_frames(probe_video(path))
-    try:
-        return np.stack(list(frames))
-    finally:
-        frames.close()
+    return np.stack(read_frames(path))
 
 
 def test_two_jobs_get_their_own_backend_state(clip_524):

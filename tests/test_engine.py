@@ -24,13 +24,7 @@ def ffprobe(path: Path) -> dict:
 
 
 def frames_of(path: Path, limit: int | None = None) -> list[np.ndarray]:
-    info = media.probe_video(path)
-    out = []
-    for i, frame in enumerate(media.iter_frames(info)):
-        if limit is not None and i >= limit:
-            break
-        out.append(frame)
-    return out
+    return media.read_frames(path, limit=limit)
 
 
 def cut_audio(src: Path, dst: Path, *, start: float = 0.0, seconds: float | None = None) -> Path:

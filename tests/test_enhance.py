@@ -254,11 +254,7 @@ def test_cli_broken_model_exits_2_with_one_line(tmp_path, models, clip_590, spee
 
 
 def frames_of(path: Path) -> np.ndarray:
-    frames = media.iter_frames(media.probe_video(path))
-    try:
-        return np.stack(list(frames)).astype(np.float64)
-    finally:
-        frames.close()
+    return np.stack(media.read_frames(path)).astype(np.float64)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
