@@ -226,8 +226,9 @@ class Speech:
         return self.wav.shape[0] / float(self.sr)
 
     def n_frames_at(self, fps: float) -> int:
-        """Number of output frames that cover the speech at ``fps`` (at least 1)."""
-        return max(1, int(round(self.duration * fps)))
+        """Number of output frames that cover the speech at ``fps`` (at least 1; as the output file holds)."""
+        from .media import output_frames
+        return output_frames(self.duration, fps)
 
     def features(self, *, fps: float, n_frames: int | None = None) -> "AudioFeatures":
         """Per-frame tracks for a video at ``fps``: envelope and visemes [shape=(n_frames,)]."""

@@ -789,6 +789,23 @@ class FrameSource:
 
 # --------------------------------------------------------------------------------- writing
 
+def output_frames(seconds: float, rate: Fraction | float) -> int:
+    """Frames a :class:`VideoWriter` output of ``seconds`` at ``rate`` fps holds (at least 1).
+
+    ffmpeg's ``-t`` (given in microseconds) cuts at the frame grid point nearest the end,
+    halves rounding up (av_rescale_q): 2.5 s at 25 fps holds 63 frames, 2.49 s holds 62.
+    Python's ``round`` rounds halves to even and would say 62, so render exactly this many.
+    """
+    rate = rate if isinstance(rate, Fraction) else Fraction(float(rate)).limit_denominator(100_000)
+    end = Fraction(_seconds_arg(seconds)) * rate         # the end in frames, as ffmpeg reads -t
+    return max(1, int(end + Fraction(1, 2)))            # floor(x + 1/2): x >= 0
+
+
+def _seconds_arg(seconds: float) -> str:
+    """``seconds`` as ffmpeg's ``-t`` gets it (microseconds, the unit ffmpeg parses it into)."""
+    return f"{seconds:.6f}"
+
+
 class VideoWriter:
     """Encode frames ``[shape=(height, width, 3)] uint8`` BGR to H.264 (yuv420p, +faststart) with AAC audio.
 
@@ -842,7 +859,7 @@ class VideoWriter:
         else:
             cmd += ["-map", "0:v:0"]
         if self.duration is not None:  # hold the last frame up to the audio's end; -t cuts exactly there
-            cmd += ["-vf", "tpad=stop=-1:stop_mode=clone", "-t", f"{self.duration:.6f}"]
+            cmd += ["-vf", "tpad=stop=-1:stop_mode=clone", "-t", _seconds_arg(self.duration)]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
                 "-r", str(rate)]
         for key, value in self.colour.items():

@@ -346,8 +346,8 @@ def _backend_for(options: RunOptions):
 
 
 def _frames_for(seconds: float, info) -> int:
-    """Output frames for ``seconds`` of speech at the video's rate (at least one)."""
-    return max(1, int(round(seconds * info.fps)))
+    """Output frames for ``seconds`` of speech at the video's rate: what the written file holds."""
+    return media.output_frames(seconds, info.exact_fps)
 
 
 def _return_big_buffers_to_the_os() -> None:

@@ -157,7 +157,7 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     if info.is_image:
         length = "still"
     elif adur is not None:
-        n_out = max(1, round(adur * info.fps))
+        n_out = media.output_frames(adur, info.fps)
         length = "loop" if n_out > info.n_frames else "trim" if n_out < info.n_frames else "1:1"
         if length == "loop" and info.duration < MIN_LOOP_S:
             problems.append(Text("video ({duration:.1f} s) shorter than the speech ({speech:.1f} s) and too short "
@@ -181,7 +181,8 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
 
 def estimate_seconds(info, audio_duration: float | None, *, backend: str = "reuse") -> float:
     """Rough run time (s) of one item on a CPU: ``info`` (a VideoInfo) driven by ``audio_duration`` s."""
-    n_out = info.n_frames if audio_duration is None else max(1, round(audio_duration * info.fps))
+    from . import media
+    n_out = info.n_frames if audio_duration is None else media.output_frames(audio_duration, info.fps)
     n_src = min(info.n_frames, n_out)
     mpx = info.width * info.height / 1e6
     analyse = n_src * (ANALYSE_S_PER_FRAME + ANALYSE_S_PER_FRAME_MPX * mpx)
@@ -192,13 +193,14 @@ def estimate_seconds(info, audio_duration: float | None, *, backend: str = "reus
 # ----------------------------------------------------------------------------------- helpers
 def _short_speech(seconds: float, fps: float) -> list[str]:
     """A note for speech too short for the sync check (or for any output frame at all)."""
+    from . import media
     from .audio import MIN_SOUND
     from .sync import MIN_WINDOW_S
     if seconds < MIN_SOUND:
         return [Text("speech of {ms:.0f} ms is too short: at least {min_ms:.0f} ms are needed", ms=seconds * 1e3,
                      min_ms=MIN_SOUND * 1e3)]
     if seconds < MIN_WINDOW_S:
-        n = max(1, round(seconds * fps))
+        n = media.output_frames(seconds, fps)
         return [Text(N_("very short speech: {seconds:.2f} s ({n} output frame); too short for the sync check "
                         "(needs {window:g} s)") if n == 1 else
                      N_("very short speech: {seconds:.2f} s ({n} output frames); too short for the sync check "
