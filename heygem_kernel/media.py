@@ -311,9 +311,19 @@ def _colour_facts(video: dict[str, Any], streams: list[dict[str, Any]]) -> dict[
                 audio_tracks=sum(1 for s in streams if s.get("codec_type") == "audio"))
 
 
-def conversion_notes(info: VideoInfo) -> list[str]:
-    """One plain line per property of ``info`` that the 8-bit SDR H.264/AAC output changes or drops."""
+def conversion_notes(info: VideoInfo, *, size: tuple[int, int] | None = None) -> list[str]:
+    """One plain line per property of ``info`` that the 8-bit SDR H.264/AAC output changes or drops.
+
+    ``size``: the (width, height) the frames are rendered at (default: the input's); an odd side
+    cannot be carried (see :func:`encoded_size`) and is reported with the size the file gets.
+    """
     notes = []
+    width, height = size or (info.width, info.height)
+    if encoded_size(width, height) != (width, height):
+        out_w, out_h = encoded_size(width, height)
+        notes.append(Text("odd frame size {width}x{height}: H.264 (yuv420p) needs even sizes, so the output is "
+                          "{out_width}x{out_height} (the edge pixels repeated)", width=width, height=height,
+                          out_width=out_w, out_height=out_h))
     if info.hdr:
         how = (Text("converted to BT.709 SDR (zscale, mobius tone mapping); the output is tagged BT.709")
                if has_filter("zscale") else
@@ -789,6 +799,15 @@ class FrameSource:
 
 # --------------------------------------------------------------------------------- writing
 
+def encoded_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) of the H.264 file :class:`VideoWriter` writes for frames of ``width`` x ``height``.
+
+    yuv420p needs even sides, and H.264 crops 4:2:0 pictures only in steps of 2 pixels, so an
+    odd size cannot be carried: one column/row copied from the edge is added (nothing is lost).
+    """
+    return width + width % 2, height + height % 2
+
+
 def output_frames(seconds: float, rate: Fraction | float) -> int:
     """Frames a :class:`VideoWriter` output of ``seconds`` at ``rate`` fps holds (at least 1).
 
@@ -836,7 +855,7 @@ class VideoWriter:
         self.duration = duration
         self.account = account   # account("encode_cpu", seconds): the encoder's CPU time, when it exits
         self.frames_written = 0
-        self._even_w, self._even_h = self.width + self.width % 2, self.height + self.height % 2
+        self._even_w, self._even_h = encoded_size(self.width, self.height)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
         self._proc = subprocess.Popen(self._command(crf, preset), stdin=subprocess.PIPE,

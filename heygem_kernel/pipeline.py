@@ -444,7 +444,7 @@ def probe(job: Job) -> None:
     job.speech_job = _in_background("heygem-speech", _timed_call, job.watch, "speech", analyse_speech, job.audio,
                                     job.speech, job.run_dir / "mel.png", job.options.language)
     info = job.info = media.probe_video(job.video, still_fps=job.options.still_fps)
-    job.notes = media.conversion_notes(info)
+    job.notes = media.conversion_notes(info, size=output_size(info, job.options))
     if audio_info is not None and audio_info.tracks > 1:
         job.notes.append(f"{job.audio.name} has {audio_info.tracks} audio tracks: only the first is used as the speech")
     for note in job.notes:
@@ -546,7 +546,7 @@ def record(job: Job) -> records.RunResult:
         "audio_duration": job.speech.duration, "command": sys.argv if "heygem" in " ".join(sys.argv[:1]) else None,
         "enhance": job.enhancer.describe() if job.enhancer else None,
     })
-    out_w, out_h = output_size(info, options)
+    out_w, out_h = media.encoded_size(*output_size(info, options))   # the file's size (even sides)
     result = records.RunResult(
         output=job.output, run_dir=job.run_dir, params_path=params_path, log_path=job.log_path, plots=plots,
         width=out_w, height=out_h, fps=info.fps, n_frames=job.n_out, duration=job.speech.duration,

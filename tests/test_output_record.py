@@ -45,3 +45,29 @@ def test_result_n_frames_is_what_the_file_holds(tmp_path, clip_524, speech_5s):
     held = int(video_stream(res.output)["nb_read_frames"])
     record = json.loads((res.run_dir / "result.json").read_text())
     assert held == record["n_frames"] == res.n_frames == 63
+
+
+def test_an_odd_frame_size_is_kept_whole_and_reported(tmp_path, clip_590, speech_5s):
+    video = tmp_path / "odd.mp4"                   # a real clip at an odd size (MPEG-4 allows it)
+    ffmpeg("-i", clip_590, "-t", "2", "-vf", "format=yuv444p,crop=589:587:0:0", "-pix_fmt", "yuv420p",
+           "-c:v", "mpeg4", "-q:v", "2", "-an", video)
+    speech = tmp_path / "speech_2s.wav"
+    ffmpeg("-i", speech_5s, "-t", "2", speech)
+    assert (media.probe_video(video).width, media.probe_video(video).height) == (589, 587)
+    res = run(speech, video, out=tmp_path / "o.mp4", runs_root=tmp_path / "runs",
+              options=RunOptions(sync_check=False, use_cache=False))
+    held = video_stream(res.output)
+    record = json.loads((res.run_dir / "result.json").read_text())
+    assert (int(held["width"]), int(held["height"])) == (record["width"], record["height"]) == (590, 588)
+    note = ("odd frame size 589x587: H.264 (yuv420p) needs even sizes, so the output is 590x588 "
+            "(the edge pixels repeated)")
+    assert note in record["extra"]["input_notes"]
+    assert note in res.log_path.read_text()
+    # nothing lost or shifted: the background above the face is the input's, pixel for pixel
+    src, out = media.read_frames(video, limit=1)[0], media.read_frames(res.output, limit=1)[0]
+    a, b = out[:120, :589].astype(int), src[:120].astype(int)
+    aligned = np.abs(a - b).mean()
+    shifted = min(np.abs(a[:, 1:] - b[:, :-1]).mean(), np.abs(a[1:] - b[:-1]).mean())   # by one pixel
+    print(f"background difference: aligned {aligned:.2f}, shifted by 1 px {shifted:.2f}")
+    assert aligned < 3.0 and aligned < shifted / 2
+    assert np.abs(out[:587, 589].astype(int) - out[:587, 588].astype(int)).mean() < 3.0   # the repeated edge
