@@ -7,13 +7,13 @@ can drive videos of different fps.
 Targets are three numbers in [0, 1] per frame: ``open`` (lip/jaw opening), ``width``
 (spread vs. neutral) and ``round`` (protrusion/rounding). They follow the usual viseme
 classes of ARPAbet phones, placed where a real speaker's mouth is (:func:`real_timing`: shapes
-lead their sound, the mouth opens before a phrase and closes after it, the zero calibrated on
-real footage); co-articulation is a Gaussian blend (sigma 60 ms) with lip closures (M/B/P/F/V)
+lead their sound, the mouth opens before a phrase - from its audible in-breath when there is
+one - and closes after it, the zero calibrated on real footage); co-articulation is a Gaussian blend (sigma 60 ms) with lip closures (M/B/P/F/V)
 kept sharp and held. The opening follows the viseme identity; loudness only closes near-silence.
 
 Validation (tests/test_visemes.py, in-sample): Pearson correlation of ``open`` with the real
 inner-lip opening (mediapipe Face Mesh) of clips driven by their own audio track:
-talking_590 0.62, talking_524 0.59, talking_vfr_700 0.78 (mean 0.66; the previous loudness-
+talking_590 0.60, talking_524 0.62, talking_vfr_700 0.79 (mean 0.67; the previous loudness-
 scaled model 0.68, 0.46, 0.66, mean 0.60); the loudness envelope alone reaches 0.35, 0.34, 0.56.
 """
 from __future__ import annotations
@@ -51,12 +51,27 @@ CLOSURE_LEAD = 0.0          # s; bilabial closures M/B/P coincide with the acous
 ONSET_LEAD = 0.30           # s; after a pause the first shape starts this much before the sound
 OFFSET_LAG = 0.10           # s; before a pause the last shape is held this much after the sound
 MIN_PAUSE = 0.12            # s; silence at least this long is a pause (shorter: a stop gap)
+# * The in-breath: before a phrase the mouth opens to breathe in, and an audible in-breath shows
+#   when it does. The recogniser labels it silence, so :func:`mark_breaths` relabels the audible
+#   end of a pause +BREATH+ and the phrase's first shape starts there when that is earlier than
+#   ONSET_LEAD (at most BREATH_MAX_S before the sound). On talking_524 the mouth opens 450 ms
+#   before the sound, exactly as its in-breath (15 dB above the room) becomes audible; without
+#   the cue its targets opened 150 ms late there and that one phrase onset moved the clip's best
+#   self-reenactment lag to +2..+3 frames while its sync reading was +0.7 (detrended) - the
+#   slow phrase-level opening and the fast articulation disagreed. A breath is sound in a pause
+#   BREATH_DB above the recording's quiet level (5th percentile of 10 ms levels), running up to
+#   the phrase with gaps of at most BREATH_GAP_S (the glottis closes briefly before voicing).
+BREATH_DB = 10.0            # dB above the recording's quiet level
+BREATH_MAX_S = 0.8          # s; in-breaths searched this far back from the phrase onset
+BREATH_GAP_S = 0.15         # s; quiet gaps allowed inside / after the in-breath
+MIN_BREATH_S = 0.05         # s; shorter sounds are clicks, not breaths
 # The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py): the mouths of the four
-# in-sync shared clips trail the model above by 37 ms on average (talking_590 -6, talking_524
-# +60, talking_vfr_700 +66, portrait_1080x1920 +30 ms), so every speech segment is moved this
-# much later. Leave-one-out (the mean of three, read on the fourth) the held-out clip reads
-# -1.38, +0.67, +1.09, -0.41 frames (sync.calibrate_mouth_delay).
-MOUTH_DELAY = 0.037         # s
+# in-sync shared clips trail the model above by 42 ms on average (each clip's own zero:
+# talking_590 -8, talking_524 +73, talking_vfr_700 +78, portrait_1080x1920 +18 ms: speakers
+# differ by ~2 frames, more than any constant can absorb), so every speech segment is moved this
+# much later. Leave-one-out (the zero of the other three, read on the fourth) the held-out clip
+# reads -1.52, +0.97, +0.93, -0.41 frames (sync.calibrate_mouth_delay).
+MOUTH_DELAY = 0.042         # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 
 # --- co-articulation (tuned on talking_590/524/vfr_700 against mediapipe lip distance) -------
@@ -147,6 +162,7 @@ def recognize_phones(wav: np.ndarray, *, sr: int = DECODER_RATE) -> list[PhoneSe
 
     Uses pocketsphinx's bundled English acoustic model in allphone mode (any language gives
     English phone labels, which is all a mouth needs). Audio at another rate is resampled.
+    Audible in-breaths before a phrase are labelled +BREATH+ (:func:`mark_breaths`).
     """
     wav = np.asarray(wav, dtype=np.float32)
     if sr != DECODER_RATE:
@@ -165,8 +181,51 @@ def recognize_phones(wav: np.ndarray, *, sr: int = DECODER_RATE) -> list[PhoneSe
         decoder.end_utt()
         segments = [PhoneSegment(s.word, s.start_frame / PHONE_RATE, (s.end_frame + 1) / PHONE_RATE)
                     for s in decoder.seg()]
+    segments = mark_breaths(segments, wav, sr=DECODER_RATE)
     log.debug("recognised %d phones in %.2f s of audio", len(segments), wav.shape[0] / DECODER_RATE)
     return segments
+
+
+def mark_breaths(phones: list[PhoneSegment], wav: np.ndarray, *, sr: int = DECODER_RATE) -> list[PhoneSegment]:
+    """``phones`` with the audible in-breath at the end of each pause relabelled ``+BREATH+``.
+
+    wav [shape=(S,)] mono float in [-1, 1] at ``sr`` Hz, the audio the phones were recognised on.
+    A pause (silence of at least ``MIN_PAUSE`` followed by speech) is split into SIL and
+    +BREATH+ where sound ``BREATH_DB`` above the recording's quiet level runs up to the phrase
+    onset (gaps up to ``BREATH_GAP_S``, searched ``BREATH_MAX_S`` back); other segments are
+    returned unchanged. :func:`real_timing` opens the mouth from the breath's start.
+    """
+    wav = np.asarray(wav, dtype=np.float64)
+    hop = max(1, int(round(sr / PHONE_RATE)))
+    n = wav.shape[0] // hop
+    if n < 2:
+        return list(phones)
+    level = 10.0 * np.log10((wav[:n * hop].reshape(n, hop) ** 2).mean(axis=1) + 1e-12)
+    audible = level > np.percentile(level, 5) + BREATH_DB
+    max_gap = int(round(BREATH_GAP_S * PHONE_RATE))
+    out: list[PhoneSegment] = []
+    for i, seg in enumerate(phones):
+        nxt = phones[i + 1] if i + 1 < len(phones) else None
+        if (is_silence(seg.phone) and seg.end - seg.start >= MIN_PAUSE and nxt is not None
+                and not is_silence(nxt.phone)):
+            a = int(round(max(seg.start, seg.end - BREATH_MAX_S) * PHONE_RATE))
+            b = min(int(round(seg.end * PHONE_RATE)), n)
+            first, gap = None, 0
+            for j in range(b - 1, a - 1, -1):      # walk back from the onset through the breath
+                if audible[j]:
+                    first, gap = j, 0
+                else:
+                    gap += 1
+                    if gap > max_gap:
+                        break
+            if first is not None and audible[first:b].sum() >= MIN_BREATH_S * PHONE_RATE:
+                start = first / PHONE_RATE
+                if start > seg.start:
+                    out.append(PhoneSegment(seg.phone, seg.start, start))
+                out.append(PhoneSegment("+BREATH+", start, seg.end))
+                continue
+        out.append(seg)
+    return out
 
 
 def _smooth(curves: np.ndarray, sigma_samples: float) -> np.ndarray:
@@ -189,23 +248,34 @@ def real_timing(phones: list[PhoneSegment]) -> list[PhoneSegment]:
     """The phone segments moved to where a real speaker's mouth shows them.
 
     Every speech segment moves ``LEAD`` earlier (bilabial closures ``CLOSURE_LEAD``) and then
-    ``MOUTH_DELAY`` later (the zero calibrated on real footage); the first
-    segment after a pause of at least ``MIN_PAUSE`` starts ``ONSET_LEAD`` earlier, the last one
-    before a pause ends ``OFFSET_LAG`` later (eating into the pause). Silences are returned
-    unshifted; speech segments follow them in time order, so painting the list in order lets
-    speech overwrite the silence it reaches into.
+    ``MOUTH_DELAY`` later (the zero calibrated on real footage); the first segment after a pause
+    (silence, breath or noise of at least ``MIN_PAUSE`` in all) starts ``ONSET_LEAD`` earlier,
+    or at the pause's in-breath (+BREATH+, :func:`mark_breaths`) when that starts earlier; the
+    last one before a pause ends ``OFFSET_LAG`` later (eating into the pause). Silences are
+    returned unshifted; speech segments follow them in time order, so painting the list in
+    order lets speech overwrite the silence it reaches into.
     """
-    pauses = [is_silence(p.phone) and p.end - p.start >= MIN_PAUSE for p in phones]
+    n = len(phones)
+    quiet = [is_silence(p.phone) for p in phones]
+    # for each segment: where the run of silent segments it belongs to / follows starts and ends
+    run_start, run_end = [0.0] * n, [0.0] * n
+    for i in range(n):
+        run_start[i] = run_start[i - 1] if i and quiet[i - 1] and quiet[i] else phones[i].start
+    for i in range(n - 1, -1, -1):
+        run_end[i] = run_end[i + 1] if i + 1 < n and quiet[i + 1] and quiet[i] else phones[i].end
     silent, speech = [], []
     for i, seg in enumerate(phones):
-        if is_silence(seg.phone):
+        if quiet[i]:
             silent.append(seg)
             continue
         lead = (CLOSURE_LEAD if seg.phone.upper() in BILABIALS else LEAD) - MOUTH_DELAY
         start, end = seg.start - lead, seg.end - lead
-        if i == 0 or pauses[i - 1]:
-            start -= ONSET_LEAD
-        if i + 1 == len(phones) or pauses[i + 1]:
+        if i == 0 or (quiet[i - 1] and seg.start - run_start[i - 1] >= MIN_PAUSE):
+            onset = ONSET_LEAD
+            if i and phones[i - 1].phone.upper() == "+BREATH+":
+                onset = max(onset, min(seg.start - phones[i - 1].start, BREATH_MAX_S))
+            start -= onset
+        if i + 1 == n or (quiet[i + 1] and run_end[i + 1] - seg.end >= MIN_PAUSE):
             end += OFFSET_LAG
         speech.append(PhoneSegment(seg.phone, start, end))
     return silent + speech

@@ -154,18 +154,27 @@ def mouth_opening(path) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def correlations(clip_590, clip_524, clip_vfr):
-    """clip name -> (corr(envelope, real opening), corr(visemes open, real opening))."""
+def recorded(clip_590, clip_524, clip_vfr):
+    """clip name -> (real opening [shape=(T,)], Speech of its own audio, AudioFeatures at its fps)."""
     result = {}
     for clip in (clip_590, clip_524, clip_vfr):
         real = mouth_opening(clip)
         n = len(real)
         fps = n / _video_duration(clip)      # the VFR clip: ~22 fps real, 30 in its header
-        feats = audio.load_speech(clip).features(fps=fps, n_frames=n)
+        speech = audio.load_speech(clip)
+        result[clip.name] = (real, speech, speech.features(fps=fps, n_frames=n))
+    return result
+
+
+@pytest.fixture(scope="module")
+def correlations(recorded):
+    """clip name -> (corr(envelope, real opening), corr(visemes open, real opening))."""
+    result = {}
+    for name, (real, _, feats) in recorded.items():
         ok = np.isfinite(real)
-        assert ok.mean() > 0.95, f"face lost in {clip.name}"
+        assert ok.mean() > 0.95, f"face lost in {name}"
         corr = lambda x: float(np.corrcoef(x[ok], real[ok])[0, 1])  # noqa: E731
-        result[clip.name] = (corr(feats.envelope), corr(feats.visemes["open"]))
+        result[name] = (corr(feats.envelope), corr(feats.visemes["open"]))
     print("\nclip: corr(envelope, mouth) corr(visemes open, mouth):",
           {k: tuple(round(v, 3) for v in vals) for k, vals in result.items()})
     return result
@@ -176,6 +185,48 @@ def test_visemes_follow_the_real_mouth(correlations, clip):
     env_corr, vis_corr = correlations[clip]
     assert vis_corr >= max(0.35, MEASURED[clip][2])
     assert env_corr > 0.2                  # the envelope alone tracks the mouth too, less well
+
+
+def test_inbreath_opens_the_mouth_before_the_phrase(recorded, clip_524):
+    """talking_524 breathes in audibly before its second phrase and opens its mouth as the breath
+    starts, ~450 ms before the sound: the targets open there too (before the in-breath cue they
+    opened 150 ms late, and the whole clip's targets fitted its mouth best 3 frames earlier)."""
+    real, speech, feats = recorded["talking_524.mp4"]
+    breaths = [p for p in speech.phones if p.phone == "+BREATH+"]
+    assert len(breaths) == 1 and 3.05 <= breaths[0].start <= 3.3, breaths
+    onset = next(p.start for p in speech.phones if p.start >= breaths[0].end - 1e-6)
+    assert 3.6 <= onset <= 3.8                                          # the phrase's first sound
+    fps = len(real) / _video_duration(clip_524)
+    at = lambda x, t: float(x[int(round(t * fps))])  # noqa: E731
+    lo, hi = np.nanpercentile(real, 5), np.nanpercentile(real, 95)
+    assert at(real, 3.0) < lo + 0.2 * (hi - lo) < at(real, 3.4)        # the recording: shut, then open
+    assert at(feats.visemes["open"], 3.0) < 0.1 and at(feats.visemes["open"], 3.4) > 0.3
+    target, n = feats.visemes["open"], len(real)
+
+    def corr_at(k: int) -> float:      # corr(real[t], target[t + k]): peaks at k > 0 when targets are late
+        a, b = real[max(0, -k):n - max(0, k)], target[max(0, k):n + min(0, k)]
+        ok = np.isfinite(a)
+        return float(np.corrcoef(a[ok], b[ok])[0, 1])
+    lags = {k: round(corr_at(k), 3) for k in range(-5, 6)}
+    assert abs(max(lags, key=lags.get)) <= 1, lags                     # targets on time (was +3)
+
+
+def test_mark_breaths_synthetic():
+    """Sound in a pause that runs up to the phrase is an in-breath; a silent pause, a sound far
+    from the onset, or a click are not."""
+    sr, rng = 16000, np.random.default_rng(0)
+    def wav(*parts):  # (seconds, dBFS) pieces of white noise
+        return np.concatenate([rng.standard_normal(int(d * sr)) * 10 ** (db / 20) for d, db in parts])
+    phones = [PhoneSegment("SIL", 0.0, 1.0), PhoneSegment("AA", 1.0, 1.5), PhoneSegment("SIL", 1.5, 1.6)]
+    breath = visemes.mark_breaths(phones, wav((0.55, -70), (0.35, -40), (0.1, -70), (0.6, -20)), sr=sr)
+    assert [p.phone for p in breath] == ["SIL", "+BREATH+", "AA", "SIL"]
+    assert breath[1].start == pytest.approx(0.55, abs=0.02) and breath[1].end == 1.0
+    for quiet in (wav((1.0, -70), (0.6, -20)),                          # silent pause
+                  wav((0.3, -70), (0.2, -40), (0.5, -70), (0.6, -20)),  # sound long before the onset
+                  wav((0.9, -70), (0.02, -30), (0.08, -70), (0.6, -20))):   # a click
+        assert visemes.mark_breaths(phones, quiet, sr=sr) == phones
+    t = viseme_track(breath, envelope=np.ones(160), fps=100, n_frames=160)["open"]
+    assert t[60] > 0.3 and t[45] < 0.1                  # open from the breath (not ONSET_LEAD = 0.3 s)
 
 
 def test_visemes_beat_the_envelope(correlations):
