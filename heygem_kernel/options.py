@@ -112,6 +112,32 @@ class RunOptions:
         return dataclasses.replace(self, **changes)
 
 
+def check_device(device: str) -> None:
+    """Refuse a CUDA device that this machine's torch does not see, with one :class:`InputError` line.
+
+    The same for every backend, and called before any work where the run happens
+    (:func:`heygem_kernel.run`, ``heygem run``, ``heygem batch`` with local items): a ``--device
+    cuda`` that cannot be honoured is a mistake to show, not a slow CPU run to discover later.
+    ``auto`` and ``cpu`` always pass (without importing torch). Not part of :meth:`RunOptions.validate`,
+    because options may be made on a machine without a GPU for Dask workers that have one.
+    """
+    if not str(device).startswith("cuda"):
+        return
+    try:
+        import torch
+    except ImportError:
+        raise InputError("device {device!r} requested but PyTorch is not installed; install a CUDA build of "
+                         "torch or use --device cpu", device=device) from None
+    if not torch.cuda.is_available():
+        raise InputError("device {device!r} requested but CUDA is not available "
+                         "(torch {torch_version}); use --device cpu",
+                         device=device, torch_version=torch.__version__)
+    index, count = int(device.partition(":")[2] or 0), torch.cuda.device_count()
+    if index >= count:
+        raise InputError("device {device!r} requested but torch sees {count} CUDA device(s): cuda:0 to "
+                         "cuda:{last}", device=device, count=count, last=count - 1)
+
+
 def option_label(name: str) -> str:
     """``still_fps (--fps)``: the API name and the CLI flag of an option."""
     return f"{name} ({CLI_FLAGS.get(name, '--' + name.replace('_', '-'))})"

@@ -28,7 +28,7 @@ import numpy as np
 from . import backends, cache, compositing, enhance, loops, media, mouthlib, occlusion, records
 from .errors import Cancelled, InputError, NoFaceError
 from .i18n import N_
-from .options import RunOptions
+from .options import RunOptions, check_device
 from .render import Rendered, make_meter, output_size, render
 
 LOG = logging.getLogger("heygem")
@@ -392,6 +392,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     options = options or RunOptions()
     from .articulation import normalise_language     # an unknown --language: one line, before any work
     options = options.replace(language=normalise_language(options.language))
+    check_device(options.device)                     # --device cuda without a GPU: one line, every backend
     audio, video = _check_inputs(audio, video)
     if out is not None:
         _check_output(Path(out), audio, video)
@@ -636,6 +637,7 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     options = options or RunOptions()
     from .articulation import normalise_language     # an unknown --language: one line, before any work
     options = options.replace(language=normalise_language(options.language))
+    check_device(options.device)
     audio, video = _check_inputs(audio, video)
     from . import audio as audio_mod
     info = media.probe_video(video, still_fps=options.still_fps)

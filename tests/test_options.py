@@ -1,6 +1,7 @@
 """Options are checked up front: one line, exit 2, before any file is read (API, CLI, batch, panel)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -86,3 +87,46 @@ def test_enhance_options_are_checked():
         RunOptions(enhance="no-such-enhancer")
     with pytest.raises(InputError, match=r"^invalid option enhance_model"):
         RunOptions(enhance_model="  ")
+
+
+NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}      # torch sees no GPU here even on a machine that has one
+
+
+@pytest.mark.parametrize("command", [["run", "--backend", "reuse"], ["run", "--backend", "wav2lip"],
+                                     ["run", "--backend", "musetalk"], ["batch"]])
+def test_cuda_without_a_gpu_is_one_line_for_every_backend_before_any_work(tmp_path, clip_524, speech_5s, command):
+    import torch
+    where = ["--run-dir", str(tmp_path / "runs" / "b")] if command == ["batch"] else ["--runs-root", str(tmp_path / "runs")]
+    video = ["--video", str(clip_524)] if command[0] == "run" else [str(clip_524)]
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", *command, "--audio", str(speech_5s), *video,
+                           *where, "--device", "cuda"], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **NO_GPU, "HEYGEM_LANG": "en"})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (f"heygem: error: device 'cuda' requested but CUDA is not available "
+                           f"(torch {torch.__version__}); use --device cpu\n")
+    assert not (tmp_path / "runs").exists() and time.perf_counter() - t0 < 30   # nothing made, no work done
+
+
+def test_the_cuda_line_in_chinese(tmp_path, clip_524, speech_5s):
+    import torch
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "run", "--audio", str(speech_5s), "--video",
+                           str(clip_524), "--runs-root", str(tmp_path / "runs"), "--device", "cuda:0"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **NO_GPU, "HEYGEM_LANG": "zh"})
+    assert proc.returncode == 2
+    assert proc.stderr == f"heygem：错误：请求了设备 'cuda:0'，但 CUDA 不可用（torch {torch.__version__}）；请使用 --device cpu\n"
+
+
+def test_a_cuda_index_the_machine_does_not_have(monkeypatch):
+    import torch
+    from heygem_kernel.options import check_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    check_device("cuda:1")
+    check_device("cuda")
+    with pytest.raises(InputError) as err:
+        check_device("cuda:2")
+    assert str(err.value) == "device 'cuda:2' requested but torch sees 2 CUDA device(s): cuda:0 to cuda:1"
+    for ok in ("auto", "cpu"):           # never refused, whatever torch sees
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        check_device(ok)

@@ -66,10 +66,9 @@ def resolve_device(device: str = "auto") -> "torch.device":
     except RuntimeError as exc:
         raise InputError("unknown device {device!r} (expected auto, cpu, cuda or cuda:N)",
                          device=device) from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("device {device!r} requested but CUDA is not available "
-                         "(torch {torch_version}); use --device cpu",
-                         device=device, torch_version=torch.__version__)
+    if dev.type == "cuda":
+        from ..options import check_device
+        check_device(name)              # the same line for every backend
     return dev
 
 

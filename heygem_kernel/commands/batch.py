@@ -58,6 +58,7 @@ def main(args: argparse.Namespace) -> int:
     from .. import report
     from ..batch import ENV_LOCK_HELD, expand_videos, lock_run_dir, make_options, read_manifest
     from ..enhance import from_options
+    from ..options import check_device
     from .run import options_from_args
 
     run_dir = Path(args.run_dir).expanduser().absolute()
@@ -80,6 +81,8 @@ def main(args: argparse.Namespace) -> int:
     options["pads"] = list(options["pads"])  # papermill passes only JSON types faithfully
     backend = options.pop("backend")
     executor = args.executor or ("dask" if args.scheduler else "local")
+    if executor == "local":              # items run here: --device cuda without a GPU fails now, once
+        check_device(options["device"])  # (Dask workers check their own)
     if executor == "local" and args.workers:
         LOG.warning("--workers applies to --executor dask; running the items one after another here")
     lock = lock_run_dir(run_dir)  # held until this process ends (a kill -9 releases it too) ...

@@ -20,7 +20,8 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint", help="model file for learned backends (default: under checkpoints/)")
     g.add_argument("--models-dir", metavar="DIR",
                    help="MuseTalk's models/ folder for --backend musetalk (default: checkpoints/musetalk)")
-    g.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    g.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N for learned backends and enhancers; a cuda "
+                        "device torch does not see is refused (default: %(default)s)")
     g.add_argument("--detector", default=DEFAULTS.detector, help="landmark detector (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="frames per batch")
     g.add_argument("--mask-scale", type=float, default=DEFAULTS.mask_scale, help="mouth mask size factor")
