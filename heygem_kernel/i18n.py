@@ -165,9 +165,20 @@ def localize_values(values: Mapping[str, Any], lang: str | None = None) -> dict[
 
 
 def width(text: str) -> int:
-    """Columns ``text`` takes in a terminal: CJK characters take two."""
+    """Columns ``text`` takes in a terminal (wcwidth): CJK characters take two; combining accents
+    and Hangul's conjoining vowels and finals none (file names from macOS come decomposed, NFD:
+    ``e`` + U+0301 is one column); a control character one (as :func:`printable` shows it)."""
+    from wcwidth import wcswidth
+    text = printable(text)
+    columns = wcswidth(text)
+    return columns if columns >= 0 else len(text)
+
+
+def printable(text: str) -> str:
+    """``text`` with each control character (a tab or newline in a file name) shown as ``?``, as
+    ``ls`` does, so that a table cell stays on its line and in its column."""
     import unicodedata
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return "".join("?" if unicodedata.category(c) == "Cc" else c for c in text)
 
 
 def ljust(text: str, columns: int) -> str:

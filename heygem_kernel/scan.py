@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import HeyGemError, localize_record, record_of
-from .i18n import N_, Text, _, ljust, width
+from .i18n import N_, Text, _, ljust, printable, width
 from .loops import MIN_LOOP_S
 
 DEFAULT_SAMPLES = 12           # frames checked for faces, spread evenly over the clip
@@ -308,7 +308,7 @@ def table_rows(reports: list[ScanReport | dict[str, Any]]) -> list[list[str]]:
 
 def format_table(reports: list[ScanReport | dict[str, Any]]) -> str:
     """A plain-text table of scan reports (fixed-width columns; problems last, unpadded)."""
-    rows = [[_(c) for c in TABLE_COLUMNS]] + table_rows(reports)
+    rows = [[printable(c) for c in row] for row in [[_(c) for c in TABLE_COLUMNS]] + table_rows(reports)]
     widths = [max(width(r[i]) for r in rows) for i in range(len(TABLE_COLUMNS) - 1)]
     lines = []
     for row in rows:

@@ -112,3 +112,32 @@ def test_cli_table_and_exit_status(clip_524, made, speech_5s):
     reports = json.loads(bad.stdout)
     assert [r["ok"] for r in reports] == [True, False]
     assert reports[0]["audio_duration"] == pytest.approx(5.016, abs=0.01)
+
+
+def _columns(text: str) -> int:
+    """Terminal columns, worked out here without wcwidth: wide East Asian characters take two;
+    combining marks and Hangul's conjoining vowels/finals (U+1160-U+11FF) none."""
+    import unicodedata
+    return sum(0 if unicodedata.combining(c) or "\u1160" <= c <= "\u11ff" else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_cli_table_columns_line_up_with_cjk_and_decomposed_names(tmp_path, clip_524, lang):
+    import os
+    import shutil
+    import unicodedata
+    names = ["张老师讲课.mp4", "ｆｕｌｌ王.mp4", unicodedata.normalize("NFD", "café Müller.mp4"),
+             unicodedata.normalize("NFD", "김민수.mp4"), "plain.mp4", "tab\there.mp4"]   # NFD: as macOS names files
+    for name in names:
+        shutil.copy(clip_524, tmp_path / name)
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "scan", "--samples", "1", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "HEYGEM_LANG": lang})
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = proc.stdout.rstrip("\n").split("\n")
+    assert len(rows) == len(names)                   # one line per video, a tab or newline cannot break it
+    size = "524x524"
+    starts = {_columns(row[:row.index(size)]) for row in rows}
+    assert len(starts) == 1, proc.stdout             # the size column starts at one terminal column
+    assert {_columns(row[:row.index("1/1")]) for row in rows} == {_columns(header[:header.index(header.split()[5])])}
+    assert any(row.startswith("tab?here.mp4") for row in rows)
