@@ -113,11 +113,61 @@ def _peak_dbfs(wav: np.ndarray) -> float:
 
 
 # --- Wav2Lip mel spectrogram -----------------------------------------------------------------
+# Plain numpy, not librosa: importing librosa (scipy.signal, numba) costs ~2 s of CPU per
+# process, more than the whole speech analysis, and every ``heygem run`` pays it. The filter
+# bank and STFT below are librosa's formulas; tests/test_audio.py pins them to librosa's output.
+SLANEY_LINEAR_HZ = 200.0 / 3     # Slaney mel scale: linear below 1 kHz (15 mels) ...
+SLANEY_BREAK_HZ, SLANEY_BREAK_MEL = 1000.0, 15.0
+SLANEY_LOG_STEP = np.log(6.4) / 27.0   # ... logarithmic above (27 mels per factor 6.4)
+
+
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    """Slaney mel of frequencies in Hz (librosa.hz_to_mel with htk=False)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = hz / SLANEY_LINEAR_HZ
+    high = hz >= SLANEY_BREAK_HZ
+    return np.where(high, SLANEY_BREAK_MEL + np.log(np.maximum(hz, 1e-12) / SLANEY_BREAK_HZ) / SLANEY_LOG_STEP,
+                    mel)
+
+
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    """Frequencies in Hz of Slaney mels (librosa.mel_to_hz with htk=False)."""
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= SLANEY_BREAK_MEL,
+                    SLANEY_BREAK_HZ * np.exp(SLANEY_LOG_STEP * (mel - SLANEY_BREAK_MEL)), SLANEY_LINEAR_HZ * mel)
+
+
+def mel_frequencies(n_mels: int, *, fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
+    """``n_mels`` frequencies in Hz [shape=(n_mels,)], evenly spaced on the Slaney mel scale."""
+    return mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels))
+
+
 @functools.lru_cache(maxsize=1)
 def _mel_basis() -> np.ndarray:
-    """Slaney mel filter bank [shape=(80, 401)] (librosa>=0.10 needs keyword arguments)."""
-    import librosa
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX)
+    """Slaney mel filter bank [shape=(80, 401)] float32, area-normalised: triangles between
+    neighbouring band edges of :func:`mel_frequencies` (as librosa.filters.mel, norm="slaney")."""
+    edges = mel_frequencies(N_MELS + 2)
+    fft_hz = np.fft.rfftfreq(N_FFT, d=1.0 / SAMPLE_RATE)
+    gaps = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]
+    weights = np.zeros((N_MELS, len(fft_hz)), np.float32)   # rounded to float32 where librosa rounds
+    for i in range(N_MELS):
+        weights[i] = np.maximum(0.0, np.minimum(-ramps[i] / gaps[i], ramps[i + 2] / gaps[i + 1]))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights
+
+
+@functools.lru_cache(maxsize=1)
+def _hann() -> np.ndarray:
+    """Periodic Hann window [shape=(800,)], computed as scipy.signal.get_window("hann", 800)
+    (librosa's) computes it, so the spectrogram matches librosa's bit for bit."""
+    return (0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, WIN + 1)))[:-1]
+
+
+def _stft_magnitude(segment: np.ndarray, n_frames: int) -> np.ndarray:
+    """|STFT| [shape=(401, n_frames)] of ``segment`` (already padded; frames start every HOP)."""
+    frames = np.lib.stride_tricks.sliding_window_view(segment, N_FFT)[::HOP][:n_frames]
+    return np.abs(np.fft.rfft(frames * _hann(), axis=1)).T
 
 
 def melspectrogram(wav: np.ndarray) -> np.ndarray:
@@ -126,13 +176,13 @@ def melspectrogram(wav: np.ndarray) -> np.ndarray:
     Returns [shape=(80, 1 + S // 200)] float32 in [-4, 4] (-4 is silence), 80 columns per second.
     Computed in float64 like the original (scipy's lfilter promotes to float64).
     """
-    import librosa
-    from scipy.signal import lfilter
-
     wav = np.asarray(wav)
     if wav.ndim != 1 or wav.shape[0] == 0:
         raise ValueError(f"melspectrogram expects a non-empty mono waveform, got shape {wav.shape}")
-    emphasised = lfilter([1.0, -PREEMPHASIS], [1.0], wav.astype(np.float64))
+    x = wav.astype(np.float64)
+    emphasised = np.empty_like(x)            # y[n] = x[n] - 0.97 x[n-1], zero initial state
+    emphasised[0] = x[0]
+    emphasised[1:] = x[1:] - PREEMPHASIS * x[:-1]
     # center=True with zero padding, done once here so the STFT can run in blocks of frames:
     # each frame sees exactly the samples it would see in one big STFT, but the complex
     # spectrogram of a long speech (246 MB for 8 min) never exists at once.
@@ -143,8 +193,7 @@ def melspectrogram(wav: np.ndarray) -> np.ndarray:
     for t0 in range(0, n_frames, STFT_BLOCK):
         t1 = min(n_frames, t0 + STFT_BLOCK)
         segment = padded[t0 * HOP:(t1 - 1) * HOP + N_FFT]
-        spec = np.abs(librosa.stft(y=segment, n_fft=N_FFT, hop_length=HOP, win_length=WIN, center=False))
-        mel[:, t0:t1] = basis @ spec
+        mel[:, t0:t1] = basis @ _stft_magnitude(segment, t1 - t0)
     mel_db = 20.0 * np.log10(np.maximum(AMP_FLOOR, mel)) - REF_LEVEL_DB
     scaled = 2 * MAX_ABS_VALUE * (mel_db - MIN_LEVEL_DB) / (-MIN_LEVEL_DB) - MAX_ABS_VALUE
     return np.clip(scaled, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)

@@ -80,8 +80,8 @@ def _save(fig, path: str | Path) -> Path:
 # --- mel spectrogram -----------------------------------------------------------------------------
 def _mel_band_of(hz: float, n_mels: int) -> float:
     """Fractional band index whose centre is ``hz`` (Slaney mel scale, as the Wav2Lip filters)."""
-    import librosa
-    centres = librosa.mel_frequencies(n_mels=n_mels + 2, fmin=FMIN, fmax=FMAX)[1:-1]
+    from .audio import mel_frequencies
+    centres = mel_frequencies(n_mels + 2, fmin=FMIN, fmax=FMAX)[1:-1]
     return float(np.interp(hz, centres, np.arange(n_mels)))
 
 
