@@ -64,9 +64,20 @@ def check_mode(mode: str) -> None:
                          value=repr(mode))
 
 
+PRESHRINK_MARGIN = 4    # the exact pre-shrink keeps >= 4 source pixels per thumbnail pixel
+
+
 def descriptor(frame: np.ndarray) -> np.ndarray:
     """A frame's loop descriptor: [shape=(32, 32)] uint8 grey thumbnail (area-averaged)."""
     import cv2
+    h, w = frame.shape[:2]
+    # Averaging a 1080p frame straight down to 32 px takes OpenCV's slow fractional-area path
+    # (~4 ms); an exact integer-factor shrink first (fast path), then the rest, ~1.5 ms.
+    k = min(h, w) // (THUMB_SIZE * PRESHRINK_MARGIN)
+    while k > 1 and (h % k or w % k):
+        k -= 1
+    if k > 1:
+        frame = cv2.resize(frame, (w // k, h // k), interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
     return cv2.resize(grey, (THUMB_SIZE, THUMB_SIZE), interpolation=cv2.INTER_AREA)
 

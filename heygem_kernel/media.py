@@ -561,9 +561,12 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
 
     def reader() -> None:
         import cv2
+        # One I420 buffer, reused: each frame's BGR array is new (it travels on), but a fresh
+        # 3 MB buffer per 1080p frame costs ~1 ms of page faults (big buffers are mmapped).
+        pipe_buffer = np.empty((height * 3 // 2, width), np.uint8) if yuv else None
         try:
             for _ in range(info.n_frames):
-                raw = np.empty((height * 3 // 2, width) if yuv else (height, width, 3), np.uint8)
+                raw = pipe_buffer if yuv else np.empty((height, width, 3), np.uint8)
                 if not _read_exact(proc.stdout, raw):
                     break
                 frame = cv2.cvtColor(raw, cv2.COLOR_YUV2BGR_I420) if yuv else raw
@@ -914,13 +917,15 @@ class VideoWriter:
 
     def _pump(self) -> None:
         import cv2
+        i420 = np.empty((self._even_h * 3 // 2, self._even_w), np.uint8)   # reused: see iter_frames
         try:
             while (frame := self._queue.get()) is not None:
                 if (self._even_w, self._even_h) != (self.width, self.height):
                     pad = ((0, self._even_h - self.height), (0, self._even_w - self.width), (0, 0))
                     frame = np.pad(frame, pad, mode="edge")
                 # BGR -> I420 here (exact, SIMD) rather than in swscale: see SWS_EXACT
-                self._proc.stdin.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2YUV_I420).data)
+                cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2YUV_I420, dst=i420)
+                self._proc.stdin.write(i420.data)
         except (OSError, ValueError) as exc:  # BrokenPipe: ffmpeg stopped reading
             # rc 0: it reached `-t duration` and finished; frames past the audio's end are dropped
             if _reap(self._proc, self.account, "encode_cpu") != 0:

@@ -32,7 +32,7 @@ from .options import RunOptions, check_device
 from .render import Rendered, make_meter, output_size, render
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 7          # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram)
+ANALYSIS_VERSION = 8          # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk)
 Progress = Callable[[str, int, int], None]
 
 
