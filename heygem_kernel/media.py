@@ -645,9 +645,79 @@ def pingpong_index(i: int, n: int) -> int:
     return r if r < n else 2 * (n - 1) - r
 
 
-# Ping-pong spool: raw frames up to 4 GiB (~27 s of 1080p at 25 fps), high-quality JPEG beyond.
+# Frame spool: raw frames up to 4 GiB (~27 s of 1080p at 25 fps), high-quality JPEG beyond.
 RAW_SPOOL_LIMIT = 4 << 30
 SPOOL_JPEG_QUALITY = 97
+
+
+class FrameSpool:
+    """Decoded frames [shape=(H, W, 3)] uint8 BGR, put in order and read back in any order,
+    from a temporary file (``os.pwrite`` / ``os.pread``), so RAM holds none of them.
+
+    ``compress`` stores high-quality JPEG (~15x smaller, differences below the H.264 encoder's
+    own) instead of raw frames: for clips whose raw frames would not fit ``RAW_SPOOL_LIMIT``.
+    The file lives in ``spool_dir`` (the run's folder: up to 4 GiB, not a RAM-backed /tmp) under
+    a name that marks it temporary, and is deleted by :meth:`close`.
+    """
+
+    def __init__(self, *, width: int, height: int, spool_dir: str | os.PathLike | None = None,
+                 compress: bool = False, source: str | os.PathLike = "") -> None:
+        from .records import SPOOL_PREFIX, temp_prefix
+        self.width, self.height, self.compress = int(width), int(height), bool(compress)
+        self.source = source                  # the video the frames came from (error messages)
+        self.count = 0                        # frames [0, count) are in the spool
+        self._frame_bytes = self.width * self.height * 3
+        self._index: list[tuple[int, int]] = []   # JPEG: (offset, length) per frame
+        self._end = 0
+        self._fd, self.path = tempfile.mkstemp(prefix=temp_prefix(SPOOL_PREFIX), suffix=".raw", dir=spool_dir)
+
+    def put(self, frame: np.ndarray) -> None:
+        """Append frame number ``count`` (the frame itself is not kept or changed)."""
+        if self._fd is None:
+            raise ValueError("put() on a closed frame spool")
+        if self.compress:
+            import cv2
+            ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, SPOOL_JPEG_QUALITY])
+            if not ok:
+                raise MediaError("{path}: could not compress a frame for the frame spool", path=self.source)
+            os.pwrite(self._fd, data.data, self._end)
+            self._index.append((self._end, len(data)))
+            self._end += len(data)
+        else:
+            os.pwrite(self._fd, np.ascontiguousarray(frame).data, self.count * self._frame_bytes)
+        self.count += 1
+
+    def get(self, i: int) -> np.ndarray:
+        """A new writable array holding spooled frame ``i`` (0 <= i < count)."""
+        if not 0 <= i < self.count:
+            raise IndexError(f"frame {i} is not in the spool (0..{self.count - 1})")
+        if self.compress:
+            import cv2
+            offset, length = self._index[i]
+            data = os.pread(self._fd, length, offset)
+            frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            if frame is None or len(data) != length:
+                raise MediaError("{path}: frame spool {spool} is damaged (disk full?)", path=self.source,
+                                 spool=self.path)
+            return frame
+        frame = np.empty((self.height, self.width, 3), np.uint8)
+        got = os.preadv(self._fd, [memoryview(frame).cast("B")], i * self._frame_bytes)
+        if got != self._frame_bytes:
+            raise MediaError("{path}: frame spool {spool} is short (disk full?)", path=self.source, spool=self.path)
+        return frame
+
+    def close(self) -> None:
+        """Delete the spool file (safe to call twice)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            Path(self.path).unlink(missing_ok=True)
+
+    def __enter__(self) -> "FrameSpool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class FrameSource:
@@ -655,17 +725,19 @@ class FrameSource:
 
     ``n_out <= n_frames``: the first ``n_out`` frames are streamed (trim). ``n_out > n_frames``:
     ping-pong (:func:`pingpong_index`, no jump cut); the first forward pass streams from ffmpeg
-    and spools frames into a temporary file (``os.pwrite``), later passes read them back
-    (``os.pread``), so RAM stays at a few frames whatever the length. Raw frames are spooled
-    while they fit in ``RAW_SPOOL_LIMIT`` bytes; a longer clip is spooled as high-quality JPEG
-    (~15x smaller, differences below the H.264 encoder's own). A photo repeats its one frame.
-    With a ``plan`` (:class:`heygem_kernel.loops.LoopPlan`, e.g. seamless loops) the output
-    follows its source frames and cross-fades instead, read through the same spool.
-    The spool file is deleted on :meth:`close` (or leaving the ``with`` block).
+    into a :class:`FrameSpool`, later passes read it back, so RAM stays at a few frames whatever
+    the length (raw frames while they fit ``RAW_SPOOL_LIMIT`` bytes, JPEG beyond). A photo
+    repeats its one frame. With a ``plan`` (:class:`heygem_kernel.loops.LoopPlan`, e.g. seamless
+    loops) the output follows its source frames and cross-fades instead, read through the same
+    spool. ``decoded``: a spool that already holds the source's first frames at this size (the
+    face analysis fills one): when it holds every frame needed, nothing is decoded again. Its
+    own spool is deleted on :meth:`close` (or leaving the ``with`` block); ``decoded`` is the
+    caller's to close.
     """
 
     def __init__(self, info: VideoInfo, *, n_out: int, size: tuple[int, int] | None = None,
-                 spool_dir: str | os.PathLike | None = None, plan=None, account: Account | None = None) -> None:
+                 spool_dir: str | os.PathLike | None = None, plan=None, account: Account | None = None,
+                 decoded: FrameSpool | None = None) -> None:
         if n_out < 0:
             raise ValueError(f"n_out must be >= 0, got {n_out}")
         if plan is not None and len(plan) != n_out:
@@ -676,10 +748,10 @@ class FrameSource:
         self.width, self.height = size or (info.width, info.height)
         self.spool_dir = spool_dir
         self.account = account   # account("decode_cpu", seconds): the decoder's CPU time, when it exits
+        self.decoded = decoded
+        self.reused_decode = False   # True once every frame came from ``decoded`` (no ffmpeg)
         self._gen: Iterator[np.ndarray] | None = None
-        self._fd: int | None = None
-        self._spool: str | None = None
-        self._index: list[tuple[int, int]] = []   # compressed spool: (offset, length) per frame
+        self._spool: FrameSpool | None = None    # our own: frames read again in a loop
 
     def __len__(self) -> int:
         return self.n_out
@@ -694,95 +766,61 @@ class FrameSource:
         n = self.info.n_frames
         if self.n_out == 0:
             return
-        self._gen = iter_frames(self.info, size=(self.width, self.height), account=self.account)
         try:
             if self.info.is_image:
+                self._gen = iter_frames(self.info, size=(self.width, self.height), account=self.account)
                 still = next(self._gen)
                 for i in range(self.n_out):
                     yield 0, still.copy()
                 return
-            if self.plan is not None and self.plan.mode not in ("trim", "still"):
-                yield from self._planned()
-                return
-            spool = self.n_out > n
-            if spool:
-                self._open_spool()
-            frame_bytes = self.width * self.height * 3
-            compress = spool and n * frame_bytes > RAW_SPOOL_LIMIT
-            end = 0
-            for i in range(min(self.n_out, n)):
-                frame = next(self._gen)
-                if compress:
-                    end = self._spool_jpeg(frame, end)
-                elif spool:
-                    os.pwrite(self._fd, frame.data, i * frame_bytes)
-                yield i, frame
-            self._close_decoder()
-            for i in range(n, self.n_out):
-                src = pingpong_index(i, n)
-                yield src, self._read_spooled(src, frame_bytes)
+            planned = self.plan is not None and self.plan.mode not in ("trim", "still")
+            looped = planned or self.n_out > n
+            fetch = self._fetcher(needed=n if looped else self.n_out, spool=looped)
+            if planned:
+                import cv2
+                for t in range(self.n_out):
+                    a, b, w = self.plan.frame_sources(t)
+                    frame = fetch(a)
+                    if b >= 0:
+                        frame = cv2.addWeighted(frame, 1.0 - w, fetch(b), w, 0.0)
+                    yield a, frame
+            else:
+                for i in range(self.n_out):
+                    src = pingpong_index(i, n) if i >= n else i
+                    yield src, fetch(src)
         finally:
             self.close()
 
-    def _planned(self) -> Iterator[tuple[int, np.ndarray]]:
-        """Frames in the order of ``self.plan``: decoded once, in order, into the spool, read back
-        from it; a cross-fade frame is the weighted mix of its two source frames."""
-        import cv2
-        self._open_spool()
-        frame_bytes = self.width * self.height * 3
-        compress = self.info.n_frames * frame_bytes > RAW_SPOOL_LIMIT
-        decoded, end = 0, 0
+    def _fetcher(self, *, needed: int, spool: bool):
+        """``fetch(k)``: a new array of source frame k. Frames come from ``decoded`` when it
+        holds all ``needed`` of them; else ffmpeg decodes them in order (into our own spool when
+        ``spool``: a loop reads them again), stopping once the last one is read."""
+        given = self.decoded
+        if given is not None and (given.width, given.height) == (self.width, self.height) \
+                and given.count >= needed:
+            self.reused_decode = True
+            return given.get
+        self._gen = iter_frames(self.info, size=(self.width, self.height), account=self.account)
+        if spool:
+            compress = self.info.n_frames * self.width * self.height * 3 > RAW_SPOOL_LIMIT
+            self._spool = FrameSpool(width=self.width, height=self.height, spool_dir=self.spool_dir,
+                                     compress=compress, source=self.info.path)
+        decoded = 0
 
         def fetch(k: int) -> np.ndarray:
-            nonlocal decoded, end
-            while decoded <= k:
+            nonlocal decoded
+            if k < decoded:
+                return self._spool.get(k)
+            while True:
                 frame = next(self._gen)
-                if compress:
-                    end = self._spool_jpeg(frame, end)
-                else:
-                    os.pwrite(self._fd, frame.data, decoded * frame_bytes)
+                if self._spool is not None:
+                    self._spool.put(frame)
                 decoded += 1
+                if decoded >= needed:
+                    self._close_decoder()
                 if decoded > k:
                     return frame
-            return self._read_spooled(k, frame_bytes)
-
-        for t in range(self.n_out):
-            a, b, w = self.plan.frame_sources(t)
-            frame = fetch(a)
-            if b >= 0:
-                frame = cv2.addWeighted(frame, 1.0 - w, fetch(b), w, 0.0)
-            if decoded >= self.info.n_frames:
-                self._close_decoder()
-            yield a, frame
-
-    def _open_spool(self) -> None:
-        from .records import SPOOL_PREFIX, temp_prefix
-        fd, name = tempfile.mkstemp(prefix=temp_prefix(SPOOL_PREFIX), suffix=".raw", dir=self.spool_dir)
-        self._fd, self._spool = fd, name
-
-    def _spool_jpeg(self, frame: np.ndarray, end: int) -> int:
-        import cv2
-        ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, SPOOL_JPEG_QUALITY])
-        if not ok:
-            raise MediaError("{path}: could not compress a frame for the ping-pong spool", path=self.info.path)
-        os.pwrite(self._fd, data.data, end)
-        self._index.append((end, len(data)))
-        return end + len(data)
-
-    def _read_spooled(self, src: int, frame_bytes: int) -> np.ndarray:
-        if self._index:
-            import cv2
-            offset, length = self._index[src]
-            data = os.pread(self._fd, length, offset)
-            frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            if frame is None or len(data) != length:
-                raise MediaError("{path}: frame spool {spool} is damaged (disk full?)", path=self.info.path, spool=self._spool)
-            return frame
-        frame = np.empty((self.height, self.width, 3), np.uint8)
-        got = os.preadv(self._fd, [memoryview(frame).cast("B")], src * frame_bytes)
-        if got != frame_bytes:
-            raise MediaError("{path}: frame spool {spool} is short (disk full?)", path=self.info.path, spool=self._spool)
-        return frame
+        return fetch
 
     def _close_decoder(self) -> None:
         if self._gen is not None:
@@ -790,13 +828,10 @@ class FrameSource:
             self._gen = None
 
     def close(self) -> None:
-        """Stop ffmpeg and delete the spool file (safe to call twice)."""
+        """Stop ffmpeg and delete our own spool file (safe to call twice)."""
         self._close_decoder()
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
         if self._spool is not None:
-            Path(self._spool).unlink(missing_ok=True)
+            self._spool.close()
             self._spool = None
 
 

@@ -122,9 +122,10 @@ def is_covered(covered: np.ndarray | None, src: int) -> bool:
 def source_frames(job: "Job") -> media.FrameSource:
     """The decode step: ``(source index, frame)`` for each of the ``job.n_out`` output frames,
     following the loop plan (:mod:`heygem_kernel.loops`)."""
-    # the spool (up to 4 GiB for long loops) lives in the run's folder, not in a RAM-backed /tmp
+    # the spool (up to 4 GiB for long loops) lives in the run's folder, not in a RAM-backed /tmp;
+    # frames the face analysis decoded (job.decoded) are read back, not decoded again
     return media.FrameSource(job.info, n_out=job.n_out, plan=job.plan, account=job.watch.add,
-                             spool_dir=job.run_dir)
+                             spool_dir=job.run_dir, decoded=job.decoded)
 
 
 def _timed(items, watch: "Stopwatch", name: str):

@@ -476,7 +476,7 @@ def test_long_clips_ping_pong_through_a_compressed_spool(monkeypatch, tmp_path, 
         for item in source:
             out.append(item)
             if len(out) == info.n_frames + 1:
-                spool = Path(source._spool)
+                spool = Path(source._spool.path)
                 assert spool.exists() and spool.stat().st_size < info.n_frames * info.width * info.height
     assert not list(tmp_path.iterdir())
     for i in (info.n_frames, info.n_frames + 29):

@@ -47,3 +47,27 @@ def test_runtime_sync_check_agrees_with_heygem_sync_on_the_file(tmp_path, clip_5
     assert again.sync_offset_frames == on_file.offset_frames
     assert abs(again.sync_offset_frames) <= 1 and again.sync_correlation > 0.3, again.sync_correlation
     assert np.isclose(again.duration, 6.0, atol=0.05)
+
+
+def test_a_first_run_decodes_the_video_once_and_renders_the_same(tmp_path, clip_590, speech_60s, monkeypatch):
+    """The frames the face analysis decoded are spooled and read back by the render (looped
+    here: 6 s of speech on a 5 s clip); without that spool (too big) the video is decoded twice.
+    Either way the output is the same, frame for frame."""
+    from heygem_kernel import media
+    speech = _cut(speech_60s, tmp_path / "a.wav", start=0.0, seconds=6.0)
+    decodes = []
+    real_iter_frames = media.iter_frames
+
+    def counting(info, **kw):
+        decodes.append(info.path)
+        return real_iter_frames(info, **kw)
+    monkeypatch.setattr(media, "iter_frames", counting)
+    once = run(speech, clip_590, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache1")
+    assert len(decodes) == 1 and once.extra["loop"]["mode"] != "trim", (decodes, once.extra["loop"])
+    monkeypatch.setattr(pipeline, "_decode_spool", lambda job, n_frames: None)   # as when it would not fit
+    twice = run(speech, clip_590, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache2")
+    assert len(decodes) == 3
+    a, b = media.read_frames(once.output), media.read_frames(twice.output)
+    assert len(a) == len(b) == once.n_frames
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not [p for p in (tmp_path / "runs").rglob("*") if "heygem-frames-" in p.name]   # spools removed
