@@ -30,6 +30,7 @@ import ast
 import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import json
 import logging
 import os
@@ -65,6 +66,9 @@ NON_OUTPUT_OPTIONS = frozenset({"use_cache"})
 PROGRESS_JSON = "progress.json"  # <run_dir>/items/<name>/progress.json while an item runs
 PROGRESS_EVERY_S = 0.5           # progress.json rewrites at most this often (plus the last one)
 ENV_CANCEL_FILE = "HEYGEM_CANCEL_FILE"  # set by heygem_kernel.jobs: the job's cancel flag file
+# Set by ``heygem batch``: where the notebook's kernel (another process) leaves the record of a
+# HeyGemError that ends the batch; papermill hands back only its English line.
+ENV_ERROR_RECORD = "HEYGEM_ERROR_RECORD"
 KEY_VERSION = 1                  # bump when outputs of the same inputs + options would change
 
 Runner = Callable[..., Any]      # heygem_kernel.run's signature
@@ -318,6 +322,25 @@ class BatchResult:
         return [self.run_dir / i["output"] for i in self.items if i["status"] == "ok"]
 
 
+def _relays_errors(fn: Callable) -> Callable:
+    """A :class:`HeyGemError` leaving ``fn`` also leaves its record (template and values, see
+    :meth:`HeyGemError.to_record`) in the file ``$HEYGEM_ERROR_RECORD`` names, when it is set, so
+    that ``heygem batch`` can show it in the user's language."""
+    @functools.wraps(fn)
+    def relaying(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HeyGemError as exc:
+            path = os.environ.get(ENV_ERROR_RECORD)
+            if path:
+                with contextlib.suppress(OSError):
+                    records.write_json(Path(path), {"kind": type(exc).__name__, "message": str(exc),
+                                                    "record": exc.to_record()})
+            raise
+    return relaying
+
+
+@_relays_errors
 def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str | os.PathLike], *,
             run_dir: str | os.PathLike, options: RunOptions | dict | str | None = None,
             backend: str | None = None, cache_dir: str | os.PathLike | None = None,
@@ -538,6 +561,7 @@ def _rel(run_dir: Path, path: Path) -> str:
         return str(path)
 
 
+@_relays_errors
 def execute(plan: BatchPlan, *, executor: str = "local", workers: int | None = None,
             scheduler: str | None = None, runner: Runner | None = None, speech: Any = None,
             progress: bool = True, cancel: Any = None) -> BatchResult:

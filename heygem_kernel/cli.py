@@ -10,21 +10,54 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 import threading
 
 from .commands import NATIVE_NOISE  # noqa: F401 - public here too (heygem batch filters with it)
 from .errors import HeyGemError
-from .i18n import _
+from .i18n import N_, _
 
 COMMANDS = ("run", "sync", "scan", "batch", "doctor", "serve")
 
 
+# argparse's own error messages (CPython 3.10-3.13 wording) -> our message ids, so that usage errors
+# follow the user's language too; a message not listed here is shown as argparse wrote it.
+USAGE_ERRORS = [(re.compile(pattern), msgid) for pattern, msgid in (
+    (r"the following arguments are required: (?P<args>.+)", N_("the following arguments are required: {args}")),
+    (r"unrecognized arguments: (?P<args>.+)", N_("unrecognized arguments: {args}")),
+    (r"argument (?P<arg>\S+): invalid choice: (?P<value>.+?) \(choose from (?P<choices>.+)\)",
+     N_("argument {arg}: invalid choice: {value} (choose from {choices})")),
+    (r"argument (?P<arg>\S+): invalid (?P<kind>\w+) value: (?P<value>.+)",
+     N_("argument {arg}: invalid {kind} value: {value}")),
+    (r"argument (?P<arg>\S+): expected one argument", N_("argument {arg}: expected one argument")),
+    (r"argument (?P<arg>\S+): expected at most one argument", N_("argument {arg}: expected at most one argument")),
+    (r"argument (?P<arg>\S+): expected at least one argument", N_("argument {arg}: expected at least one argument")),
+    (r"argument (?P<arg>\S+): expected (?P<n>\d+) arguments?", N_("argument {arg}: expected {n} arguments")),
+    (r"argument (?P<arg>\S+): ignored explicit argument (?P<value>.+)",
+     N_("argument {arg}: ignored explicit argument {value}")),
+    (r"ambiguous option: (?P<option>\S+) could match (?P<matches>.+)",
+     N_("ambiguous option: {option} could match {matches}")),
+)]
+
+
+def usage_error(message: str) -> str:
+    """One of argparse's error messages, on one line, in the user's language (where we know it)."""
+    message = " ".join(message.split())
+    for pattern, msgid in USAGE_ERRORS:
+        match = pattern.fullmatch(message)
+        if match:
+            return _(msgid, **match.groupdict())
+    return message
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit 2): no usage block, a pointer to ``-h`` instead."""
+    """argparse with one-line errors (exit 2) in the user's language: no usage block, a pointer to
+    ``-h`` instead."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} -h)\n")
+        self.exit(2, _("{prog}: error: {message} (see {prog} -h)", prog=self.prog, message=usage_error(message))
+                  + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

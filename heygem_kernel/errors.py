@@ -75,6 +75,18 @@ def record_of(message: object) -> dict | None:
     return None
 
 
+def from_record(record: dict, cls: type[HeyGemError] = HeyGemError) -> HeyGemError:
+    """The error a :meth:`HeyGemError.to_record` record describes (one made in another process),
+    as ``cls`` with its template and values again, so :meth:`~HeyGemError.localized` works."""
+    from .i18n import Text
+
+    def value(v: object) -> object:
+        if isinstance(v, dict) and "template" in v:   # a translatable fragment (Text)
+            return Text(v["template"], **{k: value(x) for k, x in (v.get("values") or {}).items()})
+        return v
+    return cls(record["template"], **{k: value(v) for k, v in (record.get("values") or {}).items()})
+
+
 def localize_record(record: dict | None, fallback: str | None, lang: str | None = None) -> str | None:
     """A message recorded by :meth:`HeyGemError.to_record` in ``lang``; ``fallback`` (the English
     line that was stored with it) when there is no record or it does not fit the catalogue."""

@@ -227,3 +227,81 @@ def test_panel_in_chinese(tmp_path, clip_524):
         assert "空.mp4：上传的文件是空的" in wb.status.value  # an engine error, shown in the page's language
     finally:
         i18n.set_language(None)
+
+
+# (arguments, the English line, the Chinese line): argparse's own usage errors in the user's language
+USAGE = [
+    (["run", "--audio", "a.wav", "--video", "v.mp4", "--bogus"],
+     "heygem: error: unrecognized arguments: --bogus (see heygem -h)",
+     "heygem：错误：无法识别的参数：--bogus（参见 heygem -h）"),
+    (["run", "--audio", "a.wav"],
+     "heygem run: error: the following arguments are required: --video (see heygem run -h)",
+     "heygem run：错误：缺少必需的参数：--video（参见 heygem run -h）"),
+    (["run", "--audio", "a.wav", "--video", "v.mp4", "--crf"],
+     "heygem run: error: argument --crf: expected one argument (see heygem run -h)",
+     "heygem run：错误：参数 --crf：需要一个值（参见 heygem run -h）"),
+    (["run", "--audio", "a.wav", "--video", "v.mp4", "--crf", "x"],
+     "heygem run: error: argument --crf: invalid int value: 'x' (see heygem run -h)",
+     "heygem run：错误：参数 --crf：无效的 int 值：'x'（参见 heygem run -h）"),
+    (["run", "--audio", "a.wav", "--video", "v.mp4", "--pads", "1", "2"],
+     "heygem run: error: argument --pads: expected 4 arguments (see heygem run -h)",
+     "heygem run：错误：参数 --pads：需要 4 个值（参见 heygem run -h）"),
+    (["run", "--audio", "a.wav", "--video", "v.mp4", "--no-c"],
+     "heygem run: error: ambiguous option: --no-c could match --no-color-match, --no-cache (see heygem run -h)",
+     "heygem run：错误：选项有歧义：--no-c 可能是 --no-color-match, --no-cache（参见 heygem run -h）"),
+    (["frobnicate"], None, "heygem：错误：参数 COMMAND：无效的选项 'frobnicate'（可选："),
+]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("args,en,zh", USAGE, ids=[" ".join(u[0][-2:]) for u in USAGE])
+def test_usage_errors_in_the_users_language(capsys, lang, args, en, zh):
+    from heygem_kernel import cli
+    i18n.set_language(lang)
+    try:
+        with pytest.raises(SystemExit) as done:
+            cli.main(args)
+    finally:
+        i18n.set_language(None)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    want = en if lang == "en" else zh
+    if args == ["frobnicate"]:   # how the choices are quoted depends on the Python version
+        assert err.startswith(want or "heygem: error: argument COMMAND: invalid choice: 'frobnicate' (choose from ")
+        assert err.endswith("heygem -h）\n" if lang == "zh" else "(see heygem -h)\n")
+    else:
+        assert err == want + "\n"
+
+
+def test_usage_error_from_the_locale(tmp_path):
+    base = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_ALL", "LC_MESSAGES", "HEYGEM_LANG")}
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "scan", "--samples", "x", "v.mp4"],
+                          capture_output=True, text=True, env={**base, "LANG": "zh_CN.UTF-8"}, cwd=tmp_path,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == "heygem scan：错误：参数 --samples：无效的 int 值：'x'（参见 heygem scan -h）\n"
+
+
+def test_a_batch_error_from_the_notebook_kernel_keeps_its_template(tmp_path, clip_524):
+    # the whole batch fails inside papermill's kernel (another process): shown in the user's language
+    silent = tmp_path / "无声.mp4"                 # a real clip without its sound, given as the speech
+    subprocess.run([sys.executable, "-c", "import sys, subprocess; from heygem_kernel.media import ffmpeg_exe; "
+                    "subprocess.run([ffmpeg_exe(), '-v', 'error', '-i', sys.argv[1], '-t', '1', '-an', '-c', 'copy', "
+                    "sys.argv[2]], check=True)", str(clip_524), str(silent)], check=True)
+    base = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_ALL", "LC_MESSAGES", "HEYGEM_LANG")}
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "batch", "--audio", str(silent), "--run-dir",
+                           str(tmp_path / "b"), str(clip_524)], capture_output=True, text=True,
+                          env={**base, "LANG": "zh_CN.UTF-8"}, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == f"heygem：错误：{silent} 没有音轨"
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "b").glob(".kernel-error*"))     # the record the kernel left is gone
+
+
+def test_an_error_rebuilt_from_its_record():
+    from heygem_kernel.errors import MediaError, from_record
+    err = CheckpointError("checkpoint not found: {path} (expected {hint})", path="/m/张.pth",
+                          hint=i18n.Text("the Wav2Lip generator"))
+    back = from_record(json.loads(json.dumps(err.to_record())), MediaError)
+    assert isinstance(back, MediaError) and str(back) == str(err)
+    assert back.localized("zh") == err.localized("zh") != str(err)

@@ -8,6 +8,7 @@ Exit status: 0 when every item is ok, 1 when any failed, 2 when the batch could 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from ..i18n import _
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "batch.ipynb"
 KERNEL_START_TIMEOUT_S = 120     # a cold kernel on a busy 2-core box can take a while
+KERNEL_ERROR_RECORD = ".kernel-error.json"   # in the run folder while the notebook runs (see _relayed)
 LOG = logging.getLogger("heygem.batch")
 
 
@@ -56,7 +58,7 @@ def add_parser(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from .. import report
-    from ..batch import ENV_LOCK_HELD, expand_videos, lock_run_dir, make_options, read_manifest
+    from ..batch import ENV_ERROR_RECORD, ENV_LOCK_HELD, expand_videos, lock_run_dir, make_options, read_manifest
     from ..enhance import from_options
     from ..options import check_device
     from .run import options_from_args
@@ -87,12 +89,19 @@ def main(args: argparse.Namespace) -> int:
         LOG.warning("--workers applies to --executor dask; running the items one after another here")
     lock = lock_run_dir(run_dir)  # held until this process ends (a kill -9 releases it too) ...
     os.environ[ENV_LOCK_HELD] = str(run_dir)   # ... for the notebook's kernel too (our child)
+    error_record = run_dir / KERNEL_ERROR_RECORD
+    os.environ[ENV_ERROR_RECORD] = str(error_record)
     executed = run_dir / report.EXECUTED_NOTEBOOK
     parameters = dict(audio=str(audio), videos=videos, run_dir=str(run_dir), backend=backend, options=options,
                       executor=executor, workers=int(args.workers or 0), scheduler=args.scheduler or "",
                       cache_dir=str(Path(args.cache_dir).expanduser().absolute()) if args.cache_dir else "",
                       samples=int(args.samples))
-    execute_notebook(Path(args.notebook), executed, parameters, kernel=args.kernel, timeout=args.timeout)
+    try:
+        execute_notebook(Path(args.notebook), executed, parameters, kernel=args.kernel, timeout=args.timeout,
+                         error_record=error_record)
+    finally:
+        os.environ.pop(ENV_ERROR_RECORD, None)
+        error_record.unlink(missing_ok=True)
 
     html = report.write_html(executed, run_dir / report.REPORT_HTML)
     archive = None if args.no_zip else report.write_zip(run_dir)
@@ -116,10 +125,12 @@ def main(args: argparse.Namespace) -> int:
 
 
 def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel: str,
-                     timeout: float | None = None) -> None:
+                     timeout: float | None = None, error_record: Path | None = None) -> None:
     """papermill ``notebook`` -> ``executed`` in this process; kernel output streams to the console.
 
-    A notebook error becomes one :class:`HeyGemError` line (the executed notebook keeps the traceback).
+    A notebook error becomes one :class:`HeyGemError` line (the executed notebook keeps the traceback);
+    one of ours keeps its class and, from the record the kernel left in ``error_record``
+    (``$HEYGEM_ERROR_RECORD``), its template, so it is shown in the user's language.
     """
     import papermill as pm
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -139,12 +150,31 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
                             start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=timeout, cwd=None)
     except pm.PapermillExecutionError as exc:
         if exc.ename in _heygem_error_names():  # bad input for the whole batch, e.g. the audio
-            raise HeyGemError(exc.evalue) from None
+            raise _relayed(exc, error_record) from None
         raise HeyGemError("the batch notebook failed in cell {exec_count}: {ename}: {evalue} "
                           "(traceback in {executed})",
                           exec_count=exc.exec_count, ename=exc.ename, evalue=exc.evalue, executed=executed) from None
 
 
+
+
+def _relayed(exc, error_record: Path | None) -> HeyGemError:
+    """The kernel's error as one of ours: its template and values from the record it left (when
+    that record is of this very error), else its English line; ``str()`` is the kernel's line."""
+    from .. import errors
+    cls = getattr(errors, exc.ename, HeyGemError)
+    try:
+        left = json.loads(error_record.read_text(encoding="utf-8")) if error_record else None
+    except (OSError, ValueError):
+        left = None
+    err = None
+    if isinstance(left, dict) and left.get("kind") == exc.ename and left.get("message") == exc.evalue:
+        with contextlib.suppress(KeyError, IndexError, ValueError, TypeError, AttributeError):
+            err = errors.from_record(left["record"], cls)
+    if err is None:
+        err = cls(exc.evalue)
+    err.args = (exc.evalue,)                  # the English line exactly as the kernel wrote it
+    return err
 
 
 class _Console:
