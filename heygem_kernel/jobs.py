@@ -497,9 +497,21 @@ def _error_line(run_dir: Path, rc: int) -> str:
     except OSError:
         lines = []
     for line in reversed(lines):
-        if line.startswith("heygem: "):
-            return line.removeprefix("heygem: ").removeprefix("error: ")
+        message = _cli_error_message(line)
+        if message is not None:
+            return message
     return f"the batch exited with status {rc}" + (" (killed)" if rc < 0 else "")
+
+
+def _cli_error_message(line: str) -> str | None:
+    """The message of a ``heygem`` error line in any language it was printed in (the batch runs in
+    the server's): ``heygem: error: X`` and ``heygem：错误：X`` give ``X``; None for other lines."""
+    from .i18n import LANGUAGES, translate
+    for lang in LANGUAGES:
+        prefix = translate("heygem: error: {message}", {"message": ""}, lang)
+        if line.startswith(prefix):
+            return line[len(prefix):]
+    return line.removeprefix("heygem: ") if line.startswith("heygem: ") else None
 
 
 def kill_tree(pid: int) -> None:

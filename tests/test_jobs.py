@@ -168,3 +168,12 @@ def test_heygem_batch_options_json_errors_are_one_line(tmp_path, clip_524, speec
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 2 and out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
     assert not (tmp_path / "b" / "manifest.json").exists()          # refused before any work
+
+
+def test_a_failed_jobs_error_line_is_found_in_either_language(tmp_path):
+    # the batch prints its error in the server's language (heygem serve --lang zh): the job keeps it
+    from heygem_kernel.jobs import JOB_LOG, _error_line
+    for line, want in (("heygem：错误：/data/无声.mp4 没有音轨", "/data/无声.mp4 没有音轨"),
+                       ("heygem: error: /data/a.mp4 has no audio track", "/data/a.mp4 has no audio track")):
+        (tmp_path / JOB_LOG).write_text(f"14:00:00 INFO Executing notebook\n{line}\n", encoding="utf-8")
+        assert _error_line(tmp_path, 2) == want
