@@ -32,11 +32,12 @@ class RunResult:
     params_path: Path
     log_path: Path
     plots: dict[str, Path]
-    width: int
+    width: int                       # px of the output file (even: an odd input size gains an edge column/row)
     height: int
     fps: float
-    n_frames: int
-    duration: float
+    n_frames: int                    # video frames in the output file (what ffprobe -count_frames reads)
+    duration: float                  # s of speech = the audio stream; the picture lasts n_frames / fps,
+                                     # the frame nearest the speech's end included (media.output_frames)
     frames_no_face: int
     sync_offset_frames: int | None
     sync_confidence: float | None
