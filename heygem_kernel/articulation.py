@@ -22,13 +22,15 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
+from .i18n import N_, _
 
 # ISO 639-1 codes (with the usual aliases) accepted by --language; "auto" = the English model.
 LANGUAGES: dict[str, str] = {
-    "auto": "auto (English phone model)", "en": "English", "zh": "Mandarin Chinese", "yue": "Cantonese",
-    "ja": "Japanese", "ko": "Korean", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
-    "pt": "Portuguese", "nl": "Dutch", "ru": "Russian", "ar": "Arabic", "hi": "Hindi", "tr": "Turkish",
-    "vi": "Vietnamese", "th": "Thai", "id": "Indonesian", "pl": "Polish", "sv": "Swedish",
+    "auto": N_("auto (English phone model)"), "en": N_("English"), "zh": N_("Mandarin Chinese"),
+    "yue": N_("Cantonese"), "ja": N_("Japanese"), "ko": N_("Korean"), "de": N_("German"), "fr": N_("French"),
+    "es": N_("Spanish"), "it": N_("Italian"), "pt": N_("Portuguese"), "nl": N_("Dutch"), "ru": N_("Russian"),
+    "ar": N_("Arabic"), "hi": N_("Hindi"), "tr": N_("Turkish"), "vi": N_("Vietnamese"), "th": N_("Thai"),
+    "id": N_("Indonesian"), "pl": N_("Polish"), "sv": N_("Swedish"),
 }
 ALIASES = {"cmn": "zh", "zh-cn": "zh", "zh-hans": "zh", "mandarin": "zh", "chinese": "zh", "jp": "ja",
            "jpn": "ja", "japanese": "ja", "ger": "de", "deu": "de", "german": "de", "english": "en",
@@ -57,6 +59,13 @@ def normalise_language(language: str | None) -> str:
         raise InputError("unknown language {language!r}: use auto or one of {codes}", language=language,
                          codes=", ".join(sorted(c for c in LANGUAGES if c != "auto")))
     return code
+
+
+def language_label(language: str) -> str:
+    """``language``'s name for people, in the user's language: "Mandarin Chinese (zh)",
+    "auto (English phone model)"."""
+    code = normalise_language(language)
+    return _(LANGUAGES[code]) if code == "auto" else f"{_(LANGUAGES[code])} ({code})"
 
 
 def uses_acoustic_closures(language: str) -> bool:

@@ -540,9 +540,9 @@ def check(job: Job):
     targets that drove the render; the targets are checked against the same reference.
     """
     from . import sync as sync_mod
-    r, info, phones = job.rendered, job.info, job.speech.phones
-    est = sync_mod.estimate_from_speech(r.mouth_open, phones=phones, fps=info.fps, mouth_width=r.mouth_width)
-    job.sync_targets = sync_mod.check_targets(job.feats.visemes, phones=phones, fps=info.fps)
+    r, info, speech = job.rendered, job.info, job.speech     # speech: its language's front end too
+    est = sync_mod.estimate_from_speech(r.mouth_open, speech=speech, fps=info.fps, mouth_width=r.mouth_width)
+    job.sync_targets = sync_mod.check_targets(job.feats.visemes, speech=speech, fps=info.fps)
     LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", est.offset_frames,
              est.confidence, est.correlation)
     return est

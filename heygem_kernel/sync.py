@@ -260,12 +260,18 @@ def _as_track(x: Any, name: str) -> np.ndarray:
 METHOD_REFERENCE = ("mouth landmarks vs the calibrated real-speech reference (sync.speech_reference: "
                     "phones at real-speaker timing, opening + bilabial closures)")
 METHOD_TRACKS = "mouth landmarks vs caller-supplied speech tracks"
+METHOD_LANGUAGE = "language {language}: opening shut by the spectral closure cue (articulation.constriction)"
 
 
-def speech_reference(phones: list, *, fps: float, n_frames: int) -> dict[str, np.ndarray]:
+def speech_reference(phones: list, *, fps: float, n_frames: int,
+                     constriction: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Where a real speaker's mouth is for this speech: the sync check's ground-truth model.
 
     phones  recognised segments (``Speech.phones``, acoustic timing, seconds).
+    constriction  optional [shape=(n_frames,)] spectral closure cue of a non-English language
+            (:func:`language_cue`): the opening is pulled shut there as the render's is
+            (``Speech.features``), since the English phone model misses most closures of
+            other languages.
     Returns {"open", "width", "closure"} [shape=(n_frames,)] float32 in [0, 1]: the viseme
     opening and spread of each phone at real-speaker timing (``visemes.real_timing``) with
     loudness ignored, and the bilabial closures. It does not depend on any render setting, so
@@ -273,8 +279,22 @@ def speech_reference(phones: list, *, fps: float, n_frames: int) -> dict[str, np
     """
     from .visemes import closure_track, viseme_track
     tracks = viseme_track(phones, envelope=np.ones(n_frames), fps=fps, n_frames=n_frames)
-    return {"open": tracks["open"], "width": tracks["width"],
+    opening = tracks["open"]
+    if constriction is not None:
+        from .articulation import DEPTH
+        opening = (opening * (1.0 - DEPTH * np.asarray(constriction, np.float64)[:n_frames])).astype(np.float32)
+    return {"open": opening, "width": tracks["width"],
             "closure": closure_track(phones, fps=fps, n_frames=n_frames)}
+
+
+def language_cue(speech, *, fps: float, n_frames: int) -> np.ndarray | None:
+    """The spectral closure cue (``articulation.constriction``, [shape=(n_frames,)]) that
+    ``speech`` (an :class:`heygem_kernel.audio.Speech`) of a non-English ``language`` adds to
+    its mouth model; None for ``auto``/``en`` (the phone model alone)."""
+    from . import articulation
+    if speech is None or not articulation.uses_acoustic_closures(speech.language):
+        return None
+    return articulation.constriction(speech.wav, sr=speech.sr, fps=fps, n_frames=n_frames)
 
 
 def _peak(curve: np.ndarray) -> tuple[int, float]:
@@ -365,16 +385,26 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
                         window_frames=window, method=method)
 
 
-def estimate_from_speech(mouth_open: np.ndarray, *, phones: list, fps: float,
+def estimate_from_speech(mouth_open: np.ndarray, *, phones: list | None = None, speech=None, fps: float,
                          mouth_width: np.ndarray | None = None,
                          max_shift: int | None = None) -> SyncEstimate:
     """Offset of a mouth track [shape=(T,)] against the calibrated real-speech reference of
-    ``phones`` (see :func:`speech_reference`); what ``heygem sync`` and every run report."""
+    ``phones`` (see :func:`speech_reference`); what ``heygem sync`` and every run report.
+
+    Pass ``speech`` (an :class:`heygem_kernel.audio.Speech`) instead of ``phones`` to use the
+    same front end as the render: its phones and, for a non-English ``speech.language``, the
+    spectral closure cue (:func:`language_cue`; the method then says so).
+    """
+    if (phones is None) == (speech is None):
+        raise ValueError("estimate_from_speech: pass either phones or speech")
     n = int(np.asarray(mouth_open).shape[0])
-    ref = speech_reference(phones, fps=fps, n_frames=n)
+    cue = language_cue(speech, fps=fps, n_frames=n)
+    ref = speech_reference(speech.phones if speech is not None else phones, fps=fps, n_frames=n,
+                           constriction=cue)
+    method = METHOD_REFERENCE if cue is None else f"{METHOD_REFERENCE}; {METHOD_LANGUAGE.format(language=speech.language)}"
     return estimate_offset(mouth_open, ref["open"], fps=fps, max_shift=max_shift,
                            mouth_width=mouth_width, speech_width=None if mouth_width is None else ref["width"],
-                           speech_closure=ref["closure"], method=METHOD_REFERENCE)
+                           speech_closure=ref["closure"], method=method)
 
 
 def calibrate_mouth_delay(clips: list[tuple[np.ndarray, np.ndarray | None, list, float]], *,
@@ -402,11 +432,13 @@ def calibrate_mouth_delay(clips: list[tuple[np.ndarray, np.ndarray | None, list,
     return 0.5 * (lo + hi)
 
 
-def check_targets(targets: dict[str, np.ndarray], *, phones: list, fps: float) -> SyncEstimate:
+def check_targets(targets: dict[str, np.ndarray], *, phones: list | None = None, speech=None,
+                  fps: float) -> SyncEstimate:
     """Timing of a render's own mouth targets (``AudioFeatures.visemes``, [shape=(T,)] each)
     against the calibrated real-speech reference: ~0 when the targets are placed where real
-    mouths are; a mistimed target model reads its error here (positive = targets late)."""
-    return estimate_from_speech(np.asarray(targets["open"], np.float64), phones=phones, fps=fps,
+    mouths are; a mistimed target model reads its error here (positive = targets late).
+    ``phones`` or ``speech`` as in :func:`estimate_from_speech`."""
+    return estimate_from_speech(np.asarray(targets["open"], np.float64), phones=phones, speech=speech, fps=fps,
                                 mouth_width=targets.get("width"))
 
 
@@ -421,6 +453,7 @@ class SyncReport:
                    (:func:`speech_reference`) and loudness at the video's fps.
     audio_shift_s  seconds the video's own audio track starts after its picture (container
                    start times, applied before measuring); 0 for a separate ``audio`` file.
+    language       the speech's language code the reference was built for (``--language``).
     """
 
     video: Path
@@ -437,18 +470,21 @@ class SyncReport:
     audio_shift_s: float = 0.0
     speech_closure: np.ndarray | None = field(default=None, repr=False)
     plot: Path | None = None
+    language: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         return {"video": str(self.video), "audio": None if self.audio is None else str(self.audio),
                 "fps": float(self.fps), "n_frames": int(self.n_frames),
                 "frames_no_face": int(self.frames_no_face), "audio_shift_s": round(self.audio_shift_s, 4),
+                "language": self.language,
                 "plot": None if self.plot is None else str(self.plot), **self.estimate.to_dict()}
 
 
-def _own_speech(video: Path, shift: float):
+def _own_speech(video: Path, shift: float, language: str = "auto"):
     """The video's own audio track as a Speech, aligned to its first picture.
 
     ``shift``: seconds the sound starts after the first picture (``VideoInfo.audio_delay``).
+    ``language``: the speech's ``--language`` code (``audio.speech_from_wav``).
     """
     from . import audio as audio_mod
     wav = audio_mod.load_audio(video)
@@ -459,24 +495,29 @@ def _own_speech(video: Path, shift: float):
         wav = wav[samples:]
         if wav.shape[0] < audio_mod.SAMPLE_RATE // 10:
             raise MediaError("{video}: its audio track ends before the picture starts", video=video)
-    return audio_mod.speech_from_wav(wav, sr=audio_mod.SAMPLE_RATE, path=str(video)), shift
+    return audio_mod.speech_from_wav(wav, sr=audio_mod.SAMPLE_RATE, path=str(video), language=language), shift
 
 
 def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
                        max_shift: int | None = None, plot: str | Path | None = None,
-                       detector: str = "mediapipe", speech=None, track=None) -> SyncReport:
+                       detector: str = "mediapipe", speech=None, track=None,
+                       language: str = "auto") -> SyncReport:
     """Measure the audio/video offset of any video from its mouth landmarks.
 
     ``audio`` None: the video's own audio track (its container start time applied, as a player
     would); otherwise that file, starting with the first frame (as ``heygem run`` muxes it).
-    ``speech`` may be a precomputed :class:`heygem_kernel.audio.Speech` of ``audio``, ``track``
-    a precomputed :class:`heygem_kernel.landmarks.FaceTrack` of ``video`` (raw, unsmoothed).
-    ``plot``: write the mouth-track/sync-curve PNG there. Raises InputError/MediaError for
-    missing or unreadable files, NoFaceError when no frame has a face.
+    ``language``: the speech's language (``heygem run --language``; InputError for an unknown
+    code, before any work): the speech is analysed with the same front end as a run's.
+    ``speech`` may be a precomputed :class:`heygem_kernel.audio.Speech` of ``audio`` (its own
+    language is used), ``track`` a precomputed :class:`heygem_kernel.landmarks.FaceTrack` of
+    ``video`` (raw, unsmoothed). ``plot``: write the mouth-track/sync-curve PNG there. Raises
+    InputError/MediaError for missing or unreadable files, NoFaceError when no frame has a face.
     """
     from . import audio as audio_mod
     from . import landmarks, media
+    from .articulation import normalise_language
 
+    language = normalise_language(language)
     video = Path(video)
     info = media.probe_video(video)
     if info.is_image:
@@ -486,18 +527,17 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
         if audio is None:
             if not info.has_audio:
                 raise MediaError("{video} has no audio track: pass the speech with --audio", video=video)
-            speech, shift_s = _own_speech(video, info.audio_delay)
+            speech, shift_s = _own_speech(video, info.audio_delay, language)
         else:
-            speech = audio_mod.load_speech(audio)
+            speech = audio_mod.load_speech(audio, language=language)
     if track is None:
         track = landmarks.track_video(video, detector=detector)
     fps = float(track.fps)
     n = min(track.n_frames, speech.n_frames_at(fps))
     feats = speech.features(fps=fps, n_frames=n)
     mouth, width = track.mouth_open()[:n], track.mouth_width()[:n]
-    estimate = estimate_from_speech(mouth, phones=speech.phones, fps=fps, max_shift=max_shift,
-                                    mouth_width=width)
-    ref = speech_reference(speech.phones, fps=fps, n_frames=n)
+    estimate = estimate_from_speech(mouth, speech=speech, fps=fps, max_shift=max_shift, mouth_width=width)
+    ref = speech_reference(speech.phones, fps=fps, n_frames=n, constriction=language_cue(speech, fps=fps, n_frames=n))
     plot_path = None
     if plot is not None:
         from . import diagnostics
@@ -508,4 +548,4 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
                       fps=fps, n_frames=n, frames_no_face=int(np.count_nonzero(~np.isfinite(mouth))),
                       mouth_open=mouth, mouth_width=width, speech_open=ref["open"],
                       speech_width=ref["width"], speech_closure=ref["closure"], envelope=feats.envelope,
-                      audio_shift_s=float(shift_s), plot=plot_path)
+                      audio_shift_s=float(shift_s), plot=plot_path, language=speech.language)

@@ -285,6 +285,14 @@ def test_language_codes():
     assert not articulation.uses_acoustic_closures("auto") and articulation.uses_acoustic_closures("ja")
     with pytest.raises(InputError, match="unknown language 'klingon'"):
         articulation.normalise_language("klingon")
+    from heygem_kernel import i18n
+    assert articulation.language_label("cmn") == "Mandarin Chinese (zh)"
+    i18n.set_language("zh")
+    try:                                     # the names people pick from, in their language
+        assert articulation.language_label("zh") == "普通话 (zh)"
+        assert articulation.language_label("auto") == "自动（英语音素模型）"
+    finally:
+        i18n.set_language(None)
 
 
 def test_real_mandarin_with_language_zh(speech_zh):

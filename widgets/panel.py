@@ -64,6 +64,12 @@ def _language_links() -> str:
     return "<span style='font-size:90%'>" + " | ".join(links) + "</span>"
 
 
+def _speech_languages() -> list[tuple[str, str]]:
+    """(label in the page's language, ``--language`` code) for every language the engine accepts."""
+    from heygem_kernel.articulation import LANGUAGES, language_label
+    return [(language_label(code), code) for code in LANGUAGES]
+
+
 def _backends() -> list[str]:
     from heygem_kernel.backends import available
     return available()
@@ -191,6 +197,9 @@ class Workbench:
                                               description=_("restore strength"), style=style)
         self.loop = W.Dropdown(options=[(_("seamless"), "seamless"), (_("ping-pong"), "pingpong")], value=d.loop,
                                description=_("short video"), style=style)
+        self.speech_language = hook(W.Dropdown(options=_speech_languages(), value=d.language,
+                                               description=_("speech language"), style=style),
+                                    "heygem-speech-language")
         self.frame_index = W.BoundedIntText(value=0, min=0, max=10**6, description=_("frame"), style=style)
         self.preview_button = hook(W.Button(description=_("Preview mask & blend"), icon="eye",
                                             layout=W.Layout(**natural)), "heygem-preview")
@@ -199,6 +208,7 @@ class Workbench:
                                   "heygem-preview-image")
         options = W.VBox([
             W.HBox([self.backend, self.device, self.out_height, self.loop]),
+            W.HBox([self.speech_language]),
             W.HBox([self.mask_scale, self.feather, self.smoothing]),
             W.HBox([W.Label(_("padding (px)")), *self.pads]),
             W.HBox([self.enhance, self.enhance_strength]),
@@ -360,7 +370,8 @@ class Workbench:
             backend=self.backend.value, device=self.device.value, mask_scale=float(self.mask_scale.value),
             feather=float(self.feather.value), smoothing=float(self.smoothing.value),
             pads=tuple(int(p.value) for p in self.pads), out_height=self.out_height.value or None,
-            enhance=self.enhance.value, enhance_strength=float(self.enhance_strength.value), loop=self.loop.value)
+            enhance=self.enhance.value, enhance_strength=float(self.enhance_strength.value), loop=self.loop.value,
+            language=self.speech_language.value)
 
     def jobs(self) -> list[Path]:
         """The videos Generate would render, in order."""

@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..articulation import language_label
 from ..i18n import _, ljust
 from ..sync import MAX_SHIFT_S
 
@@ -26,6 +27,9 @@ def add_parser(sub) -> None:
     p.add_argument("--max-shift", type=int, default=None,
                    help=f"largest offset searched, in frames either way (default: {MAX_SHIFT_S} s worth)")
     p.add_argument("--detector", default="mediapipe", help="landmark detector (default: %(default)s)")
+    p.add_argument("--language", default="auto",
+                   help="language of the speech, as for heygem run: auto (English phone model) or zh, ja, de, "
+                        "en, ... (non-English speech gets the language-independent closure cue)")
     p.set_defaults(func=main)
 
 
@@ -37,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("--max-shift must be at least 1 frame, got {max_shift}", max_shift=args.max_shift)
     plot = None if args.no_plot else Path(args.plot or f"{Path(args.video).stem}_sync.png")
     report = measure_video_sync(args.video, audio=args.audio, max_shift=args.max_shift, plot=plot,
-                                detector=args.detector)
+                                detector=args.detector, language=args.language)
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0
@@ -54,6 +58,7 @@ def main(args: argparse.Namespace) -> int:
                        video=report.video, n_frames=report.n_frames, fps=report.fps,
                        no_face=report.frames_no_face)),
         (_("audio"), str(report.audio) if report.audio is not None else own),
+        (_("language"), language_label(report.language)),
         (_("offset"), _("{frames:+d} frames ({ms:+.0f} ms; sub-frame {exact:+.2f}); positive = video lags audio",
                         frames=est.offset_frames, ms=est.offset_ms, exact=est.offset_exact)),
         (_("confidence"), _("{confidence:.2f} (chance level for this length: {chance:.2f})",
