@@ -59,7 +59,7 @@ STAGES = [
     ("synthesis", ["synthesise"]),
     ("compositing", ["composite"]),
     ("enhance", ["enhance"]),
-    ("encode (queue + resize)", ["encode"]),
+    ("encode (queue + resize, final drain)", ["encode", "encode_finish"]),
     ("encode, ffmpeg CPU", ["encode_cpu"]),
     ("sync check (measure + estimate)", ["measure", "sync"]),
     ("plots", ["plots"]),

@@ -4,9 +4,11 @@
     analyse_inputs  face track + mouth library (:func:`analyse`, cached by the video's content
                     hash) beside the speech; the loop plan      -> job.analysis, job.speech, job.feats, job.plan
     render          decode -> synthesise -> composite -> encode, overlapped (:mod:`heygem_kernel.render`)
-                                                              -> job.rendered
+                                                              -> job.rendered, job.encoder
     check           the output's own mouth against the speech -> job.sync
-    record          plots, params.json, result.json           -> RunResult
+    draw_plots      mouth track and landmark plots            -> job.plots
+                    (check and draw_plots run while the encoder finishes its last frames)
+    record          params.json, result.json                  -> RunResult
 
 Each stage is a function of the :class:`Job`: it reads what earlier stages filled in and adds
 its own part. Frames flow through bounded queues, so memory does not grow with the video.
@@ -300,6 +302,8 @@ class Job:
     meter: Any = None                      # analyse_inputs: render.MouthMeter, made while the speech is analysed
     decoded: media.FrameSpool | None = None  # analyse_inputs: the frames the face analysis decoded, for the render
     rendered: Rendered | None = None       # render
+    encoder: Any = None                    # render: render.Encoder, finishing the file until closed
+    plots: dict = field(default_factory=dict)  # draw_plots: name -> PNG path
     sync: Any = None                       # check: sync.SyncEstimate, or None when not checked
     sync_targets: Any = None               # check: the render's targets against the same reference
 
@@ -429,16 +433,23 @@ def _run(job: Job) -> records.RunResult:
         analyse_inputs(job)
         with job.watch("render"):
             job.rendered = render(job)
+        LOG.info("render: %d frames, %d without a face and %d with the mouth covered passed through", job.n_out,
+                 job.rendered.no_face, len(job.rendered.covered))
+        if job.options.sync_check:
+            with job.watch("sync"):
+                job.sync = check(job)
+        with job.watch("plots"):
+            job.plots = draw_plots(job)
+        job.encoder.close()   # the file is complete from here on
+    except BaseException:
+        if job.encoder is not None:   # no partial output left behind
+            job.encoder.abort()
+        raise
     finally:
         if job.meter is not None:
             job.meter.close()
         if job.decoded is not None:
             job.decoded.close()
-    LOG.info("render: %d frames, %d without a face and %d with the mouth covered passed through", job.n_out,
-             job.rendered.no_face, len(job.rendered.covered))
-    if job.options.sync_check:
-        with job.watch("sync"):
-            job.sync = check(job)
     return record(job)
 
 
@@ -548,8 +559,13 @@ def check(job: Job):
     return est
 
 
+def draw_plots(job: Job) -> dict[str, Path]:
+    """The landmark and mouth-track plots (the mel plot was drawn beside the face analysis)."""
+    return _plots(job.run_dir, job.feats, job.rendered, job.sync, job.info.fps, mask_scale=job.options.mask_scale)
+
+
 def record(job: Job) -> records.RunResult:
-    """Plots, ``params.json`` and ``result.json``: what a person needs to judge and repeat the run."""
+    """``params.json`` and ``result.json``: what a person needs to judge and repeat the run."""
     info, sync, options = job.info, job.sync, job.options
     extra = {"input_notes": job.notes, "mouth_covered": _covered_spans(job.rendered.covered, info.fps),
              "analysis_cached": job.analysis.cached, "source_frames": info.n_frames,
@@ -560,8 +576,7 @@ def record(job: Job) -> records.RunResult:
                      sync_method=sync.method, sync_targets_offset_frames=job.sync_targets.offset_exact,
                      speech_language=job.speech.language)
     extra.update(_backend_scores(job.backend, job.output, job.feats, info))
-    with job.watch("plots"):
-        plots = _plots(job.run_dir, job.feats, job.rendered, sync, info.fps, mask_scale=options.mask_scale)
+    plots = job.plots
     job.watch.add("total", time.perf_counter() - job.started)
     params_path = job.run_dir / "params.json"
     records.write_json(params_path, {

@@ -55,7 +55,12 @@ def output_size(info: media.VideoInfo, options: RunOptions) -> tuple[int, int]:
 
 
 def render(job: "Job") -> Rendered:
-    """Decode the source frames the output needs, synthesise, composite, measure and encode them."""
+    """Decode the source frames the output needs, synthesise, composite, measure and encode them.
+
+    Returns once every frame is handed to the encoder; ``job.encoder`` is then still finishing
+    the last ones (x264's lookahead), so the caller can check sync and draw plots meanwhile and
+    must :meth:`Encoder.close` it (or :meth:`Encoder.abort` on failure).
+    """
     opts, track = job.options, job.analysis.track
     compositor = Compositor(opts)
     meter = (job.meter or make_meter(job)) if opts.sync_check else None
@@ -90,7 +95,8 @@ def render(job: "Job") -> Rendered:
         job.report("render", int(batch.out_index[-1]) + 1, job.n_out)
 
     batch_size = max(1, opts.batch_size)
-    with source_frames(job) as source, Encoder(job) as encoder, \
+    encoder = job.encoder = Encoder(job)
+    with source_frames(job) as source, \
             Synthesiser(job.backend, track, plan=job.plan, watch=job.watch, covered=covered) as synth:
         pending: list = []
         for out_i, (src_i, frame) in enumerate(_timed(source, job.watch, "decode")):
@@ -273,7 +279,8 @@ class PlotSamples:
 
 
 class Encoder:
-    """Resizes frames to the output size and encodes them (:class:`media.VideoWriter`)."""
+    """Resizes frames to the output size and encodes them (:class:`media.VideoWriter`).
+    :meth:`close` waits for the file; :meth:`abort` deletes the partial one (safe after close)."""
 
     def __init__(self, job: "Job") -> None:
         self.size = output_size(job.info, job.options)
@@ -290,6 +297,13 @@ class Encoder:
             if self.size != self.native:
                 frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
             self.writer.write(frame)
+
+    def close(self) -> None:
+        with self.watch("encode_finish"):
+            self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.abort()
 
     def __enter__(self) -> "Encoder":
         return self
