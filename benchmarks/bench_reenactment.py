@@ -9,7 +9,8 @@ For each clip it prints
   the same recording with its picture delayed by 4 frames (should read +4);
 * self-reenactment: the clip's frames rotated by half its length, driven by its own speech with
   the default backend; the output's mouth opening (tracked on the output) is correlated with the
-  recorded mouth at lag 0 and at the best lag within +-5 frames (positive = output late);
+  recorded mouth at lag 0 and at the best lag within +-5 frames (positive = output late; also
+  sub-frame, from a parabola through the peak);
 * ``out@+4``: the run-time check on that output with its picture delayed by 4 frames;
 * ``interior``: open-mouth interior brightness of the output / the recording
   (mouthlib.interior_ratio);
@@ -62,6 +63,20 @@ def lag_curve(recorded: np.ndarray, output: np.ndarray) -> dict[int, float]:
     return {k: corr(recorded, lagged(output, -k)) for k in range(-MAX_LAG, MAX_LAG + 1)}
 
 
+def peak_lag(curve: dict[int, float]) -> tuple[int, float]:
+    """The best lag of a lag curve and its sub-frame position (parabola through its neighbours):
+    the curves are flat near their peak, so the whole-frame best lag alone hides how close a
+    clip is to the next frame."""
+    best = max(curve, key=lambda k: curve[k] if np.isfinite(curve[k]) else -9)
+    exact = float(best)
+    if best - 1 in curve and best + 1 in curve:
+        a, b, c = curve[best - 1], curve[best], curve[best + 1]
+        den = a - 2 * b + c
+        if np.isfinite(den) and den < 0:
+            exact = best + 0.5 * (a - c) / den
+    return best, exact
+
+
 class Clip:
     def __init__(self, path: Path, tmp: Path) -> None:
         self.path, self.name = path, path.stem
@@ -100,7 +115,7 @@ def measure(clip: Clip, tmp: Path, label: str) -> dict:
     out_track = track_video(result.output)
     recorded, output = clip.track.mouth_open(), out_track.mouth_open()
     curve = lag_curve(recorded, output)
-    best = max(curve, key=lambda k: curve[k] if np.isfinite(curve[k]) else -9)
+    best, best_exact = peak_lag(curve)
     out_delayed = clip.delayed_reading(output, out_track.mouth_width())
     n = min(len(recorded), len(output))
     env = audio.envelope(clip.speech.wav, sr=clip.speech.sr, fps=clip.fps, n_frames=n)
@@ -111,7 +126,7 @@ def measure(clip: Clip, tmp: Path, label: str) -> dict:
         interior = float("nan")
     return {"clip": clip.name, "rows": label, "delay_ms": visemes.MOUTH_DELAY * 1000,
             "sync": est.offset_exact, "sync_verdict": est.verdict(), "sync4": delayed.offset_exact,
-            "lag0": curve[0], "best_lag": best, "best": curve[best], "out4": out_delayed.offset_exact,
+            "lag0": curve[0], "best_lag": best, "best_exact": best_exact, "best": curve[best], "out4": out_delayed.offset_exact,
             "interior": interior, "env_out": corr(output[:n], env), "env_rec": corr(recorded[:n], env)}
 
 
@@ -137,7 +152,7 @@ def main() -> None:
         visemes.MOUTH_DELAY = shipped
     print(f"\nshipped MOUTH_DELAY {shipped * 1000:.0f} ms (fitted on all four clips)")
     head = (f"{'clip':20} {'rows':20} {'zero ms':>7} {'sync':>6} {'sync@+4':>8} {'lag0 r':>7} "
-            f"{'best':>5} {'r':>5} {'out@+4':>7} {'interior':>8} {'env r out/rec':>14}")
+            f"{'best':>5} {'(sub)':>6} {'r':>5} {'out@+4':>7} {'interior':>8} {'env r out/rec':>14}")
     for label in ("shipped (in-sample)", "left out"):
         sel = [r for r in rows if r["rows"] == label]
         if not sel:
@@ -145,7 +160,7 @@ def main() -> None:
         print(f"\n{label}:\n{head}")
         for r in sel:
             print(f"{r['clip']:20} {r['rows']:20} {r['delay_ms']:7.0f} {r['sync']:+6.2f} {r['sync4']:+8.2f} "
-                  f"{r['lag0']:7.2f} {r['best_lag']:+5d} {r['best']:5.2f} {r['out4']:+7.2f} "
+                  f"{r['lag0']:7.2f} {r['best_lag']:+5d} {r['best_exact']:+6.2f} {r['best']:5.2f} {r['out4']:+7.2f} "
                   f"{r['interior']:8.2f} {r['env_out']:6.2f}/{r['env_rec']:.2f}")
         print(f"{'mean':20} {'':20} {'':7} {np.mean([abs(r['sync']) for r in sel]):6.2f} {'':8} "
               f"{np.nanmean([r['lag0'] for r in sel]):7.2f}   (|sync| mean; lag-0 r mean: issue 8 >= 0.40, "

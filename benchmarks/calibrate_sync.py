@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_reenactment import CLIPS, MEDIA, lag_curve  # noqa: E402
+from bench_reenactment import CLIPS, MEDIA, lag_curve, peak_lag  # noqa: E402
 
 from heygem_kernel import audio, landmarks, media, sync, visemes  # noqa: E402
 
@@ -66,8 +66,9 @@ def main() -> None:
         env = audio.envelope(speech.wav, sr=speech.sr, fps=track.fps, n_frames=track.n_frames)
         targets = visemes.viseme_track(speech.phones, envelope=env, fps=track.fps, n_frames=track.n_frames)
         curve = lag_curve(track.mouth_open(), targets["open"])
-        best = max(curve, key=lambda k: curve[k])
-        print(f"{name:20} {own:+10.2f} fr {loo * 1000:6.0f} ms {error:+12.2f} fr {curve[0]:10.2f} {best:+9d}")
+        best, exact = peak_lag(curve)
+        print(f"{name:20} {own:+10.2f} fr {loo * 1000:6.0f} ms {error:+12.2f} fr {curve[0]:10.2f} {best:+9d} "
+              f"({exact:+.2f})")
     print(f"largest left-out error: {max(abs(e) for e in errors):.2f} frames "
           f"(sync.CALIBRATION_LOO_ERROR_FRAMES = {sync.CALIBRATION_LOO_ERROR_FRAMES})")
 
