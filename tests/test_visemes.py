@@ -118,6 +118,15 @@ def test_real_speaker_timing():
     closure = visemes.closure_track(phones, fps=fps, n_frames=n)
     assert closure.argmax() in range(140, 155) and closure.max() > 0.9 and closure[120] < 0.05
     assert t["open"][145] < 0.15                    # the lips are shut during M
+    # a pause the recogniser splits into short silence/noise labels is still one pause (onset and
+    # offset rules apply); a short stop gap is not
+    split = [PhoneSegment("AA", 0.0, 0.5), PhoneSegment("SIL", 0.5, 0.56), PhoneSegment("+NSN+", 0.56, 0.64),
+             PhoneSegment("AA", 0.64, 1.0), PhoneSegment("SIL", 1.0, 1.05), PhoneSegment("AA", 1.05, 1.5)]
+    speech = [p for p in visemes.real_timing(split) if not visemes.is_silence(p.phone)]
+    shift = visemes.MOUTH_DELAY - visemes.LEAD
+    assert speech[0].end == pytest.approx(0.5 + visemes.OFFSET_LAG + shift)
+    assert speech[1].start == pytest.approx(0.64 - visemes.ONSET_LEAD + shift)
+    assert speech[1].end == pytest.approx(1.0 + shift) and speech[2].start == pytest.approx(1.05 + shift)
 
 
 # --- validation on real talking heads --------------------------------------------------------
