@@ -45,29 +45,30 @@ CJK_FONT_FILES = ("wqy-microhei", "notosanscjk", "notosanssc", "sourcehansans") 
 
 
 def _use_cjk_fallback() -> None:
-    """Make plot text in Chinese render (once per process): the installed CJK fonts become
-    fallbacks of the default sans-serif family. Without one, Chinese labels show as boxes."""
-    global _FONTS_SET
-    if _FONTS_SET:
-        return
-    _FONTS_SET = True
+    """Make plot text in Chinese render: the installed CJK fonts become fallbacks of the default
+    sans-serif family. Without one, Chinese labels show as boxes. The font search runs once per
+    process; the family is checked on every figure, as other code (pyplot styles, notebook
+    backends, ``rcdefaults``) may reset matplotlib's settings in between."""
+    global _CJK_FAMILY
     import matplotlib
-    from matplotlib import font_manager
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    if not installed.intersection(CJK_FONTS):   # fonts installed after matplotlib built its cache
-        for path in font_manager.findSystemFonts():
-            if any(key in path.lower() for key in CJK_FONT_FILES):
-                try:
-                    font_manager.fontManager.addfont(path)
-                except (OSError, RuntimeError, ValueError):
-                    continue
+    if _CJK_FAMILY is None:
+        from matplotlib import font_manager
         installed = {f.name for f in font_manager.fontManager.ttflist}
-    cjk = [name for name in CJK_FONTS if name in installed]
-    if cjk:
-        matplotlib.rcParams["font.family"] = ["DejaVu Sans", *cjk]
+        if not installed.intersection(CJK_FONTS):   # fonts installed after matplotlib built its cache
+            for path in font_manager.findSystemFonts():
+                if any(key in path.lower() for key in CJK_FONT_FILES):
+                    try:
+                        font_manager.fontManager.addfont(path)
+                    except (OSError, RuntimeError, ValueError):
+                        continue
+            installed = {f.name for f in font_manager.fontManager.ttflist}
+        cjk = [name for name in CJK_FONTS if name in installed]
+        _CJK_FAMILY = ["DejaVu Sans", *cjk] if cjk else []
+    if _CJK_FAMILY and list(matplotlib.rcParams["font.family"]) != _CJK_FAMILY:
+        matplotlib.rcParams["font.family"] = list(_CJK_FAMILY)
 
 
-_FONTS_SET = False
+_CJK_FAMILY: list[str] | None = None   # [] when no CJK font is installed
 
 
 def _save(fig, path: str | Path) -> Path:
