@@ -1,7 +1,8 @@
 """The ``heygem`` command: one sub-command per module in :mod:`heygem_kernel.commands`.
 
 Each command module defines ``add_parser(subparsers)`` and ``main(args) -> int``. Errors a
-user can cause (:class:`HeyGemError`) print one line on stderr and exit 2; Ctrl-C exits 130;
+user can cause (:class:`HeyGemError`) print one line on stderr and exit 2; Ctrl-C exits 130
+(SIGTERM 143, SIGHUP 129, after the same clean-up);
 anything else is a bug and prints one line too (``-v`` shows the traceback), exit 1.
 """
 from __future__ import annotations
@@ -11,6 +12,7 @@ import importlib
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 
@@ -104,9 +106,31 @@ def _filter_native_stderr() -> None:
     threading.Thread(target=pump, name="heygem-stderr", daemon=True).start()
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (``kill``, a closed terminal, a scheduler or container stopping us), raised
+    in the main thread like Ctrl-C so that the same clean-up runs: no partial output, no frame spool."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP stop the command as Ctrl-C does (a second one kills at once); a signal
+    the caller ignores (``nohup`` ignores SIGHUP) stays ignored."""
+    def stop(signum: int, _frame: object) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        raise Stopped(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the real command line (not an in-process call from tests or notebooks)
         _filter_native_stderr()
+        _stop_on_signals()
     parser = build_parser()
     args = parser.parse_args(argv)
     # A command module may show less on the console (``CONSOLE_LEVEL``: `heygem run` shows its
@@ -125,9 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     except HeyGemError as exc:   # in the user's language: $HEYGEM_LANG or the locale (LANG=zh_CN.UTF-8)
         print(_("heygem: error: {message}", message=exc.localized()), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:   # Ctrl-C: 130; SIGTERM 143, SIGHUP 129 (128 + the signal, as a shell says)
         print(_("heygem: interrupted"), file=sys.stderr)
-        return 130
+        code = 128 + getattr(exc, "signum", signal.SIGINT)
+        if argv is None:
+            # The clean-up has run. Leave now: the interpreter's shutdown can meet a background thread
+            # still inside native code (mediapipe, pocketsphinx) and abort (SIGABRT) instead of exiting.
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
         if args.verbose:
             raise

@@ -863,14 +863,26 @@ def _seconds_arg(seconds: float) -> str:
     return f"{seconds:.6f}"
 
 
+def _partial_path(path: Path) -> Path:
+    """A fresh temporary name beside ``path`` for ffmpeg to write: unique per writer, so two runs
+    writing one --out at once never share (and corrupt) one file, and carrying this process's id
+    so :func:`records.sweep_stale` removes it if the process is killed."""
+    from .records import TMP_MARK, _umask, temp_prefix
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(f".{path.stem}.partial{TMP_MARK}"),
+                                suffix=path.suffix or ".mp4", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())   # mkstemp makes 0600; the output gets the mode open() would give
+    os.close(fd)
+    return Path(name)
+
+
 class VideoWriter:
     """Encode frames ``[shape=(height, width, 3)] uint8`` BGR to H.264 (yuv420p, +faststart) with AAC audio.
 
     ``audio``: any ffmpeg-readable file (a WAV, or a video whose first audio track is used).
     The output lasts exactly ``duration`` (default: the audio's duration); if fewer frames were
     written the last one is held. yuv420p needs even sizes, so an odd width/height gets one
-    extra column/row copied from the edge. ffmpeg writes ``.<stem>.partial<suffix>`` next to the
-    target, renamed on a clean :meth:`close`; an exception in the ``with`` block or :meth:`abort`
+    extra column/row copied from the edge. ffmpeg writes ``.<stem>.partial.tmp-<pid>-<random><suffix>``
+    next to the target, renamed on a clean :meth:`close`; an exception in the ``with`` block or :meth:`abort`
     kills ffmpeg and deletes it. Encoding runs on a thread behind a bounded queue.
     """
 
@@ -895,9 +907,13 @@ class VideoWriter:
         self.frames_written = 0
         self._even_w, self._even_h = encoded_size(self.width, self.height)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix or '.mp4'}")
-        self._proc = subprocess.Popen(self._command(crf, preset), stdin=subprocess.PIPE,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
+        self.partial = _partial_path(self.path)
+        try:
+            self._proc = subprocess.Popen(self._command(crf, preset), stdin=subprocess.PIPE,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
+        except BaseException:
+            self.partial.unlink(missing_ok=True)
+            raise
         self._stderr = _Stderr(self._proc.stderr)
         self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
         self._error: BaseException | None = None

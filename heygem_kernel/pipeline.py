@@ -416,11 +416,15 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
               progress=progress, cancel=cancel, speech=speech)
     for folder in (*swept, job.cache_dir):   # frame spools and temporaries of runs that were killed
         records.sweep_stale(folder)
+    records.sweep_stale(output.parent, only=f".{output.stem}.partial{records.TMP_MARK}")   # a killed run's
     with records.run_log(job.log_path):
         try:
             return _run(job)
         except Exception as exc:
             LOG.error("run failed: %s", exc, extra={"run_log_only": True})   # the CLI prints it once
+            raise
+        except KeyboardInterrupt:   # Ctrl-C, or SIGTERM/SIGHUP in the CLI: the record says why it stops
+            LOG.error("run interrupted", extra={"run_log_only": True})
             raise
 
 

@@ -129,11 +129,12 @@ def temp_prefix(stem: str) -> str:
     return f"{stem}{os.getpid()}-"
 
 
-def sweep_stale(folder: str | os.PathLike) -> list[Path]:
+def sweep_stale(folder: str | os.PathLike, *, only: str | None = None) -> list[Path]:
     """Delete the temporary files in ``folder`` whose writing process no longer runs.
 
     Returns what was removed. Files of live processes (another run writing here now) and
-    everything that is not one of our temporaries are left alone.
+    everything that is not one of our temporaries are left alone; with ``only``, so is every
+    name that does not start with it (a user's folder: just the partial file of one output).
     """
     removed = []
     try:
@@ -142,7 +143,7 @@ def sweep_stale(folder: str | os.PathLike) -> list[Path]:
         return removed
     for path in entries:
         match = _STALE.search(path.name)
-        if match is None or not path.is_file() or _alive(int(match.group(1))):
+        if match is None or (only is not None and not path.name.startswith(only)) or not path.is_file() or _alive(int(match.group(1))):
             continue
         try:
             path.unlink()

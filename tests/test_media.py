@@ -14,6 +14,7 @@ import pytest
 
 from heygem_kernel import media
 from heygem_kernel.errors import InputError, MediaError
+from heygem_kernel.records import _umask
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -363,6 +364,26 @@ def test_no_partial_file_after_exception_or_abort(clip_590, speech_5s, tmp_path)
     writer.abort()
     assert list(tmp_path.iterdir()) == []
     assert child_ffmpegs() == []
+
+
+def test_two_writers_of_one_output_each_leave_a_whole_file(speech_5s, tmp_path):
+    """Two runs given the same --out at once: each writes its own temporary file, so the output is
+    one whole file (the last to finish), never a mix, and the other run does not fail."""
+    out = tmp_path / "same.mp4"
+    first = media.VideoWriter(out, width=64, height=48, fps=25, audio=speech_5s, duration=1.0)
+    second = media.VideoWriter(out, width=64, height=48, fps=25, audio=speech_5s, duration=2.0)
+    for _ in range(50):
+        first.write(np.full((48, 64, 3), 40, np.uint8))
+        second.write(np.full((48, 64, 3), 200, np.uint8))
+    first.close()
+    assert abs(float(ffprobe_streams(out)["format"]["duration"]) - 1.0) < 0.05
+    second.close()
+    streams = ffprobe_streams(out)
+    assert int(streams["video"]["nb_frames"]) == 50 and abs(float(streams["format"]["duration"]) - 2.0) < 0.05
+    (frame,) = media.read_frames(out, limit=1)
+    assert frame.mean() > 150                          # the second writer's frames, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["same.mp4"]       # no temporary left
+    assert oct(out.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # the mode open() gives
 
 
 def test_video_writer_ffmpeg_failure_is_media_error(tmp_path):

@@ -85,3 +85,51 @@ def test_the_cache_never_changes_the_result(tmp_path, clip_524):
     assert library(60, tmp_path / "short-first") == fresh       # extended from a 20-frame prefix
     library(100, tmp_path / "long-first")
     assert library(60, tmp_path / "long-first") == fresh        # cut from a 100-frame entry
+
+
+def _start_run(out, runs, audio, video):
+    import sys
+    return subprocess.Popen([sys.executable, "-m", "heygem_kernel", "run", "--audio", str(audio), "--video",
+                             str(video), "--out", str(out), "--runs-root", str(runs), "--no-cache", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_partial(folder, proc, exclude=()):
+    """The encoder's temporary output file once it exists (it is there from the render's start),
+    or None if the run ended first."""
+    import time
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = [p for p in folder.glob(".out.partial*") if p not in exclude]
+        if found:
+            return found[0]
+        time.sleep(0.02)
+    return None
+
+
+def test_sigterm_cleans_up_like_ctrl_c_and_a_sigkilled_runs_partial_output_is_swept(tmp_path, speech_zh, clip_590):
+    """kill (SIGTERM: a scheduler, a container stopping, a closed session) must not leave a partial
+    output beside --out nor a frame spool of a GB in the run folder; kill -9 cannot be caught, so
+    the next run writing there removes what it left."""
+    import signal
+    outdir, runs = tmp_path / "out dir", tmp_path / "runs"
+    out = outdir / "out.mp4"
+    killed = _start_run(out, runs, speech_zh, clip_590)
+    left = _wait_for_partial(outdir, killed)
+    assert left is not None, killed.communicate()
+    killed.kill()
+    killed.wait()
+    assert left.exists()                                     # what kill -9 leaves
+
+    proc = _start_run(out, runs, speech_zh, clip_590)
+    mine = _wait_for_partial(outdir, proc, exclude=(left,))
+    assert not left.exists()                                 # swept by the next run writing there
+    assert mine is not None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "heygem: interrupted", err
+    assert list(outdir.iterdir()) == []                      # no output, no partial file
+    assert [p for p in runs.rglob("*") if p.name.startswith(records.SPOOL_PREFIX)] == []   # both runs'
+    logs = sorted(runs.glob("*/run.log"))
+    assert logs[-1].read_text().rstrip().endswith("run interrupted")
