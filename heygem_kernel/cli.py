@@ -80,11 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_INTERRUPTED = threading.Event()   # set by Ctrl-C / SIGTERM / SIGHUP: child processes' stderr is dropped
+
+
 def _filter_native_stderr() -> None:
     """Drop mediapipe's C++ log lines from stderr; keep everything else, in order.
 
     The C++ side writes straight to file descriptor 2, so Python's logging settings cannot
-    silence it: fd 2 becomes a pipe that a daemon thread filters into the real stderr.
+    silence it: fd 2 becomes a pipe that a daemon thread filters into the real stderr. Once the
+    command is interrupted, nothing more comes through it: what children (a batch's notebook
+    kernel, ffmpeg) print while they are torn down is noise (a kernel's ZMQ traceback), not news.
     """
     if os.environ.get("HEYGEM_NATIVE_LOGS"):
         return
@@ -100,7 +105,7 @@ def _filter_native_stderr() -> None:
     def pump() -> None:
         with os.fdopen(read_end, "rb") as src, os.fdopen(real, "wb", buffering=0) as dst:
             for line in src:
-                if not line.decode("utf-8", "replace").startswith(NATIVE_NOISE):
+                if not _INTERRUPTED.is_set() and not line.decode("utf-8", "replace").startswith(NATIVE_NOISE):
                     dst.write(line)
 
     threading.Thread(target=pump, name="heygem-stderr", daemon=True).start()
@@ -117,14 +122,21 @@ class Stopped(KeyboardInterrupt):
 
 def _stop_on_signals() -> None:
     """SIGTERM and SIGHUP stop the command as Ctrl-C does (a second one kills at once); a signal
-    the caller ignores (``nohup`` ignores SIGHUP) stays ignored."""
+    the caller ignores (``nohup`` ignores SIGHUP) stays ignored. Each also mutes children's stderr."""
     def stop(signum: int, _frame: object) -> None:
+        _INTERRUPTED.set()
         signal.signal(signum, signal.SIG_DFL)
         raise Stopped(signum)
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        _INTERRUPTED.set()
+        raise KeyboardInterrupt
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) is signal.SIG_DFL:
             signal.signal(signum, stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -153,3 +153,29 @@ def test_output_paths_that_cannot_work_are_refused_before_any_work(tmp_path, cli
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr      # one line, nothing else
     assert video.read_bytes() == clip_524.read_bytes()                     # the input is intact
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []   # no partial output
+
+
+def test_ctrl_c_on_a_batch_is_one_line_and_leaves_no_temporaries(tmp_path, clip_524, clip_590, speech_5s):
+    """Ctrl-C in a terminal signals the whole process group (heygem, its notebook kernel, ffmpeg):
+    the command says 'interrupted' (exit 130), with no traceback from the kernel being torn down."""
+    import os
+    import signal
+    import time
+    photo, speech, run_dir = tmp_path / "photo.png", tmp_path / "speech.wav", tmp_path / "batch"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-frames:v", "1", str(photo)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech_5s), "-t", "3", str(speech)], check=True)
+    proc = subprocess.Popen([sys.executable, "-m", "heygem_kernel", "batch", "--audio", str(speech), "--run-dir",
+                             str(run_dir), "--cache-dir", str(tmp_path / "cache"), str(photo), str(clip_524)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while len(list(run_dir.glob("items/*/run.log"))) < 2:    # the second item is being made
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "Exception" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == "heygem: interrupted"
+    leftovers = [p for p in run_dir.rglob("*") if p.name.startswith(".") and p.name != ".batch.lock"
+                 or p.suffix == ".raw"]
+    assert leftovers == []
