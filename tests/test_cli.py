@@ -179,3 +179,24 @@ def test_ctrl_c_on_a_batch_is_one_line_and_leaves_no_temporaries(tmp_path, clip_
     leftovers = [p for p in run_dir.rglob("*") if p.name.startswith(".") and p.name != ".batch.lock"
                  or p.suffix == ".raw"]
     assert leftovers == []
+
+
+def test_scan_and_batch_options_and_a_bad_speech_are_refused_before_any_work(tmp_path, clip_524):
+    fake = tmp_path / "speech.wav"
+    fake.write_text("not audio\n" * 20)
+    run_dir = tmp_path / "batch"
+    cases = [
+        (["scan", clip_524, "--backend", "bogus"], "heygem scan: error: argument --backend: invalid choice: 'bogus'"),
+        (["scan", clip_524, "--samples", "0"], "heygem: error: --samples must be at least 1 frame, got 0"),
+        (["batch", "--audio", SPEECH, "--run-dir", run_dir, clip_524, "--samples", "-1"],
+         "heygem: error: --samples must be at least 1 frame, got -1"),
+        (["batch", "--audio", SPEECH, "--run-dir", run_dir, clip_524, "--workers", "-2"],
+         "heygem: error: --workers must be 0 (half the cores) or more, got -2"),
+        (["batch", "--audio", fake, "--run-dir", run_dir, clip_524],
+         f"heygem: error: {fake} is not an audio or video file that ffmpeg can read"),
+    ]
+    for args, start in cases:
+        proc = heygem(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.strip().startswith(start) and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert not run_dir.exists()                  # no batch folder, no notebook started

@@ -60,6 +60,7 @@ def main(args: argparse.Namespace) -> int:
     from .. import report
     from ..batch import ENV_ERROR_RECORD, ENV_LOCK_HELD, expand_videos, lock_run_dir, make_options, read_manifest
     from ..enhance import from_options
+    from ..media import probe_audio
     from ..options import check_device
     from .run import options_from_args
 
@@ -67,6 +68,11 @@ def main(args: argparse.Namespace) -> int:
     audio = Path(args.audio).expanduser().absolute()
     if not audio.is_file():
         raise InputError("no such audio file: {audio}", audio=audio)
+    probe_audio(audio)      # not media / no audio track: one line now, not from the notebook's kernel
+    if args.samples < 1:    # options first, before any work (0 or less was read as 1 without a word)
+        raise InputError("--samples must be at least 1 frame, got {samples}", samples=args.samples)
+    if args.workers < 0:
+        raise InputError("--workers must be 0 (half the cores) or more, got {workers}", workers=args.workers)
     videos = [str(v) for v in expand_videos(args.videos)]
     if not videos:
         raise InputError("no videos found in {videos}", videos=" ".join(args.videos))

@@ -16,7 +16,9 @@ def add_parser(sub) -> None:
     p.add_argument("--audio", help="the speech the videos will be driven by (length check and estimate)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                    help="frames checked for faces per video (default: %(default)s)")
-    p.add_argument("--backend", default="reuse", help="backend the estimate is for (default: %(default)s)")
+    from ..backends import available
+    p.add_argument("--backend", default="reuse", choices=available(),
+                   help="backend the estimate is for (default: %(default)s)")
     p.add_argument("--detector", default="mediapipe", help="face detector (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print the reports as JSON instead of a table")
     p.set_defaults(func=main)
@@ -24,9 +26,12 @@ def add_parser(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from ..batch import expand_videos
+    from ..errors import InputError
     from ..media import probe_audio
     from ..scan import format_table, scan_video
 
+    if args.samples < 1:   # 0 or less was read as 1 without a word
+        raise InputError("--samples must be at least 1 frame, got {samples}", samples=args.samples)
     audio_duration = probe_audio(args.audio).duration if args.audio else None
     reports = [scan_video(v, audio_duration=audio_duration, samples=args.samples, detector=args.detector,
                           backend=args.backend) for v in expand_videos(args.videos)]
