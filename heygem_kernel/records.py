@@ -100,13 +100,21 @@ def new_run_dir(runs_root: str | Path, name: str) -> Path:
             path = base.with_name(f"{base.name}-{n}")
 
 
+def _dist_version(name: str) -> str:
+    from importlib import metadata
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
 def versions() -> dict[str, str]:
     """Versions of the interpreter, the libraries already imported, and ffmpeg."""
     found = {"python": platform.python_version(), "platform": platform.platform()}
     for mod in ("numpy", "cv2", "mediapipe", "librosa", "pocketsphinx", "torch"):
         module = sys.modules.get(mod)
-        if module is not None:
-            found[mod] = str(getattr(module, "__version__", "?"))
+        if module is not None:   # pocketsphinx has no __version__: its installed distribution's
+            found[mod] = str(getattr(module, "__version__", None) or _dist_version(mod))
     from . import __version__
     found["heygem_kernel"] = __version__
     with contextlib.suppress(Exception):

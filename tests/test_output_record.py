@@ -71,3 +71,12 @@ def test_an_odd_frame_size_is_kept_whole_and_reported(tmp_path, clip_590, speech
     print(f"background difference: aligned {aligned:.2f}, shifted by 1 px {shifted:.2f}")
     assert aligned < 3.0 and aligned < shifted / 2
     assert np.abs(out[:587, 589].astype(int) - out[:587, 588].astype(int)).mean() < 3.0   # the repeated edge
+
+
+def test_params_record_the_phone_recogniser_version():
+    """pocketsphinx has no __version__; params.json said "?" for the library that places every mouth."""
+    from importlib import metadata
+
+    import pocketsphinx  # noqa: F401 - imported by every run's speech analysis
+    from heygem_kernel import records
+    assert records.versions()["pocketsphinx"] == metadata.version("pocketsphinx") != "?"

@@ -19,7 +19,7 @@ PACKAGES = (
     ("numpy", "arrays"),
     ("opencv-contrib-python", "image ops"),
     ("mediapipe", "face landmarks"),
-    ("librosa", "mel spectrogram"),
+    ("librosa", "closure cue for non-English speech (--language)"),
     ("pocketsphinx", "phoneme recognition"),
     ("torch", "wav2lip backend"),
     ("diffusers", "musetalk backend"),
