@@ -112,6 +112,17 @@ def _peak_dbfs(wav: np.ndarray) -> float:
     return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
 
 
+def silence_note(wav: np.ndarray, *, name: str):
+    """A note (:class:`~heygem_kernel.i18n.Text`) when ``wav`` [shape=(S,)] holds no sound (peak
+    below ENV_SILENT_DBFS), else None: every mouth it drives stays closed, which is seldom what was
+    meant (a muted microphone, the wrong file or track), so run, scan and batch say so."""
+    if _peak_dbfs(wav) >= ENV_SILENT_DBFS:
+        return None
+    from .i18n import Text
+    return Text("{name} holds no sound (quieter than {limit:.0f} dBFS throughout): every mouth stays closed; "
+                "check the file or its audio track", name=name, limit=ENV_SILENT_DBFS)
+
+
 # --- Wav2Lip mel spectrogram -----------------------------------------------------------------
 # Plain numpy, not librosa: importing librosa (scipy.signal, numba) costs ~2 s of CPU per
 # process, more than the whole speech analysis, and every ``heygem run`` pays it. The filter

@@ -509,6 +509,10 @@ def analyse_inputs(job: Job) -> None:
     LOG.info("speech: %.2f s -> %d output frames (%s)", job.speech.duration, n_out,
              f"{options.loop} loop" if n_out > info.n_frames and not info.is_image
              else "trim" if n_out < info.n_frames else "1:1")
+    from .audio import silence_note
+    if (silent := silence_note(job.speech.wav, name=job.audio.name)) is not None:   # said, not refused
+        job.notes.append(silent)
+        LOG.warning("%s", silent)
     n_src = min(info.n_frames, n_out)
     if job.analysis.track.n_frames < n_src:  # the decoded speech ran a little longer than its header said
         job.analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,

@@ -200,3 +200,27 @@ def test_scan_and_batch_options_and_a_bad_speech_are_refused_before_any_work(tmp
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.strip().startswith(start) and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert not run_dir.exists()                  # no batch folder, no notebook started
+
+
+def test_silent_speech_is_reported_by_scan_and_run(tmp_path, clip_590, speech_5s):
+    """A speech file of digital silence (a muted microphone, the wrong track) makes a video whose
+    mouth never moves: scan lists it as a problem and the run says so (console, result.json)."""
+    import json
+    photo, silent, speech = tmp_path / "photo.png", tmp_path / "muted.wav", tmp_path / "speech.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-frames:v", "1", str(photo)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo", "-t", "1.5",
+                    str(silent)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech_5s), "-t", "1.5", str(speech)], check=True)
+    note = "muted.wav holds no sound (quieter than -60 dBFS throughout): every mouth stays closed"
+    scan = heygem("scan", "--json", "--samples", "1", "--audio", silent, photo)
+    assert scan.returncode == 0, scan.stderr
+    assert any(p.startswith(note) for p in json.loads(scan.stdout)[0]["problems"]), scan.stdout
+    scan = heygem("scan", "--json", "--samples", "1", "--audio", speech, photo)     # real speech: no such note
+    assert not any("holds no sound" in p for p in json.loads(scan.stdout)[0]["problems"]), scan.stdout
+    out = tmp_path / "out.mp4"
+    proc = heygem("run", "--audio", silent, "--video", photo, "--out", out, "--run-dir", tmp_path / "run",
+                  "--quiet", "--no-sync-check")
+    assert proc.returncode == 0 and out.exists(), proc.stderr
+    assert note in proc.stderr
+    notes = json.loads((tmp_path / "run" / "result.json").read_text())["extra"]["input_notes"]
+    assert any(n.startswith(note) for n in notes), notes

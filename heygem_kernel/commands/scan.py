@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+from pathlib import Path
 
 from ..scan import DEFAULT_SAMPLES
 
@@ -33,8 +35,14 @@ def main(args: argparse.Namespace) -> int:
     if args.samples < 1:   # 0 or less was read as 1 without a word
         raise InputError("--samples must be at least 1 frame, got {samples}", samples=args.samples)
     audio_duration = probe_audio(args.audio).duration if args.audio else None
+    silent = None
+    if args.audio:   # a silent speech leaves every mouth closed: each readable row says so
+        from ..audio import load_audio, silence_note
+        silent = silence_note(load_audio(args.audio), name=Path(args.audio).name)
     reports = [scan_video(v, audio_duration=audio_duration, samples=args.samples, detector=args.detector,
                           backend=args.backend) for v in expand_videos(args.videos)]
+    if silent is not None:
+        reports = [dataclasses.replace(r, problems=(*r.problems, silent)) if r.readable else r for r in reports]
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False))
     else:
