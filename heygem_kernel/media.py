@@ -530,15 +530,20 @@ def read_frames(path: str | os.PathLike, *, limit: int | None = None) -> list[np
 
 
 def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
-                account: Account | None = None) -> Iterator[np.ndarray]:
+                account: Account | None = None, spool: "FrameSpool | None" = None) -> Iterator[np.ndarray]:
     """Yield exactly ``info.n_frames`` frames ``[shape=(H, W, 3)] uint8`` BGR, each a fresh writable array.
 
     ``size=(w, h)`` has ffmpeg scale them. ``account("decode_cpu", seconds)`` gets the CPU time
     of the ffmpeg decoder when it exits. A reader thread decodes up to :data:`QUEUE_FRAMES`
     ahead. If ffmpeg delivers fewer frames the last one is repeated; closing the generator early
-    stops ffmpeg. Raises :class:`MediaError` if not even one frame decodes.
+    stops ffmpeg. Raises :class:`MediaError` if not even one frame decodes. ``spool`` (empty,
+    made by :func:`decode_spool` for this size) receives each decoded frame as it crosses the
+    pipe, on the reader thread: frames repeated past ffmpeg's end are not in it.
     """
     width, height = size or (info.width, info.height)
+    if spool is not None and ((spool.width, spool.height) != (width, height) or spool.i420 != _yuv_pipe(width, height)
+                              or spool.compress):
+        raise ValueError("the spool does not match the decoded frames (make it with decode_spool)")
     if info.is_image:
         yield _read_image(info, width, height)
         return
@@ -569,6 +574,8 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
                 raw = pipe_buffer if yuv else np.empty((height, width, 3), np.uint8)
                 if not _read_exact(proc.stdout, raw):
                     break
+                if spool is not None:
+                    spool.put(raw)
                 frame = cv2.cvtColor(raw, cv2.COLOR_YUV2BGR_I420) if yuv else raw
                 if not put(frame):
                     break
@@ -656,17 +663,21 @@ class FrameSpool:
 
     ``compress`` stores high-quality JPEG (~15x smaller, differences below the H.264 encoder's
     own) instead of raw frames: for clips whose raw frames would not fit ``RAW_SPOOL_LIMIT``.
+    ``i420``: frames are put as the decoder's I420 pipe buffers [shape=(H * 3 // 2, W)] (half the
+    bytes of BGR; :func:`decode_spool`) and converted to BGR when read, exactly as the decoder does.
     The file lives in ``spool_dir`` (the run's folder: up to 4 GiB, not a RAM-backed /tmp) under
     a name that marks it temporary, and is deleted by :meth:`close`.
     """
 
     def __init__(self, *, width: int, height: int, spool_dir: str | os.PathLike | None = None,
-                 compress: bool = False, source: str | os.PathLike = "") -> None:
+                 compress: bool = False, i420: bool = False, source: str | os.PathLike = "") -> None:
         from .records import SPOOL_PREFIX, temp_prefix
-        self.width, self.height, self.compress = int(width), int(height), bool(compress)
+        if i420 and (compress or not _yuv_pipe(width, height)):
+            raise ValueError(f"an I420 spool needs even sizes and raw frames, got {width}x{height}")
+        self.width, self.height, self.compress, self.i420 = int(width), int(height), bool(compress), bool(i420)
         self.source = source                  # the video the frames came from (error messages)
         self.count = 0                        # frames [0, count) are in the spool
-        self._frame_bytes = self.width * self.height * 3
+        self._frame_bytes = self.width * self.height * 3 // (2 if self.i420 else 1)
         self._index: list[tuple[int, int]] = []   # JPEG: (offset, length) per frame
         self._end = 0
         self._fd, self.path = tempfile.mkstemp(prefix=temp_prefix(SPOOL_PREFIX), suffix=".raw", dir=spool_dir)
@@ -700,10 +711,13 @@ class FrameSpool:
                 raise MediaError("{path}: frame spool {spool} is damaged (disk full?)", path=self.source,
                                  spool=self.path)
             return frame
-        frame = np.empty((self.height, self.width, 3), np.uint8)
+        frame = np.empty((self.height * 3 // 2, self.width) if self.i420 else (self.height, self.width, 3), np.uint8)
         got = os.preadv(self._fd, [memoryview(frame).cast("B")], i * self._frame_bytes)
         if got != self._frame_bytes:
             raise MediaError("{path}: frame spool {spool} is short (disk full?)", path=self.source, spool=self.path)
+        if self.i420:
+            import cv2
+            return cv2.cvtColor(frame, cv2.COLOR_YUV2BGR_I420)
         return frame
 
     def close(self) -> None:
@@ -718,6 +732,18 @@ class FrameSpool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def decode_spool(info: VideoInfo, *, n_frames: int, spool_dir: str | os.PathLike | None = None,
+                 limit: int | None = None) -> FrameSpool | None:
+    """A raw spool for the first ``n_frames`` frames :func:`iter_frames` decodes at the video's
+    size (I420 where the pipe carries I420: half the bytes), or None when they would not fit
+    ``limit`` bytes (default ``RAW_SPOOL_LIMIT``) or the video is a photo."""
+    i420 = _yuv_pipe(info.width, info.height)
+    frame_bytes = info.width * info.height * 3 // (2 if i420 else 1)
+    if info.is_image or n_frames * frame_bytes > (RAW_SPOOL_LIMIT if limit is None else limit):
+        return None
+    return FrameSpool(width=info.width, height=info.height, spool_dir=spool_dir, i420=i420, source=info.path)
 
 
 class FrameSource:
