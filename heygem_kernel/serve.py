@@ -182,12 +182,40 @@ def voila_app_class() -> type:
     return HeyGemVoila
 
 
+def check_listen(host: str, port: int) -> None:
+    """Raise InputError (one line) unless this machine can listen on ``host``:``port`` now.
+
+    Voila reports a busy port as a CRITICAL log after printing its own lines, and a host name that
+    does not resolve or an address that is not this machine's as an OSError from deep inside
+    Tornado; a test bind first says which it is, before anything is printed or started."""
+    import errno
+    import socket
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise InputError("--host {host}: no such host or address ({reason})", host=host,
+                         reason=getattr(exc, "strerror", None) or exc) from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as Tornado does: TIME_WAIT is no conflict
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InputError("port {port} on {host} is in use (another heygem serve?): choose another "
+                                 "with --port", port=port, host=host) from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise InputError("--host {host}: not an address of this machine", host=host) from None
+            raise InputError("cannot listen on {host}:{port} ({reason})", host=host, port=port,
+                             reason=exc.strerror or exc) from None
+
+
 def serve(config: ServeConfig) -> int:
     """Run Voila in this process until interrupted."""
     try:
         Voila = voila_app_class()
     except ImportError as exc:
         raise InputError("heygem serve needs Voila: pip install 'heygem-workbench[widgets]'") from exc
+    check_listen(config.host, config.port)
     prepare_workspace(config)
     os.environ.update(config.env())
     from .report import jupyter_path_with_base

@@ -560,6 +560,26 @@ def test_serve_cli_bad_options_are_one_line_errors(args, message):
     assert proc.stderr.strip() == f"heygem: error: {message}"
 
 
+def test_serve_on_a_busy_port_or_a_foreign_address_is_one_line_before_anything_starts(tmp_path):
+    """Voila printed the URL, then a CRITICAL line (exit 1) for a busy port, and an internal error
+    for an address that is not this machine's."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cases = [(["--port", str(port)], f"port {port} on 127.0.0.1 is in use (another heygem serve?): "
+                                         "choose another with --port"),
+                 (["--host", "192.0.2.1", "--token", "t"], "--host 192.0.2.1: not an address of this machine")]
+        for args, message in cases:
+            proc = subprocess.run([sys.executable, "-m", "heygem_kernel.cli", "serve", "--root", str(tmp_path), *args],
+                                  capture_output=True, text=True, timeout=120)
+            assert (proc.returncode, proc.stderr.strip(), proc.stdout) == (2, f"heygem: error: {message}", "")
+
+
 def test_serve_prepares_a_new_workspace(tmp_path):
     from heygem_kernel.serve import make_config, prepare_workspace
 
