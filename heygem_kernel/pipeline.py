@@ -404,14 +404,16 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     audio, video = _check_inputs(audio, video)
     if out is not None:
         _check_output(Path(out), audio, video)
+    cache_dir = Path(cache_dir) if cache_dir else Path(runs_root) / ".cache"
+    if options.use_cache:   # a file in the way: one line now, not an internal error after the face analysis
+        records.make_folder(cache_dir)
     _return_big_buffers_to_the_os()
     swept = [Path(run_dir)] if run_dir else [p for p in Path(runs_root).glob("*") if p.is_dir()]
     run_dir = records.make_folder(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
     output = Path(out) if out else run_dir / "output.mp4"
     records.make_folder(output.parent)
     job = Job(audio=audio, video=video, output=output, run_dir=run_dir, options=options,
-              cache_dir=Path(cache_dir) if cache_dir else Path(runs_root) / ".cache",
-              progress=progress, cancel=cancel, speech=speech)
+              cache_dir=cache_dir, progress=progress, cancel=cancel, speech=speech)
     for folder in (*swept, job.cache_dir):   # frame spools and temporaries of runs that were killed
         records.sweep_stale(folder)
     records.sweep_stale(output.parent, only=f".{output.stem}.partial{records.TMP_MARK}")   # a killed run's

@@ -194,12 +194,16 @@ def test_scan_and_batch_options_and_a_bad_speech_are_refused_before_any_work(tmp
          "heygem: error: --workers must be 0 (half the cores) or more, got -2"),
         (["batch", "--audio", fake, "--run-dir", run_dir, clip_524],
          f"heygem: error: {fake} is not an audio or video file that ffmpeg can read"),
+        (["batch", "--audio", SPEECH, "--run-dir", run_dir, clip_524, "--cache-dir", fake],   # was: each item
+         f"heygem: error: {fake} is a file, expected a folder"),                            # an internal error
+        (["run", "--audio", SPEECH, "--video", clip_524, "--runs-root", run_dir, "--cache-dir", fake],
+         f"heygem: error: {fake} is a file, expected a folder"),                            # was: exit 1, mid-run
     ]
     for args, start in cases:
         proc = heygem(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.strip().startswith(start) and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-        assert not run_dir.exists()                  # no batch folder, no notebook started
+        assert not run_dir.exists()                  # no batch or run folder, no notebook started
 
 
 def test_silent_speech_is_reported_by_scan_and_run(tmp_path, clip_590, speech_5s):

@@ -61,6 +61,7 @@ def main(args: argparse.Namespace) -> int:
     from ..batch import ENV_ERROR_RECORD, ENV_LOCK_HELD, expand_videos, lock_run_dir, make_options, read_manifest
     from ..enhance import from_options
     from ..media import probe_audio
+    from ..records import make_folder
     from ..options import check_device
     from .run import options_from_args
 
@@ -69,6 +70,8 @@ def main(args: argparse.Namespace) -> int:
     if not audio.is_file():
         raise InputError("no such audio file: {audio}", audio=audio)
     probe_audio(audio)      # not media / no audio track: one line now, not from the notebook's kernel
+    if args.cache_dir:      # a file in the way: one line now, not an internal error in every item
+        make_folder(Path(args.cache_dir).expanduser())
     if args.samples < 1:    # options first, before any work (0 or less was read as 1 without a word)
         raise InputError("--samples must be at least 1 frame, got {samples}", samples=args.samples)
     if args.workers < 0:
