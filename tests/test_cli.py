@@ -228,3 +228,17 @@ def test_silent_speech_is_reported_by_scan_and_run(tmp_path, clip_590, speech_5s
     assert note in proc.stderr
     notes = json.loads((tmp_path / "run" / "result.json").read_text())["extra"]["input_notes"]
     assert any(n.startswith(note) for n in notes), notes
+
+
+def test_sync_plot_path_is_checked_first_and_what_is_said_is_what_is_written(tmp_path, clip_524):
+    folder = tmp_path / "plots"
+    folder.mkdir()
+    for plot, message in [(folder, f"--plot {folder} is a folder; name an image file, e.g. {folder}/sync.png"),
+                          (tmp_path / "p.txt", f"--plot {tmp_path}/p.txt: the plot is an image; name it .png")]:
+        proc = heygem("sync", clip_524, "--plot", plot)      # was: exit 0 with nothing written / internal error
+        assert proc.returncode == 2 and proc.stderr.strip().startswith(f"heygem: error: {message}"), proc.stderr
+    proc = heygem("sync", clip_524, "--plot", tmp_path / "curve")
+    assert proc.returncode == 0, proc.stderr
+    said = [line.split(None, 1)[1] for line in proc.stdout.splitlines() if line.startswith("plot:")]
+    assert said == [f"{tmp_path}/curve.png"] and (tmp_path / "curve.png").stat().st_size > 10_000
+    assert list(folder.iterdir()) == [] and not (tmp_path / "plots.png").exists()

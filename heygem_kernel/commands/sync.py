@@ -33,13 +33,32 @@ def add_parser(sub) -> None:
     p.set_defaults(func=main)
 
 
+PLOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")   # what the plot can be written as
+
+
+def _plot_path(name: str) -> Path:
+    """--plot checked before the measurement: a folder or an unknown extension is one line (exit 2),
+    not an internal error after it (matplotlib), nor a plot silently written to ``NAME.png``."""
+    from ..errors import InputError
+    path = Path(name).expanduser()
+    if path.is_dir():
+        raise InputError("--plot {path} is a folder; name an image file, e.g. {example}", path=path,
+                         example=path / "sync.png")
+    if not path.suffix:
+        return path.with_name(path.name + ".png")       # what matplotlib would write; now also what is said
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise InputError("--plot {path}: the plot is an image; name it {suffixes}", path=path,
+                         suffixes=", ".join(PLOT_SUFFIXES))
+    return path
+
+
 def main(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..sync import measure_video_sync
 
     if args.max_shift is not None and args.max_shift < 1:
         raise InputError("--max-shift must be at least 1 frame, got {max_shift}", max_shift=args.max_shift)
-    plot = None if args.no_plot else Path(args.plot or f"{Path(args.video).stem}_sync.png")
+    plot = None if args.no_plot else _plot_path(args.plot or f"{Path(args.video).stem}_sync.png")
     report = measure_video_sync(args.video, audio=args.audio, max_shift=args.max_shift, plot=plot,
                                 detector=args.detector, language=args.language)
     if args.json:
