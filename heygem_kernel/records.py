@@ -128,8 +128,10 @@ def versions() -> dict[str, str]:
 TMP_MARK = ".tmp-"          # in every temporary name atomic_output makes (stale ones are swept)
 SPOOL_PREFIX = "heygem-frames-"   # media.FrameSource's frame spool (up to 4 GiB), in the run folder
 # Temporary names carry the writing process's id, so a later run can tell a dead process's
-# leftovers (kill -9, power loss) from a live one's: "<...>.tmp-<pid>-<random>" / "heygem-frames-<pid>-...".
-_STALE = re.compile(rf"(?:^{re.escape(SPOOL_PREFIX)}|{re.escape(TMP_MARK)})(\d+)-")
+# leftovers (kill -9, power loss) from a live one's: ".<stem>.tmp-<pid>-<random><suffix>" /
+# "heygem-frames-<pid>-<random>.raw", <random> being mkstemp's 8 characters. The whole name must match:
+# the runs root may be a user's folder, and "notes.tmp-2023-draft.txt" there is not ours to delete.
+_STALE = re.compile(rf"^(?:{re.escape(SPOOL_PREFIX)}|\..*{re.escape(TMP_MARK)})(\d+)-[a-z0-9_]{{8}}(?:\.[^.]*)?$")
 
 
 def temp_prefix(stem: str) -> str:

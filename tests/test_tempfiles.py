@@ -34,9 +34,9 @@ def test_a_run_sweeps_what_killed_runs_left(tmp_path, speech_5s, clip_524):
     old_run.mkdir(parents=True)
     cache.mkdir()
     dead, live = _dead_pid(), os.getpid()
-    stale = [old_run / f"{records.SPOOL_PREFIX}{dead}-abc.raw",
-             cache / f".analysis-x{records.TMP_MARK}{dead}-q1.npz"]
-    kept = [old_run / f"{records.SPOOL_PREFIX}{live}-def.raw",          # a live run's spool
+    stale = [old_run / f"{records.SPOOL_PREFIX}{dead}-abc12345.raw",           # mkstemp: 8 random characters
+             cache / f".analysis-x{records.TMP_MARK}{dead}-q1w2e3r4.npz"]
+    kept = [old_run / f"{records.SPOOL_PREFIX}{live}-def67890.raw",          # a live run's spool
             old_run / "output.mp4", cache / "analysis-x.npz"]           # not temporaries
     for p in stale + kept:
         p.write_bytes(b"x" * 100)
@@ -133,3 +133,26 @@ def test_sigterm_cleans_up_like_ctrl_c_and_a_sigkilled_runs_partial_output_is_sw
     assert [p for p in runs.rglob("*") if p.name.startswith(records.SPOOL_PREFIX)] == []   # both runs'
     logs = sorted(runs.glob("*/run.log"))
     assert logs[-1].read_text().rstrip().endswith("run interrupted")
+
+
+def test_the_sweep_takes_only_names_it_made(tmp_path):
+    """--runs-root may be a user's own folder: a file of theirs that merely contains '.tmp-<number>-'
+    is not a leftover of ours."""
+    import tempfile
+    dead = _dead_pid()
+    folder = tmp_path / "a run"
+    folder.mkdir()
+    theirs = [folder / f"notes.tmp-{dead}-draft.txt", folder / f"backup.tmp-{dead}-2024-01-01.tar",
+              folder / f".profile.tmp-{dead}-old"]
+    ours = [folder / f".analysis-x{records.TMP_MARK}{dead}-q1w2e3r4.npz",
+            folder / f"{records.SPOOL_PREFIX}{dead}-abcd_123.raw",
+            folder / f".output.partial{records.TMP_MARK}{dead}-zz9y8x7w.mp4",
+            folder / f".result{records.TMP_MARK}{dead}-0a1b2c3d"]
+    for p in theirs + ours:
+        p.write_bytes(b"x")
+    # the names really are what mkstemp makes for our prefixes
+    fd, made = tempfile.mkstemp(prefix=records.temp_prefix(f".result{records.TMP_MARK}"), dir=tmp_path)
+    os.close(fd)
+    assert records._STALE.search(os.path.basename(made))
+    assert sorted(records.sweep_stale(folder)) == sorted(ours)
+    assert all(p.exists() for p in theirs)
