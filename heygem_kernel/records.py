@@ -48,11 +48,13 @@ class RunResult:
     frames_mouth_covered: int = 0    # frames passed through because a hand/object covered the mouth
 
     def to_dict(self) -> dict[str, Any]:
+        """Paths absolute: a relative one (``--out result.mp4``, the default ``runs/`` root) means
+        the run's working folder, which a reader of ``result.json`` (the panel's History) cannot know."""
         out = dataclasses.asdict(self)
         for key, value in out.items():
             if isinstance(value, Path):
-                out[key] = str(value)
-        out["plots"] = {k: str(v) for k, v in self.plots.items()}
+                out[key] = str(value.absolute())
+        out["plots"] = {k: str(Path(v).absolute()) for k, v in self.plots.items()}
         return out
 
     @classmethod

@@ -80,3 +80,25 @@ def test_params_record_the_phone_recogniser_version():
     import pocketsphinx  # noqa: F401 - imported by every run's speech analysis
     from heygem_kernel import records
     assert records.versions()["pocketsphinx"] == metadata.version("pocketsphinx") != "?"
+
+
+def test_a_cli_run_with_relative_paths_is_found_by_the_history(tmp_path, clip_590, speech_5s):
+    """`heygem run ... --out result.mp4` with the default runs/ root, as the README shows: result.json
+    named its output and plots relative to the shell's folder, the History read them relative to the
+    run folder, and showed neither."""
+    import sys
+
+    from heygem_widgets import history
+    work = tmp_path / "work"
+    work.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-frames:v", "1", str(work / "me.png")],
+                   check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech_5s), "-t", "1", str(work / "s.wav")], check=True)
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "run", "--audio", "s.wav", "--video", "me.png",
+                           "--out", "result.mp4", "--quiet", "--no-sync-check"], cwd=work, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (entry,) = history.list_runs(work / "runs")
+    assert entry.output == work / "result.mp4"
+    assert sorted(entry.plots) == ["landmarks", "mel", "mouth_track"]
+    assert all(p.is_file() for p in entry.plots.values())
