@@ -934,18 +934,22 @@ class VideoWriter:
         self._even_w, self._even_h = encoded_size(self.width, self.height)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial = _partial_path(self.path)
-        try:
+        self._proc: subprocess.Popen | None = None
+        try:   # Ctrl-C / SIGTERM can land anywhere in here: no ffmpeg and no partial file outlive it
             self._proc = subprocess.Popen(self._command(crf, preset), stdin=subprocess.PIPE,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
+            self._stderr = _Stderr(self._proc.stderr)
+            self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
+            self._error: BaseException | None = None
+            self._closed = False
+            self._thread = threading.Thread(target=self._pump, name="heygem-encode", daemon=True)
+            self._thread.start()
         except BaseException:
+            if self._proc is not None:
+                self._proc.kill()
+                self._proc.wait()
             self.partial.unlink(missing_ok=True)
             raise
-        self._stderr = _Stderr(self._proc.stderr)
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
-        self._error: BaseException | None = None
-        self._closed = False
-        self._thread = threading.Thread(target=self._pump, name="heygem-encode", daemon=True)
-        self._thread.start()
 
     def _command(self, crf: int, preset: str) -> list[str]:
         rate = self.rate

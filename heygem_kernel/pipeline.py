@@ -16,7 +16,9 @@ its own part. Frames flow through bounded queues, so memory does not grow with t
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
+import os
 import sys
 import threading
 import time
@@ -448,6 +450,10 @@ def _run(job: Job) -> records.RunResult:
     except BaseException:
         if job.encoder is not None:   # no partial output left behind
             job.encoder.abort()
+        else:                         # stopped (a signal) between the writer's start and job.encoder being set
+            for own in job.output.parent.glob(f".{glob.escape(job.output.stem)}.partial"
+                                              f"{records.TMP_MARK}{os.getpid()}-*"):
+                own.unlink(missing_ok=True)
         raise
     finally:
         if job.meter is not None:
