@@ -241,7 +241,9 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
     header rate x duration is variable-frame-rate: it is delivered at its real average rate.
     """
     p = _check_file(path)
-    data = _ffprobe(p, ["-count_packets", "-show_streams", "-show_format"], what="a video or image")
+    # -pattern_type none: a photo named like "img%03d.png" is that one file, not an image sequence
+    data = _ffprobe(p, ["-pattern_type", "none", "-count_packets", "-show_streams", "-show_format"],
+                    what="a video or image")
     fmt = data.get("format") or {}
     streams = data.get("streams") or []
     video = next((s for s in streams if s.get("codec_type") == "video"
@@ -630,7 +632,8 @@ def _read_image(info: VideoInfo, width: int, height: int) -> np.ndarray:
                 rgb = np.asarray(im.convert("RGB"))
         frame = np.ascontiguousarray(rgb[:, :, ::-1])
     except Exception:
-        cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(info.path), "-map", "0:v:0",
+        literal = ["-f", "image2", "-pattern_type", "none"] if "%" in info.path.name else []   # see probe_video
+        cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", *literal, "-i", _ff_path(info.path), "-map", "0:v:0",
                "-frames:v", "1", "-vf", f"scale={info.width}:{info.height},setsar=1",
                "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
         done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL, timeout=PROBE_TIMEOUT_S)

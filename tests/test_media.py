@@ -282,6 +282,23 @@ def test_photo_detected_by_content_and_repeated(tmp_path):
     assert all(np.array_equal(f, picture) for _, f in got)
 
 
+def test_a_photo_named_like_an_image_sequence_is_that_one_file(tmp_path, clip_590, monkeypatch):
+    """"img%03d.png" is a file name, not ffmpeg's image-sequence pattern (it failed with 'No such
+    file or directory'); the ffmpeg fallback decoder (Pillow failing) reads it literally too."""
+    (frame,) = media.read_frames(clip_590, limit=1)
+    import cv2
+    path = tmp_path / "img%03d.png"
+    assert cv2.imwrite(str(path), frame)
+    info = media.probe_video(path)
+    assert info.is_image and (info.width, info.height) == (frame.shape[1], frame.shape[0])
+    (got,) = list(media.iter_frames(info))
+    assert np.array_equal(got, frame)
+    import PIL.Image
+    monkeypatch.setattr(PIL.Image, "open", lambda *a, **k: (_ for _ in ()).throw(OSError("no Pillow")))
+    (got,) = list(media.iter_frames(info))
+    assert np.abs(got.astype(int) - frame).max() <= 2
+
+
 def test_jpeg_exif_orientation_applied(tmp_path):
     from PIL import Image
     path = tmp_path / "phone photo.jpg"
