@@ -189,6 +189,8 @@ class LoopPlan:
 
     def summary(self) -> str:
         """One line for the log: mode, joins, source ranges (at most 8 shown)."""
+        if self.mode == "still":   # every frame is the one picture: no ranges to list
+            return f"loop: still, {len(self)} frames of one picture" + (f" ({self.note})" if self.note else "")
         segs = self.segments()
         ranges = ", ".join(f"{c}-{d}" for _, _, c, d in segs[:8]) + (" ..." if len(segs) > 8 else "")
         head = f"loop: {self.mode}, {len(self)} frames from source {ranges}"

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import backends, cache, compositing, enhance, loops, media, mouthlib, occlusion, records
 from .errors import Cancelled, InputError, NoFaceError
-from .i18n import N_
+from .i18n import N_, Text
 from .options import RunOptions, check_device
 from .render import Rendered, make_meter, output_size, render
 
@@ -476,7 +476,8 @@ def probe(job: Job) -> None:
     info = job.info = media.probe_video(job.video, still_fps=job.options.still_fps)
     job.notes = media.conversion_notes(info, size=output_size(info, job.options))
     if audio_info is not None and audio_info.tracks > 1:
-        job.notes.append(f"{job.audio.name} has {audio_info.tracks} audio tracks: only the first is used as the speech")
+        job.notes.append(Text("{name} has {tracks} audio tracks: only the first is used as the speech",
+                              name=job.audio.name, tracks=audio_info.tracks))
     for note in job.notes:
         LOG.warning("%s", note)
     LOG.info("video: %dx%d, %.3f fps%s, %d frames%s", info.width, info.height, info.fps,
@@ -513,7 +514,7 @@ def analyse_inputs(job: Job) -> None:
     job.feats = job.speech.features(fps=info.fps, n_frames=n_out)
     job.report("audio", 1, 1)
     LOG.info("speech: %.2f s -> %d output frames (%s)", job.speech.duration, n_out,
-             f"{options.loop} loop" if n_out > info.n_frames and not info.is_image
+             "a photo, held" if info.is_image else f"{options.loop} loop" if n_out > info.n_frames
              else "trim" if n_out < info.n_frames else "1:1")
     from .audio import silence_note
     if (silent := silence_note(job.speech.wav, name=job.audio.name)) is not None:   # said, not refused

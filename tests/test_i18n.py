@@ -305,3 +305,19 @@ def test_an_error_rebuilt_from_its_record():
     back = from_record(json.loads(json.dumps(err.to_record())), MediaError)
     assert isinstance(back, MediaError) and str(back) == str(err)
     assert back.localized("zh") == err.localized("zh") != str(err)
+
+
+def test_progress_bars_and_input_notes_in_chinese(zh, capsys, tmp_path):
+    """The run's progress bars name their stage in the user's language (they said 'analyse'
+    under zh), and the note about extra audio tracks is a translatable fragment."""
+    from heygem_kernel.commands.run import _ProgressBar
+    bar = _ProgressBar(disable=False)
+    bar("analyse", 3, 10)
+    bar("render", 5, 10)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "人脸" in err and "渲染" in err and "帧" in err and "analyse" not in err, err
+    from heygem_kernel.i18n import Text
+    note = Text("{name} has {tracks} audio tracks: only the first is used as the speech", name="a.mkv", tracks=2)
+    assert note == "a.mkv has 2 audio tracks: only the first is used as the speech"
+    assert note.localized("zh") == "a.mkv 有 2 条音轨：只使用第一条作为语音"

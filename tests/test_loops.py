@@ -182,3 +182,11 @@ def test_frame_source_follows_the_plan_and_cleans_its_spool(clip_524, monkeypatc
         a, b, w = plan.frame_sources(t)
         want = frames[a] if b < 0 else (1 - w) * frames[a] + w * frames[b]
         assert np.abs(frame - want).mean() < (2.0 if compressed else 0.6), t
+
+
+def test_a_photo_plan_is_logged_as_one_picture_held():
+    """A photo's plan line says what happens (one picture for every frame), not 'source 0-0, 0-0, ...'."""
+    plan = loops.plan_loop(n_out=50, fps=25.0, mode="seamless", thumbs=None, landmarks=None, valid=None,
+                           envelope=None, frame_size=(64, 64), is_image=True, n_src=1)
+    assert plan.mode == "still" and list(plan.src) == [0] * 50
+    assert plan.summary().startswith("loop: still, 50 frames of one picture") and "0-0" not in plan.summary()

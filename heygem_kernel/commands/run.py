@@ -5,6 +5,7 @@ import argparse
 import logging
 import sys
 
+from ..i18n import N_
 from ..loops import LOOP_MODES
 from ..options import RunOptions
 
@@ -113,8 +114,13 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+# the stages ``pipeline.run`` reports progress for, as the bars name them (translated)
+STAGE_LABELS = {"audio": N_("speech"), "analyse": N_("faces"), "render": N_("render")}
+UNITS = {"audio": N_("step"), "analyse": N_("frame"), "render": N_("frame")}
+
+
 class _ProgressBar:
-    """tqdm bars on stderr, one per stage."""
+    """tqdm bars on stderr, one per stage, labelled in the user's language."""
 
     def __init__(self, *, disable: bool) -> None:
         self.disable = disable
@@ -128,8 +134,10 @@ class _ProgressBar:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            self.bar = tqdm(total=total, desc=f"{stage:>8}", unit="frame" if stage != "audio" else "step",
-                            file=sys.stderr, leave=False, dynamic_ncols=True)
+            from ..i18n import _, width
+            label = _(STAGE_LABELS.get(stage, stage))
+            self.bar = tqdm(total=total, desc=" " * max(0, 8 - width(label)) + label,
+                            unit=_(UNITS.get(stage, "frame")), file=sys.stderr, leave=False, dynamic_ncols=True)
         self.bar.n = done
         self.bar.refresh()
 
