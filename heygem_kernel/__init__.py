@@ -52,3 +52,9 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
 
 __all__ = ["run", "RunOptions", "HeyGemError", "InputError", "MediaError", "NoFaceError",
            "CheckpointError", "BackendError", "Cancelled", "__version__"]
+
+
+def __dir__() -> list[str]:
+    """``dir(heygem_kernel)`` (and tab completion): the public API, not the typing helpers this file
+    imports (submodules are imported by name: ``import heygem_kernel.batch``)."""
+    return sorted(__all__)

@@ -352,13 +352,15 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     become jobs. Writes the manifest (jobs marked ``"pending"``) before returning.
     Raises :class:`InputError` / :class:`MediaError` when the audio itself is unusable.
     """
-    from . import enhance, media
+    from . import backends, enhance, media
     from .cache import file_hash
     from .scan import DEFAULT_SAMPLES, scan_video
 
     samples = DEFAULT_SAMPLES if samples is None else int(samples)
     run_dir = Path(run_dir).expanduser().absolute()
     options = make_options(options, backend=backend)
+    for warning in backends.check_options(options):   # a missing --checkpoint fails the batch here, once;
+        LOG.warning("%s", warning)                     # options the backend does not use: said once
     enhance.from_options(options)  # a missing or broken enhancer model fails the batch here, once
     cache_dir = Path(cache_dir).expanduser().absolute() if cache_dir else default_cache_dir()
     audio = Path(audio).expanduser().absolute()
@@ -585,6 +587,8 @@ def _execute(plan: BatchPlan, *, executor: str, workers: int | None, scheduler: 
     by_index = {e["index"]: e for e in plan.items}
     n_total = len(plan.jobs)
     if plan.jobs:
+        if executor == "dask" and scheduler:   # unreachable: one line now, not after the speech + 30 s
+            check_scheduler(scheduler)
         if speech is None:
             from .audio import load_speech
             LOG.info("analysing the speech once for %d item(s): %s", n_total, plan.audio)
@@ -661,6 +665,80 @@ class LocalExecutor:
 
 
 DASHBOARD = ":0"                 # Dask dashboard on a free port (needs bokeh; logged when it runs)
+SCHEDULER_CHECK_S = 3.0          # s: a scheduler that is up answers a TCP connect in milliseconds, also
+                                 # across a data centre; the Client's own 30 s wait is for a busy one
+SOCKET_SCHEMES = ("tcp", "tls", "ws", "wss")   # Dask's comm schemes that are a host:port socket
+
+
+def check_scheduler(address: str, *, timeout: float = SCHEDULER_CHECK_S) -> None:
+    """Refuse a Dask scheduler address that cannot work, in at most ``timeout`` seconds and
+    before any work: one :class:`InputError` line for an address Dask cannot parse (a missing or
+    non-numeric port, an unknown scheme) or a host:port that does not accept a connection.
+
+    Only the socket is tried (the Dask handshake comes with the Client). ``inproc://`` and
+    ``ucx://`` addresses are parsed, not connected to.
+    """
+    import socket
+    try:
+        from distributed.comm import registry
+        from distributed.comm.addressing import parse_address, parse_host_port
+    except ImportError as exc:
+        raise InputError("--executor dask needs the 'distributed' package: pip install "
+                         "'heygem-workbench[batch]'") from exc
+    try:
+        scheme, location = parse_address(str(address).strip())
+        registry.get_backend(scheme)
+        host, port = parse_host_port(location) if scheme in SOCKET_SCHEMES else (None, None)
+    except (ValueError, TypeError) as exc:
+        raise InputError("not a Dask scheduler address: {scheduler!r} ({reason}); expected e.g. "
+                         "tcp://HOST:8786", scheduler=address, reason=" ".join(str(exc).split())) from None
+    if host is None:
+        return
+    from .i18n import Text
+    try:   # refused / unknown host / no route: said at once (Dask's connect would retry until its timeout)
+        with socket.create_connection((host or "127.0.0.1", port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = (Text("no answer in {seconds:g} s", seconds=timeout) if isinstance(exc, TimeoutError)
+                  else exc.strerror or " ".join(str(exc).split()))
+        raise InputError("cannot reach the Dask scheduler {scheduler}: {reason}", scheduler=address,
+                         reason=reason) from None
+    try:   # something listens: is it a Dask scheduler? (another service made the notebook fail much later)
+        kind = _run_coroutine(_scheduler_identity(address, timeout))
+    except Exception as exc:   # noqa: BLE001 - a foreign protocol fails in many ways (MemoryError on a bogus frame)
+        silent = isinstance(exc, TimeoutError) or "timed out" in str(exc).lower()
+        raise InputError("{scheduler} is not a Dask scheduler: it does not complete Dask's handshake ({reason})",
+                         scheduler=address, reason=Text("no answer in {seconds:g} s", seconds=timeout) if silent
+                         else Text("it answers in another protocol")) from None
+    if kind != "Scheduler":
+        raise InputError("{scheduler} is a Dask {kind}, not a scheduler; give the scheduler's address",
+                         scheduler=address, kind=kind)
+
+
+async def _scheduler_identity(address: str, timeout: float) -> str:
+    """The ``type`` a Dask server at ``address`` says it is ("Scheduler", "Worker", ...)."""
+    import asyncio
+
+    from distributed.comm import connect
+    comm = await asyncio.wait_for(connect(address, timeout=timeout), timeout)
+    try:
+        await asyncio.wait_for(comm.write({"op": "identity", "reply": True}), timeout)
+        answer = await asyncio.wait_for(comm.read(), timeout)
+    finally:
+        comm.abort()
+    return str(answer.get("type")) if isinstance(answer, dict) else type(answer).__name__
+
+
+def _run_coroutine(coroutine):
+    """``asyncio.run`` also where an event loop is already running (a Jupyter kernel): on a thread."""
+    import asyncio
+    import concurrent.futures
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class DaskExecutor:

@@ -254,7 +254,8 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
     format_name = str(fmt.get("format_name", ""))
     if video is None or format_name in TEXT_FORMATS or video.get("codec_name") == "ansi":
         if video is None and has_audio:
-            raise MediaError("{path} has no video stream (is it an audio file?)", path=p)
+            raise MediaError("{path} is audio only: it has an audio track but no video stream; choose a video "
+                             "or photo of the person", path=p)
         raise MediaError("{path} is not a video or image that ffmpeg can read", path=p)
 
     codec = str(video.get("codec_name", "?"))

@@ -138,6 +138,26 @@ def check_device(device: str) -> None:
                          "cuda:{last}", device=device, count=count, last=count - 1)
 
 
+def check_model_paths(options: RunOptions) -> None:
+    """Refuse a ``checkpoint`` or ``models_dir`` that does not exist, with one :class:`InputError` line.
+
+    For every backend, before any work: a mistyped model path is a mistake to show, also where
+    the chosen backend would not read it (``reuse``), not a fallback to the default files or a
+    failure after the speech analysis. What is inside is the backend's to check when it loads.
+    """
+    from pathlib import Path
+    for name in ("checkpoint", "models_dir"):
+        value = getattr(options, name)
+        if value is None:
+            continue
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise InputError("{option}: no such file or folder: {path}", option=option_label(name), path=path)
+        if name == "models_dir" and not path.is_dir():
+            raise InputError("{option}: {path} is a file; give the folder that holds the model files",
+                             option=option_label(name), path=path)
+
+
 def option_label(name: str) -> str:
     """``still_fps (--fps)``: the API name and the CLI flag of an option."""
     return f"{name} ({CLI_FLAGS.get(name, '--' + name.replace('_', '-'))})"

@@ -403,6 +403,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     from .articulation import normalise_language     # an unknown --language: one line, before any work
     options = options.replace(language=normalise_language(options.language))
     check_device(options.device)                     # --device cuda without a GPU: one line, every backend
+    warnings = backends.check_options(options)       # a missing --checkpoint: one line; unused ones: a warning
     audio, video = _check_inputs(audio, video)
     if out is not None:
         _check_output(Path(out), audio, video)
@@ -420,6 +421,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
         records.sweep_stale(folder)
     records.sweep_stale(output.parent, only=f".{output.stem}.partial{records.TMP_MARK}")   # a killed run's
     with records.run_log(job.log_path):
+        for warning in warnings:
+            LOG.warning("%s", warning)
         try:
             return _run(job)
         except Exception as exc:
@@ -689,6 +692,8 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     from .articulation import normalise_language     # an unknown --language: one line, before any work
     options = options.replace(language=normalise_language(options.language))
     check_device(options.device)
+    for warning in backends.check_options(options):
+        LOG.warning("%s", warning)
     audio, video = _check_inputs(audio, video)
     from . import audio as audio_mod
     info = media.probe_video(video, still_fps=options.still_fps)

@@ -90,6 +90,22 @@ def test_no_cycle_through_diagnostics_sync_cli_or_commands():
     assert bad == []
 
 
+def test_the_package_shows_its_public_api_only():
+    """dir() listed Callable, Path, TYPE_CHECKING and annotations (this file's own imports); the import
+    stays lazy (no numpy, no pipeline) and the names in __all__ all resolve."""
+    code = ("import sys, heygem_kernel as k; print(dir(k)); print(sorted(k.__all__)); "
+            "ns = {}; exec('from heygem_kernel import *', ns); print(sorted(n for n in ns if n != '__builtins__')); "
+            "print(sorted(m for m in ('numpy', 'heygem_kernel.pipeline', 'torch') if m in sys.modules)); "
+            "print(all(getattr(k, n) is not None for n in k.__all__))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    shown, public, star, heavy, resolve = out.stdout.splitlines()
+    assert shown == public == star
+    assert eval(shown) == ["BackendError", "Cancelled", "CheckpointError", "HeyGemError", "InputError", "MediaError",
+                           "NoFaceError", "RunOptions", "__version__", "run"]
+    assert heavy == "[]" and resolve == "True"
+
+
 def test_the_cycle_finder_finds_cycles():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [{"a", "b", "c"}]
     assert cycles({"a": {"b"}, "b": set()}) == []

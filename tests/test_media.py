@@ -444,10 +444,17 @@ def test_not_media(tmp_path, name, content):
         media.probe_audio(path)
 
 
-def test_audio_file_given_as_video(speech_5s):
-    with pytest.raises(MediaError) as err:
-        media.probe_video(speech_5s)
-    assert "has no video stream (is it an audio file?)" in single_line_naming(err.value, speech_5s)
+def test_audio_file_given_as_video(speech_5s, tmp_path):
+    """A WAV, and an .mp4 that holds only AAC audio (what a phone's voice memo or an export with
+    the video track off makes): the line says it is audio only, not that ffmpeg cannot read it."""
+    aac_mp4 = tmp_path / "speech.mp4"
+    subprocess.run([media.ffmpeg_exe(), "-v", "error", "-i", str(speech_5s), "-vn", "-c:a", "aac", str(aac_mp4)],
+                   check=True)
+    for path in (speech_5s, aac_mp4):
+        with pytest.raises(MediaError) as err:
+            media.probe_video(path)
+        assert single_line_naming(err.value, path) == (f"{path} is audio only: it has an audio track but no video "
+                                                       "stream; choose a video or photo of the person")
 
 
 def test_truncated_mp4(clip_590, tmp_path):

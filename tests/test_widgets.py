@@ -303,6 +303,16 @@ def test_engine_bug_is_shown_not_raised(ws, speech_5s, clip_524):
     assert wb.generate_button.disabled is False
 
 
+def test_padding_is_offered_only_for_a_backend_that_reads_it(panel):
+    """The face-box padding is wav2lip's: with reuse (the default) or musetalk it was editable and
+    dropped in silence; now it is greyed out (the engine warns if it is set anyway)."""
+    assert panel.backend.value == "reuse" and all(box.disabled for box in panel.pads)
+    panel.backend.value = "wav2lip"
+    assert not any(box.disabled for box in panel.pads)
+    panel.backend.value = "musetalk"
+    assert all(box.disabled for box in panel.pads)
+
+
 # ----------------------------------------------------------------------------- preview
 
 def test_one_frame_preview(panel):

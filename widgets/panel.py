@@ -248,6 +248,8 @@ class Workbench:
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
         self.tabs.observe(lambda ch: ch["new"] == 1 and self.history.refresh(), "selected_index")
+        self.backend.observe(lambda _: self._on_backend(), "value")
+        self._on_backend()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -353,6 +355,14 @@ class Workbench:
         if index is not None and 0 <= index < len(self.batch):
             del self.batch[index]
             self._sync_batch_list()
+
+    def _on_backend(self) -> None:
+        """The padding boxes are the face box's of backends that read ``pads`` (wav2lip): greyed
+        out for the others, which would only warn that they ignore them."""
+        from heygem_kernel.backends import backend_class
+        unused = "pads" not in backend_class(self.backend.value).options_used
+        for box in self.pads:
+            box.disabled = unused
 
     def _on_mode(self, change: dict) -> None:
         batch = change["new"] == "batch"

@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from ..errors import InputError
-from .base import AudioFeatures, Backend, FrameBatch, JobContext, MouthPatch
+from .base import BACKEND_OPTIONS, AudioFeatures, Backend, FrameBatch, JobContext, MouthPatch
 
 # name -> "module:Class" (imported lazily)
 _REGISTRY: dict[str, str] = {
@@ -40,6 +40,24 @@ def backend_class(name: str) -> type[Backend]:
     return getattr(importlib.import_module(module), cls)
 
 
+def check_options(options: Any) -> list[str]:
+    """Check ``options`` (a RunOptions) for its backend before any work; return its warnings.
+
+    Raises :class:`InputError` (one line, every backend) for a ``checkpoint`` or ``models_dir``
+    that does not exist. Returns one warning line, in the user's language, naming the backend and
+    the options it does not use (e.g. ``--checkpoint`` with ``reuse``), or none: those options
+    are not dropped in silence. Imports the backend's module, not its model (no torch).
+    """
+    from ..i18n import _
+    from ..options import check_model_paths, option_label
+    check_model_paths(options)
+    ignored = backend_class(options.backend).ignored_options(options)
+    if not ignored:
+        return []
+    return [_("the {backend} backend does not use {options}: ignored", backend=options.backend,
+              options=", ".join(option_label(name) for name in ignored))]
+
+
 def create(name: str, *, cached: bool = True, **kwargs: Any) -> Backend:
     """A backend ``name`` for one job.
 
@@ -57,5 +75,5 @@ def create(name: str, *, cached: bool = True, **kwargs: Any) -> Backend:
         return copy.copy(_CACHE[key])
 
 
-__all__ = ["AudioFeatures", "Backend", "FrameBatch", "JobContext", "MouthPatch",
-           "available", "backend_class", "create", "register"]
+__all__ = ["BACKEND_OPTIONS", "AudioFeatures", "Backend", "FrameBatch", "JobContext", "MouthPatch",
+           "available", "backend_class", "check_options", "create", "register"]

@@ -8,6 +8,7 @@ and pastes what it returns back through the engine's feathered mouth mask
 from __future__ import annotations
 
 import abc
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -93,12 +94,28 @@ class MouthPatch:
     y0: int
 
 
+#: :class:`~heygem_kernel.options.RunOptions` fields that only some backends read: model files and
+#: the face-box padding. Each backend lists those it reads in :attr:`Backend.options_used`.
+BACKEND_OPTIONS = ("checkpoint", "models_dir", "pads")
+
+
 class Backend(abc.ABC):
     """Base class of lip-sync backends. Construct once per process; reuse across jobs."""
 
     name: ClassVar[str] = ""
     #: True when the backend needs a :class:`MouthLibrary` built during the analysis pass.
     needs_library: ClassVar[bool] = False
+    #: Which of :data:`BACKEND_OPTIONS` this backend reads (a backend that does not say: all of them);
+    #: the others, when a user sets them, are reported as ignored instead of being dropped in silence.
+    options_used: ClassVar[frozenset[str]] = frozenset(BACKEND_OPTIONS)
+
+    @classmethod
+    def ignored_options(cls, options: Any) -> list[str]:
+        """Names of :data:`BACKEND_OPTIONS` set in ``options`` (a RunOptions; away from their
+        defaults) that this backend does not read, in :data:`BACKEND_OPTIONS` order."""
+        defaults = {f.name: f.default for f in dataclasses.fields(options)}
+        return [name for name in BACKEND_OPTIONS
+                if name not in cls.options_used and _given(getattr(options, name), defaults[name])]
 
     def prepare(self, job: JobContext) -> None:
         """Per-job set-up (index audio features, pick reference frames...). Default: keep job."""
@@ -114,3 +131,12 @@ class Backend(abc.ABC):
 
     def close(self) -> None:  # release GPU memory, threads...
         pass
+
+
+def _given(value: Any, default: Any) -> bool:
+    """A value the user set: not None and not the default (pads come as a list from JSON)."""
+    if value is None:
+        return False
+    if isinstance(default, tuple) and isinstance(value, (list, tuple)):
+        return tuple(value) != default
+    return value != default

@@ -774,6 +774,17 @@ class MuseTalkBackend(Backend):
 
     name = "musetalk"
     needs_library = False
+    options_used = frozenset({"models_dir", "checkpoint"})   # its own 256 px face crop: no pads
+
+    @classmethod
+    def ignored_options(cls, options: Any) -> list[str]:
+        """As :meth:`Backend.ignored_options`; ``checkpoint`` counts only as a folder and when no
+        ``models_dir`` is given (MuseTalk is 7 files, not one)."""
+        ignored = super().ignored_options(options)
+        if options.checkpoint is not None and (options.models_dir is not None
+                                               or not Path(options.checkpoint).expanduser().is_dir()):
+            ignored.insert(0, "checkpoint")
+        return ignored
 
     def __init__(self, *, models_dir: str | os.PathLike | None = None,
                  checkpoint: str | os.PathLike | None = None, device: str = "auto",

@@ -49,6 +49,7 @@ RENDER_DELAY_S = 0.0
 class ReuseBackend(Backend):
     name = "reuse"
     needs_library = True
+    options_used = frozenset()   # no weights, and the mouth is placed by landmarks, not a padded face box
 
     def __init__(self, **_: Any) -> None:
         self._prev: int | None = None

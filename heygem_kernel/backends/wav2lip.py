@@ -303,6 +303,7 @@ class Wav2LipBackend(Backend):
 
     name = "wav2lip"
     needs_library = False
+    options_used = frozenset({"checkpoint", "pads"})
 
     def __init__(self, *, checkpoint: str | os.PathLike | None = None, device: str = "auto",
                  batch_size: int = 16, syncnet: str | os.PathLike | None = None,

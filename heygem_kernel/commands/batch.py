@@ -58,7 +58,9 @@ def add_parser(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from .. import report
-    from ..batch import ENV_ERROR_RECORD, ENV_LOCK_HELD, expand_videos, lock_run_dir, make_options, read_manifest
+    from ..backends import check_options
+    from ..batch import (ENV_ERROR_RECORD, ENV_LOCK_HELD, check_scheduler, expand_videos, lock_run_dir,
+                         make_options, read_manifest)
     from ..enhance import from_options
     from ..media import probe_audio
     from ..records import make_folder
@@ -89,6 +91,7 @@ def main(args: argparse.Namespace) -> int:
             raise InputError("--options: expected a JSON object of run options")
         options = make_options({**options, **given}).to_dict()
     from_options(make_options(options))  # a broken enhancer model: exit 2 before the notebook starts
+    check_options(make_options(options))  # a missing --checkpoint too (the notebook warns of unused options)
     options["pads"] = list(options["pads"])  # papermill passes only JSON types faithfully
     backend = options.pop("backend")
     executor = args.executor or ("dask" if args.scheduler else "local")
@@ -96,6 +99,10 @@ def main(args: argparse.Namespace) -> int:
         check_device(options["device"])  # (Dask workers check their own)
     if executor == "local" and args.workers:
         LOG.warning("--workers applies to --executor dask; running the items one after another here")
+    if executor == "local" and args.scheduler:
+        LOG.warning("%s", _("--scheduler applies to --executor dask: ignored; running the items here"))
+    if executor == "dask" and args.scheduler:   # unreachable: one line in seconds, before the notebook starts
+        check_scheduler(args.scheduler)
     lock = lock_run_dir(run_dir)  # held until this process ends (a kill -9 releases it too) ...
     os.environ[ENV_LOCK_HELD] = str(run_dir)   # ... for the notebook's kernel too (our child)
     error_record = run_dir / KERNEL_ERROR_RECORD

@@ -39,6 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def main(args: argparse.Namespace) -> int:
     from ..serve import make_config, serve
 
+    if args.scheduler:   # a typo or a stopped cluster: one line now, not every batch job failing later
+        from ..batch import check_scheduler
+        check_scheduler(args.scheduler)
     config = make_config(root=args.root, host=args.host, port=args.port, token=args.token,
                          max_upload_mb=args.max_upload_mb, media_dirs=args.media_dir, lang=args.lang,
                          scheduler=args.scheduler)

@@ -1,0 +1,168 @@
+"""Options are checked before any work, the same way for every backend: a model path that does
+not exist is one line and exit 2; options the chosen backend does not use are one warning line
+naming the backend (they were dropped in silence); a Dask scheduler that cannot answer is one line
+within seconds (it took ~35 s: the notebook, the speech analysis, then Dask's 30 s connect wait)."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from heygem_kernel import backends
+from heygem_kernel.batch import SCHEDULER_CHECK_S
+from heygem_kernel.options import RunOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = backends.available()
+WARNING = "WARNING the {backend} backend does not use {options}: ignored"
+
+
+def heygem(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "heygem_kernel", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def error_line(proc: subprocess.CompletedProcess) -> str:
+    """The one line of a refused command (exit 2, no traceback)."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr.strip().splitlines()[-1]
+
+
+def warnings(stderr: str) -> list[str]:
+    """The WARNING lines of a run's console, without their time stamp."""
+    return [line.split(" ", 1)[1] for line in stderr.splitlines() if " WARNING " in line]
+
+
+def test_the_backends_declare_which_model_options_they_read(tmp_path):
+    model = tmp_path / "model.pth"
+    model.write_bytes(b"weights")
+    given = RunOptions(checkpoint=str(model), models_dir=str(tmp_path), pads=(5, 5, 5, 5))
+    ignored = {b: backends.backend_class(b).ignored_options(given.replace(backend=b)) for b in BACKENDS}
+    assert ignored == {"reuse": ["checkpoint", "models_dir", "pads"],    # no weights, no face box
+                       "wav2lip": ["models_dir"],
+                       "musetalk": ["checkpoint", "pads"]}              # a file: MuseTalk is a folder of 7
+    assert backends.backend_class("musetalk").ignored_options(RunOptions(backend="musetalk",
+                                                                         checkpoint=str(tmp_path))) == []
+    for b in BACKENDS:                                                   # defaults are never "given"
+        assert backends.check_options(RunOptions(backend=b, pads=[0, 10, 0, 0])) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_missing_model_path_is_one_line_for_every_backend(tmp_path, backend, clip_524, speech_5s):
+    runs = tmp_path / "runs"
+    for flag, name, value in (("--checkpoint", "checkpoint", "nope.pth"), ("--models-dir", "models_dir", "nowhere")):
+        t0 = time.perf_counter()
+        proc = heygem("run", "--audio", speech_5s, "--video", clip_524, "--backend", backend, flag, value,
+                      "--runs-root", runs, "--quiet", cwd=tmp_path)
+        assert error_line(proc) == f"heygem: error: {name} ({flag}): no such file or folder: {value}"
+        assert not runs.exists()                                         # before any work: no run folder
+        assert time.perf_counter() - t0 < 30
+    proc = heygem("run", "--audio", speech_5s, "--video", clip_524, "--backend", backend, "--models-dir",
+                  speech_5s, "--runs-root", runs, "--quiet")
+    assert error_line(proc) == (f"heygem: error: models_dir (--models-dir): {speech_5s} is a file; "
+                                "give the folder that holds the model files")
+
+
+def test_reuse_says_it_ignores_a_checkpoint_and_pads_and_runs(tmp_path, clip_524, speech_5s):
+    model = tmp_path / "wav2lip.pth"
+    model.write_bytes(b"weights")
+    out, run_dir = tmp_path / "out.mp4", tmp_path / "run"
+    proc = heygem("run", "--audio", speech_5s, "--video", clip_524, "--checkpoint", model, "--pads", 1, 2, 3, 4,
+                  "--out", out, "--run-dir", run_dir, "--quiet", "--no-sync-check")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = WARNING.format(backend="reuse", options="checkpoint (--checkpoint), pads (--pads)")
+    assert warnings(proc.stderr) == [line]
+    assert out.stat().st_size > 10_000
+    assert line in (run_dir / "run.log").read_text(encoding="utf-8")     # the shared record says so too
+    assert json.loads((run_dir / "params.json").read_text())["options"]["pads"] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("backend, extra, ignored, error", [
+    ("wav2lip", ["--models-dir", "{tmp}"], "models_dir (--models-dir)", "is not a PyTorch checkpoint (empty file"),
+    ("musetalk", ["--pads", "0", "0", "0", "0"], "pads (--pads)", "MuseTalk file missing: "),
+])
+def test_learned_backends_warn_of_what_they_ignore_before_loading(tmp_path, clip_524, speech_5s, backend, extra,
+                                                                  ignored, error):
+    """Without weights here: the warning comes first, then the backend's own one-line load error."""
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    models = tmp_path / "models"
+    models.mkdir()
+    model_args = ["--checkpoint", empty] if backend == "wav2lip" else ["--models-dir", models]
+    proc = heygem("run", "--audio", speech_5s, "--video", clip_524, "--backend", backend, *model_args,
+                  *[a.format(tmp=tmp_path) for a in extra], "--runs-root", tmp_path / "runs", "--quiet")
+    assert error in error_line(proc)
+    assert warnings(proc.stderr) == [WARNING.format(backend=backend, options=ignored)]
+
+
+def test_batch_refuses_a_missing_checkpoint_before_the_notebook(tmp_path, clip_524, speech_5s):
+    run_dir = tmp_path / "batch"
+    proc = heygem("batch", clip_524, "--audio", speech_5s, "--run-dir", run_dir, "--checkpoint", tmp_path / "no.pth")
+    assert error_line(proc) == f"heygem: error: checkpoint (--checkpoint): no such file or folder: {tmp_path}/no.pth"
+    assert not run_dir.exists()
+    proc = heygem("batch", clip_524, "--audio", speech_5s, "--run-dir", run_dir,
+                  "--options", json.dumps({"backend": "wav2lip", "models_dir": str(tmp_path / "none")}))
+    assert error_line(proc) == (f"heygem: error: models_dir (--models-dir): no such file or folder: "
+                                f"{tmp_path}/none")
+    assert not run_dir.exists()
+
+
+# ------------------------------------------------------------------------------ --scheduler
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _listener(reply: bytes | None) -> int:
+    """A real TCP server on localhost that is not Dask: silent (``None``) or answering ``reply``."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+
+    def serve() -> None:
+        while True:
+            conn, _ = server.accept()
+            held.append(conn)
+            if reply is not None:
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_one_line_in_seconds(tmp_path, clip_524, speech_5s):
+    port = _closed_port()
+    silent = _listener(None)
+    http = _listener(b"HTTP/1.0 426 Upgrade Required\r\nconnection: close\r\n\r\n")
+    cases = [
+        (f"tcp://127.0.0.1:{port}", f"cannot reach the Dask scheduler tcp://127.0.0.1:{port}: Connection refused"),
+        (f"tcp://127.0.0.1:{http}", f"tcp://127.0.0.1:{http} is not a Dask scheduler: it does not complete Dask's "
+                                    "handshake (it answers in another protocol)"),
+        (f"tcp://127.0.0.1:{silent}", f"tcp://127.0.0.1:{silent} is not a Dask scheduler: it does not complete "
+                                      f"Dask's handshake (no answer in {SCHEDULER_CHECK_S:g} s)"),
+        ("tcp://127.0.0.1", "not a Dask scheduler address: 'tcp://127.0.0.1' (missing port number in address "
+                            "'127.0.0.1'); expected e.g. tcp://HOST:8786"),
+    ]
+    for address, line in cases:
+        run_dir = tmp_path / "batch"
+        t0 = time.perf_counter()
+        proc = heygem("batch", clip_524, "--audio", speech_5s, "--run-dir", run_dir, "--scheduler", address)
+        took = time.perf_counter() - t0
+        assert error_line(proc) == f"heygem: error: {line}"
+        assert not run_dir.exists()                      # the notebook never started
+        assert took < SCHEDULER_CHECK_S + 10, (address, took)   # was ~35 s; a cold interpreter takes a few
+
+
+def test_serve_checks_its_scheduler_before_it_starts():
+    port = _closed_port()
+    proc = heygem("serve", "--scheduler", f"tcp://127.0.0.1:{port}", "--port", _closed_port())
+    assert error_line(proc) == f"heygem: error: cannot reach the Dask scheduler tcp://127.0.0.1:{port}: Connection refused"
