@@ -166,3 +166,17 @@ def test_serve_checks_its_scheduler_before_it_starts():
     port = _closed_port()
     proc = heygem("serve", "--scheduler", f"tcp://127.0.0.1:{port}", "--port", _closed_port())
     assert error_line(proc) == f"heygem: error: cannot reach the Dask scheduler tcp://127.0.0.1:{port}: Connection refused"
+
+
+def test_the_batch_api_checks_its_scheduler_before_the_speech_analysis(tmp_path, clip_524, speech_5s):
+    from heygem_kernel import batch
+    from heygem_kernel.errors import InputError
+
+    port = _closed_port()
+    plan = batch.prepare(speech_5s, [clip_524], run_dir=tmp_path / "b", samples=1, cache_dir=tmp_path / "c")
+    t0 = time.perf_counter()
+    with pytest.raises(InputError) as err:
+        batch.execute(plan, executor="dask", scheduler=f"tcp://127.0.0.1:{port}", progress=False)
+    assert str(err.value) == f"cannot reach the Dask scheduler tcp://127.0.0.1:{port}: Connection refused"
+    assert time.perf_counter() - t0 < SCHEDULER_CHECK_S          # no speech analysis, no 30 s wait
+    assert [i["status"] for i in batch.read_manifest(tmp_path / "b")["items"]] == ["pending"]

@@ -98,7 +98,8 @@ def main(args: argparse.Namespace) -> int:
     if executor == "local":              # items run here: --device cuda without a GPU fails now, once
         check_device(options["device"])  # (Dask workers check their own)
     if executor == "local" and args.workers:
-        LOG.warning("--workers applies to --executor dask; running the items one after another here")
+        LOG.warning("%s", _("--workers applies to --executor dask: ignored; running the items one after another "
+                            "here"))
     if executor == "local" and args.scheduler:
         LOG.warning("%s", _("--scheduler applies to --executor dask: ignored; running the items here"))
     if executor == "dask" and args.scheduler:   # unreachable: one line in seconds, before the notebook starts
