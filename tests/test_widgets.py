@@ -625,3 +625,99 @@ def test_history_lists_batches_with_their_errors(ws, speech_5s, clip_524, clip_5
     assert "cancelled before it started" in cards[queued.id].error.value
     assert wb.history.batches.list.children == (cancelled, failed)       # newest first
     assert list(wb.jobs_panel.cards) == [queued.id]                      # the Generate tab: the queue's jobs
+
+
+# ----------------------------------------------------------------------------- the page's language, the run's record
+
+@pytest.fixture
+def zh():
+    from heygem_kernel import i18n
+    yield "zh"
+    i18n.set_language(None)
+
+
+def _silent_wav(path: Path, seconds: float = 2.0) -> Path:
+    import wave
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(b"\0\0" * int(16000 * seconds))
+    return path
+
+
+@pytest.mark.slow
+def test_a_failed_render_is_one_line_in_the_pages_language(tmp_path, zh, speech_5s):
+    """A text file as the video: the status line is the engine's error in Chinese (it was English:
+    the panel formatted str(exc), not the translated message), no traceback in the log."""
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video\n")
+    wb = Workbench(workspace=Workspace(root=tmp_path / "ws"), lang=zh)
+    wb.choose(speech_5s, kind="audio")
+    wb.choose(notes, kind="video")
+    wb.generate()
+    assert wb.wait(120)
+    status = _status(wb)
+    assert status.startswith("notes.mp4: ") and "ffmpeg" in status, status
+    assert "is not a video" not in status and "不是 ffmpeg 能读取的视频或图片" in status, status
+    assert "\n" not in status and not any("Traceback" in o["text"] for o in wb.log.outputs)
+    assert [r.stage.value for r in wb._rows] == ["失败"]
+
+
+@pytest.mark.slow
+def test_result_card_shows_the_runs_verdict_and_input_notes_as_recorded(tmp_path, zh, clip_524):
+    """A silent speech renders (every mouth closed): the page said only '1 of 1 done' and
+    'A/V offset +N frames', while result.json said 'low confidence ... the offset is a guess' and
+    held an input note. Now the card and the History row show both, in the page's language, and
+    the figures are result.json's."""
+    from heygem_kernel import i18n
+    speech = _silent_wav(tmp_path / "silent.wav")
+    wb = Workbench(workspace=Workspace(root=tmp_path / "ws"))
+    wb.choose(speech, kind="audio")
+    wb.choose(clip_524, kind="video")
+    wb.generate()
+    assert wb.wait(300)
+    record = json.loads((Path(wb.results[0]["run_dir"]) / "result.json").read_text())
+    assert record["extra"]["input_notes"] and record["extra"]["sync_reliable"] is False
+    card = wb.result_box.children[0]
+    text = " ".join(getattr(w, "value", "") for w in card.children if isinstance(getattr(w, "value", None), str))
+    assert "silent.wav holds no sound" in text and "low confidence: the speech track is flat" in text, text
+    assert f"{record['sync_confidence']:.2f} (chance level {record['extra']['sync_chance']:.2f})" in text
+    assert _status(wb).startswith("1 of 1 done · ⚠ silent.wav holds no sound"), _status(wb)
+    assert "color:#b26a00" in wb.status.value                # a warning, not the green of a clean run
+    i18n.set_language(zh)                                   # the same record on a Chinese page
+    entry = hist.list_runs(wb.ws.runs)[0]
+    from heygem_widgets.views import figures_html, summary_line
+    shown_zh = figures_html(entry.result) + summary_line(entry.result)
+    assert "没有声音" in shown_zh or "无声" in shown_zh, shown_zh
+    assert "仅为猜测" in shown_zh and "holds no sound" not in shown_zh and "low confidence" not in shown_zh, shown_zh
+    assert "音画偏移" in shown_zh and "A/V offset" not in shown_zh
+
+
+def test_recorded_english_lines_are_shown_in_the_pages_language(zh):
+    from heygem_kernel import i18n
+    from heygem_kernel.sync import SyncEstimate  # noqa: F401  (the verdict's template lives there)
+    from heygem_widgets.views import localized_record
+    line = ("low confidence: the mouth does not clearly follow this speech (confidence 0.41, chance level 0.49); "
+            "the offset is a guess")
+    assert localized_record(line) == line                            # English page: as recorded
+    i18n.set_language(zh)
+    shown_zh = localized_record(line)
+    assert "0.41" in shown_zh and "0.49" in shown_zh and "confidence" not in shown_zh, shown_zh
+    assert localized_record("in sync") != "in sync"
+    assert localized_record("something the catalogue never held") == "something the catalogue never held"
+
+
+def test_panel_text_follows_the_pages_language(ws, zh, speech_5s, clip_524):
+    """Labels the zh page showed in English: the job list, the History pager, output height,
+    face restoration (blank: its 'off' had the value None, which a Dropdown shows as no choice)."""
+    wb = Workbench(engine=FakeEngine(encode=False), workspace=ws, lang=zh)
+    assert wb.enhance.label == "关闭" and wb.options().enhance is None
+    assert wb.out_height.label == "与输入相同" and wb.options().out_height is None
+    assert "批量任务" in wb.jobs_panel.title.value and "Generate" not in wb.jobs_panel.empty.value
+    assert "Single runs" not in wb.history.widget.children[1].value
+    wb.history.refresh()
+    assert "第 1 / 1 页" in wb.history.info.value
+    wb.choose(speech_5s, kind="audio")
+    wb.choose(clip_524, kind="video")
+    wb.generate()
+    assert wb.wait(WAIT_S)
+    assert _status(wb) == "1 个中 1 个完成" and wb._rows[0].stage.value == "完成"

@@ -47,7 +47,7 @@ class HistoryPanel:
         self.batches = JobsPanel(workspace=workspace, status=status, history=True, title=_("Batches"),
                                  css_class="heygem-history-batches")
         self.widget = W.VBox([
-            self.batches.widget, W.HTML("<b>Single runs</b>"),
+            self.batches.widget, W.HTML(f"<b>{html.escape(_('Single runs'))}</b>"),
             W.HBox([self.prev_button, self.next_button, self.refresh_button, self.info]),
             self.confirm_box, self.rows, W.HBox([self.zip_button, self.zip_link]), self.view,
         ])
@@ -65,16 +65,18 @@ class HistoryPanel:
     def show_page(self, index: int) -> None:
         pg = hist.page(hist.list_runs(self.ws.runs), index=index, per_page=self.per_page)
         self.index = pg.index
-        self.rows.children = tuple(self._row(e) for e in pg.items) or (W.HTML("<i>no runs yet</i>"),)
-        self.info.value = f"page {pg.index + 1} / {pg.n_pages} · {pg.total} run{'s' * (pg.total != 1)}"
+        self.rows.children = tuple(self._row(e) for e in pg.items) or (W.HTML(f"<i>{html.escape(_('no runs yet'))}</i>"),)
+        where = dict(page=pg.index + 1, pages=pg.n_pages, n=pg.total)
+        self.info.value = html.escape(_("page {page} / {pages} · {n} runs", **where) if pg.total != 1
+                                      else _("page {page} / {pages} · {n} run", **where))
         self.prev_button.disabled = pg.index == 0
         self.next_button.disabled = pg.index >= pg.n_pages - 1
 
     def _row(self, entry: hist.RunEntry) -> W.HBox:
         thumb = thumbnail(entry.output, entry.run_dir / hist.THUMBNAIL) if entry.output else None
-        picture = image_view(thumb, width=120) if thumb else W.HTML("<i>no output</i>",
+        picture = image_view(thumb, width=120) if thumb else W.HTML(f"<i>{html.escape(_('no output'))}</i>",
                                                                     layout=W.Layout(width="120px"))
-        state = "" if entry.finished else " <span style='color:#c62828'>(unfinished)</span>"
+        state = "" if entry.finished else f" <span style='color:#c62828'>{html.escape(_('(unfinished)'))}</span>"
         text = W.HTML(f"<b>{html.escape(entry.name)}</b>{state}<br><small>{entry.created:%Y-%m-%d %H:%M}"
                       f"</small><br><small>{summary_line(entry.result)}</small>")
         show = W.Button(description=_("Show"), disabled=entry.output is None, layout=W.Layout(width="80px"))
@@ -93,7 +95,7 @@ class HistoryPanel:
     def request_delete(self, run_dir: Path) -> None:
         """First step of Delete: ask for confirmation."""
         self.pending_delete = Path(run_dir)
-        self.confirm_text.value = f"Delete run <b>{html.escape(self.pending_delete.name)}</b> and all its files?"
+        self.confirm_text.value = html.escape(_("Delete run {name} and all its files?", name=self.pending_delete.name))
         self.confirm_box.layout.display = "flex"
 
     def confirm_delete(self) -> None:
@@ -106,7 +108,7 @@ class HistoryPanel:
         except HeyGemError as exc:
             self._status(shown(exc), "error")
         else:
-            self._status(f"deleted {run_dir.name}", "ok")
+            self._status(_("deleted {name}", name=run_dir.name), "ok")
             self.view.children = ()
         self.refresh()
 
@@ -118,14 +120,16 @@ class HistoryPanel:
         """ZIP every finished run's output, JSON and plots; show a link (or the path)."""
         entries = [e for e in hist.list_runs(self.ws.runs) if e.output is not None]
         if not entries:
-            self.zip_link.value = "<i>no finished runs to zip</i>"
+            self.zip_link.value = f"<i>{html.escape(_('no finished runs to zip'))}</i>"
             return None
         path = hist.zip_outputs(entries, dest_dir=self.ws.downloads)
-        what = f"{len(entries)} run{'s' * (len(entries) != 1)}, {human_size(path.stat().st_size)}"
+        size = human_size(path.stat().st_size)
+        what = html.escape(_("{n} runs, {size}", n=len(entries), size=size) if len(entries) != 1
+                           else _("{n} run, {size}", n=len(entries), size=size))
         url = self.ws.url_for(path)
         if url:
             self.zip_link.value = (f'<a href="{html.escape(url)}" download="{html.escape(path.name)}">'
                                    f"{html.escape(path.name)}</a> ({what})")
         else:
-            self.zip_link.value = f"zipped to <code>{html.escape(str(path))}</code> ({what})"
+            self.zip_link.value = f"{html.escape(_('zipped to {path}', path=path))} ({what})"
         return path

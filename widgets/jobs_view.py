@@ -13,21 +13,23 @@ from typing import Callable
 
 import ipywidgets as W
 
-from heygem_kernel.i18n import _
+from heygem_kernel.i18n import N_, _
 
 from heygem_kernel import jobs as jobq
 from heygem_kernel.errors import HeyGemError
 
-from .progress import item_fraction
-from .views import hook, shown
+from .progress import item_fraction, stage_label
+from .views import hook, localized_record, shown
 from .workspace import Workspace
 
 POLL_S = 1.0                     # how often the watcher re-reads the job files
 STATE_CLASS = {jobq.QUEUED: "queued", jobq.RUNNING: "running", jobq.DONE: "done", jobq.FAILED: "failed",
                jobq.CANCELLED: "failed"}
+# The job runner's English lines (heygem_kernel.jobs), shown through localized_record.
+RUNNER_LINES = (N_("cancelled by the user"), N_("cancelled before it started"), N_("cancelled"))
 ITEM_STYLE = {"ok": "success", "failed": "danger", "running": "info", "pending": ""}
-STATE_TEXT = {jobq.QUEUED: "queued", jobq.RUNNING: "running", jobq.DONE: "done", jobq.FAILED: "failed",
-              jobq.CANCELLED: "cancelled"}
+STATE_TEXT = {jobq.QUEUED: N_("queued"), jobq.RUNNING: N_("running"), jobq.DONE: N_("done"),
+              jobq.FAILED: N_("failed"), jobq.CANCELLED: N_("cancelled")}
 
 
 def state_classes(job: jobq.Job) -> set[str]:
@@ -40,12 +42,13 @@ def state_classes(job: jobq.Job) -> set[str]:
 def links_html(job: jobq.Job, ws: Workspace) -> str:
     """Report and ZIP of a job as links (or paths, where the page cannot fetch files)."""
     parts = []
-    for label, path in (("report", job.report), ("ZIP of the good videos", job.zip)):
+    for kind, label, path in (("report", _("report"), job.report), ("zip", _("ZIP of the good videos"), job.zip)):
         if path is None:
             continue
         url = ws.url_for(path)
+        label = html.escape(label)
         parts.append(f'<a href="{html.escape(url)}" target="_blank" download="{html.escape(path.name)}" '
-                     f'class="heygem-job-{"report" if label == "report" else "zip"}">{label}</a>' if url
+                     f'class="heygem-job-{kind}">{label}</a>' if url
                      else f"{label}: <code>{html.escape(str(path))}</code>")
     return " · ".join(parts)
 
@@ -83,14 +86,17 @@ class JobCard:
             self.widget.remove_class(cls)
         for cls in state_classes(job) - set(self.widget._dom_classes):
             self.widget.add_class(cls)
-        state = STATE_TEXT.get(job.status, job.status)
+        state = _(STATE_TEXT[job.status]) if job.status in STATE_TEXT else job.status
         if job.cancel_requested and not job.final:
-            state = "cancelling…"
+            state = _("cancelling…")
         n = len(job.items) or len(job.videos)
-        counts = f"{job.n_ok} of {n} ok" + (f", {job.n_failed} failed" if job.n_failed else "")
-        self.header.value = (f"<b>{html.escape(job.name)}</b> · <span class='heygem-job-state'>{state}</span>"
-                             f" · {counts}<br><small>{len(job.videos)} video{'s' * (len(job.videos) != 1)} · "
-                             f"speech {html.escape(job.audio.rsplit('/', 1)[-1])}</small>")
+        counts = (_("{ok} of {n} ok, {failed} failed", ok=job.n_ok, n=n, failed=job.n_failed) if job.n_failed
+                  else _("{ok} of {n} ok", ok=job.n_ok, n=n))
+        speech = job.audio.rsplit("/", 1)[-1]
+        what = (_("{n} videos · speech {name}", n=len(job.videos), name=speech) if len(job.videos) != 1
+                else _("{n} video · speech {name}", n=len(job.videos), name=speech))
+        self.header.value = (f"<b>{html.escape(job.name)}</b> · <span class='heygem-job-state'>{html.escape(state)}"
+                             f"</span> · {html.escape(counts)}<br><small>{html.escape(what)}</small>")
         self.bar.value = job.fraction
         self.bar.bar_style = {jobq.DONE: "success", jobq.FAILED: "danger", jobq.CANCELLED: "warning"}.get(job.status, "info")
         self.cancel_button.layout.display = "none" if job.final else ""
@@ -104,9 +110,16 @@ class JobCard:
             bar, label = self._rows[item.name]
             bar.value = _item_fraction(item)
             bar.bar_style = ITEM_STYLE.get(item.status, "")
-            text = {"ok": "done", "running": f"{item.stage} {item.n}/{item.total}".strip() if item.total else "running",
-                    "failed": f"failed: {item.error}"}.get(
-                        item.status, item.error or ("pre-flight check…" if item.stage == "pre-flight" else "waiting"))
+            if item.status == "ok":
+                text = _("done")
+            elif item.status == "running":
+                text = f"{stage_label(item.stage)} {item.n}/{item.total}".strip() if item.total else _("running")
+            elif item.status == "failed":
+                text = _("failed: {error}", error=localized_record(item.error or ""))
+            elif item.error:
+                text = localized_record(item.error)
+            else:
+                text = _("pre-flight check…") if item.stage == "pre-flight" else _("waiting")
             label.value = text
             rows.append(item.name)
         if tuple(rows) != tuple(getattr(self, "_order", ())):
@@ -118,8 +131,8 @@ class JobCard:
                 row.add_class("heygem-job-item")
                 children.append(row)
             self.items.children = tuple(children)
-        self.error.value = (f"<span style='color:#c62828' class='heygem-job-error'>{html.escape(job.error)}</span>"
-                            if job.error else "")
+        self.error.value = (f"<span style='color:#c62828' class='heygem-job-error'>"
+                            f"{html.escape(localized_record(job.error))}</span>" if job.error else "")
         self.links.value = links_html(job, self.ws)
 
 
@@ -131,10 +144,10 @@ class JobsPanel:
     """
 
     def __init__(self, *, workspace: Workspace, status: Callable[[str, str], None], recent: int | None = None,
-                 history: bool = False, title: str = "Batch jobs", css_class: str = "heygem-jobs") -> None:
+                 history: bool = False, title: str | None = None, css_class: str = "heygem-jobs") -> None:
         self.ws, self._status, self.recent, self.history = workspace, status, recent, history
-        self.title = W.HTML(f"<b>{html.escape(title)}</b>")
-        self.empty = W.HTML("<i>no batch jobs yet: choose Batch, add videos and press Generate</i>")
+        self.title = W.HTML(f"<b>{html.escape(title or _('Batch jobs'))}</b>")
+        self.empty = W.HTML(f"<i>{html.escape(_('no batch jobs yet: choose Batch, add videos and press Generate'))}</i>")
         self.list = hook(W.VBox(), css_class)
         self.widget = W.VBox([self.title, self.list])
         self.cards: dict[str, JobCard] = {}
@@ -166,7 +179,8 @@ class JobsPanel:
         except HeyGemError as exc:
             self._status(shown(exc), "error")
             return
-        self._status(f"cancelling {job.name}…" if not job.final else f"{job.name}: {job.status}", "busy")
+        self._status(_("cancelling {name}…", name=job.name) if not job.final else
+                     f"{job.name}: {_(STATE_TEXT.get(job.status, job.status))}", "busy")
         self.refresh()
 
     def watch(self, interval: float = POLL_S) -> threading.Thread:

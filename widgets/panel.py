@@ -23,25 +23,26 @@ import ipywidgets as W
 
 from heygem_kernel import i18n
 from heygem_kernel.errors import Cancelled, HeyGemError
-from heygem_kernel.i18n import _
+from heygem_kernel.i18n import N_, _
 from heygem_kernel.options import RunOptions
 
 from .history_panel import HistoryPanel
 from .jobs_view import JobsPanel
 from .media import png_bytes
-from .progress import ProgressTracker
+from .progress import ProgressTracker, stage_label
 from .uploads import FACE_EXTS, SPEECH_EXTS, human_size, list_media, save_upload
-from .views import audio_preview, face_preview, hook, result_card, shown
+from .views import (WARN_COLOUR, audio_preview, face_preview, hook, input_notes, localized_record, result_card,
+                    shown)
 from .workspace import Workspace
 
 PER_PAGE = 5                    # history rows per page
 RECENT_JOBS = 3                 # finished batch jobs still shown on the Generate tab (all are in History)
 
 MAX_LOG_LINES = 400             # older log lines are dropped (each append re-sends the log)
-OUT_HEIGHTS = (("as input", 0), ("1080", 1080), ("720", 720), ("480", 480), ("360", 360))  # 0: None (a
+OUT_HEIGHTS = ((N_("as input"), 0), ("1080", 1080), ("720", 720), ("480", 480), ("360", 360))  # 0: None (a
 # Dropdown whose value is None shows no selection)
 DEVICES = ("auto", "cpu", "cuda")
-COLOURS = {"info": "#333", "ok": "#1a7f37", "error": "#c62828", "busy": "#1565c0"}
+COLOURS = {"info": "#333", "ok": "#1a7f37", "error": "#c62828", "busy": "#1565c0", "warn": WARN_COLOUR}
 
 
 def default_engine() -> Any:
@@ -93,14 +94,16 @@ class _ItemRow:
 
     def __init__(self, name: str) -> None:
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="40%"))
-        self.stage = W.Label("waiting")
+        self.stage = W.Label(_("waiting"))
         self.box = W.HBox([W.Label(name, layout=W.Layout(width="30%")), self.bar, self.stage])
         self.box.add_class("heygem-item")
         self.final = False          # done, failed or cancelled
+        self.cancelled = False
 
     def set(self, fraction: float | None = None, stage: str | None = None, style: str | None = None,
-            final: bool = False) -> None:
+            final: bool = False, cancelled: bool = False) -> None:
         self.final = self.final or final
+        self.cancelled = self.cancelled or cancelled
         if fraction is not None:
             self.bar.value = fraction
         if stage is not None:
@@ -189,10 +192,10 @@ class Workbench:
         self.pads = [W.BoundedIntText(value=v, min=-200, max=200, description=name,
                                       layout=W.Layout(width="130px"), style={"description_width": "50px"})
                      for name, v in zip((_("top"), _("bottom"), _("left"), _("right")), d.pads)]
-        self.out_height = W.Dropdown(options=OUT_HEIGHTS, value=d.out_height or 0, description=_("output height"),
-                                     style=style)
-        self.enhance = W.Dropdown(options=[(_("off"), None), *((n, n) for n in _enhancers())], value=d.enhance,
-                                  description=_("face restoration"), style=style)
+        self.out_height = W.Dropdown(options=[(_(label), v) for label, v in OUT_HEIGHTS], value=d.out_height or 0,
+                                     description=_("output height"), style=style)
+        self.enhance = W.Dropdown(options=[(_("off"), ""), *((n, n) for n in _enhancers())], value=d.enhance or "",
+                                  description=_("face restoration"), style=style)   # "": off (None shows blank)
         self.enhance_strength = W.FloatSlider(value=d.enhance_strength, min=0.0, max=1.0, step=0.05,
                                               description=_("restore strength"), style=style)
         self.loop = W.Dropdown(options=[(_("seamless"), "seamless"), (_("ping-pong"), "pingpong")], value=d.loop,
@@ -380,7 +383,7 @@ class Workbench:
             backend=self.backend.value, device=self.device.value, mask_scale=float(self.mask_scale.value),
             feather=float(self.feather.value), smoothing=float(self.smoothing.value),
             pads=tuple(int(p.value) for p in self.pads), out_height=self.out_height.value or None,
-            enhance=self.enhance.value, enhance_strength=float(self.enhance_strength.value), loop=self.loop.value,
+            enhance=self.enhance.value or None, enhance_strength=float(self.enhance_strength.value), loop=self.loop.value,
             language=self.speech_language.value)
 
     def jobs(self) -> list[Path]:
@@ -404,12 +407,13 @@ class Workbench:
         """Render one composited frame (mask outline drawn) with the current options, in a thread."""
         video = self.video_path or (self.batch[0] if self.batch else None)
         if self.audio_path is None or video is None:
-            self.preview_msg.value = "<i>Choose a speech file and a video first.</i>"
+            self.preview_msg.value = f"<i>{html.escape(_('Choose a speech file and a video first.'))}</i>"
             return None
         fn = self._engine_fn("preview_frame", "pipeline")
         if fn is None:
-            self.preview_msg.value = ("<i>The one-frame preview is not available in this version of the "
-                                      "engine yet; use Generate to see the full result.</i>")
+            self.preview_msg.value = "<i>{}</i>".format(html.escape(_(
+                "The one-frame preview is not available in this version of the engine yet; use Generate to "
+                "see the full result.")))
             return None
         if self._previewer is not None and self._previewer.is_alive():
             return None
@@ -426,7 +430,7 @@ class Workbench:
         except (TypeError, ValueError):
             pass
         self.preview_button.disabled = True
-        self.preview_msg.value = "<i>rendering one frame…</i>"
+        self.preview_msg.value = f"<i>{html.escape(_('rendering one frame…'))}</i>"
         self._previewer = threading.Thread(target=self._preview_job, args=args, kwargs=kwargs, daemon=True,
                                            name="heygem-preview")
         self._previewer.start()
@@ -438,13 +442,13 @@ class Workbench:
             frame = fn(audio, video, options=options, frame_index=index, **kwargs)
             self.preview_image.value = png_bytes(frame)
             self.preview_image.layout.display = "block"
-            self.preview_msg.value = f"<small>frame {index} of {html.escape(video.name)}</small>"
+            self.preview_msg.value = f"<small>{html.escape(_('frame {index} of {name}', index=index, name=video.name))}</small>"
         except HeyGemError as exc:
             self.preview_msg.value = f"<span style='color:{COLOURS['error']}'>{html.escape(shown(exc))}</span>"
         except Exception as exc:
             self._log(traceback.format_exc())
-            self.preview_msg.value = (f"<span style='color:{COLOURS['error']}'>preview failed: "
-                                      f"{html.escape(str(exc))}</span>")
+            self.preview_msg.value = (f"<span style='color:{COLOURS['error']}'>"
+                                      f"{html.escape(_('preview failed: {error}', error=shown(exc)))}</span>")
         finally:
             self.preview_button.disabled = False
 
@@ -556,34 +560,34 @@ class Workbench:
                     break
                 row = self._rows[i]
                 tracker.start_item(i)
-                row.set(0.0, "starting")
+                row.set(0.0, _("starting"))
                 self._log(f"[{i + 1}/{len(jobs)}] {video.name} with {audio.name}")
 
                 def progress(stage: str, n: int, total: int, row: _ItemRow = row) -> None:
                     if tracker.update(stage, n, total):
-                        row.set(tracker.item, f"{stage} {n}/{total}")
+                        row.set(tracker.item, f"{stage_label(stage)} {n}/{total}")
                         self.overall.value = tracker.overall
 
                 try:
                     result = self.engine.run(audio, video, options=options, runs_root=self.ws.runs,
                                              progress=progress, cancel=self._cancel, **extra)
                 except Cancelled:
-                    row.set(stage="cancelled", style="warning", final=True)
+                    row.set(stage=_("cancelled"), style="warning", final=True, cancelled=True)
                     cancelled = True
                     break
                 except HeyGemError as exc:
-                    row.set(stage="failed", style="danger", final=True)
-                    error = f"{video.name}: {exc}"
+                    row.set(stage=_("failed"), style="danger", final=True)
+                    error = f"{video.name}: {shown(exc)}"
                     self._log(f"error: {exc}")
                     continue
                 except Exception as exc:  # an engine bug: keep the panel alive, show the traceback
-                    row.set(stage="failed", style="danger", final=True)
-                    error = f"{video.name}: unexpected error: {exc}"
+                    row.set(stage=_("failed"), style="danger", final=True)
+                    error = f"{video.name}: " + _("unexpected error: {error}", error=shown(exc))
                     self._log(traceback.format_exc())
                     continue
                 done += 1
                 tracker.finish_item()
-                row.set(1.0, "done", "success", final=True)
+                row.set(1.0, _("done"), "success", final=True)
                 self.overall.value = tracker.overall
                 data = result.to_dict() if hasattr(result, "to_dict") else dict(vars(result))
                 self.results.append(data)
@@ -593,23 +597,27 @@ class Workbench:
             error = shown(exc)
             self._log(f"error: {exc}")
         except Exception as exc:
-            error = f"unexpected error: {exc}"
+            error = _("unexpected error: {error}", error=shown(exc))
             self._log(traceback.format_exc())
         finally:
             engine_log.removeHandler(handler)
             engine_log.setLevel(old_level)
             for row in self._rows:
                 if not row.final:
-                    row.set(stage="cancelled" if cancelled else "not run", style="warning", final=True)
-            failed = len(jobs) - done - sum(r.stage.value == "cancelled" for r in self._rows)
+                    row.set(stage=_("cancelled") if cancelled else _("not run"), style="warning", final=True,
+                            cancelled=cancelled)
+            failed = len(jobs) - done - sum(r.cancelled for r in self._rows)
             self.overall.bar_style = "success" if done == len(jobs) else ("warning" if cancelled else "danger")
-            summary = f"{done} of {len(jobs)} done" + (f", {failed} failed" if failed else "")
+            summary = (_("{done} of {n} done, {failed} failed", done=done, n=len(jobs), failed=failed) if failed
+                       else _("{done} of {n} done", done=done, n=len(jobs)))
             if cancelled:
-                self._status(f"cancelled ({summary})", "error")
+                self._status(_("cancelled ({summary})", summary=summary), "error")
             elif error:
                 self._status(f"{summary}: {error}" if len(jobs) > 1 else error, "error")
             else:
-                self._status(summary, "ok")
+                notes = [localized_record(n) for r in self.results for n in input_notes(r)]
+                # a run that went through but reported its input (silent speech, HDR converted): say so here too
+                self._status(f"{summary} · ⚠ {notes[0]}" if notes else summary, "warn" if notes else "ok")
             self.generate_button.disabled, self.cancel_button.disabled = False, True
             self.preview_button.disabled = False
             self.history.refresh()

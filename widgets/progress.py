@@ -7,10 +7,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from heygem_kernel.i18n import N_, _
+
 # Stage order and rough share of the wall time of a run (render dominates; audio and
 # the sync check are short). Unknown stages keep the bar where it is.
 STAGE_WEIGHTS: dict[str, float] = {"audio": 0.05, "analyse": 0.35, "render": 0.50, "sync": 0.10}
+# What a person reads for each stage (the same words as ``heygem run``'s progress bars).
+STAGE_LABELS: dict[str, str] = {"audio": N_("speech"), "analyse": N_("faces"), "render": N_("render"),
+                                "sync": N_("sync check")}
 MIN_STEP = 0.005        # redraw at most every 0.5 %: a frame-by-frame callback would flood the socket
+
+
+def stage_label(stage: str) -> str:
+    """A progress stage (``"analyse"``) in the page's language (``"faces"``); unknown ones as they are."""
+    return _(STAGE_LABELS[stage]) if stage in STAGE_LABELS else stage
 
 
 def item_fraction(stage: str, done: int, total: int) -> float | None:
