@@ -19,7 +19,8 @@ stopped :data:`CANCEL_GRACE_S` later is killed with its children.
 
 Resume: a job whose runner died (kill -9, a reboot) stays "running" in its file; the next runner
 (started by :func:`ensure_runner`, which the panel calls when it opens) runs it again first, and
-``heygem batch`` skips the items already finished (content-hash resume).
+``heygem batch`` skips the items already finished (content-hash resume). A cancelled or failed
+job is resumed the same way by :func:`resume` (the page's Resume button).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from typing import Any, Sequence
 
 from . import records
 from .errors import InputError, localized_error
+from .i18n import ENV_LANG, normalize
 
 LOG = logging.getLogger("heygem.jobs")
 
@@ -163,11 +165,12 @@ def _update(queue: Path, job_id: str, **changes: Any) -> dict[str, Any]:
 
 def submit_batch(*, runs_root: str | os.PathLike, audio: str | os.PathLike,
                  videos: Sequence[str | os.PathLike], options: Any = None, name: str | None = None,
-                 start: bool = True) -> Job:
+                 start: bool = True, lang: str | None = None) -> Job:
     """Queue a batch (``audio`` drives every one of ``videos``) and make sure a runner takes it.
 
     ``options``: a :class:`RunOptions`, a dict of its fields, or None. The run folder is
-    ``<runs_root>/<time>-batch-<name or audio stem>/``. Raises :class:`InputError` for missing
+    ``<runs_root>/<time>-batch-<name or audio stem>/``. ``lang``: the language of its report and
+    error lines ("en" | "zh"; the page's, which may differ from the server's). Raises :class:`InputError` for missing
     files or unknown options, before anything is queued.
     """
     from .batch import make_options
@@ -192,7 +195,7 @@ def submit_batch(*, runs_root: str | os.PathLike, audio: str | os.PathLike,
     data = {"id": job_id, "kind": "batch", "status": QUEUED, "seq": seq, "created": _now(),
             "audio": str(audio), "videos": [str(p) for p in paths], "options": options_dict,
             "run_dir": str(run_dir), "started": None, "finished": None, "error": None, "returncode": None,
-            "attempts": 0}
+            "attempts": 0, "lang": normalize(lang) if lang else None}
     records.write_json(_job_path(queue, job_id), data)
     LOG.info("queued batch job %s: %d video(s)", job_id, len(paths))
     if start:
@@ -303,6 +306,24 @@ def cancel(runs_root: str | os.PathLike, job_id: str) -> Job:
         data = _read(_job_path(queue, job_id)) or {}
         if data.get("status") == QUEUED:
             _update(queue, job_id, status=CANCELLED, finished=_now(), error="cancelled before it started")
+    return get_job(runs_root, job_id)
+
+
+def resume(runs_root: str | os.PathLike, job_id: str, *, start: bool = True) -> Job:
+    """Queue a cancelled or failed job again, behind the jobs already waiting: its batch runs in
+    the same folder, so the items already finished are kept (``heygem batch`` skips them) and only
+    the rest run. Raises :class:`InputError` for a job that is still queued or running, or done."""
+    queue = queue_dir(runs_root)
+    job = get_job(runs_root, job_id)
+    if job.status not in (CANCELLED, FAILED):
+        raise InputError("batch job {name} is {state}: only a cancelled or failed job can be resumed",
+                         name=job.name, state=job.status)
+    with _queue_lock(queue):
+        (queue / f"{job_id}.cancel").unlink(missing_ok=True)
+        _update(queue, job_id, status=QUEUED, seq=time.time_ns(), finished=None, error=None, returncode=None)
+    LOG.info("resumed batch job %s", job_id)
+    if start:
+        ensure_runner(runs_root)
     return get_job(runs_root, job_id)
 
 
@@ -454,6 +475,8 @@ def run_job(queue: Path, data: dict[str, Any]) -> str:
     argv = batch_argv(data, runs_root=queue.parent)
     LOG.info("job %s: %s", job_id, shlex.join(argv))
     env = {**os.environ, ENV_CANCEL_FILE: str(flag)}
+    if data.get("lang"):      # the page's language, for the report and the batch's lines
+        env[ENV_LANG] = data["lang"]
     with open(run_dir / JOB_LOG, "ab") as log:
         log.write(f"--- {_now()} attempt {data.get('attempts', 1)}: {shlex.join(argv)}\n".encode())
         log.flush()

@@ -49,6 +49,8 @@ def main() -> int:
     args = p.parse_args()
     name = Path(args.run_dir).name
     event(f"start {name}")
+    Path(args.run_dir).mkdir(parents=True, exist_ok=True)   # the language the batch was started in
+    Path(args.run_dir, "fake-lang.txt").write_text(os.environ.get("HEYGEM_LANG", "-"))
     plan = batch.prepare(args.audio, args.videos, run_dir=args.run_dir, options=args.options, scan=False,
                          cache_dir=args.cache_dir or None)
     result = batch.execute(plan, runner=slow_copy, speech=object(), progress=False)

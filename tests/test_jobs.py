@@ -177,3 +177,62 @@ def test_a_failed_jobs_error_line_is_found_in_either_language(tmp_path):
                        ("heygem: error: /data/a.mp4 has no audio track", "/data/a.mp4 has no audio track")):
         (tmp_path / JOB_LOG).write_text(f"14:00:00 INFO Executing notebook\n{line}\n", encoding="utf-8")
         assert _error_line(tmp_path, 2) == want
+
+
+def test_a_cancelled_job_is_resumed_from_its_card(queue_env, clip_524, clip_590, clip_vfr, speech_5s, monkeypatch):
+    """Cancel mid-batch, then Resume on the job's card: the same job and folder run again, the
+    finished items are kept (not re-rendered), the rest run; a done job offers no Resume."""
+    from heygem_widgets.jobs_view import JobsPanel
+    from heygem_widgets.workspace import Workspace
+
+    runs = queue_env
+    monkeypatch.setenv("FAKE_ITEM_S", "1.5")
+    job = jobs.submit_batch(runs_root=runs, audio=speech_5s, videos=[clip_524, clip_590, clip_vfr], name="r")
+    _wait(lambda: jobs.get_job(runs, job.id).n_ok >= 1, what="the first item")
+    jobs.cancel(runs, job.id)
+    job = _wait(lambda: (j := jobs.get_job(runs, job.id)).final and j, what="the cancelled job")
+    done_before = job.n_ok
+    assert job.status == "cancelled" and 1 <= done_before < 3
+    said = []
+    panel = JobsPanel(workspace=Workspace(root=runs.parent), status=lambda text, kind: said.append((text, kind)))
+    panel.refresh()
+    card = panel.cards[job.id]
+    assert card.resume_button.layout.display == "" and card.cancel_button.layout.display == "none"
+    card.resume_button.click()
+    assert said[-1][1] == "ok" and "queued again" in said[-1][0], said
+    assert jobs.get_job(runs, job.id).status in ("queued", "running")
+    assert card.resume_button.layout.display == "none"
+    job = _wait(lambda: (j := jobs.get_job(runs, job.id)).final and j, what="the resumed job")
+    assert job.status == "done" and job.error is None and job.run_dir.name == card.id
+    items = json.loads((job.run_dir / "manifest.json").read_text())["items"]
+    assert [i["status"] for i in items] == ["ok"] * 3
+    assert sum(1 for i in items if i.get("reused")) == done_before       # finished items were not redone
+    panel.refresh()
+    assert card.resume_button.layout.display == "none"
+    with pytest.raises(InputError, match="only a cancelled or failed job can be resumed"):
+        jobs.resume(runs, job.id)
+
+
+def test_a_job_from_a_chinese_page_runs_its_batch_in_chinese(queue_env, clip_524, speech_5s, monkeypatch):
+    """The report and error lines of a batch were in the server's language whatever the page's:
+    the job now carries the page's language to its `heygem batch` ($HEYGEM_LANG)."""
+    from fake_engine import FakeEngine
+    from heygem_kernel import i18n
+    from heygem_widgets.panel import Workbench
+    from heygem_widgets.workspace import Workspace
+
+    runs = queue_env
+    monkeypatch.delenv(i18n.ENV_LANG, raising=False)
+    try:
+        wb = Workbench(engine=FakeEngine(encode=False), workspace=Workspace(root=runs.parent), lang="zh")
+        wb.mode.value = "batch"
+        wb.choose(speech_5s, kind="audio")
+        wb.choose(clip_524, kind="video")
+        wb.generate()
+    finally:
+        i18n.set_language(None)
+    (job,) = jobs.list_jobs(runs)
+    plain = jobs.submit_batch(runs_root=runs, audio=speech_5s, videos=[clip_524], name="plain")
+    _wait(lambda: all(j.final for j in jobs.list_jobs(runs)), what="both jobs")
+    assert (job.run_dir / "fake-lang.txt").read_text() == "zh"
+    assert (plain.run_dir / "fake-lang.txt").read_text() == "-"       # no page language: the server's

@@ -65,7 +65,8 @@ def _item_fraction(item: jobq.ItemState) -> float:
 class JobCard:
     """One job: header, overall bar, a row per item, links, Cancel."""
 
-    def __init__(self, job: jobq.Job, *, ws: Workspace, on_cancel: Callable[[str], None]) -> None:
+    def __init__(self, job: jobq.Job, *, ws: Workspace, on_cancel: Callable[[str], None],
+                 on_resume: Callable[[str], None] | None = None) -> None:
         self.id, self.ws = job.id, ws
         self.header = W.HTML()
         self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="50%"))
@@ -73,10 +74,17 @@ class JobCard:
                                       layout=W.Layout(width="auto"))
         self.cancel_button.add_class("heygem-job-cancel")
         self.cancel_button.on_click(lambda _: on_cancel(self.id))
+        self.resume_button = W.Button(description=_("Resume"), icon="play", button_style="info",
+                                      tooltip=_("run the items not finished yet, in the same batch folder"),
+                                      layout=W.Layout(width="auto", display="none"))
+        self.resume_button.add_class("heygem-job-resume")
+        self.resumable = on_resume is not None     # a queue job (a `heygem batch` folder has no job file)
+        if on_resume is not None:
+            self.resume_button.on_click(lambda _: on_resume(self.id))
         self.items = W.VBox()
         self.links = W.HTML()
         self.error = W.HTML()
-        self.widget = W.VBox([W.HBox([self.header, self.cancel_button]), self.bar, self.items, self.error,
+        self.widget = W.VBox([W.HBox([self.header, self.cancel_button, self.resume_button]), self.bar, self.items, self.error,
                               self.links], layout=W.Layout(border="1px solid #ddd", padding="4px", margin="4px 0"))
         self._rows: dict[str, tuple[W.FloatProgress, W.Label]] = {}
         self.update(job)
@@ -101,6 +109,8 @@ class JobCard:
         self.bar.bar_style = {jobq.DONE: "success", jobq.FAILED: "danger", jobq.CANCELLED: "warning"}.get(job.status, "info")
         self.cancel_button.layout.display = "none" if job.final else ""
         self.cancel_button.disabled = job.cancel_requested
+        self.resume_button.layout.display = ("" if self.resumable and job.status in (jobq.CANCELLED, jobq.FAILED)
+                                             else "none")
         rows = []
         for item in job.items:
             if item.name not in self._rows:
@@ -116,7 +126,7 @@ class JobCard:
                 text = f"{stage_label(item.stage)} {item.n}/{item.total}".strip() if item.total else _("running")
             elif item.status == "failed":
                 text = _("failed: {error}", error=localized_record(item.error or ""))
-            elif item.error:
+            elif item.error and job.final:      # "cancelled": until the job is resumed
                 text = localized_record(item.error)
             else:
                 text = _("pre-flight check…") if item.stage == "pre-flight" else _("waiting")
@@ -165,7 +175,9 @@ class JobsPanel:
             for job in listed:
                 card = self.cards.get(job.id)
                 if card is None:
-                    self.cards[job.id] = JobCard(job, ws=self.ws, on_cancel=self.cancel)
+                    queued = (jobq.queue_dir(self.ws.runs) / f"{job.id}.json").is_file()
+                    self.cards[job.id] = JobCard(job, ws=self.ws, on_cancel=self.cancel,
+                                                 on_resume=self.resume if queued else None)
                 else:
                     card.update(job)
             order = tuple(self.cards[j.id].widget for j in reversed(listed)) or (self.empty,)
@@ -181,6 +193,16 @@ class JobsPanel:
             return
         self._status(_("cancelling {name}…", name=job.name) if not job.final else
                      f"{job.name}: {_(STATE_TEXT.get(job.status, job.status))}", "busy")
+        self.refresh()
+
+    def resume(self, job_id: str) -> None:
+        """Queue a cancelled or failed job again (the card's Resume button)."""
+        try:
+            job = jobq.resume(self.ws.runs, job_id)
+        except (HeyGemError, OSError) as exc:
+            self._status(shown(exc), "error")
+            return
+        self._status(_("batch job {name} queued again: the items not finished yet will run", name=job.name), "ok")
         self.refresh()
 
     def watch(self, interval: float = POLL_S) -> threading.Thread:

@@ -498,7 +498,7 @@ class Workbench:
 
         try:
             job = jobq.submit_batch(runs_root=self.ws.runs, audio=self.audio_path, videos=list(self.batch),
-                                    options=options or self.options())
+                                    options=options or self.options(), lang=i18n.get_language())
         except HeyGemError as exc:
             self._error(shown(exc))
             return None
