@@ -17,7 +17,8 @@ import numpy as np
 
 from .audio import FMAX, FMIN, MAX_ABS_VALUE, MEL_PER_SECOND
 from .face68 import INNER_LIPS, OUTER_LIPS
-from .i18n import _
+from . import i18n
+from .i18n import N_, _
 
 DPI = 100
 MEL_TICKS_HZ = (250, 500, 1000, 2000, 4000, 7000)
@@ -101,9 +102,9 @@ def plot_mel(mel: np.ndarray, path: str | Path, *, title: str | None = None) -> 
     ax.set_yticks([b for b, _ in ticks], [f"{hz / 1000:g}k" if hz >= 1000 else str(hz) for _, hz in ticks])
     ax.set_xlabel(_("time (s)"))
     ax.set_ylabel(_("frequency (Hz, mel scale)"))
-    ax.set_title(title or _("Mel spectrogram"), loc="left")
-    bar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.04)
-    bar.set_label("level (-4 = silence)")
+    ax.set_title(i18n.gettext(title) if title else _("Mel spectrogram"), loc="left")   # a title given as
+    bar = fig.colorbar(image, ax=ax, pad=0.01, fraction=0.04)                         # a message id is translated
+    bar.set_label(_("level (-4 = silence)"))
     return _save(fig, path)
 
 
@@ -209,11 +210,22 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
 
 
+MEL_TITLES = (N_("Mel spectrogram of the driving speech"),)   # titles callers pass to plot_mel
+
+
+def _short_verdict(sync: Any) -> str:
+    """The verdict without its reasons, in the user's language: "low confidence", "in sync", ..."""
+    if not sync.reliable:
+        return _("low confidence")           # the reason (confidence vs chance) is in the same line
+    verdict = sync.verdict()
+    return verdict.localized() if hasattr(verdict, "localized") else str(verdict)
+
+
 def _sync_summary(sync: Any) -> str:
     return _("offset {frames} frames ({ms} ms), confidence {confidence} (chance {chance}), r = {r}: {verdict}",
              frames=f"{sync.offset_frames:+d}", ms=f"{sync.offset_ms:+.0f}", confidence=f"{sync.confidence:.2f}",
              chance=f"{sync.chance:.2f}", r=f"{sync.correlation:.2f}",
-             verdict=sync.verdict().split(":")[0])      # "low confidence: <why>" -> "low confidence"
+             verdict=_short_verdict(sync))
 
 
 def _draw_sync_curve(ax, sync: Any) -> None:

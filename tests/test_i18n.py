@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -321,3 +322,31 @@ def test_progress_bars_and_input_notes_in_chinese(zh, capsys, tmp_path):
     note = Text("{name} has {tracks} audio tracks: only the first is used as the speech", name="a.mkv", tracks=2)
     assert note == "a.mkv has 2 audio tracks: only the first is used as the speech"
     assert note.localized("zh") == "a.mkv 有 2 条音轨：只使用第一条作为语音"
+
+
+def test_plot_titles_labels_and_verdicts_in_chinese(zh, tmp_path, monkeypatch):
+    """The run's mel plot kept its English title and colour-bar label, and the mouth-track title
+    ended in English 'low confidence' / 'video lags audio by ...' on a Chinese page."""
+    import matplotlib.text
+
+    from heygem_kernel.sync import SyncEstimate
+    drawn: list[str] = []
+    save = diagnostics._save
+
+    def keep_texts(fig, path):
+        drawn.extend(t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text())
+        return save(fig, path)
+
+    monkeypatch.setattr(diagnostics, "_save", keep_texts)
+    diagnostics.plot_mel(np.zeros((80, 160), np.float32), tmp_path / "mel.png",
+                         title="Mel spectrogram of the driving speech")          # as the pipeline passes it
+    t = np.linspace(0, 8, 200)
+    for confidence, offset in ((0.2, 0), (0.9, 4)):                              # a guess; a reliable lag
+        sync = SyncEstimate(offset_frames=offset, offset_ms=offset * 40.0, offset_exact=float(offset),
+                            confidence=confidence, correlation=0.5, curve=np.zeros(31), fps=25.0, max_shift=15,
+                            chance=0.4, window_frames=200)
+        diagnostics.plot_mouth_track(mouth_open=np.sin(t) + 1, speech_open=(np.sin(t) + 1) / 2, fps=25.0,
+                                     path=tmp_path / f"m{offset}.png", sync=sync)
+    english = [text for text in drawn if re.search(r"[A-Za-z]{4,}", text) and "ITU-R" not in text]
+    assert english == [], english
+    assert any("置信度低" in text for text in drawn) and any("视频落后音频 4 帧" in text for text in drawn), drawn
