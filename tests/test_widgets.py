@@ -646,18 +646,19 @@ def _silent_wav(path: Path, seconds: float = 2.0) -> Path:
 
 @pytest.mark.slow
 def test_a_failed_render_is_one_line_in_the_pages_language(tmp_path, zh, speech_5s):
-    """A text file as the video: the status line is the engine's error in Chinese (it was English:
+    """A video without a face: the status line is the engine's error in Chinese (it was English:
     the panel formatted str(exc), not the translated message), no traceback in the log."""
-    notes = tmp_path / "notes.mp4"
-    notes.write_text("not a video\n")
+    import subprocess
+    blank = tmp_path / "blank.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=gray:s=160x120:d=1:r=25",
+                    "-pix_fmt", "yuv420p", str(blank)], check=True)
     wb = Workbench(workspace=Workspace(root=tmp_path / "ws"), lang=zh)
     wb.choose(speech_5s, kind="audio")
-    wb.choose(notes, kind="video")
+    wb.choose(blank, kind="video")
     wb.generate()
     assert wb.wait(120)
     status = _status(wb)
-    assert status.startswith("notes.mp4: ") and "ffmpeg" in status, status
-    assert "is not a video" not in status and "不是 ffmpeg 能读取的视频或图片" in status, status
+    assert status.startswith("blank.mp4: ") and "人脸" in status and "face" not in status, status
     assert "\n" not in status and not any("Traceback" in o["text"] for o in wb.log.outputs)
     assert [r.stage.value for r in wb._rows] == ["失败"]
 
@@ -721,3 +722,25 @@ def test_panel_text_follows_the_pages_language(ws, zh, speech_5s, clip_524):
     wb.generate()
     assert wb.wait(WAIT_S)
     assert _status(wb) == "1 个中 1 个完成" and wb._rows[0].stage.value == "完成"
+
+
+def test_a_file_that_is_not_media_is_refused_when_chosen(tmp_path, zh, clip_524, speech_5s):
+    """A text file uploaded as the video was 'uploaded' (green), shown as a black player, and only
+    failed at Generate; a silent-track video picked as the speech likewise. Now the engine's probe
+    refuses it at once, one line in the page's language, and the useless upload is not kept."""
+    wb = Workbench(workspace=Workspace(root=tmp_path / "ws"), lang=zh)        # the real engine's probe
+    wb.video_upload.set_state(_upload_value("notes.mp4", b"hello, I am not a video\n"))
+    status = _status(wb)
+    assert status.startswith("notes.mp4: ") and "不是 ffmpeg 能读取的视频或图片" in status, status
+    assert wb.video_path is None and not (wb.ws.uploads / "notes.mp4").exists()
+    assert "uploads/notes.mp4" not in wb.video_pick.options
+    mute = tmp_path / "mute.mp4"                                   # a video without a sound track
+    import subprocess
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(clip_524), "-t", "0.5", "-an", "-c", "copy",
+                    str(mute)], check=True)
+    wb.audio_pick.value = str(mute)
+    assert wb.audio_path is None and "mute.mp4" in _status(wb) and wb.status.value.count("c62828") == 1
+    wb.video_upload.set_state(_upload_value("good.mp4", clip_524.read_bytes()))   # a real one still goes through
+    assert wb.video_path == wb.ws.uploads / "good.mp4" and _status(wb) == "已上传 good.mp4"
+    wb.audio_pick.value = str(speech_5s)
+    assert wb.audio_path == speech_5s

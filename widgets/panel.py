@@ -291,22 +291,31 @@ class Workbench:
         files, uploader = change["new"], change["owner"]
         if not files:
             return
-        saved = []
+        saved, errors = [], []
         for f in files:
             try:
                 path = save_upload(name=f["name"], content=f["content"], folder=self.ws.uploads,
                                    max_bytes=self.ws.max_upload_bytes,
                                    allowed=SPEECH_EXTS if kind == "audio" else FACE_EXTS)
             except HeyGemError as exc:
-                self._error(shown(exc))
+                errors.append(shown(exc))
+                self._log(f"error: {exc}")
+                continue
+            self._log(f"received {f['name']} ({human_size(path.stat().st_size)}) as {self._display(path)}")
+            try:
+                self.choose(path, kind=kind)
+            except HeyGemError as exc:       # not media ffmpeg can read: say so now, not at Generate
+                errors.append(f"{path.name}: {shown(exc)}")
+                self._log(f"error: {exc}")
+                path.unlink(missing_ok=True)
                 continue
             saved.append(path)
-            self._log(f"received {f['name']} ({human_size(path.stat().st_size)}) as {self._display(path)}")
         uploader.value = ()          # drop the bytes the widget holds; resets its "(1)" counter
         if saved:
             self.refresh_pickers()
-            for path in saved:
-                self.choose(path, kind=kind)
+        if errors:
+            self._status(" · ".join(errors), "error")
+        elif saved:
             self._status(_("{names} uploaded", names=", ".join(p.name for p in saved)), "ok")
 
     def _on_pick(self, change: dict, *, kind: str) -> None:
@@ -331,6 +340,7 @@ class Workbench:
             raise InputError("{path}: no such file", path=path)
         if path.suffix.lower() not in exts:
             raise InputError("{path}: expected one of {choices}", path=path, choices=", ".join(sorted(exts)))
+        self._probe(path, kind=kind)
         label = f"<b>{html.escape(path.name)}</b> <small>{human_size(path.stat().st_size)}</small>"
         self._quiet = True
         try:
@@ -349,6 +359,14 @@ class Workbench:
                     self._sync_batch_list()
         finally:
             self._quiet = False
+
+    def _probe(self, path: Path, *, kind: str) -> None:
+        """Read the file's header (ffprobe, a fraction of a second) so that a file that is not media
+        (a text file named .mp4, audio only as the video, a video without sound as the speech) is
+        refused when chosen, with the engine's line, instead of failing at Generate."""
+        probe = self._engine_fn("probe_audio" if kind == "audio" else "probe_video", "media")
+        if probe is not None:
+            probe(path)
 
     def _sync_batch_list(self) -> None:
         self.batch_list.options = [(self._display(p), i) for i, p in enumerate(self.batch)]
