@@ -246,6 +246,8 @@ def test_the_page_in_chinese_from_the_browser_language_and_the_switch(server, br
         labels = _labels(page)
         assert labels["generate"] == "生成"
         assert labels["tabs"][:2] == ["生成", "历史记录"] and labels["mode"] == ["单个", "批量"]
+        prose = page.inner_text("body")                       # the notebook's English intro was shown above
+        assert "Lip-sync a video" not in prose and "对口型" in page.inner_text(".heygem-intro"), prose[:300]
         page.click(".heygem-generate")                      # nothing chosen: the error line in Chinese
         page.wait_for_selector(".heygem-status >> text=请先选择或上传语音文件")
         page.click(".heygem-language >> text=English")      # the page's switch reloads it in English

@@ -713,6 +713,7 @@ def test_panel_text_follows_the_pages_language(ws, zh, speech_5s, clip_524):
     wb = Workbench(engine=FakeEngine(encode=False), workspace=ws, lang=zh)
     assert wb.enhance.label == "关闭" and wb.options().enhance is None
     assert wb.out_height.label == "与输入相同" and wb.options().out_height is None
+    assert wb.device.label == "自动" and wb.options().device == "auto"
     assert "批量任务" in wb.jobs_panel.title.value and "Generate" not in wb.jobs_panel.empty.value
     assert "Single runs" not in wb.history.widget.children[1].value
     wb.history.refresh()

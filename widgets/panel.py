@@ -181,7 +181,7 @@ class Workbench:
         d = RunOptions()
         style = {"description_width": "120px"}
         self.backend = W.Dropdown(options=_backends(), value=d.backend, description=_("backend"), style=style)
-        self.device = W.Dropdown(options=DEVICES, value=d.device if d.device in DEVICES else "auto",
+        self.device = W.Dropdown(options=[(_("auto") if d == "auto" else d, d) for d in DEVICES], value=d.device if d.device in DEVICES else "auto",
                                  description=_("device"), style=style)
         self.mask_scale = W.FloatSlider(value=d.mask_scale, min=0.5, max=2.0, step=0.05,
                                         description=_("mouth mask size"), style=style,
@@ -237,9 +237,12 @@ class Workbench:
         self.history = HistoryPanel(workspace=self.ws, per_page=self.per_page, status=self._status)
         self.tabs = W.Tab(children=[generate_tab, self.history.widget], titles=(_("Generate"), _("History")))
         self.language = hook(W.HTML(_language_links()), "heygem-language")   # the page's language switch
+        intro = hook(W.HTML("<small>{}</small>".format(html.escape(_(   # the page's only prose: in its language
+            "Lip-sync a video (or photo) to a speech recording: upload or pick both, tune the mouth mask, preview "
+            "one frame, then Generate. Earlier runs are under History.")))), "heygem-intro")
         self.widget = hook(W.VBox([W.HBox([W.HTML("<h3 style='margin:4px 0'>HeyGem Workbench</h3>"), self.language],
                                           layout=W.Layout(justify_content="space-between")),
-                                   self.status, self.tabs]), "heygem-workbench")
+                                   intro, self.status, self.tabs]), "heygem-workbench")
         # wiring
         self.mode.observe(self._on_mode, "value")
         self.audio_upload.observe(lambda ch: self._on_upload(ch, kind="audio"), "value")
