@@ -188,15 +188,21 @@ def test_a_cancelled_job_is_resumed_from_its_card(queue_env, clip_524, clip_590,
     runs = queue_env
     monkeypatch.setenv("FAKE_ITEM_S", "1.5")
     job = jobs.submit_batch(runs_root=runs, audio=speech_5s, videos=[clip_524, clip_590, clip_vfr], name="r")
-    _wait(lambda: jobs.get_job(runs, job.id).n_ok >= 1, what="the first item")
-    jobs.cancel(runs, job.id)
-    job = _wait(lambda: (j := jobs.get_job(runs, job.id)).final and j, what="the cancelled job")
-    done_before = job.n_ok
-    assert job.status == "cancelled" and 1 <= done_before < 3
     said = []
     panel = JobsPanel(workspace=Workspace(root=runs.parent), status=lambda text, kind: said.append((text, kind)))
     panel.refresh()
     card = panel.cards[job.id]
+    _wait(lambda: jobs.get_job(runs, job.id).n_ok >= 1, what="the first item")
+    card.cancel_button.click()
+    assert said[-1] == (f"cancelling {job.name}…", "busy")
+    job = _wait(lambda: (j := jobs.get_job(runs, job.id)).final and j, what="the cancelled job")
+    done_before = job.n_ok
+    assert job.status == "cancelled" and 1 <= done_before < 3
+    panel.refresh()                                     # the status line says how it ended, once
+    assert said[-1] == (f"batch job {job.name}: cancelled ({done_before} of 3 ok)", "warn"), said
+    n_said = len(said)
+    panel.refresh()
+    assert len(said) == n_said
     assert card.resume_button.layout.display == "" and card.cancel_button.layout.display == "none"
     card.resume_button.click()
     assert said[-1][1] == "ok" and "queued again" in said[-1][0], said
@@ -209,6 +215,7 @@ def test_a_cancelled_job_is_resumed_from_its_card(queue_env, clip_524, clip_590,
     assert sum(1 for i in items if i.get("reused")) == done_before       # finished items were not redone
     panel.refresh()
     assert card.resume_button.layout.display == "none"
+    assert said[-1] == (f"batch job {job.name}: done (3 of 3 ok)", "ok"), said
     with pytest.raises(InputError, match="only a cancelled or failed job can be resumed"):
         jobs.resume(runs, job.id)
 

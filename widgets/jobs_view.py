@@ -53,6 +53,13 @@ def links_html(job: jobq.Job, ws: Workspace) -> str:
     return " · ".join(parts)
 
 
+def job_counts(job: jobq.Job) -> str:
+    """"1 of 2 ok, 1 failed" in the page's language."""
+    n = len(job.items) or len(job.videos)
+    return (_("{ok} of {n} ok, {failed} failed", ok=job.n_ok, n=n, failed=job.n_failed) if job.n_failed
+            else _("{ok} of {n} ok", ok=job.n_ok, n=n))
+
+
 def _item_fraction(item: jobq.ItemState) -> float:
     if item.status in ("ok", "failed"):
         return 1.0
@@ -97,9 +104,7 @@ class JobCard:
         state = _(STATE_TEXT[job.status]) if job.status in STATE_TEXT else job.status
         if job.cancel_requested and not job.final:
             state = _("cancelling…")
-        n = len(job.items) or len(job.videos)
-        counts = (_("{ok} of {n} ok, {failed} failed", ok=job.n_ok, n=n, failed=job.n_failed) if job.n_failed
-                  else _("{ok} of {n} ok", ok=job.n_ok, n=n))
+        counts = job_counts(job)
         speech = job.audio.rsplit("/", 1)[-1]
         what = (_("{n} videos · speech {name}", n=len(job.videos), name=speech) if len(job.videos) != 1
                 else _("{n} video · speech {name}", n=len(job.videos), name=speech))
@@ -154,8 +159,11 @@ class JobsPanel:
     """
 
     def __init__(self, *, workspace: Workspace, status: Callable[[str, str], None], recent: int | None = None,
-                 history: bool = False, title: str | None = None, css_class: str = "heygem-jobs") -> None:
+                 history: bool = False, title: str | None = None, css_class: str = "heygem-jobs",
+                 followed: set[str] | None = None) -> None:
         self.ws, self._status, self.recent, self.history = workspace, status, recent, history
+        # jobs this page queued, cancelled or resumed: the status line says how each one ended
+        self.followed: set[str] = followed if followed is not None else set()
         self.title = W.HTML(f"<b>{html.escape(title or _('Batch jobs'))}</b>")
         self.empty = W.HTML(f"<i>{html.escape(_('no batch jobs yet: choose Batch, add videos and press Generate'))}</i>")
         self.list = hook(W.VBox(), css_class)
@@ -169,6 +177,10 @@ class JobsPanel:
         """Re-read the job files and update the cards (safe from any thread)."""
         with self._lock:
             listed = jobq.list_batches(self.ws.runs) if self.history else jobq.list_jobs(self.ws.runs)
+            for job in listed:
+                if job.id in self.followed and job.final:
+                    self.followed.discard(job.id)
+                    self._announce(job)
             if self.recent is not None:
                 finished = [j for j in listed if j.final][-self.recent:] if self.recent else []
                 listed = [j for j in listed if not j.final or j in finished]
@@ -185,14 +197,28 @@ class JobsPanel:
                 self.list.children = order
             return listed
 
+    def follow(self, job_id: str) -> None:
+        """Say in the status line how job ``job_id`` ends (replacing 'queued…' / 'cancelling…')."""
+        self.followed.add(job_id)
+
+    def _announce(self, job: jobq.Job) -> None:
+        line = _("batch job {name}: {state} ({counts})", name=job.name,
+                 state=_(STATE_TEXT.get(job.status, job.status)), counts=job_counts(job))
+        if job.status == jobq.FAILED and job.error:
+            line += " · " + localized_record(job.error)
+        self._status(line, {jobq.DONE: "ok", jobq.CANCELLED: "warn"}.get(job.status, "error"))
+
     def cancel(self, job_id: str) -> None:
         try:
             job = jobq.cancel(self.ws.runs, job_id)
         except HeyGemError as exc:
             self._status(shown(exc), "error")
             return
-        self._status(_("cancelling {name}…", name=job.name) if not job.final else
-                     f"{job.name}: {_(STATE_TEXT.get(job.status, job.status))}", "busy")
+        if job.final:
+            self._announce(job)
+        else:
+            self.follow(job_id)
+            self._status(_("cancelling {name}…", name=job.name), "busy")
         self.refresh()
 
     def resume(self, job_id: str) -> None:
@@ -202,6 +228,7 @@ class JobsPanel:
         except (HeyGemError, OSError) as exc:
             self._status(shown(exc), "error")
             return
+        self.follow(job_id)
         self._status(_("batch job {name} queued again: the items not finished yet will run", name=job.name), "ok")
         self.refresh()
 

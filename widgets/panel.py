@@ -235,6 +235,7 @@ class Workbench:
             self.jobs_panel.widget,
         ])
         self.history = HistoryPanel(workspace=self.ws, per_page=self.per_page, status=self._status)
+        self.history.batches.followed = self.jobs_panel.followed   # the Generate tab's watcher reports them
         self.tabs = W.Tab(children=[generate_tab, self.history.widget], titles=(_("Generate"), _("History")))
         self.language = hook(W.HTML(_language_links()), "heygem-language")   # the page's language switch
         intro = hook(W.HTML("<small>{}</small>".format(html.escape(_(   # the page's only prose: in its language
@@ -523,6 +524,7 @@ class Workbench:
         except HeyGemError as exc:
             self._error(shown(exc))
             return None
+        self.jobs_panel.follow(job.id)
         ahead = sum(1 for j in jobq.pending(self.ws.runs) if j.id != job.id)
         self._log(f"queued batch job {job.name}: {len(job.videos)} videos with {Path(job.audio).name}")
         self._status(_("batch job {name} queued behind {n} other job(s); it runs on if this page is closed",
