@@ -705,6 +705,8 @@ def test_recorded_english_lines_are_shown_in_the_pages_language(zh):
     assert "0.41" in shown_zh and "0.49" in shown_zh and "confidence" not in shown_zh, shown_zh
     assert localized_record("in sync") != "in sync"
     assert localized_record("something the catalogue never held") == "something the catalogue never held"
+    batch_error = "noface: no face in /x/noface.mp4 (12 sampled frames checked) (+1 more)"   # a job's error line
+    assert localized_record(batch_error) == "noface: /x/noface.mp4 中没有人脸（已检查 12 个抽样帧）（另有 1 个）"
 
 
 def test_panel_text_follows_the_pages_language(ws, zh, speech_5s, clip_524):

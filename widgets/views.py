@@ -39,6 +39,9 @@ def shown(exc: BaseException) -> str:
     from heygem_kernel.errors import HeyGemError
     return exc.localized() if isinstance(exc, HeyGemError) else " ".join(str(exc).split())
 
+_MORE = re.compile(r" \(\+(\d+) more\)$")     # heygem_kernel.jobs: a batch's further failed items
+
+
 @functools.lru_cache(maxsize=4)
 def _templates(lang: str) -> tuple[tuple[re.Pattern, str], ...]:
     """(regex of an English message with placeholders, its translation) of ``lang``'s catalogue,
@@ -94,6 +97,14 @@ def localized_record(text: Any, *, depth: int = 2) -> str:
         except (KeyError, ValueError):
             continue
         return out
+    more = _MORE.search(text)                 # a batch's error line: "<item>: <error> (+N more)"
+    if more and depth > 0:
+        return localized_record(text[:more.start()], depth=depth - 1) + _(" (+{n} more)", n=more.group(1))
+    head, sep, rest = text.partition(": ")
+    if sep and depth > 0 and head and "\n" not in head:
+        inner = localized_record(rest, depth=depth - 1)
+        if inner != rest:
+            return f"{head}: {inner}"
     return text
 
 
