@@ -691,6 +691,7 @@ def test_result_card_shows_the_runs_verdict_and_input_notes_as_recorded(tmp_path
     assert "没有声音" in shown_zh or "无声" in shown_zh, shown_zh
     assert "仅为猜测" in shown_zh and "holds no sound" not in shown_zh and "low confidence" not in shown_zh, shown_zh
     assert "音画偏移" in shown_zh and "A/V offset" not in shown_zh
+    assert "<td style='padding-right:1em'>同步结论</td>" in shown_zh     # not '同步: 同步' for "sync: in sync"
 
 
 def test_recorded_english_lines_are_shown_in_the_pages_language(zh):
