@@ -661,6 +661,13 @@ def test_a_failed_render_is_one_line_in_the_pages_language(tmp_path, zh, speech_
     assert status.startswith("blank.mp4: ") and "人脸" in status and "face" not in status, status
     assert "\n" not in status and not any("Traceback" in o["text"] for o in wb.log.outputs)
     assert [r.stage.value for r in wb._rows] == ["失败"]
+    (entry,) = hist.list_runs(wb.ws.runs)               # History lists the failed run (it wrote no JSON)
+    assert entry.output is None and entry.error.startswith("no face found in ")
+    wb.history.refresh()
+    row = re.sub(r"<[^>]+>", " ", wb.history.rows.children[0].children[1].value)
+    assert "失败：" in row and "blank.mp4" in row and "no face" not in row, row
+    hist.delete_run(entry.run_dir, runs_root=wb.ws.runs)  # and it can be deleted like any run
+    assert hist.list_runs(wb.ws.runs) == []
 
 
 @pytest.mark.slow

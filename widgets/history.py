@@ -21,6 +21,9 @@ from heygem_kernel.errors import InputError
 
 RESULT_JSON = "result.json"
 PARAMS_JSON = "params.json"
+RUN_LOG = "run.log"
+FAILED_MARK = " run failed: "          # heygem_kernel.pipeline logs it (ERROR) when a run ends with an error
+LOG_TAIL_BYTES = 4096                   # the failure is the log's last line; runs' logs are small anyway
 THUMBNAIL = "thumb.png"                 # written by the panel (heygem_widgets.media.thumbnail)
 _STAMP = re.compile(r"^(\d{8}-\d{6})")  # run folders are named <YYYYmmdd-HHMMSS>-<video stem>
 
@@ -33,6 +36,7 @@ class RunEntry:
     created: datetime
     result: dict[str, Any] = field(default_factory=dict)   # {} while running or after a failure
     params: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None            # why a run that wrote no result failed (its run.log), as logged
 
     @property
     def name(self) -> str:
@@ -88,18 +92,39 @@ def _created(run_dir: Path) -> datetime:
     return datetime.fromtimestamp(run_dir.stat().st_mtime)
 
 
+def run_failure(run_dir: Path) -> str | None:
+    """The error a run ended with, from the last lines of its ``run.log``; None if it did not fail."""
+    try:
+        with open(run_dir / RUN_LOG, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - LOG_TAIL_BYTES))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if FAILED_MARK in line and " ERROR " in line:
+            return line.split(FAILED_MARK, 1)[1].strip()
+    return None
+
+
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and ((path / RESULT_JSON).is_file() or (path / PARAMS_JSON).is_file())
+    """A run's folder: it holds a result or its parameters, or a run.log that says the run failed
+    (a run that fails on its inputs stops before it writes any JSON)."""
+    return path.is_dir() and ((path / RESULT_JSON).is_file() or (path / PARAMS_JSON).is_file()
+                              or run_failure(path) is not None)
 
 
 def list_runs(runs_root: str | os.PathLike) -> list[RunEntry]:
-    """Run folders directly under ``runs_root``, newest first (folders without JSON are skipped)."""
+    """Run folders directly under ``runs_root``, newest first (failed runs too, with their error)."""
     root = Path(runs_root)
     if not root.is_dir():
         return []
-    entries = [RunEntry(run_dir=d, created=_created(d), result=_read_json(d / RESULT_JSON),
-                        params=_read_json(d / PARAMS_JSON))
-               for d in root.iterdir() if is_run_dir(d)]
+    entries = []
+    for d in root.iterdir():
+        if is_run_dir(d):
+            result = _read_json(d / RESULT_JSON)
+            entries.append(RunEntry(run_dir=d, created=_created(d), result=result, params=_read_json(d / PARAMS_JSON),
+                                    error=None if result else run_failure(d)))
     return sorted(entries, key=lambda e: (e.created, e.name), reverse=True)
 
 

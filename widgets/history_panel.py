@@ -19,7 +19,7 @@ from . import history as hist
 from .jobs_view import JobsPanel
 from .media import thumbnail
 from .uploads import human_size
-from .views import hook, image_view, result_card, shown, summary_line
+from .views import hook, image_view, localized_record, result_card, shown, summary_line
 from .workspace import Workspace
 
 
@@ -77,6 +77,9 @@ class HistoryPanel:
         picture = image_view(thumb, width=120) if thumb else W.HTML(f"<i>{html.escape(_('no output'))}</i>",
                                                                     layout=W.Layout(width="120px"))
         state = "" if entry.finished else f" <span style='color:#c62828'>{html.escape(_('(unfinished)'))}</span>"
+        if entry.error:
+            state = (f"<br><span style='color:#c62828' class='heygem-history-error'>"
+                     f"{html.escape(_('failed: {error}', error=localized_record(entry.error)))}</span>")
         text = W.HTML(f"<b>{html.escape(entry.name)}</b>{state}<br><small>{entry.created:%Y-%m-%d %H:%M}"
                       f"</small><br><small>{summary_line(entry.result)}</small>")
         show = W.Button(description=_("Show"), disabled=entry.output is None, layout=W.Layout(width="80px"))
