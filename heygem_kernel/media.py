@@ -568,6 +568,7 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
     yuv = _yuv_pipe(width, height)
 
     def reader() -> None:
+        nonlocal spool
         import cv2
         # One I420 buffer, reused: each frame's BGR array is new (it travels on), but a fresh
         # 3 MB buffer per 1080p frame costs ~1 ms of page faults (big buffers are mmapped).
@@ -578,7 +579,12 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
                 if not _read_exact(proc.stdout, raw):
                     break
                 if spool is not None:
-                    spool.put(raw)
+                    try:
+                        spool.put(raw)
+                    except MediaError as exc:   # disk full: keep decoding; the spool stays short, so
+                        log.warning("frame spool stopped at frame %d (%s): the render decodes the video "
+                                    "again", spool.count, exc)
+                        spool = None          # readers of it decode instead (it no longer covers them)
                 frame = cv2.cvtColor(raw, cv2.COLOR_YUV2BGR_I420) if yuv else raw
                 if not put(frame):
                     break
@@ -695,12 +701,23 @@ class FrameSpool:
             ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, SPOOL_JPEG_QUALITY])
             if not ok:
                 raise MediaError("{path}: could not compress a frame for the frame spool", path=self.source)
-            os.pwrite(self._fd, data.data, self._end)
+            self._write(data.data, self._end)
             self._index.append((self._end, len(data)))
             self._end += len(data)
         else:
-            os.pwrite(self._fd, np.ascontiguousarray(frame).data, self.count * self._frame_bytes)
+            self._write(np.ascontiguousarray(frame).data, self.count * self._frame_bytes)
         self.count += 1
+
+    def _write(self, data: memoryview, offset: int) -> None:
+        """All of ``data`` at ``offset``, or MediaError (a short write is a full disk, not a frame)."""
+        try:
+            written = os.pwrite(self._fd, data, offset)
+        except OSError as exc:
+            raise MediaError("{path}: could not write the frame spool {spool} ({reason})", path=self.source,
+                             spool=self.path, reason=exc.strerror or exc) from None
+        if written != memoryview(data).nbytes:
+            raise MediaError("{path}: could not write the frame spool {spool} ({reason})", path=self.source,
+                             spool=self.path, reason="disk full?")
 
     def get(self, i: int) -> np.ndarray:
         """A new writable array holding spooled frame ``i`` (0 <= i < count)."""

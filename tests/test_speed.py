@@ -5,6 +5,7 @@ Speed itself is measured by benchmarks/bench_engine.py, not here."""
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 
 import numpy as np
@@ -86,3 +87,23 @@ def test_a_first_run_decodes_the_video_once_and_renders_the_same(tmp_path, clip_
     assert len(a) == len(b) == once.n_frames
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not [p for p in (tmp_path / "runs").rglob("*") if "heygem-frames-" in p.name]   # spools removed
+
+
+def test_a_full_disk_under_the_decode_spool_only_costs_a_second_decode(tmp_path, clip_590, speech_60s, monkeypatch):
+    """The spool's writes fail part-way (a full disk): the face analysis still sees every real
+    frame (none repeated in its place), the render decodes the video itself, and the output is
+    the same as with a working spool."""
+    from heygem_kernel import media
+    speech = _cut(speech_60s, tmp_path / "a.wav", start=0.0, seconds=3.0)
+    good = run(speech, clip_590, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache1")
+    real_pwrite = os.pwrite
+
+    def disk_full_after_20_frames(fd, data, offset):
+        if offset >= 20 * memoryview(data).nbytes:
+            return real_pwrite(fd, memoryview(data)[:100], offset)   # a short write, as on a full disk
+        return real_pwrite(fd, data, offset)
+    monkeypatch.setattr(media.os, "pwrite", disk_full_after_20_frames)
+    full = run(speech, clip_590, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache2")
+    assert "frame spool stopped at frame 20" in full.log_path.read_text()
+    a, b = media.read_frames(good.output), media.read_frames(full.output)
+    assert len(a) == len(b) == good.n_frames and all(np.array_equal(x, y) for x, y in zip(a, b))
