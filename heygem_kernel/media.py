@@ -667,6 +667,11 @@ RAW_SPOOL_LIMIT = 4 << 30
 SPOOL_JPEG_QUALITY = 97
 
 
+def spooled_frame_bytes(width: int, height: int, *, i420: bool = False) -> int:
+    """Bytes of one raw frame in a :class:`FrameSpool`: BGR, or the decoder's I420 (half)."""
+    return width * height * 3 // (2 if i420 else 1)
+
+
 class FrameSpool:
     """Decoded frames [shape=(H, W, 3)] uint8 BGR, put in order and read back in any order,
     from a temporary file (``os.pwrite`` / ``os.pread``), so RAM holds none of them.
@@ -687,7 +692,7 @@ class FrameSpool:
         self.width, self.height, self.compress, self.i420 = int(width), int(height), bool(compress), bool(i420)
         self.source = source                  # the video the frames came from (error messages)
         self.count = 0                        # frames [0, count) are in the spool
-        self._frame_bytes = self.width * self.height * 3 // (2 if self.i420 else 1)
+        self._frame_bytes = spooled_frame_bytes(self.width, self.height, i420=self.i420)
         self._index: list[tuple[int, int]] = []   # JPEG: (offset, length) per frame
         self._end = 0
         self._fd, self.path = tempfile.mkstemp(prefix=temp_prefix(SPOOL_PREFIX), suffix=".raw", dir=spool_dir)
@@ -711,13 +716,12 @@ class FrameSpool:
     def _write(self, data: memoryview, offset: int) -> None:
         """All of ``data`` at ``offset``, or MediaError (a short write is a full disk, not a frame)."""
         try:
-            written = os.pwrite(self._fd, data, offset)
+            reason = None if os.pwrite(self._fd, data, offset) == memoryview(data).nbytes else "disk full?"
         except OSError as exc:
+            reason = exc.strerror or str(exc)
+        if reason is not None:
             raise MediaError("{path}: could not write the frame spool {spool} ({reason})", path=self.source,
-                             spool=self.path, reason=exc.strerror or exc) from None
-        if written != memoryview(data).nbytes:
-            raise MediaError("{path}: could not write the frame spool {spool} ({reason})", path=self.source,
-                             spool=self.path, reason="disk full?")
+                             spool=self.path, reason=reason)
 
     def get(self, i: int) -> np.ndarray:
         """A new writable array holding spooled frame ``i`` (0 <= i < count)."""
@@ -761,7 +765,7 @@ def decode_spool(info: VideoInfo, *, n_frames: int, spool_dir: str | os.PathLike
     size (I420 where the pipe carries I420: half the bytes), or None when they would not fit
     ``limit`` bytes (default ``RAW_SPOOL_LIMIT``) or the video is a photo."""
     i420 = _yuv_pipe(info.width, info.height)
-    frame_bytes = info.width * info.height * 3 // (2 if i420 else 1)
+    frame_bytes = spooled_frame_bytes(info.width, info.height, i420=i420)
     if info.is_image or n_frames * frame_bytes > (RAW_SPOOL_LIMIT if limit is None else limit):
         return None
     return FrameSpool(width=info.width, height=info.height, spool_dir=spool_dir, i420=i420, source=info.path)
@@ -849,7 +853,7 @@ class FrameSource:
             return given.get
         self._gen = iter_frames(self.info, size=(self.width, self.height), account=self.account)
         if spool:
-            compress = self.info.n_frames * self.width * self.height * 3 > RAW_SPOOL_LIMIT
+            compress = self.info.n_frames * spooled_frame_bytes(self.width, self.height) > RAW_SPOOL_LIMIT
             self._spool = FrameSpool(width=self.width, height=self.height, spool_dir=self.spool_dir,
                                      compress=compress, source=self.info.path)
         decoded = 0

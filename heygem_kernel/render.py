@@ -304,9 +304,3 @@ class Encoder:
 
     def abort(self) -> None:
         self.writer.abort()
-
-    def __enter__(self) -> "Encoder":
-        return self
-
-    def __exit__(self, exc_type, *exc: object) -> None:
-        self.writer.__exit__(exc_type, *exc)
