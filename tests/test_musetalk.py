@@ -525,3 +525,15 @@ def test_cli_run_missing_file_exits_2(tmp_path, models_dir, clip_590, speech_5s)
     assert len(lines) == 1 and lines[0].startswith("heygem: error: MuseTalk file missing")
     assert str(path) in lines[0] and not out.exists()
     assert "analysis" not in r.stderr            # the models are checked before any heavy work
+
+
+def test_a_file_of_the_models_folder_loads_that_folder(models_dir):
+    """``checkpoint=<models>/musetalkV15/unet.pth`` (a user naming their model by its file) loads <models>."""
+    from heygem_kernel import backends
+    from heygem_kernel.options import RunOptions
+    unet = models_dir / "musetalkV15" / "unet.pth"
+    assert backends.check_options(RunOptions(backend="musetalk", checkpoint=str(unet))) == []   # no "ignored"
+    backend = mt.MuseTalkBackend(checkpoint=unet, device="cpu")
+    assert backend.models_dir == models_dir
+    assert backend.model.files["musetalkV15/unet.pth"] == unet
+    assert {f["name"] for f in backend.describe()["files"]} == {f.path for f in mt.MODEL_FILES}

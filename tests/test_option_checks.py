@@ -47,7 +47,7 @@ def test_the_backends_declare_which_model_options_they_read(tmp_path):
     ignored = {b: backends.backend_class(b).ignored_options(given.replace(backend=b)) for b in BACKENDS}
     assert ignored == {"reuse": ["checkpoint", "models_dir", "pads"],    # no weights, no face box
                        "wav2lip": ["models_dir"],
-                       "musetalk": ["checkpoint", "pads"]}              # a file: MuseTalk is a folder of 7
+                       "musetalk": ["pads"]}      # its checkpoint: a file of its folder (used) or refused
     assert backends.backend_class("musetalk").ignored_options(RunOptions(backend="musetalk",
                                                                          checkpoint=str(tmp_path))) == []
     for b in BACKENDS:                                                   # defaults are never "given"
@@ -82,6 +82,52 @@ def test_reuse_says_it_ignores_a_checkpoint_and_pads_and_runs(tmp_path, clip_524
     assert out.stat().st_size > 10_000
     assert line in (run_dir / "run.log").read_text(encoding="utf-8")     # the shared record says so too
     assert json.loads((run_dir / "params.json").read_text())["options"]["pads"] == [1, 2, 3, 4]
+
+
+MUSETALK_ONE_FILE = ("heygem: error: checkpoint (--checkpoint): {path} is one file, and the musetalk backend loads "
+                     "MuseTalk's models folder: give it with --models-dir DIR (it holds musetalkV15/unet.pth and "
+                     "musetalk.json, sd-vae/ and whisper/, as MuseTalk's download_weights.sh lays them out)")
+
+
+def test_musetalk_refuses_a_lone_model_file_in_one_line(tmp_path, clip_524, speech_5s):
+    """It said the file was ignored, then failed on the default folder: the user's model was never looked at."""
+    unet = tmp_path / "unet.pth"
+    unet.write_bytes(b"weights")
+    runs = tmp_path / "runs"
+    proc = heygem("run", "--audio", speech_5s, "--video", clip_524, "--backend", "musetalk", "--checkpoint", unet,
+                  "--runs-root", runs, "--quiet")
+    assert error_line(proc) == MUSETALK_ONE_FILE.format(path=unet)
+    assert warnings(proc.stderr) == []                 # refused, not "ignored"
+    assert not runs.exists()                           # before any work
+    proc = heygem("batch", clip_524, "--audio", speech_5s, "--run-dir", tmp_path / "batch",
+                  "--backend", "musetalk", "--checkpoint", unet)
+    assert error_line(proc) == MUSETALK_ONE_FILE.format(path=unet)
+    assert not (tmp_path / "batch").exists()
+
+
+def test_musetalk_takes_a_file_in_its_models_folder_as_that_folder(tmp_path, clip_524, speech_5s):
+    models = tmp_path / "models"
+    unet = models / "musetalkV15" / "unet.pth"
+    unet.parent.mkdir(parents=True)
+    unet.write_bytes(b"<html>login</html>")
+    (models / "musetalkV15" / "musetalk.json").write_text("{}")
+    args = ("run", "--audio", speech_5s, "--video", clip_524, "--backend", "musetalk", "--runs-root",
+            tmp_path / "runs", "--quiet", "--checkpoint", unet)
+    proc = heygem(*args)           # the load reached the user's folder (not checkpoints/musetalk)
+    assert error_line(proc) == (f"heygem: error: {unet} is not a checkpoint: an HTML page (18 bytes); "
+                                "expected the MuseTalk 1.5 UNet weights (~3.4 GB): "
+                                "re-download it")
+    assert warnings(proc.stderr) == []
+    assert error_line(heygem(*args, "--models-dir", models)) == error_line(proc)    # both naming one folder
+    other = tmp_path / "other"
+    other.mkdir()
+    assert error_line(heygem(*args, "--models-dir", other)) == (
+        f"heygem: error: checkpoint (--checkpoint) {unet} names the MuseTalk folder {models}, but models_dir "
+        f"(--models-dir) names {other}: give one of them")
+    from heygem_kernel.backends.musetalk import models_dir_for
+    assert models_dir_for(checkpoint=models / "whisper" / "model.safetensors") == models   # the alternatives too
+    assert models_dir_for(checkpoint=models) == models
+    assert models_dir_for(models_dir=other) == other
 
 
 @pytest.mark.parametrize("backend, extra, ignored, error", [

@@ -44,14 +44,16 @@ def check_options(options: Any) -> list[str]:
     """Check ``options`` (a RunOptions) for its backend before any work; return its warnings.
 
     Raises :class:`InputError` (one line, every backend) for a ``checkpoint`` or ``models_dir``
-    that does not exist. Returns one warning line, in the user's language, naming the backend and
-    the options it does not use (e.g. ``--checkpoint`` with ``reuse``), or none: those options
-    are not dropped in silence. Imports the backend's module, not its model (no torch).
+    that does not exist, or that the backend cannot use as given (:meth:`Backend.check_model_options`).
+    Returns one warning line, in the user's language, naming the backend and the options it does
+    not use (e.g. ``--checkpoint`` with ``reuse``), or none: those options are not dropped in silence. Imports the backend's module, not its model (no torch).
     """
     from ..i18n import _
     from ..options import check_model_paths, option_label
     check_model_paths(options)
-    ignored = backend_class(options.backend).ignored_options(options)
+    cls = backend_class(options.backend)
+    cls.check_model_options(options)       # e.g. one file where musetalk loads a folder: refused
+    ignored = cls.ignored_options(options)
     if not ignored:
         return []
     return [_("the {backend} backend does not use {options}: ignored", backend=options.backend,

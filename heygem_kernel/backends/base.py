@@ -117,6 +117,12 @@ class Backend(abc.ABC):
         return [name for name in BACKEND_OPTIONS
                 if name not in cls.options_used and _given(getattr(options, name), defaults[name])]
 
+    @classmethod
+    def check_model_options(cls, options: Any) -> None:
+        """Refuse model options (``checkpoint``, ``models_dir``) this backend reads but cannot use
+        as given, with one :class:`~heygem_kernel.errors.InputError` line, before any work. Default:
+        nothing to refuse (that the paths exist is checked for every backend)."""
+
     def prepare(self, job: JobContext) -> None:
         """Per-job set-up (index audio features, pick reference frames...). Default: keep job."""
         self.job = job

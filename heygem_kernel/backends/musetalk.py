@@ -122,6 +122,43 @@ def default_models_dir() -> Path:
     return checkpoints.checkpoints_dir() / MODELS_SUBDIR
 
 
+def models_dir_for(*, models_dir: str | os.PathLike | None = None,
+                   checkpoint: str | os.PathLike | None = None) -> Path:
+    """MuseTalk's ``models/`` folder that a run's options name (default :func:`default_models_dir`).
+
+    ``models_dir`` is the folder. ``checkpoint`` may name it too, or one of its files where they
+    lie (``models/musetalkV15/unet.pth`` names ``models/``): a user who passes a file means that
+    model. Raises :class:`InputError` (one line) for a file that does not identify the folder
+    (MuseTalk is the 7 files of :data:`MODEL_FILES`, not one) and for the two options naming
+    different folders. Looks at paths only: what the files hold is checked when they load.
+    """
+    folder = Path(models_dir).expanduser() if models_dir else None
+    if checkpoint:
+        named = _folder_holding(Path(checkpoint).expanduser())
+        if folder is not None and named.resolve() != folder.resolve():
+            raise InputError("checkpoint (--checkpoint) {checkpoint} names the MuseTalk folder {named}, but "
+                             "models_dir (--models-dir) names {folder}: give one of them",
+                             checkpoint=checkpoint, named=named, folder=folder)
+        folder = folder or named
+    return folder or default_models_dir()
+
+
+def _folder_holding(path: Path) -> Path:
+    """The models folder ``path`` is (a folder) or lies in (one of :data:`MODEL_FILES` in its place)."""
+    if path.is_dir():
+        return path
+    path = path.absolute()
+    for entry in MODEL_FILES:
+        for rel in (entry.path, *entry.alternatives):
+            parts = Path(rel).parts
+            if path.parts[-len(parts):] == parts:
+                return path.parents[len(parts) - 1]
+    raise InputError("checkpoint (--checkpoint): {path} is one file, and the musetalk backend loads MuseTalk's "
+                     "models folder: give it with --models-dir DIR (it holds musetalkV15/unet.pth and "
+                     "musetalk.json, sd-vae/ and whisper/, as MuseTalk's download_weights.sh lays them out)",
+                     path=path)
+
+
 def _resolve(folder: Path, entry: ModelFile) -> Path:
     for rel in (entry.path, *entry.alternatives):
         if (folder / rel).is_file():
@@ -765,8 +802,8 @@ def crop_digest(crop: np.ndarray) -> str:
 class MuseTalkBackend(Backend):
     """MuseTalk 1.5 on the engine's landmarks; models load once per process.
 
-    models_dir  MuseTalk's ``models/`` folder (default ``checkpoints/musetalk``); a folder
-                given as ``checkpoint`` is used the same way.
+    models_dir  MuseTalk's ``models/`` folder (default ``checkpoints/musetalk``); ``checkpoint``
+                may name it, or a file in it (see :func:`models_dir_for`).
     device      "auto" (CUDA if available) | "cpu" | "cuda[:N]".
     batch_size  faces per network pass.
     dtype       "auto" (float16 on CUDA, float32 on CPU) | "float32" | "float16" | "bfloat16".
@@ -777,21 +814,14 @@ class MuseTalkBackend(Backend):
     options_used = frozenset({"models_dir", "checkpoint"})   # its own 256 px face crop: no pads
 
     @classmethod
-    def ignored_options(cls, options: Any) -> list[str]:
-        """As :meth:`Backend.ignored_options`; ``checkpoint`` counts only as a folder and when no
-        ``models_dir`` is given (MuseTalk is 7 files, not one)."""
-        ignored = super().ignored_options(options)
-        if options.checkpoint is not None and (options.models_dir is not None
-                                               or not Path(options.checkpoint).expanduser().is_dir()):
-            ignored.insert(0, "checkpoint")
-        return ignored
+    def check_model_options(cls, options: Any) -> None:
+        """``checkpoint`` names the models folder or a file in it; any other file is refused."""
+        models_dir_for(models_dir=options.models_dir, checkpoint=options.checkpoint)
 
     def __init__(self, *, models_dir: str | os.PathLike | None = None,
                  checkpoint: str | os.PathLike | None = None, device: str = "auto",
                  batch_size: int = 16, dtype: str = "auto", **ignored: Any) -> None:
-        if models_dir is None and checkpoint and Path(checkpoint).expanduser().is_dir():
-            models_dir = checkpoint
-        self.models_dir = Path(models_dir).expanduser() if models_dir else default_models_dir()
+        self.models_dir = models_dir_for(models_dir=models_dir, checkpoint=checkpoint)
         self.model = load_musetalk(self.models_dir, device, dtype=dtype)
         self.batch_size = max(1, int(batch_size))
         self.cache = LatentCache()
@@ -888,5 +918,5 @@ class MuseTalkBackend(Backend):
 
 
 __all__ = ["MODEL_FILES", "AudioTrack", "MuseTalkBackend", "MuseTalkModel", "LatentCache", "check_models_dir",
-           "crop256", "crop_box", "default_models_dir", "describe_models_dir", "load_musetalk",
+           "crop256", "crop_box", "default_models_dir", "describe_models_dir", "load_musetalk", "models_dir_for",
            "positional_encoding", "prompt_layout"]

@@ -18,7 +18,8 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("engine options")
     g.add_argument("--backend", default=DEFAULTS.backend, choices=available(),
                    help="lip-sync backend (default: %(default)s, needs no model weights)")
-    g.add_argument("--checkpoint", help="model file for learned backends (default: under checkpoints/)")
+    g.add_argument("--checkpoint", help="wav2lip's model file (default: under checkpoints/); for musetalk, a file inside "
+                        "its models folder names that folder")
     g.add_argument("--models-dir", metavar="DIR",
                    help="MuseTalk's models/ folder for --backend musetalk (default: checkpoints/musetalk)")
     g.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N for learned backends and enhancers; a cuda "
