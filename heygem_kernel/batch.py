@@ -9,7 +9,7 @@
       "output" (relative to run_dir), "error" (one line), "timings", "sync_offset_frames", ...}]}
 
 Resume: an item is skipped when the manifest holds an "ok" entry with the same key (content
-hashes of video and audio + the options that change the output) whose output file is still
+hashes of video and audio + the options that change the output: those the backend reads) whose output file is still
 there; failed and unfinished items run again. The manifest is rewritten atomically after every
 item and the engine renames a finished video into place, so ``kill -9`` loses at most the
 items in flight and never leaves a half-written video under its final name.
@@ -382,10 +382,12 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
 
 
 def _key_options(options: RunOptions) -> RunOptions:
-    """``options`` as they name an output: the enhancer model by its content, not its path
-    (a replaced model file re-runs the items; the same file moved does not)."""
-    from . import enhance
+    """``options`` as they name an output: only those the backend reads (a ``--checkpoint`` that
+    ``reuse`` ignores does not re-run finished items), the enhancer model by its content, not its
+    path (a replaced model file re-runs the items; the same file moved does not)."""
+    from . import backends, enhance
     enhancer = enhance.from_options(options)  # loaded once: prepare checked it already
+    options = backends.backend_class(options.backend).output_options(options)
     return options if enhancer is None else options.replace(enhance_model=f"sha256:{enhancer.sha256}")
 
 

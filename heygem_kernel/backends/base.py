@@ -118,6 +118,14 @@ class Backend(abc.ABC):
                 if name not in cls.options_used and _given(getattr(options, name), defaults[name])]
 
     @classmethod
+    def output_options(cls, options: Any) -> Any:
+        """``options`` (a RunOptions) as they decide this backend's output, for a batch item's key:
+        the :data:`BACKEND_OPTIONS` it does not read are put back to their defaults, so setting one
+        (``--checkpoint`` with ``reuse``) does not make finished items run again."""
+        defaults = {f.name: f.default for f in dataclasses.fields(options)}
+        return options.replace(**{name: defaults[name] for name in BACKEND_OPTIONS if name not in cls.options_used})
+
+    @classmethod
     def check_model_options(cls, options: Any) -> None:
         """Refuse model options (``checkpoint``, ``models_dir``) this backend reads but cannot use
         as given, with one :class:`~heygem_kernel.errors.InputError` line, before any work. Default:

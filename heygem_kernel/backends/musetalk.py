@@ -818,6 +818,12 @@ class MuseTalkBackend(Backend):
         """``checkpoint`` names the models folder or a file in it; any other file is refused."""
         models_dir_for(models_dir=options.models_dir, checkpoint=options.checkpoint)
 
+    @classmethod
+    def output_options(cls, options: Any) -> Any:
+        """As :meth:`Backend.output_options`, the models folder named one way (``checkpoint`` folded in)."""
+        folder = models_dir_for(models_dir=options.models_dir, checkpoint=options.checkpoint)
+        return super().output_options(options).replace(checkpoint=None, models_dir=str(folder.absolute()))
+
     def __init__(self, *, models_dir: str | os.PathLike | None = None,
                  checkpoint: str | os.PathLike | None = None, device: str = "auto",
                  batch_size: int = 16, dtype: str = "auto", **ignored: Any) -> None:

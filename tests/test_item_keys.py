@@ -1,0 +1,76 @@
+"""A batch item's key is what its output is made of: the inputs' content, the options the chosen
+backend reads, versions. Options the backend ignores (``--checkpoint`` with ``reuse``) made finished
+items run again on resume; options it reads must still do so."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from heygem_kernel import batch
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, clip_524, speech_5s):
+    """One real batch item, finished: (run_dir, speech, cache_dir) of a 1 s speech on talking_524."""
+    work = tmp_path_factory.mktemp("keys")
+    speech = work / "speech_1s.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-t", "1", "-i", str(speech_5s), str(speech)], check=True,
+                   timeout=60)
+    run_dir = work / "batch"
+    result = batch.run_batch(speech, [clip_524], run_dir=run_dir, cache_dir=work / "cache", samples=2,
+                             options={"sync_check": False}, progress=False)
+    assert [i["status"] for i in result.items] == ["ok"], result.items
+    return run_dir, speech, work / "cache"
+
+
+def _again(finished, clip, **options) -> batch.BatchPlan:
+    run_dir, speech, cache_dir = finished
+    plan = batch.prepare(speech, [clip], run_dir=run_dir, cache_dir=cache_dir, samples=2, scan=False,
+                         options={"sync_check": False, **options})
+    plan.release()
+    return plan
+
+
+def test_options_the_backend_ignores_do_not_run_finished_items_again(finished, clip_524, tmp_path):
+    run_dir = finished[0]
+    output = run_dir / "outputs" / "talking_524.mp4"
+    made = output.stat().st_mtime_ns
+    model = tmp_path / "wav2lip.pth"
+    model.write_bytes(b"weights")
+    for ignored in ({"checkpoint": str(model)}, {"models_dir": str(tmp_path)}, {"pads": (1, 2, 3, 4)}):
+        plan = _again(finished, clip_524, **ignored)
+        assert plan.jobs == [] and plan.items[0]["reused"] is True, ignored
+    assert output.stat().st_mtime_ns == made
+    plan = _again(finished, clip_524, mask_scale=1.3)           # one reuse reads: the item runs again
+    assert [j.name for j in plan.jobs] == ["talking_524"]
+
+
+def _key(tmp_path, clip, speech, **options) -> str:
+    plan = batch.prepare(speech, [clip], run_dir=tmp_path / f"b{len(list(tmp_path.iterdir()))}", scan=False,
+                         cache_dir=tmp_path / "cache", options=options)
+    plan.release()
+    return plan.items[0]["key"]
+
+
+def test_learned_backends_keys_follow_the_options_they_read(tmp_path, clip_524, speech_5s):
+    work = tmp_path / "work"
+    work.mkdir()
+    model = tmp_path / "wav2lip.pth"
+    model.write_bytes(b"weights")
+    wav2lip = _key(work, clip_524, speech_5s, backend="wav2lip", checkpoint=str(model))
+    assert _key(work, clip_524, speech_5s, backend="wav2lip", checkpoint=str(model), models_dir=str(tmp_path)) \
+        == wav2lip                                               # wav2lip reads no models folder
+    assert _key(work, clip_524, speech_5s, backend="wav2lip", checkpoint=str(model), pads=(0, 20, 0, 0)) \
+        != wav2lip                                               # ... but its face box padding
+    models = tmp_path / "models"
+    unet = models / "musetalkV15" / "unet.pth"
+    unet.parent.mkdir(parents=True)
+    unet.write_bytes(b"weights")
+    musetalk = _key(work, clip_524, speech_5s, backend="musetalk", models_dir=str(models))
+    assert _key(work, clip_524, speech_5s, backend="musetalk", checkpoint=str(unet)) == musetalk   # one folder
+    assert _key(work, clip_524, speech_5s, backend="musetalk", models_dir=str(models), pads=(0, 20, 0, 0)) \
+        == musetalk                                              # its own 256 px crop: no pads
+    assert _key(work, clip_524, speech_5s, backend="musetalk", models_dir=str(tmp_path)) != musetalk
+    assert musetalk != wav2lip
