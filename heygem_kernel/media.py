@@ -36,6 +36,7 @@ import numpy as np
 
 from .errors import InputError, MediaError
 from .i18n import N_, Text
+from .workers import drain, stop_worker
 
 log = logging.getLogger("heygem.media")
 
@@ -1036,8 +1037,7 @@ class VideoWriter:
             # rc 0: it reached `-t duration` and finished; frames past the audio's end are dropped
             if _reap(self._proc, self.account, "encode_cpu") != 0:
                 self._error = exc
-            while self._queue.get() is not None:  # keep draining so write()/close() never block
-                pass
+            drain(self._queue)  # so write()/close() never block
 
     def _failure(self) -> MediaError:
         if self._proc.poll() is None:
@@ -1050,7 +1050,7 @@ class VideoWriter:
         if self._closed:
             return self.path
         self._closed = True
-        self._put_sentinel()
+        stop_worker(self._queue, self._thread)
         self._thread.join()
         try:
             self._proc.stdin.close()
@@ -1074,7 +1074,7 @@ class VideoWriter:
         self._closed = True
         if self._proc.poll() is None:
             self._proc.kill()
-        self._put_sentinel()
+        stop_worker(self._queue, self._thread)
         self._thread.join(timeout=10)
         self._proc.wait()
         try:
@@ -1082,11 +1082,3 @@ class VideoWriter:
         except OSError:
             pass
         self.partial.unlink(missing_ok=True)
-
-    def _put_sentinel(self) -> None:
-        while self._thread.is_alive():
-            try:
-                self._queue.put(None, timeout=0.1)
-                return
-            except queue.Full:
-                continue

@@ -34,6 +34,7 @@ from .errors import Cancelled, InputError, NoFaceError
 from .i18n import N_, Text
 from .options import RunOptions, check_device
 from .render import Rendered, make_meter, output_size, render
+from .workers import drain, stop_worker
 
 LOG = logging.getLogger("heygem")
 ANALYSIS_VERSION = 8          # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk)
@@ -236,18 +237,11 @@ class _Describer:
                     self.library.observe(frame, lm, i)
         except BaseException as exc:  # handed to the tracking thread (put / close raise it)
             self.error = exc
-            while self.queue.get() is not None:   # keep draining so put() and close() never block
-                pass
+            drain(self.queue)                    # so put() and close() never block
 
     def close(self) -> None:
         """Wait until every frame put is described; raise what the describer raised."""
-        import queue
-        while self.thread.is_alive():
-            try:
-                self.queue.put(None, timeout=0.1)
-                break
-            except queue.Full:
-                continue
+        stop_worker(self.queue, self.thread)
         self.thread.join()
         if self.error is not None:
             raise self.error
