@@ -15,6 +15,18 @@ issue's two acceptance figures for each:
     python benchmarks/bench_loops.py --plan-only          # measure the planned source frames, no render
     python benchmarks/bench_loops.py --clips portrait_1080x1920 --window 0 5   # a held-out 5 s clip
 
+``--joins``: the loop joins themselves, this code against the planner and plain cross-fade of
+commit BASELINE (before aligned joins), side by side on the same clips, 60 s of speech, all
+four clips, through media.FrameSource at full size (no lip-sync render):
+
+  step   at each join, the largest off-mouth step of the output from the frame before the fade
+         to the first after it, / the clip's own 95th-percentile step (1.0: an ordinary frame)
+  ghost  the largest loss of edge energy of the head above the nose inside the fade
+         (loops.ghosting: 0 for one image, 0.5 for a fully doubled one), beside the clip's own
+         95th-percentile sharpness dip (loops.natural_ghosting: motion blur)
+
+    python benchmarks/bench_loops.py --joins [--clips talking_524] [--seconds 60] [--png /tmp/joins]
+
 Tuning: the planner's constants were set on talking_590, talking_524 and talking_vfr_700
 (these figures are in-sample); portrait_1080x1920 was not looked at while tuning.
 """
@@ -38,6 +50,8 @@ from heygem_kernel import RunOptions, audio, loops, media, pipeline, run  # noqa
 MEDIA = ROOT.parent / "shared" / "media"
 CLIPS = ("talking_590", "talking_524", "talking_vfr_700")
 MODES = ("seamless", "pingpong")
+ALL_CLIPS = ("talking_524", "talking_590", "talking_vfr_700", "portrait_1080x1920")
+BASELINE = "0625eed"     # main before aligned joins: its planner, with a plain cross-fade
 
 
 def own_p95(info, track) -> float:
@@ -96,6 +110,87 @@ def measure(clip: str, seconds: float, work: Path, *, render: bool, window: tupl
     return rows
 
 
+def baseline_loops():
+    """The ``loops`` module as of commit ``BASELINE`` (read with git), imported beside ours."""
+    import importlib.util
+    code = subprocess.run(["git", "-C", str(ROOT), "show", f"{BASELINE}:heygem_kernel/loops.py"], check=True,
+                          capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp(prefix="bench-loops-base-")) / "loops_baseline.py"
+    path.write_text(code)
+    spec = importlib.util.spec_from_file_location("heygem_kernel.loops_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module      # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def measure_joins(clip: str, seconds: float, cache_dir: Path, base, png: Path | None) -> list[dict]:
+    info = media.probe_video(MEDIA / f"{clip}.mp4")
+    analysis = pipeline.analyse(info, options=RunOptions(), n_frames=info.n_frames, want_library=False,
+                                cache_dir=cache_dir)
+    track = analysis.track
+    wav = audio.load_audio(MEDIA / "speech_en_60s.wav")[: int(seconds * audio.SAMPLE_RATE)]
+    n_out = int(round(seconds * info.fps))
+    env = audio.envelope(wav, sr=audio.SAMPLE_RATE, fps=info.fps, n_frames=n_out)
+    source = list(media.iter_frames(info))
+    lms = [track.landmarks[i] if track.valid[i] else None for i in range(info.n_frames)]
+    p95 = float(np.percentile(loops.off_mouth_steps(source, lms), 95))
+    ghost95 = float(np.percentile(loops.natural_ghosting(source, lms), 95))
+    kw = dict(n_out=n_out, fps=info.fps, thumbs=analysis.thumbs, landmarks=track.landmarks, valid=track.valid,
+              envelope=env, frame_size=(info.width, info.height), n_src=info.n_frames)
+    old = base.plan_loop(**kw)
+    old = loops.LoopPlan(mode=old.mode, src=old.src, blend_src=old.blend_src, blend_w=old.blend_w, fps=old.fps,
+                         joins=tuple(loops.Join(**vars(j)) for j in old.joins), note=old.note, blend="fade")
+    rows = []
+    for name, plan in (("old", old), ("new", loops.plan_loop(**kw))):
+        t0 = time.perf_counter()
+        with media.FrameSource(info, n_out=n_out, plan=plan) as frames:
+            figures = loops.join_figures(plan, (f for _, f in frames), source, track)
+        wall = time.perf_counter() - t0
+        steps = np.array([f["step"] for f in figures]) / p95
+        ghosts = np.array([f["ghost"] for f in figures])
+        rows.append({"clip": clip, "plan": name, "mode": plan.mode, "joins": len(figures),
+                     "distinct": len({(f["from"], f["to"]) for f in figures}),
+                     "step_max": steps.max(initial=0), "step_med": float(np.median(steps)) if len(steps) else 0,
+                     "ghost_max": ghosts.max(initial=0), "ghost_med": float(np.median(ghosts)) if len(ghosts) else 0,
+                     "ghost95": ghost95, "wall_s": wall, "blend_frames": int((plan.blend_src >= 0).sum())})
+        if png is not None and figures:
+            worst = max(figures, key=lambda f: f["ghost"])
+            save_join_png(png / f"{clip}_{name}.png", plan, source, worst, track)
+    return rows
+
+
+def save_join_png(path: Path, plan, source: list, join: dict, track) -> None:
+    """The head (above the nose) in the frames of one join, the one before the fade to the
+    first after it, in rows of 4."""
+    import cv2
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lm = plan.landmarks(track, join["at"])
+    box = loops.upper_head_box(lm, width=source[0].shape[1], height=source[0].shape[0]) if lm is not None else None
+    x0, y0, x1, y1 = box or (0, 0, source[0].shape[1], source[0].shape[0])
+    tiles = []
+    for t in range(join["at"] - 1, min(len(plan), join["at"] + join["fade"] + 1)):
+        a, b, w = plan.frame_sources(t)
+        frame = (source[a] if b < 0 else plan.compose(source[a], source[b], w))[y0:y1, x0:x1]
+        tile = cv2.resize(frame, (360, 360 * frame.shape[0] // frame.shape[1]), interpolation=cv2.INTER_AREA)
+        cv2.putText(tile, f"out {t}: src {a}" + (f" + {w:.2f} x {b}" if b >= 0 else ""), (4, 16),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 255), 1)
+        tiles.append(tile)
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 4)
+    cv2.imwrite(str(path), np.vstack([np.hstack(tiles[i:i + 4]) for i in range(0, len(tiles), 4)]))
+
+
+def print_joins(rows: list[dict], seconds: float) -> None:
+    print(f"\n{seconds:g} s of speech; per join: step = largest off-mouth step / clip's own 95th pct step; "
+          "ghost = edge energy lost in the head box inside the fade (0.5: fully doubled)")
+    print(f"{'clip':<20} {'plan':<4} {'joins':>5} {'distinct':>8} {'step max':>8} {'median':>6} "
+          f"{'ghost max':>9} {'median':>6} {'clip dips p95':>13} {'blends':>6} {'wall s':>6}")
+    for r in rows:
+        print(f"{r['clip']:<20} {r['plan']:<4} {r['joins']:>5} {r['distinct']:>8} {r['step_max']:>7.2f}x "
+              f"{r['step_med']:>5.2f}x {r['ghost_max']:>9.3f} {r['ghost_med']:>6.3f} {r['ghost95']:>13.3f} "
+              f"{r['blend_frames']:>6} {r['wall_s']:>6.1f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clips", nargs="+", default=list(CLIPS))
@@ -103,7 +198,20 @@ def main() -> int:
     ap.add_argument("--plan-only", action="store_true", help="measure the planned source frames, no render")
     ap.add_argument("--window", type=float, nargs=2, metavar=("START", "SECONDS"),
                     help="use only this part of each clip (e.g. 5 s of the 10 s portrait: a held-out 5 s clip)")
+    ap.add_argument("--joins", action="store_true",
+                    help=f"measure the loop joins against commit {BASELINE} (all four clips, 60 s unless given)")
+    ap.add_argument("--cache-dir", type=Path, help="--joins: keep the face analyses here between runs")
+    ap.add_argument("--png", type=Path, help="--joins: write each plan's worst join as a strip of PNG frames here")
     args = ap.parse_args()
+    if args.joins:
+        clips = args.clips if args.clips != list(CLIPS) else list(ALL_CLIPS)
+        seconds = args.seconds if args.seconds != 22.0 else 60.0
+        base = baseline_loops()
+        with tempfile.TemporaryDirectory(prefix="bench-loops-") as tmp:
+            cache_dir = args.cache_dir or Path(tmp) / ".cache"
+            rows = [r for clip in clips for r in measure_joins(clip, seconds, cache_dir, base, args.png)]
+        print_joins(rows, seconds)
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-loops-") as tmp:
         rows = [r for clip in args.clips for r in measure(clip, args.seconds, Path(tmp), render=not args.plan_only,
                                                           window=args.window)]

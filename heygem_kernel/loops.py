@@ -10,7 +10,9 @@ and a blend weight). It is only indices: the frames themselves still stream thro
   cached with the face track) with the lower face masked out (the mouth is re-rendered
   anyway) and by the rigid face landmarks (head position and pose). Each join is a short
   cross-fade, scored by simulating the fade on the thumbnails so that no step of the output
-  is larger than the footage's own ordinary frame step. Segments last at least
+  is larger than the footage's own ordinary frame step. The two frames of a fade are first
+  warped to their in-between pose by optical flow (:func:`morph_frames`), so a head that moved
+  between them slides over instead of showing twice (``LoopPlan.blend``). Segments last at least
   ``MIN_SEGMENT_S``. A beam search over join sequences prefers joins in pauses of the speech
   (low loudness envelope) and penalises each reuse of the same join, so the loop does not beat
   at a fixed period where the footage offers alternatives.
@@ -70,16 +72,22 @@ PRESHRINK_MARGIN = 4    # the exact pre-shrink keeps >= 4 source pixels per thum
 def descriptor(frame: np.ndarray) -> np.ndarray:
     """A frame's loop descriptor: [shape=(32, 32)] uint8 grey thumbnail (area-averaged)."""
     import cv2
-    h, w = frame.shape[:2]
     # Averaging a 1080p frame straight down to 32 px takes OpenCV's slow fractional-area path
     # (~4 ms); an exact integer-factor shrink first (fast path), then the rest, ~1.5 ms.
-    k = min(h, w) // (THUMB_SIZE * PRESHRINK_MARGIN)
+    grey = _shrink(frame, THUMB_SIZE * PRESHRINK_MARGIN)
+    grey = cv2.cvtColor(grey, cv2.COLOR_BGR2GRAY) if grey.ndim == 3 else grey
+    return cv2.resize(grey, (THUMB_SIZE, THUMB_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def _shrink(frame: np.ndarray, side: int) -> np.ndarray:
+    """``frame`` area-averaged by the largest integer factor that divides both sides and keeps
+    the shorter side >= ``side`` (OpenCV's fast path; fractional area averaging is ~3x slower)."""
+    import cv2
+    h, w = frame.shape[:2]
+    k = min(h, w) // side
     while k > 1 and (h % k or w % k):
         k -= 1
-    if k > 1:
-        frame = cv2.resize(frame, (w // k, h // k), interpolation=cv2.INTER_AREA)
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-    return cv2.resize(grey, (THUMB_SIZE, THUMB_SIZE), interpolation=cv2.INTER_AREA)
+    return cv2.resize(frame, (w // k, h // k), interpolation=cv2.INTER_AREA) if k > 1 else frame
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,8 @@ class LoopPlan:
     blend_src [shape=(n_out,)] int32 the other frame of a cross-fade, -1 outside fades
     blend_w   [shape=(n_out,)] float32 weight of ``blend_src`` in [0, 1]
     joins     the joins, in output order
+    blend     how two frames are mixed (:meth:`compose`): "morph" (aligned by optical flow,
+              then faded) or "fade" (a plain cross-fade: a moving head shows twice)
     note      one line on a fallback (photo, short clip, no join found), else None
     """
 
@@ -115,6 +125,7 @@ class LoopPlan:
     joins: tuple[Join, ...] = ()
     note: str | None = None
     stats: dict = field(default_factory=dict)
+    blend: str = "morph"
 
     def __len__(self) -> int:
         return int(self.src.shape[0])
@@ -137,6 +148,14 @@ class LoopPlan:
             return int(self.src[t]), -1, 0.0
         w = float(self.blend_w[t])
         return (int(self.src[t]), b, w)
+
+    def compose(self, a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+        """Output frame mixing source frames ``a`` and ``b`` [shape=(H, W, 3)] uint8 with weight
+        ``w`` of ``b`` (see :func:`morph_frames`)."""
+        if self.blend == "fade" or w <= 0.0:
+            import cv2
+            return cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
+        return morph_frames(a, b, w)
 
     def landmarks(self, track, t: int) -> np.ndarray | None:
         """Landmarks [shape=(68, 2)] of output frame ``t`` (blended inside a cross-fade), or None."""
@@ -182,6 +201,7 @@ class LoopPlan:
             "mode": self.mode, "note": self.note, "n_out": len(self),
             "backward_steps": self.backward_steps(), "backward_fraction": round(self.backward_fraction(), 4),
             "segments": [{"out": [a, b], "src": [c, d], "start_s": round(a / self.fps, 3)} for a, b, c, d in segs],
+            "blend": self.blend,
             "joins": [{"at": j.at, "at_s": round(j.at / self.fps, 3), "from": j.src_from, "to": j.src_to,
                        "fade": j.fade, "cost": round(j.cost, 3)} for j in self.joins],
             **{k: v for k, v in self.stats.items()},
@@ -235,6 +255,80 @@ def still_plan(*, n_out: int, fps: float) -> LoopPlan:
 
 
 # ---------------------------------------------------------------------------------------------
+# Mixing two frames at a join. A plain cross-fade of two poses shows two heads (glasses, hair
+# and ears doubled) for the whole fade; warping both frames to the in-between pose first (the
+# motion that optical flow finds between them) shows one head moving from one pose to the other.
+FLOW_SIDE = 256          # flow on grey frames shrunk to a 256 px longer side (DIS medium: ~3-5 ms a pair)
+FLOW_SMOOTH = 0.005      # Gaussian sigma on the flow, x the longer side (1.3 px at 256): removes the
+                         # flow's speckle; more smoothing bends glasses that move unevenly (a turn)
+FLOW_MAX = 0.08          # displacements clipped at 8% of the longer side: joins differ by a few
+                         # pixels; anything larger is a flow error, better faded than smeared
+_FLOW = __import__("threading").local()   # a DIS instance and pixel grid per thread
+
+
+FLOW_STILL = 0.25        # pixels: where the two frames are this close (a static background) they
+                         # are plainly faded, and only the box around the moving part is warped
+
+
+def join_flow(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
+    """Optical flow from frame ``a`` to ``b`` [shape=(H, W, 3)] uint8, ``a`` at p ~ ``b`` at
+    p + flow(p): OpenCV DIS on grey copies shrunk to ``FLOW_SIDE``, smoothed and clipped.
+    Returns (flow [shape=(y1 - y0, x1 - x0, 2)] float32 pixels, box (x0, y0, x1, y1)): the box
+    holds every pixel that moves more than ``FLOW_STILL``; (empty, None) when nothing does."""
+    import cv2
+    h, w = a.shape[:2]
+    scale = min(1.0, FLOW_SIDE / max(h, w))
+    size = (max(16, round(w * scale)), max(16, round(h * scale)))
+    grey = [cv2.cvtColor(cv2.resize(_shrink(f, min(size)), size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+            for f in (a, b)]
+    dis = getattr(_FLOW, "dis", None)
+    if dis is None:
+        _FLOW.dis = dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    flow = cv2.GaussianBlur(dis.calc(grey[0], grey[1], None), (0, 0), FLOW_SMOOTH * max(size))
+    limit = FLOW_MAX * max(size)
+    np.clip(flow, -limit, limit, out=flow)
+    sx, sy = w / size[0], h / size[1]
+    flow[..., 0] *= np.float32(sx)
+    flow[..., 1] *= np.float32(sy)
+    rows, cols = np.nonzero(np.abs(flow).max(axis=2) > FLOW_STILL)
+    if not len(rows):
+        return np.zeros((0, 0, 2), np.float32), None
+    full = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+    x0, x1 = max(0, int((cols.min() - 1) * sx)), min(w, int(np.ceil((cols.max() + 2) * sx)))
+    y0, y1 = max(0, int((rows.min() - 1) * sy)), min(h, int(np.ceil((rows.max() + 2) * sy)))
+    return full[y0:y1, x0:x1], (x0, y0, x1, y1)
+
+
+def _grid(width: int, height: int) -> np.ndarray:
+    """[shape=(height, width, 2)] float32 (x, y) of every pixel (cached per thread and size)."""
+    grid = getattr(_FLOW, "grid", None)
+    if grid is None or grid.shape[:2] != (height, width):
+        xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+        _FLOW.grid = grid = np.dstack(np.meshgrid(xs, ys))
+    return grid
+
+
+def morph_frames(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    """Frames ``a`` and ``b`` [shape=(H, W, 3)] uint8 warped to the pose a fraction ``w`` of the
+    way from ``a`` to ``b`` (:func:`join_flow`), then mixed with weight ``w`` of ``b``: one head
+    moving between the two poses, where a plain cross-fade shows both."""
+    import cv2
+    out = cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
+    h, wd = a.shape[:2]
+    if min(h, wd) < 16:
+        return out
+    flow, box = join_flow(a, b)
+    if box is None:
+        return out
+    x0, y0, x1, y1 = box
+    grid = _grid(wd, h)[y0:y1, x0:x1]
+    warped = [cv2.remap(frame, cv2.scaleAdd(flow, shift, grid), None, cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE) for frame, shift in ((a, -w), (b, 1.0 - w))]
+    out[y0:y1, x0:x1] = cv2.addWeighted(warped[0], 1.0 - w, warped[1], w, 0.0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Measuring a loop (benchmarks/bench_loops.py, tests): how often the output steps backwards
 # through the source, and its largest frame-to-frame change away from the mouth.
 def lower_face_box(landmarks: np.ndarray | None, *, width: int, height: int) -> tuple[int, int, int, int] | None:
@@ -270,6 +364,85 @@ def off_mouth_steps(frames, landmarks) -> np.ndarray:
             steps.append(float(np.abs(grey - prev)[keep].mean()))
         prev, prev_box = grey, box
     return np.asarray(steps, np.float64)
+
+
+def upper_head_box(landmarks: np.ndarray | None, *, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) pixel box of the head above the nose tip (eyes, glasses, brows, hair:
+    where a doubled image shows and the mouth re-render never reaches): jaw width padded 25%
+    each side, from half a face width above the brows down to the nose tip (33); None without
+    landmarks."""
+    if landmarks is None or not np.all(np.isfinite(landmarks)):
+        return None
+    x0, x1 = float(landmarks[0:17, 0].min()), float(landmarks[0:17, 0].max())
+    fw = x1 - x0
+    y0, y1 = float(landmarks[17:27, 1].min()) - 0.5 * fw, float(landmarks[33, 1])
+    box = (max(0, int(x0 - 0.25 * fw)), max(0, int(y0)), min(width, int(np.ceil(x1 + 0.25 * fw))),
+           min(height, int(np.ceil(y1))))
+    return box if box[2] - box[0] >= 8 and box[3] - box[1] >= 8 else None
+
+
+SHARP_WIDTH = 128        # sharpness is measured on the head box shrunk to 128 px wide (noise averaged out)
+
+
+def sharpness(frame: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Mean squared Sobel gradient (grey levels^2) of ``frame``'s ``box``, shrunk to ``SHARP_WIDTH``.
+    A plain cross-fade of two offset images halves it at w = 0.5 (each edge kept at half
+    contrast, twice); an aligned mix keeps it."""
+    import cv2
+    x0, y0, x1, y1 = box
+    crop = frame[y0:y1, x0:x1]
+    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    h = max(8, round(grey.shape[0] * SHARP_WIDTH / grey.shape[1]))
+    grey = cv2.resize(grey, (SHARP_WIDTH, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    return float(np.mean(gx * gx + gy * gy))
+
+
+def ghosting(out: np.ndarray, a: np.ndarray, b: np.ndarray, w: float, box: tuple[int, int, int, int]) -> float:
+    """Edge energy the mix ``out`` of ``a`` and ``b`` (weight ``w`` of ``b``) lost in ``box``:
+    1 - sharpness(out) / ((1 - w) sharpness(a) + w sharpness(b)). ~0 for one image, up to 0.5
+    for a fully doubled one at w = 0.5."""
+    ref = (1.0 - w) * sharpness(a, box) + w * sharpness(b, box)
+    return 1.0 - sharpness(out, box) / max(ref, 1e-6)
+
+
+def natural_ghosting(frames: list, landmarks: list) -> np.ndarray:
+    """[shape=(N-2,)] the footage's own sharpness dips, 1 - S(k) / mean(S(k-1), S(k+1)) on frame
+    k's head box (motion blur, focus): the yardstick for :func:`ghosting` at the joins."""
+    out = []
+    for k in range(1, len(frames) - 1):
+        box = upper_head_box(landmarks[k], width=frames[k].shape[1], height=frames[k].shape[0])
+        if box is None:
+            continue
+        ref = 0.5 * (sharpness(frames[k - 1], box) + sharpness(frames[k + 1], box))
+        out.append(1.0 - sharpness(frames[k], box) / max(ref, 1e-6))
+    return np.asarray(out, np.float64)
+
+
+def join_figures(plan: "LoopPlan", out_frames, source: list, track) -> list[dict]:
+    """Per join of ``plan``: ``step``, the largest off-mouth step (:func:`off_mouth_steps`) of
+    the output from the frame before the fade to the first frame after it, and ``ghost``, the
+    largest :func:`ghosting` inside its fade; streams ``out_frames`` (the rendered output,
+    [shape=(H, W, 3)] uint8 each), with ``source`` the source frames at the same size."""
+    joins = list(plan.joins)
+    windows = [(max(1, j.at), min(len(plan) - 1, j.at + j.fade)) for j in joins]   # steps t-1 -> t
+    rows = [{"at": j.at, "from": j.src_from, "to": j.src_to, "fade": j.fade, "step": 0.0, "ghost": 0.0}
+            for j in joins]
+    prev = None
+    lms = (plan.landmarks(track, t) for t in range(len(plan)))
+    for t, (frame, lm) in enumerate(zip(out_frames, lms)):
+        near = [k for k, (first, last) in enumerate(windows) if first <= t <= last]
+        if near and prev is not None:
+            step = float(off_mouth_steps([prev[0], frame], [prev[1], lm])[0])
+            a, b, w = plan.frame_sources(t)
+            box = upper_head_box(lm, width=frame.shape[1], height=frame.shape[0])
+            ghost = ghosting(frame, source[a], source[b], w, box) if b >= 0 and box is not None else 0.0
+            for k in near:
+                rows[k]["step"] = max(rows[k]["step"], step)
+                rows[k]["ghost"] = max(rows[k]["ghost"], ghost)
+        prev = (frame, lm)
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------

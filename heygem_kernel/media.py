@@ -829,12 +829,11 @@ class FrameSource:
             looped = planned or self.n_out > n
             fetch = self._fetcher(needed=n if looped else self.n_out, spool=looped)
             if planned:
-                import cv2
                 for t in range(self.n_out):
                     a, b, w = self.plan.frame_sources(t)
                     frame = fetch(a)
                     if b >= 0:
-                        frame = cv2.addWeighted(frame, 1.0 - w, fetch(b), w, 0.0)
+                        frame = self.plan.compose(frame, fetch(b), w)   # cross-fade (aligned: loops.morph_frames)
                     yield a, frame
             else:
                 for i in range(self.n_out):
