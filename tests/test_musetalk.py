@@ -537,3 +537,25 @@ def test_a_file_of_the_models_folder_loads_that_folder(models_dir):
     assert backend.models_dir == models_dir
     assert backend.model.files["musetalkV15/unet.pth"] == unet
     assert {f["name"] for f in backend.describe()["files"]} == {f.path for f in mt.MODEL_FILES}
+
+
+def test_a_replaced_model_file_loads_anew(tmp_path, models_dir):
+    """The process's model cache (the panel's server, a Dask worker) followed the arguments only:
+    new weights copied over unet.pth kept the old model until the process ended."""
+    import shutil
+
+    import torch
+    from heygem_kernel import backends
+    folder = shutil.copytree(models_dir, tmp_path / "models")
+    first = backends.create("musetalk", models_dir=str(folder), device="cpu")
+    assert backends.create("musetalk", models_dir=str(folder), device="cpu").model is first.model   # loaded once
+    unet = folder / "musetalkV15" / "unet.pth"
+    state = torch.load(unet, weights_only=True)
+    torch.save({k: v * 2 for k, v in state.items()}, tmp_path / "new.pth")
+    os.replace(tmp_path / "new.pth", unet)                 # a new file in its place (the old one is mapped)
+    os.utime(unet, ns=(unet.stat().st_atime_ns, unet.stat().st_mtime_ns + 10**9))   # coarse clocks: a later date
+    again = backends.create("musetalk", models_dir=str(folder), device="cpu")
+    assert again.model is not first.model
+    name, weight = next((k, v) for k, v in again.model.unet.state_dict().items() if v.abs().sum() > 0)
+    torch.testing.assert_close(weight, state[name] * 2)
+    torch.testing.assert_close(first.model.unet.state_dict()[name], state[name])   # a running job keeps its own

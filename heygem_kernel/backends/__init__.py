@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import importlib
 import threading
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
@@ -19,7 +20,7 @@ _REGISTRY: dict[str, str] = {
     "wav2lip": "heygem_kernel.backends.wav2lip:Wav2LipBackend",
     "musetalk": "heygem_kernel.backends.musetalk:MuseTalkBackend",
 }
-_CACHE: dict[tuple, Backend] = {}
+_CACHE: dict[tuple, tuple[tuple, Backend]] = {}   # (name, arguments) -> (its files' states, backend)
 _CACHE_LOCK = threading.Lock()
 
 
@@ -63,18 +64,30 @@ def check_options(options: Any) -> list[str]:
 def create(name: str, *, cached: bool = True, **kwargs: Any) -> Backend:
     """A backend ``name`` for one job.
 
-    With ``cached`` the model loads once per process and every call returns a fresh shallow
-    copy of the loaded backend: the copies share the weights, but each job's state (set by
-    ``prepare``) is its own, so two jobs at once (the panel's preview during a render, two
+    With ``cached`` the model loads once per process (again when one of its files is replaced:
+    :meth:`Backend.model_files`) and every call returns a fresh shallow copy of the loaded
+    backend: the copies share the weights, but each job's state (set by ``prepare``) is its own, so two jobs at once (the panel's preview during a render, two
     threads of a worker) never see each other's speech or face track.
     """
     if not cached:
         return backend_class(name)(**kwargs)
+    files = backend_class(name).model_files(checkpoint=kwargs.get("checkpoint"), models_dir=kwargs.get("models_dir"))
     key = (name, tuple(sorted((k, str(v)) for k, v in kwargs.items())))
+    state = tuple(map(_file_state, files))
     with _CACHE_LOCK:               # two first calls at once must not load the model twice
-        if key not in _CACHE:
-            _CACHE[key] = backend_class(name)(**kwargs)
-        return copy.copy(_CACHE[key])
+        if key not in _CACHE or _CACHE[key][0] != state:
+            _CACHE.pop(key, None)   # a replaced file: the old model is let go before the new one loads
+            _CACHE[key] = (state, backend_class(name)(**kwargs))
+        return copy.copy(_CACHE[key][1])
+
+
+def _file_state(path: Path) -> tuple:
+    """(path, size, mtime_ns) of a model file: a file replaced under its name loads anew."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (str(path), None, None)
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
 __all__ = ["BACKEND_OPTIONS", "AudioFeatures", "Backend", "FrameBatch", "JobContext", "MouthPatch",

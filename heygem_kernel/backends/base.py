@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -124,6 +125,13 @@ class Backend(abc.ABC):
         (``--checkpoint`` with ``reuse``) does not make finished items run again."""
         defaults = {f.name: f.default for f in dataclasses.fields(options)}
         return options.replace(**{name: defaults[name] for name in BACKEND_OPTIONS if name not in cls.options_used})
+
+    @classmethod
+    def model_files(cls, *, checkpoint: Any = None, models_dir: Any = None) -> tuple[Path, ...]:
+        """The files a backend made with these options loads (default: none, no weights), present or
+        not. A file replaced under the same name is another model: the process's model cache and a
+        batch item's key follow them by size and date, and by content."""
+        return ()
 
     @classmethod
     def check_model_options(cls, options: Any) -> None:

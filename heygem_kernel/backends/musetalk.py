@@ -819,6 +819,12 @@ class MuseTalkBackend(Backend):
         models_dir_for(models_dir=options.models_dir, checkpoint=options.checkpoint)
 
     @classmethod
+    def model_files(cls, *, checkpoint: Any = None, models_dir: Any = None) -> tuple[Path, ...]:
+        """The 7 files of :data:`MODEL_FILES` in the folder the options name."""
+        folder = models_dir_for(models_dir=models_dir, checkpoint=checkpoint)
+        return tuple(_resolve(folder, entry) for entry in MODEL_FILES)
+
+    @classmethod
     def output_options(cls, options: Any) -> Any:
         """As :meth:`Backend.output_options`, the models folder named one way (``checkpoint`` folded in)."""
         folder = models_dir_for(models_dir=options.models_dir, checkpoint=options.checkpoint)

@@ -305,6 +305,11 @@ class Wav2LipBackend(Backend):
     needs_library = False
     options_used = frozenset({"checkpoint", "pads"})
 
+    @classmethod
+    def model_files(cls, *, checkpoint: Any = None, models_dir: Any = None) -> tuple[Path, ...]:
+        """The generator (the expert SyncNet only scores, it does not change the output)."""
+        return (Path(checkpoint).expanduser() if checkpoint else checkpoints.generator_path(),)
+
     def __init__(self, *, checkpoint: str | os.PathLike | None = None, device: str = "auto",
                  batch_size: int = 16, syncnet: str | os.PathLike | None = None,
                  dtype: str = "auto", **ignored: Any) -> None:
