@@ -128,11 +128,13 @@ def make_options(options: RunOptions | dict | str | None = None, *, backend: str
     return options
 
 
-def item_key(*, video_hash: str, audio_hash: str, options: RunOptions) -> str:
-    """Identity of an item's output: what it was made from, not what the files are called."""
+def item_key(*, video_hash: str, audio_hash: str, options: RunOptions, models: Sequence[str] = ()) -> str:
+    """Identity of an item's output: what it was made from, not what the files are called
+    (``models``: the backend's model files by content, see :func:`_key_options`)."""
     from . import cache
     opts = {k: v for k, v in options.to_dict().items() if k not in NON_OUTPUT_OPTIONS}
-    return cache.key(video_hash=video_hash, v=KEY_VERSION, audio=audio_hash, options=opts)
+    extra = {"models": list(models)} if models else {}   # none (reuse): the keys made before them hold
+    return cache.key(video_hash=video_hash, v=KEY_VERSION, audio=audio_hash, options=opts, **extra)
 
 
 def default_cache_dir() -> Path:
@@ -381,14 +383,20 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
         raise
 
 
-def _key_options(options: RunOptions) -> RunOptions:
-    """``options`` as they name an output: only those the backend reads (a ``--checkpoint`` that
-    ``reuse`` ignores does not re-run finished items), the enhancer model by its content, not its
-    path (a replaced model file re-runs the items; the same file moved does not)."""
-    from . import backends, enhance
+def _key_options(options: RunOptions) -> tuple[RunOptions, list[str]]:
+    """``options`` as they name an output, and the backend's model files by content: only the
+    options the backend reads (a ``--checkpoint`` that ``reuse`` ignores does not re-run finished
+    items); model files, the enhancer's too, by their sha256, not their path (a replaced model
+    file re-runs the items; the same file moved does not)."""
+    from . import backends, checkpoints, enhance
     enhancer = enhance.from_options(options)  # loaded once: prepare checked it already
-    options = backends.backend_class(options.backend).output_options(options)
-    return options if enhancer is None else options.replace(enhance_model=f"sha256:{enhancer.sha256}")
+    cls = backends.backend_class(options.backend)
+    files = cls.model_files(checkpoint=options.checkpoint, models_dir=options.models_dir)
+    models = [checkpoints.sha256(path) if path.is_file() else "missing" for path in files]   # in their order
+    options = cls.output_options(options)
+    if files:
+        options = options.replace(checkpoint=None, models_dir=None)
+    return (options if enhancer is None else options.replace(enhance_model=f"sha256:{enhancer.sha256}")), models
 
 
 def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions, cache_dir: Path,
@@ -397,7 +405,7 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
     from .cache import file_hash
     from .scan import scan_video
 
-    key_options = _key_options(options)
+    key_options, models = _key_options(options)
     previous = read_manifest(run_dir) or {"items": []}
     done = {e["key"]: e for e in previous["items"] if e.get("status") == "ok" and e.get("key")
             and _output_intact(run_dir, e)}
@@ -414,7 +422,7 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
             entry.update(status="failed", error=str(err), error_i18n=err.to_record(), key=None)
             entries.append(entry)
             continue
-        key = item_key(video_hash=entry["video_sha256"], audio_hash=audio_hash, options=key_options)
+        key = item_key(video_hash=entry["video_sha256"], audio_hash=audio_hash, options=key_options, models=models)
         entry["key"] = key
         if key in done:  # finished before with the same inputs and options
             entry.update({k: v for k, v in done[key].items() if k not in ("index", "video")}, reused=True)

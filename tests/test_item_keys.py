@@ -11,6 +11,11 @@ import pytest
 from heygem_kernel import batch
 
 
+@pytest.fixture(autouse=True)
+def _private_hash_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HEYGEM_CACHE_DIR", str(tmp_path / "hash-cache"))   # model checksums: not ~/.cache
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, clip_524, speech_5s):
     """One real batch item, finished: (run_dir, speech, cache_dir) of a 1 s speech on talking_524."""
@@ -74,3 +79,25 @@ def test_learned_backends_keys_follow_the_options_they_read(tmp_path, clip_524, 
         == musetalk                                              # its own 256 px crop: no pads
     assert _key(work, clip_524, speech_5s, backend="musetalk", models_dir=str(tmp_path)) != musetalk
     assert musetalk != wav2lip
+
+
+def test_model_files_count_by_content_not_by_path(tmp_path, clip_524, speech_5s):
+    """New weights copied over the checkpoint kept the items made with the old ones ("reused")."""
+    work = tmp_path / "work"
+    work.mkdir()
+    model, moved = tmp_path / "wav2lip.pth", tmp_path / "elsewhere" / "mine.pth"
+    model.write_bytes(b"weights A")
+    first = _key(work, clip_524, speech_5s, backend="wav2lip", checkpoint=str(model))
+    moved.parent.mkdir()
+    moved.write_bytes(b"weights A")
+    assert _key(work, clip_524, speech_5s, backend="wav2lip", checkpoint=str(moved)) == first   # moved: same model
+    model.write_bytes(b"weights B")
+    assert _key(work, clip_524, speech_5s, backend="wav2lip", checkpoint=str(model)) != first   # replaced: runs again
+
+    models = tmp_path / "models"
+    whisper = models / "whisper" / "pytorch_model.bin"
+    whisper.parent.mkdir(parents=True)
+    whisper.write_bytes(b"whisper A")
+    musetalk = _key(work, clip_524, speech_5s, backend="musetalk", models_dir=str(models))
+    whisper.write_bytes(b"whisper B")                      # any of its 7 files
+    assert _key(work, clip_524, speech_5s, backend="musetalk", models_dir=str(models)) != musetalk
