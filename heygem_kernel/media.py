@@ -926,6 +926,32 @@ def _partial_path(path: Path) -> Path:
     return Path(name)
 
 
+def mp4_complete(path: str | os.PathLike) -> bool:
+    """Whether the MP4 (ISO BMFF) file at ``path`` is whole: its top-level boxes tile the file
+    exactly and include the index (``moov``) and the media data (``mdat``).
+
+    ffmpeg 5.1 reports a failed write (ENOSPC, EFBIG) and still exits 0, leaving a file cut off
+    at the point the disk filled, usually without ``moov``: no player can open it.
+    """
+    size, pos, seen = os.path.getsize(path), 0, set()
+    with open(path, "rb") as fh:
+        while pos < size:
+            fh.seek(pos)
+            head = fh.read(16)
+            if len(head) < 8:
+                return False
+            box, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if box == 1:                       # 64-bit size follows the type
+                box = int.from_bytes(head[8:16], "big") if len(head) == 16 else 0
+            elif box == 0:                     # the box runs to the end of the file
+                box = size - pos
+            if box < 8 or pos + box > size:
+                return False
+            seen.add(kind)
+            pos += box
+    return {b"moov", b"mdat"} <= seen
+
+
 class VideoWriter:
     """Encode frames ``[shape=(height, width, 3)] uint8`` BGR to H.264 (yuv420p, +faststart) with AAC audio.
 
@@ -1062,6 +1088,11 @@ class VideoWriter:
         if self._error is not None or rc != 0:
             self.partial.unlink(missing_ok=True)
             raise MediaError("ffmpeg could not write {path}: {last}", path=self.path, last=self._stderr.last())
+        if not mp4_complete(self.partial):   # ffmpeg 5 exits 0 when the disk fills while it writes
+            self.partial.unlink(missing_ok=True)
+            raise MediaError("{path} could not be written whole ({free} MB free on its disk): {last}",
+                             path=self.path, free=shutil.disk_usage(self.path.parent).free // 2**20,
+                             last=self._stderr.last())
         os.replace(self.partial, self.path)
         return self.path
 

@@ -136,7 +136,10 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
                       "lip_contrast": lip_contrast}
             if library is not None:
                 arrays.update(library.to_arrays())
-            cache.atomic_save_npz(entry, **arrays)
+            try:
+                cache.atomic_save_npz(entry, **arrays)
+            except OSError as exc:   # a full or read-only cache disk costs the next run time, not this run
+                LOG.warning("face-track cache not written (%s): %s", exc.strerror or exc, entry.parent)
     _report(progress, "analyse", n_frames, n_frames)
     valid = ~np.isnan(raw[:, 0, 0])
     smooth = landmarks.smooth_track(raw, valid, strength=options.smoothing)
@@ -401,6 +404,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     audio, video = _check_inputs(audio, video)
     if out is not None:
         _check_output(Path(out), audio, video)
+        records.make_folder(Path(out).parent)   # read-only: one line, before a run folder is made
     cache_dir = Path(cache_dir) if cache_dir else Path(runs_root) / ".cache"
     if options.use_cache:   # a file in the way: one line now, not an internal error after the face analysis
         records.make_folder(cache_dir)

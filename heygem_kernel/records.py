@@ -74,8 +74,8 @@ def safe_name(text: str, *, max_len: int = 60) -> str:
 
 
 def make_folder(path: str | os.PathLike) -> Path:
-    """Create the folder ``path`` (and its parents) or raise a one-line :class:`InputError`:
-    a file in the way, no permission, a read-only disk."""
+    """Create the folder ``path`` (and its parents) and check that a file can be made in it, or
+    raise a one-line :class:`InputError`: a file in the way, no permission, a read-only disk."""
     from .errors import InputError
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -85,6 +85,14 @@ def make_folder(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise InputError("cannot create the folder {path}: {reason}", path=path,
                          reason=exc.strerror or exc) from None
+    import tempfile
+    try:   # every caller writes into it: a read-only disk or folder is one line now, not after the work
+        fd, probe = tempfile.mkstemp(prefix=temp_prefix(f".write-check{TMP_MARK}"), dir=path)
+    except OSError as exc:
+        raise InputError("cannot write to the folder {path}: {reason}", path=path,
+                         reason=exc.strerror or exc) from None
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 

@@ -44,6 +44,8 @@ def _plot_path(name: str) -> Path:
     if path.is_dir():
         raise InputError("--plot {path} is a folder; name an image file, e.g. {example}", path=path,
                          example=path / "sync.png")
+    from ..records import make_folder
+    make_folder(path.parent)    # a read-only folder: one line now, not an internal error after the measurement
     if not path.suffix:
         return path.with_name(path.name + ".png")       # what matplotlib would write; now also what is said
     if path.suffix.lower() not in PLOT_SUFFIXES:
