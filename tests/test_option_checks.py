@@ -70,17 +70,23 @@ def test_a_missing_model_path_is_one_line_for_every_backend(tmp_path, backend, c
                                 "give the folder that holds the model files")
 
 
+STRENGTH_WARNING = ("WARNING enhance_strength (--enhance-strength) applies to face restoration (--enhance), "
+                    "which is off: ignored")
+
+
 def test_reuse_says_it_ignores_a_checkpoint_and_pads_and_runs(tmp_path, clip_524, speech_5s):
     model = tmp_path / "wav2lip.pth"
     model.write_bytes(b"weights")
     out, run_dir = tmp_path / "out.mp4", tmp_path / "run"
     proc = heygem("run", "--audio", speech_5s, "--video", clip_524, "--checkpoint", model, "--pads", 1, 2, 3, 4,
-                  "--out", out, "--run-dir", run_dir, "--quiet", "--no-sync-check")
+                  "--enhance-strength", "0.5", "--out", out, "--run-dir", run_dir, "--quiet", "--no-sync-check")
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = WARNING.format(backend="reuse", options="checkpoint (--checkpoint), pads (--pads)")
-    assert warnings(proc.stderr) == [line]
+    assert warnings(proc.stderr) == [line, STRENGTH_WARNING]          # the strength was dropped in silence
     assert out.stat().st_size > 10_000
-    assert line in (run_dir / "run.log").read_text(encoding="utf-8")     # the shared record says so too
+    log = (run_dir / "run.log").read_text(encoding="utf-8")
+    assert line in log and STRENGTH_WARNING in log                     # the shared record says so too
+    assert backends.check_options(RunOptions(enhance="gfpgan", enhance_strength=0.5)) == []   # used there
     assert json.loads((run_dir / "params.json").read_text())["options"]["pads"] == [1, 2, 3, 4]
 
 

@@ -46,19 +46,23 @@ def check_options(options: Any) -> list[str]:
 
     Raises :class:`InputError` (one line, every backend) for a ``checkpoint`` or ``models_dir``
     that does not exist, or that the backend cannot use as given (:meth:`Backend.check_model_options`).
-    Returns one warning line, in the user's language, naming the backend and the options it does
-    not use (e.g. ``--checkpoint`` with ``reuse``), or none: those options are not dropped in silence. Imports the backend's module, not its model (no torch).
+    Returns warning lines, in the user's language: one naming the backend and the options it does
+    not use (e.g. ``--checkpoint`` with ``reuse``), one for ``--enhance-strength`` without face
+    restoration; those options are not dropped in silence. Imports the backend's module, not its
+    model (no torch).
     """
     from ..i18n import _
-    from ..options import check_model_paths, option_label
+    from ..options import RunOptions, check_model_paths, option_label
     check_model_paths(options)
     cls = backend_class(options.backend)
     cls.check_model_options(options)       # e.g. one file where musetalk loads a folder: refused
     ignored = cls.ignored_options(options)
-    if not ignored:
-        return []
-    return [_("the {backend} backend does not use {options}: ignored", backend=options.backend,
-              options=", ".join(option_label(name) for name in ignored))]
+    lines = [_("the {backend} backend does not use {options}: ignored", backend=options.backend,
+               options=", ".join(option_label(name) for name in ignored))] if ignored else []
+    if not (options.enhance or options.enhance_model) and options.enhance_strength != RunOptions.enhance_strength:
+        lines.append(_("{option} applies to face restoration (--enhance), which is off: ignored",
+                       option=option_label("enhance_strength")))
+    return lines
 
 
 def create(name: str, *, cached: bool = True, **kwargs: Any) -> Backend:
