@@ -396,7 +396,14 @@ def _key_options(options: RunOptions) -> tuple[RunOptions, list[str]]:
     options = cls.output_options(options)
     if files:
         options = options.replace(checkpoint=None, models_dir=None)
-    return (options if enhancer is None else options.replace(enhance_model=f"sha256:{enhancer.sha256}")), models
+    from .articulation import normalise_language
+    options = options.replace(language=normalise_language(options.language))   # zh-CN = cmn = zh
+    if enhancer is not None:
+        return options.replace(enhance_model=f"sha256:{enhancer.sha256}"), models
+    unused = {"enhance_strength": RunOptions.enhance_strength}   # no face restoration: nothing reads them
+    if not cls.uses_device:
+        unused["device"] = RunOptions.device
+    return options.replace(**unused), models
 
 
 def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions, cache_dir: Path,

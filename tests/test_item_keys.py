@@ -3,6 +3,7 @@ backend reads, versions. Options the backend ignores (``--checkpoint`` with ``re
 items run again on resume; options it reads must still do so."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -31,23 +32,23 @@ def finished(tmp_path_factory, clip_524, speech_5s):
 
 
 def _again(finished, clip, **options) -> batch.BatchPlan:
+    """The finished batch again with ``options``, in a copy of its folder (a plan rewrites the manifest)."""
     run_dir, speech, cache_dir = finished
-    plan = batch.prepare(speech, [clip], run_dir=run_dir, cache_dir=cache_dir, samples=2, scan=False,
+    copy = run_dir.parent / f"again-{len(list(run_dir.parent.glob('again-*')))}"
+    shutil.copytree(run_dir, copy)
+    plan = batch.prepare(speech, [clip], run_dir=copy, cache_dir=cache_dir, samples=2, scan=False,
                          options={"sync_check": False, **options})
     plan.release()
     return plan
 
 
 def test_options_the_backend_ignores_do_not_run_finished_items_again(finished, clip_524, tmp_path):
-    run_dir = finished[0]
-    output = run_dir / "outputs" / "talking_524.mp4"
-    made = output.stat().st_mtime_ns
     model = tmp_path / "wav2lip.pth"
     model.write_bytes(b"weights")
     for ignored in ({"checkpoint": str(model)}, {"models_dir": str(tmp_path)}, {"pads": (1, 2, 3, 4)}):
         plan = _again(finished, clip_524, **ignored)
         assert plan.jobs == [] and plan.items[0]["reused"] is True, ignored
-    assert output.stat().st_mtime_ns == made
+        assert (plan.run_dir / plan.items[0]["output"]).stat().st_size == plan.items[0]["output_bytes"]
     plan = _again(finished, clip_524, mask_scale=1.3)           # one reuse reads: the item runs again
     assert [j.name for j in plan.jobs] == ["talking_524"]
 
@@ -101,3 +102,22 @@ def test_model_files_count_by_content_not_by_path(tmp_path, clip_524, speech_5s)
     musetalk = _key(work, clip_524, speech_5s, backend="musetalk", models_dir=str(models))
     whisper.write_bytes(b"whisper B")                      # any of its 7 files
     assert _key(work, clip_524, speech_5s, backend="musetalk", models_dir=str(models)) != musetalk
+
+
+def test_options_nothing_reads_do_not_run_finished_items_again(finished, clip_524):
+    """--enhance-strength without --enhance, --device with reuse (no network) changed the key too."""
+    for unused in ({"enhance_strength": 0.5}, {"device": "cpu"}):
+        plan = _again(finished, clip_524, **unused)
+        assert plan.jobs == [] and plan.items[0]["reused"] is True, unused
+
+
+def test_keys_name_a_language_one_way_and_follow_what_learned_backends_read(tmp_path, clip_524, speech_5s):
+    work = tmp_path / "work"
+    work.mkdir()
+    zh = _key(work, clip_524, speech_5s, language="zh")
+    assert _key(work, clip_524, speech_5s, language="zh-CN") == _key(work, clip_524, speech_5s, language="cmn") == zh
+    assert _key(work, clip_524, speech_5s, language="ja") != zh
+    model = tmp_path / "wav2lip.pth"
+    model.write_bytes(b"weights")
+    wav2lip = _key(work, clip_524, speech_5s, backend="wav2lip", checkpoint=str(model), device="cpu")
+    assert _key(work, clip_524, speech_5s, backend="wav2lip", checkpoint=str(model), device="auto") != wav2lip

@@ -109,6 +109,8 @@ class Backend(abc.ABC):
     #: Which of :data:`BACKEND_OPTIONS` this backend reads (a backend that does not say: all of them);
     #: the others, when a user sets them, are reported as ignored instead of being dropped in silence.
     options_used: ClassVar[frozenset[str]] = frozenset(BACKEND_OPTIONS)
+    #: False when the output does not depend on ``device`` (no network: the CPU does it all).
+    uses_device: ClassVar[bool] = True
 
     @classmethod
     def ignored_options(cls, options: Any) -> list[str]:

@@ -50,6 +50,7 @@ class ReuseBackend(Backend):
     name = "reuse"
     needs_library = True
     options_used = frozenset()   # no weights, and the mouth is placed by landmarks, not a padded face box
+    uses_device = False          # numpy and OpenCV on the CPU
 
     def __init__(self, **_: Any) -> None:
         self._prev: int | None = None
