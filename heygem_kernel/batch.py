@@ -416,8 +416,10 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
     previous = read_manifest(run_dir) or {"items": []}
     done = {e["key"]: e for e in previous["items"] if e.get("status") == "ok" and e.get("key")
             and _output_intact(run_dir, e)}
+    made_for = previous.get("options") or {}   # a scan counts faces with a detector, estimates for a backend
+    same = made_for.get("detector") == options.detector and made_for.get("backend") == options.backend
     old_scans = {(e.get("video_sha256"), (e.get("scan") or {}).get("samples")): e["scan"]
-                 for e in previous["items"] if e.get("scan") and (e["scan"].get("ok"))}
+                 for e in previous["items"] if same and e.get("scan") and (e["scan"].get("ok"))}
 
     entries: list[dict[str, Any]] = []
     for index, video in enumerate(paths):

@@ -121,3 +121,22 @@ def test_keys_name_a_language_one_way_and_follow_what_learned_backends_read(tmp_
     model.write_bytes(b"weights")
     wav2lip = _key(work, clip_524, speech_5s, backend="wav2lip", checkpoint=str(model), device="cpu")
     assert _key(work, clip_524, speech_5s, backend="wav2lip", checkpoint=str(model), device="auto") != wav2lip
+
+
+def test_a_scan_is_reused_only_for_the_backend_and_detector_it_was_made_for(finished, clip_524, monkeypatch):
+    """The pre-flight scan of a reuse batch was shown again for musetalk: its time estimate 400x too small."""
+    from heygem_kernel.scan import scan_video
+    run_dir, speech, cache_dir = finished
+    copy = run_dir.parent / "again-scan"
+    shutil.copytree(run_dir, copy)
+    before = batch.read_manifest(copy)["items"][0]["scan"]
+    plan = batch.prepare(speech, [clip_524], run_dir=copy, cache_dir=cache_dir, samples=2, backend="musetalk")
+    plan.release()
+    fresh = scan_video(clip_524, audio_duration=before["audio_duration"], samples=2, backend="musetalk")
+    assert plan.items[0]["scan"]["est_seconds"] == fresh.est_seconds > 10 * before["est_seconds"]
+    from heygem_kernel import scan
+    calls = []
+    monkeypatch.setattr(scan, "scan_video", lambda *a, **k: calls.append(k) or fresh)
+    plan = batch.prepare(speech, [clip_524], run_dir=copy, cache_dir=cache_dir, samples=2, backend="musetalk")
+    plan.release()
+    assert calls == [] and plan.items[0]["scan"]["est_seconds"] == fresh.est_seconds   # then it is reused
