@@ -1,13 +1,15 @@
 """The ``heygem`` command: one sub-command per module in :mod:`heygem_kernel.commands`.
 
 Each command module defines ``add_parser(subparsers)`` and ``main(args) -> int``. Errors a
-user can cause (:class:`HeyGemError`) print one line on stderr and exit 2; Ctrl-C exits 130
+user can cause (:class:`HeyGemError`, and the system's refusals a user can fix: a name too long,
+no permission, a read-only or full disk) print one line on stderr and exit 2; Ctrl-C exits 130
 (SIGTERM 143, SIGHUP 129, after the same clean-up);
 anything else is a bug and prints one line too (``-v`` shows the traceback), exit 1.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -21,6 +23,13 @@ from .errors import HeyGemError
 from .i18n import N_, _
 
 COMMANDS = ("run", "sync", "scan", "batch", "doctor", "serve")
+
+# What the machine can refuse a file operation for that the user can fix (a shorter name, another
+# folder, free space): one line naming the file, exit 2, like bad input, not an "internal error".
+OS_REFUSALS = {errno.ENAMETOOLONG: N_("the name is too long for the file system"),
+               errno.EACCES: N_("permission denied"), errno.EPERM: N_("operation not permitted"),
+               errno.EROFS: N_("the disk is read-only"), errno.ENOSPC: N_("no space left on the disk"),
+               errno.EDQUOT: N_("disk quota exceeded"), errno.EFBIG: N_("the file is too large")}
 
 
 # argparse's own error messages (CPython 3.10-3.13 wording) -> our message ids, so that usage errors
@@ -173,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             os._exit(code)
         return code
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        if isinstance(exc, OSError) and exc.errno in OS_REFUSALS and exc.filename and not args.verbose:
+            print(_("heygem: error: {path}: {reason}", path=exc.filename, reason=_(OS_REFUSALS[exc.errno])),
+                  file=sys.stderr)
+            return 2
         if args.verbose:
             raise
         print(_("heygem: internal error: {kind}: {message} (run with -v for the traceback)",

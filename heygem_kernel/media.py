@@ -918,8 +918,8 @@ def _partial_path(path: Path) -> Path:
     """A fresh temporary name beside ``path`` for ffmpeg to write: unique per writer, so two runs
     writing one --out at once never share (and corrupt) one file, and carrying this process's id
     so :func:`records.sweep_stale` removes it if the process is killed."""
-    from .records import TMP_MARK, _umask, temp_prefix
-    fd, name = tempfile.mkstemp(prefix=temp_prefix(f".{path.stem}.partial{TMP_MARK}"),
+    from .records import TMP_MARK, _umask, temp_prefix, temp_stem
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(f".{temp_stem(path.stem)}.partial{TMP_MARK}"),
                                 suffix=path.suffix or ".mp4", dir=path.parent)
     os.fchmod(fd, 0o666 & ~_umask())   # mkstemp makes 0600; the output gets the mode open() would give
     os.close(fd)

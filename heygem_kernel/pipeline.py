@@ -335,7 +335,8 @@ OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", "")   # the writer makes an MP4 (H.26
 
 def _check_output(output: Path, audio: Path, video: Path) -> None:
     """Refuse an output path that cannot work, before any work: an input itself, a folder, or a
-    file type the MP4 writer cannot make."""
+    file type the MP4 writer cannot make, a name too long for the disk."""
+    records.check_file_name(output)
     if output.is_dir():
         raise InputError("{path} is a folder; --out needs a file name, e.g. {example}", path=output,
                          example=output / "output.mp4")
@@ -417,7 +418,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
               cache_dir=cache_dir, progress=progress, cancel=cancel, speech=speech)
     for folder in (*swept, job.cache_dir):   # frame spools and temporaries of runs that were killed
         records.sweep_stale(folder)
-    records.sweep_stale(output.parent, only=f".{output.stem}.partial{records.TMP_MARK}")   # a killed run's
+    records.sweep_stale(output.parent, only=f".{records.temp_stem(output.stem)}.partial{records.TMP_MARK}")   # a killed run's
     with records.run_log(job.log_path):
         for warning in warnings:
             LOG.warning("%s", warning)
@@ -452,7 +453,7 @@ def _run(job: Job) -> records.RunResult:
         if job.encoder is not None:   # no partial output left behind
             job.encoder.abort()
         else:                         # stopped (a signal) between the writer's start and job.encoder being set
-            for own in job.output.parent.glob(f".{glob.escape(job.output.stem)}.partial"
+            for own in job.output.parent.glob(f".{glob.escape(records.temp_stem(job.output.stem))}.partial"
                                               f"{records.TMP_MARK}{os.getpid()}-*"):
                 own.unlink(missing_ok=True)
         raise

@@ -144,6 +144,34 @@ SPOOL_PREFIX = "heygem-frames-"   # media.FrameSource's frame spool (up to 4 GiB
 _STALE = re.compile(rf"^(?:{re.escape(SPOOL_PREFIX)}|\..*{re.escape(TMP_MARK)})(\d+)-[a-z0-9_]{{8}}(?:\.[^.]*)?$")
 
 
+TEMP_STEM_BYTES = 160   # of a file's name in its temporary's: names hold 255 bytes (NAME_MAX), and the
+                        # temporary adds ".", ".partial", ".tmp-", a pid, "-", 8 random characters, the suffix
+
+
+def temp_stem(stem: str) -> str:
+    """``stem`` cut to :data:`TEMP_STEM_BYTES` bytes of UTF-8 (whole characters), for temporary names:
+    a file named near the 255-byte limit (80 Chinese characters) is a valid output, and its temporary
+    beside it must be one too."""
+    raw = os.fsencode(stem)
+    return stem if len(raw) <= TEMP_STEM_BYTES else raw[:TEMP_STEM_BYTES].decode("utf-8", "ignore")
+
+
+def check_file_name(path: str | os.PathLike) -> Path:
+    """``path`` if its name fits the file system (255 bytes of UTF-8: 85 Chinese characters), else a
+    one-line :class:`InputError`, before any work (the rename at the end would fail)."""
+    from .errors import InputError
+    path = Path(path)
+    try:
+        limit = os.pathconf(path.parent if path.parent.is_dir() else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    size = len(os.fsencode(path.name))
+    if size > limit:
+        raise InputError("{path}: the file name is {size} bytes long, the disk allows {limit}; choose a shorter "
+                         "one", path=path, size=size, limit=limit)
+    return path
+
+
 def temp_prefix(stem: str) -> str:
     """Prefix of a temporary file of this process (see :func:`sweep_stale`)."""
     return f"{stem}{os.getpid()}-"
@@ -198,7 +226,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     import tempfile
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=temp_prefix(f".{path.stem}{TMP_MARK}"), suffix=path.suffix,
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(f".{temp_stem(path.stem)}{TMP_MARK}"), suffix=path.suffix,
                                 dir=path.parent)
     os.fchmod(fd, 0o666 & ~_umask())   # mkstemp makes 0600; the file gets the mode open() would give
     os.close(fd)

@@ -40,11 +40,11 @@ def _plot_path(name: str) -> Path:
     """--plot checked before the measurement: a folder or an unknown extension is one line (exit 2),
     not an internal error after it (matplotlib), nor a plot silently written to ``NAME.png``."""
     from ..errors import InputError
-    path = Path(name).expanduser()
+    from ..records import check_file_name, make_folder
+    path = check_file_name(Path(name).expanduser())
     if path.is_dir():
         raise InputError("--plot {path} is a folder; name an image file, e.g. {example}", path=path,
                          example=path / "sync.png")
-    from ..records import make_folder
     make_folder(path.parent)    # a read-only folder: one line now, not an internal error after the measurement
     if not path.suffix:
         return path.with_name(path.name + ".png")       # what matplotlib would write; now also what is said
