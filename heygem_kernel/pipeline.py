@@ -32,7 +32,7 @@ import numpy as np
 from . import backends, cache, compositing, enhance, loops, media, mouthlib, occlusion, records
 from .errors import Cancelled, InputError, NoFaceError
 from .i18n import N_, Text
-from .options import RunOptions, check_device
+from .options import RunOptions, check_device, option_label
 from .render import Rendered, make_meter, output_size, render
 from .workers import drain, stop_worker
 
@@ -482,6 +482,10 @@ def probe(job: Job) -> None:
                               name=job.audio.name, tracks=audio_info.tracks))
     for note in job.notes:
         LOG.warning("%s", note)
+    if not info.is_image and job.options.still_fps != RunOptions.still_fps:   # it was dropped in silence
+        LOG.warning("%s", Text("{option} is the frame rate of a photo's output: {name} is a video and keeps its "
+                               "own ({fps:.3f} fps); ignored", option=option_label("still_fps"),
+                               name=job.video.name, fps=info.fps))
     LOG.info("video: %dx%d, %.3f fps%s, %d frames%s", info.width, info.height, info.fps,
              " (variable rate, resampled)" if info.is_vfr else "", info.n_frames,
              " (photo)" if info.is_image else "")
