@@ -25,6 +25,7 @@ import queue
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -533,9 +534,63 @@ def read_frames(path: str | os.PathLike, *, limit: int | None = None) -> list[np
         frames.close()
 
 
+POOL_FRAMES = 96          # frame buffers a FramePool keeps: more than a render holds at once (queues + 2 batches)
+POOL_BYTES = 1 << 30      # ... and at most this many bytes of them (4K frames: 42)
+
+
+class FramePool:
+    """Frame buffers ``[shape=shape]`` uint8, re-used once nothing else refers to them.
+
+    A 1080p BGR frame is 6 MB; a fresh one costs ~1,500 page faults (~2-4 ms of kernel time:
+    the engine maps every big buffer separately so that memory stays flat in the video's
+    length, see ``pipeline._return_big_buffers_to_the_os``). Decoding, looping and blending
+    make two or three per output frame, so a long render spent ~15 % of its CPU zeroing pages.
+    :meth:`take` hands out a kept buffer whose only reference is the pool's own (every holder
+    of it, or of a view of it, has let go), else a new one. Nothing is ever handed out twice
+    at once, so no caller changes: a frame is dropped, not returned. Thread-safe.
+    """
+
+    def __init__(self, shape: tuple[int, ...], *, limit: int = POOL_FRAMES) -> None:
+        self.shape = tuple(int(n) for n in shape)
+        self.limit = max(1, min(int(limit), POOL_BYTES // max(1, int(np.prod(self.shape)))))
+        self._kept: list[np.ndarray] = []
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> np.ndarray:
+        """A writable C-contiguous uint8 array of ``shape`` that no one else holds (contents undefined)."""
+        with self._lock:
+            n = len(self._kept)
+            for k in range(n):
+                i = (self._next + k) % n
+                if sys.getrefcount(self._kept[i]) <= _POOL_ONLY_REFS:
+                    self._next = i + 1
+                    return self._kept[i]
+            buf = np.empty(self.shape, np.uint8)
+            if n < self.limit:
+                self._kept.append(buf)
+            return buf
+
+    def copy(self, frame: np.ndarray) -> np.ndarray:
+        """``frame`` copied into a pooled buffer."""
+        out = self.take()
+        np.copyto(out, frame)
+        return out
+
+
+def _refs_of_a_pooled_buffer() -> int:
+    kept = [np.empty(1, np.uint8)]
+    return sys.getrefcount(kept[0])   # the same expression as in take(): list slot + argument
+
+
+_POOL_ONLY_REFS = _refs_of_a_pooled_buffer()
+
+
 def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
-                account: Account | None = None, spool: "FrameSpool | None" = None) -> Iterator[np.ndarray]:
-    """Yield exactly ``info.n_frames`` frames ``[shape=(H, W, 3)] uint8`` BGR, each a fresh writable array.
+                account: Account | None = None, spool: "FrameSpool | None" = None,
+                pool: FramePool | None = None) -> Iterator[np.ndarray]:
+    """Yield exactly ``info.n_frames`` frames ``[shape=(H, W, 3)] uint8`` BGR, each a writable
+    array no one else holds (a new one, or from ``pool``: a :class:`FramePool` of that shape).
 
     ``size=(w, h)`` has ffmpeg scale them. ``account("decode_cpu", seconds)`` gets the CPU time
     of the ffmpeg decoder when it exits. A reader thread decodes up to :data:`QUEUE_FRAMES`
@@ -545,6 +600,8 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
     pipe, on the reader thread: frames repeated past ffmpeg's end are not in it.
     """
     width, height = size or (info.width, info.height)
+    if pool is not None and pool.shape != (height, width, 3):
+        raise ValueError(f"the frame pool holds {pool.shape} arrays, the frames are {(height, width, 3)}")
     if spool is not None and ((spool.width, spool.height) != (width, height) or spool.i420 != _yuv_pipe(width, height)
                               or spool.compress):
         raise ValueError("the spool does not match the decoded frames (make it with decode_spool)")
@@ -576,7 +633,7 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
         pipe_buffer = np.empty((height * 3 // 2, width), np.uint8) if yuv else None
         try:
             for _ in range(info.n_frames):
-                raw = pipe_buffer if yuv else np.empty((height, width, 3), np.uint8)
+                raw = pipe_buffer if yuv else pool.take() if pool is not None else np.empty((height, width, 3), np.uint8)
                 if not _read_exact(proc.stdout, raw):
                     break
                 if spool is not None:
@@ -586,7 +643,8 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
                         log.warning("frame spool stopped at frame %d (%s): the render decodes the video "
                                     "again", spool.count, exc)
                         spool = None          # readers of it decode instead (it no longer covers them)
-                frame = cv2.cvtColor(raw, cv2.COLOR_YUV2BGR_I420) if yuv else raw
+                frame = (cv2.cvtColor(raw, cv2.COLOR_YUV2BGR_I420, dst=None if pool is None else pool.take())
+                         if yuv else raw)
                 if not put(frame):
                     break
         except (OSError, ValueError):  # pipe closed under us by an early close
@@ -696,6 +754,8 @@ class FrameSpool:
         self._frame_bytes = spooled_frame_bytes(self.width, self.height, i420=self.i420)
         self._index: list[tuple[int, int]] = []   # JPEG: (offset, length) per frame
         self._end = 0
+        self._i420: np.ndarray | None = None  # get()'s read buffer (I420 spools)
+        self._read_lock = threading.Lock()
         self._fd, self.path = tempfile.mkstemp(prefix=temp_prefix(SPOOL_PREFIX), suffix=".raw", dir=spool_dir)
 
     def put(self, frame: np.ndarray) -> None:
@@ -724,8 +784,9 @@ class FrameSpool:
             raise MediaError("{path}: could not write the frame spool {spool} ({reason})", path=self.source,
                              spool=self.path, reason=reason)
 
-    def get(self, i: int) -> np.ndarray:
-        """A new writable array holding spooled frame ``i`` (0 <= i < count)."""
+    def get(self, i: int, *, out: np.ndarray | None = None) -> np.ndarray:
+        """A writable array holding spooled frame ``i`` (0 <= i < count): ``out`` [shape=(H, W, 3)]
+        uint8 when given (raw spools fill it), else a new one."""
         if not 0 <= i < self.count:
             raise IndexError(f"frame {i} is not in the spool (0..{self.count - 1})")
         if self.compress:
@@ -737,14 +798,24 @@ class FrameSpool:
                 raise MediaError("{path}: frame spool {spool} is damaged (disk full?)", path=self.source,
                                  spool=self.path)
             return frame
-        frame = np.empty((self.height * 3 // 2, self.width) if self.i420 else (self.height, self.width, 3), np.uint8)
-        got = os.preadv(self._fd, [memoryview(frame).cast("B")], i * self._frame_bytes)
+        if out is not None and (out.shape != (self.height, self.width, 3) or out.dtype != np.uint8
+                                or not out.flags.c_contiguous):
+            raise ValueError(f"out must be a C-contiguous ({self.height}, {self.width}, 3) uint8 array")
+        if self.i420:   # read into one reused I420 buffer (a fresh one costs page faults), then convert
+            with self._read_lock:
+                if self._i420 is None:
+                    self._i420 = np.empty((self.height * 3 // 2, self.width), np.uint8)
+                self._pread(self._i420, i)
+                import cv2
+                return cv2.cvtColor(self._i420, cv2.COLOR_YUV2BGR_I420, dst=out)
+        frame = out if out is not None else np.empty((self.height, self.width, 3), np.uint8)
+        self._pread(frame, i)
+        return frame
+
+    def _pread(self, buffer: np.ndarray, i: int) -> None:
+        got = os.preadv(self._fd, [memoryview(buffer).cast("B")], i * self._frame_bytes)
         if got != self._frame_bytes:
             raise MediaError("{path}: frame spool {spool} is short (disk full?)", path=self.source, spool=self.path)
-        if self.i420:
-            import cv2
-            return cv2.cvtColor(frame, cv2.COLOR_YUV2BGR_I420)
-        return frame
 
     def close(self) -> None:
         """Delete the spool file (safe to call twice)."""
@@ -804,6 +875,7 @@ class FrameSource:
         self.reused_decode = False   # True once every frame came from ``decoded`` (no ffmpeg)
         self._gen: Iterator[np.ndarray] | None = None
         self._spool: FrameSpool | None = None    # our own: frames read again in a loop
+        self._pool = FramePool((self.height, self.width, 3))   # frame buffers, re-used once the encoder is done
 
     def __len__(self) -> int:
         return self.n_out
@@ -823,7 +895,7 @@ class FrameSource:
                 self._gen = iter_frames(self.info, size=(self.width, self.height), account=self.account)
                 still = next(self._gen)
                 for i in range(self.n_out):
-                    yield 0, still.copy()
+                    yield 0, self._pool.copy(still)
                 return
             planned = self.plan is not None and self.plan.mode not in ("trim", "still")
             looped = planned or self.n_out > n
@@ -850,8 +922,8 @@ class FrameSource:
         if given is not None and (given.width, given.height) == (self.width, self.height) \
                 and given.count >= needed:
             self.reused_decode = True
-            return given.get
-        self._gen = iter_frames(self.info, size=(self.width, self.height), account=self.account)
+            return lambda k: given.get(k, out=self._pool.take())
+        self._gen = iter_frames(self.info, size=(self.width, self.height), account=self.account, pool=self._pool)
         if spool:
             compress = self.info.n_frames * spooled_frame_bytes(self.width, self.height) > RAW_SPOOL_LIMIT
             self._spool = FrameSpool(width=self.width, height=self.height, spool_dir=self.spool_dir,
@@ -861,7 +933,7 @@ class FrameSource:
         def fetch(k: int) -> np.ndarray:
             nonlocal decoded
             if k < decoded:
-                return self._spool.get(k)
+                return self._spool.get(k, out=self._pool.take())
             while True:
                 frame = next(self._gen)
                 if self._spool is not None:

@@ -264,6 +264,38 @@ def test_frame_source_trim_does_not_spool(clip_590, tmp_path):
     assert child_ffmpegs() == []
 
 
+def test_frame_pool_hands_out_only_buffers_no_one_holds():
+    pool = media.FramePool((4, 6, 3))
+    a, b = pool.take(), pool.take()
+    assert a.shape == (4, 6, 3) and a.dtype == np.uint8 and a.flags.writeable and a.flags.c_contiguous
+    assert not np.shares_memory(a, b)
+    row = a[1]                      # a view keeps its buffer out of the pool
+    a_id = id(a)
+    del a
+    c = pool.take()
+    assert not np.shares_memory(c, row) and not np.shares_memory(c, b)
+    del row, c
+    assert id(pool.take()) == a_id  # let go of (and its views too): re-used, not a new allocation
+    assert len(pool._kept) == 3
+
+
+def test_frame_source_re_uses_frame_buffers_in_a_long_loop(clip_590, tmp_path):
+    """A 375-frame ping-pong of 125 frames, each frame let go once read (as the encoder does):
+    a handful of buffers serve every frame (each new 1 MB frame cost 256 page faults), and the
+    pictures are those of a direct decode."""
+    info = media.probe_video(clip_590)
+    direct = {i: int(f.astype(np.int64).sum()) for i, f in enumerate(first_frames(info, info.n_frames))}
+    n_out = 3 * info.n_frames
+    with media.FrameSource(info, n_out=n_out, spool_dir=tmp_path) as source:
+        sums, srcs = [], []
+        for src, frame in source:
+            assert any(frame is kept for kept in source._pool._kept)
+            sums.append(int(frame.astype(np.int64).sum()))
+            srcs.append(src)
+        assert len(source._pool._kept) <= media.QUEUE_FRAMES + 4
+    assert len(sums) == n_out and all(sums[i] == direct[s] for i, s in enumerate(srcs))
+
+
 # ----------------------------------------------------------------------------- photos
 
 def test_photo_detected_by_content_and_repeated(tmp_path):
