@@ -327,6 +327,21 @@ DETECTORS: dict[str, Callable[..., Detector]] = {
 }
 
 
+# The package whose code and bundled models make each detector's points: an upgrade may move
+# them, so its version is part of the face-track cache key (pipeline.analyse).
+DETECTOR_PACKAGES = {"mediapipe": "mediapipe", "face_alignment": "face-alignment"}
+
+
+def detector_version(name: str) -> str:
+    """``"mediapipe 0.10.21"``: the installed package behind detector ``name`` (no import of it)."""
+    from importlib import metadata
+    package = DETECTOR_PACKAGES.get(name, name)
+    try:
+        return f"{package} {metadata.version(package)}"
+    except metadata.PackageNotFoundError:
+        return f"{package} not installed"
+
+
 def get_detector(name: str = "mediapipe", **kwargs: Any) -> Detector:
     """A new detector by registry name (see :data:`DETECTORS`); kwargs go to its constructor."""
     try:

@@ -112,9 +112,10 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     library = mouthlib.MouthLibrary() if want_library else None
     start, relearn = 0, False
     if cache_dir is not None and options.use_cache:
+        from .detectors import detector_version
         entry = cache.entry_path(cache_dir, cache.key(
             video_hash=cache.file_hash(info.path), version=ANALYSIS_VERSION, detector=options.detector,
-            fps=round(info.fps, 4), size=(info.width, info.height)))
+            detector_version=detector_version(options.detector), fps=round(info.fps, 4), size=(info.width, info.height)))
         loaded = _load_analysis(entry, want_library)
         if loaded is not None:
             cached_raw, cached_library, cached_thumbs, cached_grids, cached_contrast = loaded
