@@ -172,7 +172,8 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
     n_frames = len(raw)
     describer = _Describer(thumbs=thumbs, mouth=mouth, library=library)
     tracker = None                      # made when a frame needs it (a relearn pass may not)
-    frames = media.iter_frames(info, account=account, spool=spool)
+    frames = media.iter_frames(info, account=account, spool=spool,   # buffers re-used: see media.FramePool
+                               pool=media.FramePool((info.height, info.width, 3)))
     try:
         for i, frame in enumerate(frames):
             if i >= n_frames:
