@@ -15,7 +15,9 @@ For each clip it prints
 * ``interior``: open-mouth interior brightness of the output / the recording
   (mouthlib.interior_ratio);
 * ``env r``: correlation of mouth opening with the speech envelope, output / recording
-  (recordings 0.1-0.4: a mouth that follows loudness flaps).
+  (recordings 0.1-0.4: a mouth that follows loudness flaps);
+* ``open``: how wide the output opens against the real speaker: 95th percentile of the
+  output's inner-lip opening / the recording's (both over eye distance; 1 = as wide).
 
 Two rows per clip: ``shipped`` uses the constants as committed, whose zero
 (``visemes.MOUTH_DELAY``) was fitted on all four clips (in-sample); ``left out`` refits that
@@ -127,7 +129,8 @@ def measure(clip: Clip, tmp: Path, label: str) -> dict:
     return {"clip": clip.name, "rows": label, "delay_ms": visemes.MOUTH_DELAY * 1000,
             "sync": est.offset_exact, "sync_verdict": est.verdict(), "sync4": delayed.offset_exact,
             "lag0": curve[0], "best_lag": best, "best_exact": best_exact, "best": curve[best], "out4": out_delayed.offset_exact,
-            "interior": interior, "env_out": corr(output[:n], env), "env_rec": corr(recorded[:n], env)}
+            "interior": interior, "env_out": corr(output[:n], env), "env_rec": corr(recorded[:n], env),
+            "open_ratio": float(np.nanpercentile(output, 95) / np.nanpercentile(recorded, 95))}
 
 
 def main() -> None:
@@ -152,7 +155,7 @@ def main() -> None:
         visemes.MOUTH_DELAY = shipped
     print(f"\nshipped MOUTH_DELAY {shipped * 1000:.0f} ms (fitted on all four clips)")
     head = (f"{'clip':20} {'rows':20} {'zero ms':>7} {'sync':>6} {'sync@+4':>8} {'lag0 r':>7} "
-            f"{'best':>5} {'(sub)':>6} {'r':>5} {'out@+4':>7} {'interior':>8} {'env r out/rec':>14}")
+            f"{'best':>5} {'(sub)':>6} {'r':>5} {'out@+4':>7} {'interior':>8} {'env r out/rec':>14} {'open':>5}")
     for label in ("shipped (in-sample)", "left out"):
         sel = [r for r in rows if r["rows"] == label]
         if not sel:
@@ -161,7 +164,7 @@ def main() -> None:
         for r in sel:
             print(f"{r['clip']:20} {r['rows']:20} {r['delay_ms']:7.0f} {r['sync']:+6.2f} {r['sync4']:+8.2f} "
                   f"{r['lag0']:7.2f} {r['best_lag']:+5d} {r['best_exact']:+6.2f} {r['best']:5.2f} {r['out4']:+7.2f} "
-                  f"{r['interior']:8.2f} {r['env_out']:6.2f}/{r['env_rec']:.2f}")
+                  f"{r['interior']:8.2f} {r['env_out']:6.2f}/{r['env_rec']:.2f} {r['open_ratio']:5.2f}")
         print(f"{'mean':20} {'':20} {'':7} {np.mean([abs(r['sync']) for r in sel]):6.2f} {'':8} "
               f"{np.nanmean([r['lag0'] for r in sel]):7.2f}   (|sync| mean; lag-0 r mean: issue 8 >= 0.40, "
               "target 0.6)")

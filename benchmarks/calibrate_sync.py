@@ -4,7 +4,8 @@
 
 For every clip (default: the four talking clips in ../shared/media, all recorded in sync) the
 mouth is tracked (cached as .npz in --tracks when given). The zero is the MOUTH_DELAY at which
-the clips read 0 on average against the real-speech reference (sync.calibrate_mouth_delay).
+the farthest clip reads nearest 0 against the real-speech reference (sync.calibrate_mouth_delay);
+"own zero" is the zero each clip would want on its own.
 The shipped zero uses all clips (in-sample); leaving each clip out in turn, the zero fitted on
 the others is what it would have got, and its reading at that zero is the left-out error
 printed here. Also prints the lag-0 and best-lag correlation of the render targets with the
@@ -53,10 +54,12 @@ def main() -> None:
     zero = sync.calibrate_mouth_delay(list(inputs.values()))
     print(f"in-sample zero (all {len(inputs)} clips): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "
           f"{shipped * 1000:.1f} ms")
-    print(f"{'clip':20} {'shipped reads':>13} {'LOO zero':>9} {'left-out reads':>15} {'target r0':>10} {'best lag':>9}")
+    print(f"{'clip':20} {'own zero':>8} {'shipped reads':>13} {'LOO zero':>9} {'left-out reads':>15} "
+          f"{'target r0':>10} {'best lag':>9}")
     errors = []
     for name, (track, speech) in data.items():
         own = reading(track, speech)
+        alone = sync.calibrate_mouth_delay([inputs[name]])
         others = [v for k, v in inputs.items() if k != name]
         loo = sync.calibrate_mouth_delay(others) if others else zero
         visemes.MOUTH_DELAY = loo
@@ -67,7 +70,7 @@ def main() -> None:
         targets = visemes.viseme_track(speech.phones, envelope=env, fps=track.fps, n_frames=track.n_frames)
         curve = lag_curve(track.mouth_open(), targets["open"])
         best, exact = peak_lag(curve)
-        print(f"{name:20} {own:+10.2f} fr {loo * 1000:6.0f} ms {error:+12.2f} fr {curve[0]:10.2f} {best:+9d} "
+        print(f"{name:20} {alone * 1000:+5.0f} ms {own:+10.2f} fr {loo * 1000:6.0f} ms {error:+12.2f} fr {curve[0]:10.2f} {best:+9d} "
               f"({exact:+.2f})")
     print(f"largest left-out error: {max(abs(e) for e in errors):.2f} frames "
           f"(sync.CALIBRATION_LOO_ERROR_FRAMES = {sync.CALIBRATION_LOO_ERROR_FRAMES})")

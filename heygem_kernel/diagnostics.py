@@ -222,8 +222,11 @@ def _short_verdict(sync: Any) -> str:
 
 
 def _sync_summary(sync: Any) -> str:
-    return _("offset {frames} frames ({ms} ms), confidence {confidence} (chance {chance}), r = {r}: {verdict}",
-             frames=f"{sync.offset_frames:+d}", ms=f"{sync.offset_ms:+.0f}", confidence=f"{sync.confidence:.2f}",
+    # the whole-frame offset the verdict uses, and the sub-frame peak the curve panel marks
+    return _("offset {frames} frames ({ms} ms; sub-frame peak {exact}), confidence {confidence} (chance {chance}), "
+             "r = {r}: {verdict}",
+             frames=f"{sync.offset_frames:+d}", ms=f"{sync.offset_ms:+.0f}", exact=f"{sync.offset_exact:+.1f}",
+             confidence=f"{sync.confidence:.2f}",
              chance=f"{sync.chance:.2f}", r=f"{sync.correlation:.2f}",
              verdict=_short_verdict(sync))
 
@@ -242,7 +245,8 @@ def _draw_sync_curve(ax, sync: Any) -> None:
         ax.plot(lags, scored, color="#9467bd", lw=1.2, ls="--", label=_("opening + width"))
     ax.axhline(float(np.median(scored)), color=C_ENV, ls=":", lw=1, label=_("median"))
     if not sync.note:
-        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=_("offset {offset}", offset=f"{sync.offset_exact:+.1f}"))
+        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=_("sub-frame peak {offset} (offset {frames})", offset=f"{sync.offset_exact:+.1f}",
+                                                            frames=f"{sync.offset_frames:+d}"))
     ax.text(0.03, 0.97, _("confidence {confidence}\nchance level {chance}", confidence=f"{sync.confidence:.2f}",
                           chance=f"{sync.chance:.2f}"),
             transform=ax.transAxes, fontsize=8, va="top",
@@ -264,6 +268,7 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
 
     mouth_open  [shape=(T,)] the video's mouth opening per frame (NaN: no face).
     speech_open [shape=(T,)] what the speech asks of the mouth (viseme ``open`` track, 0..1).
+    Both are drawn scaled to their own 2nd..98th percentile (timing and shape, not width).
     envelope    [shape=(T,)] speech loudness 0..1, drawn shaded, or None.
     sync        a :class:`heygem_kernel.sync.SyncEstimate` (title line and right-hand panel) or None.
     """
@@ -284,6 +289,10 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
     for i, (a, b) in enumerate(_runs(~np.isfinite(mouth))):
         ax.axvspan((a - 0.5) / fps, (b - 0.5) / fps, color="#d62728", alpha=0.12, lw=0,
                    label=_("no face") if i == 0 else None)
+    # both tracks on the same footing (each its own 2nd..98th percentile -> 0..1): the target's
+    # fluent-speech peaks sit near 0.75-0.95, so scaling only the video's made the output look
+    # ~1.2x wider than its targets although the render maps the targets onto the person's range
+    speech = _unit_scale(speech)
     ax.plot(t, _unit_scale(mouth), color=C_MOUTH, lw=1.6, label=_("mouth opening (video)"))
     ax.plot(t, speech, color=C_SPEECH, lw=1.2, label=_("mouth target from speech"))
     if sync is not None and sync.reliable and not sync.in_sync:
@@ -292,7 +301,7 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
     ax.set_xlim(0, max(seconds, 1.0 / fps))
     ax.set_ylim(-0.1, 1.35)
     ax.set_xlabel(_("time (s)"))
-    ax.set_ylabel(_("opening (0 closed .. 1 wide, normalised)"))
+    ax.set_ylabel(_("opening (each track scaled to its own range: 0 closed .. 1 wide)"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right", ncols=2)
     head = title or _("Mouth opening vs speech")

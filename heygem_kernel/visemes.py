@@ -66,11 +66,12 @@ BREATH_MAX_S = 0.8          # s; in-breaths searched this far back from the phra
 BREATH_GAP_S = 0.15         # s; quiet gaps allowed inside / after the in-breath
 MIN_BREATH_S = 0.05         # s; shorter sounds are clicks, not breaths
 # The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py): the mouths of the four
-# in-sync shared clips trail the model above by 42 ms on average (each clip's own zero:
-# talking_590 -8, talking_524 +73, talking_vfr_700 +78, portrait_1080x1920 +18 ms: speakers
-# differ by ~2 frames, more than any constant can absorb), so every speech segment is moved this
-# much later. Leave-one-out (the zero of the other three, read on the fourth) the held-out clip
-# reads -1.52, +0.97, +0.93, -0.41 frames (sync.calibrate_mouth_delay).
+# in-sync shared clips trail the model above by 42 ms, the midpoint of what the clips want on
+# their own (talking_590 +2, talking_524 +67, talking_vfr_700 +82, portrait_1080x1920 +18 ms:
+# the two camera recordings agree, the two ~22 fps screen captures show their pictures ~65 ms
+# late), so every speech segment is moved this much later. Leave-one-out (the zero of the other
+# three, read on the fourth) the held-out clip reads -1.16, +0.58, +0.97, -0.41 frames
+# (sync.calibrate_mouth_delay).
 MOUTH_DELAY = 0.042         # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 
