@@ -171,7 +171,7 @@ def submit_batch(*, runs_root: str | os.PathLike, audio: str | os.PathLike,
     ``options``: a :class:`RunOptions`, a dict of its fields, or None. The run folder is
     ``<runs_root>/<time>-batch-<name or audio stem>/``. ``lang``: the language of its report and
     error lines ("en" | "zh"; the page's, which may differ from the server's). Raises :class:`InputError` for missing
-    files or unknown options, before anything is queued.
+    files (model files too: :func:`heygem_kernel.backends.check_options`) or unknown options, before anything is queued.
     """
     from .batch import make_options
 
@@ -185,6 +185,8 @@ def submit_batch(*, runs_root: str | os.PathLike, audio: str | os.PathLike,
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise InputError("no such video file: {path}", path=missing[0])
+    from .backends import check_options
+    check_options(opts)   # a missing --checkpoint, one file for musetalk: now, not when the runner starts it
     queue = queue_dir(runs_root)
     queue.mkdir(parents=True, exist_ok=True)
     run_dir = records.new_run_dir(Path(runs_root).expanduser().absolute(), f"batch-{name or audio.stem}")

@@ -237,3 +237,20 @@ def test_the_batch_api_checks_its_scheduler_before_the_speech_analysis(tmp_path,
     assert str(err.value) == f"cannot reach the Dask scheduler tcp://127.0.0.1:{port}: Connection refused"
     assert time.perf_counter() - t0 < SCHEDULER_CHECK_S          # no speech analysis, no 30 s wait
     assert [i["status"] for i in batch.read_manifest(tmp_path / "b")["items"]] == ["pending"]
+
+
+def test_the_job_queue_refuses_model_options_before_queueing(tmp_path, clip_524, speech_5s):
+    """The web app's queue took a mistyped --checkpoint and failed the job later, in the runner."""
+    from heygem_kernel import jobs
+    from heygem_kernel.errors import InputError
+    runs = tmp_path / "runs"
+    unet = tmp_path / "unet.pth"
+    unet.write_bytes(b"weights")
+    for options, line in (({"backend": "wav2lip", "checkpoint": str(tmp_path / "no.pth")},
+                           f"checkpoint (--checkpoint): no such file or folder: {tmp_path}/no.pth"),
+                          ({"backend": "musetalk", "checkpoint": str(unet)},
+                           MUSETALK_ONE_FILE.format(path=unet).removeprefix("heygem: error: "))):
+        with pytest.raises(InputError) as err:
+            jobs.submit_batch(runs_root=runs, audio=speech_5s, videos=[clip_524], options=options, start=False)
+        assert str(err.value) == line
+        assert jobs.list_jobs(runs) == [] and not list(runs.glob("*batch*"))   # nothing queued, no folder
