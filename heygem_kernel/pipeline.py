@@ -412,6 +412,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     options = options or RunOptions()
     from .articulation import normalise_language     # an unknown --language: one line, before any work
     options = options.replace(language=normalise_language(options.language))
+    speech = _speech_in(speech, options.language)
     check_device(options.device)                     # --device cuda without a GPU: one line, every backend
     warnings = backends.check_options(options)       # a missing --checkpoint: one line; unused ones: a warning
     audio, video = _check_inputs(audio, video)
@@ -669,6 +670,15 @@ def _timed_call(watch: Stopwatch, name: str, fn: Callable, *args: Any) -> Any:
         return fn(*args)
 
 
+def _speech_in(speech, language: str):
+    """``speech`` (an audio.Speech analysed once for several videos) if it was analysed for
+    ``language`` (canonical code), else None: it is analysed again, not used with another phone model."""
+    if speech is not None and speech.language != language:
+        LOG.info("speech given for language %s, the run's is %s: analysed again", speech.language, language)
+        return None
+    return speech
+
+
 def analyse_speech(audio: Path, speech, mel_png: Path, language: str = "auto"):
     """Speech features (unless given) and their mel plot: runs beside the face analysis."""
     from . import audio as audio_mod, diagnostics
@@ -712,7 +722,7 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     audio, video = _check_inputs(audio, video)
     from . import audio as audio_mod
     info = media.probe_video(video, still_fps=options.still_fps)
-    speech = speech or audio_mod.load_speech(audio)
+    speech = _speech_in(speech, options.language) or audio_mod.load_speech(audio, language=options.language)
     n_out = _frames_for(speech.duration, info)
     frame_index = int(np.clip(frame_index, 0, n_out - 1))
     backend = _backend_for(options)

@@ -78,8 +78,8 @@ class FakeEngine:
         if not preview:
             self.preview_frame = None  # type: ignore[assignment]  # as an engine without it
 
-    def load_speech(self, path: str | Path) -> dict[str, Any]:
-        return {"path": str(path)}
+    def load_speech(self, path: str | Path, *, language: str = "auto") -> dict[str, Any]:
+        return {"path": str(path), "language": language}
 
     def preview_frame(self, audio, video, *, options: RunOptions = RunOptions(),
                       frame_index: int = 0) -> np.ndarray:

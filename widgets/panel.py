@@ -557,10 +557,10 @@ class Workbench:
                 t.join(timeout)
         return not self.busy and not (self._previewer is not None and self._previewer.is_alive())
 
-    def _speech(self, audio: Path) -> Any:
-        """Speech features computed once for a batch, when the engine offers ``load_speech``."""
+    def _speech(self, audio: Path, language: str) -> Any:
+        """Speech features computed once for a batch (in its ``language``), when the engine offers ``load_speech``."""
         load = self._engine_fn("load_speech", "audio")
-        return load(audio) if load is not None else None
+        return load(audio, language=language) if load is not None else None
 
     def _run_jobs(self, audio: Path, jobs: list[Path], options: RunOptions) -> None:
         tracker = ProgressTracker(len(jobs))
@@ -574,7 +574,7 @@ class Workbench:
         try:
             extra = {}
             if len(jobs) > 1:
-                speech = self._speech(audio)
+                speech = self._speech(audio, options.language)
                 if speech is not None:
                     extra["speech"] = speech
             for i, video in enumerate(jobs):
