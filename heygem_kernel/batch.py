@@ -433,8 +433,12 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
             continue
         key = item_key(video_hash=entry["video_sha256"], audio_hash=audio_hash, options=key_options, models=models)
         entry["key"] = key
-        if key in done:  # finished before with the same inputs and options
-            entry.update({k: v for k, v in done[key].items() if k not in ("index", "video")}, reused=True)
+        measured = key if options.sync_check else item_key(   # the same video, its A/V offset measured too
+            video_hash=entry["video_sha256"], audio_hash=audio_hash, options=key_options.replace(sync_check=True),
+            models=models)
+        hit = key if key in done else measured if measured in done else None
+        if hit is not None:  # finished before with the same inputs and options (or more: the sync check)
+            entry.update({k: v for k, v in done[hit].items() if k not in ("index", "video")}, reused=True)
             entries.append(entry)
             continue
         if scan:

@@ -26,7 +26,7 @@ def finished(tmp_path_factory, clip_524, speech_5s):
                    timeout=60)
     run_dir = work / "batch"
     result = batch.run_batch(speech, [clip_524], run_dir=run_dir, cache_dir=work / "cache", samples=2,
-                             options={"sync_check": False}, progress=False)
+                             progress=False)
     assert [i["status"] for i in result.items] == ["ok"], result.items
     return run_dir, speech, work / "cache"
 
@@ -37,7 +37,7 @@ def _again(finished, clip, **options) -> batch.BatchPlan:
     copy = run_dir.parent / f"again-{len(list(run_dir.parent.glob('again-*')))}"
     shutil.copytree(run_dir, copy)
     plan = batch.prepare(speech, [clip], run_dir=copy, cache_dir=cache_dir, samples=2, scan=False,
-                         options={"sync_check": False, **options})
+                         options=options)
     plan.release()
     return plan
 
@@ -140,3 +140,15 @@ def test_a_scan_is_reused_only_for_the_backend_and_detector_it_was_made_for(fini
     plan = batch.prepare(speech, [clip_524], run_dir=copy, cache_dir=cache_dir, samples=2, backend="musetalk")
     plan.release()
     assert calls == [] and plan.items[0]["scan"]["est_seconds"] == fresh.est_seconds   # then it is reused
+
+
+def test_an_item_measured_before_serves_a_batch_without_the_sync_check(finished, clip_524):
+    """--no-sync-check asks for less than a finished item has (the same video, its offset measured too):
+    it ran the item again."""
+    done = batch.read_manifest(finished[0])["items"][0]
+    assert "sync_offset_frames" in done
+    plan = _again(finished, clip_524, sync_check=False)
+    assert plan.jobs == [] and plan.items[0]["reused"] is True
+    assert plan.items[0]["key"] == done["key"]          # a later batch with the check finds it too
+    plan = _again(finished, clip_524, sync_check=False, mask_scale=1.3)
+    assert [j.name for j in plan.jobs] == ["talking_524"]
