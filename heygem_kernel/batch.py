@@ -9,8 +9,9 @@
       "output" (relative to run_dir), "error" (one line), "timings", "sync_offset_frames", ...}]}
 
 Resume: an item is skipped when the manifest holds an "ok" entry with the same key (content
-hashes of video and audio + the options that change the output: those the backend reads) whose output file is still
-there; failed and unfinished items run again. The manifest is rewritten atomically after every
+hashes of video, audio and model files + the options that change the output: those the backend
+reads) whose output file is still there (an item made with the sync check also serves a batch
+without it); failed and unfinished items run again. The manifest is rewritten atomically after every
 item and the engine renames a finished video into place, so ``kill -9`` loses at most the
 items in flight and never leaves a half-written video under its final name.
 
@@ -400,8 +401,8 @@ def _key_options(options: RunOptions) -> tuple[RunOptions, list[str]]:
     options = options.replace(language=normalise_language(options.language))   # zh-CN = cmn = zh
     if enhancer is not None:
         return options.replace(enhance_model=f"sha256:{enhancer.sha256}"), models
-    unused = {"enhance_strength": RunOptions.enhance_strength}   # no face restoration: nothing reads them
-    if not cls.uses_device:
+    unused = {"enhance_strength": RunOptions.enhance_strength}   # no face restoration: nothing reads it,
+    if not cls.uses_device:                                     # nor, without a network, the device
         unused["device"] = RunOptions.device
     return options.replace(**unused), models
 

@@ -70,8 +70,9 @@ def create(name: str, *, cached: bool = True, **kwargs: Any) -> Backend:
 
     With ``cached`` the model loads once per process (again when one of its files is replaced:
     :meth:`Backend.model_files`) and every call returns a fresh shallow copy of the loaded
-    backend: the copies share the weights, but each job's state (set by ``prepare``) is its own, so two jobs at once (the panel's preview during a render, two
-    threads of a worker) never see each other's speech or face track.
+    backend: the copies share the weights, but each job's state (set by ``prepare``) is its own,
+    so two jobs at once (the panel's preview during a render, two threads of a worker) never see
+    each other's speech or face track.
     """
     if not cached:
         return backend_class(name)(**kwargs)
