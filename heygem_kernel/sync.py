@@ -41,9 +41,13 @@ captures, so the zero moved to 57 ms and talking_590 read -1.52 frames. The midp
 weighs the two ends, not the head count. Second, talking_590's one bilabial follows a rounded
 W whose protruded lips the inner-lip gap reads as shut, so its closure channel alone read -1.9
 frames and, at full weight on that single event, pulled the clip to -1.15: the closure channel
-now counts in proportion to its closures (CLOSURE_FULL_EVENTS). Camera recordings like the
-acceptance set therefore read about -1 frame (the lips a little earlier than this zero), screen
-captures about +1. The timing constants (LEAD, ONSET_LEAD, OFFSET_LAG, CLOSURE_LEAD, the
+now counts in proportion to its closures (CLOSURE_FULL_EVENTS). Camera recordings therefore
+read about -1 frame with this zero (their lips a little earlier), screen captures about +1, and
+the render (same zero) is ~1 frame late on camera clips. A zero from the camera clips alone
+(17.5 ms; leave-one-out -0.44 / +0.75) centres them - at 10 ms (benchmarks/bench_reenactment.py,
+in-sample) they read -0.16 / +0.42 and their self-reenactment peaks at +0.19 / +0.17 frames,
+lag-0 r 0.54 / 0.12 - but the screen captures then read +1.4 and render 2 frames early against
+their own (late) pictures. Which zero suits new footage depends on how it was captured. The timing constants (LEAD, ONSET_LEAD, OFFSET_LAG, CLOSURE_LEAD, the
 in-breath cue) are physiology-led and were only checked on these clips.
 The previous check (the render's loudness-scaled targets, one 20 ms lead, no closure channel)
 read in-sync recordings of other speakers 1-5 frames early: their lips led the sound by 50-150
