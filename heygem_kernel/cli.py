@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         _stop_on_signals()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)   # what was typed (`run --from` reads it)
     # A command module may show less on the console (``CONSOLE_LEVEL``: `heygem run` shows its
     # progress bars, warnings and one result or error line; its run.log has every line).
     command = sys.modules.get(getattr(args.func, "__module__", ""), None)

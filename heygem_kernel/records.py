@@ -67,6 +67,23 @@ class RunResult:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+def recorded_path(value: str | os.PathLike, *, run_dir: str | os.PathLike,
+                  recorded_run_dir: str | os.PathLike | None = None) -> Path:
+    """A path from a run's ``result.json`` where it is now. Relative ones belong to the run folder;
+    an absolute one inside ``recorded_run_dir`` (the record's ``run_dir``) that is gone is looked for
+    at the same place under ``run_dir``: the folder was copied to a colleague's machine, zipped, or
+    the project moved, and its own files went with it."""
+    path, run_dir = Path(value), Path(run_dir)
+    if not path.is_absolute():
+        return run_dir / path
+    if recorded_run_dir is not None and not path.exists():
+        try:
+            return run_dir / path.relative_to(recorded_run_dir)
+        except ValueError:
+            pass
+    return path
+
+
 def safe_name(text: str, *, max_len: int = 60) -> str:
     """A file-system friendly name that keeps letters of any script (Chinese names stay readable)."""
     text = re.sub(r"[^\w.-]+", "_", text, flags=re.UNICODE).strip("._")

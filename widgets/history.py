@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from heygem_kernel.errors import InputError
+from heygem_kernel.records import recorded_path
 
 RESULT_JSON = "result.json"
 PARAMS_JSON = "params.json"
@@ -52,15 +53,14 @@ class RunEntry:
         out = self.result.get("output")
         if not out:
             return None
-        path = Path(out)
-        path = path if path.is_absolute() else self.run_dir / path
+        path = recorded_path(out, run_dir=self.run_dir, recorded_run_dir=self.result.get("run_dir"))
         return path if path.is_file() else None
 
     @property
     def plots(self) -> dict[str, Path]:
         plots = {}
         for name, p in (self.result.get("plots") or {}).items():
-            path = Path(p) if Path(p).is_absolute() else self.run_dir / p
+            path = recorded_path(p, run_dir=self.run_dir, recorded_run_dir=self.result.get("run_dir"))
             if path.is_file():
                 plots[name] = path
         return plots

@@ -70,25 +70,80 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="lip-sync a video or photo to a speech recording",
                        description="Lip-sync VIDEO (or a photo) to AUDIO and write an H.264/AAC MP4.")
-    p.add_argument("--audio", required=True, help="speech: wav, mp3, m4a, aac, flac, ogg or a video's audio")
-    p.add_argument("--video", required=True, help="video (mp4, mov, avi, mkv, webm, flv) or photo (jpg, png)")
+    p.add_argument("--audio", help="speech: wav, mp3, m4a, aac, flac, ogg or a video's audio")
+    p.add_argument("--video", help="video (mp4, mov, avi, mkv, webm, flv) or photo (jpg, png)")
+    p.add_argument("--from", dest="from_record", metavar="RUN",
+                   help="re-run a recorded run: audio, video and every option from RUN (a run folder, a batch "
+                        "item's folder, or their params.json); --audio, --video and options given here replace "
+                        "the recorded ones")
     p.add_argument("--out", help="output MP4 (default: <run dir>/output.mp4)")
     p.add_argument("--run-dir", help="folder for this run's records (default: runs/<time>-<name>)")
     p.add_argument("--runs-root", default="runs", help="parent of run folders (default: %(default)s)")
     p.add_argument("--cache-dir", help="face-track cache (default: <runs-root>/.cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_option_arguments(p)
-    p.set_defaults(func=main)
+    p.set_defaults(func=main, parser=p)
 
 
 CONSOLE_LEVEL = logging.WARNING   # the console: progress bars, warnings, one result or error line
 
 
+# `heygem run` flags whose RunOptions field has another name
+FLAG_FIELDS = {"no_color_match": "color_match", "fps": "still_fps", "no_sync_check": "sync_check",
+               "no_cache": "use_cache"}
+
+
+def _given(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The destinations ``argv`` sets itself: argparse fills in a default only where the namespace
+    it is handed lacks the name, so whatever keeps its placeholder was not given."""
+    unset = object()
+    namespace = argparse.Namespace(**{a.dest: unset for a in parser._actions if a.dest != argparse.SUPPRESS})
+    parser.parse_args(argv, namespace=namespace)
+    return {dest for dest, value in vars(namespace).items() if value is not unset}
+
+
+def from_record(args: argparse.Namespace) -> tuple[str, str, RunOptions]:
+    """Audio, video and options of ``--from RUN`` (its params.json), with what the command line gives
+    instead: ``heygem run --from runs/X --audio new.wav`` is run X with the new speech."""
+    import dataclasses
+    import json
+    from pathlib import Path
+    from ..batch import make_options
+    from ..errors import InputError
+    path = Path(args.from_record).expanduser()
+    params = path / "params.json" if path.is_dir() else path
+    try:
+        record = json.loads(params.read_text(encoding="utf-8"))
+    except OSError:
+        raise InputError("no run record at {path}: --from takes a run folder (with params.json) or its params.json",
+                         path=params) from None
+    except ValueError as exc:
+        raise InputError("{path} is not a run record ({reason})", path=params, reason=exc) from None
+    if not (isinstance(record, dict) and record.get("audio") and record.get("video")
+            and isinstance(record.get("options"), dict)):
+        raise InputError("{path} is not a run record (it names no audio, video and options)", path=params)
+    argv = list(args.argv)
+    given = _given(args.parser, argv[argv.index("run") + 1:])
+    fields = {f.name for f in dataclasses.fields(RunOptions)}
+    flags = options_from_args(args)
+    changes = {FLAG_FIELDS.get(d, d): getattr(flags, FLAG_FIELDS.get(d, d)) for d in given
+               if FLAG_FIELDS.get(d, d) in fields}
+    options = make_options(record["options"]).replace(**changes)
+    return args.audio or str(record["audio"]), args.video or str(record["video"]), options
+
+
 def main(args: argparse.Namespace) -> int:
     from .. import pipeline
+    if args.from_record:
+        audio, video, options = from_record(args)
+    elif args.audio is None or args.video is None:
+        missing = ", ".join(f for f, v in (("--audio", args.audio), ("--video", args.video)) if v is None)
+        args.parser.error(f"the following arguments are required: {missing}")
+    else:
+        audio, video, options = args.audio, args.video, options_from_args(args)
     bar = _ProgressBar(disable=args.quiet)
     try:
-        result = pipeline.run(args.audio, args.video, out=args.out, options=options_from_args(args),
+        result = pipeline.run(audio, video, out=args.out, options=options,
                               run_dir=args.run_dir, runs_root=args.runs_root, cache_dir=args.cache_dir,
                               progress=bar)
     finally:
