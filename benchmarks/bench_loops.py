@@ -155,8 +155,9 @@ def measure_joins(clip: str, seconds: float, cache_dir: Path, base, png: Path | 
                      "ghost_max": ghosts.max(initial=0), "ghost_med": float(np.median(ghosts)) if len(ghosts) else 0,
                      "ghost95": ghost95, "wall_s": wall, "blend_frames": int((plan.blend_src >= 0).sum())})
         if png is not None and figures:
-            worst = max(figures, key=lambda f: f["ghost"])
-            save_join_png(png / f"{clip}_{name}.png", plan, source, worst, track)
+            for what in ("ghost", "step"):
+                worst = max(figures, key=lambda f: f[what])
+                save_join_png(png / f"{clip}_{name}_{what}.png", plan, source, worst, track)
     return rows
 
 
@@ -201,7 +202,7 @@ def main() -> int:
     ap.add_argument("--joins", action="store_true",
                     help=f"measure the loop joins against commit {BASELINE} (all four clips, 60 s unless given)")
     ap.add_argument("--cache-dir", type=Path, help="--joins: keep the face analyses here between runs")
-    ap.add_argument("--png", type=Path, help="--joins: write each plan's worst join as a strip of PNG frames here")
+    ap.add_argument("--png", type=Path, help="--joins: write each plan's worst joins (by ghost, by step) as PNG frames here")
     args = ap.parse_args()
     if args.joins:
         clips = args.clips if args.clips != list(CLIPS) else list(ALL_CLIPS)

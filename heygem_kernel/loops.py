@@ -55,8 +55,15 @@ BEAM = 16                      # join sequences kept by the search ...
 BRANCH = 6                     # ... each grown by its best next joins
 JITTER = 0.15                  # + deterministic noise in [0, 0.15): varied, reproducible choices
 GHOST_FLOOR = 0.03             # head offsets under 3% of the eye distance (~2-3 px) do not show in a fade
+MORPH_GAIN = 4.0               # a head offset shows ~4x less through the aligned morph than in a plain
+                               # fade (bench_loops --joins: ghosting 0.33 -> 0.08 on the same joins), so
+                               # it costs a quarter; the head's speed through the fade is simulated instead
+EYE_UNIT = 0.05                # eye openness (aspect ratio, ~0.3 open, ~0.1 shut) mismatch costing one
+                               # ordinary step: an open eye faded into a blink (0.15-0.2) costs >= 3,
+                               # above every tier: no flow can align an eyelid that is there and not there
 # Landmarks that carry head position and pose only (jaw sides, brows, nose, eyes), not speech.
 RIGID_POINTS = np.r_[0:5, 12:17, 17:48]
+EYE_POINTS = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))   # corners 0 and 3, lids 1, 2 / 5, 4
 
 
 def check_mode(mode: str) -> None:
@@ -114,6 +121,8 @@ class LoopPlan:
     joins     the joins, in output order
     blend     how two frames are mixed (:meth:`compose`): "morph" (aligned by optical flow,
               then faded) or "fade" (a plain cross-fade: a moving head shows twice)
+    focus     (x0, y0, x1, y1) in 0..1 of the frame: the part the morph aligns (the head and
+              shoulders wherever they go in the clip, :func:`focus_box`); None: the whole frame
     note      one line on a fallback (photo, short clip, no join found), else None
     """
 
@@ -126,6 +135,7 @@ class LoopPlan:
     note: str | None = None
     stats: dict = field(default_factory=dict)
     blend: str = "morph"
+    focus: tuple[float, float, float, float] | None = None
 
     def __len__(self) -> int:
         return int(self.src.shape[0])
@@ -155,7 +165,7 @@ class LoopPlan:
         if self.blend == "fade" or w <= 0.0:
             import cv2
             return cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
-        return morph_frames(a, b, w)
+        return morph_frames(a, b, w, focus=self.focus)
 
     def landmarks(self, track, t: int) -> np.ndarray | None:
         """Landmarks [shape=(68, 2)] of output frame ``t`` (blended inside a cross-fade), or None."""
@@ -201,7 +211,7 @@ class LoopPlan:
             "mode": self.mode, "note": self.note, "n_out": len(self),
             "backward_steps": self.backward_steps(), "backward_fraction": round(self.backward_fraction(), 4),
             "segments": [{"out": [a, b], "src": [c, d], "start_s": round(a / self.fps, 3)} for a, b, c, d in segs],
-            "blend": self.blend,
+            "blend": self.blend, "focus": None if self.focus is None else [round(v, 4) for v in self.focus],
             "joins": [{"at": j.at, "at_s": round(j.at / self.fps, 3), "from": j.src_from, "to": j.src_to,
                        "fade": j.fade, "cost": round(j.cost, 3)} for j in self.joins],
             **{k: v for k, v in self.stats.items()},
@@ -221,12 +231,12 @@ class LoopPlan:
 
 
 def _plan(mode: str, src: np.ndarray, *, fps: float, note: str | None = None, joins=(), blend=None,
-          stats: dict | None = None) -> LoopPlan:
+          stats: dict | None = None, focus=None) -> LoopPlan:
     src = np.asarray(src, np.int32)
     if blend is None:
         blend = (np.full(src.shape, -1, np.int32), np.zeros(src.shape, np.float32))
     return LoopPlan(mode=mode, src=src, blend_src=blend[0], blend_w=blend[1], fps=float(fps),
-                    joins=tuple(joins), note=note, stats=dict(stats or {}))
+                    joins=tuple(joins), note=note, stats=dict(stats or {}), focus=focus)
 
 
 def pingpong_index(i: int, n: int) -> int:
@@ -266,15 +276,40 @@ FLOW_MAX = 0.08          # displacements clipped at 8% of the longer side: joins
 _FLOW = __import__("threading").local()   # a DIS instance and pixel grid per thread
 
 
-FLOW_STILL = 0.25        # pixels: where the two frames are this close (a static background) they
-                         # are plainly faded, and only the box around the moving part is warped
+FLOW_TAPER = 0.1         # the flow fades to 0 over the outer 10% of the focus box: no seam where the
+                         # morph meets the plain fade of the (still) rest of the frame
+SWITCH_LEVEL = 16.0      # grey levels: where the aligned frames still differ (what the flow could not
+SWITCH_GAIN = 3.0        # align: a lens rim, a lock of hair) they are not shown both at once: the local
+                         # weight is pushed away from 1/2 by SWITCH_GAIN x (difference / SWITCH_LEVEL), a
+                         # switch near the middle of the fade instead of a double image. bench_loops
+                         # --joins, 60 s, gain 0 / 2 / 3 / 4: worst ghosting 0.116 / 0.095 / 0.086 / 0.082
+                         # (talking_524), 0.128 / 0.046 / 0.035 / 0.030 (talking_590); worst join step
+                         # 1.05 / 1.22 / 1.29 / 1.34x (524): the switch is a quicker change, not two heads
+FOCUS_PAD = (0.6, 0.9, 0.6, 0.6)   # focus: the face box grown by 0.6 face widths left and right, 0.9 face
+                                   # heights up (hair), 0.6 down (neck, shoulders)
 
 
-def join_flow(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
-    """Optical flow from frame ``a`` to ``b`` [shape=(H, W, 3)] uint8, ``a`` at p ~ ``b`` at
-    p + flow(p): OpenCV DIS on grey copies shrunk to ``FLOW_SIDE``, smoothed and clipped.
-    Returns (flow [shape=(y1 - y0, x1 - x0, 2)] float32 pixels, box (x0, y0, x1, y1)): the box
-    holds every pixel that moves more than ``FLOW_STILL``; (empty, None) when nothing does."""
+def focus_box(landmarks: np.ndarray, valid: np.ndarray, *, frame_size: tuple[int, int]) -> tuple[float, ...] | None:
+    """(x0, y0, x1, y1) in 0..1 of the frame: every valid frame's face box (landmarks
+    [shape=(N, 68, 2)] pixels of a ``frame_size`` (width, height) frame) grown by ``FOCUS_PAD``,
+    united; None without a face. The flow of a small face (a full-body shot) is found on this
+    crop at ``FLOW_SIDE``, not on the whole frame where the face would be a few flow pixels."""
+    if landmarks is None or valid is None or not np.any(valid):
+        return None
+    lm = landmarks[valid]
+    x0, y0 = lm[..., 0].min(axis=1), lm[..., 1].min(axis=1)
+    x1, y1 = lm[..., 0].max(axis=1), lm[..., 1].max(axis=1)
+    fw, fh = x1 - x0, y1 - y0
+    width, height = frame_size
+    box = (float(np.min(x0 - FOCUS_PAD[0] * fw)) / width, float(np.min(y0 - FOCUS_PAD[1] * fh)) / height,
+           float(np.max(x1 + FOCUS_PAD[2] * fw)) / width, float(np.max(y1 + FOCUS_PAD[3] * fh)) / height)
+    return tuple(float(np.clip(v, 0.0, 1.0)) for v in box)
+
+
+def join_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[shape=(H, W, 2)] float32 optical flow (pixels) from frame ``a`` to ``b`` [shape=(H, W, 3)]
+    uint8, ``a`` at p ~ ``b`` at p + flow(p): OpenCV DIS on grey copies shrunk to ``FLOW_SIDE``,
+    smoothed, clipped, tapered to 0 at the border (``FLOW_TAPER``), enlarged."""
     import cv2
     h, w = a.shape[:2]
     scale = min(1.0, FLOW_SIDE / max(h, w))
@@ -287,16 +322,13 @@ def join_flow(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple[int, int,
     flow = cv2.GaussianBlur(dis.calc(grey[0], grey[1], None), (0, 0), FLOW_SMOOTH * max(size))
     limit = FLOW_MAX * max(size)
     np.clip(flow, -limit, limit, out=flow)
-    sx, sy = w / size[0], h / size[1]
-    flow[..., 0] *= np.float32(sx)
-    flow[..., 1] *= np.float32(sy)
-    rows, cols = np.nonzero(np.abs(flow).max(axis=2) > FLOW_STILL)
-    if not len(rows):
-        return np.zeros((0, 0, 2), np.float32), None
-    full = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-    x0, x1 = max(0, int((cols.min() - 1) * sx)), min(w, int(np.ceil((cols.max() + 2) * sx)))
-    y0, y1 = max(0, int((rows.min() - 1) * sy)), min(h, int(np.ceil((rows.max() + 2) * sy)))
-    return full[y0:y1, x0:x1], (x0, y0, x1, y1)
+    ramp = [np.clip(np.minimum(np.arange(n) + 0.5, n - 0.5 - np.arange(n)) / (FLOW_TAPER * n), 0.0, 1.0)
+            for n in size]
+    flow *= (ramp[1][:, None] * ramp[0][None, :]).astype(np.float32)[..., None]
+    flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+    flow[..., 0] *= np.float32(w / size[0])
+    flow[..., 1] *= np.float32(h / size[1])
+    return flow
 
 
 def _grid(width: int, height: int) -> np.ndarray:
@@ -308,23 +340,29 @@ def _grid(width: int, height: int) -> np.ndarray:
     return grid
 
 
-def morph_frames(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+def morph_frames(a: np.ndarray, b: np.ndarray, w: float, *,
+                 focus: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """Frames ``a`` and ``b`` [shape=(H, W, 3)] uint8 warped to the pose a fraction ``w`` of the
     way from ``a`` to ``b`` (:func:`join_flow`), then mixed with weight ``w`` of ``b``: one head
-    moving between the two poses, where a plain cross-fade shows both."""
+    moving between the two poses, where a plain cross-fade shows both. Where the warped frames
+    still differ the local weight switches faster (``SWITCH_GAIN``). Only the ``focus`` box
+    (0..1 of the frame, :func:`focus_box`; None: all) is warped; the rest is plainly faded."""
     import cv2
     out = cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
     h, wd = a.shape[:2]
-    if min(h, wd) < 16:
+    x0, y0, x1, y1 = (0, 0, wd, h) if focus is None else (
+        int(focus[0] * wd), int(focus[1] * h), int(np.ceil(focus[2] * wd)), int(np.ceil(focus[3] * h)))
+    if min(x1 - x0, y1 - y0) < 16:
         return out
-    flow, box = join_flow(a, b)
-    if box is None:
-        return out
-    x0, y0, x1, y1 = box
-    grid = _grid(wd, h)[y0:y1, x0:x1]
-    warped = [cv2.remap(frame, cv2.scaleAdd(flow, shift, grid), None, cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE) for frame, shift in ((a, -w), (b, 1.0 - w))]
-    out[y0:y1, x0:x1] = cv2.addWeighted(warped[0], 1.0 - w, warped[1], w, 0.0)
+    ca, cb = a[y0:y1, x0:x1], b[y0:y1, x0:x1]
+    flow, grid = join_flow(ca, cb), _grid(x1 - x0, y1 - y0)
+    wa, wb = (cv2.remap(frame, cv2.scaleAdd(flow, shift, grid), None, cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE) for frame, shift in ((ca, -w), (cb, 1.0 - w)))
+    differ = cv2.GaussianBlur(cv2.cvtColor(cv2.absdiff(wa, wb), cv2.COLOR_BGR2GRAY), (0, 0), 1.5).astype(np.float32)
+    local = np.clip(0.5 + (w - 0.5) * (1.0 + np.float32(SWITCH_GAIN / SWITCH_LEVEL) * differ), 0.0, 1.0)
+    fa = wa.astype(np.float32)
+    fa += (wb.astype(np.float32) - fa) * local[..., None]
+    out[y0:y1, x0:x1] = np.clip(fa + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
@@ -519,6 +557,7 @@ class _JoinGraph:
     cost: np.ndarray              # [J] worst simulated step of the fade, in ordinary steps
     seed: int
     stats: dict
+    focus: tuple[float, float, float, float] | None = None
 
     @classmethod
     def build(cls, thumbs: np.ndarray, landmarks: np.ndarray | None, valid: np.ndarray | None, *,
@@ -531,14 +570,15 @@ class _JoinGraph:
         # mean absolute grey difference, like the off-mouth step it predicts (r = 0.98 at full size)
         nat = np.abs(np.diff(x, axis=0)).mean(axis=1)                 # nat[k]: step k -> k+1
         ordinary = max(float(np.percentile(nat, STEP_PERCENTILE)), 0.25)  # 0.25 grey: a still clip
-        cost_lm = _landmark_matrix(landmarks, valid) if have_face else None
-        found = [_candidate_joins(x, cost_lm, ordinary, fade=max(2, int(round(f * fps))),
+        head = _HeadCosts.build(landmarks, valid) if have_face else None
+        found = [_candidate_joins(x, head, ordinary, fade=max(2, int(round(f * fps))),
                                   min_jump=max(2, int(round(MIN_JUMP_S * fps)))) for f in FADES_S]
         joins = np.concatenate([f[0] for f in found])
         cost = np.concatenate([f[1] for f in found])
         seed = zlib.crc32(np.ascontiguousarray(thumbs[:, ::4, ::4]).tobytes()) ^ n
         stats = {"ordinary_step": round(ordinary, 3), "candidate_joins": int(len(joins))}
-        return cls(n=n, fps=fps, nat=nat / ordinary, joins=joins, cost=cost, seed=seed, stats=stats)
+        focus = focus_box(landmarks, valid, frame_size=frame_size) if have_face else None
+        return cls(n=n, fps=fps, nat=nat / ordinary, joins=joins, cost=cost, seed=seed, stats=stats, focus=focus)
 
     # -----------------------------------------------------------------------------------------
     def plan(self, n_out: int, env: np.ndarray, *, limit: float, min_seg: int) -> LoopPlan | None:
@@ -617,7 +657,7 @@ class _JoinGraph:
         bw = np.array([o[2] for o in out], np.float32)
         stats = dict(self.stats, step_limit=limit, min_segment_s=round(min_seg / self.fps, 2),
                      inserted_frames=self._inserted)
-        return _plan("seamless", src, fps=self.fps, joins=out_joins, blend=(bsrc, bw), stats=stats)
+        return _plan("seamless", src, fps=self.fps, joins=out_joins, blend=(bsrc, bw), stats=stats, focus=self.focus)
 
     def _play(self, out: list, first: int, last: int, limit: float, n_out: int) -> None:
         """Append source frames first..last; across a natural step larger than ``limit`` append
@@ -658,23 +698,61 @@ def _rms_matrix(x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(d2, 0.0) / x.shape[1]).astype(np.float32)
 
 
-def _landmark_matrix(landmarks: np.ndarray, valid: np.ndarray) -> np.ndarray | None:
-    """[N, N] root-mean-square distance of the rigid landmarks (pixels), in units of the track's
-    ordinary step, or of ``GHOST_FLOOR`` x the inter-ocular distance for a head that hardly
-    moves (pairs where a face is missing are 0: the thumbnail decides there)."""
-    pts = np.where(valid[:, None, None], landmarks[:, RIGID_POINTS], 0.0).astype(np.float32)
-    d = _rms_matrix(pts.reshape(len(pts), -1)) * np.float32(np.sqrt(2.0))   # per point, not per coordinate
-    d[~valid] = 0.0
-    d[:, ~valid] = 0.0
-    steps = np.diag(d, 1)[valid[:-1] & valid[1:]]
-    if not len(steps):
-        return None
-    eyes = np.linalg.norm(landmarks[valid, 36] - landmarks[valid, 45], axis=-1)
-    floor = GHOST_FLOOR * float(np.median(eyes))
-    return d / max(float(np.percentile(steps, STEP_PERCENTILE)), floor, 1e-3)
+def eye_openness(landmarks: np.ndarray) -> np.ndarray:
+    """[shape=(N,)] mean eye aspect ratio of both eyes (lid gap / eye width; Soukupova & Cech
+    2016) from 68-point landmarks [shape=(N, 68, 2)]: ~0.3 open, ~0.1 in a blink."""
+    ratios = []
+    for c0, l1, l2, c3, l4, l5 in EYE_POINTS:
+        gap = np.linalg.norm(landmarks[:, l1] - landmarks[:, l5], axis=-1) + \
+            np.linalg.norm(landmarks[:, l2] - landmarks[:, l4], axis=-1)
+        ratios.append(gap / np.maximum(2.0 * np.linalg.norm(landmarks[:, c0] - landmarks[:, c3], axis=-1), 1e-6))
+    return (0.5 * (ratios[0] + ratios[1])).astype(np.float32)
 
 
-def _candidate_joins(x: np.ndarray, cost_lm: np.ndarray | None, ordinary: float, *, fade: int,
+@dataclass
+class _HeadCosts:
+    """What the face track says about joining two frames.
+
+    offset [N, N] rigid-landmark distance (pixels RMS per point) in ``unit``s: the head's pose
+           difference (pairs where a face is missing are 0: the thumbnail decides there)
+    eyes   [N, N] eye-openness difference in ``EYE_UNIT``s (0 where a face is missing)
+    rigid  [N, P * 2] the rigid landmarks (0 where missing), to simulate the head's path
+    unit   the track's ordinary (95th-percentile) step, at least ``GHOST_FLOOR`` x the eye
+           distance for a head that hardly moves
+    """
+
+    offset: np.ndarray
+    eyes: np.ndarray
+    rigid: np.ndarray
+    valid: np.ndarray
+    unit: float
+
+    @classmethod
+    def build(cls, landmarks: np.ndarray, valid: np.ndarray) -> "_HeadCosts | None":
+        pts = np.where(valid[:, None, None], landmarks[:, RIGID_POINTS], 0.0).astype(np.float32).reshape(len(valid), -1)
+        d = _rms_matrix(pts) * np.float32(np.sqrt(2.0))   # per point, not per coordinate
+        d[~valid] = 0.0
+        d[:, ~valid] = 0.0
+        steps = np.diag(d, 1)[valid[:-1] & valid[1:]]
+        if not len(steps):
+            return None
+        eye_distance = np.linalg.norm(landmarks[valid, 36] - landmarks[valid, 45], axis=-1)
+        unit = max(float(np.percentile(steps, STEP_PERCENTILE)), GHOST_FLOOR * float(np.median(eye_distance)), 1e-3)
+        ear = np.where(valid, eye_openness(np.nan_to_num(landmarks)), 0.0).astype(np.float32)
+        eyes = np.abs(ear[:, None] - ear[None, :]) / np.float32(EYE_UNIT)
+        eyes[~valid] = 0.0
+        eyes[:, ~valid] = 0.0
+        return cls(offset=d / np.float32(unit), eyes=eyes, rigid=pts, valid=np.asarray(valid, bool), unit=unit)
+
+    def path_step(self, i: int, j: int, fade: int) -> float:
+        """Largest step (in ``unit``s) of the head along the morph i, (i+1 -> j), ..., (i+F -> j+F-1),
+        j+F: how much faster than its ordinary pace the head slides to the new pose."""
+        if not (self.valid[i:i + fade + 1].all() and self.valid[j:j + fade + 1].all()):
+            return 0.0
+        return _simulate(self.rigid, i, j, fade, norm="point") / self.unit
+
+
+def _candidate_joins(x: np.ndarray, head: _HeadCosts | None, ordinary: float, *, fade: int,
                      min_jump: int) -> tuple[np.ndarray, np.ndarray]:
     """Joins (i, j, fade) [shape=(J, 3)] and their cost [shape=(J,)], in ordinary steps.
 
@@ -697,7 +775,16 @@ def _candidate_joins(x: np.ndarray, cost_lm: np.ndarray | None, ordinary: float,
             w += c[1 + q:1 + q + m, q:q + m]
         return w / fade
 
-    win_lm = window(cost_lm) if cost_lm is not None else np.zeros((m, m), np.float32)
+    def window_max(c: np.ndarray) -> np.ndarray:  # w[i, j] = max_q c[i+1+q, j+q]
+        w = np.zeros((m, m), np.float32)
+        for q in range(fade):
+            np.maximum(w, c[1 + q:1 + q + m, q:q + m], out=w)
+        return w
+
+    if head is not None:   # the pose offset as the morph shows it, and any eye mismatch in the fade
+        win_lm = np.maximum(window(head.offset) / np.float32(MORPH_GAIN), window_max(head.eyes))
+    else:
+        win_lm = np.zeros((m, m), np.float32)
     coarse = np.maximum(window(d_rms), win_lm)
     del d_rms
     ar = np.arange(m)
@@ -715,14 +802,21 @@ def _candidate_joins(x: np.ndarray, cost_lm: np.ndarray | None, ordinary: float,
         return np.zeros((0, 3), np.int64), np.zeros(0, np.float32)
     pairs = np.stack([rows[order], cols[order], np.full(len(order), fade)], axis=1).astype(np.int64)
     sim = np.array([_simulate(x, a, b, fade) / ordinary for a, b, _ in pairs], np.float32)
+    if head is not None:   # the head's pace along the morph
+        sim = np.maximum(sim, np.array([head.path_step(a, b, fade) for a, b, _ in pairs], np.float32))
     return pairs, np.maximum(sim, win_lm[pairs[:, 0], pairs[:, 1]])
 
 
-def _simulate(x: np.ndarray, i: int, j: int, fade: int) -> float:
-    """Largest mean absolute step of the output i, blend(i+1, j, 1/(F+1)), ..., blend(i+F, j+F-1, F/(F+1)), j+F."""
+def _simulate(x: np.ndarray, i: int, j: int, fade: int, *, norm: str = "mean_abs") -> float:
+    """Largest step of the output i, blend(i+1, j, 1/(F+1)), ..., blend(i+F, j+F-1, F/(F+1)), j+F
+    over rows of ``x``: mean absolute difference ("mean_abs", thumbnails) or RMS distance of
+    (x, y) points ("point", flattened landmarks)."""
     seq = [x[i]]
     for q in range(fade):
         w = (q + 1) / (fade + 1)
         seq.append((1.0 - w) * x[i + 1 + q] + w * x[j + q])
     seq.append(x[j + fade])
-    return float(np.abs(np.diff(np.stack(seq), axis=0)).mean(axis=1).max())
+    d = np.diff(np.stack(seq), axis=0)
+    if norm == "point":
+        return float(np.sqrt((d * d).reshape(len(d), -1, 2).sum(axis=2).mean(axis=1)).max())
+    return float(np.abs(d).mean(axis=1).max())

@@ -234,5 +234,5 @@ def test_joins_show_one_head_where_a_plain_cross_fade_shows_two(case_524):
     ghost, step = _join_figures(case_524, plan)
     assert ghost_fade > 0.25, ghost_fade            # the defect is there to see with a plain fade
     assert ghost < 0.12 and ghost < ghost_fade / 3, (ghost, ghost_fade)
-    assert step <= 1.2, step
+    assert step <= 1.5, step                        # issue 13: no step over 1.5x the ordinary one
     assert plan.to_dict()["blend"] == "morph"
