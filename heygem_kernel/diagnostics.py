@@ -245,7 +245,7 @@ def _draw_sync_curve(ax, sync: Any) -> None:
         ax.plot(lags, scored, color="#9467bd", lw=1.2, ls="--", label=_("opening + width"))
     ax.axhline(float(np.median(scored)), color=C_ENV, ls=":", lw=1, label=_("median"))
     if not sync.note:
-        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=_("sub-frame peak {offset} (offset {frames})", offset=f"{sync.offset_exact:+.1f}",
+        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=_("peak {offset} (offset {frames})", offset=f"{sync.offset_exact:+.1f}",
                                                             frames=f"{sync.offset_frames:+d}"))
     ax.text(0.03, 0.97, _("confidence {confidence}\nchance level {chance}", confidence=f"{sync.confidence:.2f}",
                           chance=f"{sync.chance:.2f}"),
@@ -301,7 +301,7 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
     ax.set_xlim(0, max(seconds, 1.0 / fps))
     ax.set_ylim(-0.1, 1.35)
     ax.set_xlabel(_("time (s)"))
-    ax.set_ylabel(_("opening (each track scaled to its own range: 0 closed .. 1 wide)"))
+    ax.set_ylabel(_("opening (each track scaled 0..1)"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right", ncols=2)
     head = title or _("Mouth opening vs speech")
