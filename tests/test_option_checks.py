@@ -80,10 +80,10 @@ def test_reuse_says_it_ignores_a_checkpoint_and_pads_and_runs(tmp_path, clip_524
     model.write_bytes(b"weights")
     out, run_dir = tmp_path / "out.mp4", tmp_path / "run"
     proc = heygem("run", "--audio", speech_5s, "--video", clip_524, "--checkpoint", model, "--pads", 1, 2, 3, 4,
-                  "--enhance-strength", "0.5", "--fps", "30", "--out", out, "--run-dir", run_dir, "--quiet",
-                  "--no-sync-check")
+                  "--enhance-strength", "0.5", "--fps", "30", "--device", "cpu", "--out", out, "--run-dir", run_dir,
+                  "--quiet", "--no-sync-check")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    line = WARNING.format(backend="reuse", options="checkpoint (--checkpoint), pads (--pads)")
+    line = WARNING.format(backend="reuse", options="checkpoint (--checkpoint), pads (--pads), device (--device)")
     fps_line = ("WARNING still_fps (--fps) is the frame rate of a photo's output: talking_524.mp4 is a video and keeps "
                 "its own (25.000 fps); ignored")
     assert warnings(proc.stderr) == [line, STRENGTH_WARNING, fps_line]   # strength and fps were dropped in silence
@@ -91,7 +91,8 @@ def test_reuse_says_it_ignores_a_checkpoint_and_pads_and_runs(tmp_path, clip_524
     assert probe_video(out).fps == 25.0
     log = (run_dir / "run.log").read_text(encoding="utf-8")
     assert line in log and STRENGTH_WARNING in log and fps_line in log  # the shared record says so too
-    assert backends.check_options(RunOptions(enhance="gfpgan", enhance_strength=0.5)) == []   # used there
+    assert backends.check_options(RunOptions(enhance="gfpgan", enhance_strength=0.5, device="cpu")) == []  # used
+    assert backends.check_options(RunOptions(backend="wav2lip", device="cpu")) == []   # a network reads it
     assert json.loads((run_dir / "params.json").read_text())["options"]["pads"] == [1, 2, 3, 4]
 
 

@@ -47,8 +47,8 @@ def check_options(options: Any) -> list[str]:
     Raises :class:`InputError` (one line, every backend) for a ``checkpoint`` or ``models_dir``
     that does not exist, or that the backend cannot use as given (:meth:`Backend.check_model_options`).
     Returns warning lines, in the user's language: one naming the backend and the options it does
-    not use (e.g. ``--checkpoint`` with ``reuse``), one for ``--enhance-strength`` without face
-    restoration; those options are not dropped in silence. Imports the backend's module, not its
+    not use (e.g. ``--checkpoint`` with ``reuse``; ``--device`` with ``reuse`` and no face
+    restoration), one for ``--enhance-strength`` without face restoration; those options are not dropped in silence. Imports the backend's module, not its
     model (no torch).
     """
     from ..i18n import _
@@ -57,9 +57,12 @@ def check_options(options: Any) -> list[str]:
     cls = backend_class(options.backend)
     cls.check_model_options(options)       # e.g. one file where musetalk loads a folder: refused
     ignored = cls.ignored_options(options)
+    restoring = bool(options.enhance or options.enhance_model)   # the enhancer runs on --device too
+    if not cls.uses_device and not restoring and options.device != RunOptions.device:
+        ignored.append("device")
     lines = [_("the {backend} backend does not use {options}: ignored", backend=options.backend,
                options=", ".join(option_label(name) for name in ignored))] if ignored else []
-    if not (options.enhance or options.enhance_model) and options.enhance_strength != RunOptions.enhance_strength:
+    if not restoring and options.enhance_strength != RunOptions.enhance_strength:
         lines.append(_("{option} applies to face restoration (--enhance), which is off: ignored",
                        option=option_label("enhance_strength")))
     return lines
