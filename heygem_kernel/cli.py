@@ -148,6 +148,17 @@ def _stop_on_signals() -> None:
         signal.signal(signal.SIGINT, interrupt)
 
 
+def _stdout_closed() -> bool:
+    """Whether the reader of standard output has gone (a pipe whose other end closed reports POLLERR)."""
+    import select
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLERR)
+        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the real command line (not an in-process call from tests or notebooks)
         _filter_native_stderr()
@@ -182,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.flush()
             os._exit(code)
         return code
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        # `heygem scan ... | head -1`: the reader has what it wanted; say nothing, as `ls | head` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
+        return 128 + signal.SIGPIPE
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
         if isinstance(exc, OSError) and exc.errno in OS_REFUSALS and exc.filename and not args.verbose:
             print(_("heygem: error: {path}: {reason}", path=exc.filename, reason=_(OS_REFUSALS[exc.errno])),
