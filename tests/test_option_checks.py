@@ -81,12 +81,14 @@ def test_reuse_says_it_ignores_a_checkpoint_and_pads_and_runs(tmp_path, clip_524
     out, run_dir = tmp_path / "out.mp4", tmp_path / "run"
     proc = heygem("run", "--audio", speech_5s, "--video", clip_524, "--checkpoint", model, "--pads", 1, 2, 3, 4,
                   "--enhance-strength", "0.5", "--fps", "30", "--device", "cpu", "--out", out, "--run-dir", run_dir,
-                  "--quiet", "--no-sync-check")
+                  "--quiet", "--no-sync-check", "--no-cache", "--cache-dir", tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr[-2000:]
+    cache_line = "WARNING --cache-dir is not used with --no-cache: ignored"
+    assert warnings(proc.stderr)[0] == cache_line and not (tmp_path / "cache").exists()
     line = WARNING.format(backend="reuse", options="checkpoint (--checkpoint), pads (--pads), device (--device)")
     fps_line = ("WARNING still_fps (--fps) is the frame rate of a photo's output: talking_524.mp4 is a video and keeps "
                 "its own (25.000 fps); ignored")
-    assert warnings(proc.stderr) == [line, STRENGTH_WARNING, fps_line]   # strength and fps were dropped in silence
+    assert warnings(proc.stderr)[1:] == [line, STRENGTH_WARNING, fps_line]   # strength, fps... were dropped in silence
     assert out.stat().st_size > 10_000
     assert probe_video(out).fps == 25.0
     log = (run_dir / "run.log").read_text(encoding="utf-8")

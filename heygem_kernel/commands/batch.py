@@ -90,6 +90,8 @@ def main(args: argparse.Namespace) -> int:
         if not isinstance(given, dict):
             raise InputError("--options: expected a JSON object of run options")
         options = make_options({**options, **given}).to_dict()
+    from .run import warn_unused_cache_dir
+    warn_unused_cache_dir(args.cache_dir, use_cache=options["use_cache"])
     from_options(make_options(options))  # a broken enhancer model: exit 2 before the notebook starts
     check_options(make_options(options))  # a missing --checkpoint too (the notebook warns of unused options)
     options["pads"] = list(options["pads"])  # papermill passes only JSON types faithfully

@@ -141,6 +141,7 @@ def main(args: argparse.Namespace) -> int:
         args.parser.error(f"the following arguments are required: {missing}")
     else:
         audio, video, options = args.audio, args.video, options_from_args(args)
+    warn_unused_cache_dir(args.cache_dir, use_cache=options.use_cache)
     bar = _ProgressBar(disable=args.quiet)
     try:
         result = pipeline.run(audio, video, out=args.out, options=options,
@@ -168,6 +169,14 @@ def main(args: argparse.Namespace) -> int:
             seconds=f"{result.duration:.2f}", no_face=result.frames_no_face, sync=covered + sync))
     print(_("run record: {path}", path=result.run_dir))
     return 0
+
+
+def warn_unused_cache_dir(cache_dir: str | None, *, use_cache: bool) -> None:
+    """``--cache-dir`` with ``--no-cache`` (``run`` and ``batch``): one warning line, not dropped in silence."""
+    if cache_dir and not use_cache:
+        from ..i18n import _
+        logging.getLogger("heygem").warning("%s", _("{option} is not used with --no-cache: ignored",
+                                                    option="--cache-dir"))
 
 
 # the stages ``pipeline.run`` reports progress for, as the bars name them (translated)
