@@ -226,8 +226,14 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
 
 
 # ---------------------------------------------------------------------------------- exports
+# The lab template loads require.js and MathJax from cdnjs: a report has no widgets and no formulas,
+# and opening it (a hospital's footage, an air-gapped machine) must not call out to the internet.
+EXTERNAL_SCRIPT = re.compile(r'<script\b[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', re.IGNORECASE)
+
+
 def write_html(notebook: str | os.PathLike, html_path: str | os.PathLike | None = None) -> Path:
-    """Export an executed notebook to a self-contained HTML report without code cells.
+    """Export an executed notebook to a self-contained HTML report without code cells, that loads
+    nothing from the internet.
 
     Output PNGs are inlined (base64); outputs of cells tagged :data:`REMOVE_OUTPUT_TAG` (logs)
     and papermill's parameter cells are left out.
@@ -251,6 +257,7 @@ def write_html(notebook: str | os.PathLike, html_path: str | os.PathLike | None 
                                 exclude_output_prompt=True, log=quiet)
         exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
         body, _ = exporter.from_notebook_node(nb)
+    body = EXTERNAL_SCRIPT.sub("", body)
     with records.atomic_output(html_path) as tmp:
         tmp.write_text(body, encoding="utf-8")
     return html_path

@@ -1,0 +1,38 @@
+"""A new user's tour, the batch report opened by a colleague.
+
+Before: report.html (nbconvert's lab template) loaded require.js and MathJax from
+cdnjs.cloudflare.com when opened: a report of private footage called out to the internet (and
+waited on it on an air-gapped machine), though nothing in it needs either. Now no script is
+loaded from outside the file; the plots stay inlined.
+"""
+from __future__ import annotations
+
+import base64
+import re
+
+import cv2
+import nbformat
+
+from heygem_kernel import report
+
+
+def test_the_report_loads_nothing_from_the_internet(tmp_path, clip_524):
+    cap = cv2.VideoCapture(str(clip_524))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    png = base64.b64encode(cv2.imencode(".png", cv2.resize(frame, (64, 64)))[1].tobytes()).decode()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell("show()")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 培训批次 $5 and $6"), cell]
+    executed = tmp_path / "batch.ipynb"
+    nbformat.write(nb, executed)
+
+    html = report.write_html(executed).read_text(encoding="utf-8")
+    external = re.findall(r'<script\b[^>]*\bsrc="(https?://[^"]*)"', html, flags=re.IGNORECASE)
+    assert external == [], external
+    assert re.findall(r'<link\b[^>]*\bhref="https?://[^"]*"[^>]*stylesheet', html) == []
+    assert f"data:image/png;base64,{png[:40]}" in html          # the plot is still in the file
+    assert "培训批次" in html and "show()" not in html               # text kept, code left out
