@@ -8,14 +8,16 @@ and a blend weight). It is only indices: the frames themselves still stream thro
   played forward in segments joined where a later frame looks like an earlier one: frames are
   compared by a small grey thumbnail (:func:`descriptor`, computed in the analysis pass and
   cached with the face track) with the lower face masked out (the mouth is re-rendered
-  anyway) and by the rigid face landmarks (head position and pose). Each join is a short
-  cross-fade, scored by simulating the fade on the thumbnails so that no step of the output
-  is larger than the footage's own ordinary frame step. The two frames of a fade are first
-  warped to their in-between pose by optical flow (:func:`morph_frames`), so a head that moved
-  between them slides over instead of showing twice (``LoopPlan.blend``). Segments last at least
-  ``MIN_SEGMENT_S``. A beam search over join sequences prefers joins in pauses of the speech
-  (low loudness envelope) and penalises each reuse of the same join, so the loop does not beat
-  at a fixed period where the footage offers alternatives.
+  anyway), by the rigid face landmarks (head position and pose) and by eye openness. Each join
+  is a short cross-fade, scored by simulating it on the thumbnails and the landmarks so that
+  no step of the output is larger than the footage's own ordinary frame step, and no join
+  fades an open eye into a blink. The two frames of a fade are first warped to their
+  in-between pose by optical flow (:func:`morph_frames`), so a head that moved between them
+  slides over instead of showing twice (``LoopPlan.blend``). Segments last at least
+  ``MIN_SEGMENT_S`` (footage under 4 s: a share of it, ``SHORT_SEGMENT``). A beam search over
+  join sequences prefers joins in pauses of the speech (low loudness envelope) and penalises
+  each reuse of the same join, so the loop does not beat at a fixed period where the footage
+  offers alternatives.
   A natural step of the footage much larger than its ordinary step (a jerk, a frame the
   camera dropped) is played with in-between blends, one output frame longer.
 * ``pingpong``: forward, backward, forward ... (:func:`pingpong_plan`).
@@ -45,7 +47,11 @@ MIN_JUMP_S = 1.0               # a join skips at least 1 s (shorter jumps read a
 BLEND_ABOVE = 1.2              # natural steps above 1.2 ordinary steps get in-between blends (whatever the tier)
 MIN_SEGMENT_S = (2.0, 1.6)     # seconds between joins, tried in turn: 2 s allows <= 1 backward step per 50 frames
 MAX_BACKWARD = 0.02            # ... and a plan with more than 2% backward steps is not taken
-MIN_LOOP_S = 2.5               # shorter footage cannot hold a 2 s segment plus a 1 s jump: fall back
+MIN_LOOP_S = 1.2               # shorter footage is played forth and back (below, a segment, a jump and a
+                               # fade leave the loop beating faster than the speech's own phrases)
+SHORT_SEGMENT = (0.5, 0.35)    # footage under 4 s: segments of at least half of it, else 0.35 (not
+SHORT_JUMP = 0.3               # MIN_SEGMENT_S), and jumps of at least 0.3 of it (not MIN_JUMP_S): a 2 s clip
+                               # loops forward, a join every >= 0.7 s, where ping-pong played half of it backwards
 MAX_CANDIDATES = 2000          # joins kept per fade length after the coarse search (simulated exactly)
 PER_SOURCE_FRAME = 6           # ... at most this many leaving each source frame (spread over the clip)
 MAX_SEARCH_FRAMES = 2000       # longer footage loops within its first 2000 frames (matrices <= 16 MB each)
@@ -517,13 +523,20 @@ def plan_loop(*, n_out: int, fps: float, mode: str = "seamless", thumbs: np.ndar
     if thumbs is None or len(thumbs) < n:
         raise ValueError(f"seamless loops need the descriptors of all {n} source frames")
     n = min(n, MAX_SEARCH_FRAMES)   # long footage: loop within its first MAX_SEARCH_FRAMES frames
+    span = n / fps
     graph = _JoinGraph.build(thumbs[:n], None if landmarks is None else landmarks[:n],
-                             None if valid is None else valid[:n], fps=fps, frame_size=frame_size)
+                             None if valid is None else valid[:n], fps=fps, frame_size=frame_size,
+                             min_jump_s=min(MIN_JUMP_S, SHORT_JUMP * span))
     env = np.zeros(n_out, np.float32) if envelope is None else np.resize(np.asarray(envelope, np.float32), n_out)
+    segment_tiers = sorted({min(s, SHORT_SEGMENT[0] * span) for s in MIN_SEGMENT_S}
+                           | ({SHORT_SEGMENT[1] * span} if SHORT_SEGMENT[0] * span < MIN_SEGMENT_S[0] else set()),
+                           reverse=True)
     for limit in STEP_LIMITS:
-        for seconds in MIN_SEGMENT_S:
-            plan = graph.plan(n_out, env, limit=limit, min_seg=max(1, int(round(seconds * fps))))
-            if plan is not None and plan.backward_fraction() <= MAX_BACKWARD:
+        for seconds in segment_tiers:
+            min_seg = max(1, int(round(seconds * fps)))
+            plan = graph.plan(n_out, env, limit=limit, min_seg=min_seg)
+            # a join steps back once a segment: short footage's shorter segments step back more often
+            if plan is not None and plan.backward_fraction() <= max(MAX_BACKWARD, 1.0 / min_seg):
                 return plan
     return pingpong_plan(n_out=n_out, n_src=n, fps=fps,
                          note=f"no seamless join found in {n / fps:.1f} s of footage: ping-pong")
@@ -561,7 +574,7 @@ class _JoinGraph:
 
     @classmethod
     def build(cls, thumbs: np.ndarray, landmarks: np.ndarray | None, valid: np.ndarray | None, *,
-              fps: float, frame_size: tuple[int, int] | None) -> "_JoinGraph":
+              fps: float, frame_size: tuple[int, int] | None, min_jump_s: float = MIN_JUMP_S) -> "_JoinGraph":
         n = len(thumbs)
         have_face = landmarks is not None and valid is not None and frame_size is not None and bool(np.any(valid))
         norm = landmarks / np.array(frame_size, np.float32) if have_face else None
@@ -572,7 +585,7 @@ class _JoinGraph:
         ordinary = max(float(np.percentile(nat, STEP_PERCENTILE)), 0.25)  # 0.25 grey: a still clip
         head = _HeadCosts.build(landmarks, valid) if have_face else None
         found = [_candidate_joins(x, head, ordinary, fade=max(2, int(round(f * fps))),
-                                  min_jump=max(2, int(round(MIN_JUMP_S * fps)))) for f in FADES_S]
+                                  min_jump=max(2, int(round(min_jump_s * fps)))) for f in FADES_S]
         joins = np.concatenate([f[0] for f in found])
         cost = np.concatenate([f[1] for f in found])
         seed = zlib.crc32(np.ascontiguousarray(thumbs[:, ::4, ::4]).tobytes()) ^ n

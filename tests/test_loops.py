@@ -92,7 +92,7 @@ def test_photo_and_short_clip_fall_back_with_a_note(clip_590):
     assert still.mode == "still" and set(still.src.tolist()) == {0} and "photo" in still.note
     info = media.probe_video(clip_590)
     thumbs = np.stack([loops.descriptor(f) for f, _ in zip(media.iter_frames(info), range(40))])
-    short = loops.plan_loop(n_out=200, fps=25.0, thumbs=thumbs, n_src=40)
+    short = loops.plan_loop(n_out=200, fps=25.0, thumbs=thumbs[:25], n_src=25)     # 1 s: under MIN_LOOP_S
     assert short.mode == "pingpong" and "too short" in short.note and "\n" not in short.note
     assert short.backward_fraction() > 0.4
     # footage at least as long as the speech is trimmed, never looped
@@ -101,8 +101,8 @@ def test_photo_and_short_clip_fall_back_with_a_note(clip_590):
 
 
 def test_short_clip_run_notes_the_fallback_in_log_and_record(tmp_path, clip_590, speech_5s):
-    clip = tmp_path / "two_seconds.mp4"
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip_590), "-t", "2", "-an", "-c:v", "libx264",
+    clip = tmp_path / "one_second.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip_590), "-t", "1", "-an", "-c:v", "libx264",
                     "-preset", "ultrafast", str(clip)], check=True)
     speech = tmp_path / "three.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(speech_5s), "-t", "3", "-ac", "1", str(speech)],
@@ -236,3 +236,30 @@ def test_joins_show_one_head_where_a_plain_cross_fade_shows_two(case_524):
     assert ghost < 0.12 and ghost < ghost_fade / 3, (ghost, ghost_fade)
     assert step <= 1.5, step                        # issue 13: no step over 1.5x the ordinary one
     assert plan.to_dict()["blend"] == "morph"
+
+
+@pytest.mark.parametrize("clip_name, seconds", [("talking_590.mp4", 2.0), ("talking_vfr_700.mp4", 1.6)])
+def test_a_short_clip_loops_forward_instead_of_pingpong(media_dir, tmp_path, clip_name, seconds):
+    """The first 2 s / 1.6 s of a clip (ping-pong before: under the old 2.5 s minimum) loop
+    forward over 20 s: few backward steps (one per join), joins no larger than the clip's own
+    steps and without a double image, every frame from the short clip."""
+    info = media.probe_video(media_dir / clip_name)
+    analysis = pipeline.analyse(info, options=RunOptions(), n_frames=info.n_frames, want_library=False,
+                                cache_dir=tmp_path)
+    n = int(round(seconds * info.fps))
+    n_out = int(round(20.0 * info.fps))
+    track = analysis.track
+    plan = loops.plan_loop(n_out=n_out, fps=info.fps, thumbs=analysis.thumbs[:n], landmarks=track.landmarks[:n],
+                           valid=track.valid[:n], frame_size=(info.width, info.height), n_src=n)
+    pingpong = loops.plan_loop(n_out=n_out, fps=info.fps, mode="pingpong", n_src=n)
+    assert plan.mode == "seamless" and plan.note is None and len(plan) == n_out
+    assert plan.src.min() >= 0 and plan.max_source < n
+    assert plan.backward_fraction() <= 0.07 < 0.4 < pingpong.backward_fraction()
+    assert plan.backward_steps() == len(plan.joins)
+    source = [f for f, _ in zip(media.iter_frames(info), range(n))]
+    own = loops.off_mouth_steps(source, [track.landmarks[i] for i in range(n)])
+    frames = (source[a] if b < 0 else plan.compose(source[a], source[b], w)
+              for a, b, w in map(plan.frame_sources, range(n_out)))
+    rows = loops.join_figures(plan, frames, source, track)
+    assert max(r["step"] for r in rows) <= 1.5 * np.percentile(own, 95), rows
+    assert max(r["ghost"] for r in rows) < 0.1, rows
