@@ -322,13 +322,18 @@ _MISSING = {"audio": (N_("no such audio file: {path}"), N_("{path} is a folder, 
 
 
 def _check_inputs(audio: str | Path, video: str | Path) -> tuple[Path, Path]:
-    audio, video = Path(audio), Path(video)
+    # /dev/stdin (`< speech.wav`), /proc/self/fd/N name this process's files: ffmpeg, a child, opens the file itself
+    audio, video = (Path(os.path.realpath(p)) if str(p).startswith(("/dev/", "/proc/"))
+                    and os.path.isfile(os.path.realpath(p)) else Path(p) for p in (audio, video))
     for kind, path in (("audio", audio), ("video", video)):
         missing, folder = _MISSING[kind]
         if not path.exists():
             raise InputError(missing, path=path)
         if path.is_dir():
             raise InputError(folder, path=path)
+        if not path.is_file():   # /dev/stdin fed by a pipe: probed once, then empty for the decoder
+            raise InputError("{path} is a pipe or a device, not a file: it can be read only once; save it to a "
+                             "file first", path=path)
     return audio, video
 
 
@@ -338,10 +343,16 @@ OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", "")   # the writer makes an MP4 (H.26
 def _check_output(output: Path, audio: Path, video: Path) -> None:
     """Refuse an output path that cannot work, before any work: an input itself, a folder, or a
     file type the MP4 writer cannot make, a name too long for the disk."""
+    if str(output) == "-":    # not standard output: the MP4's index goes at its start once it is complete
+        raise InputError("--out -: an MP4 cannot be streamed to standard output; name a file, e.g. {example}",
+                         example="output.mp4")
     records.check_file_name(output)
     if output.is_dir():
         raise InputError("{path} is a folder; --out needs a file name, e.g. {example}", path=output,
                          example=output / "output.mp4")
+    if output.exists() and not output.is_file():   # /dev/null, /dev/stdout: the rename would replace the device
+        raise InputError("{path} is a device or a pipe, not a file; --out needs a file name, e.g. {example}",
+                         path=output, example="output.mp4")
     for source in (audio, video):
         if output.exists() and output.resolve() == source.resolve():
             raise InputError("{path} is an input of this run: the output would overwrite it; choose another --out",
