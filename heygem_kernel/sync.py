@@ -585,9 +585,10 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
     plot_path = None
     if plot is not None:
         from . import diagnostics
+        from .i18n import _
         plot_path = diagnostics.plot_mouth_track(
             mouth_open=mouth, speech_open=ref["open"], envelope=feats.envelope, fps=fps,
-            path=plot, sync=estimate, title=f"Sync check: {video.name}")
+            path=plot, sync=estimate, title=_("Sync check: {name}", name=video.name))
     return SyncReport(video=video, audio=None if audio is None else Path(audio), estimate=estimate,
                       fps=fps, n_frames=n, frames_no_face=int(np.count_nonzero(~np.isfinite(mouth))),
                       mouth_open=mouth, mouth_width=width, speech_open=ref["open"],
