@@ -24,6 +24,8 @@ four clips, through media.FrameSource at full size (no lip-sync render):
   ghost  the largest loss of edge energy of the head above the nose inside the fade
          (loops.ghosting: 0 for one image, 0.5 for a fully doubled one), beside the clip's own
          95th-percentile sharpness dip (loops.natural_ghosting: motion blur)
+  CPU    this process's CPU time per output frame to produce the frames (FrameSource, decoding
+         in ffmpeg not counted), as planned and with the same plan plainly faded
 
     python benchmarks/bench_loops.py --joins [--clips talking_524] [--seconds 60] [--png /tmp/joins]
 
@@ -33,6 +35,7 @@ Tuning: the planner's constants were set on talking_590, talking_524 and talking
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -149,7 +152,15 @@ def measure_joins(clip: str, seconds: float, cache_dir: Path, base, png: Path | 
         wall = time.perf_counter() - t0
         steps = np.array([f["step"] for f in figures]) / p95
         ghosts = np.array([f["ghost"] for f in figures])
+        cpu = {}
+        for blend in ("fade", plan.blend):      # the frames alone, this plan plainly faded and as planned
+            t0 = time.process_time()
+            with media.FrameSource(info, n_out=n_out, plan=dataclasses.replace(plan, blend=blend)) as frames:
+                for _ in frames:
+                    pass
+            cpu[blend] = (time.process_time() - t0) * 1000 / n_out
         rows.append({"clip": clip, "plan": name, "mode": plan.mode, "joins": len(figures),
+                     "cpu_ms": cpu[plan.blend], "fade_cpu_ms": cpu["fade"],
                      "distinct": len({(f["from"], f["to"]) for f in figures}),
                      "step_max": steps.max(initial=0), "step_med": float(np.median(steps)) if len(steps) else 0,
                      "ghost_max": ghosts.max(initial=0), "ghost_med": float(np.median(ghosts)) if len(ghosts) else 0,
@@ -185,11 +196,11 @@ def print_joins(rows: list[dict], seconds: float) -> None:
     print(f"\n{seconds:g} s of speech; per join: step = largest off-mouth step / clip's own 95th pct step; "
           "ghost = edge energy lost in the head box inside the fade (0.5: fully doubled)")
     print(f"{'clip':<20} {'plan':<4} {'joins':>5} {'distinct':>8} {'step max':>8} {'median':>6} "
-          f"{'ghost max':>9} {'median':>6} {'clip dips p95':>13} {'blends':>6} {'wall s':>6}")
+          f"{'ghost max':>9} {'median':>6} {'clip dips p95':>13} {'blends':>6} {'CPU ms/frame (plain fade)':>25}")
     for r in rows:
         print(f"{r['clip']:<20} {r['plan']:<4} {r['joins']:>5} {r['distinct']:>8} {r['step_max']:>7.2f}x "
               f"{r['step_med']:>5.2f}x {r['ghost_max']:>9.3f} {r['ghost_med']:>6.3f} {r['ghost95']:>13.3f} "
-              f"{r['blend_frames']:>6} {r['wall_s']:>6.1f}")
+              f"{r['blend_frames']:>6} {r['cpu_ms']:>12.2f} ({r['fade_cpu_ms']:.2f})")
 
 
 def main() -> int:

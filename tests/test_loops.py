@@ -263,3 +263,38 @@ def test_a_short_clip_loops_forward_instead_of_pingpong(media_dir, tmp_path, cli
     rows = loops.join_figures(plan, frames, source, track)
     assert max(r["step"] for r in rows) <= 1.5 * np.percentile(own, 95), rows
     assert max(r["ghost"] for r in rows) < 0.1, rows
+
+
+def test_the_face_in_a_morphed_frame_is_where_the_render_puts_the_mouth(case_524):
+    """Inside a join the render places the new mouth by the plan's blended landmarks. A face
+    detected afresh in each morphed frame lies there (within the detector's own scatter about
+    the track on plain frames); in a plain cross-fade the detector finds one of the two heads,
+    away from where the mouth would go."""
+    from heygem_kernel.landmarks import FaceTracker
+    info, analysis, n_out, env = case_524
+    track = analysis.track
+    plan = loops.plan_loop(n_out=n_out, fps=info.fps, thumbs=analysis.thumbs, landmarks=track.landmarks,
+                           valid=track.valid, envelope=env, frame_size=(info.width, info.height), n_src=info.n_frames)
+    source = list(media.iter_frames(info))
+    eyes = float(np.median(track.inter_ocular()[track.valid]))
+    mid_fade = [t for t in range(n_out) if plan.blend_src[t] >= 0 and 0.25 < plan.blend_w[t]]
+    assert len(mid_fade) >= 10
+
+    def miss(got: np.ndarray, want: np.ndarray) -> float:   # rigid points, RMS, in eye distances
+        d = got[loops.RIGID_POINTS] - want[loops.RIGID_POINTS]
+        return float(np.sqrt((d * d).sum(axis=1).mean())) / eyes
+
+    with FaceTracker(fps=info.fps) as tracker:
+        def detect(frame):
+            tracker.reset()
+            got = tracker.update(frame)
+            assert got is not None
+            return got
+        scatter = max(miss(detect(source[k]), track.landmarks[k]) for k in range(0, info.n_frames, 4))
+        found = {}
+        for blend in ("morph", "fade"):
+            p = dataclasses.replace(plan, blend=blend)
+            found[blend] = max(miss(detect(p.compose(source[a], source[b], w)), p.landmarks(track, t))
+                               for t, (a, b, w) in zip(mid_fade, map(p.frame_sources, mid_fade)))
+    assert found["morph"] <= 1.5 * scatter, (found, scatter)
+    assert found["fade"] > 2 * found["morph"], (found, scatter)
