@@ -626,6 +626,9 @@ def record(job: Job) -> records.RunResult:
         "options": options.to_dict(), "backend": job.backend.describe(), "versions": records.versions(),
         "video_info": {k: str(v) if isinstance(v, Path) else v for k, v in vars(info).items()},
         "audio_duration": job.speech.duration, "command": sys.argv if "heygem" in " ".join(sys.argv[:1]) else None,
+        "cwd": os.getcwd(),   # what the command's relative paths mean
+        # which inputs exactly (a colleague's copy, a file replaced at the same path); the video's is memoised
+        "audio_sha256": cache.file_hash(job.audio), "video_sha256": cache.file_hash(job.video),
         "enhance": job.enhancer.describe() if job.enhancer else None,
     })
     out_w, out_h = media.encoded_size(*output_size(info, options))   # the file's size (even sides)

@@ -115,3 +115,27 @@ def test_history_finds_a_moved_run_folders_own_files(recorded, tmp_path):
         assert all(p.parent == moved for p in entry.plots.values())
     finally:
         shutil.move(str(tmp_path / "gone"), str(run_dir))
+
+
+def test_the_record_names_its_inputs_by_content_and_its_folder(recorded):
+    import hashlib
+    work, run_dir, _new = recorded
+    params = _params(run_dir)
+    assert params["cwd"] == str(work)                              # what the command's relative paths meant
+    for kind in ("audio", "video"):
+        assert params[f"{kind}_sha256"] == hashlib.sha256(Path(params[kind]).read_bytes()).hexdigest()
+
+
+def test_rerun_warns_when_an_input_is_not_the_recorded_file(recorded, tmp_path):
+    work, run_dir, new_audio = recorded
+    params = _params(run_dir)
+    swapped = tmp_path / "policy_v1.wav"
+    shutil.copy(new_audio, swapped)                                # same name, other speech
+    params["audio"] = str(swapped)
+    (tmp_path / "params.json").write_text(json.dumps(params), encoding="utf-8")
+    proc = heygem("run", "--from", tmp_path, "--runs-root", tmp_path / "runs", "--quiet", cwd=work)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (f"{swapped} is not the file this record was made with (its sha256 differs): the re-run will not "
+            "reproduce the recorded one") in proc.stderr
+    again = heygem("run", "--from", run_dir, "--runs-root", tmp_path / "again", "--quiet", cwd=work)
+    assert again.returncode == 0 and "sha256" not in again.stderr, again.stderr[-2000:]

@@ -129,7 +129,24 @@ def from_record(args: argparse.Namespace) -> tuple[str, str, RunOptions]:
     changes = {FLAG_FIELDS.get(d, d): getattr(flags, FLAG_FIELDS.get(d, d)) for d in given
                if FLAG_FIELDS.get(d, d) in fields}
     options = make_options(record["options"]).replace(**changes)
-    return args.audio or str(record["audio"]), args.video or str(record["video"]), options
+    audio, video = args.audio or str(record["audio"]), args.video or str(record["video"])
+    _warn_if_changed(record, audio=None if args.audio else audio, video=None if args.video else video)
+    return audio, video, options
+
+
+def _warn_if_changed(record: dict, **inputs: str | None) -> None:
+    """One warning per recorded input whose file is not the one the record was made with (sha256)."""
+    from pathlib import Path
+    from ..cache import file_hash
+    from ..i18n import _
+    for kind, path in inputs.items():
+        recorded = record.get(f"{kind}_sha256")
+        if path is None or not recorded or not Path(path).is_file():
+            continue    # replaced on the command line, an older record, or missing (the run says so)
+        if file_hash(path) != recorded:
+            logging.getLogger("heygem").warning("%s", _(
+                "{path} is not the file this record was made with (its sha256 differs): the re-run will not "
+                "reproduce the recorded one", path=path))
 
 
 def main(args: argparse.Namespace) -> int:
