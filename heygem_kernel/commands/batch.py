@@ -153,6 +153,7 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
     """
     import papermill as pm
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    from nbclient.exceptions import DeadKernelError
 
     if not notebook.is_file():
         raise InputError("batch notebook not found: {notebook}", notebook=notebook)
@@ -167,6 +168,9 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
                             progress_bar=False, log_output=False, stdout_file=_Console(sys.stdout),
                             stderr_file=_Console(sys.stderr),
                             start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=timeout, cwd=None)
+    except DeadKernelError:   # killed (the OOM killer, kill -9) or crashed: the finished items are in the manifest
+        raise HeyGemError("the batch's notebook kernel died (killed, or out of memory?); the finished items are "
+                          "kept: run the same command again to go on from where it stopped") from None
     except pm.PapermillExecutionError as exc:
         if exc.ename in _heygem_error_names():  # bad input for the whole batch, e.g. the audio
             raise _relayed(exc, error_record) from None

@@ -1,0 +1,56 @@
+"""A new user's tour, a batch whose notebook kernel dies (the OOM killer on a long 1080p batch,
+kill -9, a native crash).
+
+Before: "heygem: internal error: DeadKernelError: Kernel died (run with -v for the traceback)",
+exit 1, as if it were a bug, and nothing said that the finished items were kept. Now one line
+says what happened and how to go on (the same command resumes), exit 2; the manifest keeps
+the finished item.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEECH = ROOT / "heygem_kernel" / "assets" / "sample_speech.wav"
+
+
+def test_a_killed_kernel_is_one_line_and_keeps_the_finished_items(tmp_path, clip_524, clip_590):
+    audio = tmp_path / "speech.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(SPEECH), "-t", "1.2", str(audio)], check=True)
+    videos = []
+    for clip in (clip_524, clip_590):
+        videos.append(tmp_path / clip.name)
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip), "-t", "1.2", "-c", "copy",
+                        str(videos[-1])], check=True)
+    run_dir = tmp_path / "batch"
+    proc = subprocess.Popen([sys.executable, "-m", "heygem_kernel", "batch", "--audio", str(audio), "--run-dir",
+                             str(run_dir), *map(str, videos)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "HEYGEM_LANG": "en"})
+    lines = []
+    killed = None
+    for line in proc.stderr:                      # the kernel is our child's child: kill it after item 1
+        lines.append(line)
+        if killed is None and "[1/2]" in line:
+            kernels = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                       if "ipykernel" in " ".join(p.cmdline())]
+            assert kernels, "no notebook kernel under the batch"
+            killed = kernels[0].pid
+            os.kill(killed, signal.SIGKILL)
+    proc.wait(timeout=300)
+    stderr = "".join(lines)
+    assert killed is not None, stderr
+    assert proc.returncode == 2, stderr[-2000:]
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    assert stderr.strip().splitlines()[-1] == (
+        "heygem: error: the batch's notebook kernel died (killed, or out of memory?); the finished items are kept: "
+        "run the same command again to go on from where it stopped")
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    status = {item["name"]: item["status"] for item in manifest["items"]}
+    assert sorted(status.values()) == ["ok", "pending"], status
