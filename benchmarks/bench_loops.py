@@ -7,7 +7,7 @@ issue's two acceptance figures for each:
   backward  fraction of output frames whose source frame is earlier than the previous
             output frame's (ping-pong: ~44%; acceptance: <= 2%)
   step      largest frame-to-frame change of the *rendered output* away from the mouth
-            (mean |grey difference| outside the lower-face boxes, loops.off_mouth_steps),
+            (mean |grey difference| outside the lower-face boxes, loop_measures.off_mouth_steps),
             divided by the clip's own 95th-percentile step measured the same way on the
             decoded source (acceptance: <= 1.5x)
 
@@ -22,8 +22,8 @@ four clips, through media.FrameSource at full size (no lip-sync render):
   step   at each join, the largest off-mouth step of the output from the frame before the fade
          to the first after it, / the clip's own 95th-percentile step (1.0: an ordinary frame)
   ghost  the largest loss of edge energy of the head above the nose inside the fade
-         (loops.ghosting: 0 for one image, 0.5 for a fully doubled one), beside the clip's own
-         95th-percentile sharpness dip (loops.natural_ghosting: motion blur)
+         (loop_measures.ghosting: 0 for one image, 0.5 for a fully doubled one), beside the clip's own
+         95th-percentile sharpness dip (loop_measures.natural_ghosting: motion blur)
   CPU    this process's CPU time per output frame to produce the frames (FrameSource, decoding
          in ffmpeg not counted), as planned and with the same plan plainly faded
 
@@ -48,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from heygem_kernel import RunOptions, audio, loops, media, pipeline, run  # noqa: E402
+from heygem_kernel import RunOptions, audio, loop_measures, loops, media, pipeline, run  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 CLIPS = ("talking_590", "talking_524", "talking_vfr_700")
@@ -60,7 +60,7 @@ BASELINE = "0625eed"     # main before aligned joins: its planner, with a plain 
 def own_p95(info, track) -> float:
     """The clip's 95th-percentile off-mouth step (its ordinary frame-to-frame change)."""
     lms = [track.landmarks[i] if track.valid[i] else None for i in range(info.n_frames)]
-    return float(np.percentile(loops.off_mouth_steps(media.iter_frames(info), lms), 95))
+    return float(np.percentile(loop_measures.off_mouth_steps(media.iter_frames(info), lms), 95))
 
 
 def cut(video: Path, start: float, seconds: float, work: Path) -> Path:
@@ -102,11 +102,11 @@ def measure(clip: str, seconds: float, work: Path, *, render: bool, window: tupl
                          options=RunOptions(loop=mode, sync_check=False))
             recorded = json.loads((result.run_dir / "result.json").read_text())["extra"]["loop"]
             same = recorded == json.loads(json.dumps(plan.to_dict()))
-            steps = loops.off_mouth_steps(media.iter_frames(media.probe_video(result.output)), lms)
+            steps = loop_measures.off_mouth_steps(media.iter_frames(media.probe_video(result.output)), lms)
         else:
             same = None
             with media.FrameSource(info, n_out=n_out, plan=plan) as source:
-                steps = loops.off_mouth_steps((f for _, f in source), lms)
+                steps = loop_measures.off_mouth_steps((f for _, f in source), lms)
         rows.append({"clip": clip, "mode": mode, "backward": plan.backward_fraction(), "step": steps.max() / p95,
                      "at_s": (int(steps.argmax()) + 1) / info.fps, "joins": len(plan.joins), "plan_s": plan_s,
                      "limit": plan.stats.get("step_limit"), "same_plan_as_run": same, "note": plan.note})
@@ -137,8 +137,8 @@ def measure_joins(clip: str, seconds: float, cache_dir: Path, base, png: Path | 
     env = audio.envelope(wav, sr=audio.SAMPLE_RATE, fps=info.fps, n_frames=n_out)
     source = list(media.iter_frames(info))
     lms = [track.landmarks[i] if track.valid[i] else None for i in range(info.n_frames)]
-    p95 = float(np.percentile(loops.off_mouth_steps(source, lms), 95))
-    ghost95 = float(np.percentile(loops.natural_ghosting(source, lms), 95))
+    p95 = float(np.percentile(loop_measures.off_mouth_steps(source, lms), 95))
+    ghost95 = float(np.percentile(loop_measures.natural_ghosting(source, lms), 95))
     kw = dict(n_out=n_out, fps=info.fps, thumbs=analysis.thumbs, landmarks=track.landmarks, valid=track.valid,
               envelope=env, frame_size=(info.width, info.height), n_src=info.n_frames)
     old = base.plan_loop(**kw)
@@ -148,7 +148,7 @@ def measure_joins(clip: str, seconds: float, cache_dir: Path, base, png: Path | 
     for name, plan in (("old", old), ("new", loops.plan_loop(**kw))):
         t0 = time.perf_counter()
         with media.FrameSource(info, n_out=n_out, plan=plan) as frames:
-            figures = loops.join_figures(plan, (f for _, f in frames), source, track)
+            figures = loop_measures.join_figures(plan, (f for _, f in frames), source, track)
         wall = time.perf_counter() - t0
         steps = np.array([f["step"] for f in figures]) / p95
         ghosts = np.array([f["ghost"] for f in figures])
@@ -178,7 +178,7 @@ def save_join_png(path: Path, plan, source: list, join: dict, track) -> None:
     import cv2
     path.parent.mkdir(parents=True, exist_ok=True)
     lm = plan.landmarks(track, join["at"])
-    box = loops.upper_head_box(lm, width=source[0].shape[1], height=source[0].shape[0]) if lm is not None else None
+    box = loop_measures.upper_head_box(lm, width=source[0].shape[1], height=source[0].shape[0]) if lm is not None else None
     x0, y0, x1, y1 = box or (0, 0, source[0].shape[1], source[0].shape[0])
     tiles = []
     for t in range(join["at"] - 1, min(len(plan), join["at"] + join["fade"] + 1)):

@@ -12,7 +12,7 @@ and a blend weight). It is only indices: the frames themselves still stream thro
   is a short cross-fade, scored by simulating it on the thumbnails and the landmarks so that
   no step of the output is larger than the footage's own ordinary frame step, and no join
   fades an open eye into a blink. The two frames of a fade are first warped to their
-  in-between pose by optical flow (:func:`morph_frames`), so a head that moved between them
+  in-between pose by optical flow (:func:`~heygem_kernel.loop_morph.morph_frames`), so a head that moved between them
   slides over instead of showing twice (``LoopPlan.blend``). Segments last at least
   ``MIN_SEGMENT_S`` (footage under 4 s: a share of it, ``SHORT_SEGMENT``). A beam search over
   join sequences prefers joins in pauses of the speech (low loudness envelope) and penalises
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .loop_morph import focus_box, morph_frames, shrink
 
 LOOP_MODES = ("seamless", "pingpong")
 
@@ -87,20 +88,9 @@ def descriptor(frame: np.ndarray) -> np.ndarray:
     import cv2
     # Averaging a 1080p frame straight down to 32 px takes OpenCV's slow fractional-area path
     # (~4 ms); an exact integer-factor shrink first (fast path), then the rest, ~1.5 ms.
-    grey = _shrink(frame, THUMB_SIZE * PRESHRINK_MARGIN)
+    grey = shrink(frame, THUMB_SIZE * PRESHRINK_MARGIN)
     grey = cv2.cvtColor(grey, cv2.COLOR_BGR2GRAY) if grey.ndim == 3 else grey
     return cv2.resize(grey, (THUMB_SIZE, THUMB_SIZE), interpolation=cv2.INTER_AREA)
-
-
-def _shrink(frame: np.ndarray, side: int) -> np.ndarray:
-    """``frame`` area-averaged by the largest integer factor that divides both sides and keeps
-    the shorter side >= ``side`` (OpenCV's fast path; fractional area averaging is ~3x slower)."""
-    import cv2
-    h, w = frame.shape[:2]
-    k = min(h, w) // side
-    while k > 1 and (h % k or w % k):
-        k -= 1
-    return cv2.resize(frame, (w // k, h // k), interpolation=cv2.INTER_AREA) if k > 1 else frame
 
 
 @dataclass(frozen=True)
@@ -128,7 +118,7 @@ class LoopPlan:
     blend     how two frames are mixed (:meth:`compose`): "morph" (aligned by optical flow,
               then faded) or "fade" (a plain cross-fade: a moving head shows twice)
     focus     (x0, y0, x1, y1) in 0..1 of the frame: the part the morph aligns (the head and
-              shoulders wherever they go in the clip, :func:`focus_box`); None: the whole frame
+              shoulders wherever they go in the clip, :func:`~heygem_kernel.loop_morph.focus_box`); None: the whole frame
     note      one line on a fallback (photo, short clip, no join found), else None
     """
 
@@ -167,7 +157,7 @@ class LoopPlan:
 
     def compose(self, a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
         """Output frame mixing source frames ``a`` and ``b`` [shape=(H, W, 3)] uint8 with weight
-        ``w`` of ``b`` (see :func:`morph_frames`)."""
+        ``w`` of ``b`` (see :func:`~heygem_kernel.loop_morph.morph_frames`)."""
         if self.blend == "fade" or w <= 0.0:
             import cv2
             return cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
@@ -268,225 +258,6 @@ def pingpong_plan(*, n_out: int, n_src: int, fps: float, note: str | None = None
 def still_plan(*, n_out: int, fps: float) -> LoopPlan:
     """A photo: every output frame shows frame 0."""
     return _plan("still", np.zeros(n_out), fps=fps, note="a photo: nothing to loop, the one frame is repeated")
-
-
-# ---------------------------------------------------------------------------------------------
-# Mixing two frames at a join. A plain cross-fade of two poses shows two heads (glasses, hair
-# and ears doubled) for the whole fade; warping both frames to the in-between pose first (the
-# motion that optical flow finds between them) shows one head moving from one pose to the other.
-FLOW_SIDE = 256          # flow on grey frames shrunk to a 256 px longer side (DIS medium: ~3-5 ms a pair)
-FLOW_SMOOTH = 0.005      # Gaussian sigma on the flow, x the longer side (1.3 px at 256): removes the
-                         # flow's speckle; more smoothing bends glasses that move unevenly (a turn)
-FLOW_MAX = 0.08          # displacements clipped at 8% of the longer side: joins differ by a few
-                         # pixels; anything larger is a flow error, better faded than smeared
-_FLOW = __import__("threading").local()   # a DIS instance and pixel grid per thread
-
-
-FLOW_TAPER = 0.1         # the flow fades to 0 over the outer 10% of the focus box: no seam where the
-                         # morph meets the plain fade of the (still) rest of the frame
-SWITCH_LEVEL = 16.0      # grey levels: where the aligned frames still differ (what the flow could not
-SWITCH_GAIN = 3.0        # align: a lens rim, a lock of hair) they are not shown both at once: the local
-                         # weight is pushed away from 1/2 by SWITCH_GAIN x (difference / SWITCH_LEVEL), a
-                         # switch near the middle of the fade instead of a double image. bench_loops
-                         # --joins, 60 s, gain 0 / 2 / 3 / 4: worst ghosting 0.116 / 0.095 / 0.086 / 0.082
-                         # (talking_524), 0.128 / 0.046 / 0.035 / 0.030 (talking_590); worst join step
-                         # 1.05 / 1.22 / 1.29 / 1.34x (524): the switch is a quicker change, not two heads
-FOCUS_PAD = (0.6, 0.9, 0.6, 0.6)   # focus: the face box grown by 0.6 face widths left and right, 0.9 face
-                                   # heights up (hair), 0.6 down (neck, shoulders)
-
-
-def focus_box(landmarks: np.ndarray, valid: np.ndarray, *, frame_size: tuple[int, int]) -> tuple[float, ...] | None:
-    """(x0, y0, x1, y1) in 0..1 of the frame: every valid frame's face box (landmarks
-    [shape=(N, 68, 2)] pixels of a ``frame_size`` (width, height) frame) grown by ``FOCUS_PAD``,
-    united; None without a face. The flow of a small face (a full-body shot) is found on this
-    crop at ``FLOW_SIDE``, not on the whole frame where the face would be a few flow pixels."""
-    if landmarks is None or valid is None or not np.any(valid):
-        return None
-    lm = landmarks[valid]
-    x0, y0 = lm[..., 0].min(axis=1), lm[..., 1].min(axis=1)
-    x1, y1 = lm[..., 0].max(axis=1), lm[..., 1].max(axis=1)
-    fw, fh = x1 - x0, y1 - y0
-    width, height = frame_size
-    box = (float(np.min(x0 - FOCUS_PAD[0] * fw)) / width, float(np.min(y0 - FOCUS_PAD[1] * fh)) / height,
-           float(np.max(x1 + FOCUS_PAD[2] * fw)) / width, float(np.max(y1 + FOCUS_PAD[3] * fh)) / height)
-    return tuple(float(np.clip(v, 0.0, 1.0)) for v in box)
-
-
-def join_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[shape=(H, W, 2)] float32 optical flow (pixels) from frame ``a`` to ``b`` [shape=(H, W, 3)]
-    uint8, ``a`` at p ~ ``b`` at p + flow(p): OpenCV DIS on grey copies shrunk to ``FLOW_SIDE``,
-    smoothed, clipped, tapered to 0 at the border (``FLOW_TAPER``), enlarged."""
-    import cv2
-    h, w = a.shape[:2]
-    scale = min(1.0, FLOW_SIDE / max(h, w))
-    size = (max(16, round(w * scale)), max(16, round(h * scale)))
-    grey = [cv2.cvtColor(cv2.resize(_shrink(f, min(size)), size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
-            for f in (a, b)]
-    dis = getattr(_FLOW, "dis", None)
-    if dis is None:
-        _FLOW.dis = dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    flow = cv2.GaussianBlur(dis.calc(grey[0], grey[1], None), (0, 0), FLOW_SMOOTH * max(size))
-    limit = FLOW_MAX * max(size)
-    np.clip(flow, -limit, limit, out=flow)
-    ramp = [np.clip(np.minimum(np.arange(n) + 0.5, n - 0.5 - np.arange(n)) / (FLOW_TAPER * n), 0.0, 1.0)
-            for n in size]
-    flow *= (ramp[1][:, None] * ramp[0][None, :]).astype(np.float32)[..., None]
-    flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
-    flow[..., 0] *= np.float32(w / size[0])
-    flow[..., 1] *= np.float32(h / size[1])
-    return flow
-
-
-def _grid(width: int, height: int) -> np.ndarray:
-    """[shape=(height, width, 2)] float32 (x, y) of every pixel (cached per thread and size)."""
-    grid = getattr(_FLOW, "grid", None)
-    if grid is None or grid.shape[:2] != (height, width):
-        xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-        _FLOW.grid = grid = np.dstack(np.meshgrid(xs, ys))
-    return grid
-
-
-def morph_frames(a: np.ndarray, b: np.ndarray, w: float, *,
-                 focus: tuple[float, float, float, float] | None = None) -> np.ndarray:
-    """Frames ``a`` and ``b`` [shape=(H, W, 3)] uint8 warped to the pose a fraction ``w`` of the
-    way from ``a`` to ``b`` (:func:`join_flow`), then mixed with weight ``w`` of ``b``: one head
-    moving between the two poses, where a plain cross-fade shows both. Where the warped frames
-    still differ the local weight switches faster (``SWITCH_GAIN``). Only the ``focus`` box
-    (0..1 of the frame, :func:`focus_box`; None: all) is warped; the rest is plainly faded."""
-    import cv2
-    out = cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
-    h, wd = a.shape[:2]
-    x0, y0, x1, y1 = (0, 0, wd, h) if focus is None else (
-        int(focus[0] * wd), int(focus[1] * h), int(np.ceil(focus[2] * wd)), int(np.ceil(focus[3] * h)))
-    if min(x1 - x0, y1 - y0) < 16:
-        return out
-    ca, cb = a[y0:y1, x0:x1], b[y0:y1, x0:x1]
-    flow, grid = join_flow(ca, cb), _grid(x1 - x0, y1 - y0)
-    wa, wb = (cv2.remap(frame, cv2.scaleAdd(flow, shift, grid), None, cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE) for frame, shift in ((ca, -w), (cb, 1.0 - w)))
-    differ = cv2.GaussianBlur(cv2.cvtColor(cv2.absdiff(wa, wb), cv2.COLOR_BGR2GRAY), (0, 0), 1.5).astype(np.float32)
-    local = np.clip(0.5 + (w - 0.5) * (1.0 + np.float32(SWITCH_GAIN / SWITCH_LEVEL) * differ), 0.0, 1.0)
-    fa = wa.astype(np.float32)
-    fa += (wb.astype(np.float32) - fa) * local[..., None]
-    out[y0:y1, x0:x1] = np.clip(fa + 0.5, 0, 255).astype(np.uint8)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Measuring a loop (benchmarks/bench_loops.py, tests): how often the output steps backwards
-# through the source, and its largest frame-to-frame change away from the mouth.
-def lower_face_box(landmarks: np.ndarray | None, *, width: int, height: int) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) pixel box that the mouth re-render may touch: nose tip (33) to chin (8),
-    jaw width (points 2-14), padded by 15% of that width; None without landmarks."""
-    if landmarks is None or not np.all(np.isfinite(landmarks)):
-        return None
-    x0, x1 = float(landmarks[2:15, 0].min()), float(landmarks[2:15, 0].max())
-    y0, y1 = float(landmarks[33, 1]), float(landmarks[8, 1])
-    pad = 0.15 * (x1 - x0)
-    return (max(0, int(x0 - pad)), max(0, int(y0 - pad)), min(width, int(np.ceil(x1 + pad)) + 1),
-            min(height, int(np.ceil(y1 + pad)) + 1))
-
-
-def off_mouth_steps(frames, landmarks) -> np.ndarray:
-    """[shape=(T-1,)] mean absolute grey-level change (0..255) between consecutive frames,
-    outside the lower-face boxes (:func:`lower_face_box`) of both; streams, two frames held.
-
-    frames    iterable of [shape=(H, W, 3)] uint8 BGR
-    landmarks iterable of [shape=(68, 2)] or None, one per frame
-    """
-    import cv2
-    steps: list[float] = []
-    prev = prev_box = None
-    for frame, lm in zip(frames, landmarks):
-        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.int16)
-        box = lower_face_box(lm, width=grey.shape[1], height=grey.shape[0])
-        if prev is not None:
-            keep = np.ones(grey.shape, bool)
-            for b in (box, prev_box):
-                if b is not None:
-                    keep[b[1]:b[3], b[0]:b[2]] = False
-            steps.append(float(np.abs(grey - prev)[keep].mean()))
-        prev, prev_box = grey, box
-    return np.asarray(steps, np.float64)
-
-
-def upper_head_box(landmarks: np.ndarray | None, *, width: int, height: int) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) pixel box of the head above the nose tip (eyes, glasses, brows, hair:
-    where a doubled image shows and the mouth re-render never reaches): jaw width padded 25%
-    each side, from half a face width above the brows down to the nose tip (33); None without
-    landmarks."""
-    if landmarks is None or not np.all(np.isfinite(landmarks)):
-        return None
-    x0, x1 = float(landmarks[0:17, 0].min()), float(landmarks[0:17, 0].max())
-    fw = x1 - x0
-    y0, y1 = float(landmarks[17:27, 1].min()) - 0.5 * fw, float(landmarks[33, 1])
-    box = (max(0, int(x0 - 0.25 * fw)), max(0, int(y0)), min(width, int(np.ceil(x1 + 0.25 * fw))),
-           min(height, int(np.ceil(y1))))
-    return box if box[2] - box[0] >= 8 and box[3] - box[1] >= 8 else None
-
-
-SHARP_WIDTH = 128        # sharpness is measured on the head box shrunk to 128 px wide (noise averaged out)
-
-
-def sharpness(frame: np.ndarray, box: tuple[int, int, int, int]) -> float:
-    """Mean squared Sobel gradient (grey levels^2) of ``frame``'s ``box``, shrunk to ``SHARP_WIDTH``.
-    A plain cross-fade of two offset images halves it at w = 0.5 (each edge kept at half
-    contrast, twice); an aligned mix keeps it."""
-    import cv2
-    x0, y0, x1, y1 = box
-    crop = frame[y0:y1, x0:x1]
-    grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
-    h = max(8, round(grey.shape[0] * SHARP_WIDTH / grey.shape[1]))
-    grey = cv2.resize(grey, (SHARP_WIDTH, h), interpolation=cv2.INTER_AREA).astype(np.float32)
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
-    return float(np.mean(gx * gx + gy * gy))
-
-
-def ghosting(out: np.ndarray, a: np.ndarray, b: np.ndarray, w: float, box: tuple[int, int, int, int]) -> float:
-    """Edge energy the mix ``out`` of ``a`` and ``b`` (weight ``w`` of ``b``) lost in ``box``:
-    1 - sharpness(out) / ((1 - w) sharpness(a) + w sharpness(b)). ~0 for one image, up to 0.5
-    for a fully doubled one at w = 0.5."""
-    ref = (1.0 - w) * sharpness(a, box) + w * sharpness(b, box)
-    return 1.0 - sharpness(out, box) / max(ref, 1e-6)
-
-
-def natural_ghosting(frames: list, landmarks: list) -> np.ndarray:
-    """[shape=(N-2,)] the footage's own sharpness dips, 1 - S(k) / mean(S(k-1), S(k+1)) on frame
-    k's head box (motion blur, focus): the yardstick for :func:`ghosting` at the joins."""
-    out = []
-    for k in range(1, len(frames) - 1):
-        box = upper_head_box(landmarks[k], width=frames[k].shape[1], height=frames[k].shape[0])
-        if box is None:
-            continue
-        ref = 0.5 * (sharpness(frames[k - 1], box) + sharpness(frames[k + 1], box))
-        out.append(1.0 - sharpness(frames[k], box) / max(ref, 1e-6))
-    return np.asarray(out, np.float64)
-
-
-def join_figures(plan: "LoopPlan", out_frames, source: list, track) -> list[dict]:
-    """Per join of ``plan``: ``step``, the largest off-mouth step (:func:`off_mouth_steps`) of
-    the output from the frame before the fade to the first frame after it, and ``ghost``, the
-    largest :func:`ghosting` inside its fade; streams ``out_frames`` (the rendered output,
-    [shape=(H, W, 3)] uint8 each), with ``source`` the source frames at the same size."""
-    joins = list(plan.joins)
-    windows = [(max(1, j.at), min(len(plan) - 1, j.at + j.fade)) for j in joins]   # steps t-1 -> t
-    rows = [{"at": j.at, "from": j.src_from, "to": j.src_to, "fade": j.fade, "step": 0.0, "ghost": 0.0}
-            for j in joins]
-    prev = None
-    lms = (plan.landmarks(track, t) for t in range(len(plan)))
-    for t, (frame, lm) in enumerate(zip(out_frames, lms)):
-        near = [k for k, (first, last) in enumerate(windows) if first <= t <= last]
-        if near and prev is not None:
-            step = float(off_mouth_steps([prev[0], frame], [prev[1], lm])[0])
-            a, b, w = plan.frame_sources(t)
-            box = upper_head_box(lm, width=frame.shape[1], height=frame.shape[0])
-            ghost = ghosting(frame, source[a], source[b], w, box) if b >= 0 and box is not None else 0.0
-            for k in near:
-                rows[k]["step"] = max(rows[k]["step"], step)
-                rows[k]["ghost"] = max(rows[k]["ghost"], ghost)
-        prev = (frame, lm)
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------

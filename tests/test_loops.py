@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from heygem_kernel import RunOptions, audio, loops, media, pipeline, run
+from heygem_kernel import RunOptions, audio, loop_measures, loops, media, pipeline, run
 from heygem_kernel.cli import main as cli_main
 from heygem_kernel.errors import InputError
 
@@ -41,10 +41,10 @@ def _figures(case, plan: loops.LoopPlan) -> tuple[float, float]:
     measured on the frames media.FrameSource produces for the plan (cross-fades included)."""
     info, analysis, _, _ = case
     track = analysis.track
-    own = loops.off_mouth_steps(media.iter_frames(info), [track.landmarks[i] if track.valid[i] else None
+    own = loop_measures.off_mouth_steps(media.iter_frames(info), [track.landmarks[i] if track.valid[i] else None
                                                           for i in range(info.n_frames)])
     with media.FrameSource(info, n_out=len(plan), plan=plan) as source:
-        out = loops.off_mouth_steps((f for _, f in source), (plan.landmarks(track, t) for t in range(len(plan))))
+        out = loop_measures.off_mouth_steps((f for _, f in source), (plan.landmarks(track, t) for t in range(len(plan))))
     return plan.backward_fraction(), float(out.max() / np.percentile(own, 95))
 
 
@@ -211,9 +211,9 @@ def _join_figures(case, plan: loops.LoopPlan) -> tuple[float, float]:
     info, analysis, _, _ = case
     track = analysis.track
     source = list(media.iter_frames(info))
-    own = loops.off_mouth_steps(source, [track.landmarks[i] if track.valid[i] else None for i in range(len(source))])
+    own = loop_measures.off_mouth_steps(source, [track.landmarks[i] if track.valid[i] else None for i in range(len(source))])
     with media.FrameSource(info, n_out=len(plan), plan=plan) as frames:
-        rows = loops.join_figures(plan, (f for _, f in frames), source, track)
+        rows = loop_measures.join_figures(plan, (f for _, f in frames), source, track)
     assert len(rows) == len(plan.joins) >= 3
     return max(r["ghost"] for r in rows), max(r["step"] for r in rows) / float(np.percentile(own, 95))
 
@@ -257,10 +257,10 @@ def test_a_short_clip_loops_forward_instead_of_pingpong(media_dir, tmp_path, cli
     assert plan.backward_fraction() <= 0.07 < 0.4 < pingpong.backward_fraction()
     assert plan.backward_steps() == len(plan.joins)
     source = [f for f, _ in zip(media.iter_frames(info), range(n))]
-    own = loops.off_mouth_steps(source, [track.landmarks[i] for i in range(n)])
+    own = loop_measures.off_mouth_steps(source, [track.landmarks[i] for i in range(n)])
     frames = (source[a] if b < 0 else plan.compose(source[a], source[b], w)
               for a, b, w in map(plan.frame_sources, range(n_out)))
-    rows = loops.join_figures(plan, frames, source, track)
+    rows = loop_measures.join_figures(plan, frames, source, track)
     assert max(r["step"] for r in rows) <= 1.5 * np.percentile(own, 95), rows
     assert max(r["ghost"] for r in rows) < 0.1, rows
 
@@ -319,7 +319,7 @@ def test_a_full_body_shots_small_face_is_aligned_too(clip_portrait, tmp_path):
     def worst_ghost(p: loops.LoopPlan) -> float:
         frames = (source[a] if b < 0 else p.compose(source[a], source[b], w) for a, b, w in map(p.frame_sources,
                                                                                                 range(n_out)))
-        return max(r["ghost"] for r in loops.join_figures(p, frames, source, track))
+        return max(r["ghost"] for r in loop_measures.join_figures(p, frames, source, track))
 
     ghost = worst_ghost(plan)
     whole_frame = worst_ghost(dataclasses.replace(plan, focus=None))
