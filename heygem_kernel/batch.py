@@ -61,7 +61,9 @@ ENV_LOCK_HELD = "HEYGEM_BATCH_LOCK_HELD"
 OUTPUTS_DIR = "outputs"          # <run_dir>/outputs/<name>.mp4: the finished videos
 ITEMS_DIR = "items"              # <run_dir>/items/<name>/: each item's engine run record
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".flv", ".mpg", ".mpeg", ".ts",
-                    ".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+                    ".mts", ".m2ts", ".3gp", ".wmv", ".mxf", ".vob",      # camcorders, phones, Windows, broadcast
+                    ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+SKIPPED_NAMES_SHOWN = 5          # a folder's skipped files named in the warning, then "..."
 # Options that change how a run goes, not what it produces: not part of an item's key.
 NON_OUTPUT_OPTIONS = frozenset({"use_cache"})
 PROGRESS_JSON = "progress.json"  # <run_dir>/items/<name>/progress.json while an item runs
@@ -93,8 +95,14 @@ def expand_videos(videos: str | os.PathLike | Sequence[str | os.PathLike]) -> li
     for entry in videos:
         path = Path(str(entry)).expanduser()
         if path.is_dir():
-            found += sorted(p for p in path.iterdir()
-                            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith("."))
+            files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            found += [p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
+            skipped = [p.name for p in files if p.suffix.lower() not in VIDEO_EXTENSIONS]
+            if skipped:   # a presenter recorded as .MOD or .heic must not vanish from the batch without a word
+                from .i18n import _
+                LOG.warning("%s", _("{folder}: {n} file(s) skipped, not a video or photo by their extension: {names}",
+                                    folder=path, n=len(skipped), names=", ".join(skipped[:SKIPPED_NAMES_SHOWN])
+                                    + (", ..." if len(skipped) > SKIPPED_NAMES_SHOWN else "")))
         else:
             found.append(path)
     return [p.absolute() for p in found]
