@@ -138,18 +138,42 @@ def _dist_version(name: str) -> str:
 def versions() -> dict[str, str]:
     """Versions of the interpreter, the libraries already imported, and ffmpeg."""
     found = {"python": platform.python_version(), "platform": platform.platform()}
-    for mod in ("numpy", "cv2", "mediapipe", "librosa", "pocketsphinx", "torch"):
+    for mod in ("numpy", "cv2", "mediapipe", "librosa", "pocketsphinx", "torch", "onnxruntime", "diffusers",
+                "transformers"):
         module = sys.modules.get(mod)
         if module is not None:   # pocketsphinx has no __version__: its installed distribution's
             found[mod] = str(getattr(module, "__version__", None) or _dist_version(mod))
     from . import __version__
     found["heygem_kernel"] = __version__
+    source = _source_revision()
+    if source:
+        found["heygem_source"] = source
     with contextlib.suppress(Exception):
         import subprocess
         from .media import ffmpeg_exe
         first = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True, timeout=10)
         found["ffmpeg"] = first.stdout.split("\n", 1)[0].replace("ffmpeg version ", "").split(" Copyright")[0]
     return found
+
+
+def _source_revision() -> str | None:
+    """The git commit the engine runs from, "+modified" when tracked files differ from it, or None
+    outside a git checkout: the version number stays 0.1.0 from one change to the next, so it alone
+    cannot tell a colleague which code made a run."""
+    import subprocess
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+modified" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 
 TMP_MARK = ".tmp-"          # in every temporary name atomic_output makes (stale ones are swept)

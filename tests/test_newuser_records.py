@@ -139,3 +139,16 @@ def test_rerun_warns_when_an_input_is_not_the_recorded_file(recorded, tmp_path):
             "reproduce the recorded one") in proc.stderr
     again = heygem("run", "--from", run_dir, "--runs-root", tmp_path / "again", "--quiet", cwd=work)
     assert again.returncode == 0 and "sha256" not in again.stderr, again.stderr[-2000:]
+
+
+def test_the_record_names_the_code_revision(recorded):
+    _work, run_dir, _new = recorded
+    versions = _params(run_dir)["versions"]
+    if not (ROOT / ".git").exists():                              # an unpacked release: nothing to name
+        assert "heygem_source" not in versions
+        return
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert versions["heygem_source"] == head + ("+modified" if dirty else "")
