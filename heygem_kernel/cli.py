@@ -9,6 +9,7 @@ anything else is a bug and prints one line too (``-v`` shows the traceback), exi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import logging
@@ -163,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the real command line (not an in-process call from tests or notebooks)
         _filter_native_stderr()
         _stop_on_signals()
+        # a terminal or log file that cannot show a Chinese file name (latin-1, ascii) gets it escaped,
+        # not an "internal error" after the run's output was written
+        with contextlib.suppress(AttributeError, ValueError):
+            sys.stdout.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)   # what was typed (`run --from` reads it)

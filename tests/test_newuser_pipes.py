@@ -40,3 +40,15 @@ def test_an_open_pipe_gets_the_whole_table(clip_524):
                           capture_output=True, text=True, timeout=300, env={**os.environ, "HEYGEM_LANG": "en"})
     assert proc.returncode == 0, proc.stderr
     assert clip_524.name in proc.stdout
+
+
+def test_a_console_that_cannot_show_chinese_gets_it_escaped(tmp_path, clip_524):
+    """Before: with a latin-1 or ascii console (PYTHONIOENCODING, an old locale, a log file opened so)
+    the result line naming 李四.mp4 was "internal error: UnicodeEncodeError", exit 1, after the work."""
+    clip = tmp_path / "李四.mp4"
+    clip.symlink_to(clip_524)
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "scan", str(clip), "--samples", "1"],
+                          capture_output=True, timeout=300,
+                          env={**os.environ, "HEYGEM_LANG": "en", "PYTHONIOENCODING": "latin-1"})
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    assert b"\\u674e\\u56db.mp4" in proc.stdout
