@@ -594,7 +594,8 @@ def check(job: Job):
     """
     from . import sync as sync_mod
     r, info, speech = job.rendered, job.info, job.speech     # speech: its language's front end too
-    est = sync_mod.estimate_from_speech(r.mouth_open, speech=speech, fps=info.fps, mouth_width=r.mouth_width)
+    est = sync_mod.estimate_from_speech(r.mouth_open, speech=speech, fps=info.fps, mouth_width=r.mouth_width,
+                                        eye_distance_px=sync_mod.eye_distance(job.analysis.track))
     job.sync_targets = sync_mod.check_targets(job.feats.visemes, speech=speech, fps=info.fps)
     LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", est.offset_frames,
              est.confidence, est.correlation)

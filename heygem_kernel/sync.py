@@ -22,9 +22,10 @@ CALIBRATION (benchmarks/calibrate_sync.py; mouths from ``landmarks.track_video``
 (``visemes.MOUTH_DELAY`` = 42 ms, built into the reference) is where the farthest of the four
 in-sync recordings in ``../shared/media`` reads nearest 0 (:func:`calibrate_mouth_delay`, the
 midpoint of the extreme readings): talking_590, talking_524, talking_vfr_700 (VFR, ~22 fps)
-and portrait_1080x1920 (small face). With it they read -0.93, +0.72, +0.97 and -0.25 frames
+and portrait_1080x1920 (a seated presenter). With it they read -0.93, +0.72, +0.97 and -0.47 frames
 (in-sample). Leave-one-out (zero from the other three) the left-out clip reads -1.16, +0.58,
-+0.97 and -0.41 frames: CALIBRATION_LOO_ERROR_FRAMES bounds that.
++0.92 and -0.67 frames: CALIBRATION_LOO_ERROR_FRAMES bounds that. (The portrait read -0.25 / -0.41
+before its in-breath opened the reference, visemes.INHALE; the zero did not move.)
 
 Why the clips want different zeros (+2, +67, +82 and +18 ms each on its own): not the speakers
 so much as how the pictures were captured. talking_590 and the portrait are camera footage at
@@ -64,7 +65,7 @@ same frames and the curve has no edge bias.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,11 +99,22 @@ MAX_NO_FACE = 0.5           # more than half the frames without a face: no estim
 # cut every 2 s, speech_zh_8s, speech_en_5s, the other clips' audio, each also 1 s later): 95th
 # percentiles 0.42, 0.37, 0.37 for 3.7..4.7 s windows and 0.25 for the 8.8 s portrait, i.e.
 # 0.72..0.82 / sqrt(window seconds); CHANCE_K takes the top of that range. Own audio: 0.55,
-# 0.54, 0.57 (talking_590/524/vfr_700) and 0.15 for the portrait (smiles move its mouth more
-# than speech: its reading is reported as low confidence).
+# 0.54, 0.57 (talking_590/524/vfr_700) and 0.24 for the portrait (0.15 before visemes.INHALE):
+# below chance, so its reading is reported as low confidence. Not its face size (eyes 120 px apart,
+# see MIN_EYE_DISTANCE_PX): this speaker talks smiling, lips apart, and her inner-lip gap closes
+# for rounded vowels (OW, W) where the viseme model opens it.
 CHANCE_K = 0.82
 CHANCE_K_OPEN_ONLY = 1.05   # the same without the width channel (95th percentiles 0.51..0.57)
 CHANCE_FLOOR = 0.15
+# Smallest face whose mouth the check reads: MIN_EYE_DISTANCE_PX between the outer eye corners
+# (FaceTrack.inter_ocular, median over the frames). Measured on real footage shrunk with ffmpeg
+# (area filter, crf 18; tests/test_small_face.py): the detrended mouth track against the
+# full-resolution one gives r 0.99 at 60-77 px, 0.97 at 30-54 px, 0.92-0.96 at 24-38 px, then
+# 0.90 / 0.80 at 18 px (portrait_1080x1920 / talking_590) and 0.81 at 15 px, where talking_590's
+# reading moved by half a frame. A seated presenter in 1080p (portrait: 120 px; the same shot
+# in landscape ~65 px) is far above it: such a clip's low confidence is its speech, not its size.
+# Below it the offset is still computed, but reported as low confidence (``too_small``).
+MIN_EYE_DISTANCE_PX = 24.0
 # ITU-R BT.1359: offsets a viewer can detect start at sound 45 ms before the picture (video
 # lags) and 125 ms after it (video leads). The verdict says "in sync" only at |offset| <= 1
 # frame (the measurement's resolution), so it never contradicts the number; larger offsets
@@ -132,6 +144,8 @@ class SyncEstimate:
     chance         confidence unrelated speech reaches 5 % of the time for this window length.
     window_frames  number of mouth frames (with a face) the curve was computed on.
     note           why there is no estimate ("" when there is one).
+    eye_distance_px  median outer-eye-corner distance of the measured face (pixels; NaN when
+                   not given): below ``MIN_EYE_DISTANCE_PX`` the estimate is not ``reliable``.
     """
 
     offset_frames: int
@@ -147,6 +161,7 @@ class SyncEstimate:
     note: str = ""
     curve_combined: np.ndarray | None = field(default=None, repr=False)
     method: str = ""
+    eye_distance_px: float = float("nan")
 
     @property
     def lags(self) -> np.ndarray:
@@ -156,7 +171,12 @@ class SyncEstimate:
     @property
     def reliable(self) -> bool:
         """The peak stands clearly above what unrelated speech gives (confidence > chance)."""
-        return not self.note and self.confidence > self.chance
+        return not self.note and not self.too_small and self.confidence > self.chance
+
+    @property
+    def too_small(self) -> bool:
+        """The face is too small for its lips to be read (``MIN_EYE_DISTANCE_PX``)."""
+        return bool(self.eye_distance_px < MIN_EYE_DISTANCE_PX)     # NaN (not given): False
 
     @property
     def in_sync(self) -> bool:
@@ -178,6 +198,10 @@ class SyncEstimate:
         a :class:`heygem_kernel.i18n.Text` (English as a ``str``; ``.localized()`` in the user's language)."""
         if self.note:
             return Text("low confidence: {note}", note=self.note)
+        if self.too_small:
+            return Text("low confidence: the face is too small to read the lips ({px:.0f} px between the eye "
+                        "corners, {needed:.0f} needed); the offset is a guess", px=self.eye_distance_px,
+                        needed=MIN_EYE_DISTANCE_PX)
         if not self.reliable:
             return Text("low confidence: the mouth does not clearly follow this speech (confidence "
                         "{confidence:.2f}, chance level {chance:.2f}); the offset is a guess",
@@ -206,6 +230,8 @@ class SyncEstimate:
             "method": self.method,
             "verdict": self.verdict(), "fps": float(self.fps), "max_shift": int(self.max_shift),
             "window_frames": int(self.window_frames), "note": self.note,
+            "eye_distance_px": (None if not math.isfinite(self.eye_distance_px)
+                                else round(float(self.eye_distance_px), 1)),
             "lags": [round(float(x), 3) for x in self.lags],
             "curve": [round(float(x), 4) for x in self.curve],
             "curve_combined": (None if self.curve_combined is None
@@ -427,13 +453,15 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
 
 def estimate_from_speech(mouth_open: np.ndarray, *, phones: list | None = None, speech=None, fps: float,
                          mouth_width: np.ndarray | None = None,
-                         max_shift: int | None = None) -> SyncEstimate:
+                         max_shift: int | None = None, eye_distance_px: float | None = None) -> SyncEstimate:
     """Offset of a mouth track [shape=(T,)] against the calibrated real-speech reference of
     ``phones`` (see :func:`speech_reference`); what ``heygem sync`` and every run report.
 
     Pass ``speech`` (an :class:`heygem_kernel.audio.Speech`) instead of ``phones`` to use the
     same front end as the render: its phones and, for a non-English ``speech.language``, the
-    spectral closure cue (:func:`language_cue`; the method then says so).
+    spectral closure cue (:func:`language_cue`; the method then says so). ``eye_distance_px``:
+    the face's size (``FaceTrack.inter_ocular``, median); a face below ``MIN_EYE_DISTANCE_PX``
+    makes the estimate low confidence.
     """
     if (phones is None) == (speech is None):
         raise ValueError("estimate_from_speech: pass either phones or speech")
@@ -442,9 +470,12 @@ def estimate_from_speech(mouth_open: np.ndarray, *, phones: list | None = None, 
     ref = speech_reference(speech.phones if speech is not None else phones, fps=fps, n_frames=n,
                            constriction=cue)
     method = METHOD_REFERENCE if cue is None else f"{METHOD_REFERENCE}; {METHOD_LANGUAGE.format(language=speech.language)}"
-    return estimate_offset(mouth_open, ref["open"], fps=fps, max_shift=max_shift,
-                           mouth_width=mouth_width, speech_width=None if mouth_width is None else ref["width"],
-                           speech_closure=ref["closure"], method=method)
+    est = estimate_offset(mouth_open, ref["open"], fps=fps, max_shift=max_shift,
+                          mouth_width=mouth_width, speech_width=None if mouth_width is None else ref["width"],
+                          speech_closure=ref["closure"], method=method)
+    if eye_distance_px is not None:
+        est = replace(est, eye_distance_px=float(eye_distance_px))
+    return est
 
 
 def calibrate_mouth_delay(clips: list[tuple[np.ndarray, np.ndarray | None, list, float]], *,
@@ -524,6 +555,12 @@ class SyncReport:
                 "plot": None if self.plot is None else str(self.plot), **self.estimate.to_dict()}
 
 
+def eye_distance(track) -> float:
+    """Median outer-eye-corner distance (pixels) of a FaceTrack's faces; NaN without a face."""
+    io = np.asarray(track.inter_ocular(), np.float64)
+    return float(np.nanmedian(io)) if np.isfinite(io).any() else float("nan")
+
+
 def _own_speech(video: Path, shift: float, language: str = "auto"):
     """The video's own audio track as a Speech, aligned to its first picture.
 
@@ -580,7 +617,8 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
     n = min(track.n_frames, speech.n_frames_at(fps))
     feats = speech.features(fps=fps, n_frames=n)
     mouth, width = track.mouth_open()[:n], track.mouth_width()[:n]
-    estimate = estimate_from_speech(mouth, speech=speech, fps=fps, max_shift=max_shift, mouth_width=width)
+    estimate = estimate_from_speech(mouth, speech=speech, fps=fps, max_shift=max_shift, mouth_width=width,
+                                    eye_distance_px=eye_distance(track))
     ref = speech_reference(speech.phones, fps=fps, n_frames=n, constriction=language_cue(speech, fps=fps, n_frames=n))
     plot_path = None
     if plot is not None:

@@ -61,16 +61,29 @@ MIN_PAUSE = 0.12            # s; silence at least this long is a pause (shorter:
 #   slow phrase-level opening and the fast articulation disagreed. A breath is sound in a pause
 #   BREATH_DB above the recording's quiet level (5th percentile of 10 ms levels), running up to
 #   the phrase with gaps of at most BREATH_GAP_S (the glottis closes briefly before voicing).
+# * Lips cannot be shut while the speaker breathes in through the mouth: when the phrase after an
+#   audible in-breath starts with a lip closure (M/B/P/F/V), the breath is painted INHALE (an
+#   open, neutral mouth: the shape of AH) and the closure keeps its own time, instead of the
+#   closed shape being drawn back over the breath. portrait_1080x1920 opens its mouth widest of
+#   the whole clip (0.35 D, frames 227-236) to breathe in before a "P" at 9.34 s, and the
+#   targets held it shut for 14 frames (its self-reenactment render's targets fitted its mouth
+#   0.16, and 0.36 with those 14 frames left out). With INHALE the clip's targets reach raw r 0.37 at lag 0 (was 0.21;
+#   benchmarks/calibrate_sync.py "target r0"; 0.35 / 0.38 with an INHALE opening of 0.5 /
+#   0.85). In-sample, two events of one clip: at the other (6.3 s) the lips were already shut
+#   ~150 ms before the P burst, which a pre-burst hold would draw, but a 100 ms hold lost more
+#   at 9.34 s (whose recognised P never closed the real lips: 0.31). The other three clips have
+#   no such phrase and are unchanged.
 BREATH_DB = 10.0            # dB above the recording's quiet level
 BREATH_MAX_S = 0.8          # s; in-breaths searched this far back from the phrase onset
 BREATH_GAP_S = 0.15         # s; quiet gaps allowed inside / after the in-breath
 MIN_BREATH_S = 0.05         # s; shorter sounds are clicks, not breaths
+INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to breathe in
 # The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py): the mouths of the four
 # in-sync shared clips trail the model above by 42 ms, the midpoint of what the clips want on
 # their own (talking_590 +2, talking_524 +67, talking_vfr_700 +82, portrait_1080x1920 +18 ms:
 # the two camera recordings agree, the two ~22 fps screen captures show their pictures ~65 ms
 # late), so every speech segment is moved this much later. Leave-one-out (the zero of the other
-# three, read on the fourth) the held-out clip reads -1.16, +0.58, +0.97, -0.41 frames
+# three, read on the fourth) the held-out clip reads -1.16, +0.58, +0.92, -0.67 frames
 # (sync.calibrate_mouth_delay).
 MOUTH_DELAY = 0.042         # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
@@ -111,7 +124,7 @@ _CLASSES: dict[tuple[float, float, float], tuple[str, ...]] = {
     (0.15, 0.15, 0.95): ("W",),
     (0.85, 0.55, 0.00): ("AA",),                             # open vowels
     (0.80, 0.70, 0.00): ("AE",),
-    (0.70, 0.50, 0.00): ("AH",),
+    (0.70, 0.50, 0.00): ("AH", INHALE),                      # INHALE: breathing in (real_timing)
     (0.75, 0.30, 0.55): ("AO",),
     (0.80, 0.40, 0.45): ("AW",),
     (0.80, 0.65, 0.00): ("AY",),
@@ -252,7 +265,9 @@ def real_timing(phones: list[PhoneSegment]) -> list[PhoneSegment]:
     ``MOUTH_DELAY`` later (the zero calibrated on real footage); the first segment after a pause
     (silence, breath or noise of at least ``MIN_PAUSE`` in all) starts ``ONSET_LEAD`` earlier,
     or at the pause's in-breath (+BREATH+, :func:`mark_breaths`) when that starts earlier; the
-    last one before a pause ends ``OFFSET_LAG`` later (eating into the pause). Silences are
+    last one before a pause ends ``OFFSET_LAG`` later (eating into the pause). A phrase that
+    starts with a lip closure after an in-breath keeps the closure at its time and gets an
+    ``INHALE`` segment (open) over the breath before it. Silences are
     returned unshifted; speech segments follow them in time order, so painting the list in
     order lets speech overwrite the silence it reaches into.
     """
@@ -273,9 +288,13 @@ def real_timing(phones: list[PhoneSegment]) -> list[PhoneSegment]:
         start, end = seg.start - lead, seg.end - lead
         if i == 0 or (quiet[i - 1] and seg.start - run_start[i - 1] >= MIN_PAUSE):
             onset = ONSET_LEAD
-            if i and phones[i - 1].phone.upper() == "+BREATH+":
+            breath = i > 0 and phones[i - 1].phone.upper() == "+BREATH+"
+            if breath:
                 onset = max(onset, min(seg.start - phones[i - 1].start, BREATH_MAX_S))
-            start -= onset
+            if breath and seg.phone.upper().rstrip("012") in CLOSURES:
+                speech.append(PhoneSegment(INHALE, start - onset, start))   # open to breathe in
+            else:
+                start -= onset
         if i + 1 == n or (quiet[i + 1] and run_end[i + 1] - seg.end >= MIN_PAUSE):
             end += OFFSET_LAG
         speech.append(PhoneSegment(seg.phone, start, end))

@@ -56,7 +56,7 @@ def _plot_path(name: str) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..sync import measure_video_sync
+    from ..sync import MIN_EYE_DISTANCE_PX, measure_video_sync
 
     if args.max_shift is not None and args.max_shift < 1:
         raise InputError("--max-shift must be at least 1 frame, got {max_shift}", max_shift=args.max_shift)
@@ -80,6 +80,8 @@ def main(args: argparse.Namespace) -> int:
                        no_face=report.frames_no_face)),
         (_("audio"), str(report.audio) if report.audio is not None else own),
         (_("language"), language_label(report.language)),
+        (_("face"), _("eyes {px:.0f} px apart (lips are read from {needed:.0f} px)",
+                      px=est.eye_distance_px, needed=MIN_EYE_DISTANCE_PX)),
         (_("offset"), _("{frames:+d} frames ({ms:+.0f} ms; sub-frame {exact:+.2f}); positive = video lags audio",
                         frames=est.offset_frames, ms=est.offset_ms, exact=est.offset_exact)),
         (_("confidence"), _("{confidence:.2f} (chance level for this length: {chance:.2f})",
