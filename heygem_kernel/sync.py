@@ -529,6 +529,9 @@ class SyncReport:
     audio_shift_s  seconds the video's own audio track starts after its picture (container
                    start times, applied before measuring); 0 for a separate ``audio`` file.
     language       the speech's language code the reference was built for (``--language``).
+    cadence        repeated pictures / skipped timestamps of the video (:mod:`heygem_kernel.cadence`):
+                   its ``note()`` says when the clip looks like a screen capture (pictures shown
+                   late; not corrected). None when it could not be measured.
     """
 
     video: Path
@@ -546,12 +549,14 @@ class SyncReport:
     speech_closure: np.ndarray | None = field(default=None, repr=False)
     plot: Path | None = None
     language: str = "auto"
+    cadence: Any = None        # cadence.Cadence of the video's frames (repeats/skips: screen captures)
 
     def to_dict(self) -> dict[str, Any]:
         return {"video": str(self.video), "audio": None if self.audio is None else str(self.audio),
                 "fps": float(self.fps), "n_frames": int(self.n_frames),
                 "frames_no_face": int(self.frames_no_face), "audio_shift_s": round(self.audio_shift_s, 4),
                 "language": self.language,
+                "cadence": None if self.cadence is None else self.cadence.to_dict(),
                 "plot": None if self.plot is None else str(self.plot), **self.estimate.to_dict()}
 
 
@@ -620,6 +625,8 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
     estimate = estimate_from_speech(mouth, speech=speech, fps=fps, max_shift=max_shift, mouth_width=width,
                                     eye_distance_px=eye_distance(track))
     ref = speech_reference(speech.phones, fps=fps, n_frames=n, constriction=language_cue(speech, fps=fps, n_frames=n))
+    from .cadence import frame_cadence
+    cadence = frame_cadence(video, track=track)
     plot_path = None
     if plot is not None:
         from . import diagnostics
@@ -631,4 +638,4 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
                       fps=fps, n_frames=n, frames_no_face=int(np.count_nonzero(~np.isfinite(mouth))),
                       mouth_open=mouth, mouth_width=width, speech_open=ref["open"],
                       speech_width=ref["width"], speech_closure=ref["closure"], envelope=feats.envelope,
-                      audio_shift_s=float(shift_s), plot=plot_path, language=speech.language)
+                      audio_shift_s=float(shift_s), plot=plot_path, language=speech.language, cadence=cadence)

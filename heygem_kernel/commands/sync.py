@@ -90,6 +90,9 @@ def main(args: argparse.Namespace) -> int:
         (_("verdict"), est.verdict().localized()),
         (_("method"), est.method),
     ]
+    note = report.cadence.note() if report.cadence is not None else ""
+    if note:
+        lines.append((_("note"), note.localized() if hasattr(note, "localized") else note))
     if report.plot is not None:
         lines.append((_("plot"), str(report.plot)))
     for key, value in lines:
