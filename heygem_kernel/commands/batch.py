@@ -34,8 +34,12 @@ def add_parser(sub) -> None:
                                    "papermill. DIR gets manifest.json, outputs/, the executed notebook, "
                                    "report.html and outputs.zip. Running the same command on the same DIR skips "
                                    "finished items and retries failed ones.")
-    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video or photo files, or folders of them")
-    p.add_argument("--audio", required=True, help="the speech recording that drives every video")
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video or photo files, or folders of them")
+    p.add_argument("--audio", help="the speech recording that drives every video")
+    p.add_argument("--from", dest="from_batch", metavar="BATCH",
+                   help="the videos, audio and options of an earlier batch (its folder or manifest.json): "
+                        "`--from runs/policy-v1 --audio v2.wav --run-dir runs/policy-v2` is the same batch with "
+                        "the new speech; videos, --audio and options given here replace the recorded ones")
     p.add_argument("--run-dir", required=True, metavar="DIR", help="batch folder (created; re-use it to resume)")
     p.add_argument("--executor", choices=("local", "dask"), help="local: one item after another in the "
                    "notebook's kernel; dask: fan out over a Dask cluster (default: dask with --scheduler, else local)")
@@ -53,7 +57,34 @@ def add_parser(sub) -> None:
     p.add_argument("--options", default="", metavar="JSON", help="run options as a JSON object of RunOptions "
                    "fields (what the web app's job queue passes); fields given override the option flags")
     add_option_arguments(p)
-    p.set_defaults(func=main)
+    p.set_defaults(func=main, parser=p)
+
+
+def _from_batch(args: argparse.Namespace) -> tuple[str, list[str], dict]:
+    """Audio, videos and options of ``--from BATCH`` (its manifest.json), with what the command line
+    gives instead; a recorded input that is not the file the batch used is named in a warning."""
+    from ..batch import make_options
+    from .run import recorded_options, warn_if_changed
+    path = Path(args.from_batch).expanduser()
+    manifest = path / "manifest.json" if path.is_dir() else path
+    try:
+        record = json.loads(manifest.read_text(encoding="utf-8"))
+    except OSError:
+        raise InputError("no batch record at {path}: --from takes a batch folder (with manifest.json) or its "
+                         "manifest.json", path=manifest) from None
+    except ValueError as exc:
+        raise InputError("{path} is not a batch record ({reason})", path=manifest, reason=exc) from None
+    items = record.get("items") if isinstance(record, dict) else None
+    if not (items and isinstance(items, list) and record.get("audio") and isinstance(record.get("options"), dict)):
+        raise InputError("{path} is not a batch record (it names no audio, videos and options)", path=manifest)
+    audio = args.audio or str(record["audio"])
+    if not args.audio:
+        warn_if_changed(audio, record.get("audio_sha256"))
+    videos = list(args.videos) or [str(item["video"]) for item in items]
+    if not args.videos:
+        for item in items:
+            warn_if_changed(str(item["video"]), item.get("video_sha256"))
+    return audio, videos, recorded_options(args, make_options(record["options"])).to_dict()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -67,8 +98,15 @@ def main(args: argparse.Namespace) -> int:
     from ..options import check_device
     from .run import options_from_args
 
+    if args.from_batch:
+        audio_arg, video_args, options = _from_batch(args)
+    elif args.audio is None or not args.videos:
+        missing = ", ".join(name for name, given in (("--audio", args.audio), ("VIDEO", args.videos)) if not given)
+        args.parser.error(f"the following arguments are required: {missing}")
+    else:
+        audio_arg, video_args, options = args.audio, list(args.videos), options_from_args(args).to_dict()
     run_dir = Path(args.run_dir).expanduser().absolute()
-    audio = Path(args.audio).expanduser().absolute()
+    audio = Path(audio_arg).expanduser().absolute()
     if not audio.is_file():
         raise InputError("no such audio file: {audio}", audio=audio)
     probe_audio(audio)      # not media / no audio track: one line now, not from the notebook's kernel
@@ -78,10 +116,9 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("--samples must be at least 1 frame, got {samples}", samples=args.samples)
     if args.workers < 0:
         raise InputError("--workers must be 0 (half the cores) or more, got {workers}", workers=args.workers)
-    videos = [str(v) for v in expand_videos(args.videos)]
+    videos = [str(v) for v in expand_videos(video_args)]
     if not videos:
-        raise InputError("no videos found in {videos}", videos=" ".join(args.videos))
-    options = options_from_args(args).to_dict()
+        raise InputError("no videos found in {videos}", videos=" ".join(video_args))
     if args.options:
         try:
             given = json.loads(args.options)

@@ -105,7 +105,6 @@ def _given(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
 def from_record(args: argparse.Namespace) -> tuple[str, str, RunOptions]:
     """Audio, video and options of ``--from RUN`` (its params.json), with what the command line gives
     instead: ``heygem run --from runs/X --audio new.wav`` is run X with the new speech."""
-    import dataclasses
     import json
     from pathlib import Path
     from ..batch import make_options
@@ -122,28 +121,33 @@ def from_record(args: argparse.Namespace) -> tuple[str, str, RunOptions]:
     if not (isinstance(record, dict) and record.get("audio") and record.get("video")
             and isinstance(record.get("options"), dict)):
         raise InputError("{path} is not a run record (it names no audio, video and options)", path=params)
-    argv = list(args.argv)
-    given = _given(args.parser, argv[argv.index("run") + 1:])
-    fields = {f.name for f in dataclasses.fields(RunOptions)}
-    flags = options_from_args(args)
-    changes = {FLAG_FIELDS.get(d, d): getattr(flags, FLAG_FIELDS.get(d, d)) for d in given
-               if FLAG_FIELDS.get(d, d) in fields}
-    options = make_options(record["options"]).replace(**changes)
+    options = recorded_options(args, make_options(record["options"]))
     audio, video = args.audio or str(record["audio"]), args.video or str(record["video"])
-    _warn_if_changed(record, audio=None if args.audio else audio, video=None if args.video else video)
+    if not args.audio:
+        warn_if_changed(audio, record.get("audio_sha256"))
+    if not args.video:
+        warn_if_changed(video, record.get("video_sha256"))
     return audio, video, options
 
 
-def _warn_if_changed(record: dict, **inputs: str | None) -> None:
-    """One warning per recorded input whose file is not the one the record was made with (sha256)."""
+def recorded_options(args: argparse.Namespace, recorded: RunOptions) -> RunOptions:
+    """``recorded`` with the engine options the command line sets itself (``run``/``batch --from``)."""
+    import dataclasses
+    argv = list(args.argv)
+    given = _given(args.parser, argv[argv.index(args.command) + 1:])
+    fields = {f.name for f in dataclasses.fields(RunOptions)}
+    flags = options_from_args(args)
+    return recorded.replace(**{FLAG_FIELDS.get(d, d): getattr(flags, FLAG_FIELDS.get(d, d)) for d in given
+                               if FLAG_FIELDS.get(d, d) in fields})
+
+
+def warn_if_changed(path: str, recorded_sha256: str | None) -> None:
+    """One warning when a recorded input's file is not the one the record was made with (sha256)."""
     from pathlib import Path
     from ..cache import file_hash
     from ..i18n import _
-    for kind, path in inputs.items():
-        recorded = record.get(f"{kind}_sha256")
-        if path is None or not recorded or not Path(path).is_file():
-            continue    # replaced on the command line, an older record, or missing (the run says so)
-        if file_hash(path) != recorded:
+    if recorded_sha256 and Path(path).is_file():   # an older record, or missing (the run says so)
+        if file_hash(path) != recorded_sha256:
             logging.getLogger("heygem").warning("%s", _(
                 "{path} is not the file this record was made with (its sha256 differs): the re-run will not "
                 "reproduce the recorded one", path=path))
