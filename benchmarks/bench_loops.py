@@ -29,6 +29,12 @@ four clips, through media.FrameSource at full size (no lip-sync render):
 
     python benchmarks/bench_loops.py --joins [--clips talking_524] [--seconds 60] [--png /tmp/joins]
 
+``--cost``: the whole run (reuse backend, sync check off) on each clip with 30 s of speech,
+joins morphed as planned and, side by side, the same plans plainly faded: CPU seconds of the
+process and its ffmpeg children per output frame, and their ratio (best of 2 each).
+
+    python benchmarks/bench_loops.py --cost --clips talking_524 portrait_1080x1920
+
 Tuning: the planner's constants were set on talking_590, talking_524 and talking_vfr_700
 (these figures are in-sample); portrait_1080x1920 was not looked at while tuning.
 """
@@ -203,6 +209,37 @@ def print_joins(rows: list[dict], seconds: float) -> None:
               f"{r['blend_frames']:>6} {r['cpu_ms']:>12.2f} ({r['fade_cpu_ms']:.2f})")
 
 
+def measure_cost(clip: str, seconds: float, work: Path) -> dict:
+    import resource
+    import cv2
+    speech = work / f"speech_{seconds:g}s.wav"
+    if not speech.exists():
+        import soundfile
+        soundfile.write(speech, audio.load_audio(MEDIA / "speech_en_60s.wav")[: int(seconds * audio.SAMPLE_RATE)],
+                        audio.SAMPLE_RATE)
+    video, cache = MEDIA / f"{clip}.mp4", work / ".cache"
+    morph = loops.morph_frames
+
+    def fade(a, b, w, focus=None):
+        return cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
+
+    def cpu() -> float:
+        return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                      resource.getrusage(resource.RUSAGE_CHILDREN)))
+    run(speech, video, runs_root=work / "runs", cache_dir=cache, options=RunOptions(sync_check=False))   # analysis cached
+    best = {}
+    try:
+        for _ in range(2):
+            for name, mix in (("fade", fade), ("morph", morph)):
+                loops.morph_frames = mix        # what LoopPlan.compose calls
+                t0 = cpu()
+                result = run(speech, video, runs_root=work / "runs", cache_dir=cache, options=RunOptions(sync_check=False))
+                best[name] = min(best.get(name, np.inf), (cpu() - t0) * 1000 / result.n_frames)
+    finally:
+        loops.morph_frames = morph
+    return {"clip": clip, **best}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clips", nargs="+", default=list(CLIPS))
@@ -212,9 +249,17 @@ def main() -> int:
                     help="use only this part of each clip (e.g. 5 s of the 10 s portrait: a held-out 5 s clip)")
     ap.add_argument("--joins", action="store_true",
                     help=f"measure the loop joins against commit {BASELINE} (all four clips, 60 s unless given)")
+    ap.add_argument("--cost", action="store_true", help="CPU per output frame of whole runs: morphed vs plainly faded joins")
     ap.add_argument("--cache-dir", type=Path, help="--joins: keep the face analyses here between runs")
     ap.add_argument("--png", type=Path, help="--joins: write each plan's worst joins (by ghost, by step) as PNG frames here")
     args = ap.parse_args()
+    if args.cost:
+        with tempfile.TemporaryDirectory(prefix="bench-loops-") as tmp:
+            rows = [measure_cost(clip, 30.0 if args.seconds == 22.0 else args.seconds, Path(tmp)) for clip in args.clips]
+        print("\nwhole run, CPU ms per output frame (process + ffmpeg), best of 2")
+        for r in rows:
+            print(f"{r['clip']:<20} plain fade {r['fade']:6.2f}   morph {r['morph']:6.2f}   ratio {r['morph'] / r['fade']:.3f}")
+        return 0
     if args.joins:
         clips = args.clips if args.clips != list(CLIPS) else list(ALL_CLIPS)
         seconds = args.seconds if args.seconds != 22.0 else 60.0

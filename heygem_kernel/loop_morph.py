@@ -11,8 +11,10 @@ import threading
 
 import numpy as np
 
-FLOW_SIDE = 256          # flow on grey frames shrunk to a 256 px longer side (DIS medium: ~3-5 ms a pair)
-FLOW_SMOOTH = 0.005      # Gaussian sigma on the flow, x the longer side (1.3 px at 256): removes the
+FLOW_PRESET = "MEDIUM"   # OpenCV DIS preset
+FLOW_SIDE = 192          # flow on grey frames shrunk to a 192 px longer side (DIS medium ~2 ms a pair; at 256
+                         # px ~5 ms for the same ghosting, bench_loops --joins: 0.081 vs 0.086 on talking_524)
+FLOW_SMOOTH = 0.005      # Gaussian sigma on the flow, x the longer side (~1 px at 192): removes the
                          # flow's speckle; more smoothing bends glasses that move unevenly (a turn)
 FLOW_MAX = 0.08          # displacements clipped at 8% of the longer side: joins differ by a few
                          # pixels; anything larger is a flow error, better faded than smeared
@@ -59,7 +61,7 @@ def join_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             for f in (a, b)]
     dis = getattr(_FLOW, "dis", None)
     if dis is None:
-        _FLOW.dis = dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        _FLOW.dis = dis = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{FLOW_PRESET}"))
     flow = cv2.GaussianBlur(dis.calc(grey[0], grey[1], None), (0, 0), FLOW_SMOOTH * max(size))
     limit = FLOW_MAX * max(size)
     np.clip(flow, -limit, limit, out=flow)
@@ -100,10 +102,10 @@ def morph_frames(a: np.ndarray, b: np.ndarray, w: float, *,
     wa, wb = (cv2.remap(frame, cv2.scaleAdd(flow, shift, grid), None, cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE) for frame, shift in ((ca, -w), (cb, 1.0 - w)))
     differ = cv2.GaussianBlur(cv2.cvtColor(cv2.absdiff(wa, wb), cv2.COLOR_BGR2GRAY), (0, 0), 1.5).astype(np.float32)
-    local = np.clip(0.5 + (w - 0.5) * (1.0 + np.float32(SWITCH_GAIN / SWITCH_LEVEL) * differ), 0.0, 1.0)
-    fa = wa.astype(np.float32)
-    fa += (wb.astype(np.float32) - fa) * local[..., None]
-    out[y0:y1, x0:x1] = np.clip(fa + 0.5, 0, 255).astype(np.uint8)
+    # local weight of b: 0.5 + (w - 0.5) (1 + gain x difference / level), within 0..1
+    local = cv2.addWeighted(differ, (w - 0.5) * SWITCH_GAIN / SWITCH_LEVEL, differ, 0.0, w)
+    np.clip(local, 0.0, 1.0, out=local)
+    out[y0:y1, x0:x1] = cv2.blendLinear(wa, wb, 1.0 - local, local)
     return out
 
 
