@@ -300,17 +300,30 @@ def test_the_face_in_a_morphed_frame_is_where_the_render_puts_the_mouth(case_524
     assert found["fade"] > 2 * found["morph"], (found, scatter)
 
 
-def test_a_full_body_shots_small_face_is_aligned_too(clip_portrait, tmp_path):
-    """portrait_1080x1920 (a seated person, the face ~15% of the frame width), its first 5 s
-    looped to 15 s: the morph finds the flow on the head-and-shoulders box of the clip (the
-    plan's focus), where on the whole frame the face is a few flow pixels and its joins stay
-    doubled, nearly as much as with a plain cross-fade."""
+@pytest.fixture(scope="module")
+def portrait_case(clip_portrait, tmp_path_factory):
+    """The first 5 s of portrait_1080x1920 (a seated person, the face ~15% of the frame width,
+    a blink about every second) analysed."""
     info = media.probe_video(clip_portrait)
-    n, n_out = 125, 375
-    analysis = pipeline.analyse(info, options=RunOptions(), n_frames=n, want_library=False, cache_dir=tmp_path)
+    analysis = pipeline.analyse(info, options=RunOptions(), n_frames=125, want_library=False,
+                                cache_dir=tmp_path_factory.mktemp("cache"))
+    return info, analysis, 125
+
+
+def _portrait_plan(case, n_out: int) -> loops.LoopPlan:
+    info, analysis, n = case
     track = analysis.track
-    plan = loops.plan_loop(n_out=n_out, fps=info.fps, thumbs=analysis.thumbs[:n], landmarks=track.landmarks[:n],
+    return loops.plan_loop(n_out=n_out, fps=info.fps, thumbs=analysis.thumbs[:n], landmarks=track.landmarks[:n],
                            valid=track.valid[:n], frame_size=(info.width, info.height), n_src=n)
+
+
+def test_a_full_body_shots_small_face_is_aligned_too(portrait_case):
+    """The portrait's first 5 s looped to 15 s: the morph finds the flow on the head-and-shoulders
+    box of the clip (the plan's focus), where on the whole frame the face is a few flow pixels
+    and its joins stay doubled, nearly as much as with a plain cross-fade."""
+    info, analysis, n = portrait_case
+    track, n_out = analysis.track, 375
+    plan = _portrait_plan(portrait_case, n_out)
     assert plan.mode == "seamless" and plan.max_source < n and len(plan) == n_out
     x0, y0, x1, y1 = plan.focus
     assert (x1 - x0) * (y1 - y0) < 0.3, plan.focus              # the head and shoulders, not the frame
@@ -325,3 +338,20 @@ def test_a_full_body_shots_small_face_is_aligned_too(clip_portrait, tmp_path):
     whole_frame = worst_ghost(dataclasses.replace(plan, focus=None))
     fade = worst_ghost(dataclasses.replace(plan, blend="fade"))
     assert ghost < 0.13 and whole_frame > 1.4 * ghost and fade > 0.3, (ghost, whole_frame, fade)
+
+
+def test_no_join_fades_an_open_eye_into_a_blink(portrait_case, monkeypatch):
+    """The portrait blinks about once a second. Inside every fade the two frames' eyes are
+    about as open (eye aspect ratio within 0.06 of each other: ~0.3 open, ~0.1 shut); planned
+    without the eye term, the same footage gets fades of open eyes into blinks (a half-shut
+    ghost eyelid)."""
+    info, analysis, n = portrait_case
+    ear = loops.eye_openness(analysis.track.landmarks)
+
+    def worst_mismatch() -> float:
+        plan = _portrait_plan(portrait_case, 375)
+        return max(abs(float(ear[a] - ear[b])) for a, b, _ in map(plan.frame_sources, range(len(plan))) if b >= 0)
+
+    assert worst_mismatch() <= 0.06
+    monkeypatch.setattr(loops, "EYE_UNIT", 1e9)
+    assert worst_mismatch() > 0.12
