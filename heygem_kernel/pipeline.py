@@ -617,7 +617,7 @@ def record(job: Job) -> records.RunResult:
     if sync is not None:
         extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict(),
                      sync_method=sync.method, sync_targets_offset_frames=job.sync_targets.offset_exact,
-                     speech_language=job.speech.language)
+                     sync_eye_distance_px=sync.to_dict()["eye_distance_px"], speech_language=job.speech.language)
     extra.update(_backend_scores(job.backend, job.output, job.feats, info))
     plots = job.plots
     job.watch.add("total", time.perf_counter() - job.started)

@@ -86,24 +86,46 @@ def test_small_face_mouth_track_is_reliable(portrait, clip_portrait, tmp_path):
     assert abs(full.offset_exact - low.offset_exact) < 0.5
 
 
-def test_face_too_small_reads_low_confidence(clip_590, tmp_path):
-    """talking_590 shrunk to 70x70 (eyes ~18 px apart, below MIN_EYE_DISTANCE_PX): its mouth
-    track no longer matches the full-size one (measured r 0.80) and the reading moved half a
-    frame; ``heygem sync`` still prints the offset but calls it low confidence, naming the size."""
-    import json
-    import sys
-    tiny = tmp_path / "tiny.mp4"
+@pytest.fixture(scope="module")
+def tiny_590(clip_590, tmp_path_factory):
+    """talking_590 shrunk to 70x70: eyes ~18 px apart, below MIN_EYE_DISTANCE_PX."""
+    tiny = tmp_path_factory.mktemp("tiny") / "tiny.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-vf", "scale=70:70:flags=area",
                     "-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-c:a", "copy", str(tiny)], check=True)
-    out = subprocess.run([sys.executable, "-m", "heygem_kernel", "sync", str(tiny), "--json", "--no-plot"],
-                         capture_output=True, text=True, timeout=300)
+    return tiny
+
+
+def heygem(*args):
+    import sys
+    return subprocess.run([sys.executable, "-m", "heygem_kernel", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_face_too_small_reads_low_confidence(clip_590, tiny_590):
+    """At 70x70 the mouth track no longer matches the full-size one (measured r 0.80) and the
+    reading moved half a frame; ``heygem sync`` still prints the offset but calls it low
+    confidence, naming the size; the full-size clip prints its size and reads in sync."""
+    import json
+    import re
+    out = heygem("sync", tiny_590, "--json", "--no-plot")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["eye_distance_px"] < sync.MIN_EYE_DISTANCE_PX
     assert not result["reliable"] and result["verdict"].startswith("low confidence: the face is too small")
-    text = subprocess.run([sys.executable, "-m", "heygem_kernel", "sync", str(clip_590), "--no-plot"],
-                          capture_output=True, text=True, timeout=300).stdout
-    import re
+    text = heygem("sync", clip_590, "--no-plot").stdout
     px = re.search(r"eyes (\d+) px apart", text)
     assert px and 145 <= int(px.group(1)) <= 165, text                 # the full-size clip: ~155 px
     assert "in sync" in text
+
+
+def test_run_record_of_a_too_small_face_is_low_confidence(tiny_590, speech_5s, tmp_path):
+    """A run on the 70x70 clip records the face size and a low-confidence verdict instead of a
+    confident number (the run-time check reads the output's mouth as ``heygem sync`` does)."""
+    import json
+    out = heygem("run", "--audio", speech_5s, "--video", tiny_590, "--out", tmp_path / "out.mp4",
+                 "--runs-root", tmp_path / "runs", "--quiet")
+    assert out.returncode == 0, out.stderr
+    extra = json.loads(next((tmp_path / "runs").glob("*/result.json")).read_text())["extra"]
+    assert extra["sync_eye_distance_px"] < sync.MIN_EYE_DISTANCE_PX
+    assert extra["sync_reliable"] is False
+    assert extra["sync_verdict"].startswith("low confidence: the face is too small")
