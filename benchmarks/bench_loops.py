@@ -36,7 +36,10 @@ process and its ffmpeg children per output frame, and their ratio (best of 2 eac
     python benchmarks/bench_loops.py --cost --clips talking_524 portrait_1080x1920
 
 Tuning: the planner's constants were set on talking_590, talking_524 and talking_vfr_700
-(these figures are in-sample); portrait_1080x1920 was not looked at while tuning.
+(these figures are in-sample); portrait_1080x1920 was not looked at while tuning them. The
+join morph (loop_morph: MORPH_GAIN, SWITCH_GAIN, FLOW_SIDE) was tuned on talking_524 and
+talking_590, and its focus box was added after looking at portrait_1080x1920's joins: every
+--joins figure is in-sample (there is no fifth clip to hold out).
 """
 from __future__ import annotations
 
