@@ -205,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
         return 128 + signal.SIGPIPE
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
-        if isinstance(exc, OSError) and exc.errno in OS_REFUSALS and exc.filename and not args.verbose:
-            print(_("heygem: error: {path}: {reason}", path=exc.filename, reason=_(OS_REFUSALS[exc.errno])),
-                  file=sys.stderr)
+        if isinstance(exc, OSError) and exc.errno in OS_REFUSALS and not args.verbose:
+            reason = _(OS_REFUSALS[exc.errno])     # a write that fails names no file: the reason alone then
+            print(_("heygem: error: {path}: {reason}", path=exc.filename, reason=reason) if exc.filename
+                  else _("heygem: error: {message}", message=reason), file=sys.stderr)
             return 2
         if args.verbose:
             raise

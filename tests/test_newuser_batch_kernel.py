@@ -54,3 +54,31 @@ def test_a_killed_kernel_is_one_line_and_keeps_the_finished_items(tmp_path, clip
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     status = {item["name"]: item["status"] for item in manifest["items"]}
     assert sorted(status.values()) == ["ok", "pending"], status
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_the_items_stay_done(tmp_path, clip_524):
+    """Before: a full disk when the report was written after all the items gave "internal error: OSError:
+    [Errno 28] No space left on device" (exit 1, no path). The same branch is reached here by a folder
+    standing where report.html goes."""
+    import cv2
+    cap = cv2.VideoCapture(str(clip_524))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    photo = tmp_path / "主持人.png"
+    cv2.imwrite(str(photo), frame)
+    audio = tmp_path / "speech.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(SPEECH), "-t", "1.0", str(audio)], check=True)
+    run_dir = tmp_path / "batch"
+    (run_dir / "report.html").mkdir(parents=True)
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "batch", "--audio", str(audio), "--run-dir",
+                           str(run_dir), str(photo), "--no-zip", "--no-sync-check"], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "HEYGEM_LANG": "en"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"heygem: error: the items are done (see {run_dir / 'manifest.json'}), but the report could not be written "
+        f"in {run_dir}: Is a directory")
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert [item["status"] for item in manifest["items"]] == ["ok"]
+    assert not [p for p in run_dir.iterdir() if ".tmp-" in p.name]     # no half-written report left

@@ -159,8 +159,13 @@ def main(args: argparse.Namespace) -> int:
         os.environ.pop(ENV_ERROR_RECORD, None)
         error_record.unlink(missing_ok=True)
 
-    html = report.write_html(executed, run_dir / report.REPORT_HTML)
-    archive = None if args.no_zip else report.write_zip(run_dir)
+    try:
+        html = report.write_html(executed, run_dir / report.REPORT_HTML)
+        archive = None if args.no_zip else report.write_zip(run_dir)
+    except OSError as exc:   # a full disk: the items are done and recorded, only the report/ZIP is missing
+        raise HeyGemError("the items are done (see {manifest}), but the report could not be written in {folder}: "
+                          "{reason}", manifest=run_dir / "manifest.json", folder=run_dir,
+                          reason=exc.strerror or exc) from None
     manifest = read_manifest(run_dir) or {"items": []}
     items = manifest["items"]
     failed = [i for i in items if i["status"] != "ok"]
