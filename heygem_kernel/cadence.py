@@ -86,16 +86,33 @@ def _timestamps(path: Path) -> np.ndarray:
     return np.sort(np.asarray(times, np.float64))
 
 
-def _face_thumbs(path: Path, box: tuple[int, int, int, int]) -> np.ndarray:
-    """Every decoded frame's face region (x, y, w, h) as grey THUMB x THUMB [shape=(N, THUMB, THUMB)],
-    frames as stored (no rate conversion)."""
+def _face_changes(path: Path, box: tuple[int, int, int, int]) -> np.ndarray:
+    """Mean absolute grey change [shape=(N-1,)] between consecutive decoded frames of the face
+    region (x, y, w, h), compared as THUMB x THUMB thumbnails; frames as stored (no rate
+    conversion). Streamed: memory does not grow with the video's length."""
     from .media import ffmpeg_exe
     x, y, w, h = box
-    out = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough",
-                          "-vf", f"crop={w}:{h}:{x}:{y},scale={THUMB}:{THUMB}:flags=area,format=gray",
-                          "-f", "rawvideo", "-"], capture_output=True, timeout=1800).stdout
-    n = len(out) // (THUMB * THUMB)
-    return np.frombuffer(out[:n * THUMB * THUMB], np.uint8).reshape(n, THUMB, THUMB)
+    size = THUMB * THUMB
+    proc = subprocess.Popen([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
+                             "-fps_mode", "passthrough", "-vf",
+                             f"crop={w}:{h}:{x}:{y},scale={THUMB}:{THUMB}:flags=area,format=gray",
+                             "-f", "rawvideo", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    changes, prev = [], None
+    try:
+        while True:
+            buf = proc.stdout.read(size)
+            if len(buf) < size:
+                break
+            thumb = np.frombuffer(buf, np.uint8).astype(np.float32)
+            if prev is not None:
+                changes.append(float(np.abs(thumb - prev).mean()))
+            prev = thumb
+    finally:
+        proc.stdout.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    return np.asarray(changes, np.float64)
 
 
 def frame_cadence(video: str | Path, *, track) -> Cadence | None:
@@ -112,10 +129,9 @@ def frame_cadence(video: str | Path, *, track) -> Cadence | None:
     w, h = (x1 - x0) // 2 * 2, (y1 - y0) // 2 * 2
     if w < 4 or h < 4:
         return None
-    thumbs = _face_thumbs(video, (x0, y0, w, h)).astype(np.float32)
-    if thumbs.shape[0] < 3:
+    change = _face_changes(video, (x0, y0, w, h))
+    if change.shape[0] < 2:
         return None
-    change = np.abs(np.diff(thumbs, axis=0)).mean(axis=(1, 2))
     typical = float(np.median(change))
     repeats = int(np.count_nonzero(change < REPEAT_RATIO * typical)) if typical > 0 else 0
     times = _timestamps(video)
@@ -128,4 +144,4 @@ def frame_cadence(video: str | Path, *, track) -> Cadence | None:
             vals, counts = np.unique(np.round(steps, 4), return_counts=True)
             tick = float(vals[np.argmax(counts)])
             skips = int(np.count_nonzero(steps >= SKIP_TICKS * tick))
-    return Cadence(frames=int(thumbs.shape[0]), repeats=repeats, skips=skips, tick_s=tick, span_s=span)
+    return Cadence(frames=int(change.shape[0] + 1), repeats=repeats, skips=skips, tick_s=tick, span_s=span)
