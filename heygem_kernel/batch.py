@@ -105,7 +105,18 @@ def expand_videos(videos: str | os.PathLike | Sequence[str | os.PathLike]) -> li
                                     + (", ..." if len(skipped) > SKIPPED_NAMES_SHOWN else "")))
         else:
             found.append(path)
-    return [p.absolute() for p in found]
+    unique: dict[Path, Path] = {}
+    repeated = []
+    for p in found:      # `videos/*.mp4 videos/`: the same presenter twice would be rendered twice
+        key = Path(os.path.abspath(p))   # "./a.mp4" and "a.mp4" are one; two names (links) stay two
+        if key in unique:
+            repeated.append(p.name)
+        else:
+            unique[key] = p.absolute()
+    if repeated:
+        from .i18n import _
+        LOG.warning("%s", _("given more than once, run once: {names}", names=", ".join(dict.fromkeys(repeated))))
+    return list(unique.values())
 
 
 def _parse_list(text: str) -> list[str]:

@@ -45,3 +45,16 @@ def test_a_folder_with_nothing_to_run_says_what_it_skipped(tmp_path):
     assert lines[-1] == f"heygem: error: no videos found in {folder}"
     assert any(line.endswith(f"{folder}: 1 file(s) skipped, not a video or photo by their extension: 旁白.wav")
                for line in lines), lines
+
+
+def test_a_presenter_given_twice_is_run_once(tmp_path, clip_524, caplog):
+    """Before: `heygem batch ... videos/*.mp4 videos/` (or one path typed twice) rendered each such clip
+    twice, as 甲 and 甲-2, for the same speech and options."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "甲.mp4").symlink_to(clip_524)
+    (folder / "乙.mp4").symlink_to(clip_524.with_name("talking_590.mp4"))
+    with caplog.at_level(logging.WARNING, logger="heygem.batch"):
+        found = expand_videos([folder / "甲.mp4", folder, f"{folder}/./甲.mp4"])
+    assert [p.name for p in found] == ["甲.mp4", "乙.mp4"]
+    assert [r.getMessage() for r in caplog.records] == ["given more than once, run once: 甲.mp4"]
