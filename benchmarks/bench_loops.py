@@ -37,9 +37,9 @@ process and its ffmpeg children per output frame, and their ratio (best of 2 eac
 
 Tuning: the planner's constants were set on talking_590, talking_524 and talking_vfr_700
 (these figures are in-sample); portrait_1080x1920 was not looked at while tuning them. The
-join morph (loop_morph: MORPH_GAIN, SWITCH_GAIN, FLOW_SIDE) was tuned on talking_524 and
-talking_590, and its focus box was added after looking at portrait_1080x1920's joins: every
---joins figure is in-sample (there is no fifth clip to hold out).
+joins for the morph (loops.MORPH_GAIN, EYE_UNIT; loop_morph.SWITCH_GAIN, FLOW_SIDE) were tuned
+on talking_524 and talking_590, and the morph's focus box was added after looking at
+portrait_1080x1920's joins: every --joins figure is in-sample (no fifth clip to hold out).
 """
 from __future__ import annotations
 

@@ -26,7 +26,9 @@ SWITCH_GAIN = 3.0        # align: a lens rim, a lock of hair) they are not shown
                          # switch near the middle of the fade instead of a double image. bench_loops
                          # --joins, 60 s, gain 0 / 2 / 3 / 4: worst ghosting 0.116 / 0.095 / 0.086 / 0.082
                          # (talking_524), 0.128 / 0.046 / 0.035 / 0.030 (talking_590); worst join step
-                         # 1.05 / 1.22 / 1.29 / 1.34x (524): the switch is a quicker change, not two heads
+                         # 1.05 / 1.22 / 1.29 / 1.34x (524): the switch is a quicker change, not two heads.
+                         # Spreading the switch over >= 2 frames (slope capped at 3) brings the ghosting
+                         # back (0.125 on both): it sits in the one or two frames nearest w = 1/2
 FOCUS_PAD = (0.6, 0.9, 0.6, 0.6)   # focus: the face box grown by 0.6 face widths left and right, 0.9 face
                                    # heights up (hair), 0.6 down (neck, shoulders)
 _FLOW = threading.local()          # a DIS instance and pixel grid per thread
