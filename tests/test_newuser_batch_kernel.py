@@ -82,3 +82,29 @@ def test_a_report_that_cannot_be_written_is_one_line_and_the_items_stay_done(tmp
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     assert [item["status"] for item in manifest["items"]] == ["ok"]
     assert not [p for p in run_dir.iterdir() if ".tmp-" in p.name]     # no half-written report left
+
+
+def test_timeout_stops_the_batch_in_one_line_and_bad_values_are_refused(tmp_path, clip_524, clip_590):
+    """Before: --timeout expiring was "internal error: CellTimeoutError: A cell timed out ..." (exit 1),
+    a fractional --timeout (60.5) was "internal error: TraitError", and 0 or -5 meant no limit in silence."""
+    def batch(*extra):
+        return subprocess.run([sys.executable, "-m", "heygem_kernel", "batch", "--audio", str(SPEECH), "--run-dir",
+                               str(tmp_path / "batch"), str(clip_524), str(clip_590), *extra], capture_output=True,
+                              text=True, timeout=600, env={**os.environ, "HEYGEM_LANG": "en"})
+
+    for bad, shown in (("0", "0.0"), ("-5", "-5.0"), ("nan", "nan")):
+        proc = batch("--timeout", bad)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"heygem: error: --timeout must be a number of seconds above 0, got {shown}")
+    assert not (tmp_path / "batch").exists()
+
+    proc = batch("--timeout", "1.5")        # 7.7 s of speech over two clips: far more than 2 s of work
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "internal error" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "heygem: error: the batch stopped after --timeout 1.5 s; the finished items are kept: run the same command "
+        "again (with a longer --timeout) to go on")
+    manifest = tmp_path / "batch" / "manifest.json"   # (the limit may fall in the pre-flight, before any manifest)
+    if manifest.exists():
+        assert "pending" in [item["status"] for item in json.loads(manifest.read_text(encoding="utf-8"))["items"]]

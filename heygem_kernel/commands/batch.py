@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -52,7 +53,8 @@ def add_parser(sub) -> None:
     p.add_argument("--kernel", default="python3", help="Jupyter kernel to run the notebook with (default: "
                    "%(default)s, i.e. this Python; or one made by `python -m ipykernel install --sys-prefix --name heygem`)")
     p.add_argument("--notebook", default=str(NOTEBOOK), help="the batch notebook (default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=None, help="per-cell execution limit in seconds (default: none)")
+    p.add_argument("--timeout", type=float, default=None, help="stop the batch after this many seconds of work; the "
+                   "finished items are kept and the same command goes on (default: none)")
     p.add_argument("--no-zip", action="store_true", help="do not write outputs.zip")
     p.add_argument("--options", default="", metavar="JSON", help="run options as a JSON object of RunOptions "
                    "fields (what the web app's job queue passes); fields given override the option flags")
@@ -114,6 +116,8 @@ def main(args: argparse.Namespace) -> int:
         make_folder(Path(args.cache_dir).expanduser())
     if args.samples < 1:    # options first, before any work (0 or less was read as 1 without a word)
         raise InputError("--samples must be at least 1 frame, got {samples}", samples=args.samples)
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):   # 0 and -5 meant "none" in silence
+        raise InputError("--timeout must be a number of seconds above 0, got {timeout}", timeout=args.timeout)
     if args.workers < 0:
         raise InputError("--workers must be 0 (half the cores) or more, got {workers}", workers=args.workers)
     videos = [str(v) for v in expand_videos(video_args)]
@@ -195,7 +199,7 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
     """
     import papermill as pm
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-    from nbclient.exceptions import DeadKernelError
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     if not notebook.is_file():
         raise InputError("batch notebook not found: {notebook}", notebook=notebook)
@@ -209,7 +213,11 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
         pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
                             progress_bar=False, log_output=False, stdout_file=_Console(sys.stdout),
                             stderr_file=_Console(sys.stderr),
-                            start_timeout=KERNEL_START_TIMEOUT_S, execution_timeout=timeout, cwd=None)
+                            start_timeout=KERNEL_START_TIMEOUT_S, cwd=None,   # nbclient takes whole seconds
+                            execution_timeout=None if timeout is None else max(1, math.ceil(timeout)))
+    except CellTimeoutError:   # --timeout: the items run in one cell, so it bounds the whole batch's work
+        raise HeyGemError("the batch stopped after --timeout {timeout} s; the finished items are kept: run the same "
+                          "command again (with a longer --timeout) to go on", timeout=f"{timeout:g}") from None
     except DeadKernelError:   # killed (the OOM killer, kill -9) or crashed: the finished items are in the manifest
         raise HeyGemError("the batch's notebook kernel died (killed, or out of memory?); the finished items are "
                           "kept: run the same command again to go on from where it stopped") from None
