@@ -13,6 +13,7 @@ run as root, for whom chmod 555 does not stop anything).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import resource
 import signal
@@ -149,3 +150,38 @@ def test_a_cache_that_cannot_be_written_is_a_warning_not_a_failed_run(tmp_path, 
     assert media.mp4_complete(result.output)
     log = Path(result.log_path).read_text(encoding="utf-8")
     assert "face-track cache not written (No space left on device)" in log
+
+
+def test_a_batch_whose_home_is_read_only_keeps_its_cache_in_the_run_folder(tmp_path, clip_524, monkeypatch, caplog):
+    """Before: the default face-track cache ~/.cache/heygem on a read-only home (a service user's, a
+    container's) failed every item: "cannot create the folder ~/.cache/heygem". Now the batch keeps its
+    cache in its own folder, with one warning; a cache the user named (HEYGEM_CACHE_DIR) is refused at once."""
+    import logging
+
+    import cv2
+
+    from heygem_kernel import batch
+    from heygem_kernel.errors import InputError
+
+    cap = cv2.VideoCapture(str(clip_524))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    photo = tmp_path / "主持人.png"
+    cv2.imwrite(str(photo), frame)
+    monkeypatch.setenv("HOME", str(UNWRITABLE))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("HEYGEM_CACHE_DIR", raising=False)
+    run_dir = tmp_path / "batch"
+    with caplog.at_level(logging.WARNING, logger="heygem.batch"):
+        result = batch.run_batch(SPEECH, [photo], run_dir=run_dir, options={"sync_check": False}, progress=False)
+    assert [item["status"] for item in result.items] == ["ok"], result.items
+    manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
+    assert manifest["cache_dir"] == str(run_dir / ".cache")
+    assert list((run_dir / ".cache").glob("analysis-*.npz"))       # the cache is there, used
+    assert any(f"this batch keeps its face-track cache in {run_dir / '.cache'} instead" in r.getMessage()
+               for r in caplog.records)
+
+    monkeypatch.setenv("HEYGEM_CACHE_DIR", str(UNWRITABLE / "heygem"))
+    with pytest.raises(InputError, match="cannot create the folder /proc/heygem"):
+        batch.run_batch(SPEECH, [photo], run_dir=tmp_path / "again", progress=False)
