@@ -83,7 +83,8 @@ def expand_videos(videos: str | os.PathLike | Sequence[str | os.PathLike]) -> li
 
     ``videos`` is a list of files and/or folders (each folder contributes its video and photo
     files, sorted by name), one path, or the text of a list as papermill's ``-p videos '[a, b]'``
-    passes it (JSON or unquoted).
+    passes it (JSON or unquoted). A path given twice is kept once; a folder's files that are not
+    videos or photos by their extension are named in a warning.
     """
     if isinstance(videos, (str, os.PathLike)):
         text = str(videos).strip()
