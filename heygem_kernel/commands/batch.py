@@ -35,8 +35,9 @@ def add_parser(sub) -> None:
                                    "papermill. DIR gets manifest.json, outputs/, the executed notebook, "
                                    "report.html and outputs.zip. Running the same command on the same DIR skips "
                                    "finished items and retries failed ones.")
-    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video or photo files, or folders of them")
-    p.add_argument("--audio", help="the speech recording that drives every video")
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video or photo files, or folders of them "
+                   "(required, unless --from names an earlier batch)")
+    p.add_argument("--audio", help="the speech recording that drives every video (required, unless --from)")
     p.add_argument("--from", dest="from_batch", metavar="BATCH",
                    help="the videos, audio and options of an earlier batch (its folder or manifest.json): "
                         "`--from runs/policy-v1 --audio v2.wav --run-dir runs/policy-v2` is the same batch with "

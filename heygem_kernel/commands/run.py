@@ -70,8 +70,9 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="lip-sync a video or photo to a speech recording",
                        description="Lip-sync VIDEO (or a photo) to AUDIO and write an H.264/AAC MP4.")
-    p.add_argument("--audio", help="speech: wav, mp3, m4a, aac, flac, ogg or a video's audio")
-    p.add_argument("--video", help="video (mp4, mov, avi, mkv, webm, flv) or photo (jpg, png)")
+    p.add_argument("--audio", help="speech: wav, mp3, m4a, aac, flac, ogg or a video's audio (required, unless --from)")
+    p.add_argument("--video", help="video (mp4, mov, avi, mkv, webm, flv) or photo (jpg, png) (required, unless "
+                   "--from)")
     p.add_argument("--from", dest="from_record", metavar="RUN",
                    help="re-run a recorded run: audio, video and every option from RUN (a run folder, a batch "
                         "item's folder, or their params.json); --audio, --video and options given here replace "
