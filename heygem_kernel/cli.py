@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import importlib
 import logging
 import os
@@ -20,17 +19,11 @@ import sys
 import threading
 
 from .commands import NATIVE_NOISE  # noqa: F401 - public here too (heygem batch filters with it)
-from .errors import HeyGemError
+from .errors import OS_REASONS, HeyGemError, os_reason
 from .i18n import N_, _
 
 COMMANDS = ("run", "sync", "scan", "batch", "doctor", "serve")
 
-# What the machine can refuse a file operation for that the user can fix (a shorter name, another
-# folder, free space): one line naming the file, exit 2, like bad input, not an "internal error".
-OS_REFUSALS = {errno.ENAMETOOLONG: N_("the name is too long for the file system"),
-               errno.EACCES: N_("permission denied"), errno.EPERM: N_("operation not permitted"),
-               errno.EROFS: N_("the disk is read-only"), errno.ENOSPC: N_("no space left on the disk"),
-               errno.EDQUOT: N_("disk quota exceeded"), errno.EFBIG: N_("the file is too large")}
 
 
 # argparse's own error messages (CPython 3.10-3.13 wording) -> our message ids, so that usage errors
@@ -205,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
         return 128 + signal.SIGPIPE
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
-        if isinstance(exc, OSError) and exc.errno in OS_REFUSALS and not args.verbose:
-            reason = _(OS_REFUSALS[exc.errno])     # a write that fails names no file: the reason alone then
+        if isinstance(exc, OSError) and exc.errno in OS_REASONS and not args.verbose:
+            reason = os_reason(exc).localized()    # a write that fails names no file: the reason alone then
             print(_("heygem: error: {path}: {reason}", path=exc.filename, reason=reason) if exc.filename
                   else _("heygem: error: {message}", message=reason), file=sys.stderr)
             return 2

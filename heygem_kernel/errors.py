@@ -6,6 +6,24 @@ show it as-is (no traceback).
 """
 from __future__ import annotations
 
+import errno
+
+from .i18n import N_, Text
+
+# What the system can refuse a file operation for that the user can fix (a shorter name, another
+# folder, free space), in words a person reads in their language (strerror is English).
+OS_REASONS = {errno.ENAMETOOLONG: N_("the name is too long for the file system"),
+              errno.EACCES: N_("permission denied"), errno.EPERM: N_("operation not permitted"),
+              errno.EROFS: N_("the disk is read-only"), errno.ENOSPC: N_("no space left on the disk"),
+              errno.EDQUOT: N_("disk quota exceeded"), errno.EFBIG: N_("the file is too large")}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why the system refused, as a value of a message: a :class:`~heygem_kernel.i18n.Text` (shown in
+    the user's language) for the errors in :data:`OS_REASONS`, else the system's own words."""
+    msgid = OS_REASONS.get(exc.errno)
+    return Text(msgid) if msgid else (exc.strerror or str(exc))
+
 
 class HeyGemError(Exception):
     """Base class: ``str(err)`` is a one-line message meant for a person, in English.

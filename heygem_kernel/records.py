@@ -97,17 +97,16 @@ def make_folder(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError("{path} is a file, expected a folder", path=path)
+    from .errors import os_reason
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError("cannot create the folder {path}: {reason}", path=path,
-                         reason=exc.strerror or exc) from None
+        raise InputError("cannot create the folder {path}: {reason}", path=path, reason=os_reason(exc)) from None
     import tempfile
     try:   # every caller writes into it: a read-only disk or folder is one line now, not after the work
         fd, probe = tempfile.mkstemp(prefix=temp_prefix(f".write-check{TMP_MARK}"), dir=path)
     except OSError as exc:
-        raise InputError("cannot write to the folder {path}: {reason}", path=path,
-                         reason=exc.strerror or exc) from None
+        raise InputError("cannot write to the folder {path}: {reason}", path=path, reason=os_reason(exc)) from None
     os.close(fd)
     os.unlink(probe)
     return path

@@ -185,3 +185,14 @@ def test_a_batch_whose_home_is_read_only_keeps_its_cache_in_the_run_folder(tmp_p
     monkeypatch.setenv("HEYGEM_CACHE_DIR", str(UNWRITABLE / "heygem"))
     with pytest.raises(InputError, match="cannot create the folder /proc/heygem"):
         batch.run_batch(SPEECH, [photo], run_dir=tmp_path / "again", progress=False)
+
+
+def test_the_systems_reason_is_in_the_users_language():
+    """Before: "无法写入文件夹 /mnt/share：Read-only file system" (the system's English inside a Chinese line)."""
+    from heygem_kernel.errors import InputError, os_reason
+    exc = OSError(errno.EROFS, os.strerror(errno.EROFS), "/mnt/share")
+    err = InputError("cannot write to the folder {path}: {reason}", path="/mnt/share", reason=os_reason(exc))
+    assert str(err) == "cannot write to the folder /mnt/share: the disk is read-only"
+    assert err.localized("zh") == "无法写入文件夹 /mnt/share：磁盘为只读"
+    other = OSError(errno.EIO, os.strerror(errno.EIO))
+    assert os_reason(other) == os.strerror(errno.EIO)          # the rest: the system's own words
