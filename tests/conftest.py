@@ -64,3 +64,16 @@ def speech_60s() -> Path:
 @pytest.fixture(scope="session")
 def speech_zh() -> Path:
     return media("speech_zh_8s.wav")
+
+
+@pytest.fixture
+def photo_524(tmp_path, clip_524) -> Path:
+    """A photo of a presenter with a Chinese name: talking_524's first frame as ``tmp_path/主持人.png``."""
+    import cv2
+    cap = cv2.VideoCapture(str(clip_524))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    photo = tmp_path / "主持人.png"
+    cv2.imwrite(str(photo), frame)
+    return photo

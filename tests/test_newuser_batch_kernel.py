@@ -56,17 +56,11 @@ def test_a_killed_kernel_is_one_line_and_keeps_the_finished_items(tmp_path, clip
     assert sorted(status.values()) == ["ok", "pending"], status
 
 
-def test_a_report_that_cannot_be_written_is_one_line_and_the_items_stay_done(tmp_path, clip_524):
+def test_a_report_that_cannot_be_written_is_one_line_and_the_items_stay_done(tmp_path, photo_524):
     """Before: a full disk when the report was written after all the items gave "internal error: OSError:
     [Errno 28] No space left on device" (exit 1, no path). The same branch is reached here by a folder
     standing where report.html goes."""
-    import cv2
-    cap = cv2.VideoCapture(str(clip_524))
-    ok, frame = cap.read()
-    cap.release()
-    assert ok
-    photo = tmp_path / "主持人.png"
-    cv2.imwrite(str(photo), frame)
+    photo = photo_524
     audio = tmp_path / "speech.wav"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(SPEECH), "-t", "1.0", str(audio)], check=True)
     run_dir = tmp_path / "batch"

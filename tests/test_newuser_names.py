@@ -9,25 +9,18 @@ name the disk cannot hold is one line naming it, exit 2.
 """
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from heygem_kernel import media
+from heygem_cli import heygem
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "heygem_kernel" / "assets" / "sample_speech.wav"
 LONG = "培训视频" * 20          # 80 characters, 240 bytes: a valid name with ".mp4"
 TOO_LONG = "培训视频" * 22      # 88 characters, 264 bytes: over the limit
-
-
-def heygem(*args, lang: str = "en", cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HEYGEM_LANG": lang}
-    return subprocess.run([sys.executable, "-m", "heygem_kernel", *map(str, args)], capture_output=True,
-                          text=True, timeout=600, env=env, cwd=cwd)
 
 
 def last_line(proc: subprocess.CompletedProcess) -> str:

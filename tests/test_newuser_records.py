@@ -9,24 +9,17 @@ RUN`` re-runs a record, flags given replacing recorded values (the policy-change
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from heygem_kernel import media
+from heygem_cli import heygem
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "heygem_kernel" / "assets" / "sample_speech.wav"
-
-
-def heygem(*args, lang: str = "en", cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HEYGEM_LANG": lang}
-    return subprocess.run([sys.executable, "-m", "heygem_kernel", *map(str, args)], capture_output=True,
-                          text=True, timeout=600, env=env, cwd=cwd)
 
 
 def last_error(proc: subprocess.CompletedProcess) -> str:

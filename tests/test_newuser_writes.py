@@ -18,7 +18,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -26,16 +25,11 @@ import numpy as np
 import pytest
 
 from heygem_kernel import media
+from heygem_cli import heygem
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT / "heygem_kernel" / "assets" / "sample_speech.wav"
 UNWRITABLE = Path("/proc")
-
-
-def heygem(*args, lang: str = "en", cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HEYGEM_LANG": lang}
-    return subprocess.run([sys.executable, "-m", "heygem_kernel", *map(str, args)], capture_output=True,
-                          text=True, timeout=600, env=env, cwd=cwd)
 
 
 def one_line_exit_2(proc: subprocess.CompletedProcess, prefix: str) -> None:
@@ -152,23 +146,16 @@ def test_a_cache_that_cannot_be_written_is_a_warning_not_a_failed_run(tmp_path, 
     assert "face-track cache not written (No space left on device)" in log
 
 
-def test_a_batch_whose_home_is_read_only_keeps_its_cache_in_the_run_folder(tmp_path, clip_524, monkeypatch, caplog):
+def test_a_batch_whose_home_is_read_only_keeps_its_cache_in_the_run_folder(tmp_path, photo_524, monkeypatch, caplog):
     """Before: the default face-track cache ~/.cache/heygem on a read-only home (a service user's, a
     container's) failed every item: "cannot create the folder ~/.cache/heygem". Now the batch keeps its
     cache in its own folder, with one warning; a cache the user named (HEYGEM_CACHE_DIR) is refused at once."""
     import logging
 
-    import cv2
-
     from heygem_kernel import batch
     from heygem_kernel.errors import InputError
 
-    cap = cv2.VideoCapture(str(clip_524))
-    ok, frame = cap.read()
-    cap.release()
-    assert ok
-    photo = tmp_path / "主持人.png"
-    cv2.imwrite(str(photo), frame)
+    photo = photo_524
     monkeypatch.setenv("HOME", str(UNWRITABLE))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.delenv("HEYGEM_CACHE_DIR", raising=False)
