@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import records
-from .errors import HeyGemError, InputError, record_of
+from .errors import BatchItemsFailed, HeyGemError, InputError, record_of
 from .i18n import N_
 from .options import RunOptions
 
@@ -691,6 +691,19 @@ def run_batch(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str
                    cache_dir=cache_dir, samples=samples)
     return execute(plan, executor=executor, workers=workers, scheduler=scheduler, runner=runner,
                    progress=progress)
+
+
+def raise_if_failed(result: BatchResult) -> None:
+    """Raise :class:`BatchItemsFailed` naming the items (video file names) that failed or did not finish.
+
+    The batch notebook's last cell (``fail_on_item_error``): under plain papermill the exit status then
+    says that items failed, as ``heygem batch``'s does, after the report cells have rendered."""
+    failed = [Path(e["video"]).name for e in result.items if e["status"] != "ok"]
+    if failed:
+        raise BatchItemsFailed("{failed} of {total} items of the batch failed or did not finish: {names} "
+                               "(reasons in {manifest}; the same batch again retries them)",
+                               failed=len(failed), total=len(result.items), names=", ".join(failed),
+                               manifest=result.manifest_path)
 
 
 class _NoBar:

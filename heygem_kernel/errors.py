@@ -153,3 +153,8 @@ class BackendError(HeyGemError):
 
 class Cancelled(HeyGemError):
     """The run was cancelled by the caller (panel Cancel button, batch stop)."""
+
+
+class BatchItemsFailed(HeyGemError):
+    """Items of a batch failed (or were not finished); the others are done and recorded. Raised
+    last by the batch notebook under plain papermill so that its exit status says so."""

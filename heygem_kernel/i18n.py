@@ -31,7 +31,7 @@ DEFAULT = "en"
 ENV_LANG = "HEYGEM_LANG"
 # Functions whose first argument is a message id, for ``pybabel extract -k`` and the tests.
 KEYWORDS = ("_", "N_", "Text", "HeyGemError", "InputError", "MediaError", "NoFaceError", "CheckpointError",
-            "BackendError", "Cancelled")
+            "BackendError", "Cancelled", "BatchItemsFailed")
 
 _chosen: str | None = None
 

@@ -179,7 +179,7 @@ def test_new_audio_reuses_the_face_tracks(first, work, clip_590, speech_zh, cach
 def test_plain_papermill_makes_the_video(work, clip_524, speech_5s, cache_dir, first):
     run_dir = work / "papermill"
     out_nb = work / "papermill-out.ipynb"
-    proc = subprocess.run(["papermill", str(ROOT / "notebooks" / "batch.ipynb"), str(out_nb),
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "batch.ipynb"), str(out_nb),
                            "-p", "audio", str(speech_5s), "-p", "videos", f"[{clip_524}]",
                            "-p", "run_dir", str(run_dir), "-p", "cache_dir", str(cache_dir), "-p", "samples", "2"],
                           capture_output=True, text=True, timeout=CLI_TIMEOUT_S, cwd=work)
