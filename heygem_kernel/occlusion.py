@@ -123,6 +123,11 @@ def _appearance_scores(grids: np.ndarray, frames: np.ndarray, fps: float) -> np.
     if typical.size > MAX_REFERENCES:
         typical = typical[np.linspace(0, typical.size - 1, MAX_REFERENCES).round().astype(int)]
     gap = max(1, int(round(NEIGHBOUR_GAP_S * fps)))
+    if np.ptp(frames) <= 2 * gap:
+        # footage shorter than two gaps (a clip under ~1 s): the middle frames would have no far
+        # frame and meet themselves (distance 0), which sank the median and made both ends read
+        # covered (talking_590's first 0.6 s: 7 of 15 frames); a quarter of the footage apart instead
+        gap = max(1, int(np.ptp(frames)) // 4)
     refs = desc[typical]
     scores = np.empty(len(desc))
     for i in range(len(desc)):
