@@ -158,34 +158,6 @@ def item_key(*, video_hash: str, audio_hash: str, options: RunOptions, models: S
     return cache.key(video_hash=video_hash, v=KEY_VERSION, audio=audio_hash, options=opts, **extra)
 
 
-def default_cache_dir() -> Path:
-    """Face-track cache shared by all batches: ``$HEYGEM_CACHE_DIR`` or ``~/.cache/heygem``."""
-    env = os.environ.get("HEYGEM_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "heygem"
-
-
-def _usable_cache_dir(given: str | os.PathLike | None, *, run_dir: Path, use_cache: bool) -> Path:
-    """The face-track cache: ``given``, else :func:`default_cache_dir`. A cache named by the user that
-    cannot be written is an :class:`InputError` now (not a failure in every item); the default one
-    (``~/.cache/heygem``: a service user's home may be read-only) falls back to ``run_dir/.cache``."""
-    explicit = given or os.environ.get("HEYGEM_CACHE_DIR")
-    cache_dir = Path(given).expanduser().absolute() if given else default_cache_dir()
-    if not use_cache:
-        return cache_dir
-    if explicit:
-        return records.make_folder(cache_dir)
-    try:
-        return records.make_folder(cache_dir)
-    except InputError as exc:
-        from .i18n import _
-        fallback = run_dir / ".cache"
-        LOG.warning("%s", _("{error}; this batch keeps its face-track cache in {fallback} instead (--cache-dir or "
-                            "$HEYGEM_CACHE_DIR name a shared one)", error=exc.localized(), fallback=fallback))
-        return fallback
-
-
 def one_line(exc: BaseException) -> str:
     """A person-readable single line for any exception (HeyGemErrors are one line already)."""
     text = str(exc) if isinstance(exc, HeyGemError) else f"{type(exc).__name__}: {exc}"
@@ -395,7 +367,7 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     become jobs. Writes the manifest (jobs marked ``"pending"``) before returning.
     Raises :class:`InputError` / :class:`MediaError` when the audio itself is unusable.
     """
-    from . import backends, enhance, media
+    from . import backends, cache, enhance, media
     from .cache import file_hash
     from .scan import DEFAULT_SAMPLES, scan_video
 
@@ -405,7 +377,7 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     for warning in backends.check_options(options):   # a missing --checkpoint fails the batch here, once;
         LOG.warning("%s", warning)                     # options the backend does not use: said once
     enhance.from_options(options)  # a missing or broken enhancer model fails the batch here, once
-    cache_dir = _usable_cache_dir(cache_dir, run_dir=run_dir, use_cache=options.use_cache)
+    cache_dir = cache.usable_dir(cache_dir, fallback=run_dir / ".cache", use_cache=options.use_cache)
     audio = Path(audio).expanduser().absolute()
     if not audio.is_file():
         raise InputError("no such audio file: {audio}", audio=audio)

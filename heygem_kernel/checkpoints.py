@@ -89,8 +89,8 @@ def syncnet_path(directory: str | os.PathLike | None = None) -> Path:
 
 # ----------------------------------------------------------------------------- checksums
 def _cache_file() -> Path:
-    root = os.environ.get(CACHE_ENV) or Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "heygem"
-    return Path(root).expanduser() / "sha256.json"
+    from .cache import default_dir
+    return default_dir() / "sha256.json"
 
 
 def _load_cache() -> dict:

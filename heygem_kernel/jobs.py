@@ -442,12 +442,12 @@ def _peek(queue: Path) -> dict[str, Any] | None:
     return None
 
 
-def batch_argv(data: dict[str, Any], *, runs_root: Path) -> list[str]:
+def batch_argv(data: dict[str, Any]) -> list[str]:
     """The ``heygem batch`` command line of a job."""
     prefix = os.environ.get(ENV_BATCH_COMMAND)
     argv = shlex.split(prefix) if prefix else [sys.executable, "-m", "heygem_kernel", "batch"]
     argv += ["--audio", data["audio"], "--run-dir", data["run_dir"],
-             "--options", json.dumps(data.get("options") or {}), "--cache-dir", str(runs_root / ".cache")]
+             "--options", json.dumps(data.get("options") or {})]   # the face-track cache: the default, shared
     scheduler = os.environ.get(ENV_SCHEDULER)
     if scheduler:
         argv += ["--executor", "dask", "--scheduler", scheduler]
@@ -474,7 +474,7 @@ def run_job(queue: Path, data: dict[str, Any]) -> str:
     job_id, run_dir = data["id"], Path(data["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     flag = queue / f"{job_id}.cancel"
-    argv = batch_argv(data, runs_root=queue.parent)
+    argv = batch_argv(data)
     LOG.info("job %s: %s", job_id, shlex.join(argv))
     env = {**os.environ, ENV_CANCEL_FILE: str(flag)}
     if data.get("lang"):      # the page's language, for the report and the batch's lines

@@ -414,7 +414,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     folder (default a new ``<runs_root>/<time>-<name>``); ``speech``: an already loaded
     :class:`heygem_kernel.audio.Speech` of ``audio`` (a batch loads it once); ``progress(stage,
     done, total)`` is called as work advances; setting ``cancel`` stops the run; ``cache_dir``
-    holds the face-track cache (default ``<runs_root>/.cache``).
+    holds the face-track cache (default :func:`heygem_kernel.cache.default_dir`, ``$HEYGEM_CACHE_DIR`` or
+    ``~/.cache/heygem``, shared with batches and the panel; ``<runs_root>/.cache`` if that cannot be written).
 
     Returns a :class:`~heygem_kernel.records.RunResult`; raises a
     :class:`~heygem_kernel.errors.HeyGemError` for bad input. A failed or cancelled run leaves
@@ -430,9 +431,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     if out is not None:
         _check_output(Path(out), audio, video)
         records.make_folder(Path(out).parent)   # read-only: one line, before a run folder is made
-    cache_dir = Path(cache_dir) if cache_dir else Path(runs_root) / ".cache"
-    if options.use_cache:   # a file in the way: one line now, not an internal error after the face analysis
-        records.make_folder(cache_dir)
+    # a file in the way: one line now, not an internal error after the face analysis
+    cache_dir = cache.usable_dir(cache_dir, fallback=Path(runs_root) / ".cache", use_cache=options.use_cache)
     _return_big_buffers_to_the_os()
     swept = [Path(run_dir)] if run_dir else [p for p in Path(runs_root).glob("*") if p.is_dir()]
     run_dir = records.make_folder(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
@@ -726,7 +726,8 @@ PREVIEW_ANALYSIS_S = 6.0   # s; a preview builds its mouth library from the vide
 def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions | None = None,
                   frame_index: int = 0, cache_dir: str | Path | None = None, speech=None) -> np.ndarray:
     """One output frame [shape=(H, W, 3)] uint8 BGR with the mouth mask outline drawn in green:
-    a quick look at mask size, feather and blend before a full render."""
+    a quick look at mask size, feather and blend before a full render. ``cache_dir``: the face-track
+    cache (default :func:`heygem_kernel.cache.default_dir`, shared with runs and batches)."""
     import cv2
     options = options or RunOptions()
     from .articulation import normalise_language     # an unknown --language: one line, before any work
@@ -735,6 +736,9 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     for warning in backends.check_options(options):
         LOG.warning("%s", warning)
     audio, video = _check_inputs(audio, video)
+    if cache_dir is None and options.use_cache:   # the runs' and batches' cache; a preview goes on without one
+        with contextlib.suppress(InputError):
+            cache_dir = records.make_folder(cache.default_dir())
     from . import audio as audio_mod
     info = media.probe_video(video, still_fps=options.still_fps)
     speech = _speech_in(speech, options.language) or audio_mod.load_speech(audio, language=options.language)

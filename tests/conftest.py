@@ -77,3 +77,11 @@ def photo_524(tmp_path, clip_524) -> Path:
     photo = tmp_path / "主持人.png"
     cv2.imwrite(str(photo), frame)
     return photo
+
+
+@pytest.fixture(autouse=True)
+def _own_face_track_cache(monkeypatch, tmp_path_factory):
+    """Each test its own default face-track cache (cache.default_dir), as each had its own runs/.cache
+    before runs and batches shared ~/.cache/heygem: a first run is a first run, and no test fills the
+    user's cache. A test that names a cache (--cache-dir, cache_dir=, HEYGEM_CACHE_DIR) uses that."""
+    monkeypatch.setenv("HEYGEM_CACHE_DIR", str(tmp_path_factory.mktemp("heygem-cache")))

@@ -147,13 +147,13 @@ def test_batch_command_and_dask_cluster(tmp_path, monkeypatch):
     data = {"audio": "/a.wav", "run_dir": "/r", "videos": ["/v1.mp4", "-odd.mp4"], "options": {"device": "cpu"}}
     monkeypatch.delenv(jobs.ENV_BATCH_COMMAND, raising=False)
     monkeypatch.delenv(jobs.ENV_SCHEDULER, raising=False)
-    argv = jobs.batch_argv(data, runs_root=tmp_path)
+    argv = jobs.batch_argv(data)
     assert argv[:4] == [sys.executable, "-m", "heygem_kernel", "batch"] and "--executor" not in argv
     assert argv[-3:] == ["--", "/v1.mp4", "-odd.mp4"]           # a video named like an option stays a video
-    assert argv[argv.index("--cache-dir") + 1] == str(tmp_path / ".cache")
+    assert "--cache-dir" not in argv        # the face-track cache runs and the panel share (cache.default_dir)
     env = make_config(root=tmp_path, scheduler="tcp://10.0.0.5:8786").env()
     monkeypatch.setenv(jobs.ENV_SCHEDULER, env[jobs.ENV_SCHEDULER])   # what heygem serve --scheduler hands on
-    argv = jobs.batch_argv(data, runs_root=tmp_path)
+    argv = jobs.batch_argv(data)
     assert argv[argv.index("--executor"):argv.index("--executor") + 4] == ["--executor", "dask", "--scheduler",
                                                                            "tcp://10.0.0.5:8786"]
 

@@ -46,7 +46,7 @@ def test_run_into_an_unwritable_folder_is_one_line_before_any_work(tmp_path, cli
     args = ["run", "--audio", SPEECH, "--video", clip_524, "--quiet", where, target]
     if where != "--runs-root":
         args += ["--runs-root", runs]
-    else:   # (the default cache folder, runs-root/.cache, was already refused in one line)
+    else:   # (a cache of its own: the refusal here is the runs root's)
         args += ["--cache-dir", tmp_path / "cache"]
     proc = heygem(*args)
     one_line_exit_2(proc, f"heygem: error: cannot write to the folder {UNWRITABLE}: ")
@@ -160,13 +160,13 @@ def test_a_batch_whose_home_is_read_only_keeps_its_cache_in_the_run_folder(tmp_p
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.delenv("HEYGEM_CACHE_DIR", raising=False)
     run_dir = tmp_path / "batch"
-    with caplog.at_level(logging.WARNING, logger="heygem.batch"):
+    with caplog.at_level(logging.WARNING, logger="heygem.cache"):
         result = batch.run_batch(SPEECH, [photo], run_dir=run_dir, options={"sync_check": False}, progress=False)
     assert [item["status"] for item in result.items] == ["ok"], result.items
     manifest = json.loads(result.manifest_path.read_text(encoding="utf-8"))
     assert manifest["cache_dir"] == str(run_dir / ".cache")
     assert list((run_dir / ".cache").glob("analysis-*.npz"))       # the cache is there, used
-    assert any(f"this batch keeps its face-track cache in {run_dir / '.cache'} instead" in r.getMessage()
+    assert any(f"the face-track cache is kept in {run_dir / '.cache'} instead" in r.getMessage()
                for r in caplog.records)
 
     monkeypatch.setenv("HEYGEM_CACHE_DIR", str(UNWRITABLE / "heygem"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import importlib
-import inspect
 import logging
 import threading
 import traceback
@@ -445,12 +444,7 @@ class Workbench:
             self.preview_msg.value = f"<span style='color:{COLOURS['error']}'>{html.escape(shown(exc))}</span>"
             return None
         args = (self.audio_path, video, options, int(self.frame_index.value), fn)
-        kwargs = {}
-        try:  # share the face-track cache with full runs (the engine's default is runs/.cache)
-            if "cache_dir" in inspect.signature(fn).parameters:
-                kwargs["cache_dir"] = self.ws.runs / ".cache"
-        except (TypeError, ValueError):
-            pass
+        kwargs = {}   # the engine's default face-track cache: the one full runs and batches share
         self.preview_button.disabled = True
         self.preview_msg.value = f"<i>{html.escape(_('rendering one frame…'))}</i>"
         self._previewer = threading.Thread(target=self._preview_job, args=args, kwargs=kwargs, daemon=True,

@@ -53,7 +53,7 @@ class JobContext:
     library :class:`heygem_kernel.mouthlib.MouthLibrary` or None: the person's own mouths.
     width, height  frame size in pixels.
     options the run's :class:`heygem_kernel.options.RunOptions`.
-    cache_dir folder for content-hashed caches (``runs/.cache``) or None: no disk cache.
+    cache_dir folder for content-hashed caches (``cache.default_dir()``) or None: no disk cache.
     """
 
     audio: AudioFeatures

@@ -31,7 +31,7 @@ Differences from the original code, on purpose:
 * output frames past T (the engine rounds the frame count) reuse the last prompt.
 
 A video's reference latents do not depend on the speech: they are cached by the content
-hash of each 256x256 crop (runs/.cache/musetalk-latents/...), so a new speech on the same
+hash of each 256x256 crop (~/.cache/heygem/musetalk-latents/...), so a new speech on the same
 presenters skips the VAE encoder. torch, diffusers and transformers are imported lazily.
 """
 from __future__ import annotations

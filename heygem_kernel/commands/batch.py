@@ -48,7 +48,7 @@ def add_parser(sub) -> None:
     p.add_argument("--workers", type=int, default=0,
                    help="dask LocalCluster: CPU worker processes (default: half the cores; one per GPU if any)")
     p.add_argument("--scheduler", default="", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--cache-dir", default="", help="face-track cache shared across batches "
+    p.add_argument("--cache-dir", default="", help="face-track cache, shared with heygem run and the panel "
                    "(default: $HEYGEM_CACHE_DIR or ~/.cache/heygem)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="pre-flight: frames checked per video")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel to run the notebook with (default: "

@@ -80,7 +80,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", help="output MP4 (default: <run dir>/output.mp4)")
     p.add_argument("--run-dir", help="folder for this run's records (default: runs/<time>-<name>)")
     p.add_argument("--runs-root", default="runs", help="parent of run folders (default: %(default)s)")
-    p.add_argument("--cache-dir", help="face-track cache (default: <runs-root>/.cache)")
+    p.add_argument("--cache-dir", help="face-track cache, shared with heygem batch and the panel (default: "
+                   "$HEYGEM_CACHE_DIR or ~/.cache/heygem)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_option_arguments(p)
     p.set_defaults(func=main, parser=p)
