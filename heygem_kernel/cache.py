@@ -56,10 +56,12 @@ def usable_dir(given: str | os.PathLike | None, *, fallback: str | os.PathLike, 
 
 
 def file_hash(path: str | Path) -> str:
-    """sha256 of a file's bytes, memoised by (path, size, mtime) in a sidecar-free dict."""
+    """sha256 of a file's bytes, memoised by (path, size, mtime, inode, ctime) in a sidecar-free dict
+    (ctime changes on every write and cannot be set back: a file rewritten in place with its size and
+    mtime restored is hashed again)."""
     path = Path(path)
     stat = path.stat()
-    memo_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    memo_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_ctime_ns)
     if memo_key in _MEMO:
         return _MEMO[memo_key]
     digest = hashlib.sha256()

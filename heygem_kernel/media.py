@@ -235,14 +235,76 @@ class AudioInfo:
     tracks: int = 1              # audio streams in the file (only the first is used)
 
 
-def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInfo:
+def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0,
+                cache_dir: str | os.PathLike | None = None) -> VideoInfo:
     """Probe a video or photo; raise :class:`MediaError` (one line naming the file) if unusable.
 
     Photos are recognised by content (ffprobe's image demuxers, or a single still-codec frame)
     and become one frame at ``still_fps``. A clip whose packet count disagrees with its
     header rate x duration is variable-frame-rate: it is delivered at its real average rate.
+    ``cache_dir``: keep the result there (``probe-<key>.json``), keyed by the file's content
+    hash (see :func:`_probe_cache_path`), so a re-run of an unchanged file spawns no ffprobe.
     """
     p = _check_file(path)
+    if cache_dir is None:
+        return _probe_video(p, still_fps)
+    entry = _probe_cache_path(Path(cache_dir), p, still_fps)
+    info = _load_probe(entry, p)
+    if info is None:
+        info = _probe_video(p, still_fps)   # errors are never cached: a bad file is probed (and named) each time
+        _save_probe(entry, info)
+    return info
+
+
+PROBE_CACHE_VERSION = 1     # bump when probe_video's result for the same file can change
+
+
+def _probe_cache_path(cache_dir: Path, path: Path, still_fps: float) -> Path:
+    """The cache entry of ``path``'s probe: keyed by the sha256 of its bytes (which every run computes
+    anyway, for the face-track cache and params.json, memoised per process), so a file edited,
+    replaced or copied over at the same path, even with its size and mtime kept, never reuses a
+    stale result, and an identical copy elsewhere shares it. The ffmpeg build is part of the key
+    (what it can decode is part of the answer)."""
+    from . import cache
+    tools = []
+    for exe in (ffprobe_exe(), ffmpeg_exe()):
+        st = os.stat(exe)
+        tools.append((str(Path(exe).resolve()), st.st_size, st.st_mtime_ns))
+    key = cache.key(video_hash=cache.file_hash(path), kind="probe", version=PROBE_CACHE_VERSION,
+                    still_fps=float(still_fps), tools=tools)
+    return cache_dir / f"probe-{key}.json"
+
+
+def _load_probe(entry: Path, path: Path) -> VideoInfo | None:
+    try:
+        data = json.loads(entry.read_text(encoding="utf-8"))
+        return VideoInfo(path=path, **data)
+    except (OSError, ValueError, TypeError):   # none yet, half-written by a killed run, an older layout
+        return None
+
+
+def _save_probe(entry: Path, info: VideoInfo) -> None:
+    from .records import write_json
+    data = {k: v for k, v in vars(info).items() if k != "path"}   # the path is the caller's: a copy shares it
+    try:
+        write_json(entry, data)
+    except OSError as exc:   # a cache that cannot be written only costs the next run a probe
+        log.warning("probe cache not written: %s", exc)
+
+
+def _probe_video(p: Path, still_fps: float) -> VideoInfo:
+    # The first-frame decode check runs beside ffprobe's packet count: two processes, the wall time of one
+    check = _start_decode_check(p)
+    try:
+        return _probe_video_with(p, still_fps, check)
+    finally:   # not needed (a photo, an error) or done: never left running or unreaped
+        if check.poll() is None:
+            check.kill()
+        check.wait()
+        check.stdout.close()
+
+
+def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> VideoInfo:
     # -pattern_type none: a photo named like "img%03d.png" is that one file, not an image sequence
     data = _ffprobe(p, ["-pattern_type", "none", "-count_packets", "-show_streams", "-show_format"],
                     what="a video or image")
@@ -292,7 +354,7 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0) -> VideoInf
         n_frames = max(1, round(duration * fps))
     else:
         fps, n_frames = nominal, packets
-    if not _decodes_a_frame(p):
+    if not _decodes_a_frame(check):
         raise MediaError("{path} has a video stream but none of its frames can be decoded", path=p)
     audio_delay = _float(audio.get("start_time")) - _float(video.get("start_time")) if has_audio else 0.0
     return VideoInfo(path=p, width=width, height=height, fps=float(fps), nominal_fps=float(nominal or fps),
@@ -409,15 +471,21 @@ def _image_size(path: Path, width: int, height: int) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-def _decodes_a_frame(path: Path) -> bool:
-    """Decode until the first picture comes out (a 16x16 grey thumbnail, 256 bytes)."""
-    cmd = [ffmpeg_exe(), "-nostdin", "-v", "quiet", "-i", _ff_path(path), "-map", "0:v:0", "-frames:v", "1",
-           "-vf", "scale=16:16", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
+def _start_decode_check(path: Path) -> subprocess.Popen:
+    """Start decoding until the first picture comes out (a 16x16 grey thumbnail, 256 bytes).
+    One decoder thread: frame threading would read several frames before it gives the first."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-v", "quiet", "-threads", "1", "-i", _ff_path(path), "-map", "0:v:0",
+           "-frames:v", "1", "-vf", "scale=16:16", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def _decodes_a_frame(check: subprocess.Popen) -> bool:
+    """Whether the decode started by :func:`_start_decode_check` delivered its picture."""
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        out, _ = check.communicate(timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return False
-    return len(done.stdout) == 16 * 16
+    return len(out) == 16 * 16
 
 
 def probe_audio(path: str | os.PathLike) -> AudioInfo:

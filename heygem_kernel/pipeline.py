@@ -499,7 +499,8 @@ def probe(job: Job) -> None:
     job.expected_s = job.speech.duration if job.speech is not None else audio_info.duration
     job.speech_job = _in_background("heygem-speech", _timed_call, job.watch, "speech", analyse_speech, job.audio,
                                     job.speech, job.run_dir / "mel.png", job.options.language)
-    info = job.info = media.probe_video(job.video, still_fps=job.options.still_fps)
+    info = job.info = media.probe_video(job.video, still_fps=job.options.still_fps,
+                                        cache_dir=job.cache_dir if job.options.use_cache else None)
     job.notes = media.conversion_notes(info, size=output_size(info, job.options))
     if audio_info is not None and audio_info.tracks > 1:
         job.notes.append(Text("{name} has {tracks} audio tracks: only the first is used as the speech",
@@ -740,7 +741,8 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
         with contextlib.suppress(InputError):
             cache_dir = records.make_folder(cache.default_dir())
     from . import audio as audio_mod
-    info = media.probe_video(video, still_fps=options.still_fps)
+    info = media.probe_video(video, still_fps=options.still_fps,
+                             cache_dir=cache_dir if cache_dir is not None and options.use_cache else None)
     speech = _speech_in(speech, options.language) or audio_mod.load_speech(audio, language=options.language)
     n_out = _frames_for(speech.duration, info)
     frame_index = int(np.clip(frame_index, 0, n_out - 1))

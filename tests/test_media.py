@@ -136,6 +136,53 @@ def test_probe_audio_of_wav_and_of_video(speech_5s, clip_590):
     assert track.codec == "aac" and track.duration == pytest.approx(5.015, abs=0.01)
 
 
+@pytest.mark.parametrize("fixture", ["clip_vfr", "clip_portrait"])
+def test_probe_cache_gives_the_fresh_probe_without_running_ffprobe(request, fixture, tmp_path, monkeypatch):
+    clip = request.getfixturevalue(fixture)
+    fresh = media.probe_video(clip)
+    assert media.probe_video(clip, cache_dir=tmp_path) == fresh           # probed, then written
+    assert len(list(tmp_path.glob("probe-*.json"))) == 1
+
+    def no_process(*args, **kwargs):
+        raise AssertionError("a cached probe ran ffprobe/ffmpeg")
+    monkeypatch.setattr(media.subprocess, "run", no_process)
+    monkeypatch.setattr(media.subprocess, "Popen", no_process)
+    assert media.probe_video(clip, cache_dir=tmp_path) == fresh           # every field, VFR rate included
+    copy = tmp_path / "copy.mp4"                                          # same bytes elsewhere: same facts,
+    copy.write_bytes(clip.read_bytes())                                   # its own path
+    assert media.probe_video(copy, cache_dir=tmp_path) == dataclasses.replace(fresh, path=copy)
+
+
+def test_probe_cache_never_serves_a_file_changed_in_place(tmp_path, clip_590, clip_524):
+    """The same path rewritten with other content of the same size and mtime (a restored backup,
+    cp --preserve) is probed afresh: the key is the content hash, not the file's name or stat."""
+    a, b = clip_590.read_bytes(), clip_524.read_bytes()
+    size = max(len(a), len(b))                          # trailing zeros: both still read as their clip
+    a, b = a.ljust(size, b"\0"), b.ljust(size, b"\0")
+    video, cache_dir = tmp_path / "presenter.mp4", tmp_path / "cache"
+    video.write_bytes(a)
+    stamp = video.stat().st_mtime_ns
+    assert media.probe_video(video, cache_dir=cache_dir).width == 590
+    with open(video, "r+b") as fh:                      # in place: same inode
+        fh.write(b)
+    os.utime(video, ns=(stamp, stamp))
+    assert video.stat().st_size == size and video.stat().st_mtime_ns == stamp
+    assert (media.probe_video(video, cache_dir=cache_dir).width, media.probe_video(video).n_frames) == (524, 122)
+    (entry,) = [p for p in cache_dir.glob("probe-*.json") if json.loads(p.read_text())["width"] == 524]
+    entry.write_text("{half a fi")                      # a damaged entry is probed again, not an error
+    assert media.probe_video(video, cache_dir=cache_dir).width == 524
+
+
+def test_probe_cache_keeps_no_errors(clip_590, tmp_path):
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(clip_590.read_bytes()[:1000])
+    for _ in range(2):
+        with pytest.raises(MediaError, match="truncated|not a video") as err:
+            media.probe_video(noise, cache_dir=tmp_path)
+        single_line_naming(err.value, noise)
+    assert not list(tmp_path.glob("probe-*"))
+
+
 # ----------------------------------------------------------------------------- decoding
 
 def test_iter_frames_count_shape_and_colour_order(clip_524):
