@@ -34,7 +34,7 @@ def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     _use_cjk_fallback()
-    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained", facecolor="white")
     FigureCanvasAgg(fig)
     return fig
 
@@ -73,9 +73,21 @@ _CJK_FAMILY: list[str] | None = None   # [] when no CJK font is installed
 
 
 def _save(fig, path: str | Path) -> Path:
+    """Render ``fig`` (white, opaque) and write it as PNG (see :func:`_write_png`)."""
+    fig.canvas.draw()
+    return _write_png(np.asarray(fig.canvas.buffer_rgba())[:, :, :3], path)
+
+
+def _write_png(rgb: np.ndarray, path: str | Path) -> Path:
+    """Write ``rgb`` [shape=(H, W, 3)] uint8 as PNG with OpenCV at zlib level 3: ~4x less CPU than
+    ``savefig``'s Pillow encoder (level 6, RGBA) for ~5 % more bytes; any path (encoded in memory)."""
+    import cv2
+    ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ValueError(f"PNG encoding failed for {path}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, facecolor="white")
+    path.write_bytes(png.tobytes())
     return path
 
 
@@ -132,65 +144,154 @@ def plot_landmarks(frames: Sequence[np.ndarray], landmarks: Sequence[np.ndarray 
     landmarks     per frame [shape=(68, 2)] pixel (x, y), or None (drawn as "no face").
     titles        optional caption per frame.
     mask_polygons optional per frame [shape=(K, 2)] outline of the mouth mask, or None.
+
+    The tiles are composed and drawn on with OpenCV into one image; only the text goes through
+    matplotlib (its CJK fallback fonts), drawn over it: six axes with images, scatters and a
+    constrained layout cost 0.37 CPU-s for six 1080x1920 frames, this 0.09.
     """
     from matplotlib.lines import Line2D
 
     n = len(frames)
     if len(landmarks) != n:
         raise ValueError(f"plot_landmarks: {n} frames but {len(landmarks)} landmark entries")
-    cols = max(1, min(LANDMARK_COLUMNS, n))
-    rows = max(1, math.ceil(n / cols))
-    fig = _figure(3.2 * cols, 3.4 * rows + 0.4)
     if n == 0:
+        fig = _figure(3.2, 3.8)
         ax = fig.add_subplot()
         ax.text(0.5, 0.5, _("no frames"), ha="center", va="center", fontsize=14)
         ax.set_axis_off()
         return _save(fig, path)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax in axes[n:]:
-        ax.set_axis_off()
+    cols = max(1, min(LANDMARK_COLUMNS, n))
+    rows = max(1, math.ceil(n / cols))
+    width = cols * TILE + (cols + 1) * TILE_GAP
+    height = TITLE_H + rows * (CAPTION_H + TILE + TILE_GAP) + LEGEND_H
+    canvas = np.full((height, width, 3), 255, np.uint8)       # RGB
+    texts = []                                                # (x px, y px from top, text, kind)
+    with_mask = False
     for i, (frame, points) in enumerate(zip(frames, landmarks)):
-        ax = axes[i]
-        ax.set_xticks([])
-        ax.set_yticks([])
-        rgb = np.asarray(frame)[:, :, ::-1]
-        h, w = rgb.shape[:2]
+        row, col = divmod(i, cols)
+        left = TILE_GAP + col * (TILE + TILE_GAP)
+        top = TITLE_H + row * (CAPTION_H + TILE + TILE_GAP) + CAPTION_H
         caption = titles[i] if titles is not None and i < len(titles) else _("sample {n}", n=i + 1)
+        texts.append((left + TILE / 2, top - 4, caption, "caption"))
+        frame = np.asarray(frame)
+        h, w = frame.shape[:2]
         pts = None if points is None else np.asarray(points, dtype=np.float64)
-        if pts is None or not np.isfinite(pts).any():
-            step = max(1, int(max(h, w) // 480))            # a light preview of the whole frame
-            ax.imshow(rgb[::step, ::step], extent=(-0.5, w - 0.5, h - 0.5, -0.5))
-            ax.text(0.5, 0.5, _("no face"), transform=ax.transAxes, ha="center", va="center",
-                    fontsize=16, color="white", weight="bold",
-                    bbox=dict(facecolor="#d62728", alpha=0.8, edgecolor="none"))
-            ax.set_title(caption, fontsize=9)
-            continue
         outline = None
         if mask_polygons is not None and i < len(mask_polygons) and mask_polygons[i] is not None:
             outline = np.asarray(mask_polygons[i], dtype=np.float64)
+        if pts is None or not np.isfinite(pts).any():
+            _tile(canvas, frame, (0, 0, w, h), left, top)      # the whole frame, a light preview
+            texts.append((left + TILE / 2, top + TILE / 2, _("no face"), "no face"))
+            continue
         box_pts = pts if outline is None else np.concatenate([pts, outline])
-        x0, y0, x1, y1 = _crop_box(box_pts[np.isfinite(box_pts).all(axis=1)], w, h)
-        ax.imshow(rgb[y0:y1, x0:x1], extent=(x0 - 0.5, x1 - 0.5, y1 - 0.5, y0 - 0.5))
-        ax.set_xlim(x0 - 0.5, x1 - 0.5)
-        ax.set_ylim(y1 - 0.5, y0 - 0.5)
-        scale = max(1.0, 6.0 * 200.0 / max(x1 - x0, 1))     # dot size relative to the crop
-        ax.scatter(pts[:48, 0], pts[:48, 1], s=min(scale, 8.0), c="#00e5ff", linewidths=0)
+        box = _crop_box(box_pts[np.isfinite(box_pts).all(axis=1)], w, h)
+        to_tile = _tile(canvas, frame, box, left, top)
+        _draw_points(canvas, to_tile(pts[:48]), LM_RGB)
         for loop in LIP_POINTS:
-            lip = pts[loop]
-            closed = np.vstack([lip, lip[:1]])
-            ax.plot(closed[:, 0], closed[:, 1], color="#ff2d55", lw=1.0)
-            ax.scatter(lip[:, 0], lip[:, 1], s=min(scale, 8.0), c="#ff2d55", linewidths=0)
+            lip = to_tile(pts[loop])
+            _draw_polyline(canvas, lip, LIP_RGB, closed=True)
+            _draw_points(canvas, lip, LIP_RGB)
         if outline is not None:
-            ring = np.vstack([outline, outline[:1]])
-            ax.plot(ring[:, 0], ring[:, 1], color="#ffd60a", lw=1.2, ls="--")
-        ax.set_title(caption, fontsize=9)
-    handles = [Line2D([], [], ls="", marker="o", color="#00e5ff", label=_("68 landmarks")),
-               Line2D([], [], color="#ff2d55", marker="o", label=_("lips"))]
-    if mask_polygons is not None and any(m is not None for m in mask_polygons):
-        handles.append(Line2D([], [], color="#ffd60a", ls="--", label=_("mouth mask")))
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
-    fig.suptitle(_("Face landmarks on sample frames (cropped around the face)"), fontsize=11)
-    return _save(fig, path)
+            with_mask = True
+            _draw_dashed_ring(canvas, to_tile(outline), MASK_RGB)
+    fig = _figure_px(width, height)
+    for x, y, text, kind in texts:
+        if kind == "caption":
+            fig.text(x / width, 1 - y / height, text, ha="center", va="bottom", fontsize=9)
+        else:
+            fig.text(x / width, 1 - y / height, text, ha="center", va="center", fontsize=16, color="white",
+                     weight="bold", bbox=dict(facecolor="#d62728", alpha=0.8, edgecolor="none"))
+    fig.text(0.5, 1 - (TITLE_H / 2) / height, _("Face landmarks on sample frames (cropped around the face)"),
+             ha="center", va="center", fontsize=11)
+    handles = [Line2D([], [], ls="", marker="o", color=_hex(LM_RGB), label=_("68 landmarks")),
+               Line2D([], [], color=_hex(LIP_RGB), marker="o", label=_("lips"))]
+    if with_mask:
+        handles.append(Line2D([], [], color=_hex(MASK_RGB), ls="--", label=_("mouth mask")))
+    fig.legend(handles=handles, loc="lower center", ncols=len(handles), frameon=False,
+               bbox_to_anchor=(0.5, 0.0), borderaxespad=0.2)
+    return _save_over(canvas, fig, path)
+
+
+# Landmark grid geometry, in pixels of the PNG (DPI 100: 3 tiles a row make it ~980 px wide)
+TILE, TILE_GAP, CAPTION_H, TITLE_H, LEGEND_H = 300, 20, 20, 34, 30
+LM_RGB, LIP_RGB, MASK_RGB = (0, 229, 255), (255, 45, 85), (255, 214, 10)
+SUBPIXEL = 4     # cv2 drawing: coordinates carry 4 fractional bits
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#%02x%02x%02x" % rgb
+
+
+def _figure_px(width: int, height: int):
+    """A transparent figure of exactly ``width`` x ``height`` pixels at :data:`DPI`, no layout engine."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    _use_cjk_fallback()
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="none")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_over(canvas: np.ndarray, fig, path: str | Path) -> Path:
+    """Draw ``fig`` (text on a transparent figure of the same pixel size) over ``canvas`` (RGB) and
+    write the PNG: the image itself never goes through matplotlib (no resampling, no copy)."""
+    fig.canvas.draw()
+    layer = np.asarray(fig.canvas.buffer_rgba())            # straight (not premultiplied) alpha
+    rows = np.flatnonzero(layer[..., 3].any(axis=1))
+    if rows.size:
+        part = slice(rows[0], rows[-1] + 1)
+        alpha = layer[part, :, 3:4].astype(np.float32) * (1 / 255)
+        canvas[part] = (canvas[part] * (1 - alpha) + layer[part, :, :3] * alpha + 0.5).astype(np.uint8)
+    return _write_png(canvas, path)
+
+
+def _tile(canvas: np.ndarray, frame: np.ndarray, box: tuple[int, int, int, int], left: int, top: int):
+    """Scale ``frame[box]`` (BGR) to fit a TILE square at (left, top) of ``canvas`` (RGB), centred, with a
+    thin frame; return the map from frame pixel coordinates [shape=(K, 2)] to canvas coordinates."""
+    import cv2
+    x0, y0, x1, y1 = box
+    crop = frame[y0:y1, x0:x1]
+    scale = TILE / max(x1 - x0, y1 - y0)
+    size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+    crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    ox, oy = left + (TILE - size[0]) // 2, top + (TILE - size[1]) // 2
+    canvas[oy:oy + size[1], ox:ox + size[0]] = crop[:, :, ::-1]
+    cv2.rectangle(canvas, (ox - 1, oy - 1), (ox + size[0], oy + size[1]), (0, 0, 0), 1)
+    sx, sy = size[0] / (x1 - x0), size[1] / (y1 - y0)
+    # pixel centres: frame pixel x sits at x0 + u, its tile pixel at ox + (u + 0.5) * s - 0.5
+    return lambda p: np.stack([ox + (p[:, 0] - x0 + 0.5) * sx - 0.5, oy + (p[:, 1] - y0 + 0.5) * sy - 0.5], axis=1)
+
+
+def _fixed(points: np.ndarray) -> np.ndarray:
+    return np.round(points[np.isfinite(points).all(axis=1)] * (1 << SUBPIXEL)).astype(np.int32)
+
+
+def _draw_points(canvas: np.ndarray, points: np.ndarray, rgb: tuple[int, int, int]) -> None:
+    import cv2
+    for x, y in _fixed(points):
+        cv2.circle(canvas, (int(x), int(y)), 3 << (SUBPIXEL - 1), rgb, -1, cv2.LINE_AA, SUBPIXEL)
+
+
+def _draw_polyline(canvas: np.ndarray, points: np.ndarray, rgb: tuple[int, int, int], *, closed: bool,
+                   thickness: int = 1) -> None:
+    import cv2
+    fixed = _fixed(points)
+    if len(fixed) > 1:
+        cv2.polylines(canvas, [fixed.reshape(-1, 1, 2)], closed, rgb, thickness, cv2.LINE_AA, SUBPIXEL)
+
+
+def _draw_dashed_ring(canvas: np.ndarray, ring: np.ndarray, rgb: tuple[int, int, int],
+                      dash: float = 7.0, gap: float = 4.0) -> None:
+    """A closed outline drawn dashed: ``dash`` px on, ``gap`` px off along its length."""
+    ring = ring[np.isfinite(ring).all(axis=1)]
+    if len(ring) < 2:
+        return
+    closed = np.vstack([ring, ring[:1]])
+    along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(closed, axis=0).T))])
+    for start in np.arange(0.0, along[-1], dash + gap):
+        at = np.linspace(start, min(start + dash, along[-1]), 6)
+        piece = np.stack([np.interp(at, along, closed[:, 0]), np.interp(at, along, closed[:, 1])], axis=1)
+        _draw_polyline(canvas, piece, rgb, closed=False, thickness=2)
 
 
 # --- mouth track and sync curve ------------------------------------------------------------------

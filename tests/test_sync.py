@@ -339,6 +339,14 @@ def test_plot_landmarks_small_face_and_no_face(tmp_path, clip_portrait, clip_590
     img = assert_png(path, min_size=(500, 700))
     # the crop around the small face fills its panel: the top-left panel is not mostly background
     assert img.shape[0] < 1000
+    rgb = (img[..., :3] * 255).round().astype(int)
+    def near(colour, tol=40):
+        return (np.abs(rgb - np.array(colour)).sum(axis=2) < tol).sum()
+    # each face panel carries its 68 cyan dots, red lips and the yellow mask outline; the black
+    # frame gets the red "no face" label
+    assert near(diagnostics.LM_RGB) > 3 * 48 * 5 and near(diagnostics.LIP_RGB) > 3 * 100
+    assert near(diagnostics.MASK_RGB) > 3 * 150
+    assert near((0xd6, 0x27, 0x28), tol=60) + near((0xde, 0x52, 0x53), tol=60) > 500
 
 
 def test_plot_mouth_track_and_sync_curve(tmp_path, own):
