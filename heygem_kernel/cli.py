@@ -175,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(lambda record: not getattr(record, "run_log_only", False))
     for noisy in ("matplotlib", "PIL", "numba", "absl", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "findfont: Failed to find font weight bold for WenQuanYi Micro Hei, now using 400." on every run
+    # whose plot marks a frame without a face: the CJK font has no bold face, the plot is fine
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except HeyGemError as exc:   # in the user's language: $HEYGEM_LANG or the locale (LANG=zh_CN.UTF-8)
