@@ -182,7 +182,8 @@ class LoopPlan:
 
     def segments(self) -> list[tuple[int, int, int, int]]:
         """Runs of the output that step through the source one frame at a time, forward or
-        backward: ``(out_first, out_last, src_first, src_last)``, inclusive."""
+        backward, or hold one frame (a photo: one run however long the speech):
+        ``(out_first, out_last, src_first, src_last)``, inclusive."""
         if not len(self):
             return []
         d = np.diff(self.src.astype(np.int64))
@@ -192,7 +193,7 @@ class LoopPlan:
             s = int(d[t - 1])
             if s == 0 and max(self.blend_src[t], self.blend_src[t - 1]) >= 0:   # an in-between blend: same run
                 continue
-            if s in (1, -1) and step in (None, s):
+            if s in (1, -1, 0) and step in (None, s):
                 step = s
                 continue
             out.append((start, t - 1, int(self.src[start]), int(self.src[t - 1])))
@@ -206,7 +207,8 @@ class LoopPlan:
         return {
             "mode": self.mode, "note": self.note, "n_out": len(self),
             "backward_steps": self.backward_steps(), "backward_fraction": round(self.backward_fraction(), 4),
-            "segments": [{"out": [a, b], "src": [c, d], "start_s": round(a / self.fps, 3)} for a, b, c, d in segs],
+            "segments": [{"out": [a, b], "src": [c, d], "start_s": round(a / self.fps, 3),
+                          **({"held": True} if c == d and b > a else {})} for a, b, c, d in segs],
             "blend": self.blend, "focus": None if self.focus is None else [round(v, 4) for v in self.focus],
             "joins": [{"at": j.at, "at_s": round(j.at / self.fps, 3), "from": j.src_from, "to": j.src_to,
                        "fade": j.fade, "cost": round(j.cost, 3)} for j in self.joins],
