@@ -23,3 +23,15 @@ def test_frames_without_a_face_bring_no_font_warning(tmp_path, media_dir):
     assert result["frames_no_face"] >= 20     # the plot does draw 'no face' frames
     assert "findfont" not in proc.stderr, proc.stderr
     assert proc.stderr.strip() == "", proc.stderr
+
+
+def test_sync_in_chinese_names_its_method_in_chinese(media_dir):
+    # LANG=zh_CN.UTF-8 heygem sync talking_524.mp4 --language zh: every line was Chinese but
+    # '方法：mouth landmarks vs the calibrated real-speech reference (...); language zh: opening shut ...'
+    proc = heygem("sync", media_dir / "talking_524.mp4", "--no-plot", "--language", "zh", lang="zh")
+    assert proc.returncode == 0, proc.stderr
+    method = next(line for line in proc.stdout.splitlines() if line.startswith("方法："))
+    assert "嘴部关键点对照经校准的真人语音参考" in method and "语言 zh：由频谱闭合线索关闭张口" in method, method
+    assert "mouth landmarks" not in method and "opening shut" not in method, method
+    english = heygem("sync", media_dir / "talking_524.mp4", "--no-plot", "--json", "--language", "zh")
+    assert '"method": "mouth landmarks vs the calibrated real-speech reference' in english.stdout  # records stay English

@@ -33,6 +33,24 @@ def add_parser(sub) -> None:
     p.set_defaults(func=main)
 
 
+def method_label(method: str) -> str:
+    """``SyncEstimate.method`` (English, as the records keep it) in the user's language, part by part."""
+    import re
+    from .. import sync
+    labels = {sync.METHOD_REFERENCE: _("mouth landmarks vs the calibrated real-speech reference "
+                                       "(sync.speech_reference: phones at real-speaker timing, opening + "
+                                       "bilabial closures)"),
+              sync.METHOD_TRACKS: _("mouth landmarks vs caller-supplied speech tracks")}
+    language = re.compile(re.escape(sync.METHOD_LANGUAGE).replace(re.escape("{language}"), "(?P<language>.+)"))
+    parts = []
+    for part in method.split("; "):
+        match = language.fullmatch(part)
+        parts.append(labels.get(part) or (_("language {language}: opening shut by the spectral closure cue "
+                                            "(articulation.constriction)", language=match["language"])
+                                          if match else part))
+    return _("; ").join(parts)
+
+
 PLOT_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg", ".pdf")   # what the plot can be written as
 
 
@@ -88,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
                             confidence=est.confidence, chance=est.chance)),
         (_("correlation"), f"{est.correlation:.2f}"),
         (_("verdict"), est.verdict().localized()),
-        (_("method"), est.method),
+        (_("method"), method_label(est.method)),
     ]
     note = report.cadence.note() if report.cadence is not None else ""
     if note:
