@@ -1148,7 +1148,9 @@ class VideoWriter:
                "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{self._even_w}x{self._even_h}",
                "-framerate", str(rate), "-i", "pipe:0"]
         if self.audio is not None:
-            cmd += ["-i", _ff_path(self.audio), "-map", "0:v:0", "-map", "1:a:0",
+            # the sound from its first sample, as the speech was analysed (audio.load_audio): a video's
+            # track that starts after its picture kept that start, so the mouth led the sound by it
+            cmd += ["-i", _ff_path(self.audio), "-map", "0:v:0", "-map", "1:a:0", "-af", "asetpts=PTS-STARTPTS",
                     "-c:a", "aac", "-b:a", AAC_BITRATE]
         else:
             cmd += ["-map", "0:v:0"]
