@@ -489,8 +489,27 @@ def _decodes_a_frame(check: subprocess.Popen) -> bool:
 
 
 def probe_audio(path: str | os.PathLike) -> AudioInfo:
-    """Probe the first audio stream of any file ffmpeg reads (a WAV, an MP3, a video's track)."""
+    """Probe the first audio stream of any file ffmpeg reads (a WAV, an MP3, a video's track).
+
+    Remembered for the life of the process by (path, size, mtime, inode, ctime), the key of
+    :func:`heygem_kernel.cache.file_hash`'s memo: a run asked three times (the run's check, the speech
+    decode, the encoder) and spawned ffprobe each time. Any write to the file changes its ctime."""
     p = _check_file(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    info = _AUDIO_PROBES.get(key)
+    if info is None:
+        info = _probe_audio(p)   # errors are not remembered: a bad file is probed (and named) each time
+        if len(_AUDIO_PROBES) >= 256:
+            _AUDIO_PROBES.clear()
+        _AUDIO_PROBES[key] = info
+    return info
+
+
+_AUDIO_PROBES: dict[tuple, AudioInfo] = {}
+
+
+def _probe_audio(p: Path) -> AudioInfo:
     data = _ffprobe(p, ["-show_streams", "-show_format"], what="an audio or video file")
     fmt = data.get("format") or {}
     if str(fmt.get("format_name", "")) in TEXT_FORMATS:

@@ -183,6 +183,31 @@ def test_probe_cache_keeps_no_errors(clip_590, tmp_path):
     assert not list(tmp_path.glob("probe-*"))
 
 
+def test_probe_audio_is_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    """Same size, same mtime, other content (1 s at 16 kHz vs 2 s at 8 kHz: 32000 bytes of samples
+    each) written in place: probed again."""
+    path = tmp_path / "speech.wav"
+    def write(rate: int, seconds: int) -> None:
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(np.full(rate * seconds, 1000, np.int16).tobytes())
+    write(16000, 1)
+    first = media.probe_audio(path)
+    assert (first.sample_rate, first.duration) == (16000, pytest.approx(1.0))
+    calls = []
+    real_run = media.subprocess.run
+    monkeypatch.setattr(media.subprocess, "run", lambda *a, **k: calls.append(a) or real_run(*a, **k))
+    assert media.probe_audio(path) == first and calls == []        # remembered: no ffprobe
+    stamp, size = path.stat().st_mtime_ns, path.stat().st_size
+    write(8000, 2)
+    os.utime(path, ns=(stamp, stamp))
+    assert path.stat().st_size == size
+    again = media.probe_audio(path)
+    assert (again.sample_rate, again.duration) == (8000, pytest.approx(2.0)) and len(calls) == 1
+
+
 # ----------------------------------------------------------------------------- decoding
 
 def test_iter_frames_count_shape_and_colour_order(clip_524):
