@@ -262,9 +262,10 @@ def inspect_checkpoint(path: str | os.PathLike, *, hash: bool = True) -> Checkpo
         return CheckpointInfo(path, size, digest, "truncated?", fmt, same_name,
                               Text("{size:,} of the official {official_size:,} bytes", size=size,
                                    official_size=same_name.size))
-    detail = "not an official release: a fine-tune or re-save?"
+    detail = Text("not an official release: a fine-tune or re-save?")
     if same_name and size != same_name.size:
-        detail += f" ({size:,} bytes; the official file is {same_name.size:,})"
+        detail = Text("not an official release: a fine-tune or re-save? ({size:,} bytes; the official file is "
+                      "{official_size:,})", size=size, official_size=same_name.size)
     return CheckpointInfo(path, size, digest, "unknown", fmt, same_name, detail)
 
 

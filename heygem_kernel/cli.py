@@ -20,7 +20,8 @@ import threading
 
 from .commands import NATIVE_NOISE  # noqa: F401 - public here too (heygem batch filters with it)
 from .errors import OS_REASONS, HeyGemError, os_reason
-from .i18n import N_, _
+from .i18n import N_, Text, _
+from .i18n import width as columns
 
 COMMANDS = ("run", "sync", "scan", "batch", "doctor", "serve")
 
@@ -56,9 +57,71 @@ def usage_error(message: str) -> str:
     return message
 
 
+# argparse's own help texts, as message ids (its gettext domain has no Chinese of ours)
+ARGPARSE_TEXTS = (N_("usage: "), N_("positional arguments"), N_("options"), N_("show this help message and exit"),
+                  N_("show program's version number and exit"))
+_WIDE = "\u2e80-\u9fff\u3000-\u303f\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+_TOKENS = re.compile(f"[{_WIDE}]|[^\\s{_WIDE}]+|\\s+")
+_NO_LINE_START = "）)，,。.；;：:、！!？?」』】》〉"   # closing punctuation stays at the end of its line
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """``--help`` in the user's language: help texts, descriptions and group titles are message ids
+    (``N_``, or a :class:`~heygem_kernel.i18n.Text` with values) translated when shown; Chinese lines
+    are wrapped by terminal columns (a CJK character takes two) and between any two characters."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return _shown(action.help)
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(_shown(heading))
+
+    def add_usage(self, usage, actions, groups, prefix=None) -> None:
+        super().add_usage(usage, actions, groups, prefix=_("usage: ") if prefix is None else prefix)
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(_shown(text))
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        if not re.search(f"[{_WIDE}]", text):
+            return super()._split_lines(text, width)
+        return _wrap_columns(" ".join(text.split()), width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if not re.search(f"[{_WIDE}]", text):
+            return super()._fill_text(text, width, indent)
+        return "\n".join(indent + line for line in _wrap_columns(" ".join(text.split()), width - len(indent)))
+
+
+def _shown(text: str | None) -> str | None:
+    """A help text or heading in the user's language (itself where the catalogue lacks it)."""
+    if not text or text is argparse.SUPPRESS:
+        return text
+    return text.localized() if isinstance(text, Text) else _(text)
+
+
+def _wrap_columns(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` terminal columns, breaking at spaces or beside a CJK character."""
+    lines, line = [], ""
+    for token in _TOKENS.findall(text):
+        if token.isspace():
+            token = " " if line else ""
+        if line.strip() and columns(line + token.rstrip()) > width and token not in _NO_LINE_START:
+            lines.append(line.rstrip())
+            line = token.lstrip()
+        else:
+            line += token
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (exit 2) in the user's language: no usage block, a pointer to
-    ``-h`` instead."""
+    ``-h`` instead; ``--help`` in the user's language too (:class:`_HelpFormatter`)."""
+
+    def __init__(self, *args, formatter_class=_HelpFormatter, **kwargs) -> None:
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str):
         self.exit(2, _("{prog}: error: {message} (see {prog} -h)", prog=self.prog, message=usage_error(message))
@@ -67,9 +130,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    parser = _Parser(prog="heygem", description="Local lip-sync video workbench.")
+    parser = _Parser(prog="heygem", description=N_("Local lip-sync video workbench."))
     parser.add_argument("--version", action="version", version=f"heygem {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help=N_("debug logging"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

@@ -291,8 +291,8 @@ def describe_models_dir(models_dir: str | os.PathLike | None = None, *, hash: bo
                 (_check_config(path, entry.path) if path.suffix == ".json"
                  else _check_weights(path, entry))
                 row["status"] = "ok"
-            except CheckpointError as exc:
-                row["status"] = str(exc)
+            except CheckpointError as exc:   # its English line, shown by heygem doctor in the user's language
+                row["status"] = Text(exc.template, **exc.values)
         rows.append(row)
     return rows
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import NATIVE_NOISE  # one list for the CLI's stderr and the kernel's output
 from ..errors import HeyGemError, InputError, localized_error
-from ..i18n import _
+from ..i18n import N_, _
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "batch.ipynb"
@@ -30,35 +30,35 @@ LOG = logging.getLogger("heygem.batch")
 def add_parser(sub) -> None:
     from ..scan import DEFAULT_SAMPLES
     from .run import add_option_arguments
-    p = sub.add_parser("batch", help="lip-sync many videos to one speech: manifest, report, ZIP; resumable",
-                       description="Lip-sync every VIDEO to AUDIO by executing notebooks/batch.ipynb with "
+    p = sub.add_parser("batch", help=N_("lip-sync many videos to one speech: manifest, report, ZIP; resumable"),
+                       description=N_("Lip-sync every VIDEO to AUDIO by executing notebooks/batch.ipynb with "
                                    "papermill. DIR gets manifest.json, outputs/, the executed notebook, "
                                    "report.html and outputs.zip. Running the same command on the same DIR skips "
-                                   "finished items and retries failed ones.")
-    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video or photo files, or folders of them "
-                   "(required, unless --from names an earlier batch)")
-    p.add_argument("--audio", help="the speech recording that drives every video (required, unless --from)")
+                                   "finished items and retries failed ones."))
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help=N_("video or photo files, or folders of them "
+                   "(required, unless --from names an earlier batch)"))
+    p.add_argument("--audio", help=N_("the speech recording that drives every video (required, unless --from)"))
     p.add_argument("--from", dest="from_batch", metavar="BATCH",
-                   help="the videos, audio and options of an earlier batch (its folder or manifest.json): "
+                   help=N_("the videos, audio and options of an earlier batch (its folder or manifest.json): "
                         "`--from runs/policy-v1 --audio v2.wav --run-dir runs/policy-v2` is the same batch with "
-                        "the new speech; videos, --audio and options given here replace the recorded ones")
-    p.add_argument("--run-dir", required=True, metavar="DIR", help="batch folder (created; re-use it to resume)")
-    p.add_argument("--executor", choices=("local", "dask"), help="local: one item after another in the "
-                   "notebook's kernel; dask: fan out over a Dask cluster (default: dask with --scheduler, else local)")
+                        "the new speech; videos, --audio and options given here replace the recorded ones"))
+    p.add_argument("--run-dir", required=True, metavar="DIR", help=N_("batch folder (created; re-use it to resume)"))
+    p.add_argument("--executor", choices=("local", "dask"), help=N_("local: one item after another in the "
+                   "notebook's kernel; dask: fan out over a Dask cluster (default: dask with --scheduler, else local)"))
     p.add_argument("--workers", type=int, default=0,
-                   help="dask LocalCluster: CPU worker processes (default: half the cores; one per GPU if any)")
-    p.add_argument("--scheduler", default="", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786")
-    p.add_argument("--cache-dir", default="", help="face-track cache, shared with heygem run and the panel "
-                   "(default: $HEYGEM_CACHE_DIR or ~/.cache/heygem)")
-    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="pre-flight: frames checked per video")
-    p.add_argument("--kernel", default="python3", help="Jupyter kernel to run the notebook with (default: "
-                   "%(default)s, i.e. this Python; or one made by `python -m ipykernel install --sys-prefix --name heygem`)")
-    p.add_argument("--notebook", default=str(NOTEBOOK), help="the batch notebook (default: %(default)s)")
-    p.add_argument("--timeout", type=float, default=None, help="stop the batch after this many seconds of work; the "
-                   "finished items are kept and the same command goes on (default: none)")
-    p.add_argument("--no-zip", action="store_true", help="do not write outputs.zip")
-    p.add_argument("--options", default="", metavar="JSON", help="run options as a JSON object of RunOptions "
-                   "fields (what the web app's job queue passes); fields given override the option flags")
+                   help=N_("dask LocalCluster: CPU worker processes (default: half the cores; one per GPU if any)"))
+    p.add_argument("--scheduler", default="", metavar="ADDRESS", help=N_("an existing Dask scheduler, e.g. tcp://host:8786"))
+    p.add_argument("--cache-dir", default="", help=N_("face-track cache, shared with heygem run and the panel "
+                   "(default: $HEYGEM_CACHE_DIR or ~/.cache/heygem)"))
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help=N_("pre-flight: frames checked per video"))
+    p.add_argument("--kernel", default="python3", help=N_("Jupyter kernel to run the notebook with (default: "
+                   "%(default)s, i.e. this Python; or one made by `python -m ipykernel install --sys-prefix --name heygem`)"))
+    p.add_argument("--notebook", default=str(NOTEBOOK), help=N_("the batch notebook (default: %(default)s)"))
+    p.add_argument("--timeout", type=float, default=None, help=N_("stop the batch after this many seconds of work; the "
+                   "finished items are kept and the same command goes on (default: none)"))
+    p.add_argument("--no-zip", action="store_true", help=N_("do not write outputs.zip"))
+    p.add_argument("--options", default="", metavar="JSON", help=N_("run options as a JSON object of RunOptions "
+                   "fields (what the web app's job queue passes); fields given override the option flags"))
     add_option_arguments(p)
     p.set_defaults(func=main, parser=p)
 

@@ -14,36 +14,38 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..i18n import N_, Text, _, ljust
+
 # distribution name -> what it is for
 PACKAGES = (
-    ("numpy", "arrays"),
-    ("opencv-contrib-python", "image ops"),
-    ("mediapipe", "face landmarks"),
-    ("librosa", "closure cue for non-English speech (--language)"),
-    ("pocketsphinx", "phoneme recognition"),
-    ("torch", "wav2lip backend"),
-    ("diffusers", "musetalk backend"),
-    ("transformers", "musetalk backend"),
-    ("matplotlib", "diagnostic plots"),
-    ("onnxruntime", "face restoration (--enhance)"),
-    ("ipywidgets", "notebook panel"),
-    ("voila", "web panel"),
-    ("papermill", "batch notebooks"),
-    ("distributed", "parallel batches"),
-    ("playwright", "browser tests"),
+    ("numpy", N_("arrays")),
+    ("opencv-contrib-python", N_("image ops")),
+    ("mediapipe", N_("face landmarks")),
+    ("librosa", N_("closure cue for non-English speech (--language)")),
+    ("pocketsphinx", N_("phoneme recognition")),
+    ("torch", N_("wav2lip backend")),
+    ("diffusers", N_("musetalk backend")),
+    ("transformers", N_("musetalk backend")),
+    ("matplotlib", N_("diagnostic plots")),
+    ("onnxruntime", N_("face restoration (--enhance)")),
+    ("ipywidgets", N_("notebook panel")),
+    ("voila", N_("web panel")),
+    ("papermill", N_("batch notebooks")),
+    ("distributed", N_("parallel batches")),
+    ("playwright", N_("browser tests")),
 )
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("doctor", help="check ffmpeg, packages, CUDA and model checkpoints",
-                       description="Report the tools, packages, GPU and checkpoints this machine has.")
+    p = sub.add_parser("doctor", help=N_("check ffmpeg, packages, CUDA and model checkpoints"),
+                       description=N_("Report the tools, packages, GPU and checkpoints this machine has."))
     p.add_argument("--checkpoints", metavar="DIR",
-                   help="checkpoints folder (default: $HEYGEM_CHECKPOINTS, <repo>/checkpoints or ./checkpoints)")
+                   help=N_("checkpoints folder (default: $HEYGEM_CHECKPOINTS, <repo>/checkpoints or ./checkpoints)"))
     p.add_argument("--models-dir", metavar="DIR",
-                   help="MuseTalk's models/ folder to check (default: <checkpoints>/musetalk); "
-                        "a missing, truncated or wrong file in it exits 2")
-    p.add_argument("--no-hash", action="store_true", help="skip sha256 of the checkpoints")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+                   help=N_("MuseTalk's models/ folder to check (default: <checkpoints>/musetalk); "
+                        "a missing, truncated or wrong file in it exits 2"))
+    p.add_argument("--no-hash", action="store_true", help=N_("skip sha256 of the checkpoints"))
+    p.add_argument("--json", action="store_true", help=N_("print one JSON object instead of text"))
     p.set_defaults(func=main)
 
 
@@ -65,7 +67,7 @@ def _tool_version(name: str) -> dict[str, Any]:
 
 def _packages() -> dict[str, str | None]:
     found = {}
-    for name, _ in PACKAGES:
+    for name, _purpose in PACKAGES:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -77,7 +79,7 @@ def _cuda() -> dict[str, Any]:
     try:
         import torch
     except ImportError:
-        return {"available": False, "reason": "torch not installed"}
+        return {"available": False, "reason": N_("torch not installed")}
     info: dict[str, Any] = {"available": bool(torch.cuda.is_available()), "torch": torch.__version__,
                             "cuda_build": torch.version.cuda}
     if info["available"]:
@@ -122,50 +124,65 @@ def _enhancers(folder: Path) -> list[dict[str, Any]]:
 
 
 def _text(report: dict[str, Any]) -> str:
+    """The report for a person, in the user's language (``--json`` stays as it is, for programs)."""
     lines = [f"heygem {report['heygem']}"]
     for tool in ("ffmpeg", "ffprobe"):
         t = report[tool]
-        lines.append(f"{tool:<9} {t['version'] or 'MISSING (install ffmpeg)'}"
+        lines.append(f"{tool:<9} {t['version'] or _('MISSING (install ffmpeg)')}"
                      + (f"  [{t['path']}]" if t["path"] else ""))
-    lines.append("packages:")
+    lines.append(_("packages:"))
     purpose = dict(PACKAGES)
     for name, version in report["packages"].items():
-        lines.append(f"  {name:<22} {version or 'missing':<12} {purpose[name]}")
+        lines.append(f"  {name:<22} {ljust(version or _('missing'), 12)} {_(purpose[name])}")
     cuda = report["cuda"]
     if cuda.get("available"):
-        lines.append(f"CUDA      yes: {', '.join(cuda['devices'])} (torch {cuda['torch']}, "
-                     f"CUDA {cuda['cuda_build']}, bf16 {'yes' if cuda.get('bf16') else 'no'})")
+        lines.append("CUDA      " + _("yes: {devices} (torch {torch}, CUDA {build}, bf16 {bf16})",
+                                       devices=", ".join(cuda["devices"]), torch=cuda["torch"],
+                                       build=cuda["cuda_build"], bf16=_("yes") if cuda.get("bf16") else _("no")))
     else:
-        lines.append(f"CUDA      no ({cuda.get('reason') or 'torch ' + cuda.get('torch', '?')}): "
-                     f"the wav2lip backend runs on CPU, slowly")
-    where = report["checkpoints_dir"] + ("" if report["checkpoints_dir_exists"] else " (does not exist)")
-    lines.append(f"checkpoints in {where}:")
+        reason = _(cuda["reason"]) if cuda.get("reason") else "torch " + cuda.get("torch", "?")
+        lines.append("CUDA      " + _("no ({reason}): the wav2lip backend runs on CPU, slowly", reason=reason))
+    where = report["checkpoints_dir"] + ("" if report["checkpoints_dir_exists"] else _(" (does not exist)"))
+    lines.append(_("checkpoints in {where}:", where=where))
     if not report["checkpoints"]:
-        lines.append("  none found")
+        lines.append("  " + _("none found"))
     for c in report["checkpoints"]:
         digest = c["sha256"] or "-"
         lines.append(f"  {Path(c['path']).name:<26} {c['size']:>13,} B  sha256 {digest}  "
-                     f"{c['status']}" + (f" - {c['detail']}" if c["detail"] else ""))
+                     f"{_(c['status'])}" + (f" - {_shown(c['detail'])}" if c["detail"] else ""))
     if report["missing"]:
-        lines.append(f"  not present: {', '.join(report['missing'])} "
-                     f"(wav2lip needs wav2lip.pth or wav2lip_gan.pth; lipsync_expert.pth adds sync scores)")
-    lines.append("face-restoration models (--enhance):")
+        lines.append("  " + _("not present: {names} (wav2lip needs wav2lip.pth or wav2lip_gan.pth; lipsync_expert.pth "
+                              "adds sync scores)", names=", ".join(report["missing"])))
+    lines.append(_("face-restoration models (--enhance):"))
     for e in report["enhancers"] or [{"file": None}]:
         if e["file"] is None:
-            lines.append("  none found (gfpgan_1.4.onnx, gpen_bfr_512.onnx, restoreformer_plus_plus.onnx, "
-                         "codeformer.onnx)")
+            lines.append("  " + _("none found (gfpgan_1.4.onnx, gpen_bfr_512.onnx, restoreformer_plus_plus.onnx, "
+                                  "codeformer.onnx)"))
             continue
-        use = {True: "commercial use allowed", False: "NOT for commercial use", None: "check before commercial use"}
+        use = {True: N_("commercial use allowed"), False: N_("NOT for commercial use"),
+               None: N_("check before commercial use")}
         lines.append(f"  {e['file']:<30} {e['size']:>13,} B  {e['enhancer'] or '?':<13} "
-                     f"{e['licence']} [{use[e['commercial']]}]")
+                     f"{e['licence']} [{_(use[e['commercial']])}]")
     mt = report["musetalk"]
-    lines.append(f"musetalk models in {mt['models_dir']}" + ("" if mt["exists"] else " (does not exist)") + ":")
+    lines.append(_("musetalk models in {folder}:", folder=mt["models_dir"]
+                   + ("" if mt["exists"] else _(" (does not exist)"))))
     if not mt["exists"]:
-        lines.append("  none found (the models/ folder of MuseTalk's download: musetalkV15/, sd-vae/, whisper/)")
+        lines.append("  " + _("none found (the models/ folder of MuseTalk's download: musetalkV15/, sd-vae/, "
+                              "whisper/)"))
     for f in (mt["files"] if mt["exists"] else []):
         size = f"{f['size']:>13,} B" if f["size"] is not None else f"{'-':>15}"
-        lines.append(f"  {f['name']:<36} {size}  sha256 {f['sha256'] or '-'}  {f['status']}")
+        lines.append(f"  {f['name']:<36} {size}  sha256 {f['sha256'] or '-'}  {_shown(f['status'])}")
     return "\n".join(lines)
+
+
+# what the checks found, as message ids (the JSON report keeps the English words)
+STATUS_WORDS = (N_("official"), N_("unknown"), N_("truncated?"), N_("not a checkpoint"), N_("ok"))
+
+
+def _shown(text: str) -> str:
+    """A detail or status in the user's language: a :class:`~heygem_kernel.i18n.Text` with its values, or a
+    message id; anything else (a file name, a model's name) as it is."""
+    return text.localized() if isinstance(text, Text) else _(text)
 
 
 def main(args: argparse.Namespace) -> int:

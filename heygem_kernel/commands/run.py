@@ -15,45 +15,45 @@ DEFAULTS = RunOptions()
 def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     """The quality/engine options shared by ``run`` and ``batch`` (mirrors :class:`RunOptions`)."""
     from ..backends import available
-    g = parser.add_argument_group("engine options")
+    g = parser.add_argument_group(N_("engine options"))
     g.add_argument("--backend", default=DEFAULTS.backend, choices=available(),
-                   help="lip-sync backend (default: %(default)s, needs no model weights)")
-    g.add_argument("--checkpoint", help="wav2lip's model file (default: under checkpoints/); for musetalk, a file inside "
-                        "its models folder names that folder")
+                   help=N_("lip-sync backend (default: %(default)s, needs no model weights)"))
+    g.add_argument("--checkpoint", help=N_("wav2lip's model file (default: under checkpoints/); for musetalk, a file inside "
+                        "its models folder names that folder"))
     g.add_argument("--models-dir", metavar="DIR",
-                   help="MuseTalk's models/ folder for --backend musetalk (default: checkpoints/musetalk)")
-    g.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda or cuda:N for learned backends and enhancers; a cuda "
-                        "device torch does not see is refused (default: %(default)s)")
-    g.add_argument("--detector", default=DEFAULTS.detector, help="landmark detector (default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="frames per batch")
-    g.add_argument("--mask-scale", type=float, default=DEFAULTS.mask_scale, help="mouth mask size factor")
-    g.add_argument("--feather", type=float, default=DEFAULTS.feather, help="mask edge softness 0..1")
+                   help=N_("MuseTalk's models/ folder for --backend musetalk (default: checkpoints/musetalk)"))
+    g.add_argument("--device", default=DEFAULTS.device, help=N_("auto, cpu, cuda or cuda:N for learned backends and enhancers; a cuda "
+                        "device torch does not see is refused (default: %(default)s)"))
+    g.add_argument("--detector", default=DEFAULTS.detector, help=N_("landmark detector (default: %(default)s)"))
+    g.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help=N_("frames per batch"))
+    g.add_argument("--mask-scale", type=float, default=DEFAULTS.mask_scale, help=N_("mouth mask size factor"))
+    g.add_argument("--feather", type=float, default=DEFAULTS.feather, help=N_("mask edge softness 0..1"))
     g.add_argument("--pads", type=int, nargs=4, default=DEFAULTS.pads, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-                   help="face box padding in pixels (wav2lip)")
-    g.add_argument("--smoothing", type=float, default=DEFAULTS.smoothing, help="landmark smoothing 0..1")
-    g.add_argument("--no-color-match", action="store_true", help="do not colour-match the new mouth")
-    g.add_argument("--fps", type=float, default=DEFAULTS.still_fps, help="output frame rate for a photo input")
-    g.add_argument("--out-height", type=int, help="resize the output to this height")
-    g.add_argument("--crf", type=int, default=DEFAULTS.crf, help="H.264 quality, lower is better")
-    g.add_argument("--preset", default=DEFAULTS.preset, help="x264 preset (default: %(default)s)")
-    g.add_argument("--no-sync-check", action="store_true", help="skip the output's A/V offset measurement")
-    g.add_argument("--no-cache", action="store_true", help="do not re-use cached face tracks")
+                   help=N_("face box padding in pixels (wav2lip)"))
+    g.add_argument("--smoothing", type=float, default=DEFAULTS.smoothing, help=N_("landmark smoothing 0..1"))
+    g.add_argument("--no-color-match", action="store_true", help=N_("do not colour-match the new mouth"))
+    g.add_argument("--fps", type=float, default=DEFAULTS.still_fps, help=N_("output frame rate for a photo input"))
+    g.add_argument("--out-height", type=int, help=N_("resize the output to this height"))
+    g.add_argument("--crf", type=int, default=DEFAULTS.crf, help=N_("H.264 quality, lower is better"))
+    g.add_argument("--preset", default=DEFAULTS.preset, help=N_("x264 preset (default: %(default)s)"))
+    g.add_argument("--no-sync-check", action="store_true", help=N_("skip the output's A/V offset measurement"))
+    g.add_argument("--no-cache", action="store_true", help=N_("do not re-use cached face tracks"))
     g.add_argument("--language", default=DEFAULTS.language,
-                   help="language of the speech: auto (English phone model) or zh, ja, de, en, ... "
-                        "(non-English: spectral closure detection on top; default: %(default)s)")
+                   help=N_("language of the speech: auto (English phone model) or zh, ja, de, en, ... "
+                        "(non-English: spectral closure detection on top; default: %(default)s)"))
     _add_enhance_arguments(g)
     g.add_argument("--loop", default=DEFAULTS.loop, choices=LOOP_MODES,
-                   help="speech longer than the video: seamless forward loops or ping-pong (default: %(default)s)")
+                   help=N_("speech longer than the video: seamless forward loops or ping-pong (default: %(default)s)"))
 
 
 def _add_enhance_arguments(g) -> None:
     from ..enhance import available
     g.add_argument("--enhance", choices=available(),
-                   help="restore the new mouth with a face-restoration model you own (default: off)")
+                   help=N_("restore the new mouth with a face-restoration model you own (default: off)"))
     g.add_argument("--enhance-model", metavar="PATH",
-                   help="its model file, .onnx (or .pth with spandrel) (default: under checkpoints/)")
+                   help=N_("its model file, .onnx (or .pth with spandrel) (default: under checkpoints/)"))
     g.add_argument("--enhance-strength", type=float, default=DEFAULTS.enhance_strength, metavar="0..1",
-                   help="how much of the restored mouth to use (default: %(default)s)")
+                   help=N_("how much of the restored mouth to use (default: %(default)s)"))
 
 
 def options_from_args(args: argparse.Namespace) -> RunOptions:
@@ -68,21 +68,21 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="lip-sync a video or photo to a speech recording",
-                       description="Lip-sync VIDEO (or a photo) to AUDIO and write an H.264/AAC MP4.")
-    p.add_argument("--audio", help="speech: wav, mp3, m4a, aac, flac, ogg or a video's audio (required, unless --from)")
-    p.add_argument("--video", help="video (mp4, mov, avi, mkv, webm, flv) or photo (jpg, png) (required, unless "
-                   "--from)")
+    p = sub.add_parser("run", help=N_("lip-sync a video or photo to a speech recording"),
+                       description=N_("Lip-sync VIDEO (or a photo) to AUDIO and write an H.264/AAC MP4."))
+    p.add_argument("--audio", help=N_("speech: wav, mp3, m4a, aac, flac, ogg or a video's audio (required, unless --from)"))
+    p.add_argument("--video", help=N_("video (mp4, mov, avi, mkv, webm, flv) or photo (jpg, png) (required, unless "
+                   "--from)"))
     p.add_argument("--from", dest="from_record", metavar="RUN",
-                   help="re-run a recorded run: audio, video and every option from RUN (a run folder, a batch "
+                   help=N_("re-run a recorded run: audio, video and every option from RUN (a run folder, a batch "
                         "item's folder, or their params.json); --audio, --video and options given here replace "
-                        "the recorded ones")
-    p.add_argument("--out", help="output MP4 (default: <run dir>/output.mp4)")
-    p.add_argument("--run-dir", help="folder for this run's records (default: runs/<time>-<name>)")
-    p.add_argument("--runs-root", default="runs", help="parent of run folders (default: %(default)s)")
-    p.add_argument("--cache-dir", help="face-track cache, shared with heygem batch and the panel (default: "
-                   "$HEYGEM_CACHE_DIR or ~/.cache/heygem)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+                        "the recorded ones"))
+    p.add_argument("--out", help=N_("output MP4 (default: <run dir>/output.mp4)"))
+    p.add_argument("--run-dir", help=N_("folder for this run's records (default: runs/<time>-<name>)"))
+    p.add_argument("--runs-root", default="runs", help=N_("parent of run folders (default: %(default)s)"))
+    p.add_argument("--cache-dir", help=N_("face-track cache, shared with heygem batch and the panel (default: "
+                   "$HEYGEM_CACHE_DIR or ~/.cache/heygem)"))
+    p.add_argument("--quiet", action="store_true", help=N_("no progress bar"))
     add_option_arguments(p)
     p.set_defaults(func=main, parser=p)
 

@@ -6,23 +6,24 @@ import dataclasses
 import json
 from pathlib import Path
 
+from ..i18n import N_
 from ..scan import DEFAULT_SAMPLES
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("scan", help="pre-flight check of videos: readable, fps, faces, length, estimated time",
-                       description="Scan each VIDEO (readable, duration and fps, variable frame rate, faces in "
+    p = sub.add_parser("scan", help=N_("pre-flight check of videos: readable, fps, faces, length, estimated time"),
+                       description=N_("Scan each VIDEO (readable, duration and fps, variable frame rate, faces in "
                                    "sampled frames, no-face / multi-face stretches, length against the speech, "
-                                   "estimated time). Exit status 1 when a video cannot work.")
-    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video or photo files, or folders of them")
-    p.add_argument("--audio", help="the speech the videos will be driven by (length check and estimate)")
+                                   "estimated time). Exit status 1 when a video cannot work."))
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help=N_("video or photo files, or folders of them"))
+    p.add_argument("--audio", help=N_("the speech the videos will be driven by (length check and estimate)"))
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
-                   help="frames checked for faces per video (default: %(default)s)")
+                   help=N_("frames checked for faces per video (default: %(default)s)"))
     from ..backends import available
     p.add_argument("--backend", default="reuse", choices=available(),
-                   help="backend the estimate is for (default: %(default)s)")
-    p.add_argument("--detector", default="mediapipe", help="face detector (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="print the reports as JSON instead of a table")
+                   help=N_("backend the estimate is for (default: %(default)s)"))
+    p.add_argument("--detector", default="mediapipe", help=N_("face detector (default: %(default)s)"))
+    p.add_argument("--json", action="store_true", help=N_("print the reports as JSON instead of a table"))
     p.set_defaults(func=main)
 
 

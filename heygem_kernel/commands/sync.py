@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..articulation import language_label
-from ..i18n import _, ljust
+from ..i18n import N_, Text, _, ljust
 from ..sync import MAX_SHIFT_S
 
 LABEL_WIDTH = 13    # "correlation: " and its Chinese: the values start in one column
@@ -14,22 +14,22 @@ LABEL_WIDTH = 13    # "correlation: " and its Chinese: the values start in one c
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "sync", help="measure a video's audio/video offset from its mouth movement",
-        description="Track the mouth of VIDEO, correlate its opening with the speech (the video's own "
+        "sync", help=N_("measure a video's audio/video offset from its mouth movement"),
+        description=N_("Track the mouth of VIDEO, correlate its opening with the speech (the video's own "
                     "audio track, or --audio) and report the offset, the confidence and a verdict. "
-                    "Positive offsets mean the video lags the audio (the mouth moves after the sound).")
-    p.add_argument("video", help="video to check (a source clip or a lip-sync output)")
-    p.add_argument("--audio", help="speech to check against (default: the video's own audio track)")
-    p.add_argument("--plot", help="mouth-track + sync-curve PNG to write (default: <video stem>_sync.png "
-                                  "in the current folder)")
-    p.add_argument("--no-plot", action="store_true", help="do not write the plot")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+                    "Positive offsets mean the video lags the audio (the mouth moves after the sound)."))
+    p.add_argument("video", help=N_("video to check (a source clip or a lip-sync output)"))
+    p.add_argument("--audio", help=N_("speech to check against (default: the video's own audio track)"))
+    p.add_argument("--plot", help=N_("mouth-track + sync-curve PNG to write (default: <video stem>_sync.png "
+                                  "in the current folder)"))
+    p.add_argument("--no-plot", action="store_true", help=N_("do not write the plot"))
+    p.add_argument("--json", action="store_true", help=N_("print the result as one JSON object"))
     p.add_argument("--max-shift", type=int, default=None,
-                   help=f"largest offset searched, in frames either way (default: {MAX_SHIFT_S} s worth)")
-    p.add_argument("--detector", default="mediapipe", help="landmark detector (default: %(default)s)")
+                   help=Text("largest offset searched, in frames either way (default: {seconds} s worth)", seconds=MAX_SHIFT_S))
+    p.add_argument("--detector", default="mediapipe", help=N_("landmark detector (default: %(default)s)"))
     p.add_argument("--language", default="auto",
-                   help="language of the speech, as for heygem run: auto (English phone model) or zh, ja, de, "
-                        "en, ... (non-English speech gets the language-independent closure cue)")
+                   help=N_("language of the speech, as for heygem run: auto (English phone model) or zh, ja, de, "
+                        "en, ... (non-English speech gets the language-independent closure cue)"))
     p.set_defaults(func=main)
 
 
