@@ -227,16 +227,20 @@ def _grab(info, t: float) -> np.ndarray | None:
         finally:
             getattr(frames, "close", lambda: None)()
     w, h = info.width, info.height
-    cmd = [media.ffmpeg_exe(), "-nostdin", "-v", "error", "-ss", f"{t:.3f}", "-i", str(Path(info.path).absolute()),
-           "-map", "0:v:0", "-frames:v", "1", "-vf", f"scale={w}:{h},setsar=1", "-pix_fmt", "bgr24",
-           "-f", "rawvideo", "pipe:1"]
-    try:
-        done = subprocess.run(cmd, capture_output=True, timeout=SAMPLE_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return None
-    if len(done.stdout) != w * h * 3:
-        return None
-    return np.frombuffer(done.stdout, np.uint8).reshape(h, w, 3).copy()
+    source = ["-i", str(Path(info.path).absolute())]
+    # A fast seek lands on the keyframe before t; in a file without an index (MPEG-TS, .MTS) with keyframes
+    # seconds apart it lands mid-GOP and gives no frame at all, and a batch refused such clips as 'no face'
+    # though they render: then the frame is decoded from the start.
+    for seek in (["-ss", f"{t:.3f}", *source], [*source, "-ss", f"{t:.3f}"]):
+        cmd = [media.ffmpeg_exe(), "-nostdin", "-v", "error", *seek, "-map", "0:v:0", "-frames:v", "1",
+               "-vf", f"scale={w}:{h},setsar=1", "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1"]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=SAMPLE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return None
+        if len(done.stdout) == w * h * 3:
+            return np.frombuffer(done.stdout, np.uint8).reshape(h, w, 3).copy()
+    return None
 
 
 def _count_faces(det, frame: np.ndarray) -> int:
