@@ -288,8 +288,8 @@ def _save_probe(entry: Path, info: VideoInfo) -> None:
     data = {k: v for k, v in vars(info).items() if k != "path"}   # the path is the caller's: a copy shares it
     try:
         write_json(entry, data)
-    except OSError as exc:   # a cache that cannot be written only costs the next run a probe
-        log.warning("probe cache not written: %s", exc)
+    except OSError as exc:   # costs the next run a probe; the face-track cache's warning names the folder
+        log.debug("probe cache not written: %s", exc)
 
 
 def _probe_video(p: Path, still_fps: float) -> VideoInfo:

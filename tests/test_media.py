@@ -173,6 +173,12 @@ def test_probe_cache_never_serves_a_file_changed_in_place(tmp_path, clip_590, cl
     assert media.probe_video(video, cache_dir=cache_dir).width == 524
 
 
+def test_probe_cache_that_cannot_be_written_costs_only_time(clip_590, tmp_path):
+    in_the_way = tmp_path / "cache"
+    in_the_way.write_text("a file where the cache folder should be")
+    assert media.probe_video(clip_590, cache_dir=in_the_way) == media.probe_video(clip_590)
+
+
 def test_probe_cache_keeps_no_errors(clip_590, tmp_path):
     noise = tmp_path / "noise.mp4"
     noise.write_bytes(clip_590.read_bytes()[:1000])
