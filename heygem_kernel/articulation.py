@@ -34,7 +34,12 @@ LANGUAGES: dict[str, str] = {
 }
 ALIASES = {"cmn": "zh", "zh-cn": "zh", "zh-hans": "zh", "mandarin": "zh", "chinese": "zh", "jp": "ja",
            "jpn": "ja", "japanese": "ja", "ger": "de", "deu": "de", "german": "de", "english": "en",
-           "en-us": "en", "en-gb": "en", "eng": "en", "kor": "ko", "fra": "fr", "spa": "es"}
+           "en-us": "en", "en-gb": "en", "eng": "en", "kor": "ko", "fra": "fr", "spa": "es",
+           "zh-tw": "zh", "zh-hant": "zh", "zh-sg": "zh", "zh-hk": "yue", "cantonese": "yue",
+           # what a Chinese-speaking user types
+           "中文": "zh", "汉语": "zh", "漢語": "zh", "普通话": "zh", "普通話": "zh", "国语": "zh", "國語": "zh",
+           "华语": "zh", "華語": "zh", "粤语": "yue", "粵語": "yue", "广东话": "yue", "廣東話": "yue",
+           "英语": "en", "英文": "en", "日语": "ja", "日文": "ja", "韩语": "ko", "德语": "de", "法语": "fr"}
 ENGLISH = frozenset({"auto", "en"})
 
 # --- the constriction cue (tuned on espeak-ng cmn/de/ja/en with known phoneme times; checked

@@ -35,3 +35,13 @@ def test_sync_in_chinese_names_its_method_in_chinese(media_dir):
     assert "mouth landmarks" not in method and "opening shut" not in method, method
     english = heygem("sync", media_dir / "talking_524.mp4", "--no-plot", "--json", "--language", "zh")
     assert '"method": "mouth landmarks vs the calibrated real-speech reference' in english.stdout  # records stay English
+
+
+def test_language_named_in_chinese_is_understood(tmp_path, media_dir):
+    # heygem run --language 中文 (or 普通话): "unknown language '中文'", though --language Chinese worked
+    from heygem_kernel.articulation import normalise_language
+    assert [normalise_language(x) for x in ("中文", "普通话", "汉语", "粤语", "zh-TW", "英语")] == \
+        ["zh", "zh", "zh", "yue", "zh", "en"]
+    proc = heygem("sync", media_dir / "talking_524.mp4", "--no-plot", "--language", "普通话", lang="zh")
+    assert proc.returncode == 0, proc.stderr
+    assert "语言：       普通话 (zh)" in proc.stdout, proc.stdout
