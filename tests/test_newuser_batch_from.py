@@ -48,6 +48,18 @@ def test_a_new_speech_for_an_earlier_batch(tmp_path, photo_524, speech_zh):
     assert (tmp_path / "v2" / new["items"][0]["output"]).is_file()
     assert "sha256" not in again.stderr                            # the recorded photo is the same file
 
+    # the other command's record: 'no run record at v1/params.json' / 'no batch record at .../manifest.json'
+    # said nothing of what v1 is; now the line names the command that takes it
+    wrong = heygem("run", "--from", tmp_path / "v1")
+    assert wrong.returncode == 2 and wrong.stderr.strip() == (
+        f"heygem: error: {tmp_path / 'v1'} is a batch folder: re-run it with heygem batch --from {tmp_path / 'v1'}, "
+        f"or one of its videos with heygem run --from {tmp_path / 'v1' / 'items' / 'NAME'}"), wrong.stderr
+    item = tmp_path / "v1" / old["items"][0]["run_dir"]
+    wrong = heygem("batch", "--from", item, "--run-dir", tmp_path / "v3")
+    assert wrong.returncode == 2 and wrong.stderr.strip() == (
+        f"heygem: error: {item} is the record of one run: re-run it with heygem run --from {item}"), wrong.stderr
+    assert not (tmp_path / "v3").exists()
+
 
 def test_bad_batch_records_and_missing_arguments_are_one_line(tmp_path):
     def error(*args) -> str:

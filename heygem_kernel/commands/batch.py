@@ -73,6 +73,9 @@ def _from_batch(args: argparse.Namespace) -> tuple[str, list[str], dict]:
     try:
         record = json.loads(manifest.read_text(encoding="utf-8"))
     except OSError:
+        if (path / "params.json").is_file():   # one run (or one batch item): not a batch
+            raise InputError("{path} is the record of one run: re-run it with heygem run --from {path}",
+                             path=path) from None
         raise InputError("no batch record at {path}: --from takes a batch folder (with manifest.json) or its "
                          "manifest.json", path=manifest) from None
     except ValueError as exc:
