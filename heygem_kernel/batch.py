@@ -63,6 +63,7 @@ ITEMS_DIR = "items"              # <run_dir>/items/<name>/: each item's engine r
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".flv", ".mpg", ".mpeg", ".ts",
                     ".mts", ".m2ts", ".3gp", ".wmv", ".mxf", ".vob",      # camcorders, phones, Windows, broadcast
                     ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+WORKER_START_TIMEOUT_S = 60     # s; a local Dask worker that has not joined by then is not waited for
 SKIPPED_NAMES_SHOWN = 5          # a folder's skipped files named in the warning, then "..."
 # Options that change how a run goes, not what it produces: not part of an item's key.
 NON_OUTPUT_OPTIONS = frozenset({"use_cache"})
@@ -832,6 +833,12 @@ class DaskExecutor:
         else:
             cluster = self._stack.enter_context(self._local_cluster())
             self.client = self._stack.enter_context(Client(cluster))
+            # Every worker joined before the first submit: a late one (a loaded machine, a GPU
+            # worker's CUDA start) would otherwise see the early items queued on the first worker.
+            try:
+                self.client.wait_for_workers(len(cluster.worker_spec), timeout=WORKER_START_TIMEOUT_S)
+            except TimeoutError:   # the ones that came run the batch; the rest join when they can
+                LOG.warning("dask: not every worker started within %d s", WORKER_START_TIMEOUT_S)
         n_workers = len(self.client.scheduler_info().get("workers", {}))
         LOG.info("dask: %d worker(s) at %s%s (dashboard %s)", n_workers, self.client.scheduler.address,
                  ", GPU=1 per item" if self.resources else "", self.client.dashboard_link)
