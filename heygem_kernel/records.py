@@ -23,6 +23,33 @@ LOG = logging.getLogger("heygem")
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
 
 
+# result.json's "units": what each figure counts, for a reader who has only the file (a shared run report)
+RESULT_UNITS = {
+    "width": "px (of the output file)", "height": "px (of the output file)",
+    "fps": "frames per second of the output",
+    "n_frames": "video frames in the output file",
+    "duration": "s: the speech, = the output's audio stream; the picture lasts n_frames / fps",
+    "frames_no_face": "output frames passed through unchanged: no face found",
+    "frames_mouth_covered": "output frames passed through unchanged: mouth covered (extra.mouth_covered)",
+    "sync_offset_frames": "output frames (x 1000 / fps = ms); positive = the video lags the audio; "
+                          "'in sync' within 1 frame",
+    "sync_confidence": "peak of the mouth/speech correlation curve minus its median (like SyncNet's LSE-C); "
+                       "above extra.sync_chance = a real reading",
+    "sync_correlation": "Pearson r (-1..1) of the output's mouth opening (detrended) and the speech reference at "
+                        "that offset",
+    "timings": "s of wall-clock time per stage (*_cpu: CPU seconds of the ffmpeg decoder / encoder); total = the "
+               "whole run",
+    "extra.sync_chance": "the confidence unrelated speech reaches 5 % of the time for this length",
+    "extra.sync_targets_offset_frames": "frames (sub-frame): the render's own mouth targets against the reference",
+    "extra.sync_eye_distance_px": "px between the outer eye corners (lips are read from 24 px)",
+    "extra.source_frames": "frames of the input video (1 for a photo)",
+    "extra.frames_enhanced": "output frames whose mouth the face-restoration model (--enhance) went over",
+    "extra.mouth_covered": "frames: [first, last] output frames; seconds: [start, end) in s",
+    "extra.loop": "segments out / src: [first, last] frame numbers of the output / input video; start_s, at_s: s; "
+                  "joins fade: frames, cost: in the clip's ordinary frame-to-frame steps",
+}
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What one run produced. ``to_dict()`` is what ``result.json`` holds."""
@@ -55,6 +82,7 @@ class RunResult:
             if isinstance(value, Path):
                 out[key] = str(value.absolute())
         out["plots"] = {k: str(Path(v).absolute()) for k, v in self.plots.items()}
+        out["units"] = RESULT_UNITS
         return out
 
     @classmethod

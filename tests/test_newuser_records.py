@@ -145,3 +145,23 @@ def test_the_record_names_the_code_revision(recorded):
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True, check=True).stdout.strip()
     assert versions["heygem_source"] == head + ("+modified" if dirty else "")
+
+
+def test_result_json_says_the_unit_of_every_figure(tmp_path, media_dir):
+    # a colleague reading a shared result.json met 'duration': 5.0155, 'sync_confidence': 0.62,
+    # 'timings': {'analyse': 2.999, ...}, 'sync_chance': 0.42 and no word of what they count
+    speech = tmp_path / "speech.wav"
+    subprocess.run([media.ffmpeg_exe(), "-v", "error", "-i", media_dir / "speech_en_5s.wav", "-t", "1.2", speech],
+                   check=True)
+    proc = heygem("run", "--quiet", "--audio", speech, "--video", media_dir / "talking_524.mp4",
+                  "--run-dir", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "run" / "result.json").read_text(encoding="utf-8"))
+    units = result["units"]
+    figures = [k for k, v in result.items() if isinstance(v, (int, float, dict)) and not isinstance(v, bool)
+               and k not in ("plots", "units", "extra")]
+    figures += [f"extra.{k}" for k, v in result["extra"].items() if isinstance(v, (int, float))
+                and not isinstance(v, bool)] + ["extra.loop", "extra.mouth_covered"]
+    assert figures and not [k for k in figures if not units.get(k)], [k for k in figures if k not in units]
+    assert units["duration"].startswith("s") and units["timings"].startswith("s ")
+    assert "positive = the video lags the audio" in units["sync_offset_frames"]
