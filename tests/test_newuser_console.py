@@ -45,3 +45,16 @@ def test_language_named_in_chinese_is_understood(tmp_path, media_dir):
     proc = heygem("sync", media_dir / "talking_524.mp4", "--no-plot", "--language", "普通话", lang="zh")
     assert proc.returncode == 0, proc.stderr
     assert "语言：       普通话 (zh)" in proc.stdout, proc.stdout
+
+
+def test_a_photo_at_29_97_fps_gets_the_ntsc_rate(tmp_path, photo_524, speech_5s):
+    # heygem run --video photo.png --fps 29.97 wrote r_frame_rate 2997/100, not NTSC's 30000/1001
+    proc = heygem("run", "--quiet", "--no-sync-check", "--audio", speech_5s, "--video", photo_524, "--fps", "29.97",
+                  "--out", tmp_path / "o.mp4", "--run-dir", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    probe = subprocess.run([media.ffprobe_exe(), "-v", "error", "-select_streams", "v", "-count_frames",
+                            "-show_entries", "stream=r_frame_rate,nb_read_frames", "-of", "csv=p=0",
+                            tmp_path / "o.mp4"], capture_output=True, text=True, check=True).stdout.strip()
+    rate, frames = probe.split(",")
+    assert rate == "30000/1001", probe
+    assert int(frames) == round(5.0155 * 30000 / 1001), probe     # as long as the speech at that rate
