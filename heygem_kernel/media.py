@@ -261,21 +261,26 @@ def probe_video(path: str | os.PathLike, *, still_fps: float = 25.0,
     return info
 
 
-PROBE_CACHE_VERSION = 1     # bump when probe_video's result for the same file can change
+@functools.lru_cache(maxsize=None)
+def _probe_code() -> str:
+    """sha256 of this module's source: any change to how files are probed (or to VideoInfo) makes
+    new cache entries, with no version number for anyone to forget to bump."""
+    import hashlib
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 def _probe_cache_path(cache_dir: Path, path: Path, still_fps: float) -> Path:
     """The cache entry of ``path``'s probe: keyed by the sha256 of its bytes (which every run computes
     anyway, for the face-track cache and params.json, memoised per process), so a file edited,
     replaced or copied over at the same path, even with its size and mtime kept, never reuses a
-    stale result, and an identical copy elsewhere shares it. The ffmpeg build is part of the key
-    (what it can decode is part of the answer)."""
+    stale result, and an identical copy elsewhere shares it. The ffmpeg build (what it can decode
+    is part of the answer) and this module's code are part of the key."""
     from . import cache
     tools = []
     for exe in (ffprobe_exe(), ffmpeg_exe()):
         st = os.stat(exe)
         tools.append((str(Path(exe).resolve()), st.st_size, st.st_mtime_ns))
-    key = cache.key(video_hash=cache.file_hash(path), kind="probe", version=PROBE_CACHE_VERSION,
+    key = cache.key(video_hash=cache.file_hash(path), kind="probe", code=_probe_code(),
                     still_fps=float(still_fps), tools=tools)
     return cache_dir / f"probe-{key}.json"
 

@@ -173,6 +173,13 @@ def test_probe_cache_never_serves_a_file_changed_in_place(tmp_path, clip_590, cl
     assert media.probe_video(video, cache_dir=cache_dir).width == 524
 
 
+def test_probe_cache_is_not_shared_across_versions_of_the_probing_code(clip_590, tmp_path, monkeypatch):
+    media.probe_video(clip_590, cache_dir=tmp_path)
+    monkeypatch.setattr(media, "_probe_code", lambda: "media.py as edited later")
+    media.probe_video(clip_590, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("probe-*.json"))) == 2
+
+
 def test_probe_cache_that_cannot_be_written_costs_only_time(clip_590, tmp_path):
     in_the_way = tmp_path / "cache"
     in_the_way.write_text("a file where the cache folder should be")
