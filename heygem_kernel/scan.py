@@ -160,16 +160,16 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
         n_out = media.output_frames(adur, info.fps)
         length = "loop" if n_out > info.n_frames else "trim" if n_out < info.n_frames else "1:1"
         if length == "loop" and info.duration < MIN_LOOP_S:
-            problems.append(Text("video ({duration:.1f} s) shorter than the speech ({speech:.1f} s) and too short "
+            problems.append(Text("video ({duration} s) shorter than the speech ({speech} s) and too short "
                                  "for seamless loops (under {min_loop:g} s): played forward and back",
-                                 duration=info.duration, speech=adur, min_loop=MIN_LOOP_S))
+                                 **_lengths(info.duration, adur), min_loop=MIN_LOOP_S))
         elif length == "loop":
-            problems.append(Text("video ({duration:.1f} s) shorter than the speech ({speech:.1f} s): looped "
+            problems.append(Text("video ({duration} s) shorter than the speech ({speech} s): looped "
                                  "(seamless forward loops; --loop pingpong plays it forward and back)",
-                                 duration=info.duration, speech=adur))
+                                 **_lengths(info.duration, adur)))
         elif info.duration > adur + 1.0:
-            problems.append(Text("video ({duration:.1f} s) longer than the speech ({speech:.1f} s): its end is cut",
-                                 duration=info.duration, speech=adur))
+            problems.append(Text("video ({duration} s) longer than the speech ({speech} s): its end is cut",
+                                 **_lengths(info.duration, adur)))
     return ScanReport(
         path=str(path), ok=not fatal, readable=True, width=info.width, height=info.height,
         duration=round(info.duration, 3), fps=round(info.fps, 3), nominal_fps=round(info.nominal_fps, 3),
@@ -206,6 +206,17 @@ def _short_speech(seconds: float, fps: float) -> list[str]:
                      N_("very short speech: {seconds:.2f} s ({n} output frames); too short for the sync check "
                         "(needs {window:g} s)"), seconds=seconds, n=n, window=MIN_WINDOW_S)]
     return []
+
+
+def _lengths(video_s: float, speech_s: float) -> dict[str, str]:
+    """Video and speech lengths in s with as many decimals (1-3) as it takes to tell them apart:
+    a 50 fps clip of 250 frames against 5.0155 s of speech was 'video (5.0 s) shorter than the
+    speech (5.0 s)'."""
+    for digits in (1, 2, 3):
+        duration, speech = f"{video_s:.{digits}f}", f"{speech_s:.{digits}f}"
+        if duration != speech:
+            break
+    return {"duration": duration, "speech": speech}
 
 
 def _sample_times(info, samples: int) -> list[float]:
