@@ -31,7 +31,7 @@ import numpy as np
 
 from . import backends, cache, compositing, enhance, loops, media, mouthlib, occlusion, records
 from .errors import Cancelled, InputError, NoFaceError
-from .i18n import N_, Text
+from .i18n import N_, Text, _
 from .options import RunOptions, check_device, option_label
 from .render import Rendered, make_meter, output_size, render
 from .workers import drain, stop_worker
@@ -713,7 +713,8 @@ def _plots(run_dir: Path, feats, rendered: Rendered, sync, fps: float, *, mask_s
     outlines = [None if s[3] is None else compositing.mask_geometry(s[3], scale=mask_scale).outline()
                 for s in rendered.samples]
     diagnostics.plot_landmarks(frames, lms, plots["landmarks"],
-                               titles=[f"frame {s[0]} ({s[0] / fps:.2f} s)" for s in rendered.samples],
+                               titles=[_("frame {n} ({seconds} s)", n=s[0], seconds=f"{s[0] / fps:.2f}")
+                                       for s in rendered.samples],
                                mask_polygons=outlines)
     diagnostics.plot_mouth_track(mouth_open=rendered.mouth_open, speech_open=feats.visemes["open"],
                                  envelope=feats.envelope, fps=fps, path=plots["mouth_track"], sync=sync)

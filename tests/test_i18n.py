@@ -350,3 +350,18 @@ def test_plot_titles_labels_and_verdicts_in_chinese(zh, tmp_path, monkeypatch):
     english = [text for text in drawn if re.search(r"[A-Za-z]{4,}", text) and "ITU-R" not in text]
     assert english == [], english
     assert any("置信度低" in text for text in drawn) and any("视频落后音频 4 帧" in text for text in drawn), drawn
+
+
+def test_landmark_plot_captions_in_chinese(zh, tmp_path, monkeypatch):
+    """The sample frames' captions of a run's landmarks.png ('frame 40 (1.60 s)') were English
+    among Chinese labels."""
+    from types import SimpleNamespace
+    from heygem_kernel import pipeline
+    titles = []
+    monkeypatch.setattr(diagnostics, "plot_landmarks", lambda *a, **k: titles.extend(k["titles"]))
+    monkeypatch.setattr(diagnostics, "plot_mouth_track", lambda **k: None)
+    frame = np.zeros((64, 64, 3), np.uint8)
+    rendered = SimpleNamespace(samples=[(0, frame, None, None), (40, frame, None, None)], mouth_open=np.zeros(50))
+    feats = SimpleNamespace(visemes={"open": np.zeros(50)}, envelope=np.zeros(50))
+    pipeline._plots(tmp_path, feats, rendered, None, 25.0, mask_scale=1.0)
+    assert titles == ["第 0 帧（0.00 秒）", "第 40 帧（1.60 秒）"]
