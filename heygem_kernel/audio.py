@@ -290,8 +290,12 @@ class Speech:
         from .media import output_frames
         return output_frames(self.duration, fps)
 
-    def features(self, *, fps: float, n_frames: int | None = None) -> "AudioFeatures":
-        """Per-frame tracks for a video at ``fps``: envelope and visemes [shape=(n_frames,)]."""
+    def features(self, *, fps: float, n_frames: int | None = None, speaker_lead: float = 0.0) -> "AudioFeatures":
+        """Per-frame tracks for a video at ``fps``: envelope and visemes [shape=(n_frames,)].
+
+        ``speaker_lead``: seconds the presenter's mouth leads the calibrated zero
+        (:mod:`heygem_kernel.speaker_timing`): the viseme targets (and a non-English closure
+        cue) move that much earlier; the envelope stays with the sound."""
         from .backends.base import AudioFeatures
         from .visemes import viseme_track
 
@@ -299,10 +303,10 @@ class Speech:
             raise ValueError(f"fps must be positive, got {fps}")
         n = self.n_frames_at(fps) if n_frames is None else int(n_frames)
         env = envelope(self.wav, sr=self.sr, fps=fps, n_frames=n)
-        tracks = viseme_track(self.phones, envelope=env, fps=fps, n_frames=n)
+        tracks = viseme_track(self.phones, envelope=env, fps=fps, n_frames=n, speaker_lead=speaker_lead)
         from . import articulation
         if articulation.uses_acoustic_closures(self.language):
-            closed = articulation.constriction(self.wav, sr=self.sr, fps=fps, n_frames=n)
+            closed = articulation.constriction(self.wav, sr=self.sr, fps=fps, n_frames=n, delay_s=-speaker_lead)
             tracks["open"] = (tracks["open"] * (1.0 - articulation.DEPTH * closed)).astype(np.float32)
         return AudioFeatures(wav=self.wav, sr=self.sr, mel=self.mel, fps=float(fps),
                              envelope=env, visemes=tracks)

@@ -64,6 +64,7 @@ class RunOptions:
     enhance_strength: float = 0.8    # 0..1: how much of the restored mouth replaces the composited one
     loop: str = "seamless"           # speech longer than the video: "seamless" forward loops | "pingpong"
     language: str = "auto"           # speech language: auto (English phone model) or a heygem_kernel.articulation code
+    speaker_timing: bool = True      # time the mouth by the presenter's own lips vs sound (heygem_kernel.speaker_timing)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -101,7 +102,7 @@ class RunOptions:
         _number(self, "enhance_strength", UNIT_RANGE)
         from .articulation import normalise_language
         normalise_language(self.language)            # InputError naming the accepted codes
-        for name in ("color_match", "sync_check", "use_cache"):
+        for name in ("color_match", "sync_check", "use_cache", "speaker_timing"):
             if not isinstance(getattr(self, name), bool):
                 _bad(self, name, Text("must be True or False"))
 

@@ -50,6 +50,7 @@ class Analysis:
     cached: bool
     thumbs: np.ndarray | None = None   # [N, 32, 32] uint8 loops.descriptor of each frame (loop planning)
     covered: np.ndarray | None = None  # [N] bool: a face, but its mouth is covered (occlusion.py)
+    raw: np.ndarray | None = None      # [N, 68, 2] unsmoothed landmarks (NaN: no face): what ``heygem sync`` reads
 
 
 class Stopwatch:
@@ -152,7 +153,7 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
                     int(covered.sum()), ", ".join(f"{a / info.fps:.2f}-{(b + 1) / info.fps:.2f} s"
                                                   for a, b in occlusion.spans(covered)))
         library = occlusion.drop_from_library(library, covered)
-    return Analysis(track=track, library=library, cached=start > 0, thumbs=thumbs, covered=covered)
+    return Analysis(track=track, library=library, cached=start > 0, thumbs=thumbs, covered=covered, raw=raw)
 
 
 def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, progress, cancel,
@@ -305,6 +306,8 @@ class Job:
     plots: dict = field(default_factory=dict)  # draw_plots: name -> PNG path
     sync: Any = None                       # check: sync.SyncEstimate, or None when not checked
     sync_targets: Any = None               # check: the render's targets against the same reference
+    speaker_job: Future | None = None      # analyse_inputs: the source's own speech (phones), beside the faces
+    speaker: Any = None                    # analyse_inputs: speaker_timing.SpeakerTiming of the presenter
 
     @property
     def log_path(self) -> Path:
@@ -529,6 +532,7 @@ def analyse_inputs(job: Job) -> None:
     job.report("audio", 0, 1)
     n_analysed = min(info.n_frames, _frames_for(job.expected_s, info))
     job.decoded = _decode_spool(job, n_analysed)
+    job.speaker_job = _start_speaker_speech(job, n_analysed)
     with job.watch("analyse"):
         job.analysis = analyse(info, options=options, n_frames=n_analysed,
                                want_library=backend.needs_library, cache_dir=job.cache_dir,
@@ -542,7 +546,8 @@ def analyse_inputs(job: Job) -> None:
     with job.watch("audio"):  # what is left to wait for once the faces are done
         job.speech = job.speech_job.result()
     job.n_out = n_out = _frames_for(job.speech.duration, info)
-    job.feats = job.speech.features(fps=info.fps, n_frames=n_out)
+    job.speaker = _speaker_timing(job)
+    job.feats = job.speech.features(fps=info.fps, n_frames=n_out, speaker_lead=job.speaker.lead_s)
     job.report("audio", 1, 1)
     LOG.info("speech: %.2f s -> %d output frames (%s)", job.speech.duration, n_out,
              "a photo, held" if info.is_image else f"{options.loop} loop" if n_out > info.n_frames
@@ -565,6 +570,44 @@ def analyse_inputs(job: Job) -> None:
     backend.prepare(backends.JobContext(audio=job.feats, track=analysis.track, library=analysis.library,
                                         width=info.width, height=info.height, options=options,
                                         cache_dir=job.cache_dir))
+
+
+def _start_speaker_speech(job: Job, n_analysed: int) -> Future | None:
+    """The source's own speech over the analysed frames (:mod:`heygem_kernel.speaker_timing`), on a
+    thread beside the face analysis; None (and ``job.speaker`` saying why) when there is none to read."""
+    from . import speaker_timing
+    why = speaker_timing.reason_not_to_measure(job.info, enabled=job.options.speaker_timing, backend=job.backend)
+    if why is not None:
+        job.speaker = speaker_timing.not_measured(why)
+        return None
+    n = speaker_timing.span_frames(job.info, n_analysed)
+    cache_dir = job.cache_dir if job.options.use_cache else None
+    return _in_background("heygem-own-speech", _timed_call, job.watch, "speaker_speech",
+                          lambda: (n, speaker_timing.own_phones(job.info, n_frames=n, cache_dir=cache_dir)))
+
+
+def _speaker_timing(job: Job):
+    """How far this presenter's lips lead the calibrated zero (the render's per-run ``speaker_lead``)."""
+    from . import speaker_timing
+    from .errors import HeyGemError
+    if job.speaker_job is None:
+        return job.speaker
+    try:
+        with job.watch("audio"):
+            n, phones = job.speaker_job.result()      # frames [0, n) of the source, their own speech
+    except (HeyGemError, OSError) as exc:     # a bad sound track costs the correction, never the run
+        timing = speaker_timing.not_measured(Text("the source's own sound could not be read: {reason}", reason=exc))
+    else:
+        analysis = job.analysis
+        timing = speaker_timing.measure(landmarks=analysis.raw[:n], valid=analysis.track.valid[:n], phones=phones,
+                                        info=job.info, video_name=job.video.name)
+    if timing.applied:
+        LOG.info("speaker timing: the presenter's mouth reads %+.2f frames (%+.0f ms, confidence %.2f, chance %.2f) "
+                 "on %s: shapes %+.0f ms", timing.offset_frames, timing.offset_ms, timing.confidence, timing.chance,
+                 timing.measured_on, -timing.lead_ms)
+    else:
+        LOG.info("speaker timing not applied: %s", timing.note)
+    return timing
 
 
 def _decode_spool(job: Job, n_frames: int) -> media.FrameSpool | None:
@@ -614,7 +657,7 @@ def record(job: Job) -> records.RunResult:
     extra = {"input_notes": job.notes, "mouth_covered": _covered_spans(job.rendered.covered, info.fps),
              "analysis_cached": job.analysis.cached, "source_frames": info.n_frames,
              "is_vfr": info.is_vfr, "is_image": info.is_image, "frames_enhanced": job.rendered.enhanced,
-             "loop": job.plan.to_dict()}
+             "loop": job.plan.to_dict(), "speaker_timing": job.speaker.to_dict()}
     if sync is not None:
         extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict(),
                      sync_method=sync.method, sync_targets_offset_frames=job.sync_targets.offset_exact,
@@ -632,6 +675,7 @@ def record(job: Job) -> records.RunResult:
         # which inputs exactly (a colleague's copy, a file replaced at the same path); the video's is memoised
         "audio_sha256": cache.file_hash(job.audio), "video_sha256": cache.file_hash(job.video),
         "enhance": job.enhancer.describe() if job.enhancer else None,
+        "speaker_timing": job.speaker.to_dict(),   # the per-speaker lead the render used (issue 8)
     })
     out_w, out_h = media.encoded_size(*output_size(info, options))   # the file's size (even sides)
     result = records.RunResult(

@@ -258,11 +258,15 @@ def is_silence(phone: str) -> bool:
     return phone.upper() in SILENCE
 
 
-def real_timing(phones: list[PhoneSegment]) -> list[PhoneSegment]:
+def real_timing(phones: list[PhoneSegment], *, speaker_lead: float = 0.0) -> list[PhoneSegment]:
     """The phone segments moved to where a real speaker's mouth shows them.
 
     Every speech segment moves ``LEAD`` earlier (bilabial closures ``CLOSURE_LEAD``) and then
-    ``MOUTH_DELAY`` later (the zero calibrated on real footage); the first segment after a pause
+    ``MOUTH_DELAY`` later (the zero calibrated on real footage), and ``speaker_lead`` seconds
+    earlier again: how far this presenter's mouth leads the calibrated zero, measured on their
+    own recording (:mod:`heygem_kernel.speaker_timing`; 0 = the average speaker, what the sync
+    check's reference always uses). It is a per-run argument, never a module setting: runs of
+    different presenters share this module at once. The first segment after a pause
     (silence, breath or noise of at least ``MIN_PAUSE`` in all) starts ``ONSET_LEAD`` earlier,
     or at the pause's in-breath (+BREATH+, :func:`mark_breaths`) when that starts earlier; the
     last one before a pause ends ``OFFSET_LAG`` later (eating into the pause). A phrase that
@@ -284,7 +288,7 @@ def real_timing(phones: list[PhoneSegment]) -> list[PhoneSegment]:
         if quiet[i]:
             silent.append(seg)
             continue
-        lead = (CLOSURE_LEAD if seg.phone.upper() in BILABIALS else LEAD) - MOUTH_DELAY
+        lead = (CLOSURE_LEAD if seg.phone.upper() in BILABIALS else LEAD) - MOUTH_DELAY + speaker_lead
         start, end = seg.start - lead, seg.end - lead
         if i == 0 or (quiet[i - 1] and seg.start - run_start[i - 1] >= MIN_PAUSE):
             onset = ONSET_LEAD
@@ -335,7 +339,7 @@ def _grid_size(phones: list[PhoneSegment], fps: float, n_frames: int) -> int:
 
 
 def viseme_track(phones: list[PhoneSegment], *, envelope: np.ndarray, fps: float,
-                 n_frames: int) -> dict[str, np.ndarray]:
+                 n_frames: int, speaker_lead: float = 0.0) -> dict[str, np.ndarray]:
     """Per-frame mouth targets for a video at ``fps``, placed where a real mouth is.
 
     phones   recognised segments (seconds, acoustic timing); gaps count as silence.
@@ -343,7 +347,8 @@ def viseme_track(phones: list[PhoneSegment], *, envelope: np.ndarray, fps: float
     Returns {"open", "width", "round"}, each [shape=(n_frames,)] float32 in [0, 1].
 
     Segments are moved by :func:`real_timing` (shapes lead the sound, the mouth opens before a
-    phrase and closes after it), held over their segment, blended by a Gaussian (co-
+    phrase and closes after it; ``speaker_lead`` seconds earlier for a presenter whose mouth
+    leads the calibrated zero, see there), held over their segment, blended by a Gaussian (co-
     articulation, ``SMOOTH_SIGMA``) and cut by sharp lip closures for M/B/P/F/V. Loudness only
     closes the mouth where the speech is near silent (``SILENT_ENV``).
     """
@@ -352,7 +357,7 @@ def viseme_track(phones: list[PhoneSegment], *, envelope: np.ndarray, fps: float
     envelope = np.asarray(envelope, dtype=np.float64)
     if envelope.shape != (n_frames,):
         raise ValueError(f"envelope has shape {envelope.shape}, expected ({n_frames},)")
-    timed = real_timing(phones)
+    timed = real_timing(phones, speaker_lead=speaker_lead)
     n_grid = _grid_size(timed, fps, n_frames)
     grid = _paint(timed, n_grid, lambda seg: target(seg.phone))                        # (n_grid, 3)
     closure = _paint(timed, n_grid, lambda seg: float(seg.phone.upper() in CLOSURES))  # (n_grid, 1)

@@ -111,6 +111,9 @@ class Backend(abc.ABC):
     options_used: ClassVar[frozenset[str]] = frozenset(BACKEND_OPTIONS)
     #: False when the output does not depend on ``device`` (no network: the CPU does it all).
     uses_device: ClassVar[bool] = True
+    #: True when the mouth follows ``AudioFeatures.visemes`` (their timing, and so the per-speaker
+    #: lead of :mod:`heygem_kernel.speaker_timing`); learned backends read the mel spectrogram.
+    timing_from_visemes: ClassVar[bool] = False
 
     @classmethod
     def ignored_options(cls, options: Any) -> list[str]:

@@ -51,6 +51,7 @@ class ReuseBackend(Backend):
     needs_library = True
     options_used = frozenset()   # no weights, and the mouth is placed by landmarks, not a padded face box
     uses_device = False          # numpy and OpenCV on the CPU
+    timing_from_visemes = True   # the mouth follows the viseme targets (speaker_timing applies)
 
     def __init__(self, **_: Any) -> None:
         self._prev: int | None = None

@@ -41,6 +41,9 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--language", default=DEFAULTS.language,
                    help=N_("language of the speech: auto (English phone model) or zh, ja, de, en, ... "
                         "(non-English: spectral closure detection on top; default: %(default)s)"))
+    g.add_argument("--speaker-timing", default="on" if DEFAULTS.speaker_timing else "off", choices=("on", "off"),
+                   help=N_("time the mouth by how far this presenter's lips lead their sound, measured on the video's "
+                           "own audio track when it has speech (default: %(default)s)"))
     _add_enhance_arguments(g)
     g.add_argument("--loop", default=DEFAULTS.loop, choices=LOOP_MODES,
                    help=N_("speech longer than the video: seamless forward loops or ping-pong (default: %(default)s)"))
@@ -64,7 +67,8 @@ def options_from_args(args: argparse.Namespace) -> RunOptions:
                       color_match=not args.no_color_match, still_fps=args.fps, out_height=args.out_height,
                       crf=args.crf, preset=args.preset, sync_check=not args.no_sync_check,
                       use_cache=not args.no_cache, enhance=args.enhance, enhance_model=args.enhance_model,
-                      enhance_strength=args.enhance_strength, loop=args.loop, language=args.language)
+                      enhance_strength=args.enhance_strength, loop=args.loop, language=args.language,
+                      speaker_timing=args.speaker_timing == "on")
 
 
 def add_parser(sub) -> None:

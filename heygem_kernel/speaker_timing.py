@@ -1,0 +1,208 @@
+"""Per-speaker mouth timing, measured on the presenter's own recording (issue 8).
+
+The render places mouth shapes with one real-speech timing model for everybody
+(:func:`heygem_kernel.visemes.real_timing`, its zero ``visemes.MOUTH_DELAY`` calibrated on the
+four shared in-sync clips). How far a person's lips lead their sound differs from that
+average, and the rest of the error is per speaker: left out of the zero's calibration, the four
+clips read -1.16 / +0.58 / +0.92 / -0.67 frames with ``heygem sync`` on their untouched
+recordings, and their self-reenactment renders peak at +2 / -1 / -1 / +1 frames - minus the
+reading, every time (talking_590 / 524 / vfr_700 / portrait_1080x1920).
+
+When the source video has its own audio track, :func:`measure` reads the presenter's lips
+against that sound with the sync estimator (:func:`heygem_kernel.sync.estimate_from_speech`:
+the face analysis' raw mouth track of the analysed frames, at most ``MAX_SPAN_S``, against the
+calibrated reference of the source's own speech, its container start offset applied), and the
+render moves its shapes by minus that reading (``lead_ms``: positive = this speaker's mouth
+leads the calibrated zero, shapes drawn earlier). The run-time sync check of the output keeps
+the calibrated reference, so ``heygem sync`` on untouched recordings is never circular.
+
+Applied only when the reading can be trusted (``applied``): confidence above the estimator's
+chance level (unrelated speech reaches it 5 % of the time), at least ``MIN_SPEECH_S`` of
+recognised speech, a reading within ``MAX_READING_S`` (farther is a file whose sound is out of
+step with its picture, not a speaker), and clamped to ``MAX_LEAD_S``. A photo, a video without
+sound, silence, music or a sound track that does not belong to the frames changes nothing.
+
+The own speech's phones are cached beside the face analysis (by the video's content hash and
+the span's frames), so re-runs with new speech pay only the correlation (milliseconds).
+"""
+from __future__ import annotations
+
+import logging
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .i18n import Text
+
+log = logging.getLogger("heygem.speaker")
+
+MAX_SPAN_S = 30.0       # s of the source analysed at most: ~1.5 s of phone recognition, plenty for a reading
+# Largest correction: 80 ms, 2 frames at 25 fps. The four shared clips want +46, -23, -37 and +27 ms
+# (minus their left-out readings), the per-clip zeros span 2..82 ms around the calibrated 42 ms, and
+# the audiovisual-speech literature puts lip leads of different speakers within ~100 ms of each other.
+# A reading that passed the chance test by luck (5 % of unrelated pairings) moves the mouth at most this.
+MAX_LEAD_S = 0.080
+MAX_READING_S = 0.20    # s; farther readings are a file out of sync (container delay, bad edit), not lips
+MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the span
+CACHE_VERSION = 1       # bump when the cached phones change (recogniser settings, alignment)
+
+
+@dataclass(frozen=True)
+class SpeakerTiming:
+    """How far this presenter's mouth is from the calibrated reference, and what the run did with it.
+
+    measured      a reading was made (the source has speech and a face in the span).
+    offset_frames sub-frame reading of the source's mouth against its own speech's calibrated
+                  reference (``heygem sync`` convention: positive = mouth after the sound).
+    offset_ms     the same in milliseconds.
+    confidence, chance  the estimator's peak height and the level unrelated speech reaches 5 % of the time.
+    applied       the render used it; ``lead_ms`` is what it moved the shapes (positive = earlier).
+    measured_on   what was read: the video, frames and seconds of its own audio track.
+    note          why it was not applied ("" when it was).
+    """
+
+    measured: bool = False
+    offset_frames: float = 0.0
+    offset_ms: float = 0.0
+    confidence: float = 0.0
+    chance: float = 0.0
+    applied: bool = False
+    lead_ms: float = 0.0
+    measured_on: str = ""
+    speech_s: float = 0.0
+    note: str = ""
+
+    @property
+    def lead_s(self) -> float:
+        """Seconds the render's shapes move earlier (0 when not applied): ``visemes.real_timing``'s speaker_lead."""
+        return self.lead_ms / 1000.0 if self.applied else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"measured": self.measured, "offset_frames": round(float(self.offset_frames), 3),
+                "offset_ms": round(float(self.offset_ms), 1), "confidence": round(float(self.confidence), 4),
+                "chance": round(float(self.chance), 4), "applied": self.applied,
+                "applied_ms": round(float(self.lead_ms), 1) if self.applied else 0.0,
+                "measured_on": self.measured_on, "speech_s": round(float(self.speech_s), 2), "note": self.note}
+
+
+def not_measured(note: str) -> SpeakerTiming:
+    return SpeakerTiming(note=note)
+
+
+def span_frames(info, n_frames: int) -> int:
+    """Source frames the reading uses: the analysed ones, at most ``MAX_SPAN_S``."""
+    return int(min(n_frames, round(MAX_SPAN_S * info.fps)))
+
+
+def reason_not_to_measure(info, *, enabled: bool, backend) -> str | None:
+    """Why this run takes no reading (a line for the record), or None when it should."""
+    if not enabled:
+        return Text("turned off (--speaker-timing off)")
+    if not getattr(backend, "timing_from_visemes", False):
+        return Text("the {backend} backend does not place mouths by the viseme timing", backend=backend.name)
+    if info.is_image:
+        return Text("the source is a photo")
+    if not info.has_audio:
+        return Text("the source video has no audio track")
+    return None
+
+
+# --- the source's own speech -------------------------------------------------------------------
+def own_wav(info, *, seconds: float) -> np.ndarray:
+    """The first ``seconds`` of the video's own sound as the picture shows it, [shape=(S,)] float32
+    16 kHz mono: ``info.audio_delay`` (sound starting after the picture) is applied, as a player
+    would. Raises MediaError when it cannot be decoded."""
+    from . import audio as audio_mod
+    from .errors import MediaError
+    from .media import _ff_path, _last_line, ffmpeg_exe
+    sr, shift = audio_mod.SAMPLE_RATE, float(info.audio_delay)
+    proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(Path(info.path)),
+                           "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sr), "-t", f"{seconds + abs(shift):.3f}",
+                           "-f", "f32le", "-"], capture_output=True)
+    if proc.returncode != 0:
+        raise MediaError("{path} could not be decoded: {last_line}", path=info.path,
+                         last_line=_last_line(proc.stderr))
+    wav = np.nan_to_num(np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32))
+    samples = int(round(abs(shift) * sr))
+    wav = np.concatenate([np.zeros(samples, np.float32), wav]) if shift > 0 else wav[samples:]
+    return np.clip(wav[:int(round(seconds * sr))], -1.0, 1.0)
+
+
+def own_phones(info, *, n_frames: int, cache_dir: str | Path | None = None) -> list:
+    """Recognised phones of the source's own sound over its first ``n_frames`` frames (seconds,
+    picture time), cached by the video's content hash under ``cache_dir`` (None: not cached)."""
+    from . import cache, visemes
+    entry = None
+    if cache_dir is not None:
+        entry = Path(cache_dir) / "speaker-{}.npz".format(cache.key(
+            video_hash=cache.file_hash(info.path), kind="own_speech", version=CACHE_VERSION,
+            frames=int(n_frames), fps=round(info.fps, 4)))
+        phones = _load(entry)
+        if phones is not None:
+            return phones
+    from .audio import ENV_SILENT_DBFS, _peak_dbfs
+    wav = own_wav(info, seconds=n_frames / info.fps)
+    # a silent track: no phones (the recogniser labels digital silence as phones)
+    phones = visemes.recognize_phones(wav) if wav.size and _peak_dbfs(wav) >= ENV_SILENT_DBFS else []
+    if entry is not None:
+        try:
+            cache.atomic_save_npz(entry, phone=np.array([p.phone for p in phones], dtype=str),
+                                  start=np.array([p.start for p in phones]), end=np.array([p.end for p in phones]))
+        except OSError as exc:   # costs the next run a second, not this run
+            log.warning("speaker-timing cache not written (%s): %s", exc.strerror or exc, entry.parent)
+    return phones
+
+
+def _load(entry: Path) -> list | None:
+    from .visemes import PhoneSegment
+    if not entry.exists():
+        return None
+    try:
+        with np.load(entry) as data:
+            return [PhoneSegment(str(p), float(a), float(b)) for p, a, b in zip(data["phone"], data["start"], data["end"])]
+    except Exception as exc:  # a damaged entry is recomputed, never fatal
+        log.warning("speaker-timing cache %s unreadable (%s); recomputing", entry.name, exc)
+        return None
+
+
+# --- the reading -------------------------------------------------------------------------------
+def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, video_name: str = "") -> SpeakerTiming:
+    """The presenter's mouth timing from their own recording.
+
+    landmarks [shape=(N, 68, 2)] raw (unsmoothed) face-analysis landmarks of source frames [0, N),
+    valid [shape=(N,)]; ``phones``: the source's own speech over those frames (:func:`own_phones`).
+    ``info``: the source's media.VideoInfo. Never raises for weak data: the result says why it was
+    not applied.
+    """
+    from . import sync
+    from .landmarks import FaceTrack
+    from .visemes import is_silence
+    fps, n = float(info.fps), int(len(valid))
+    speech_s = float(sum(p.end - p.start for p in phones if not is_silence(p.phone) and p.start < n / fps))
+    where = Text("{video}'s own audio track, frames 0-{last} ({seconds:.1f} s)", video=video_name or Path(info.path).name,
+                 last=max(n - 1, 0), seconds=n / fps)
+    if speech_s < MIN_SPEECH_S:
+        return SpeakerTiming(measured_on=where, speech_s=speech_s, note=Text(
+            "too little speech in the source's own sound ({seconds:.1f} s, {needed:.0f} s needed)",
+            seconds=speech_s, needed=MIN_SPEECH_S))
+    track = FaceTrack(landmarks=landmarks, valid=valid, width=info.width, height=info.height, fps=fps)
+    est = sync.estimate_from_speech(track.mouth_open(), phones=phones, fps=fps, mouth_width=track.mouth_width(),
+                                    eye_distance_px=sync.eye_distance(track) if valid.any() else None)
+    reading_s = est.offset_exact / fps
+    result = SpeakerTiming(measured=not est.note, offset_frames=est.offset_exact, offset_ms=1000.0 * reading_s,
+                           confidence=est.confidence, chance=est.chance, measured_on=where, speech_s=speech_s)
+    if not est.reliable:
+        return _with(result, note=est.verdict())
+    if abs(reading_s) > MAX_READING_S:
+        return _with(result, note=Text("the source reads {ms:+.0f} ms: its sound is out of step with its picture, "
+                                       "not a speaker's timing", ms=1000.0 * reading_s))
+    lead = float(np.clip(-reading_s, -MAX_LEAD_S, MAX_LEAD_S))
+    return _with(result, applied=True, lead_ms=1000.0 * lead)
+
+
+def _with(timing: SpeakerTiming, **changes: Any) -> SpeakerTiming:
+    import dataclasses
+    return dataclasses.replace(timing, **changes)
