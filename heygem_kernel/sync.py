@@ -56,6 +56,14 @@ ms. ``ONSET_LEAD`` (the mouth opening before a phrase) and the closure channel a
 absorb such leads; that is not verified on those speakers, and a speaker whose lips lead more
 than these four clips' will still read early.
 
+The zero is calibrated on those four clips only, and the reference never includes a
+per-speaker lead: runs read the presenter's lead on the source's own recording against this
+same reference (:mod:`heygem_kernel.speaker_timing`, ``speaker_lead`` of
+``visemes.real_timing``) and draw the render's shapes by it, but the sync check of the output,
+``heygem sync`` and :func:`calibrate_mouth_delay` always read against the calibrated reference,
+so a recording's reading never depends on itself. A run's ``extra.sync_targets_offset_frames``
+then shows the applied lead (targets earlier than the reference for a speaker whose lips lead).
+
 Slow drifts of the mouth baseline (head pose, smiles) and of loudness (phrases) are removed by
 subtracting a 1 s moving average; robust z-scores (median/MAD, clipped at 3) stop a single
 landmark glitch from dominating. Frames without a face (NaN) are ignored. The correlation

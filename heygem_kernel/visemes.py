@@ -8,7 +8,8 @@ Targets are three numbers in [0, 1] per frame: ``open`` (lip/jaw opening), ``wid
 (spread vs. neutral) and ``round`` (protrusion/rounding). They follow the usual viseme
 classes of ARPAbet phones, placed where a real speaker's mouth is (:func:`real_timing`: shapes
 lead their sound, the mouth opens before a phrase - from its audible in-breath when there is
-one - and closes after it, the zero calibrated on real footage); co-articulation is a Gaussian blend (sigma 60 ms) with lip closures (M/B/P/F/V)
+one - and closes after it, the zero calibrated on real footage, plus a per-run ``speaker_lead``
+read on the presenter's own recording, :mod:`heygem_kernel.speaker_timing`); co-articulation is a Gaussian blend (sigma 60 ms) with lip closures (M/B/P/F/V)
 kept sharp and held. The opening follows the viseme identity; loudness only closes near-silence.
 
 Validation (tests/test_visemes.py, in-sample): Pearson correlation of ``open`` with the real
@@ -85,6 +86,13 @@ INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to bre
 # late), so every speech segment is moved this much later. Leave-one-out (the zero of the other
 # three, read on the fourth) the held-out clip reads -1.16, +0.58, +0.92, -0.67 frames
 # (sync.calibrate_mouth_delay).
+# The zero is the average of those speakers; the rest is per speaker, and best_lag ~ -(reading)
+# on all four clips. A run therefore adds the presenter's own lead (real_timing's speaker_lead:
+# minus the source recording's reading against this very reference, heygem_kernel.speaker_timing),
+# when the source's own sound gives a reading above chance; the sync check's reference keeps
+# speaker_lead 0, so it stays the calibrated reference. With a reading the zero cancels out of
+# the render (reading and render move together); without one (no sound, a photo, below chance:
+# the portrait) the render stays at this zero.
 MOUTH_DELAY = 0.042         # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 

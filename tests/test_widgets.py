@@ -166,6 +166,8 @@ def test_generate_runs_in_a_thread_and_shows_the_result(panel, speech_5s, clip_5
     panel.loop.value = "pingpong"
     assert panel.speech_language.value == "auto" and ("Mandarin Chinese (zh)", "zh") in panel.speech_language.options
     panel.speech_language.value = "zh"
+    assert panel.speaker_timing.value is True
+    panel.speaker_timing.value = False
     panel.generate_button.click()
     assert panel.busy or panel.results                   # the click returned before (or as) it finished
     assert panel.wait(WAIT_S)
@@ -175,7 +177,7 @@ def test_generate_runs_in_a_thread_and_shows_the_result(panel, speech_5s, clip_5
     call = panel.engine.calls[0]
     assert (call["audio"], call["video"]) == (speech_5s, clip_524)
     assert call["options"] == RunOptions(mask_scale=1.3, feather=0.5, out_height=360, pads=(0, 20, 0, 0),
-                                         loop="pingpong", language="zh")
+                                         loop="pingpong", language="zh", speaker_timing=False)
     out = Path(panel.results[0]["output"])
     assert out.is_file() and out.parent.parent == panel.ws.runs
     card = panel.result_box.children[0]

@@ -202,6 +202,8 @@ class Workbench:
         self.speech_language = hook(W.Dropdown(options=_speech_languages(), value=d.language,
                                                description=_("speech language"), style=style),
                                     "heygem-speech-language")
+        self.speaker_timing = W.Checkbox(value=d.speaker_timing, description=_("lip timing from the video's own sound"),
+                                         indent=False)
         self.frame_index = W.BoundedIntText(value=0, min=0, max=10**6, description=_("frame"), style=style)
         self.preview_button = hook(W.Button(description=_("Preview mask & blend"), icon="eye",
                                             layout=W.Layout(**natural)), "heygem-preview")
@@ -210,7 +212,7 @@ class Workbench:
                                   "heygem-preview-image")
         options = W.VBox([
             W.HBox([self.backend, self.device, self.out_height, self.loop]),
-            W.HBox([self.speech_language]),
+            W.HBox([self.speech_language, self.speaker_timing]),
             W.HBox([self.mask_scale, self.feather, self.smoothing]),
             W.HBox([W.Label(_("padding (px)")), *self.pads]),
             W.HBox([self.enhance, self.enhance_strength]),
@@ -405,7 +407,7 @@ class Workbench:
             feather=float(self.feather.value), smoothing=float(self.smoothing.value),
             pads=tuple(int(p.value) for p in self.pads), out_height=self.out_height.value or None,
             enhance=self.enhance.value or None, enhance_strength=float(self.enhance_strength.value), loop=self.loop.value,
-            language=self.speech_language.value)
+            language=self.speech_language.value, speaker_timing=bool(self.speaker_timing.value))
 
     def jobs(self) -> list[Path]:
         """The videos Generate would render, in order."""
