@@ -45,8 +45,20 @@ MAX_SPAN_S = 30.0       # s of the source analysed at most: ~1.5 s of phone reco
 # the audiovisual-speech literature puts lip leads of different speakers within ~100 ms of each other.
 # A reading that passed the chance test by luck (5 % of unrelated pairings) moves the mouth at most this.
 MAX_LEAD_S = 0.080
-MAX_READING_S = 0.20    # s; farther readings are a file out of sync (container delay, bad edit), not lips
+# Farther readings are a file out of sync (container delay, bad edit), not lips: 120 ms, three frames at
+# 25 fps, beyond the in-sync clips' -37..+39 ms and near where viewers see a sound late (ITU-R BT.1359,
+# 125 ms). talking_524 with its sound 0.16 s late in the container reads -127 ms.
+MAX_READING_S = 0.12
 MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the span
+# Split-half agreement: a speaker's lead is one number over the whole recording, so the span's two
+# halves, read on their own, must each land within AGREE_FRAMES of the whole reading; otherwise the
+# reading's noise is as large as what it would correct. On 5 s clips it can be: talking_590 reads
+# -0.93 frames as recorded but +0.99 with its halves swapped (frames and sound rotated by half, the
+# self-reenactment source of benchmarks/bench_reenactment.py; applied, that made its render 2.6
+# frames late instead of 1.4), and its halves read -0.32 and +1.65 on their own: rejected either
+# way. talking_524's halves read +0.44 / +1.22 (whole +0.72; swapped +0.86) and talking_vfr_700's
+# +1.26 / +1.15 (+0.97): kept. In-sample: chosen on these clips.
+AGREE_FRAMES = 1.0
 CACHE_VERSION = 1       # bump when the cached phones change (recogniser settings, alignment)
 
 
@@ -60,6 +72,8 @@ class SpeakerTiming:
     offset_ms     the same in milliseconds.
     confidence, chance  the estimator's peak height and the level unrelated speech reaches 5 % of the time.
     applied       the render used it; ``lead_ms`` is what it moved the shapes (positive = earlier).
+    halves        the readings of the span's first and second half on their own (frames; split-half
+                  agreement, ``AGREE_FRAMES``); empty when not read.
     measured_on   what was read: the video, frames and seconds of its own audio track.
     note          why it was not applied ("" when it was).
     """
@@ -74,6 +88,7 @@ class SpeakerTiming:
     measured_on: str = ""
     speech_s: float = 0.0
     note: str = ""
+    halves: tuple = ()
 
     @property
     def lead_s(self) -> float:
@@ -85,6 +100,7 @@ class SpeakerTiming:
                 "offset_ms": round(float(self.offset_ms), 1), "confidence": round(float(self.confidence), 4),
                 "chance": round(float(self.chance), 4), "applied": self.applied,
                 "applied_ms": round(float(self.lead_ms), 1) if self.applied else 0.0,
+                "halves": [round(float(h), 3) for h in self.halves],
                 "measured_on": self.measured_on, "speech_s": round(float(self.speech_s), 2), "note": self.note}
 
 
@@ -199,8 +215,31 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
     if abs(reading_s) > MAX_READING_S:
         return _with(result, note=Text("the source reads {ms:+.0f} ms: its sound is out of step with its picture, "
                                        "not a speaker's timing", ms=1000.0 * reading_s))
+    halves = _half_readings(track, phones, fps)
+    result = _with(result, halves=halves)
+    if any(abs(h - est.offset_exact) > AGREE_FRAMES for h in halves):
+        return _with(result, note=Text("the two halves of the source read {first:+.2f} and {second:+.2f} frames against "
+                                       "{whole:+.2f} for the whole: too noisy to correct", first=halves[0],
+                                       second=halves[1], whole=est.offset_exact))
     lead = float(np.clip(-reading_s, -MAX_LEAD_S, MAX_LEAD_S))
     return _with(result, applied=True, lead_ms=1000.0 * lead)
+
+
+def _half_readings(track, phones: list, fps: float) -> tuple[float, float]:
+    """Sub-frame readings of the track's first and second half on their own (the whole span's phones,
+    cut at the half), searched within ``MAX_READING_S``: a reading's split-half reliability."""
+    from . import sync
+    from .visemes import PhoneSegment
+    n = track.n_frames
+    mouth, width = track.mouth_open(), track.mouth_width()
+    shift = int(np.ceil(MAX_READING_S * fps)) + 1
+    readings = []
+    for a, b in ((0, n // 2), (n // 2, n)):
+        t0, t1 = a / fps, b / fps
+        part = [PhoneSegment(p.phone, p.start - t0, p.end - t0) for p in phones if p.end > t0 and p.start < t1]
+        est = sync.estimate_from_speech(mouth[a:b], phones=part, fps=fps, mouth_width=width[a:b], max_shift=shift)
+        readings.append(float(est.offset_exact))
+    return readings[0], readings[1]
 
 
 def _with(timing: SpeakerTiming, **changes: Any) -> SpeakerTiming:

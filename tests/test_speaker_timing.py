@@ -1,0 +1,187 @@
+"""Per-speaker mouth timing (heygem_kernel.speaker_timing) on real in-sync clips: the reading is
+the untouched ``heygem sync`` reading, a sound that does not belong to the frames changes
+nothing, a run records it, and rendering with it moves the output's mouth (tracked on the
+output with landmarks, against the recorded mouth) by the applied lead."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from heygem_kernel import RunOptions, landmarks, media, run, speaker_timing, sync, visemes
+from heygem_kernel.audio import load_audio
+
+from heygem_cli import heygem
+
+
+def ffmpeg(*args) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *map(str, args)], check=True)
+
+
+@pytest.fixture(scope="module")
+def tracks(media_dir) -> dict:
+    return {name: landmarks.track_video(media_dir / name) for name in ("talking_590.mp4", "talking_524.mp4")}
+
+
+def timing_of(video, track, *, wav=None) -> speaker_timing.SpeakerTiming:
+    """The presenter's timing from ``track`` and the video's own sound (or ``wav``, 16 kHz, picture time)."""
+    info = media.probe_video(video)
+    phones = (speaker_timing.own_phones(info, n_frames=track.n_frames) if wav is None
+              else visemes.recognize_phones(wav))
+    return speaker_timing.measure(landmarks=track.landmarks, valid=track.valid, phones=phones, info=info)
+
+
+# --- the reading --------------------------------------------------------------------------------
+def test_reading_is_the_untouched_sync_reading(tracks, media_dir):
+    """talking_524's lips trail the calibrated zero (heygem sync reads it +0.72 frames, its halves
+    agree): its shapes move later by that much, well inside the clamp."""
+    name = "talking_524.mp4"
+    untouched = sync.measure_video_sync(media_dir / name, track=tracks[name]).estimate
+    timing = timing_of(media_dir / name, tracks[name])
+    print(f"{name}: sync {untouched.offset_exact:+.2f} frames, speaker {timing.to_dict()}")
+    assert timing.applied and timing.note == ""
+    assert timing.offset_frames == pytest.approx(untouched.offset_exact, abs=0.05) and timing.offset_frames > 0.5
+    assert timing.lead_ms == pytest.approx(-timing.offset_ms, abs=0.1)
+    assert -1000 * speaker_timing.MAX_LEAD_S <= timing.lead_ms <= -15
+    assert timing.confidence > timing.chance
+    assert all(abs(h - timing.offset_frames) <= speaker_timing.AGREE_FRAMES for h in timing.halves)
+    assert timing.measured_on == "talking_524.mp4's own audio track, frames 0-121 (4.9 s)"
+
+
+def test_halves_that_disagree_correct_nothing(tracks, clip_590):
+    """talking_590 reads -0.93 frames above chance, but its halves on their own disagree by two
+    frames: the reading is as noisy as the correction it would make (its rotated copy reads +1)."""
+    timing = timing_of(clip_590, tracks["talking_590.mp4"])
+    print(timing.to_dict())
+    assert timing.measured and timing.confidence > timing.chance and timing.offset_frames < -0.5
+    assert not timing.applied and timing.lead_s == 0.0 and "halves" in timing.note
+    assert max(abs(h - timing.offset_frames) for h in timing.halves) > speaker_timing.AGREE_FRAMES
+
+
+def test_container_start_offset_is_applied(tmp_path, tracks, clip_524):
+    """The same streams with the sound starting 0.2 s after the picture in the container: a
+    player plays it 5 frames late, so the file reads 5 frames more (mouth before the sound) than
+    the recording - a file out of sync, not a speaker, and more than a lip lead: no correction."""
+    late = tmp_path / "audio_late.mp4"
+    ffmpeg("-i", clip_524, "-itsoffset", 0.2, "-i", clip_524, "-map", "0:v", "-map", "1:a", "-c", "copy", late)
+    plain, shifted = timing_of(clip_524, tracks["talking_524.mp4"]), timing_of(late, tracks["talking_524.mp4"])
+    assert media.probe_video(late).audio_delay == pytest.approx(0.2, abs=0.03)
+    print(plain.to_dict(), shifted.to_dict())
+    assert shifted.offset_frames == pytest.approx(plain.offset_frames - 5, abs=0.6)
+    assert plain.applied and not shifted.applied and "out of step" in shifted.note
+
+
+# --- a sound that does not belong to the frames changes nothing -----------------------------------
+def test_mismatched_sound_gets_no_correction(tracks, media_dir, clip_524):
+    track = tracks["talking_524.mp4"]
+    own = speaker_timing.own_wav(media.probe_video(clip_524), seconds=track.n_frames / 25.0)
+    assert timing_of(clip_524, track, wav=own).applied            # the frames' own sound: corrected
+    other = load_audio(media_dir / "talking_590.mp4")
+    en = load_audio(media_dir / "speech_en_60s.wav")
+    cases = {"own sound rotated by half": np.roll(own, own.size // 2),
+             "talking_590's sound": np.resize(other, own.size),
+             "speech_en_60s 8-13 s": en[8 * 16000:8 * 16000 + own.size],
+             "silence": np.zeros_like(own)}
+    for label, wav in cases.items():
+        timing = timing_of(clip_524, track, wav=wav)
+        print(f"{label}: {timing.to_dict()}")
+        assert not timing.applied and timing.lead_s == 0.0 and timing.note, label
+
+
+def test_photo_and_silent_video_get_none(tmp_path, photo_524, clip_524):
+    from heygem_kernel.backends import create
+    reuse = create("reuse")
+    photo = speaker_timing.reason_not_to_measure(media.probe_video(photo_524), enabled=True, backend=reuse)
+    mute = tmp_path / "mute.mp4"
+    ffmpeg("-i", clip_524, "-map", "0:v", "-c", "copy", mute)
+    silent = speaker_timing.reason_not_to_measure(media.probe_video(mute), enabled=True, backend=reuse)
+    off = speaker_timing.reason_not_to_measure(media.probe_video(clip_524), enabled=False, backend=reuse)
+    assert (photo, silent, off) == ("the source is a photo", "the source video has no audio track",
+                                    "turned off (--speaker-timing off)")
+    assert speaker_timing.reason_not_to_measure(media.probe_video(clip_524), enabled=True, backend=reuse) is None
+
+
+def test_own_phones_are_cached_by_content(tmp_path, clip_524, monkeypatch):
+    info = media.probe_video(clip_524)
+    first = speaker_timing.own_phones(info, n_frames=100, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("speaker-*.npz"))) == 1 and len(first) > 10
+
+    def recognise(*_, **__):
+        raise AssertionError("recomputed although cached")
+    monkeypatch.setattr(visemes, "recognize_phones", recognise)
+    assert speaker_timing.own_phones(info, n_frames=100, cache_dir=tmp_path) == first
+
+
+def test_cli_refuses_a_bad_value_in_one_line(tmp_path, clip_524, speech_5s):
+    proc = heygem("run", "--audio", speech_5s, "--video", clip_524, "--speaker-timing", "maybe", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--speaker-timing" in proc.stderr and "maybe" in proc.stderr
+
+
+# --- runs -----------------------------------------------------------------------------------------
+def rotated_source(tmp_path, clip, *, sound: str):
+    """The clip's frames rotated by half; ``sound`` "rotated" (an in-sync recording of the presenter)
+    or "original" (the sound no longer belongs to the frames). Returns (source, own speech wav)."""
+    from scipy.io import wavfile
+    info = media.probe_video(clip)
+    frames = list(media.iter_frames(info))
+    half = len(frames) // 2
+    speech, _ = sync._own_speech(clip, info.audio_delay)
+    wav = speech.wav[:int(round(len(frames) / info.fps * 16000))]
+    driving = tmp_path / "own.wav"
+    wavfile.write(driving, 16000, (wav * 32767).astype(np.int16))
+    track_sound = tmp_path / f"{sound}.wav"
+    cut = int(round(half / info.fps * 16000))
+    wavfile.write(track_sound, 16000, ((np.roll(wav, -cut) if sound == "rotated" else wav) * 32767).astype(np.int16))
+    source = tmp_path / f"source_{sound}.mp4"
+    with media.VideoWriter(source, width=info.width, height=info.height, fps=info.fps, audio=track_sound) as w:
+        for frame in frames[half:] + frames[:half]:
+            w.write(frame)
+    return source, driving
+
+
+def best_lag(recorded: np.ndarray, output: np.ndarray, max_lag: int = 4) -> float:
+    """Sub-frame lag (frames, positive = output late) at which the output's mouth best matches the recording's."""
+    n = min(len(recorded), len(output))
+    rec, out = np.asarray(recorded[:n], float), np.asarray(output[:n], float)
+    r = []
+    for k in range(-max_lag, max_lag + 1):     # corr(recorded[t], output[t + k])
+        a, b = (rec[:n - k], out[k:]) if k >= 0 else (rec[-k:], out[:n + k])
+        ok = np.isfinite(a) & np.isfinite(b)
+        r.append(np.corrcoef(a[ok], b[ok])[0, 1])
+    i = int(np.argmax(r))
+    den = r[i - 1] - 2 * r[i] + r[i + 1] if 0 < i < len(r) - 1 else 0.0
+    return i - max_lag + (0.5 * (r[i - 1] - r[i + 1]) / den if den < 0 else 0.0)
+
+
+def test_self_reenactment_moves_the_mouth_by_the_speakers_lead(tmp_path, tracks, clip_524):
+    """talking_524 driven by its own speech from its rotated frames (and sound): with the speaker
+    timing the run records the source's reading and the output's mouth (tracked on the output)
+    meets the recorded mouth later, by about the applied lead (it was ~1.3 frames early); off, the
+    record says so; a source whose sound was not rotated with its frames gets no correction."""
+    source, driving = rotated_source(tmp_path, clip_524, sound="rotated")
+    results = {on: run(driving, source, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache",
+                       options=RunOptions(sync_check=False, speaker_timing=on)) for on in (True, False)}
+    on = json.loads((results[True].run_dir / "result.json").read_text())["extra"]["speaker_timing"]
+    params = json.loads((results[True].run_dir / "params.json").read_text())
+    off = json.loads((results[False].run_dir / "result.json").read_text())["extra"]["speaker_timing"]
+    print(on, off)
+    assert on["applied"] and on["measured"] and -80 <= on["applied_ms"] <= -15 and on["offset_frames"] > 0.5
+    assert params["speaker_timing"] == on and params["options"]["speaker_timing"] is True
+    assert not off["applied"] and off["note"] == "turned off (--speaker-timing off)"
+    assert list((tmp_path / "cache").glob("speaker-*.npz"))
+
+    recorded = tracks["talking_524.mp4"].mouth_open()
+    lags = {k: best_lag(recorded, landmarks.track_video(r.output).mouth_open()) for k, r in results.items()}
+    moved = lags[True] - lags[False]                     # frames the output's mouth moved later
+    print(f"best lag off {lags[False]:+.2f}, on {lags[True]:+.2f} frames; applied {on['applied_ms']:+.0f} ms")
+    assert lags[False] < -0.5                            # without it: ~1.3 frames early (bench_reenactment)
+    assert abs(lags[True]) < abs(lags[False])
+    assert moved == pytest.approx(-on["applied_ms"] / 40.0, abs=0.5)
+
+    (tmp_path / "wrong").mkdir()
+    wrong, _ = rotated_source(tmp_path / "wrong", clip_524, sound="original")
+    mismatched = run(driving, wrong, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False, use_cache=False))
+    record = json.loads((mismatched.run_dir / "result.json").read_text())["extra"]["speaker_timing"]
+    assert not record["applied"] and record["applied_ms"] == 0.0 and record["note"]
