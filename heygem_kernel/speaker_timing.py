@@ -51,13 +51,15 @@ MAX_LEAD_S = 0.080
 MAX_READING_S = 0.12
 MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the span
 # Split-half agreement: a speaker's lead is one number over the whole recording, so the span's two
-# halves, read on their own, must each land within AGREE_FRAMES of the whole reading; otherwise the
-# reading's noise is as large as what it would correct. On 5 s clips it can be: talking_590 reads
-# -0.93 frames as recorded but +0.99 with its halves swapped (frames and sound rotated by half, the
-# self-reenactment source of benchmarks/bench_reenactment.py; applied, that made its render 2.6
-# frames late instead of 1.4), and its halves read -0.32 and +1.65 on their own: rejected either
-# way. talking_524's halves read +0.44 / +1.22 (whole +0.72; swapped +0.86) and talking_vfr_700's
-# +1.26 / +1.15 (+0.97): kept. In-sample: chosen on these clips.
+# halves, read on their own (searched within MAX_READING_S), must each land within AGREE_FRAMES of the
+# whole reading; otherwise the reading's noise is as large as what it would correct. On 5 s clips it
+# can be: talking_590 reads -0.93 frames as recorded (halves -0.41 / -0.21: kept) but +1.18 with its
+# halves swapped (frames and sound rotated by half, the self-reenactment source of
+# benchmarks/bench_reenactment.py; its halves still read -0.50 / -0.61: rejected; applied, that
+# reading made its render 2.6 frames late instead of 1.4). talking_524: +0.72 (halves +0.41 / +1.08),
+# swapped +0.86 (+0.87 / +0.42); talking_vfr_700 +0.97 (+1.42 / +1.34): kept. Half readings of 2.5 s
+# are themselves noisy (searched +-6 frames instead of +-4, talking_590's read -0.32 / +1.65). In-sample:
+# chosen on these clips.
 AGREE_FRAMES = 1.0
 CACHE_VERSION = 1       # bump when the cached phones change (recogniser settings, alignment)
 

@@ -50,13 +50,22 @@ def test_reading_is_the_untouched_sync_reading(tracks, media_dir):
 
 
 def test_halves_that_disagree_correct_nothing(tracks, clip_590):
-    """talking_590 reads -0.93 frames above chance, but its halves on their own disagree by two
-    frames: the reading is as noisy as the correction it would make (its rotated copy reads +1)."""
-    timing = timing_of(clip_590, tracks["talking_590.mp4"])
-    print(timing.to_dict())
-    assert timing.measured and timing.confidence > timing.chance and timing.offset_frames < -0.5
-    assert not timing.applied and timing.lead_s == 0.0 and "halves" in timing.note
-    assert max(abs(h - timing.offset_frames) for h in timing.halves) > speaker_timing.AGREE_FRAMES
+    """talking_590 reads -0.93 frames as recorded (halves agree: its shapes move earlier); with
+    frames and sound rotated by half (the self-reenactment source) the whole reads about +1 - the
+    opposite sign - while its halves still read about -0.5: too noisy, no correction."""
+    track = tracks["talking_590.mp4"]
+    info = media.probe_video(clip_590)
+    recorded = timing_of(clip_590, track)
+    assert recorded.applied and 15 <= recorded.lead_ms <= 1000 * speaker_timing.MAX_LEAD_S
+    half = track.n_frames // 2
+    wav = speaker_timing.own_wav(info, seconds=track.n_frames / info.fps)
+    rotated = speaker_timing.measure(landmarks=np.roll(track.landmarks, -half, axis=0),
+                                     valid=np.roll(track.valid, -half), info=info,
+                                     phones=visemes.recognize_phones(np.roll(wav, -round(half / info.fps * 16000))))
+    print(recorded.to_dict(), rotated.to_dict())
+    assert rotated.measured and rotated.confidence > rotated.chance and rotated.offset_frames > 0.5
+    assert not rotated.applied and rotated.lead_s == 0.0 and "halves" in rotated.note
+    assert max(abs(h - rotated.offset_frames) for h in rotated.halves) > speaker_timing.AGREE_FRAMES
 
 
 def test_container_start_offset_is_applied(tmp_path, tracks, clip_524):
