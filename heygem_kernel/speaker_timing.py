@@ -19,7 +19,8 @@ the calibrated reference, so ``heygem sync`` on untouched recordings is never ci
 Applied only when the reading can be trusted (``applied``): confidence above the estimator's
 chance level (unrelated speech reaches it 5 % of the time), at least ``MIN_SPEECH_S`` of
 recognised speech, a reading within ``MAX_READING_S`` (farther is a file whose sound is out of
-step with its picture, not a speaker), and clamped to ``MAX_LEAD_S``. A photo, a video without
+step with its picture, not a speaker), both halves of the span reading within ``AGREE_FRAMES``
+of the whole (split-half reliability: a 5 s reading can be noise), and clamped to ``MAX_LEAD_S``. A photo, a video without
 sound, silence, music or a sound track that does not belong to the frames changes nothing.
 
 The own speech's phones are cached beside the face analysis (by the video's content hash and
