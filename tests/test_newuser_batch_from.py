@@ -48,6 +48,20 @@ def test_a_new_speech_for_an_earlier_batch(tmp_path, photo_524, speech_zh):
     assert (tmp_path / "v2" / new["items"][0]["output"]).is_file()
     assert "sha256" not in again.stderr                            # the recorded photo is the same file
 
+    # the same folder with another speech (a command from the shell's history, --audio changed): every
+    # finished output of v1 was replaced in silence; now refused before any work, v1 untouched
+    v1_output = tmp_path / "v1" / old["items"][0]["output"]
+    before = v1_output.read_bytes()
+    over = heygem("batch", "--audio", v2, "--run-dir", tmp_path / "v1", photo)
+    assert over.returncode == 2 and over.stderr.strip() == (
+        f"heygem: error: {tmp_path / 'v1'} holds 1 finished video(s) of another speech ({v1}); this speech would "
+        f"replace them: give a new --run-dir (heygem batch --from {tmp_path / 'v1'} --audio {v2} --run-dir NEW "
+        "runs the same videos and options)"), over.stderr
+    assert v1_output.read_bytes() == before and _manifest(tmp_path / "v1") == old
+    same = heygem("batch", "--audio", v1, "--run-dir", tmp_path / "v1", photo, "--mask-scale", "1.2",
+                  "--language", "zh", "--no-zip", "--no-sync-check")
+    assert same.returncode == 0 and "1 already done" in same.stderr, same.stderr[-2000:]   # resuming still works
+
     # the other command's record: 'no run record at v1/params.json' / 'no batch record at .../manifest.json'
     # said nothing of what v1 is; now the line names the command that takes it
     wrong = heygem("run", "--from", tmp_path / "v1")

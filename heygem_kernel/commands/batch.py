@@ -151,6 +151,7 @@ def main(args: argparse.Namespace) -> int:
         LOG.warning("%s", _("--scheduler applies to --executor dask: ignored; running the items here"))
     if executor == "dask" and args.scheduler:   # unreachable: one line in seconds, before the notebook starts
         check_scheduler(args.scheduler)
+    _refuse_another_speech(run_dir, audio)
     lock = lock_run_dir(run_dir)  # held until this process ends (a kill -9 releases it too) ...
     os.environ[ENV_LOCK_HELD] = str(run_dir)   # ... for the notebook's kernel too (our child)
     error_record = run_dir / KERNEL_ERROR_RECORD
@@ -191,6 +192,24 @@ def main(args: argparse.Namespace) -> int:
     if lock is not None:
         lock.close()
     return 1 if failed or not items else 0
+
+
+def _refuse_another_speech(run_dir: Path, audio: Path) -> None:
+    """A batch folder holding finished videos of another speech is not written over: a command from
+    the shell's history with a new --audio replaced every earlier output in silence."""
+    from ..batch import read_manifest
+    from ..cache import file_hash
+    from ..errors import InputError
+    previous = read_manifest(run_dir)
+    if not previous or not previous.get("audio_sha256") or previous["audio_sha256"] == file_hash(audio):
+        return
+    done = [e for e in previous.get("items") or [] if e.get("status") == "ok" and e.get("output")
+            and (run_dir / e["output"]).is_file()]
+    if done:
+        raise InputError("{run_dir} holds {n} finished video(s) of another speech ({previous}); this speech would "
+                         "replace them: give a new --run-dir (heygem batch --from {run_dir} --audio {audio} "
+                         "--run-dir NEW runs the same videos and options)", run_dir=run_dir, n=len(done),
+                         previous=previous.get("audio"), audio=audio)
 
 
 def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel: str,
