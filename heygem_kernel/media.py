@@ -412,7 +412,7 @@ def conversion_notes(info: VideoInfo, *, size: tuple[int, int] | None = None) ->
                           "BT.709"))
     if info.bit_depth > 8:
         notes.append(Text("{bits}-bit colour: the output is 8-bit H.264 (yuv420p)", bits=info.bit_depth))
-    if info.has_alpha:
+    if info.has_alpha and not (info.is_image and _opaque_image(info.path)):
         notes.append(Text("transparency ({pix_fmt}) dropped: H.264 has no alpha channel; transparent areas "
                           "become black", pix_fmt=info.pix_fmt or Text("alpha channel")))
     if not info.is_image and (re.search(r"(422|444)", info.pix_fmt)
@@ -776,6 +776,18 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
         thread.join(timeout=5)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def _opaque_image(path: Path) -> bool:
+    """A photo whose alpha channel is opaque everywhere (screenshots, exports: RGBA PNGs at 255), so
+    flattening it changes nothing and there is nothing to say; False when it cannot be told."""
+    try:
+        from PIL import Image
+        with Image.open(path) as im:
+            alpha = im.convert("RGBA").getchannel("A")
+            return alpha.getextrema()[0] == 255
+    except Exception:
+        return False
 
 
 def _read_image(info: VideoInfo, width: int, height: int) -> np.ndarray:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import numpy as np
+
 from heygem_cli import heygem
 from heygem_kernel import media
 
@@ -58,3 +60,34 @@ def test_a_photo_at_29_97_fps_gets_the_ntsc_rate(tmp_path, photo_524, speech_5s)
     rate, frames = probe.split(",")
     assert rate == "30000/1001", probe
     assert int(frames) == round(5.0155 * 30000 / 1001), probe     # as long as the speech at that rate
+
+
+def test_batch_summary_paths_line_up_in_chinese():
+    # heygem batch in Chinese ended with '清单：/…/manifest.json', '报告：  /…/report.html', '压缩包：/…/outputs.zip':
+    # the manifest's path two columns left of the others
+    from heygem_kernel import i18n
+    i18n.set_language("zh")
+    try:
+        lines = [i18n._(msg, path="/p") for msg in ("manifest: {path}", "report:   {path}", "zip:      {path}")]
+    finally:
+        i18n.set_language(None)
+    assert len({i18n.width(line[:line.index("/p")]) for line in lines}) == 1, lines
+
+
+def test_an_opaque_rgba_photo_is_not_said_to_lose_transparency(tmp_path, photo_524, speech_5s):
+    # a screenshot-style RGBA PNG, alpha 255 everywhere: 'WARNING transparency (rgba) dropped: H.264 has no
+    # alpha channel; transparent areas become black' though there are none; a real transparent corner still says it
+    from PIL import Image
+    rgba = np.array(Image.open(photo_524).convert("RGBA"))
+    Image.fromarray(rgba).save(tmp_path / "opaque.png")
+    rgba[:60, :60, 3] = 0
+    Image.fromarray(rgba).save(tmp_path / "corner.png")
+    notes = {}
+    for name in ("opaque", "corner"):
+        proc = heygem("run", "--quiet", "--no-sync-check", "--audio", speech_5s, "--video", tmp_path / f"{name}.png",
+                      "--out", tmp_path / f"{name}.mp4", "--run-dir", tmp_path / name)
+        assert proc.returncode == 0, proc.stderr
+        notes[name] = (json.loads((tmp_path / name / "result.json").read_text())["extra"]["input_notes"], proc.stderr)
+    assert notes["opaque"] == ([], ""), notes["opaque"]
+    assert [n for n in notes["corner"][0] if n.startswith("transparency (rgba) dropped")], notes["corner"]
+    assert "transparency (rgba) dropped" in notes["corner"][1]
