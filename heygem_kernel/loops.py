@@ -46,6 +46,10 @@ STEP_LIMITS = (1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0, 2.5)
 FADES_S = (0.24, 0.48)         # cross-fade lengths tried at each join (6 or 12 frames at 25 fps)
 MIN_JUMP_S = 1.0               # a join skips at least 1 s (shorter jumps read as a stutter)
 BLEND_ABOVE = 1.2              # natural steps above 1.2 ordinary steps get in-between blends (whatever the tier)
+CUT_STEP = 8.0                 # ... up to this: a larger one is a cut (an edit, a title card) and plays as cut;
+                               # blending it (talking_524 after 1 s of black: 70 ordinary steps) inserted 89
+                               # frames, a 3.6 s dissolve that stretched the clip's first 36 frames over 5 s
+                               # (the shared clips' largest natural steps: 1.4-2.0)
 MIN_SEGMENT_S = (2.0, 1.6)     # seconds between joins, tried in turn: 2 s allows <= 1 backward step per 50 frames
 MAX_BACKWARD = 0.02            # ... and a plan with more than 2% backward steps is not taken
 MIN_LOOP_S = 1.2               # shorter footage is played forth and back (below, a segment, a jump and a
@@ -385,7 +389,7 @@ class _JoinGraph:
             return None
         blend_limit = min(limit, BLEND_ABOVE)
         extra = np.zeros(self.n, np.int64)                  # in-between blends before frame k
-        extra[1:] = np.where(self.nat > blend_limit, np.ceil(self.nat / blend_limit) - 1, 0)
+        extra[1:] = _blends(self.nat, blend_limit)
         ext_cum = np.concatenate([[0], np.cumsum(extra)])
         loud_cum = np.concatenate([[0.0], np.cumsum(env, dtype=np.float64)])
         rng = np.random.default_rng(self.seed ^ n_out)
@@ -447,12 +451,13 @@ class _JoinGraph:
 
     def _play(self, out: list, first: int, last: int, limit: float, n_out: int) -> None:
         """Append source frames first..last; across a natural step larger than ``limit`` append
-        ceil(step / limit) - 1 evenly weighted blends of its two frames first."""
+        ceil(step / limit) - 1 evenly weighted blends of its two frames first (none across a cut:
+        ``CUT_STEP``)."""
         for k in range(first, last + 1):
             if len(out) >= n_out:
                 return
-            if k > first and self.nat[k - 1] > limit:
-                extra = int(np.ceil(self.nat[k - 1] / limit)) - 1
+            extra = int(_blends(self.nat[k - 1], limit)) if k > first else 0
+            if extra:
                 self._inserted += extra
                 for e in range(extra):
                     w = (e + 1) / (extra + 1)
@@ -475,6 +480,13 @@ class _JoinGraph:
                 break
             live = new
         return live
+
+
+def _blends(nat: np.ndarray | float, limit: float) -> np.ndarray:
+    """In-between blends played before a natural step of ``nat`` ordinary steps: enough to keep each
+    within ``limit``; none above ``CUT_STEP`` (a cut stays a cut)."""
+    nat = np.asarray(nat, np.float64)
+    return np.where((nat > limit) & (nat <= CUT_STEP), np.ceil(nat / limit) - 1, 0).astype(np.int64)
 
 
 def _rms_matrix(x: np.ndarray) -> np.ndarray:
