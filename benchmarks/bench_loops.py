@@ -223,8 +223,8 @@ def measure_cost(clip: str, seconds: float, work: Path) -> dict:
     video, cache = MEDIA / f"{clip}.mp4", work / ".cache"
     morph = loops.morph_frames
 
-    def fade(a, b, w, focus=None):
-        return cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
+    def fade(a, b, w, focus=None, out=None):
+        return cv2.addWeighted(a, 1.0 - w, b, w, 0.0, dst=out)
 
     def cpu() -> float:
         return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),

@@ -51,10 +51,10 @@ def focus_box(landmarks: np.ndarray, valid: np.ndarray, *, frame_size: tuple[int
     return tuple(float(np.clip(v, 0.0, 1.0)) for v in box)
 
 
-def join_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def join_flow(a: np.ndarray, b: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
     """[shape=(H, W, 2)] float32 optical flow (pixels) from frame ``a`` to ``b`` [shape=(H, W, 3)]
     uint8, ``a`` at p ~ ``b`` at p + flow(p): OpenCV DIS on grey copies shrunk to ``FLOW_SIDE``,
-    smoothed, clipped, tapered to 0 at the border (``FLOW_TAPER``), enlarged."""
+    smoothed, clipped, tapered to 0 at the border (``FLOW_TAPER``), enlarged (into ``out`` when given)."""
     import cv2
     h, w = a.shape[:2]
     scale = min(1.0, FLOW_SIDE / max(h, w))
@@ -70,7 +70,7 @@ def join_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ramp = [np.clip(np.minimum(np.arange(n) + 0.5, n - 0.5 - np.arange(n)) / (FLOW_TAPER * n), 0.0, 1.0)
             for n in size]
     flow *= (ramp[1][:, None] * ramp[0][None, :]).astype(np.float32)[..., None]
-    flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+    flow = cv2.resize(flow, (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
     flow[..., 0] *= np.float32(w / size[0])
     flow[..., 1] *= np.float32(h / size[1])
     return flow
@@ -85,29 +85,51 @@ def _grid(width: int, height: int) -> np.ndarray:
     return grid
 
 
+def _scratch(name: str, shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
+    """A per-thread buffer for one of a join's temporaries, re-used from one morphed frame to the
+    next. Fresh ones (up to ~3 MB each for a 1080p focus box, many below glibc's mmap threshold)
+    fragmented the heap: a 60 s looped 1080x1920 run's main heap grew ~60 MB, a 8 s one's not."""
+    buffers = getattr(_FLOW, "scratch", None)
+    if buffers is None:
+        _FLOW.scratch = buffers = {}
+    buf = buffers.get(name)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buffers[name] = buf = np.empty(shape, dtype)
+    return buf
+
+
 def morph_frames(a: np.ndarray, b: np.ndarray, w: float, *,
-                 focus: tuple[float, float, float, float] | None = None) -> np.ndarray:
+                 focus: tuple[float, float, float, float] | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Frames ``a`` and ``b`` [shape=(H, W, 3)] uint8 warped to the pose a fraction ``w`` of the
     way from ``a`` to ``b`` (:func:`join_flow`), then mixed with weight ``w`` of ``b``: one head
     moving between the two poses, where a plain cross-fade shows both. Where the warped frames
     still differ the local weight switches faster (``SWITCH_GAIN``). Only the ``focus`` box
-    (0..1 of the frame, :func:`focus_box`; None: all) is warped; the rest is plainly faded."""
+    (0..1 of the frame, :func:`focus_box`; None: all) is warped; the rest is plainly faded.
+    Written into ``out`` when given (same shape; it may be ``a`` or ``b`` itself), else a new array."""
     import cv2
-    out = cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
     h, wd = a.shape[:2]
     x0, y0, x1, y1 = (0, 0, wd, h) if focus is None else (
         int(focus[0] * wd), int(focus[1] * h), int(np.ceil(focus[2] * wd)), int(np.ceil(focus[3] * h)))
     if min(x1 - x0, y1 - y0) < 16:
-        return out
+        return cv2.addWeighted(a, 1.0 - w, b, w, 0.0, dst=out)
     ca, cb = a[y0:y1, x0:x1], b[y0:y1, x0:x1]
-    flow, grid = join_flow(ca, cb), _grid(x1 - x0, y1 - y0)
-    wa, wb = (cv2.remap(frame, cv2.scaleAdd(flow, shift, grid), None, cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_REPLICATE) for frame, shift in ((ca, -w), (cb, 1.0 - w)))
-    differ = cv2.GaussianBlur(cv2.cvtColor(cv2.absdiff(wa, wb), cv2.COLOR_BGR2GRAY), (0, 0), 1.5).astype(np.float32)
+    box = (y1 - y0, x1 - x0)
+    flow, grid = join_flow(ca, cb, out=_scratch("flow", (*box, 2), np.float32)), _grid(x1 - x0, y1 - y0)
+    where = _scratch("map", (*box, 2), np.float32)
+    wa, wb = (cv2.remap(frame, cv2.scaleAdd(flow, shift, grid, dst=where), None, cv2.INTER_LINEAR,
+                        dst=_scratch(name, (*box, 3)), borderMode=cv2.BORDER_REPLICATE)
+              for frame, shift, name in ((ca, -w, "wa"), (cb, 1.0 - w, "wb")))
+    out = cv2.addWeighted(a, 1.0 - w, b, w, 0.0, dst=out)   # after the warps: out may be a or b
+    grey = cv2.cvtColor(cv2.absdiff(wa, wb, dst=_scratch("diff", (*box, 3))), cv2.COLOR_BGR2GRAY,
+                        dst=_scratch("grey", box))
+    differ = _scratch("differ", box, np.float32)
+    np.copyto(differ, cv2.GaussianBlur(grey, (0, 0), 1.5, dst=_scratch("blurred", box)))
     # local weight of b: 0.5 + (w - 0.5) (1 + gain x difference / level), within 0..1
-    local = cv2.addWeighted(differ, (w - 0.5) * SWITCH_GAIN / SWITCH_LEVEL, differ, 0.0, w)
+    local = cv2.addWeighted(differ, (w - 0.5) * SWITCH_GAIN / SWITCH_LEVEL, differ, 0.0, w,
+                            dst=_scratch("local", box, np.float32))
     np.clip(local, 0.0, 1.0, out=local)
-    out[y0:y1, x0:x1] = cv2.blendLinear(wa, wb, 1.0 - local, local)
+    out[y0:y1, x0:x1] = cv2.blendLinear(wa, wb, np.subtract(1.0, local, out=_scratch("rest", box, np.float32)),
+                                        local, dst=_scratch("mixed", (*box, 3)))
     return out
 
 

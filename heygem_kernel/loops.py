@@ -159,13 +159,14 @@ class LoopPlan:
         w = float(self.blend_w[t])
         return (int(self.src[t]), b, w)
 
-    def compose(self, a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    def compose(self, a: np.ndarray, b: np.ndarray, w: float, *, out: np.ndarray | None = None) -> np.ndarray:
         """Output frame mixing source frames ``a`` and ``b`` [shape=(H, W, 3)] uint8 with weight
-        ``w`` of ``b`` (see :func:`~heygem_kernel.loop_morph.morph_frames`)."""
+        ``w`` of ``b`` (see :func:`~heygem_kernel.loop_morph.morph_frames`), written into ``out``
+        (which may be ``a``: no frame is allocated) or a new array."""
         if self.blend == "fade" or w <= 0.0:
             import cv2
-            return cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
-        return morph_frames(a, b, w, focus=self.focus)
+            return cv2.addWeighted(a, 1.0 - w, b, w, 0.0, dst=out)
+        return morph_frames(a, b, w, focus=self.focus, out=out)
 
     def landmarks(self, track, t: int) -> np.ndarray | None:
         """Landmarks [shape=(68, 2)] of output frame ``t`` (blended inside a cross-fade), or None."""

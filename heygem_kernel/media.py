@@ -1014,7 +1014,7 @@ class FrameSource:
                     a, b, w = self.plan.frame_sources(t)
                     frame = fetch(a)
                     if b >= 0:
-                        frame = self.plan.compose(frame, fetch(b), w)   # cross-fade (aligned: loop_morph.morph_frames)
+                        frame = self.plan.compose(frame, fetch(b), w, out=frame)   # cross-fade (aligned: loop_morph.morph_frames), in place
                     yield a, frame
             else:
                 for i in range(self.n_out):
