@@ -128,8 +128,8 @@ def morph_frames(a: np.ndarray, b: np.ndarray, w: float, *,
     local = cv2.addWeighted(differ, (w - 0.5) * SWITCH_GAIN / SWITCH_LEVEL, differ, 0.0, w,
                             dst=_scratch("local", box, np.float32))
     np.clip(local, 0.0, 1.0, out=local)
-    out[y0:y1, x0:x1] = cv2.blendLinear(wa, wb, np.subtract(1.0, local, out=_scratch("rest", box, np.float32)),
-                                        local, dst=_scratch("mixed", (*box, 3)))
+    out[y0:y1, x0:x1] = cv2.blendLinear(wa, wb, np.subtract(1.0, local, out=differ),   # (differ, diff: used)
+                                        local, dst=_scratch("diff", (*box, 3)))
     return out
 
 
