@@ -43,6 +43,9 @@ STFT_BLOCK = 4096                    # mel columns per STFT block (51 s; bounds 
 MIN_DURATION = 0.1                   # s; a shorter decode that is also silent counts as "no audio"
 MIN_SOUND = 0.01                     # s; real sound shorter than this cannot drive even one frame at 100 fps
 TRUNCATION_TOLERANCE = 0.25          # s of declared duration we may fail to decode before calling it truncated
+CANCEL_EXCERPT_S = 30.0              # s of each channel compared with the mono mix ...
+CANCEL_RATIO = 0.25                  # ... which, below 0.25 x the loudest channel's RMS, cancelled out
+                                     # (same channels: 1, one silent: 0.5, unrelated: 0.71, inverted: ~0)
 RIFF_SLACK_BYTES = 4096              # WAV writers that mis-count a trailing chunk are not "truncated"
 
 # --- loudness envelope ----------------------------------------------------------------------
@@ -83,7 +86,8 @@ def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     if not path.is_file():
         raise InputError("{path} is not a file", path=path)
     from .media import _ff_path, _last_line, ffmpeg_exe, probe_audio
-    declared = probe_audio(path).duration   # not media / no audio track / empty: one-line errors
+    probed = probe_audio(path)              # not media / no audio track / empty: one-line errors
+    declared = probed.duration
     if _riff_truncated(path):
         raise MediaError("{path} is truncated: the file is shorter than its WAV header declares", path=path)
     proc = subprocess.run(
@@ -103,7 +107,43 @@ def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
                          path=path, duration=duration, declared=declared)
     if not np.all(np.isfinite(wav)):
         raise MediaError("{path} decodes to invalid (non-finite) samples", path=path)
+    if probed.channels > 1:
+        wav = _undo_cancellation(path, wav, channels=probed.channels, sr=sr)
     return np.clip(wav, -1.0, 1.0)
+
+
+def _undo_cancellation(path: Path, mix: np.ndarray, *, channels: int, sr: int) -> np.ndarray:
+    """``mix`` [shape=(S,)] when the channels add up; when they cancel out (one wired in opposite phase:
+    a stereo file that plays loud speech mixes to almost nothing, and every mouth stayed closed under
+    'holds no sound'), the loudest single channel instead, said in one warning. Judged on the first
+    ``CANCEL_EXCERPT_S`` of each channel (one short decode)."""
+    import logging
+    from .i18n import _
+    from .media import _ff_path, ffmpeg_exe
+
+    def decode(args: list[str]) -> np.ndarray:
+        proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(path), "-map", "0:a:0", "-vn",
+                               *args, "-ar", str(sr), "-f", "f32le", "-"], capture_output=True)
+        out = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32) if proc.returncode == 0 else np.zeros(0)
+        return out if np.all(np.isfinite(out)) else np.zeros(0)
+
+    rms = lambda x: np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=0))  # noqa: E731
+    excerpt = decode(["-t", str(CANCEL_EXCERPT_S)])            # every channel, interleaved: one decode
+    if len(excerpt) < channels:
+        return mix
+    levels = rms(excerpt[:len(excerpt) // channels * channels].reshape(-1, channels))
+    loudest = int(np.argmax(levels))
+    head = mix[:int(CANCEL_EXCERPT_S * sr)]
+    if levels[loudest] <= 0 or not len(head) or rms(head) >= CANCEL_RATIO * levels[loudest]:
+        return mix
+    one = decode(["-af", f"pan=mono|c0=c{loudest}"])
+    if not len(one):
+        return mix
+    logging.getLogger("heygem").warning("%s", _(
+        "{name}: its channels cancel out when mixed to mono (one is in opposite phase), so the speech is read "
+        "from channel {channel} alone; a mono loudspeaker will play the output nearly silent", name=path.name,
+        channel=loudest + 1))
+    return np.pad(one[:len(mix)], (0, max(0, len(mix) - len(one))))
 
 
 def _peak_dbfs(wav: np.ndarray) -> float:

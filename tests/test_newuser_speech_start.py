@@ -43,3 +43,24 @@ def test_speech_from_a_video_whose_sound_starts_late_stays_in_sync(tmp_path, med
     sync = heygem("sync", out, "--no-plot", "--json")
     assert sync.returncode == 0, sync.stderr
     assert abs(json.loads(sync.stdout)["offset_frames"]) <= 1, sync.stdout
+
+
+def test_a_stereo_speech_whose_channels_cancel_out_still_drives_the_mouth(tmp_path, media_dir):
+    # speech_en_5s with its right channel in opposite phase (a lavalier wired backwards), as m4a: it plays
+    # loud speech, but mixed to mono it cancels: 'holds no sound ... every mouth stays closed', and the
+    # run's sync check read confidence 0.21 against chance 0.42
+    speech = tmp_path / "inverted.m4a"
+    subprocess.run([media.ffmpeg_exe(), "-v", "error", "-i", media_dir / "speech_en_5s.wav", "-af",
+                    "pan=stereo|c0=c0|c1=-1*c0", "-c:a", "aac", speech], check=True)
+    proc = heygem("run", "--quiet", "--audio", speech, "--video", media_dir / "talking_524.mp4",
+                  "--out", tmp_path / "o.mp4", "--run-dir", tmp_path / "run")
+    assert proc.returncode == 0, proc.stderr
+    assert "holds no sound" not in proc.stderr, proc.stderr
+    assert "inverted.m4a: its channels cancel out when mixed to mono" in proc.stderr, proc.stderr
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["extra"]["input_notes"] == []
+    assert result["extra"]["sync_reliable"] and result["sync_confidence"] > result["extra"]["sync_chance"], result
+    # an ordinary stereo file is still ffmpeg's mono mix, sample for sample
+    mixed = subprocess.run([media.ffmpeg_exe(), "-v", "error", "-i", media_dir / "speech_en_5s.wav", "-ac", "1", "-ar",
+                            "16000", "-f", "f32le", "-"], capture_output=True, check=True).stdout
+    assert np.array_equal(load_audio(media_dir / "speech_en_5s.wav"), np.clip(np.frombuffer(mixed, "<f4"), -1, 1))
