@@ -20,6 +20,15 @@ median ratios, the per-stage busy-time table of the engine (stages overlap on th
 add up to more than the wall time), and peak RSS for ``--long`` s of output against
 ``--seconds`` s (both cold). Acceptance (issue 9): first run <= 1.5x the transcode (target
 1.2x), re-run >= 2x faster than the first run, RSS long/short <= 1.1x.
+
+Memory, 2026-12-01 (portrait_1080x1920 + speech_en_60s, 2-core box shared with other work,
+load 5-12): before/after the loop morph's re-used buffers (commit 850be04), this benchmark
+532 -> 525-535 MB for 8 s, 597 -> 563-569 MB for 60 s, ratio 1.12x -> 1.06-1.07x; 120 s of
+output 567-575 MB (~1.01x the 60 s run: flat once the output loops). One run's
+peak moves +-10 MB with how far the x264 encoder lags (frames held in flight: 37-44 of 6.2 MB),
+so compare several runs. What the 60 s run still holds beyond the 8 s one: the morph's buffers
+(~12 MB, kept once the first join is made), the second source frame of a join frame (6 MB),
+the longer speech (~6 MB) and 50 more analysed source frames' mouths (~2.5 MB).
 """
 from __future__ import annotations
 
