@@ -447,7 +447,8 @@ def test_cli_run_musetalk_end_to_end(tmp_path, models_dir, clip_590, speech_5s):
     params = json.loads(next(runs.glob("*/params.json")).read_text())
     assert params["backend"]["backend"] == "musetalk"
     assert params["backend"]["latent_cache_misses"] == 30          # every frame has the face
-    assert list(runs.glob(".cache/musetalk-latents/*/*.npz"))       # ... and was cached
+    # ... and was cached in the run's face-track cache ($HEYGEM_CACHE_DIR set by _run)
+    assert list((tmp_path / "hash-cache").glob("musetalk-latents/*/*.npz"))
     assert {f["name"] for f in params["backend"]["files"]} == {f.path for f in mt.MODEL_FILES}
 
 
