@@ -10,13 +10,15 @@ Runs, in a fresh temporary folder with its own face-track cache:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _cli import Parser, existing_file
+from _cli import run as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
@@ -34,11 +36,11 @@ def batch(audio: Path, videos: list[Path], run_dir: Path, cache: Path) -> tuple[
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--videos", type=Path, nargs="+",
+    ap = Parser(__doc__)
+    ap.add_argument("--videos", type=existing_file, nargs="+",
                     default=[MEDIA / "talking_590.mp4", MEDIA / "talking_524.mp4"])
-    ap.add_argument("--audio", type=Path, default=MEDIA / "speech_en_5s.wav")
-    ap.add_argument("--new-audio", type=Path, default=MEDIA / "speech_zh_8s.wav")
+    ap.add_argument("--audio", type=existing_file, default=MEDIA / "speech_en_5s.wav")
+    ap.add_argument("--new-audio", type=existing_file, default=MEDIA / "speech_zh_8s.wav")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="heygem-bench-batch-") as tmp:
         tmp = Path(tmp)
@@ -68,4 +70,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -37,6 +37,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _cli import Parser, media_file, positive
+from _cli import run as run_main
+
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
 CLIPS = ["talking_590.mp4", "talking_524.mp4", "talking_vfr_700.mp4", "portrait_1080x1920.mp4"]
@@ -159,16 +162,16 @@ def report(name: str, r: dict, *, speech_cpu_per_s: float, workers_16: int) -> N
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--presenters", "-n", type=int, default=2, help="N presenter clips (default 2)")
-    ap.add_argument("--minutes", "-m", type=float, default=0.25, help="M minutes of speech (default 0.25)")
-    ap.add_argument("--clip-seconds", type=float, default=60.0, help="each presenter clip looped to this length")
-    ap.add_argument("--clips", nargs="+", default=CLIPS, metavar="NAME",
+    ap = Parser(__doc__)
+    ap.add_argument("--presenters", "-n", type=positive(int), default=2, help="N presenter clips (default 2)")
+    ap.add_argument("--minutes", "-m", type=positive(float), default=0.25, help="M minutes of speech (default 0.25)")
+    ap.add_argument("--clip-seconds", type=positive(float), default=60.0, help="each presenter clip looped to this length")
+    ap.add_argument("--clips", nargs="+", type=media_file, default=CLIPS, metavar="NAME",
                     help="presenter clips in ../shared/media, cycled (default: %(default)s); the briefing's "
                          "1080p case: --clips portrait_1080x1920.mp4")
     ap.add_argument("--executors", nargs="+", default=["local", "dask"], choices=["local", "dask"])
-    ap.add_argument("--workers", type=int, default=2, help="Dask workers on this machine (default 2)")
-    ap.add_argument("--workers-16", type=int, default=8, help="K workers for the 16-core projection")
+    ap.add_argument("--workers", type=positive(int), default=2, help="Dask workers on this machine (default 2)")
+    ap.add_argument("--workers-16", type=positive(int), default=8, help="K workers for the 16-core projection")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--executor", help=argparse.SUPPRESS)
     ap.add_argument("--audio", help=argparse.SUPPRESS)
@@ -196,4 +199,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

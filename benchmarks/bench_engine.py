@@ -32,7 +32,6 @@ the longer speech (~6 MB) and 50 more analysed source frames' mouths (~2.5 MB).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -42,6 +41,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _cli import Parser, existing_file, positive
+from _cli import run as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
@@ -125,13 +127,13 @@ def stage_table(runs: dict[str, dict]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--video", type=Path, default=MEDIA / "portrait_1080x1920.mp4")
-    ap.add_argument("--speech", type=Path, default=MEDIA / "speech_en_60s.wav",
+    ap = Parser(__doc__)
+    ap.add_argument("--video", type=existing_file, default=MEDIA / "portrait_1080x1920.mp4")
+    ap.add_argument("--speech", type=existing_file, default=MEDIA / "speech_en_60s.wav",
                     help="speech of at least 2 x --seconds (and --long) s")
-    ap.add_argument("--seconds", type=float, default=8.0, help="speech length of the speed runs")
+    ap.add_argument("--seconds", type=positive(float), default=8.0, help="speech length of the speed runs")
     ap.add_argument("--long", type=float, default=60.0, help="speech length of the memory run (0: skip)")
-    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of transcode / first run / re-run")
+    ap.add_argument("--rounds", type=positive(int), default=2, help="alternating rounds of transcode / first run / re-run")
     args = ap.parse_args()
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
@@ -190,4 +192,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

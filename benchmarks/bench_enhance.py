@@ -14,10 +14,12 @@ A real GFPGAN/CodeFormer adds its own inference time per frame on top (not measu
 """
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
+
+from _cli import Parser, existing_file, positive
+from _cli import run as run_main
 
 import numpy as np
 
@@ -69,10 +71,10 @@ def sharpness(frames: np.ndarray, box) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--video", type=Path, default=MEDIA / "talking_590.mp4")
-    ap.add_argument("--speech", type=Path, default=MEDIA / "speech_en_5s.wav")
-    ap.add_argument("--frames", type=int, default=32, help="frames for the per-frame stage timing")
+    ap = Parser(__doc__.splitlines()[0])
+    ap.add_argument("--video", type=existing_file, default=MEDIA / "talking_590.mp4")
+    ap.add_argument("--speech", type=existing_file, default=MEDIA / "speech_en_5s.wav")
+    ap.add_argument("--frames", type=positive(int), default=32, help="frames for the per-frame stage timing")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (CUDA needs onnxruntime-gpu)")
     args = ap.parse_args()
 
@@ -125,4 +127,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

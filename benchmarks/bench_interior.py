@@ -20,17 +20,17 @@ talking_vfr_700 was held out.
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from _cli import MEDIA, Parser, media_file
+from _cli import run as run_main
 
 from heygem_kernel import RunOptions, media, mouthlib, run
 from heygem_kernel.compositing import mouth_flicker as flicker
 from heygem_kernel.landmarks import track_video
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 CLIPS = ("talking_590.mp4", "talking_524.mp4", "talking_vfr_700.mp4", "portrait_1080x1920.mp4")
 HELD_OUT = {"talking_vfr_700.mp4"}
 
@@ -66,7 +66,10 @@ def measure(clip: Path, tmp: Path) -> dict:
 
 
 def main() -> None:
-    clips = [Path(c) for c in sys.argv[1:]] or [MEDIA / c for c in CLIPS]
+    ap = Parser(__doc__)
+    ap.add_argument("clips", nargs="*", type=media_file, metavar="CLIP",
+                    help=f"paths or names in {MEDIA} (default: {' '.join(CLIPS)})")
+    clips = ap.parse_args().clips or [MEDIA / c for c in CLIPS]
     with tempfile.TemporaryDirectory() as tmp:
         rows = [measure(clip, Path(tmp)) for clip in clips]
     print(f"{'clip':24} {'tuning':9} {'rec grey':>8} {'video':>6} {'open o/r':>9} {'flicker':>8} {'photo':>6}")
@@ -79,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -9,13 +9,15 @@ on a busy machine, ``wall`` what it takes here and now.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import tempfile
 import time
 from itertools import islice
 from pathlib import Path
+
+from _cli import Parser, media_file, positive
+from _cli import run as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("HEYGEM_MEDIA", ROOT.parent / "shared" / "media"))
@@ -35,14 +37,14 @@ def main() -> None:
     from heygem_kernel import media
     from heygem_kernel.landmarks import FaceTracker
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("clips", nargs="*", default=CLIPS)
-    parser.add_argument("--frames", type=int, default=100)
+    parser = Parser(__doc__.splitlines()[0])
+    parser.add_argument("clips", nargs="*", type=media_file, help=f"paths or names in {MEDIA} (default: {' '.join(CLIPS)})")
+    parser.add_argument("--frames", type=positive(int), default=100)
     args = parser.parse_args()
     print(f"{'clip':26} {'frames':>6} {'decode':>7} {'wall':>6} {'cpu':>6} {'x264':>6}  "
           f"track/x264  detections  lost   (ms per frame)")
-    for name in args.clips:
-        path = Path(name) if Path(name).exists() else MEDIA / name
+    for path in args.clips or [MEDIA / c for c in CLIPS]:
+        name = path.name
         info = media.probe_video(path)
         start = time.perf_counter()
         frames = list(islice(media.iter_frames(info), args.frames))
@@ -63,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -43,7 +43,6 @@ portrait_1080x1920's joins: every --joins figure is in-sample (no fifth clip to 
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import subprocess
@@ -51,6 +50,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _cli import Parser, media_stem, positive
+from _cli import run as run_main
 
 import numpy as np
 
@@ -244,9 +246,9 @@ def measure_cost(clip: str, seconds: float, work: Path) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--clips", nargs="+", default=list(CLIPS))
-    ap.add_argument("--seconds", type=float, default=22.0, help="speech length (default: %(default)s)")
+    ap = Parser(__doc__.split("\n")[0])
+    ap.add_argument("--clips", nargs="+", type=media_stem, default=list(CLIPS))
+    ap.add_argument("--seconds", type=positive(float), default=22.0, help="speech length (default: %(default)s)")
     ap.add_argument("--plan-only", action="store_true", help="measure the planned source frames, no render")
     ap.add_argument("--window", type=float, nargs=2, metavar=("START", "SECONDS"),
                     help="use only this part of each clip (e.g. 5 s of the 10 s portrait: a held-out 5 s clip)")
@@ -292,4 +294,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

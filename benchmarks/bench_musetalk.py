@@ -12,7 +12,6 @@ cached, the batch case). Prints fps, x real time and GPU share; asserts nothing.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -21,6 +20,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from _cli import Parser, existing_dir, positive
+from _cli import run as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -146,14 +148,14 @@ def bench_pipeline(models_dir: Path, device: str, *, seconds: float, height: int
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models-dir", help="MuseTalk models/ folder (default: checkpoints/musetalk if "
+    ap = Parser(__doc__.splitlines()[0])
+    ap.add_argument("--models-dir", type=existing_dir, help="MuseTalk models/ folder (default: checkpoints/musetalk if "
                                          "complete, else deterministic weights in a temporary folder)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--tiny", action="store_true", help="small deterministic weights (CPU smoke run)")
-    ap.add_argument("--seconds", type=float, default=None, help="clip length (default 10 on CUDA, 1 on CPU)")
-    ap.add_argument("--height", type=int, default=1080, help="clip height (16:9), default 1080")
-    ap.add_argument("--batch-size", type=int, default=None, help="default 32 on CUDA, 8 on CPU")
+    ap.add_argument("--seconds", type=positive(float), default=None, help="clip length (default 10 on CUDA, 1 on CPU)")
+    ap.add_argument("--height", type=positive(int), default=1080, help="clip height (16:9), default 1080")
+    ap.add_argument("--batch-size", type=positive(int), default=None, help="default 32 on CUDA, 8 on CPU")
     ap.add_argument("--skip-e2e", action="store_true")
     args = ap.parse_args(argv)
     import torch
@@ -188,4 +190,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -10,15 +10,15 @@ on talking_590 and talking_524 only; talking_vfr_700 and portrait_1080x1920 are 
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+from _cli import MEDIA, Parser, existing_dir
+from _cli import run as run_main
 
 from heygem_kernel import landmarks, media, occlusion
 
-MEDIA = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2] / "shared" / "media"
 CLIPS = {"talking_590.mp4": "tuned", "talking_524.mp4": "tuned", "talking_vfr_700.mp4": "held out",
          "portrait_1080x1920.mp4": "held out"}
 COVER = (40, 70)
@@ -65,13 +65,20 @@ def frames_of(path: Path) -> tuple[float, list]:
 
 
 def main() -> None:
+    ap = Parser(__doc__)
+    ap.add_argument("media", nargs="?", type=existing_dir, default=MEDIA, metavar="MEDIA_DIR",
+                    help=f"folder holding {', '.join(CLIPS)} (default: {MEDIA})")
+    media_dir = ap.parse_args().media
+    missing = [name for name in CLIPS if not (media_dir / name).is_file()]
+    if missing:
+        ap.error(f"no {', '.join(missing)} in {media_dir}")
     with landmarks.FaceTracker("mediapipe") as t:
-        _, other = frames_of(MEDIA / "talking_524.mp4")
+        _, other = frames_of(media_dir / "talking_524.mp4")
         other_skin = forehead(other[0], t.update(other[0])).copy()
     print(f"{'clip':24} {'set':9} {'case':11} {'false':>5} {'missed':>6}  contrast clean-min / covered-max "
           f"(x median)  appearance clean-max / covered-min")
     for name, split in CLIPS.items():
-        fps, frames = frames_of(MEDIA / name)
+        fps, frames = frames_of(media_dir / name)
         for case in ("clean", "own skin", "other skin", "microphone"):
             grids, contrast, valid = [], [], []
             with landmarks.FaceTracker("mediapipe", fps=fps) as tracker:
@@ -111,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -58,10 +58,12 @@ machine.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
+
+from _cli import Parser, media_file
+from _cli import run as run_main
 
 import numpy as np
 
@@ -217,8 +219,8 @@ def measure(clip: Clip, tmp: Path, label: str, *, speaker: bool,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", nargs="*", default=list(CLIPS))
+    parser = Parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", nargs="*", type=media_file, default=list(CLIPS))
     parser.add_argument("--only", choices=("loo", "shipped"))
     parser.add_argument("--no-strict", action="store_true", help="skip the first-half/second-half variant")
     args = parser.parse_args()
@@ -295,4 +297,4 @@ def _ms(row: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

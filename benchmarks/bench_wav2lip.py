@@ -7,7 +7,6 @@ not depend on the values. Prints ratios (fps, x real time, GPU share), asserts n
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -15,6 +14,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _cli import Parser, positive
+from _cli import run as run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("HEYGEM_MEDIA", ROOT.parent / "shared" / "media"))
@@ -106,10 +108,10 @@ def bench_pipeline(device: str, seconds: float, batch_size: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--seconds", type=float, default=None, help="end-to-end clip length (default 10 on CUDA, 2 on CPU)")
-    ap.add_argument("--batch-size", type=int, default=None, help="pipeline batch (default 64 on CUDA, 16 on CPU)")
+    ap.add_argument("--seconds", type=positive(float), default=None, help="end-to-end clip length (default 10 on CUDA, 2 on CPU)")
+    ap.add_argument("--batch-size", type=positive(int), default=None, help="pipeline batch (default 64 on CUDA, 16 on CPU)")
     ap.add_argument("--skip-e2e", action="store_true")
     args = ap.parse_args(argv)
     import torch
@@ -129,4 +131,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

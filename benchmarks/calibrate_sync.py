@@ -13,9 +13,11 @@ recorded mouth.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from _cli import Parser, media_file
+from _cli import run as run_main
 
 import numpy as np
 
@@ -44,8 +46,8 @@ def reading(track, speech) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", nargs="*", default=list(CLIPS))
+    parser = Parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", nargs="*", type=media_file, default=list(CLIPS))
     parser.add_argument("--tracks", type=Path, help="folder caching the face tracks (.npz)")
     args = parser.parse_args()
     shipped = visemes.MOUTH_DELAY
@@ -77,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
