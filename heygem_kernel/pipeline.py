@@ -305,6 +305,7 @@ class Job:
     encoder: Any = None                    # render: render.Encoder, finishing the file until closed
     plots: dict = field(default_factory=dict)  # draw_plots: name -> PNG path
     sync: Any = None                       # check: sync.SyncEstimate, or None when not checked
+    mux: Any = None                        # check_mux: mux_check.MuxCheck of the written file
     sync_targets: Any = None               # check: the render's targets against the same reference
     speaker_job: Future | None = None      # analyse_inputs: the source's own speech (phones), beside the faces
     speaker: Any = None                    # analyse_inputs: speaker_timing.SpeakerTiming of the presenter
@@ -476,6 +477,9 @@ def _run(job: Job) -> records.RunResult:
         with job.watch("plots"):
             job.plots = draw_plots(job)
         job.encoder.close()   # the file is complete from here on
+        if job.sync is not None:
+            with job.watch("sync"):
+                check_mux(job)
     except BaseException:
         if job.encoder is not None:   # no partial output left behind
             job.encoder.abort()
@@ -646,6 +650,17 @@ def check(job: Job):
     return est
 
 
+def check_mux(job: Job) -> None:
+    """The written file's sound against the speech the check used (:mod:`heygem_kernel.mux_check`):
+    a sound track muxed early or late moves the reported offset by as much."""
+    from . import mux_check
+    job.mux = mux_check.sound_offset(job.output, speech=job.speech.wav, sr=job.speech.sr)
+    if job.mux.measured and abs(job.mux.offset_s) * job.info.fps >= 0.5:
+        LOG.warning("the written file's sound plays %+.0f ms from where the speech was placed (the mux); "
+                    "the sync offset includes it", 1000.0 * job.mux.offset_s)
+    job.sync = mux_check.apply(job.sync, job.mux)
+
+
 def draw_plots(job: Job) -> dict[str, Path]:
     """The landmark and mouth-track plots (the mel plot was drawn beside the face analysis)."""
     return _plots(job.run_dir, job.feats, job.rendered, job.sync, job.info.fps, mask_scale=job.options.mask_scale)
@@ -661,7 +676,8 @@ def record(job: Job) -> records.RunResult:
     if sync is not None:
         extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict(),
                      sync_method=sync.method, sync_targets_offset_frames=job.sync_targets.offset_exact,
-                     sync_eye_distance_px=sync.to_dict()["eye_distance_px"], speech_language=job.speech.language)
+                     sync_eye_distance_px=sync.to_dict()["eye_distance_px"], speech_language=job.speech.language,
+                     sync_mux=None if job.mux is None else job.mux.to_dict())
     extra.update(_backend_scores(job.backend, job.output, job.feats, info))
     plots = job.plots
     job.watch.add("total", time.perf_counter() - job.started)
