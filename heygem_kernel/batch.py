@@ -628,7 +628,8 @@ def _execute(plan: BatchPlan, *, executor: str, workers: int | None, scheduler: 
             check_scheduler(scheduler)
         if speech is None:
             from .audio import load_speech
-            LOG.info("analysing the speech once for %d item(s): %s", n_total, plan.audio)
+            LOG.info("analysing the speech once for %d item(s) (language %s): %s", n_total, plan.options.language,
+                     plan.audio)
             speech = load_speech(plan.audio, language=plan.options.language)
         bar = _bar(n_total, enabled=progress)
         with get_executor(executor, workers=workers, scheduler=scheduler, options=plan.options) as ex:
