@@ -341,12 +341,14 @@ def _check_inputs(audio: str | Path, video: str | Path) -> tuple[Path, Path]:
     return audio, video
 
 
-OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov", "")   # the writer makes an MP4 (H.264 + AAC, faststart)
+OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov")   # the writer makes an MP4 (H.264 + AAC, faststart)
 
 
-def _check_output(output: Path, audio: Path, video: Path) -> None:
-    """Refuse an output path that cannot work, before any work: an input itself, a folder, or a
-    file type the MP4 writer cannot make, a name too long for the disk."""
+def _check_output(output: Path, audio: Path, video: Path) -> Path:
+    """The output file of ``--out output``: ``.mp4`` added to a name without an extension (as
+    ``heygem sync --plot NAME`` adds ``.png``: ``--out result`` wrote an MP4 named ``result``, which no
+    player or file manager knows as a video). Refuses, before any work, a path that cannot work: an
+    input itself, a folder, a file type the MP4 writer cannot make, a name too long for the disk."""
     if str(output) == "-":    # not standard output: the MP4's index goes at its start once it is complete
         raise InputError("--out -: an MP4 cannot be streamed to standard output; name a file, e.g. {example}",
                          example="output.mp4")
@@ -357,12 +359,15 @@ def _check_output(output: Path, audio: Path, video: Path) -> None:
     if output.exists() and not output.is_file():   # /dev/null, /dev/stdout: the rename would replace the device
         raise InputError("{path} is a device or a pipe, not a file; --out needs a file name, e.g. {example}",
                          path=output, example="output.mp4")
+    if not output.suffix:
+        output = records.check_file_name(output.with_name(output.name + ".mp4"))
     for source in (audio, video):
         if output.exists() and output.resolve() == source.resolve():
             raise InputError("{path} is an input of this run: the output would overwrite it; choose another --out",
                              path=output)
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise InputError("{path}: the output is an MP4 video; name it .mp4 (or .mov, .m4v)", path=output)
+    return output
 
 
 def _backend_for(options: RunOptions):
@@ -414,7 +419,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
         cache_dir: str | Path | None = None) -> records.RunResult:
     """Lip-sync ``video`` (or a photo) to ``audio`` and write an H.264/AAC MP4.
 
-    ``out``: the output file (default ``<run dir>/output.mp4``); ``run_dir``: this run's record
+    ``out``: the output file (default ``<run dir>/output.mp4``; ``.mp4`` is added to a name without an
+    extension); ``run_dir``: this run's record
     folder (default a new ``<runs_root>/<time>-<name>``); ``speech``: an already loaded
     :class:`heygem_kernel.audio.Speech` of ``audio`` (a batch loads it once); ``progress(stage,
     done, total)`` is called as work advances; setting ``cancel`` stops the run; ``cache_dir``
@@ -433,8 +439,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     warnings = backends.check_options(options)       # a missing --checkpoint: one line; unused ones: a warning
     audio, video = _check_inputs(audio, video)
     if out is not None:
-        _check_output(Path(out), audio, video)
-        records.make_folder(Path(out).parent)   # read-only: one line, before a run folder is made
+        out = _check_output(Path(out), audio, video)
+        records.make_folder(out.parent)   # read-only: one line, before a run folder is made
     # a file in the way: one line now, not an internal error after the face analysis
     cache_dir = cache.usable_dir(cache_dir, fallback=Path(runs_root) / ".cache", use_cache=options.use_cache)
     _return_big_buffers_to_the_os()

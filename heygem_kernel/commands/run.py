@@ -81,7 +81,8 @@ def add_parser(sub) -> None:
                    help=N_("re-run a recorded run: audio, video and every option from RUN (a run folder, a batch "
                         "item's folder, or their params.json); --audio, --video and options given here replace "
                         "the recorded ones"))
-    p.add_argument("--out", help=N_("output MP4 (default: <run dir>/output.mp4)"))
+    p.add_argument("--out", help=N_("output MP4 (default: <run dir>/output.mp4; .mp4 is added to a name without an "
+                                    "extension)"))
     p.add_argument("--run-dir", help=N_("folder for this run's records (default: runs/<time>-<name>)"))
     p.add_argument("--runs-root", default="runs", help=N_("parent of run folders (default: %(default)s)"))
     p.add_argument("--cache-dir", help=N_("face-track cache, shared with heygem batch and the panel (default: "
