@@ -159,6 +159,15 @@ class Text(str):
         return translate(self.msgid, localize_values(self.values, lang), lang)
 
 
+SECONDS = N_("{seconds} s")    # a time or duration with its unit (秒 in Chinese), in tables and lists
+
+
+def seconds(value: float | str, spec: str = ".1f") -> str:
+    """``value`` seconds with the unit in the current language: ``8.0 s``, ``8.0 秒``; a ``str``
+    (``"1.0-2.0, 3.5"``) is shown as it is. :class:`Text` ``(SECONDS, seconds=...)`` for a message value."""
+    return _(SECONDS, seconds=value if isinstance(value, str) else format(value, spec))
+
+
 def localize_values(values: Mapping[str, Any], lang: str | None = None) -> dict[str, Any]:
     """``values`` with each :class:`Text` in ``lang`` (the others as they are)."""
     return {k: v.localized(lang) if isinstance(v, Text) else v for k, v in values.items()}

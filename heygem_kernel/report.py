@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from . import records
 from .errors import localized_error
-from .i18n import N_, _
+from .i18n import N_, _, seconds
 
 REPORT_HTML = "report.html"
 EXECUTED_NOTEBOOK = "batch.ipynb"
@@ -119,7 +119,7 @@ def loop_text(loop: dict[str, Any] | None, *, short: bool = False) -> str:
     segs = loop.get("segments") or []
     ranges = ", ".join(f"{s['src'][0]}-{s['src'][1]}" for s in segs[:LOOP_SHOWN]) + (" ..." if len(segs) > LOOP_SHOWN else "")
     if joins:
-        times = ", ".join(f"{j['at_s']:.1f} s" for j in joins[:LOOP_SHOWN]) + (" ..." if len(joins) > LOOP_SHOWN else "")
+        times = seconds(", ".join(f"{j['at_s']:.1f}" for j in joins[:LOOP_SHOWN])) + (" ..." if len(joins) > LOOP_SHOWN else "")
         text = _("{mode}: source frames {ranges}; joins at {times}", mode=loop["mode"], ranges=ranges, times=times)
     else:
         text = _("{mode}: source frames {ranges}", mode=loop["mode"], ranges=ranges)
@@ -131,8 +131,8 @@ def covered_text(entry: dict) -> str:
     n = entry.get("frames_mouth_covered")
     if n is None:
         return ""
-    spans = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in (s["seconds"] for s in entry.get("mouth_covered") or []))
-    return f"{n} ({spans})" if n and spans else str(n)
+    spans = ", ".join(f"{a:.2f}-{b:.2f}" for a, b in (s["seconds"] for s in entry.get("mouth_covered") or []))
+    return f"{n} ({seconds(spans)})" if n and spans else str(n)
 
 
 def summary_rows(items: Any) -> list[list[str]]:
@@ -144,7 +144,7 @@ def summary_rows(items: Any) -> list[list[str]]:
             Path(e["video"]).name,
             _(e["status"]) + (_(" (earlier run)") if e.get("reused") else ""),
             e.get("output", "") if ok else "",
-            "" if t is None else f"{t:.1f} s",
+            "" if t is None else seconds(t),
             "" if e.get("n_frames") is None else str(e["n_frames"]),
             "" if e.get("frames_no_face") is None else str(e["frames_no_face"]),
             covered_text(e),
@@ -205,7 +205,7 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
             continue
         facts = [_("output {path}", path=f"`{e['output']}`")]
         if e.get("width"):
-            facts.append(f"{e['width']}x{e['height']}, {e['fps']:.2f} fps, {e['duration']:.2f} s")
+            facts.append(f"{e['width']}x{e['height']}, {e['fps']:.2f} fps, {seconds(e['duration'], '.2f')}")
         if e.get("sync_reliable") is False:
             facts.append(_("sync not measurable (confidence {confidence} below the chance level)",
                            confidence=f"{e['sync_confidence']:.2f}"))

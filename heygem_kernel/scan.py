@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import HeyGemError, localize_record, record_of
-from .i18n import N_, Text, _, ljust, printable, width
+from .i18n import N_, SECONDS, Text, _, ljust, printable, seconds, width
 from .loops import MIN_LOOP_S
 
 DEFAULT_SAMPLES = 12           # frames checked for faces, spread evenly over the clip
@@ -274,12 +274,14 @@ def _stretches(times: list[float], flags: list[bool]) -> tuple[tuple[float, floa
     return tuple(runs)
 
 
-def _times(ts: list[float]) -> str:
-    return ", ".join(f"{t:.1f} s" for t in ts)
+def _times(ts: list[float]) -> Text:
+    """'1.0, 2.5 s' (秒 in Chinese)."""
+    return Text(SECONDS, seconds=", ".join(f"{t:.1f}" for t in ts))
 
 
-def _spans(spans) -> str:
-    return ", ".join(f"{a:.1f} s" if math.isclose(a, b) else f"{a:.1f}-{b:.1f} s" for a, b in spans)
+def _spans(spans) -> Text:
+    """'1.0-2.0, 3.5 s' (秒 in Chinese)."""
+    return Text(SECONDS, seconds=", ".join(f"{a:.1f}" if math.isclose(a, b) else f"{a:.1f}-{b:.1f}" for a, b in spans))
 
 
 # ------------------------------------------------------------------------------------ tables
@@ -310,11 +312,11 @@ def table_rows(reports: list[ScanReport | dict[str, Any]]) -> list[list[str]]:
             _("yes") if r.get("ok") else _("NO"),
             f"{r['width']}x{r['height']}" if r.get("readable") else "",
             fps,
-            f"{r['duration']:.1f} s" if r.get("readable") else "",
+            seconds(r["duration"]) if r.get("readable") else "",
             f"{sum(1 for f in faces if f > 0)}/{len(faces)}"
             + (_(", max {n}", n=max(faces)) if faces and max(faces) > 1 else "") if r.get("readable") else "",
             _(r["length"]) if r.get("length") else "",
-            f"{r['est_seconds']:.0f} s" if r.get("est_seconds") is not None else "",
+            seconds(r["est_seconds"], ".0f") if r.get("est_seconds") is not None else "",
             _("; ").join(localize_record(rec, p) for p, rec in
                          zip(r.get("problems") or [], r.get("problems_i18n") or repeat(None))) or "-",
         ])

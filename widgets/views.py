@@ -193,7 +193,7 @@ def figures_html(data: dict[str, Any]) -> str:
                                   n=data.get("n_frames", "?"))))
     timings = data.get("timings") or {}
     if timings:
-        rows.append((_("time"), ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()
+        rows.append((_("time"), ", ".join(f"{k} {i18n.seconds(v)}" for k, v in timings.items()
                                           if isinstance(v, (int, float)))))
     cells = "".join(f"<tr><td style='padding-right:1em'>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
                     for k, v in rows)
@@ -220,7 +220,7 @@ def summary_line(data: dict[str, Any]) -> str:
     if isinstance(data.get("sync_confidence"), (int, float)):
         parts.append(_("confidence {confidence}", confidence=f"{data['sync_confidence']:.2f}"))
     if isinstance(data.get("duration"), (int, float)):
-        parts.append(f"{data['duration']:.1f} s")
+        parts.append(i18n.seconds(data["duration"]))
     if data.get("width") and data.get("height"):
         parts.append(f"{data['width']}×{data['height']}")
     if data.get("backend"):
