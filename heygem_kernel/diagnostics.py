@@ -50,8 +50,15 @@ def _use_cjk_fallback() -> None:
     sans-serif family. Without one, Chinese labels show as boxes. The font search runs once per
     process; the family is checked on every figure, as other code (pyplot styles, notebook
     backends, ``rcdefaults``) may reset matplotlib's settings in between."""
-    global _CJK_FAMILY
     import matplotlib
+    family = _cjk_family()
+    if family and list(matplotlib.rcParams["font.family"]) != family:
+        matplotlib.rcParams["font.family"] = list(family)
+
+
+def _cjk_family() -> list[str]:
+    """``["DejaVu Sans", <CJK fonts installed>]``, or ``[]`` when none of :data:`CJK_FONTS` is."""
+    global _CJK_FAMILY
     if _CJK_FAMILY is None:
         from matplotlib import font_manager
         installed = {f.name for f in font_manager.fontManager.ttflist}
@@ -65,11 +72,22 @@ def _use_cjk_fallback() -> None:
             installed = {f.name for f in font_manager.fontManager.ttflist}
         cjk = [name for name in CJK_FONTS if name in installed]
         _CJK_FAMILY = ["DejaVu Sans", *cjk] if cjk else []
-    if _CJK_FAMILY and list(matplotlib.rcParams["font.family"]) != _CJK_FAMILY:
-        matplotlib.rcParams["font.family"] = list(_CJK_FAMILY)
+    return _CJK_FAMILY
 
 
 _CJK_FAMILY: list[str] | None = None   # [] when no CJK font is installed
+
+
+def cjk_font() -> tuple[str, str] | None:
+    """The font the plots draw Chinese text with: (family name, font file), the first of
+    :data:`CJK_FONTS` installed; None when there is none, and then the plots' Chinese labels are
+    empty boxes (their Latin font, DejaVu Sans, has no Chinese glyphs). For ``heygem doctor``."""
+    family = _cjk_family()
+    if not family:
+        return None
+    from matplotlib import font_manager
+    name = family[1]
+    return name, next((f.fname for f in font_manager.fontManager.ttflist if f.name == name), "")
 
 
 def _save(fig, path: str | Path) -> Path:

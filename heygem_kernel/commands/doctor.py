@@ -1,4 +1,4 @@
-"""``heygem doctor``: what this machine has — ffmpeg, Python packages, CUDA, checkpoints.
+"""``heygem doctor``: what this machine has — ffmpeg, Python packages, CUDA, checkpoints, the plots' CJK font.
 
 Exits 0: it reports problems, it does not fail on them; except that a MuseTalk models folder
 (named with ``--models-dir``, or ``<checkpoints>/musetalk`` when it exists) that is missing a
@@ -115,7 +115,18 @@ def collect(checkpoints_dir: str | None = None, *, hash: bool = True,
                     if not (folder / name).is_file()],
         "enhancers": _enhancers(folder),
         "musetalk": _musetalk(models_dir, folder, hash=hash),
+        "plot_font": _plot_font(),
     }
+
+
+def _plot_font() -> dict[str, Any]:
+    """The CJK font the diagnostic plots draw Chinese text with (None: they draw empty boxes)."""
+    try:
+        from ..diagnostics import cjk_font
+        found = cjk_font()
+    except ImportError:      # no matplotlib: no plots (the packages list says so)
+        return {"cjk": None, "path": None, "matplotlib": False}
+    return {"cjk": found[0] if found else None, "path": found[1] if found else None, "matplotlib": True}
 
 
 def _enhancers(folder: Path) -> list[dict[str, Any]]:
@@ -172,6 +183,13 @@ def _text(report: dict[str, Any]) -> str:
     for f in (mt["files"] if mt["exists"] else []):
         size = f"{f['size']:>13,} B" if f["size"] is not None else f"{'-':>15}"
         lines.append(f"  {f['name']:<36} {size}  sha256 {f['sha256'] or '-'}  {_shown(f['status'])}")
+    font = report["plot_font"]
+    if font["cjk"]:
+        lines.append(_("plot font for Chinese text: {name} ({path})", name=font["cjk"], path=font["path"]))
+    elif font["matplotlib"]:
+        lines.append(_("plot font for Chinese text: none found: the plots draw Chinese labels as empty boxes "
+                       "(their Latin font, DejaVu Sans, has no Chinese); install one, e.g. apt-get install "
+                       "fonts-wqy-microhei, or fonts-noto-cjk"))
     return "\n".join(lines)
 
 
