@@ -27,6 +27,10 @@ def add_parser(sub) -> None:
     p.add_argument("--max-shift", type=int, default=None,
                    help=Text("largest offset searched, in frames either way (default: {seconds} s worth)", seconds=MAX_SHIFT_S))
     p.add_argument("--detector", default="mediapipe", help=N_("landmark detector (default: %(default)s)"))
+    p.add_argument("--cache-dir", help=N_("face-track cache, shared with heygem run, heygem batch and the panel "
+                                       "(default: $HEYGEM_CACHE_DIR or ~/.cache/heygem)"))
+    p.add_argument("--no-cache", action="store_true", help=N_("track the face again; do not read or write the "
+                                                              "face-track cache"))
     p.add_argument("--language", default="auto",
                    help=N_("language of the speech, as for heygem run: auto (English phone model) or zh, ja, de, "
                         "en, ... (non-English speech gets the language-independent closure cue)"))
@@ -72,6 +76,27 @@ def _plot_path(name: str) -> Path:
     return path
 
 
+def _cache_dir(args: argparse.Namespace) -> Path | None:
+    """The face-track cache this check reads and fills (runs' and batches' own), or None: --no-cache,
+    or the default folder cannot be made (a read-only home: the check goes on without it). A folder
+    named with --cache-dir or $HEYGEM_CACHE_DIR that cannot be written is one line, before any work."""
+    import contextlib
+    import os
+
+    from .. import cache
+    from ..errors import InputError
+    from ..records import make_folder
+    if args.no_cache:
+        from .run import warn_unused_cache_dir
+        warn_unused_cache_dir(args.cache_dir, use_cache=False)
+        return None
+    if args.cache_dir or os.environ.get(cache.CACHE_ENV):
+        return make_folder(Path(args.cache_dir).expanduser().absolute() if args.cache_dir else cache.default_dir())
+    with contextlib.suppress(InputError):
+        return make_folder(cache.default_dir())
+    return None
+
+
 def main(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..sync import MIN_EYE_DISTANCE_PX, measure_video_sync
@@ -80,7 +105,7 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("--max-shift must be at least 1 frame, got {max_shift}", max_shift=args.max_shift)
     plot = None if args.no_plot else _plot_path(args.plot or f"{Path(args.video).stem}_sync.png")
     report = measure_video_sync(args.video, audio=args.audio, max_shift=args.max_shift, plot=plot,
-                                detector=args.detector, language=args.language)
+                                detector=args.detector, language=args.language, cache_dir=_cache_dir(args))
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0
