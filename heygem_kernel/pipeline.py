@@ -309,6 +309,7 @@ class Job:
     sync_targets: Any = None               # check: the render's targets against the same reference
     speaker_job: Future | None = None      # analyse_inputs: the source's own speech (phones), beside the faces
     speaker: Any = None                    # analyse_inputs: speaker_timing.SpeakerTiming of the presenter
+    tools_job: Future | None = None        # probe: records.tool_versions() (git, ffmpeg), for params.json
 
     @property
     def log_path(self) -> Path:
@@ -512,6 +513,8 @@ def probe(job: Job) -> None:
     job.expected_s = job.speech.duration if job.speech is not None else audio_info.duration
     job.speech_job = _in_background("heygem-speech", _timed_call, job.watch, "speech", analyse_speech, job.audio,
                                     job.speech, job.run_dir / "mel.png", job.options.language)
+    # asked now, on a thread: its git and ffmpeg calls (~0.15 s) would otherwise end the run
+    job.tools_job = _in_background("heygem-versions", records.tool_versions)
     info = job.info = media.probe_video(job.video, still_fps=job.options.still_fps,
                                         cache_dir=job.cache_dir if job.options.use_cache else None)
     job.notes = media.conversion_notes(info, size=output_size(info, job.options))
@@ -690,7 +693,8 @@ def record(job: Job) -> records.RunResult:
     params_path = job.run_dir / "params.json"
     records.write_json(params_path, {
         "audio": str(job.audio.resolve()), "video": str(job.video.resolve()), "output": str(job.output.resolve()),
-        "options": options.to_dict(), "backend": job.backend.describe(), "versions": records.versions(),
+        "options": options.to_dict(), "backend": job.backend.describe(),
+        "versions": records.versions(tools=_tools(job)),
         "video_info": {k: str(v) if isinstance(v, Path) else v for k, v in vars(info).items()},
         "audio_duration": job.speech.duration, "command": sys.argv if "heygem" in " ".join(sys.argv[:1]) else None,
         "cwd": os.getcwd(),   # what the command's relative paths mean
@@ -711,6 +715,14 @@ def record(job: Job) -> records.RunResult:
     records.write_json(job.run_dir / "result.json", result.to_dict())
     LOG.info("done in %.1f s: %s", result.timings["total"], job.output)
     return result
+
+
+def _tools(job: Job) -> dict | None:
+    """What ``job.tools_job`` found, or None (then :func:`records.versions` asks again)."""
+    try:
+        return job.tools_job.result() if job.tools_job is not None else None
+    except Exception:   # never fail a finished run over a version string
+        return None
 
 
 def _covered_spans(frames: list[int], fps: float) -> list[dict]:

@@ -164,9 +164,13 @@ def _dist_version(name: str) -> str:
         return "?"
 
 
-def versions() -> dict[str, str]:
-    """Versions of the interpreter, the libraries already imported, and ffmpeg."""
-    found = {"python": platform.python_version(), "platform": platform.platform()}
+def versions(*, tools: dict[str, str] | None = None) -> dict[str, str]:
+    """Versions of the interpreter, the libraries already imported, and ffmpeg.
+
+    ``tools``: :func:`tool_versions`, when a caller asked for it earlier (a run does so on a
+    thread while it works: the git and ffmpeg calls cost ~0.15 s, at the run's very end)."""
+    tools = tool_versions() if tools is None else tools
+    found = {"python": platform.python_version(), "platform": tools["platform"]}
     for mod in ("numpy", "cv2", "mediapipe", "librosa", "pocketsphinx", "torch", "onnxruntime", "diffusers",
                 "transformers"):
         module = sys.modules.get(mod)
@@ -174,6 +178,14 @@ def versions() -> dict[str, str]:
             found[mod] = str(getattr(module, "__version__", None) or _dist_version(mod))
     from . import __version__
     found["heygem_kernel"] = __version__
+    found.update({k: v for k, v in tools.items() if k != "platform"})   # heygem_source, ffmpeg
+    return found
+
+
+def tool_versions() -> dict[str, str]:
+    """The part of :func:`versions` that does not depend on what is imported: the platform, the
+    engine's git revision and ffmpeg's version (child processes: slow enough to run early)."""
+    found = {"platform": platform.platform()}
     source = _source_revision()
     if source:
         found["heygem_source"] = source
