@@ -49,17 +49,42 @@ ROOT = Path(__file__).resolve().parents[1]
 MEDIA = ROOT.parent / "shared" / "media"
 
 CHILD = r"""
-import json, resource, sys, time
+import json, resource, sys, threading, time
 t = time.perf_counter()
+threads = {}                    # thread name (numbers dropped) -> CPU seconds, summed when it ends
+_run = threading.Thread.run
+def _counted(self):
+    try:
+        _run(self)
+    finally:
+        name = self.name.split(" (")[0].rstrip("0123456789_-")
+        threads[name] = threads.get(name, 0.0) + time.thread_time()
+threading.Thread.run = _counted
 from heygem_kernel import RunOptions, run
 r = run(sys.argv[1], sys.argv[2], out=sys.argv[3], runs_root=sys.argv[4], cache_dir=sys.argv[5],
         options=RunOptions())
+threads["MainThread"] = time.thread_time()
 me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"seconds": time.perf_counter() - t, "peak_rss_mb": me.ru_maxrss / 1024,
                   "cpu": me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime,
+                  "self_cpu": me.ru_utime + me.ru_stime, "threads": threads,
                   "timings": r.timings, "frames": r.n_frames, "run_dir": str(r.run_dir),
                   "cached": r.extra.get("analysis_cached")}))
 """
+
+# Engine CPU by thread (CPU seconds, not busy time): Python threads by name, what is left of the
+# process's own CPU is native threads (mediapipe's graph executors, OpenCV's worker pool).
+THREADS = [
+    ("main (imports, tracker / meter calls, spool reads, compositing, plots)", ["MainThread"]),
+    ("decode reader (pipe, I420 -> BGR, spool writes)", ["heygem-decode"]),
+    ("describer (thumbnails, mouth grids, library)", ["heygem-describe"]),
+    ("speech (phones, mel, mel plot)", ["heygem-speech"]),
+    ("source's own speech (speaker timing)", ["heygem-own-speech"]),
+    ("backend (synthesis)", ["heygem-backend"]),
+    ("encode writer (BGR -> I420, pipe)", ["heygem-encode"]),
+    ("other Python threads", None),
+]
+
 
 # Stage table: label -> timing keys of RunResult.timings (busy seconds on the thread doing it)
 STAGES = [
@@ -126,6 +151,23 @@ def stage_table(runs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def thread_table(runs: dict[str, dict]) -> str:
+    """Engine CPU seconds per thread; native = the process's CPU minus its Python threads'."""
+    names = list(runs)
+    lines = [f"{'engine CPU by thread (s)':72s}" + "".join(f"{n:>12s}" for n in names)]
+    named = {k for _, keys in THREADS if keys for k in keys}
+    for label, keys in THREADS:
+        vals = [sum(v for k, v in r["threads"].items() if (k in keys if keys else k not in named))
+                for r in runs.values()]
+        lines.append(f"{label:72s}" + "".join(f"{v:12.2f}" for v in vals))
+    native = [r["self_cpu"] - sum(r["threads"].values()) for r in runs.values()]
+    lines.append(f"{'native threads (mediapipe graphs, OpenCV pool)':72s}" + "".join(f"{v:12.2f}" for v in native))
+    lines.append(f"{'engine process (own CPU)':72s}" + "".join(f"{r['self_cpu']:12.2f}" for r in runs.values()))
+    lines.append(f"{'ffmpeg / ffprobe children':72s}" + "".join(f"{r['cpu'] - r['self_cpu']:12.2f}"
+                                                               for r in runs.values()))
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = Parser(__doc__)
     ap.add_argument("--video", type=existing_file, default=MEDIA / "portrait_1080x1920.mp4")
@@ -181,6 +223,8 @@ def main() -> None:
     print()
     print(stage_table({"first run": rows[len(rows) // 2][1], "re-run": rows[len(rows) // 2][2],
                        **({f"{args.long:g} s": mem} if mem else {})}))
+    print()
+    print(thread_table({"first run": rows[len(rows) // 2][1], "re-run": rows[len(rows) // 2][2]}))
     if mem:
         first = rows[len(rows) // 2][1]
         print()
