@@ -454,7 +454,10 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     for folder in (*swept, job.cache_dir):   # frame spools and temporaries of runs that were killed
         records.sweep_stale(folder)
     records.sweep_stale(output.parent, only=f".{records.temp_stem(output.stem)}.partial{records.TMP_MARK}")   # a killed run's
+    stale = records.clear_record(run_dir)   # a re-used run folder: the earlier run's result must not outlive this one
     with records.run_log(job.log_path):
+        if stale:
+            LOG.info("run folder re-used: removed the earlier run's %s", ", ".join(p.name for p in stale))
         for warning in warnings:
             LOG.warning("%s", warning)
         try:

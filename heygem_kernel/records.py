@@ -357,6 +357,30 @@ def write_json(path: Path, data: Any) -> None:
         os.fsync(fh.fileno())
 
 
+# What a run writes into its folder besides the output and run.log (pipeline._record, pipeline._plots)
+RECORD_FILES = ("result.json", "params.json", "mel.png", "landmarks.png", "mouth_track.png")
+
+
+def clear_record(run_dir: str | os.PathLike) -> list[Path]:
+    """Remove an earlier run's record files (:data:`RECORD_FILES`) from ``run_dir`` before a new run
+    writes there (``--run-dir`` given again, a batch item retried): a new run that then fails must
+    not leave the old ``result.json`` saying it succeeded (History, ``--from``). ``run.log`` is
+    appended to and the old output is kept (atomic writes: a failed run never replaces it).
+    Returns the files removed."""
+    removed = []
+    for name in RECORD_FILES:
+        path = Path(run_dir) / name
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:      # read-only: the run's own writes will say so in one line
+            LOG.debug("cannot remove %s: %s", path, exc)
+            continue
+        removed.append(path)
+    return removed
+
+
 @contextlib.contextmanager
 def run_log(path: Path) -> Iterator[logging.Logger]:
     """Send the ``heygem`` logger to ``path`` for the duration of a run."""
