@@ -35,13 +35,17 @@ SKIP_TICKS = 1.5             # a timestamp interval this many base ticks long sk
 # Worth a note when at least this share of frames (intervals) repeat (skip), and at least
 # MIN_EVENTS of them: talking_524 10.7 % (13), talking_vfr_700 36 % (48); camera clips 0.
 MIN_SHARE, MIN_EVENTS = 0.04, 3
+# A capture repeats single pictures now and then (talking_524: runs of 1, once 2); a held picture
+# several frames long is not a capture's: a photo brought to life by a run keeps every frame of a
+# pause identical (runs of 3-68 frames). Only repeats in runs up to this long are counted.
+MAX_REPEAT_RUN = 2
 
 
 @dataclass(frozen=True)
 class Cadence:
     """Frame cadence of a video: ``frames`` decoded, ``repeats`` of them showing the previous
-    picture again (face region), ``skips`` timestamp intervals of >= SKIP_TICKS base ticks,
-    ``tick_s`` the most common interval and ``span_s`` first to last timestamp (seconds)."""
+    picture again (face region; pictures held longer than MAX_REPEAT_RUN frames not counted),
+    ``skips`` timestamp intervals of >= SKIP_TICKS base ticks, ``tick_s`` the most common interval and ``span_s`` first to last timestamp (seconds)."""
 
     frames: int
     repeats: int
@@ -115,6 +119,13 @@ def _face_changes(path: Path, box: tuple[int, int, int, int]) -> np.ndarray:
     return np.asarray(changes, np.float64)
 
 
+def _short_repeats(repeat: np.ndarray) -> int:
+    """Frames of ``repeat`` [bool, shape=(N,)] that lie in runs of at most MAX_REPEAT_RUN."""
+    edges = np.diff(np.concatenate(([0], repeat.astype(np.int8), [0])))
+    lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    return int(lengths[lengths <= MAX_REPEAT_RUN].sum())
+
+
 def frame_cadence(video: str | Path, *, track) -> Cadence | None:
     """Repeated pictures and skipped timestamps of ``video``; ``track`` its FaceTrack (the face
     region compared is the median box of its faces). None without a face or with < 3 frames."""
@@ -133,7 +144,7 @@ def frame_cadence(video: str | Path, *, track) -> Cadence | None:
     if change.shape[0] < 2:
         return None
     typical = float(np.median(change))
-    repeats = int(np.count_nonzero(change < REPEAT_RATIO * typical)) if typical > 0 else 0
+    repeats = _short_repeats(change < REPEAT_RATIO * typical) if typical > 0 else 0
     times = _timestamps(video)
     skips, tick, span = 0, 0.0, 0.0
     if times.shape[0] >= 3:
