@@ -37,7 +37,7 @@ from .render import Rendered, make_meter, output_size, render
 from .workers import drain, stop_worker
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 8          # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk)
+ANALYSIS_VERSION = 9          # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for)
 Progress = Callable[[str, int, int], None]
 
 
@@ -48,7 +48,8 @@ class Analysis:
     track: object            # heygem_kernel.landmarks.FaceTrack
     library: mouthlib.MouthLibrary | None
     cached: bool
-    thumbs: np.ndarray | None = None   # [N, 32, 32] uint8 loops.descriptor of each frame (loop planning)
+    thumbs: np.ndarray | None = None   # [N, 32, 32] uint8 loops.descriptor of each frame (loop planning);
+                                       # None unless asked for (``analyse(thumbs_needed=)``)
     covered: np.ndarray | None = None  # [N] bool: a face, but its mouth is covered (occlusion.py)
     raw: np.ndarray | None = None      # [N, 68, 2] unsmoothed landmarks (NaN: no face): what ``heygem sync`` reads
 
@@ -93,7 +94,7 @@ def _report(progress: Progress | None, stage: str, done: int, total: int) -> Non
 def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_library: bool = True,
             cache_dir: str | Path | None = None, progress: Progress | None = None,
             cancel: threading.Event | None = None, account: media.Account | None = None,
-            spool: media.FrameSpool | None = None) -> Analysis:
+            spool: media.FrameSpool | None = None, thumbs_needed: bool = True) -> Analysis:
     """Track the face over source frames [0, n_frames) and gather the person's mouths.
 
     Cached by the video's content hash and the options that change the result, so a second
@@ -103,15 +104,21 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     a cache of another length has its library rebuilt from the cached landmarks (decoding,
     no face detection). ``spool`` (empty) receives every frame decoded here, so the render can
     read them back instead of decoding the video a second time.
+
+    ``thumbs_needed``: also the loop thumbnails (only a run whose speech outlasts the footage
+    plans loops; a 1080p thumbnail costs ~1.7 ms of CPU per frame). Frames analysed without
+    them are cached without them; a later run that needs them decodes those frames again
+    (filling ``spool``, which its render then reads) and adds them to the entry.
     """
     from . import landmarks
     entry = None
     raw = np.full((n_frames, 68, 2), np.nan, np.float32)
     thumbs = np.zeros((n_frames, loops.THUMB_SIZE, loops.THUMB_SIZE), np.uint8)
+    thumbs_valid = np.zeros(n_frames, bool)          # frames whose thumbnail is in ``thumbs``
     mouth_grids = np.zeros((n_frames, occlusion.GRID[1], occlusion.GRID[0], 3), np.uint8)
     lip_contrast = np.full(n_frames, np.nan, np.float32)
     library = mouthlib.MouthLibrary() if want_library else None
-    start, relearn = 0, False
+    start, relearn, rethumb = 0, False, False
     if cache_dir is not None and options.use_cache:
         from .detectors import detector_version
         entry = cache.entry_path(cache_dir, cache.key(
@@ -119,23 +126,26 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
             detector_version=detector_version(options.detector), fps=round(info.fps, 4), size=(info.width, info.height)))
         loaded = _load_analysis(entry, want_library)
         if loaded is not None:
-            cached_raw, cached_library, cached_thumbs, cached_grids, cached_contrast = loaded
+            cached_raw, cached_library, cached_thumbs, cached_valid, cached_grids, cached_contrast = loaded
             start = min(len(cached_raw), n_frames)
             raw[:start] = cached_raw[:start]
-            thumbs[:start] = cached_thumbs[:start]
+            thumbs[:start], thumbs_valid[:start] = cached_thumbs[:start], cached_valid[:start]
+            rethumb = thumbs_needed and not thumbs_valid[:start].all()
             mouth_grids[:start], lip_contrast[:start] = cached_grids[:start], cached_contrast[:start]
             relearn = want_library and len(cached_raw) != n_frames
             if want_library and not relearn:
                 library = cached_library
-            LOG.info("analysis: re-used cached face track %s (%d frames)%s", entry.name, len(cached_raw),
-                     "; mouth library rebuilt for this length" if relearn else "")
-    if start < n_frames or relearn:
+            LOG.info("analysis: re-used cached face track %s (%d frames)%s%s", entry.name, len(cached_raw),
+                     "; mouth library rebuilt for this length" if relearn else "",
+                     "; loop thumbnails added" if rethumb else "")
+    if start < n_frames or relearn or rethumb:
         _track_frames(info, raw, library, detector=options.detector, start=start, progress=progress,
-                      cancel=cancel, thumbs=thumbs, account=account, mouth=(mouth_grids, lip_contrast),
-                      relearn=relearn, spool=spool)
-        if entry is not None and start < n_frames:   # a longer entry is kept as it is
-            arrays = {"raw_landmarks": raw, "loop_thumbs": thumbs, "mouth_grids": mouth_grids,
-                      "lip_contrast": lip_contrast}
+                      cancel=cancel, thumbs=(thumbs, thumbs_valid) if thumbs_needed else None, account=account,
+                      mouth=(mouth_grids, lip_contrast), relearn=relearn, rethumb=rethumb, spool=spool)
+        # a longer entry is kept as it is (a run that needs thumbnails analyses the whole video: never longer)
+        if entry is not None and (start < n_frames or rethumb and len(cached_raw) == n_frames):
+            arrays = {"raw_landmarks": raw, "loop_thumbs": thumbs, "thumbs_valid": thumbs_valid,
+                      "mouth_grids": mouth_grids, "lip_contrast": lip_contrast}
             if library is not None:
                 arrays.update(library.to_arrays())
             try:
@@ -153,16 +163,18 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
                     int(covered.sum()), ", ".join(f"{a / info.fps:.2f}-{(b + 1) / info.fps:.2f} s"
                                                   for a, b in occlusion.spans(covered)))
         library = occlusion.drop_from_library(library, covered)
-    return Analysis(track=track, library=library, cached=start > 0, thumbs=thumbs, covered=covered, raw=raw)
+    return Analysis(track=track, library=library, cached=start > 0, thumbs=thumbs if thumbs_valid.all() else None,
+                    covered=covered, raw=raw)
 
 
 def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, progress, cancel,
-                  thumbs: np.ndarray | None = None, account: media.Account | None = None,
-                  mouth: tuple | None = None, relearn: bool = False,
+                  thumbs: tuple | None = None, account: media.Account | None = None,
+                  mouth: tuple | None = None, relearn: bool = False, rethumb: bool = False,
                   spool: media.FrameSpool | None = None) -> None:
-    """Fill ``raw`` [shape=(N, 68, 2)] (and ``thumbs``, loop descriptors) from frame ``start`` on
-    (earlier frames are only decoded; with ``relearn`` they are offered to the mouth library
-    with their known landmarks, exactly as the pass that found them did).
+    """Fill ``raw`` [shape=(N, 68, 2)] (and ``thumbs`` = (loop descriptors, which are valid), when
+    given) from frame ``start`` on (earlier frames are only decoded; with ``relearn`` they are
+    offered to the mouth library with their known landmarks, exactly as the pass that found them
+    did; with ``rethumb`` those without a thumbnail get one).
 
     Two threads share the work, so the second core helps once the speech is done: this one
     tracks the face (in frame order, each frame's crop predicted from the last), a describer
@@ -180,8 +192,10 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
             if i >= n_frames:
                 break
             if i < start:
-                if relearn and library is not None and not np.isnan(raw[i, 0, 0]):
-                    describer.put(i, frame, raw[i], library_only=True)
+                learn = relearn and library is not None and not np.isnan(raw[i, 0, 0])
+                thumb = rethumb and thumbs is not None and not thumbs[1][i]
+                if learn or thumb:
+                    describer.put(i, frame, raw[i] if learn else None, known=(learn, thumb))
                 continue
             if tracker is None:
                 tracker = landmarks.FaceTracker(detector, fps=info.fps)
@@ -215,13 +229,16 @@ class _Describer:
         self.thread = threading.Thread(target=self._run, name="heygem-describe", daemon=True)
         self.thread.start()
 
-    def put(self, i: int, frame: np.ndarray, lm: np.ndarray | None, *, library_only: bool = False) -> None:
+    def put(self, i: int, frame: np.ndarray, lm: np.ndarray | None, *, known: tuple[bool, bool] | None = None
+            ) -> None:
+        """Describe frame ``i``; ``known=(learn, thumb)``: a frame described before (cached), of
+        which only the library learns it and/or only its missing loop thumbnail is made."""
         import queue
         while True:
             if self.error is not None:
                 raise self.error
             try:
-                self.queue.put((i, frame, lm, library_only), timeout=0.1)
+                self.queue.put((i, frame, lm, known), timeout=0.1)
                 return
             except queue.Full:
                 continue
@@ -229,12 +246,16 @@ class _Describer:
     def _run(self) -> None:
         try:
             while (item := self.queue.get()) is not None:
-                i, frame, lm, library_only = item
-                if library_only:             # described before (cached): only the library learns it
-                    self.library.observe(frame, lm, i)
+                i, frame, lm, known = item
+                if known is not None:        # described before (cached)
+                    learn, thumb = known
+                    if learn:
+                        self.library.observe(frame, lm, i)
+                    if thumb:
+                        self._thumb(i, frame)
                     continue
                 if self.thumbs is not None:
-                    self.thumbs[i] = loops.descriptor(frame)
+                    self._thumb(i, frame)
                 if lm is None:
                     continue
                 if self.mouth is not None:   # is the mouth visible? (grids, lip contrast) for occlusion.py
@@ -245,6 +266,10 @@ class _Describer:
             self.error = exc
             drain(self.queue)                    # so put() and close() never block
 
+    def _thumb(self, i: int, frame: np.ndarray) -> None:
+        thumbs, valid = self.thumbs
+        thumbs[i], valid[i] = loops.descriptor(frame), True
+
     def close(self) -> None:
         """Wait until every frame put is described; raise what the describer raised."""
         stop_worker(self.queue, self.thread)
@@ -254,22 +279,24 @@ class _Describer:
 
 
 def _load_analysis(entry: Path, want_library: bool):
-    """(raw landmarks [shape=(N, 68, 2)], MouthLibrary or None, loop thumbnails) from a cache entry, or None."""
+    """(raw landmarks [shape=(N, 68, 2)], MouthLibrary or None, loop thumbnails, which thumbnails are
+    valid, mouth grids, lip contrast) from a cache entry, or None."""
     if not entry.exists():
         return None
     try:
         with np.load(entry) as data:
             if "raw_landmarks" not in data or "loop_thumbs" not in data or "lip_contrast" not in data \
+                    or "thumbs_valid" not in data \
                     or (want_library and "lib_frames" not in data):
                 return None
             raw = data["raw_landmarks"]
-            thumbs = data["loop_thumbs"]
+            thumbs, valid = data["loop_thumbs"], data["thumbs_valid"]
             grids, contrast = data["mouth_grids"], data["lip_contrast"]
             library = mouthlib.MouthLibrary.from_arrays(data) if want_library else None
     except Exception as exc:  # a damaged cache entry is recomputed, never fatal
         LOG.warning("analysis cache %s unreadable (%s); recomputing", entry.name, exc)
         return None
-    return raw, library, thumbs, grids, contrast
+    return raw, library, thumbs, valid, grids, contrast
 
 
 # ---------------------------------------------------------------------------------------------
@@ -553,7 +580,7 @@ def analyse_inputs(job: Job) -> None:
         job.analysis = analyse(info, options=options, n_frames=n_analysed,
                                want_library=backend.needs_library, cache_dir=job.cache_dir,
                                progress=job.progress, cancel=job.cancel, account=job.watch.add,
-                               spool=job.decoded)
+                               spool=job.decoded, thumbs_needed=_loops(info, options, _frames_for(job.expected_s, info)))
     if job.decoded is not None and job.decoded.count == 0:   # all cached: nothing was decoded
         job.decoded.close()
         job.decoded = None
@@ -573,9 +600,10 @@ def analyse_inputs(job: Job) -> None:
         job.notes.append(silent)
         LOG.warning("%s", silent)
     n_src = min(info.n_frames, n_out)
-    if job.analysis.track.n_frames < n_src:  # the decoded speech ran a little longer than its header said
+    # the decoded speech ran a little longer than its header said: more frames, or a loop after all
+    if job.analysis.track.n_frames < n_src or _loops(info, options, n_out) and job.analysis.thumbs is None:
         job.analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
-                               cache_dir=job.cache_dir, cancel=job.cancel)
+                               cache_dir=job.cache_dir, cancel=job.cancel, thumbs_needed=_loops(info, options, n_out))
     job.check_cancel()
     analysis = job.analysis
     if not np.any(analysis.track.valid):
@@ -632,6 +660,12 @@ def _decode_spool(job: Job, n_frames: int) -> media.FrameSpool | None:
     conversion per frame, against ~3 ms to write and read back an I420 frame). Only while the
     frames fit ``media.RAW_SPOOL_LIMIT``: compressing them would cost more than decoding twice."""
     return media.decode_spool(job.info, n_frames=n_frames, spool_dir=job.run_dir)
+
+
+def _loops(info, options: RunOptions, n_out: int) -> bool:
+    """Whether ``n_out`` output frames are a seamless loop of the video (its plan reads the loop
+    thumbnails); a photo, ping-pong and a trim do not need them."""
+    return options.loop == "seamless" and not info.is_image and n_out > info.n_frames
 
 
 def _loop_plan(info, analysis: Analysis, options: RunOptions, n_out: int, envelope) -> "loops.LoopPlan":

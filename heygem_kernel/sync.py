@@ -607,7 +607,7 @@ def cached_track(info, *, detector: str = "mediapipe", cache_dir: str | Path):
     from .options import RunOptions
     from .pipeline import analyse
     analysis = analyse(info, options=RunOptions(detector=detector), n_frames=info.n_frames, want_library=True,
-                       cache_dir=cache_dir)
+                       cache_dir=cache_dir, thumbs_needed=False)   # no loop planned here
     valid = ~np.isnan(analysis.raw[:, 0, 0])
     if not valid.any():
         raise NoFaceError("{path}: no face found in any of its {total} frames", path=info.path, total=len(valid))
