@@ -354,8 +354,19 @@ def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> Vid
         raise MediaError("{path} is truncated or damaged: only {packets} of {header_frames} video frames are present", path=p, packets=packets, header_frames=header_frames)
 
     nominal = _rate(video.get("r_frame_rate")) or _rate(video.get("avg_frame_rate"))
-    duration = (_float(video.get("duration")) or _tag_duration(video) or _float(fmt.get("duration"))
-                or (packets / nominal if nominal else 0.0))
+    # Matroska's DURATION tag is where the stream ends, not how long it lasts: a stream starting
+    # at 0.064 s (an MP4 with B-frames remuxed) would otherwise read 1.6 frames long at 25 fps: VFR
+    own = _float(video.get("duration")) or max(0.0, _tag_duration(video) - max(0.0, _float(video.get("start_time"))))
+    duration = own or _float(fmt.get("duration")) or (packets / nominal if nominal else 0.0)
+    if nominal and abs(packets - nominal * duration) > VFR_SLACK_FRAMES:
+        # fewer or more frames than the rate says: a variable rate, or a duration that is not the
+        # frames' own: a container's is its longest stream's (a longer sound track), and a file cut
+        # short (Matroska has no frame count for the check above) keeps the length it was written for
+        span = _packet_span(p)
+        if own and 0 < span < 0.9 * own:
+            raise MediaError("{path} is truncated: decoded {duration:.2f} s of the {declared:.2f} s its header "
+                             "declares", path=p, duration=span, declared=own)
+        duration = span if not own and span > 0 else duration
     if duration <= 0:
         raise MediaError("{path} has a video stream of zero duration", path=p)
     expected = nominal * duration
@@ -372,6 +383,24 @@ def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> Vid
                      n_frames=int(n_frames), duration=float(duration), is_image=False, is_vfr=is_vfr,
                      codec=codec, has_audio=has_audio, audio_delay=audio_delay, **colour,
                      rate="" if is_vfr else str(video.get("r_frame_rate") or ""))
+
+
+def _packet_span(p: Path) -> float:
+    """Seconds from the first video packet's start to the last one's end (0.0 if unreadable)."""
+    try:
+        out = subprocess.run([ffprobe_exe(), "-v", "error", "-select_streams", "v:0", "-show_entries",
+                              "packet=pts_time,duration_time", "-of", "csv=p=0", _ff_path(p)], capture_output=True,
+                             text=True, timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL).stdout
+    except subprocess.TimeoutExpired:
+        return 0.0
+    packets = [(_float(f[0], np.nan), _float(f[1], np.nan)) for f in (line.split(",") for line in out.split())
+               if len(f) >= 2]
+    times = np.asarray([t for t, _ in packets if np.isfinite(t)], np.float64)
+    if times.shape[0] < 2:
+        return 0.0
+    last = max((pk for pk in packets if np.isfinite(pk[0])), key=lambda pk: pk[0])
+    step = last[1] if last[1] > 0 else float(np.median(np.diff(np.sort(times))))
+    return float(last[0] - times.min() + step)
 
 
 def _colour_facts(video: dict[str, Any], streams: list[dict[str, Any]]) -> dict[str, Any]:
