@@ -9,6 +9,7 @@ Every function writes one PNG and returns its path.
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any, Sequence
@@ -72,6 +73,9 @@ def _cjk_family() -> list[str]:
             installed = {f.name for f in font_manager.fontManager.ttflist}
         cjk = [name for name in CJK_FONTS if name in installed]
         _CJK_FAMILY = ["DejaVu Sans", *cjk] if cjk else []
+        if cjk:   # it has no bold face: "findfont: Failed to find font weight bold for WenQuanYi Micro Hei,
+            # now using 400." on every bold label (a frame without a face), in batches and the panel too
+            logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     return _CJK_FAMILY
 
 
