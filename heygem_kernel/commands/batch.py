@@ -124,6 +124,10 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("--timeout must be a number of seconds above 0, got {timeout}", timeout=args.timeout)
     if args.workers < 0:
         raise InputError("--workers must be 0 (half the cores) or more, got {workers}", workers=args.workers)
+    cores = os.cpu_count() or 1
+    if args.workers > cores and args.executor == "dask" and not args.scheduler:   # each worker is a process with its own models: 999 filled memory
+        raise InputError("--workers must be at most {cores}, the cores of this machine (each item uses several "
+                         "threads already), got {workers}", cores=cores, workers=args.workers)
     videos = [str(v) for v in expand_videos(video_args)]
     if not videos:
         raise InputError("no videos found in {videos}", videos=" ".join(video_args))
