@@ -315,6 +315,10 @@ def _probe_video(p: Path, still_fps: float) -> VideoInfo:
         check.stdout.close()
 
 
+AUDIO_ONLY = N_("{path} is audio only: it has an audio track but no video stream; choose a video or photo of "
+                "the person")   # heygem sync words it for itself: it takes no photo
+
+
 def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> VideoInfo:
     # -pattern_type none: a photo named like "img%03d.png" is that one file, not an image sequence
     data = _ffprobe(p, ["-pattern_type", "none", "-count_packets", "-show_streams", "-show_format"],
@@ -329,8 +333,7 @@ def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> Vid
     format_name = str(fmt.get("format_name", ""))
     if video is None or format_name in TEXT_FORMATS or video.get("codec_name") == "ansi":
         if video is None and has_audio:
-            raise MediaError("{path} is audio only: it has an audio track but no video stream; choose a video "
-                             "or photo of the person", path=p)
+            raise MediaError(AUDIO_ONLY, path=p)
         raise MediaError("{path} is not a video or image that ffmpeg can read", path=p)
 
     codec = str(video.get("codec_name", "?"))

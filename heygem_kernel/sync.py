@@ -639,7 +639,13 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
 
     language = normalise_language(language)
     video = Path(video)
-    info = media.probe_video(video)
+    try:
+        info = media.probe_video(video)
+    except MediaError as exc:
+        if exc.template != media.AUDIO_ONLY:
+            raise
+        raise MediaError("{video} is audio only: a sync check needs a video of the speaker's face (and takes the "
+                         "speech with --audio)", video=video) from None
     if info.is_image:
         raise InputError("{video} is a photo: a sync check needs a video with a moving mouth", video=video)
     shift_s = 0.0
