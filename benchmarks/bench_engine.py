@@ -17,7 +17,8 @@ in one run mean anything):
 Every engine run is a fresh Python process (imports included, as for ``heygem run``), so its
 peak RSS is its own. Printed: wall seconds and CPU seconds (process + children) per round,
 median ratios, the per-stage busy-time table of the engine (stages overlap on threads, so they
-add up to more than the wall time), and peak RSS for ``--long`` s of output against
+add up to more than the wall time; on a loaded machine busy time includes waiting for a core),
+the engine's CPU seconds by thread (what each thread used, whatever the load), and peak RSS for ``--long`` s of output against
 ``--seconds`` s (both cold). Acceptance (issue 9): first run <= 1.5x the transcode (target
 1.2x), re-run >= 2x faster than the first run, RSS long/short <= 1.1x.
 
