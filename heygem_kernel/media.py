@@ -360,7 +360,9 @@ def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> Vid
     # Matroska's DURATION tag is where the stream ends, not how long it lasts: a stream starting
     # at 0.064 s (an MP4 with B-frames remuxed) would otherwise read 1.6 frames long at 25 fps: VFR
     own = _float(video.get("duration")) or max(0.0, _tag_duration(video) - max(0.0, _float(video.get("start_time"))))
-    duration = own or _float(fmt.get("duration")) or (packets / nominal if nominal else 0.0)
+    # a file written as a stream (a browser's MediaRecorder WebM, a piped .mkv) declares no length at
+    # all: its frames' timestamps are the only measure (packets / rate would call any VFR clip CFR)
+    duration = own or _float(fmt.get("duration")) or _packet_span(p) or (packets / nominal if nominal else 0.0)
     if nominal and abs(packets - nominal * duration) > VFR_SLACK_FRAMES:
         # fewer or more frames than the rate says: a variable rate, or a duration that is not the
         # frames' own: a container's is its longest stream's (a longer sound track), and a file cut
@@ -388,10 +390,10 @@ def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> Vid
                      rate="" if is_vfr else str(video.get("r_frame_rate") or ""))
 
 
-def _packet_span(p: Path) -> float:
-    """Seconds from the first video packet's start to the last one's end (0.0 if unreadable)."""
+def _packet_span(p: Path, stream: str = "v:0") -> float:
+    """Seconds from the first packet's start to the last one's end of ``stream`` (0.0 if unreadable)."""
     try:
-        out = subprocess.run([ffprobe_exe(), "-v", "error", "-select_streams", "v:0", "-show_entries",
+        out = subprocess.run([ffprobe_exe(), "-v", "error", "-select_streams", stream, "-show_entries",
                               "packet=pts_time,duration_time", "-of", "csv=p=0", _ff_path(p)], capture_output=True,
                              text=True, timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL).stdout
     except subprocess.TimeoutExpired:
@@ -560,7 +562,8 @@ def _probe_audio(p: Path) -> AudioInfo:
     audio = next((s for s in data.get("streams") or [] if s.get("codec_type") == "audio"), None)
     if audio is None:
         raise MediaError("{path} has no audio track", path=p)
-    duration = _float(audio.get("duration")) or _tag_duration(audio) or _float(fmt.get("duration"))
+    duration = (_float(audio.get("duration")) or _tag_duration(audio) or _float(fmt.get("duration"))
+                or _packet_span(p, "a:0"))   # a browser's MediaRecorder WebM declares no length: its packets'
     if duration <= 0:
         raise MediaError("{path} contains no audio", path=p)
     return AudioInfo(duration=duration, sample_rate=int(_float(audio.get("sample_rate"))),
