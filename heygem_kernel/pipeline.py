@@ -120,10 +120,7 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     library = mouthlib.MouthLibrary() if want_library else None
     start, relearn, rethumb = 0, False, False
     if cache_dir is not None and options.use_cache:
-        from .detectors import detector_version
-        entry = cache.entry_path(cache_dir, cache.key(
-            video_hash=cache.file_hash(info.path), version=ANALYSIS_VERSION, detector=options.detector,
-            detector_version=detector_version(options.detector), fps=round(info.fps, 4), size=(info.width, info.height)))
+        entry = analysis_entry(info, options=options, cache_dir=cache_dir)
         loaded = _load_analysis(entry, want_library)
         if loaded is not None:
             cached_raw, cached_library, cached_thumbs, cached_valid, cached_grids, cached_contrast = loaded
@@ -165,6 +162,14 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
         library = occlusion.drop_from_library(library, covered)
     return Analysis(track=track, library=library, cached=start > 0, thumbs=thumbs if thumbs_valid.all() else None,
                     covered=covered, raw=raw)
+
+
+def analysis_entry(info: media.VideoInfo, *, options: RunOptions, cache_dir: str | Path) -> Path:
+    """The face-track cache entry of ``info``'s video under these options (it may not exist)."""
+    from .detectors import detector_version
+    return cache.entry_path(cache_dir, cache.key(
+        video_hash=cache.file_hash(info.path), version=ANALYSIS_VERSION, detector=options.detector,
+        detector_version=detector_version(options.detector), fps=round(info.fps, 4), size=(info.width, info.height)))
 
 
 def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, progress, cancel,
@@ -837,66 +842,10 @@ def _plots(run_dir: Path, feats, rendered: Rendered, sync, fps: float, *, mask_s
 
 
 # ---------------------------------------------------------------------------------------------
-PREVIEW_ANALYSIS_S = 6.0   # s; a preview builds its mouth library from the video's first 6 s
-
-
 def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions | None = None,
-                  frame_index: int = 0, cache_dir: str | Path | None = None, speech=None) -> np.ndarray:
-    """One output frame [shape=(H, W, 3)] uint8 BGR with the mouth mask outline drawn in green:
-    a quick look at mask size, feather and blend before a full render. ``cache_dir``: the face-track
-    cache (default :func:`heygem_kernel.cache.default_dir`, shared with runs and batches)."""
-    import cv2
-    options = options or RunOptions()
-    from .articulation import normalise_language     # an unknown --language: one line, before any work
-    options = options.replace(language=normalise_language(options.language))
-    check_device(options.device)
-    for warning in backends.check_options(options):
-        LOG.warning("%s", warning)
-    audio, video = _check_inputs(audio, video)
-    if cache_dir is None and options.use_cache:   # the runs' and batches' cache; a preview goes on without one
-        with contextlib.suppress(InputError):
-            cache_dir = records.make_folder(cache.default_dir())
-    from . import audio as audio_mod
-    info = media.probe_video(video, still_fps=options.still_fps,
-                             cache_dir=cache_dir if cache_dir is not None and options.use_cache else None)
-    speech = _speech_in(speech, options.language) or audio_mod.load_speech(audio, language=options.language)
-    n_out = _frames_for(speech.duration, info)
-    frame_index = int(np.clip(frame_index, 0, n_out - 1))
-    backend = _backend_for(options)
-    feats = speech.features(fps=info.fps, n_frames=n_out)
-    if n_out > info.n_frames and not info.is_image:   # looped: the plan (on the whole clip) says which frame
-        analysis = analyse(info, options=options, n_frames=info.n_frames, want_library=backend.needs_library,
-                           cache_dir=cache_dir)
-        src = int(_loop_plan(info, analysis, options, n_out, feats.envelope).src[frame_index])
-    else:
-        src = 0 if info.is_image else frame_index
-        n_src = min(info.n_frames, max(src + 1, int(round(PREVIEW_ANALYSIS_S * info.fps))))
-        analysis = analyse(info, options=options, n_frames=n_src, want_library=backend.needs_library,
-                           cache_dir=cache_dir)
-    frames = media.iter_frames(info)
-    try:
-        for i, frame in enumerate(frames):
-            if i == src:
-                break
-    finally:
-        frames.close()
-    lm = analysis.track.landmarks[src] if analysis.track.valid[src] else None
-    if analysis.covered is not None and src < len(analysis.covered) and analysis.covered[src]:
-        lm = None                         # the mouth is covered: the frame stays as it is
-    if lm is None:
-        return frame
-    backend.prepare(backends.JobContext(audio=feats, track=analysis.track, library=analysis.library,
-                                        width=info.width, height=info.height, options=options,
-                                        cache_dir=cache_dir))
-    patch = backend.synthesize(backends.FrameBatch(frames=[frame], landmarks=[lm],
-                                                   out_index=np.array([frame_index]), src_index=np.array([src])))[0]
-    out = frame if patch is None else compositing.composite(
-        frame, lm, patch, mask_scale=options.mask_scale, feather=options.feather, color_match=options.color_match)
-    enhancer = enhance.from_options(options)
-    if enhancer is not None and patch is not None:
-        enhancer.enhance([out], [lm], mask_scale=options.mask_scale, feather=options.feather,
-                         color_match=options.color_match)
-    outline = compositing.mask_geometry(lm, scale=options.mask_scale).outline()
-    cv2.polylines(out, [np.round(outline).astype(np.int32)], True, (0, 255, 0), max(1, info.width // 400),
-                  cv2.LINE_AA)
-    return out
+                  frame_index: int = 0, cache_dir: str | Path | None = None, speech=None,
+                  outline: bool = True) -> np.ndarray:
+    """One output frame as the run writes it: see :func:`heygem_kernel.preview.preview_frame`."""
+    from .preview import preview_frame as frame
+    return frame(audio, video, options=options, frame_index=frame_index, cache_dir=cache_dir, speech=speech,
+                 outline=outline)

@@ -129,6 +129,27 @@ def reason_not_to_measure(info, *, enabled: bool, backend) -> str | None:
     return None
 
 
+
+def read_source(info, *, raw: np.ndarray, valid: np.ndarray, n_analysed: int, enabled: bool, backend,
+                cache_dir: str | Path | None, video_name: str = "") -> SpeakerTiming:
+    """The reading a run of ``backend`` on ``info``'s video takes, in one call (a run reads the own
+    speech on a thread beside the face analysis; a preview of one frame calls this): raw landmarks
+    [shape=(N, 68, 2)] and ``valid`` [shape=(N,)] of the face analysis of source frames [0, N), N >=
+    the span of ``n_analysed`` frames (:func:`span_frames`); the own phones come from ``cache_dir``
+    when a run or preview put them there (else ~1-2 s of phone recognition, then cached).
+    A sound that cannot be read costs the correction (the result says why), never raises."""
+    from .errors import HeyGemError
+    why = reason_not_to_measure(info, enabled=enabled, backend=backend)
+    if why is not None:
+        return not_measured(why)
+    n = span_frames(info, n_analysed)
+    try:
+        phones = own_phones(info, n_frames=n, cache_dir=cache_dir)
+    except (HeyGemError, OSError) as exc:
+        return not_measured(Text("the source's own sound could not be read: {reason}", reason=exc))
+    return measure(landmarks=raw[:n], valid=valid[:n], phones=phones, info=info, video_name=video_name)
+
+
 # --- the source's own speech -------------------------------------------------------------------
 def own_wav(info, *, seconds: float) -> np.ndarray:
     """The first ``seconds`` of the video's own sound as the picture shows it, [shape=(S,)] float32

@@ -11,7 +11,7 @@ import abc
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -147,6 +147,13 @@ class Backend(abc.ABC):
     def prepare(self, job: JobContext) -> None:
         """Per-job set-up (index audio features, pick reference frames...). Default: keep job."""
         self.job = job
+
+    def replay(self, *, upto: int, landmarks: Callable[[int], "np.ndarray | None"]) -> None:
+        """Bring per-job state to where a run has it just before output frame ``upto`` (a run
+        synthesises frames 0, 1, ... in order; a one-frame preview calls this after
+        :meth:`prepare`). ``landmarks(t)``: output frame t's landmarks [shape=(68, 2)] as the run
+        hands them over, None where it hands none. Default: a backend whose frames do not depend on
+        the frames before them has nothing to replay."""
 
     @abc.abstractmethod
     def synthesize(self, batch: FrameBatch) -> list[MouthPatch | None]:

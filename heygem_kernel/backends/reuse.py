@@ -90,9 +90,17 @@ class ReuseBackend(Backend):
         return [None if lm is None else self._one(frame, lm, int(oi))
                 for frame, lm, oi in zip(batch.frames, batch.landmarks, batch.out_index)]
 
-    def _one(self, frame: np.ndarray, lm: np.ndarray, out_index: int) -> MouthPatch:
-        import cv2
-        lib = self.job.library
+    def replay(self, *, upto: int, landmarks) -> None:
+        """The mouth choices of output frames [0, ``upto``) (no warping): which mouth a frame gets
+        depends on the one before it (``STICKINESS``, ``APPEARANCE_SCALE``)."""
+        for t in range(int(upto)):
+            lm = landmarks(t)
+            if lm is not None:
+                self._choose(lm, t)
+
+    def _choose(self, lm: np.ndarray, out_index: int) -> tuple[int, float, float]:
+        """(library mouth, target opening, target width) of output frame ``out_index``; remembered
+        as the previous choice."""
         t_open = float(self.target_open[min(out_index, len(self.target_open) - 1)])
         t_width = float(self.target_width[min(out_index, len(self.target_width) - 1)])
         _, _, yaw, pitch = mouthlib.mouth_features(lm)
@@ -107,6 +115,12 @@ class ReuseBackend(Backend):
         if self._prev is not None and cost[self._prev] <= cost[k] + STICKINESS:
             k = self._prev
         self._prev = k
+        return k, t_open, t_width
+
+    def _one(self, frame: np.ndarray, lm: np.ndarray, out_index: int) -> MouthPatch:
+        import cv2
+        lib = self.job.library
+        k, t_open, t_width = self._choose(lm, out_index)
         d_open = float(np.clip(t_open - self.feats[k, 0], -self.max_warp, self.max_warp)) * mouthlib.CANON_EYE_DIST
         ratio = float(np.clip(t_width / max(self.feats[k, 1], 1e-3), 0.85, 1.12))
         if self.feats[k, 0] >= mouthlib.OWN_INTERIOR_MIN:
