@@ -75,6 +75,8 @@ EYE_UNIT = 0.05                # eye openness (aspect ratio, ~0.3 open, ~0.1 shu
 # Landmarks that carry head position and pose only (jaw sides, brows, nose, eyes), not speech.
 RIGID_POINTS = np.r_[0:5, 12:17, 17:48]
 EYE_POINTS = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))   # corners 0 and 3, lids 1, 2 / 5, 4
+RECORD_SHOWN = 20              # segments and joins listed in full in a plan's record (LoopPlan.to_dict);
+                               # past that, counts, and every join as [output frame, kind]
 
 
 def check_mode(mode: str) -> None:
@@ -207,18 +209,42 @@ class LoopPlan:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan for ``result.json``: mode, note, source ranges and joins (times in s)."""
+        """The plan for ``result.json`` (and a batch's manifest): mode, note, source ranges and
+        joins (times in s), its size bounded by the number of *different* joins, not by the
+        speech's length (a 2 s clip under 8 min of speech joins ~460 times over ~12 kinds).
+
+        ``segments`` and ``joins`` list the first ``RECORD_SHOWN`` in full, ``segments_total`` and
+        ``joins_total`` count them all. Past ``RECORD_SHOWN`` joins, every join is also named:
+        ``join_kinds`` [{from, to, fade, cost, uses}] (each different join once, in order of first
+        use) and ``joins_at``, one line: ``"AT:KIND AT:KIND ..."``, the output frame where each join's
+        fade starts and its index into ``join_kinds`` (a line, not a list: ``result.json`` is
+        indented, and a list of pairs took ~50 bytes a join there)."""
         segs = self.segments()
-        return {
-            "mode": self.mode, "note": self.note, "n_out": len(self),
+        record = {
+            "mode": self.mode, "note": self.note, "n_out": len(self), "fps": self.fps,
             "backward_steps": self.backward_steps(), "backward_fraction": round(self.backward_fraction(), 4),
             "segments": [{"out": [a, b], "src": [c, d], "start_s": round(a / self.fps, 3),
-                          **({"held": True} if c == d and b > a else {})} for a, b, c, d in segs],
+                          **({"held": True} if c == d and b > a else {})} for a, b, c, d in segs[:RECORD_SHOWN]],
+            "segments_total": len(segs),
             "blend": self.blend, "focus": None if self.focus is None else [round(v, 4) for v in self.focus],
             "joins": [{"at": j.at, "at_s": round(j.at / self.fps, 3), "from": j.src_from, "to": j.src_to,
-                       "fade": j.fade, "cost": round(j.cost, 3)} for j in self.joins],
+                       "fade": j.fade, "cost": round(j.cost, 3)} for j in self.joins[:RECORD_SHOWN]],
+            "joins_total": len(self.joins),
             **{k: v for k, v in self.stats.items()},
         }
+        if len(self.joins) > RECORD_SHOWN:
+            kinds: dict[tuple[int, int, int], int] = {}
+            table: list[dict[str, Any]] = []
+            at = []
+            for j in self.joins:
+                k = kinds.setdefault((j.src_from, j.src_to, j.fade), len(kinds))
+                if k == len(table):
+                    table.append({"from": j.src_from, "to": j.src_to, "fade": j.fade, "cost": round(j.cost, 3),
+                                  "uses": 0})
+                table[k]["uses"] += 1
+                at.append(f"{j.at}:{k}")
+            record.update(join_kinds=table, joins_at=" ".join(at))
+        return record
 
     def summary(self) -> str:
         """One line for the log: mode, joins, source ranges (at most 8 shown)."""

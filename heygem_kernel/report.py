@@ -114,12 +114,14 @@ def loop_text(loop: dict[str, Any] | None, *, short: bool = False) -> str:
     if not loop:
         return ""
     joins = loop.get("joins") or []
+    n_joins = loop.get("joins_total", len(joins))   # a long plan's record lists only its first joins
     if short:
-        return loop["mode"] + (", " + _("{n} joins", n=len(joins)) if loop["mode"] == "seamless" else "")
+        return loop["mode"] + (", " + _("{n} joins", n=n_joins) if loop["mode"] == "seamless" else "")
     segs = loop.get("segments") or []
-    ranges = ", ".join(f"{s['src'][0]}-{s['src'][1]}" for s in segs[:LOOP_SHOWN]) + (" ..." if len(segs) > LOOP_SHOWN else "")
+    n_segs = loop.get("segments_total", len(segs))
+    ranges = ", ".join(f"{s['src'][0]}-{s['src'][1]}" for s in segs[:LOOP_SHOWN]) + (" ..." if n_segs > LOOP_SHOWN else "")
     if joins:
-        times = seconds(", ".join(f"{j['at_s']:.1f}" for j in joins[:LOOP_SHOWN])) + (" ..." if len(joins) > LOOP_SHOWN else "")
+        times = seconds(", ".join(f"{j['at_s']:.1f}" for j in joins[:LOOP_SHOWN])) + (" ..." if n_joins > LOOP_SHOWN else "")
         text = _("{mode}: source frames {ranges}; joins at {times}", mode=loop["mode"], ranges=ranges, times=times)
     else:
         text = _("{mode}: source frames {ranges}", mode=loop["mode"], ranges=ranges)
