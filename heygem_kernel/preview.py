@@ -30,16 +30,25 @@ import numpy as np
 
 from . import backends, cache, compositing, enhance, media, records, speaker_timing
 from .errors import InputError
+from .i18n import Text
 from .options import RunOptions, check_device
 
 LOG = logging.getLogger("heygem")
 PREVIEW_ANALYSIS_S = 6.0   # s; uncached long footage: the preview's mouth library from its first 6 s
 
 
+class PreviewImage(np.ndarray):
+    """The preview's frame: an ordinary [shape=(H, W, 3)] uint8 BGR array, with ``note``: one
+    user-facing line when it differs from the run's frame (approximate mouth), else ""."""
+
+    note: str = ""
+
+
 def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions | None = None,
                   frame_index: int = 0, cache_dir: str | Path | None = None, speech=None,
-                  outline: bool = True) -> np.ndarray:
-    """Output frame ``frame_index`` [shape=(H, W, 3)] uint8 BGR as :func:`heygem_kernel.pipeline.run`
+                  outline: bool = True) -> PreviewImage:
+    """Output frame ``frame_index`` [shape=(H, W, 3)] uint8 BGR (a :class:`PreviewImage`: its
+    ``note`` says when the mouth is approximate) as :func:`heygem_kernel.pipeline.run`
     with these ``options`` writes it (before encoding; at the source's size), with the mouth mask
     outline drawn in green unless ``outline`` is False: a quick look at mask size, feather, blend
     and mouth timing before a full render. ``cache_dir``: the face-track cache (default
@@ -71,7 +80,7 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
     # the frames the run analyses (pipeline.analyse_inputs): by the header's length, at least the output's
     n_header = min(info.n_frames, pipeline._frames_for(expected_s, info))
     n_run = max(n_header, min(info.n_frames, n_out))
-    n_analysed = _frames_to_analyse(info, options, use_dir, n_run=n_run, looped=n_out > info.n_frames, t=t)
+    n_analysed, note = _frames_to_analyse(info, options, use_dir, n_run=n_run, looped=n_out > info.n_frames, t=t)
     analysis = pipeline.analyse(info, options=options, n_frames=n_analysed, want_library=backend.needs_library,
                                 cache_dir=cache_dir)
     timing = speaker_timing.read_source(
@@ -84,7 +93,7 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
 
     lm = _landmarks(plan, analysis, t)
     if lm is None:
-        return frame
+        return _image(frame, "")
     backend.prepare(backends.JobContext(audio=feats, track=analysis.track, library=analysis.library,
                                         width=info.width, height=info.height, options=options,
                                         cache_dir=cache_dir))
@@ -101,20 +110,28 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
         shape = compositing.mask_geometry(lm, scale=options.mask_scale).outline()
         cv2.polylines(out, [np.round(shape).astype(np.int32)], True, (0, 255, 0), max(1, info.width // 400),
                       cv2.LINE_AA)
-    return out
+    return _image(out, note)
 
 
-def _frames_to_analyse(info, options: RunOptions, cache_dir, *, n_run: int, looped: bool, t: int) -> int:
-    """``n_run`` (the run's analysis: what makes the preview exact) when it is short, the footage
-    loops (the plan needs every frame) or the cache already holds that many frames; else the
-    first ``PREVIEW_ANALYSIS_S`` s (and frame ``t``), with a warning that the mouth is approximate."""
+def _image(frame: np.ndarray, note: str) -> PreviewImage:
+    image = frame.view(PreviewImage)
+    image.note = note
+    return image
+
+
+def _frames_to_analyse(info, options: RunOptions, cache_dir, *, n_run: int, looped: bool, t: int) -> tuple[int, str]:
+    """(frames, note): ``n_run`` (the run's analysis: what makes the preview exact) when it is
+    short, the footage loops (the plan needs every frame) or the cache already holds that many
+    frames, with no note; else the first ``PREVIEW_ANALYSIS_S`` s (and frame ``t``), and a line
+    saying the mouth is approximate (also logged as a warning)."""
     quick = min(n_run, max(t + 1, int(round(PREVIEW_ANALYSIS_S * info.fps))))
     if looped or info.is_image or quick >= n_run or _cached_frames(info, options, cache_dir) >= n_run:
-        return n_run
-    LOG.warning("preview: approximate mouth - its mouth library comes from the first %.1f s of %s; a run "
-                "analyses all %.1f s it uses first (generate once, and later previews match the run)",
-                quick / info.fps, Path(info.path).name, n_run / info.fps)
-    return quick
+        return n_run, ""
+    note = Text("approximate mouth: this preview's mouths come from the first {first:.1f} s of {name}; a run "
+                "takes them from all {seconds:.1f} s it uses (after one run, previews match it)",
+                first=quick / info.fps, name=Path(info.path).name, seconds=n_run / info.fps)
+    LOG.warning("preview: %s", note)
+    return quick, note
 
 
 def _cached_frames(info, options: RunOptions, cache_dir) -> int:

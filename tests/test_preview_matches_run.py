@@ -97,6 +97,27 @@ def test_long_footage_not_yet_analysed_gets_a_quick_preview_that_says_so(tmp_pat
     assert frame.shape == (1920, 1080, 3)
     said = [r.getMessage() for r in caplog.records if "approximate" in r.getMessage()]
     assert len(said) == 1 and "first 6.0 s of portrait_1080x1920.mp4" in said[0] and "all 9.0 s" in said[0], said
+    assert frame.note.startswith("approximate mouth") and frame.note in said[0]
     entry = pipeline.analysis_entry(media.probe_video(clip_portrait), options=OPTIONS, cache_dir=tmp_path)
     with np.load(entry) as data:
         assert data["raw_landmarks"].shape[0] == 150
+
+
+def test_the_panel_shows_that_a_preview_is_approximate(tmp_path, clip_portrait, speech_60s, clip_524, monkeypatch):
+    """The panel (real engine) shows the note under the frame; an exact preview (talking_524, whose
+    run analyses under 6 s) shows none."""
+    from heygem_widgets.panel import Workbench
+    from heygem_widgets.workspace import Workspace
+    monkeypatch.setenv("HEYGEM_CACHE_DIR", str(tmp_path / "cache"))
+    speech = cut(speech_60s, 9, tmp_path / "nine.wav")
+    messages = {}
+    for clip in (clip_portrait, clip_524):
+        wb = Workbench(workspace=Workspace(root=tmp_path / clip.stem))
+        wb.choose(speech, kind="audio")
+        wb.choose(clip, kind="video")
+        wb.preview()
+        wb._previewer.join(300)
+        messages[clip.name] = wb.preview_msg.value
+    print(messages)
+    assert "approximate mouth" in messages["portrait_1080x1920.mp4"] and "all 9.0 s" in messages["portrait_1080x1920.mp4"]
+    assert "frame 0 of talking_524.mp4" in messages["talking_524.mp4"] and "approximate" not in messages["talking_524.mp4"]

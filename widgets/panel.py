@@ -460,7 +460,10 @@ class Workbench:
             frame = fn(audio, video, options=options, frame_index=index, **kwargs)
             self.preview_image.value = png_bytes(frame)
             self.preview_image.layout.display = "block"
-            self.preview_msg.value = f"<small>{html.escape(_('frame {index} of {name}', index=index, name=video.name))}</small>"
+            said = _('frame {index} of {name}', index=index, name=video.name)
+            note = getattr(frame, "note", "")   # the engine's preview says when it differs from the run's frame
+            self.preview_msg.value = f"<small>{html.escape(said)}</small>" + (
+                f"<br><small style='color:{COLOURS['warn']}'>{html.escape(note)}</small>" if note else "")
         except HeyGemError as exc:
             self.preview_msg.value = f"<span style='color:{COLOURS['error']}'>{html.escape(shown(exc))}</span>"
         except Exception as exc:
