@@ -48,7 +48,9 @@ RESULT_UNITS = {
     "extra.frames_enhanced": "output frames whose mouth the face-restoration model (--enhance) went over",
     "extra.mouth_covered": "frames: [first, last] output frames; seconds: [start, end) in s",
     "extra.loop": "segments out / src: [first, last] frame numbers of the output / input video; start_s, at_s: s; "
-                  "joins fade: frames, cost: in the clip's ordinary frame-to-frame steps",
+                  "joins fade: frames, cost: in the clip's ordinary frame-to-frame steps; segments, joins: the "
+                  "first 20 (segments_total, joins_total: all); joins_at: 'AT:KIND' for every join, AT its output "
+                  "frame, KIND its index in join_kinds",
 }
 
 
