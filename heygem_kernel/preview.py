@@ -136,7 +136,7 @@ def _frames_to_analyse(info, options: RunOptions, cache_dir, *, n_run: int, loop
 
 def _cached_frames(info, options: RunOptions, cache_dir) -> int:
     """Frames the face-track cache holds for this video (0: none, or no cache)."""
-    from .pipeline import analysis_entry
+    from .analysis import analysis_entry
     if cache_dir is None:
         return 0
     entry = analysis_entry(info, options=options, cache_dir=cache_dir)

@@ -595,7 +595,7 @@ def _own_speech(video: Path, shift: float, language: str = "auto"):
 def cached_track(info, *, detector: str = "mediapipe", cache_dir: str | Path):
     """The raw (unsmoothed) :class:`~heygem_kernel.landmarks.FaceTrack` of every frame of the video
     ``info`` (:class:`~heygem_kernel.media.VideoInfo`) describes, from the face-track cache that runs
-    and batches fill (:func:`heygem_kernel.pipeline.analyse`: keyed by the video's content hash, the
+    and batches fill (:func:`heygem_kernel.analysis.analyse`: keyed by the video's content hash, the
     detector and its version), tracked and filed there when it is not in it: a second check of a
     recording, or a check of a video a run analysed, does not track the face again. The entry is a
     run's whole analysis (mouth library too: a run after the check does not track the face either;
@@ -605,7 +605,7 @@ def cached_track(info, *, detector: str = "mediapipe", cache_dir: str | Path):
     from . import landmarks
     from .errors import NoFaceError
     from .options import RunOptions
-    from .pipeline import analyse
+    from .analysis import analyse
     analysis = analyse(info, options=RunOptions(detector=detector), n_frames=info.n_frames, want_library=True,
                        cache_dir=cache_dir, thumbs_needed=False)   # no loop planned here
     valid = ~np.isnan(analysis.raw[:, 0, 0])
