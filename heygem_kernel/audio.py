@@ -74,6 +74,20 @@ def _riff_truncated(path: Path) -> bool:
     return declared - actual > max(RIFF_SLACK_BYTES, 0.01 * declared)
 
 
+def _length_guessed(path: Path) -> bool:
+    """True when ffprobe's length of ``path`` is a guess from the first frame's bitrate, not a header's:
+    a raw AAC (ADTS) stream, or an MP3 without a Xing/Info/VBRI header. A variable bitrate makes the
+    guess wrong (60 s of speech as ffmpeg's .aac: 76.8 s; as VBR MP3: 83.2 s), which says nothing
+    about the file being cut short. Asked only when the decoded sound is shorter than the length."""
+    from .media import _ff_path, ffprobe_exe
+    try:
+        done = subprocess.run([ffprobe_exe(), "-v", "warning", "-show_entries", "format=duration", "-of", "csv=p=0",
+                               _ff_path(path)], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return False
+    return "Estimating duration from bitrate" in done.stderr
+
+
 def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Decode the first audio track of any ffmpeg-readable file (audio or video).
 
@@ -102,7 +116,7 @@ def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     if duration < MIN_SOUND:
         raise MediaError("{path} holds only {ms:.0f} ms of audio: at least {min_ms:.0f} ms are needed",
                          path=path, ms=duration * 1e3, min_ms=MIN_SOUND * 1e3)
-    if declared - duration > TRUNCATION_TOLERANCE:
+    if declared - duration > TRUNCATION_TOLERANCE and not _length_guessed(path):
         raise MediaError("{path} is truncated: decoded {duration:.2f} s of the {declared:.2f} s its header declares",
                          path=path, duration=duration, declared=declared)
     if not np.all(np.isfinite(wav)):
