@@ -10,11 +10,15 @@ import re
 import unicodedata
 from pathlib import Path
 
+from heygem_kernel.batch import VIDEO_EXTENSIONS
 from heygem_kernel.errors import InputError
 
-AUDIO_EXTS = frozenset({".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus"})
-VIDEO_EXTS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+# What the engine reads (heygem batch takes the same from a folder): the README's flv, phones' .3gp,
+# camcorders' .mts, Windows' .wmv, voice recorders' .amr and .wma were refused here when chosen
+AUDIO_EXTS = frozenset({".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".wma", ".amr", ".aif", ".aiff",
+                        ".mp2"})
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})   # not TIFF: a browser cannot preview it
+VIDEO_EXTS = frozenset(VIDEO_EXTENSIONS) - IMAGE_EXTS - {".tif", ".tiff"}
 SPEECH_EXTS = AUDIO_EXTS | VIDEO_EXTS   # a video's own soundtrack can drive another video
 FACE_EXTS = VIDEO_EXTS | IMAGE_EXTS
 
