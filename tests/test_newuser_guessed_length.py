@@ -52,3 +52,13 @@ def test_an_mp3_with_a_length_header_cut_short_is_still_refused(tmp_path, speech
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith(f"heygem: error: {cut} is truncated: decoded ") and "of the 60.0" in line, line
+
+
+def test_scan_measures_such_speech_by_its_sound(tmp_path, speech_60s, clip_524):
+    """``heygem scan --audio`` planned the loop and the time estimate on the guess (27 s for 20 s)."""
+    speech = tmp_path / "recorder vbr.mp3"
+    _ffmpeg("-i", speech_60s, "-t", "20", "-c:a", "libmp3lame", "-q:a", "6", "-write_xing", "0", speech)
+    proc = heygem("scan", clip_524, "--audio", speech, "--json", "--samples", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (report,) = json.loads(proc.stdout)
+    assert abs(report["audio_duration"] - 20.0) < 0.15, report

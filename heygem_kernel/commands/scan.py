@@ -38,8 +38,10 @@ def main(args: argparse.Namespace) -> int:
     audio_duration = probe_audio(args.audio).duration if args.audio else None
     silent = None
     if args.audio:   # a silent speech leaves every mouth closed: each readable row says so
-        from ..audio import load_audio, silence_note
-        silent = silence_note(load_audio(args.audio), name=Path(args.audio).name)
+        from ..audio import SAMPLE_RATE, load_audio, silence_note
+        wav = load_audio(args.audio)
+        silent = silence_note(wav, name=Path(args.audio).name)
+        audio_duration = wav.shape[0] / SAMPLE_RATE   # what a run plays: a VBR .mp3's header-less length is a guess
     reports = [scan_video(v, audio_duration=audio_duration, samples=args.samples, detector=args.detector,
                           backend=args.backend) for v in expand_videos(args.videos)]
     if silent is not None:
