@@ -17,7 +17,7 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
-from heygem_kernel import audio, compositing, media, pipeline
+from heygem_kernel import analysis, audio, compositing, media, pipeline
 from heygem_kernel.options import RunOptions
 
 OPTIONS = RunOptions(sync_check=False)
@@ -98,7 +98,7 @@ def test_long_footage_not_yet_analysed_gets_a_quick_preview_that_says_so(tmp_pat
     said = [r.getMessage() for r in caplog.records if "approximate" in r.getMessage()]
     assert len(said) == 1 and "first 6.0 s of portrait_1080x1920.mp4" in said[0] and "all 9.0 s" in said[0], said
     assert frame.note.startswith("approximate mouth") and frame.note in said[0]
-    entry = pipeline.analysis_entry(media.probe_video(clip_portrait), options=OPTIONS, cache_dir=tmp_path)
+    entry = analysis.analysis_entry(media.probe_video(clip_portrait), options=OPTIONS, cache_dir=tmp_path)
     with np.load(entry) as data:
         assert data["raw_landmarks"].shape[0] == 150
 
