@@ -8,6 +8,8 @@
     check           the output's own mouth against the speech -> job.sync
     draw_plots      mouth track and landmark plots            -> job.plots
                     (check and draw_plots run while the encoder finishes its last frames)
+    check_mux       the written file's sound against the speech (once the file is complete):
+                    a mux fault moves the sync offset           -> job.mux, job.sync
     record          params.json, result.json                  -> RunResult
 
 Each stage is a function of the :class:`Job`: it reads what earlier stages filled in and adds
