@@ -383,6 +383,9 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     if not audio.is_file():
         raise InputError("no such audio file: {audio}", audio=audio)
     audio_info = media.probe_audio(audio)
+    from .audio import SAMPLE_RATE, _length_guessed, load_audio
+    if _length_guessed(audio):   # a VBR .mp3 without a Xing header, a raw .aac: ffprobe's length is a guess
+        audio_info = dataclasses.replace(audio_info, duration=load_audio(audio).shape[0] / SAMPLE_RATE)
     audio_hash = file_hash(audio)
     paths = expand_videos(videos)
     if not paths:

@@ -62,3 +62,18 @@ def test_scan_measures_such_speech_by_its_sound(tmp_path, speech_60s, clip_524):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (report,) = json.loads(proc.stdout)
     assert abs(report["audio_duration"] - 20.0) < 0.15, report
+
+
+def test_batch_preflight_plans_such_speech_by_its_sound(tmp_path, speech_60s, clip_524):
+    """The batch pre-flight (manifest audio_duration, each item's scan: loop plan, time estimate)
+    took ffprobe's guess too: 20 s of a Xing-less VBR mp3 was planned as ~27 s."""
+    from heygem_kernel import batch
+    speech = tmp_path / "recorder vbr.mp3"
+    _ffmpeg("-i", speech_60s, "-t", "20", "-c:a", "libmp3lame", "-q:a", "6", "-write_xing", "0", speech)
+    plan = batch.prepare(speech, [clip_524], run_dir=tmp_path / "batch", cache_dir=tmp_path / "cache")
+    manifest = json.loads((tmp_path / "batch" / "manifest.json").read_text())
+    scan = manifest["items"][0]["scan"]
+    print(manifest["audio_duration"], scan.get("audio_duration"))
+    assert abs(manifest["audio_duration"] - 20.0) < 0.15, manifest["audio_duration"]
+    assert abs(scan["audio_duration"] - 20.0) < 0.15, scan
+    assert plan is not None
