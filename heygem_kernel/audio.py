@@ -88,6 +88,16 @@ def _length_guessed(path: Path) -> bool:
     return "Estimating duration from bitrate" in done.stderr
 
 
+def decode_pcm(path: Path, *args: str, sr: int) -> subprocess.CompletedProcess:
+    """ffmpeg's decode of the first audio track of ``path`` (audio or video) to float32 little-endian
+    PCM at ``sr`` Hz on ``stdout`` (interleaved channels unless ``args`` say ``-ac 1``); ``args`` are
+    output options before the rate (``-ac 1``, ``-t 20``, a ``-af`` filter). Callers judge
+    ``returncode`` and ``stderr``: nothing is raised here."""
+    from .media import _ff_path, ffmpeg_exe
+    return subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(Path(path)), "-map", "0:a:0",
+                           "-vn", *args, "-ar", str(sr), "-f", "f32le", "-"], capture_output=True)
+
+
 def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Decode the first audio track of any ffmpeg-readable file (audio or video).
 
@@ -99,14 +109,12 @@ def load_audio(path: str | Path, *, sr: int = SAMPLE_RATE) -> np.ndarray:
         raise InputError("no such file: {path}", path=path)
     if not path.is_file():
         raise InputError("{path} is not a file", path=path)
-    from .media import _ff_path, _last_line, ffmpeg_exe, probe_audio
+    from .media import _last_line, probe_audio
     probed = probe_audio(path)              # not media / no audio track / empty: one-line errors
     declared = probed.duration
     if _riff_truncated(path):
         raise MediaError("{path} is truncated: the file is shorter than its WAV header declares", path=path)
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(path), "-map", "0:a:0", "-vn",
-         "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"], capture_output=True)
+    proc = decode_pcm(path, "-ac", "1", sr=sr)
     if proc.returncode != 0:
         raise MediaError("{path} could not be decoded: {last_line}", path=path, last_line=_last_line(proc.stderr))
     wav = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
@@ -133,11 +141,9 @@ def _undo_cancellation(path: Path, mix: np.ndarray, *, channels: int, sr: int) -
     ``CANCEL_EXCERPT_S`` of each channel (one short decode)."""
     import logging
     from .i18n import _
-    from .media import _ff_path, ffmpeg_exe
 
     def decode(args: list[str]) -> np.ndarray:
-        proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(path), "-map", "0:a:0", "-vn",
-                               *args, "-ar", str(sr), "-f", "f32le", "-"], capture_output=True)
+        proc = decode_pcm(path, *args, sr=sr)
         out = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32) if proc.returncode == 0 else np.zeros(0)
         return out if np.all(np.isfinite(out)) else np.zeros(0)
 

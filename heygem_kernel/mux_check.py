@@ -95,16 +95,14 @@ def sound_offset(path: str | Path, *, speech: np.ndarray, sr: int) -> MuxCheck:
     Decodes the first ``MAX_SPAN_S`` of the file's first audio track (as a player presents it:
     the audio stream's start time after the video stream's is added). Never raises for a file
     it cannot read: the reason is the note."""
-    from . import media
+    from .audio import decode_pcm
     path = Path(path)
     starts = _start_times(path)
     if starts is None:
         return MuxCheck(float("nan"), 0.0, note="the file could not be probed")
     if "audio" not in starts:
         return MuxCheck(float("nan"), 0.0, note="the file has no audio track")
-    proc = subprocess.run([media.ffmpeg_exe(), "-nostdin", "-v", "error", "-i", media._ff_path(path),
-                           "-map", "0:a:0", "-vn", "-t", str(MAX_SPAN_S), "-ac", "1", "-ar", str(sr),
-                           "-f", "f32le", "-"], capture_output=True)
+    proc = decode_pcm(path, "-t", str(MAX_SPAN_S), "-ac", "1", sr=sr)
     sound = np.frombuffer(proc.stdout, dtype="<f4")
     if proc.returncode != 0 or sound.size < sr:
         return MuxCheck(float("nan"), 0.0, note="the file's sound could not be decoded")

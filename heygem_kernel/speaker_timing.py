@@ -29,7 +29,6 @@ the span's frames), so re-runs with new speech pay only the correlation (millise
 from __future__ import annotations
 
 import logging
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,11 +156,9 @@ def own_wav(info, *, seconds: float) -> np.ndarray:
     would. Raises MediaError when it cannot be decoded."""
     from . import audio as audio_mod
     from .errors import MediaError
-    from .media import _ff_path, _last_line, ffmpeg_exe
+    from .media import _last_line
     sr, shift = audio_mod.SAMPLE_RATE, float(info.audio_delay)
-    proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", _ff_path(Path(info.path)),
-                           "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sr), "-t", f"{seconds + abs(shift):.3f}",
-                           "-f", "f32le", "-"], capture_output=True)
+    proc = audio_mod.decode_pcm(Path(info.path), "-ac", "1", "-t", f"{seconds + abs(shift):.3f}", sr=sr)
     if proc.returncode != 0:
         raise MediaError("{path} could not be decoded: {last_line}", path=info.path,
                          last_line=_last_line(proc.stderr))
