@@ -19,11 +19,21 @@ from typing import Any
 
 import numpy as np
 
-from .errors import HeyGemError, localize_record, record_of
+from .errors import HeyGemError, InputError, localize_record, record_of
 from .i18n import N_, SECONDS, Text, _, ljust, printable, seconds, width
 from .loops import MIN_LOOP_S
 
 DEFAULT_SAMPLES = 12           # frames checked for faces, spread evenly over the clip
+# Most frames one scan may check: each is a seek (its own ffmpeg) and a face detection, ~0.1-0.2 s
+# of CPU, so 1000 is minutes per video; a whole-clip face check is what a run's analysis does.
+MAX_SAMPLES = 1000
+
+
+def check_samples(samples: int) -> None:
+    """InputError (one line) for a ``--samples`` outside 1 .. :data:`MAX_SAMPLES`."""
+    if not 1 <= samples <= MAX_SAMPLES:   # 0 or less was read as 1, 10**6 seeked every frame of an hour
+        raise InputError("--samples must be from 1 to {most} frames, got {samples}", most=MAX_SAMPLES,
+                         samples=samples)
 SAMPLE_TIMEOUT_S = 60          # one seek + decode of a single frame
 # Run-time estimate of one item (the speech is analysed once per batch, so it is not counted),
 # fitted to `heygem run --no-cache` stage timings on this project's 2-core CPU test box under a
@@ -51,6 +61,7 @@ SHORT_VIDEO_S = 1.0
 class ScanReport:
     """What the pre-flight found out about one video. Times in seconds.
 
+    samples     frames checked (``samples`` asked for, at most the clip's frames; 1 for a photo).
     faces       number of faces found in each sampled frame [len = len(sample_times)].
     no_face     stretches (first, last sampled time) in which no face was seen.
     multi_face  stretches in which more than one face was seen (the largest one is used).
@@ -173,7 +184,7 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     return ScanReport(
         path=str(path), ok=not fatal, readable=True, width=info.width, height=info.height,
         duration=round(info.duration, 3), fps=round(info.fps, 3), nominal_fps=round(info.nominal_fps, 3),
-        vfr=bool(info.is_vfr), is_image=bool(info.is_image), n_frames=int(info.n_frames), samples=int(samples),
+        vfr=bool(info.is_vfr), is_image=bool(info.is_image), n_frames=int(info.n_frames), samples=len(times),
         sample_times=tuple(times), faces=tuple(faces), no_face=no_face, multi_face=multi,
         audio_duration=adur, length=length, est_seconds=estimate_seconds(info, adur, backend=backend),
         fatal=tuple(fatal), problems=tuple(problems))

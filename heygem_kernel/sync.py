@@ -83,6 +83,11 @@ from .errors import InputError, MediaError
 from .i18n import N_, Text
 
 MAX_SHIFT_S = 0.6           # s searched either way (15 frames at 25 fps): beyond any usable clip
+# Most a caller (heygem sync --max-shift) may search either way: whole seconds of offset are a
+# misplaced sound track, not lip sync, and the curve holds (2 * shift + 1) correlations over
+# every frame (5 s at 60 fps over an hour of video: ~1 GB per working array; more only grows).
+# The chance level is measured for MAX_SHIFT_S: wider searches meet more unrelated peaks.
+MAX_SHIFT_LIMIT_S = 5.0
 DETREND_S = 1.0             # s; moving average subtracted from both tracks (0.6..1.5 s all work)
 CLIP_Z = 3.0                # robust z-scores are clipped here (a glitch is one point, not a peak)
 WIDTH_WEIGHT = 0.5          # weight of the width-channel curve (confidence only)
@@ -311,6 +316,27 @@ def min_window_frames(fps: float) -> int:
 
 
 MAX_SHIFT = max_shift_frames(25.0)   # the default at 25 fps (kept for callers that count frames)
+
+
+def max_shift_limit(*, fps: float, n_frames: int) -> int:
+    """Largest ``max_shift`` (frames either way) a clip of ``n_frames`` at ``fps`` takes: at most
+    :data:`MAX_SHIFT_LIMIT_S` seconds, and short enough to leave the minimum correlation window
+    (:func:`min_window_frames`) in the middle of the clip (at least 1)."""
+    by_length = (int(n_frames) - min_window_frames(fps)) // 2
+    return max(1, min(int(MAX_SHIFT_LIMIT_S * fps), by_length))
+
+
+def check_max_shift(max_shift: int | None, *, fps: float, n_frames: int, video: str | Path) -> None:
+    """InputError (one line) for a ``max_shift`` outside 1 .. :func:`max_shift_limit`; None passes
+    (the default, :data:`MAX_SHIFT_S`). The estimator would otherwise cut it silently."""
+    if max_shift is None:
+        return
+    limit = max_shift_limit(fps=fps, n_frames=n_frames)
+    if not 1 <= max_shift <= limit:
+        raise InputError("--max-shift must be from 1 to {limit} frames for {video} ({seconds:.2f} s either way: at "
+                         "most {cap:g} s, and {window:g} s of its {n_frames} frames left to correlate), got {max_shift}",
+                         limit=limit, video=video, seconds=limit / fps, cap=MAX_SHIFT_LIMIT_S, window=MIN_WINDOW_S,
+                         n_frames=n_frames, max_shift=max_shift)
 
 
 def _as_track(x: Any, name: str) -> np.ndarray:
@@ -626,7 +652,9 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
     ``language``: the speech's language (``heygem run --language``; InputError for an unknown
     code, before any work): the speech is analysed with the same front end as a run's.
     ``speech`` may be a precomputed :class:`heygem_kernel.audio.Speech` of ``audio`` (its own
-    language is used), ``track`` a precomputed :class:`heygem_kernel.landmarks.FaceTrack` of
+    language is used), ``max_shift`` frames searched either way (InputError beyond
+    :func:`max_shift_limit`, before any work), ``track`` a precomputed
+    :class:`heygem_kernel.landmarks.FaceTrack` of
     ``video`` (raw, unsmoothed). ``cache_dir``: the face-track cache of runs and batches
     (:func:`heygem_kernel.cache.default_dir`; None: none): the track is read from it when a run, a
     batch or an earlier check analysed this video's content, else tracked and filed there (see
@@ -648,6 +676,7 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
                          "speech with --audio)", video=video) from None
     if info.is_image:
         raise InputError("{video} is a photo: a sync check needs a video with a moving mouth", video=video)
+    check_max_shift(max_shift, fps=info.fps, n_frames=info.n_frames, video=video)   # before the speech and the track
     shift_s = 0.0
     if speech is None:
         if audio is None:

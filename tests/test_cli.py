@@ -187,9 +187,9 @@ def test_scan_and_batch_options_and_a_bad_speech_are_refused_before_any_work(tmp
     run_dir = tmp_path / "batch"
     cases = [
         (["scan", clip_524, "--backend", "bogus"], "heygem scan: error: argument --backend: invalid choice: 'bogus'"),
-        (["scan", clip_524, "--samples", "0"], "heygem: error: --samples must be at least 1 frame, got 0"),
+        (["scan", clip_524, "--samples", "0"], "heygem: error: --samples must be from 1 to 1000 frames, got 0"),
         (["batch", "--audio", SPEECH, "--run-dir", run_dir, clip_524, "--samples", "-1"],
-         "heygem: error: --samples must be at least 1 frame, got -1"),
+         "heygem: error: --samples must be from 1 to 1000 frames, got -1"),
         (["batch", "--audio", SPEECH, "--run-dir", run_dir, clip_524, "--workers", "-2"],
          "heygem: error: --workers must be 0 (half the cores) or more, got -2"),
         (["batch", "--audio", fake, "--run-dir", run_dir, clip_524],

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from . import NATIVE_NOISE  # one list for the CLI's stderr and the kernel's output
 from ..errors import HeyGemError, InputError, localized_error
-from ..i18n import N_, _
+from ..i18n import N_, Text, _
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "batch.ipynb"
@@ -28,7 +28,7 @@ LOG = logging.getLogger("heygem.batch")
 
 
 def add_parser(sub) -> None:
-    from ..scan import DEFAULT_SAMPLES
+    from ..scan import DEFAULT_SAMPLES, MAX_SAMPLES
     from .run import add_option_arguments
     p = sub.add_parser("batch", help=N_("lip-sync many videos to one speech: manifest, report, ZIP; resumable"),
                        description=N_("Lip-sync every VIDEO to AUDIO by executing notebooks/batch.ipynb with "
@@ -50,7 +50,8 @@ def add_parser(sub) -> None:
     p.add_argument("--scheduler", default="", metavar="ADDRESS", help=N_("an existing Dask scheduler, e.g. tcp://host:8786"))
     p.add_argument("--cache-dir", default="", help=N_("face-track cache, shared with heygem run and the panel "
                    "(default: $HEYGEM_CACHE_DIR or ~/.cache/heygem)"))
-    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help=N_("pre-flight: frames checked per video"))
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                   help=Text("pre-flight: frames checked per video, 1 to {most}", most=MAX_SAMPLES))
     p.add_argument("--kernel", default="python3", help=N_("Jupyter kernel to run the notebook with (default: "
                    "%(default)s, i.e. this Python; or one made by `python -m ipykernel install --sys-prefix --name heygem`)"))
     p.add_argument("--notebook", default=str(NOTEBOOK), help=N_("the batch notebook (default: %(default)s)"))
@@ -102,6 +103,7 @@ def main(args: argparse.Namespace) -> int:
     from ..media import probe_audio
     from ..records import make_folder
     from ..options import check_device
+    from ..scan import check_samples
     from .run import options_from_args
 
     if args.from_batch:
@@ -118,8 +120,7 @@ def main(args: argparse.Namespace) -> int:
     probe_audio(audio)      # not media / no audio track: one line now, not from the notebook's kernel
     if args.cache_dir:      # a file in the way: one line now, not an internal error in every item
         make_folder(Path(args.cache_dir).expanduser())
-    if args.samples < 1:    # options first, before any work (0 or less was read as 1 without a word)
-        raise InputError("--samples must be at least 1 frame, got {samples}", samples=args.samples)
+    check_samples(args.samples)   # options first, before any work
     if args.timeout is not None and not 0 < args.timeout < float("inf"):   # 0 and -5 meant "none" in silence
         raise InputError("--timeout must be a number of seconds above 0, got {timeout}", timeout=args.timeout)
     if args.workers < 0:

@@ -6,8 +6,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..i18n import N_
-from ..scan import DEFAULT_SAMPLES
+from ..i18n import N_, Text
+from ..scan import DEFAULT_SAMPLES, MAX_SAMPLES
 
 
 def add_parser(sub) -> None:
@@ -18,7 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument("videos", nargs="+", metavar="VIDEO", help=N_("video or photo files, or folders of them"))
     p.add_argument("--audio", help=N_("the speech the videos will be driven by (length check and estimate)"))
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
-                   help=N_("frames checked for faces per video (default: %(default)s)"))
+                   help=Text("frames checked for faces per video, 1 to {most} (default: {default})", most=MAX_SAMPLES,
+                             default=DEFAULT_SAMPLES))
     from ..backends import available
     p.add_argument("--backend", default="reuse", choices=available(),
                    help=N_("backend the estimate is for (default: %(default)s)"))
@@ -31,10 +32,9 @@ def main(args: argparse.Namespace) -> int:
     from ..batch import expand_videos
     from ..errors import InputError
     from ..media import probe_audio
-    from ..scan import format_table, scan_video
+    from ..scan import check_samples, format_table, scan_video
 
-    if args.samples < 1:   # 0 or less was read as 1 without a word
-        raise InputError("--samples must be at least 1 frame, got {samples}", samples=args.samples)
+    check_samples(args.samples)   # options first, before any work
     audio_duration = probe_audio(args.audio).duration if args.audio else None
     silent = None
     if args.audio:   # a silent speech leaves every mouth closed: each readable row says so

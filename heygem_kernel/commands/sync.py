@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..articulation import language_label
 from ..i18n import N_, Text, _, ljust
-from ..sync import MAX_SHIFT_S
+from ..sync import MAX_SHIFT_LIMIT_S, MAX_SHIFT_S, MIN_WINDOW_S
 
 LABEL_WIDTH = 13    # "correlation: " and its Chinese: the values start in one column
 
@@ -25,7 +25,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-plot", action="store_true", help=N_("do not write the plot"))
     p.add_argument("--json", action="store_true", help=N_("print the result as one JSON object"))
     p.add_argument("--max-shift", type=int, default=None,
-                   help=Text("largest offset searched, in frames either way (default: {seconds} s worth)", seconds=MAX_SHIFT_S))
+                   help=Text("largest offset searched, in frames either way (default: {seconds} s worth; at most "
+                             "{limit:g} s worth, and less on a clip too short to keep {window:g} s to correlate)",
+                             seconds=MAX_SHIFT_S, limit=MAX_SHIFT_LIMIT_S, window=MIN_WINDOW_S))
     p.add_argument("--detector", default="mediapipe", help=N_("landmark detector (default: %(default)s)"))
     p.add_argument("--cache-dir", help=N_("face-track cache, shared with heygem run, heygem batch and the panel "
                                        "(default: $HEYGEM_CACHE_DIR or ~/.cache/heygem)"))
