@@ -237,24 +237,47 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
         raise InputError("no Jupyter kernel named {kernel!r}; install one with `{executable} -m ipykernel "
                          "install --sys-prefix --name heygem` and pass --kernel heygem",
                          kernel=kernel, executable=sys.executable) from None
+    timed_out = _TimeoutSeen()   # nbclient's own "Timeout waiting ..." lines: our one line below says it
+    logging.getLogger("papermill").addFilter(timed_out)
     try:
+        # interrupt_on_timeout: the kernel stops its item as Ctrl-C does (partial output removed, the record
+        # says "run interrupted") and is then shut down idle; shut down busy, it printed a ZMQ traceback
         pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
                             progress_bar=False, log_output=False, stdout_file=_Console(sys.stdout),
                             stderr_file=_Console(sys.stderr),
                             start_timeout=KERNEL_START_TIMEOUT_S, cwd=None,   # nbclient takes whole seconds
-                            execution_timeout=None if timeout is None else max(1, math.ceil(timeout)))
-    except CellTimeoutError:   # --timeout: the items run in one cell, so it bounds the whole batch's work
+                            execution_timeout=None if timeout is None else max(1, math.ceil(timeout)),
+                            interrupt_on_timeout=True)
+    except (CellTimeoutError, pm.PapermillExecutionError) as exc:
+        # --timeout: the items run in one cell, so it bounds the whole batch's work
+        if isinstance(exc, pm.PapermillExecutionError) and not (timed_out.seen and exc.ename == "KeyboardInterrupt"):
+            raise _notebook_failed(exc, error_record, executed) from None
         raise HeyGemError("the batch stopped after --timeout {timeout} s; the finished items are kept: run the same "
                           "command again (with a longer --timeout) to go on", timeout=f"{timeout:g}") from None
     except DeadKernelError:   # killed (the OOM killer, kill -9) or crashed: the finished items are in the manifest
         raise HeyGemError("the batch's notebook kernel died (killed, or out of memory?); the finished items are "
                           "kept: run the same command again to go on from where it stopped") from None
-    except pm.PapermillExecutionError as exc:
-        if exc.ename in _heygem_error_names():  # bad input for the whole batch, e.g. the audio
-            raise _relayed(exc, error_record) from None
-        raise HeyGemError("the batch notebook failed in cell {exec_count}: {ename}: {evalue} "
-                          "(traceback in {executed})",
-                          exec_count=exc.exec_count, ename=exc.ename, evalue=exc.evalue, executed=executed) from None
+    finally:
+        logging.getLogger("papermill").removeFilter(timed_out)
+
+
+class _TimeoutSeen(logging.Filter):
+    """Drops nbclient's "Timeout waiting for execute reply" / "Interrupting kernel" log lines, noting them."""
+
+    seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith(("Timeout waiting for execute reply", "Interrupting kernel")):
+            self.seen = True
+            return False
+        return True
+
+
+def _notebook_failed(exc, error_record: Path | None, executed: Path) -> HeyGemError:
+    if exc.ename in _heygem_error_names():  # bad input for the whole batch, e.g. the audio
+        return _relayed(exc, error_record)
+    return HeyGemError("the batch notebook failed in cell {exec_count}: {ename}: {evalue} (traceback in {executed})",
+                       exec_count=exc.exec_count, ename=exc.ename, evalue=exc.evalue, executed=executed)
 
 
 
