@@ -129,6 +129,9 @@ def main(args: argparse.Namespace) -> int:
     if args.workers > cores and args.executor == "dask" and not args.scheduler:   # each worker is a process with its own models: 999 filled memory
         raise InputError("--workers must be at most {cores}, the cores of this machine (each item uses several "
                          "threads already), got {workers}", cores=cores, workers=args.workers)
+    for typed in args.videos or ():   # a mistyped path: one line now, as heygem run says it (a recorded
+        if not Path(typed).expanduser().exists():   # --from video that is gone stays one failed item)
+            raise InputError("no such video file: {path}", path=typed)
     videos = [str(v) for v in expand_videos(video_args)]
     if not videos:
         raise InputError("no videos found in {videos}", videos=" ".join(video_args))
