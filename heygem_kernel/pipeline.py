@@ -374,7 +374,8 @@ def analyse_inputs(job: Job) -> None:
     job.check_cancel()
     analysis = job.analysis
     if not np.any(analysis.track.valid):
-        raise NoFaceError("no face found in {video} ({n} frames checked)", video=job.video, n=n_src)
+        raise NoFaceError(N_("no face found in {video} ({n} frame checked)") if n_src == 1 else
+                          N_("no face found in {video} ({n} frames checked)"), video=job.video, n=n_src)
     LOG.info("analysis: face in %d/%d source frames%s", int(analysis.track.valid.sum()), n_src,
              f", {len(analysis.library)} mouths in the library" if analysis.library is not None else "")
     job.plan = _loop_plan(info, analysis, options, n_out, job.feats.envelope)
