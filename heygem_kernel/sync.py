@@ -119,6 +119,22 @@ MAX_NO_FACE = 0.5           # more than half the frames without a face: no estim
 CHANCE_K = 0.82
 CHANCE_K_OPEN_ONLY = 1.05   # the same without the width channel (95th percentiles 0.51..0.57)
 CHANCE_FLOOR = 0.15
+# Short windows: the fit was measured on 3.7..8.8 s and grows without bound below them (open-only it
+# passed 1 under a 1.1 s window: 1.17 at the shortest, 0.8 s; with width 4.1 for a 1-frame note),
+# while the measured 95th percentile stays below 1 (benchmarks/calibrate_chance.py: the four shared
+# clips cut into 0.8..4 s excerpts every 0.5 s, each paired with every 2 s cut of speech_en_60s, 1 s
+# cut of speech_zh_8s/speech_en_5s and the other clips' sound, ~1000-2800 pairings a length,
+# in-sample): 0.84 with the width channel and 0.96 open-only at the shortest window (0.8 s, the
+# default 31 lags; fewer lags on a clip under 2 s read lower: 0.48 / 0.61 at 1 s), where the fit says
+# 0.92 / 1.17; at 1.0 / 1.3 / 1.7 / 2.6 s windows 0.75 / 0.66 / 0.58 / 0.47 with width (fit 0.80 / 0.72
+# / 0.61 / 0.49). The level is the fit, capped by those shortest-window measurements.
+CHANCE_SHORT = 0.84
+CHANCE_SHORT_OPEN_ONLY = 0.96
+# Below this window the clip's own (in-sync) sound rarely beats chance, so a reading under it says the
+# clip is too short rather than that the mouth does not follow the speech (same measurement: own sound
+# above chance in 8-10 % of 0.8 s windows, about the 5 % unrelated speech reaches, 14-22 % at 1.0 s,
+# 20-31 % at 1.3 s, 32-48 % at 1.7 s, 43-57 % at 2.6 s).
+MIN_TELL_S = 1.2
 # Smallest face whose mouth the check reads: MIN_EYE_DISTANCE_PX between the outer eye corners
 # (FaceTrack.inter_ocular, median over the frames). Measured on real footage shrunk with ffmpeg
 # (area filter, crf 18; tests/test_small_face.py): the detrended mouth track against the
@@ -215,6 +231,11 @@ class SyncEstimate:
             return Text("low confidence: the face is too small to read the lips ({px:.0f} px between the eye "
                         "corners, {needed:.0f} needed); the offset is a guess", px=self.eye_distance_px,
                         needed=MIN_EYE_DISTANCE_PX)
+        if not self.reliable and self.window_frames < MIN_TELL_S * self.fps:
+            return Text("low confidence: too short to tell from chance ({seconds:.1f} s of the mouth compared, "
+                        "{needed:g} s needed; confidence {confidence:.2f}, chance level {chance:.2f}); the offset is "
+                        "a guess", seconds=self.window_frames / self.fps, needed=MIN_TELL_S,
+                        confidence=self.confidence, chance=self.chance)
         if not self.reliable:
             return Text("low confidence: the mouth does not clearly follow this speech (confidence "
                         "{confidence:.2f}, chance level {chance:.2f}); the offset is a guess",
@@ -299,10 +320,13 @@ def _curve(mouth: np.ndarray, speech: np.ndarray, shift: int) -> np.ndarray:
 
 
 def chance_confidence(window_frames: int, fps: float, *, with_width: bool = True) -> float:
-    """Confidence that unrelated speech reaches 5 % of the time over ``window_frames`` frames."""
-    seconds = max(window_frames / fps, 1e-3)
-    k = CHANCE_K if with_width else CHANCE_K_OPEN_ONLY
-    return max(CHANCE_FLOOR, k / math.sqrt(seconds))
+    """Confidence that unrelated speech reaches 5 % of the time over ``window_frames`` frames:
+    ``CHANCE_K / sqrt(seconds)``, within ``CHANCE_FLOOR`` .. ``CHANCE_SHORT`` (open-only: the
+    ``*_OPEN_ONLY`` pair), always below 1. A window under :data:`MIN_WINDOW_S` (no estimate) gets
+    the level of that shortest one."""
+    seconds = max(window_frames / fps, MIN_WINDOW_S)
+    k, top = (CHANCE_K, CHANCE_SHORT) if with_width else (CHANCE_K_OPEN_ONLY, CHANCE_SHORT_OPEN_ONLY)
+    return max(CHANCE_FLOOR, min(top, k / math.sqrt(seconds)))
 
 
 def max_shift_frames(fps: float) -> int:
