@@ -231,8 +231,10 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
     reading_s = est.offset_exact / fps
     result = SpeakerTiming(measured=not est.note, offset_frames=est.offset_exact, offset_ms=1000.0 * reading_s,
                            confidence=est.confidence, chance=est.chance, measured_on=where, speech_s=speech_s)
-    if not est.reliable:
-        return _with(result, note=est.verdict())
+    if not est.reliable:   # about the source's own sound, not the run's speech ("... follow this speech" misled)
+        return _with(result, note=est.verdict() if est.note or est.too_small else Text(
+            "the presenter's mouth does not clearly follow the video's own sound (confidence {confidence:.2f}, "
+            "chance level {chance:.2f})", confidence=est.confidence, chance=est.chance))
     if abs(reading_s) > MAX_READING_S:
         return _with(result, note=Text("the source reads {ms:+.0f} ms: its sound is out of step with its picture, "
                                        "not a speaker's timing", ms=1000.0 * reading_s))
