@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .i18n import Text
 from .loop_morph import focus_box, morph_frames, shrink
 
 LOOP_MODES = ("seamless", "pingpong")
@@ -222,6 +223,9 @@ class LoopPlan:
         segs = self.segments()
         record = {
             "mode": self.mode, "note": self.note, "n_out": len(self), "fps": self.fps,
+            # a note with numbers keeps its template and values: a batch report shows it in the reader's language
+            **({"note_i18n": {"template": self.note.msgid, "values": self.note.values}}
+               if isinstance(self.note, Text) and self.note.values else {}),
             "backward_steps": self.backward_steps(), "backward_fraction": round(self.backward_fraction(), 4),
             "segments": [{"out": [a, b], "src": [c, d], "start_s": round(a / self.fps, 3),
                           **({"held": True} if c == d and b > a else {})} for a, b, c, d in segs[:RECORD_SHOWN]],
@@ -290,7 +294,7 @@ def pingpong_plan(*, n_out: int, n_src: int, fps: float, note: str | None = None
 
 def still_plan(*, n_out: int, fps: float) -> LoopPlan:
     """A photo: every output frame shows frame 0."""
-    return _plan("still", np.zeros(n_out), fps=fps, note="a photo: nothing to loop, the one frame is repeated")
+    return _plan("still", np.zeros(n_out), fps=fps, note=Text("a photo: nothing to loop, the one frame is repeated"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,8 +326,8 @@ def plan_loop(*, n_out: int, fps: float, mode: str = "seamless", thumbs: np.ndar
         return pingpong_plan(n_out=n_out, n_src=n, fps=fps)
     if n < MIN_LOOP_S * fps:
         return pingpong_plan(n_out=n_out, n_src=n, fps=fps,
-                             note=f"footage of {n / fps:.1f} s is too short for seamless loops "
-                                  f"(needs {MIN_LOOP_S:g} s): ping-pong")
+                             note=Text("footage of {seconds:.1f} s is too short for seamless loops (needs "
+                                       "{needed:g} s): ping-pong", seconds=n / fps, needed=MIN_LOOP_S))
     if thumbs is None or len(thumbs) < n:
         raise ValueError(f"seamless loops need the descriptors of all {n} source frames")
     n = min(n, MAX_SEARCH_FRAMES)   # long footage: loop within its first MAX_SEARCH_FRAMES frames
@@ -343,7 +347,7 @@ def plan_loop(*, n_out: int, fps: float, mode: str = "seamless", thumbs: np.ndar
             if plan is not None and plan.backward_fraction() <= max(MAX_BACKWARD, 1.0 / min_seg):
                 return plan
     return pingpong_plan(n_out=n_out, n_src=n, fps=fps,
-                         note=f"no seamless join found in {n / fps:.1f} s of footage: ping-pong")
+                         note=Text("no seamless join found in {seconds:.1f} s of footage: ping-pong", seconds=n / fps))
 
 
 def _lower_face_cells(landmarks: np.ndarray | None, valid: np.ndarray | None, n: int) -> np.ndarray:

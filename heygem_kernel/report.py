@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import records
-from .errors import localized_error
-from .i18n import N_, _, seconds
+from .errors import localize_record, localized_error
+from .i18n import N_, _, gettext, seconds
 
 REPORT_HTML = "report.html"
 EXECUTED_NOTEBOOK = "batch.ipynb"
@@ -106,6 +106,8 @@ def preflight_table(items: Any):
 SUMMARY_COLUMNS = (N_("video"), N_("status"), N_("output"), N_("time"), N_("frames"), N_("no face"),
                    N_("mouth covered"), N_("sync offset"), N_("confidence"), N_("correlation"), N_("loop"), N_("error"))
 LOOP_SHOWN = 8    # source ranges and joins listed per item (the manifest has them all)
+LOOP_MODES = {"seamless": N_("seamless"), "pingpong": N_("ping-pong"), "trim": N_("trim"),   # extra.loop's mode
+              "still": N_("still")}
 
 
 def loop_text(loop: dict[str, Any] | None, *, short: bool = False) -> str:
@@ -115,17 +117,19 @@ def loop_text(loop: dict[str, Any] | None, *, short: bool = False) -> str:
         return ""
     joins = loop.get("joins") or []
     n_joins = loop.get("joins_total", len(joins))   # a long plan's record lists only its first joins
+    mode = _(LOOP_MODES.get(loop["mode"], loop["mode"]))
     if short:
-        return loop["mode"] + (", " + _("{n} joins", n=n_joins) if loop["mode"] == "seamless" else "")
+        return mode + (", " + _("{n} joins", n=n_joins) if loop["mode"] == "seamless" else "")
     segs = loop.get("segments") or []
     n_segs = loop.get("segments_total", len(segs))
     ranges = ", ".join(f"{s['src'][0]}-{s['src'][1]}" for s in segs[:LOOP_SHOWN]) + (" ..." if n_segs > LOOP_SHOWN else "")
     if joins:
         times = seconds(", ".join(f"{j['at_s']:.1f}" for j in joins[:LOOP_SHOWN])) + (" ..." if n_joins > LOOP_SHOWN else "")
-        text = _("{mode}: source frames {ranges}; joins at {times}", mode=loop["mode"], ranges=ranges, times=times)
+        text = _("{mode}: source frames {ranges}; joins at {times}", mode=mode, ranges=ranges, times=times)
     else:
-        text = _("{mode}: source frames {ranges}", mode=loop["mode"], ranges=ranges)
-    return text + (f" ({loop['note']})" if loop.get("note") else "")
+        text = _("{mode}: source frames {ranges}", mode=mode, ranges=ranges)
+    note = localize_record(loop.get("note_i18n"), None) or gettext(loop.get("note") or "")
+    return text + (f" ({note})" if note else "")
 
 
 def covered_text(entry: dict) -> str:
