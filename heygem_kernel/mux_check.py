@@ -104,8 +104,11 @@ def sound_offset(path: str | Path, *, speech: np.ndarray, sr: int) -> MuxCheck:
         return MuxCheck(float("nan"), 0.0, note="the file has no audio track")
     proc = decode_pcm(path, "-t", str(MAX_SPAN_S), "-ac", "1", sr=sr)
     sound = np.frombuffer(proc.stdout, dtype="<f4")
-    if proc.returncode != 0 or sound.size < sr:
+    if proc.returncode != 0:
         return MuxCheck(float("nan"), 0.0, note="the file's sound could not be decoded")
+    if sound.size < sr:   # decoded, but lag_of compares at least 1 s
+        return MuxCheck(float("nan"), 0.0, note=f"the file's sound is too short to place ({sound.size / sr:.2f} s, "
+                                                f"1 s needed)")
     reference = np.asarray(speech, np.float32)[:int(MAX_SPAN_S * sr)]
     lag, r = lag_of(sound, reference, sr=sr)
     if not r >= MIN_CORRELATION:
