@@ -37,8 +37,13 @@ SKIP_TICKS = 1.5             # a timestamp interval this many base ticks long sk
 MIN_SHARE, MIN_EVENTS = 0.04, 3
 # A capture repeats single pictures now and then (talking_524: runs of 1, once 2); a held picture
 # several frames long is not a capture's: a photo brought to life by a run keeps every frame of a
-# pause identical (runs of 3-68 frames). Only repeats in runs up to this long are counted.
+# pause identical (runs of 3-68 frames). Only repeats in runs up to this long are counted ...
 MAX_REPEAT_RUN = 2
+# ... unless most pictures are held: a low-rate source converted up (talking_590 through 5 fps and
+# back to 25: a new picture every 5th frame, 80 % repeats) changes at most every other frame, so the
+# median gap between new pictures is >= HELD_GAP frames; then every repeat counts. A talking photo
+# changes every frame while it speaks (median gap 1) and keeps its pauses uncounted.
+HELD_GAP = 2
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,18 @@ class Cadence:
     span_s: float = 0.0
 
     @property
+    def repeat_share(self) -> float:
+        """Fraction of the frames that repeat the previous picture (0..1)."""
+        return self.repeats / max(self.frames, 1)
+
+    @property
+    def picture_rate(self) -> float:
+        """Different pictures a second: the frames that are not repeats over the clip's length
+        (its timestamps' span and one tick); NaN without timestamps."""
+        seconds = self.span_s + self.tick_s
+        return (self.frames - self.repeats) / seconds if self.span_s > 0 and self.tick_s > 0 else float("nan")
+
+    @property
     def repeats_frames(self) -> bool:
         return self.repeats >= max(MIN_EVENTS, MIN_SHARE * self.frames)
 
@@ -63,11 +80,17 @@ class Cadence:
 
     def note(self) -> str:
         """One line for people when the cadence looks like a screen capture, else ""."""
+        if self.repeats_frames and np.isfinite(self.picture_rate):
+            return Text("the picture repeats the previous frame in {n} of {total} frames ({share:.0f} %): about "
+                        "{pictures:.1f} different pictures a second at {fps:.0f} fps; a screen capture or a "
+                        "frame-rate conversion, whose pictures are often shown late (~65 ms on the shared screen "
+                        "captures); not corrected", n=self.repeats, total=self.frames, share=100 * self.repeat_share,
+                        pictures=self.picture_rate, fps=self.frames / (self.span_s + self.tick_s))
         if self.repeats_frames:
-            return Text("the picture repeats the previous frame {n} times in {total} frames (about every "
-                        "{every:.0f}): a screen capture or a frame-rate conversion, whose pictures are often "
-                        "shown late (~65 ms on the shared screen captures); not corrected",
-                        n=self.repeats, total=self.frames, every=self.frames / max(self.repeats, 1))
+            return Text("the picture repeats the previous frame in {n} of {total} frames ({share:.0f} %): a screen "
+                        "capture or a frame-rate conversion, whose pictures are often shown late (~65 ms on the "
+                        "shared screen captures); not corrected", n=self.repeats, total=self.frames,
+                        share=100 * self.repeat_share)
         if self.skips_ticks:
             return Text("the timestamps skip a frame {n} times in {total} frames (about {fps:.0f} fps real): a "
                         "screen capture or dropped frames; captures often show their pictures late (~65 ms on the shared screen "
@@ -76,8 +99,11 @@ class Cadence:
         return ""
 
     def to_dict(self) -> dict:
+        rate = self.picture_rate
         return {"frames": self.frames, "repeats": self.repeats, "skips": self.skips,
-                "tick_s": round(self.tick_s, 5), "span_s": round(self.span_s, 4), "note": self.note()}
+                "tick_s": round(self.tick_s, 5), "span_s": round(self.span_s, 4),
+                "repeat_share": round(self.repeat_share, 4),
+                "picture_rate": round(rate, 3) if np.isfinite(rate) else None, "note": self.note()}
 
 
 def _timestamps(path: Path) -> np.ndarray:
@@ -119,6 +145,28 @@ def _face_changes(path: Path, box: tuple[int, int, int, int]) -> np.ndarray:
     return np.asarray(changes, np.float64)
 
 
+def _repeats(change: np.ndarray) -> np.ndarray:
+    """Which frame-to-frame changes [shape=(N-1,)] repeat the previous picture [bool]: below
+    REPEAT_RATIO of the typical change of a new picture. That typical change is the median of the
+    changes that are not repeats (found from the top: the 95th percentile first), since a clip whose
+    pictures are mostly held has a repeat, i.e. encoder noise, as its plain median."""
+    typical = float(np.percentile(change, 95))
+    for _ in range(5):
+        new = change >= REPEAT_RATIO * typical
+        if not new.any():
+            break
+        typical, before = float(np.median(change[new])), typical
+        if typical == before:
+            break
+    return change < REPEAT_RATIO * typical if typical > 0 else np.zeros(change.shape, bool)
+
+
+def _held(repeat: np.ndarray) -> bool:
+    """Most pictures are held: the median gap between new pictures is >= HELD_GAP frames."""
+    gaps = np.diff(np.flatnonzero(~repeat))
+    return bool(gaps.size) and float(np.median(gaps)) >= HELD_GAP
+
+
 def _short_repeats(repeat: np.ndarray) -> int:
     """Frames of ``repeat`` [bool, shape=(N,)] that lie in runs of at most MAX_REPEAT_RUN."""
     edges = np.diff(np.concatenate(([0], repeat.astype(np.int8), [0])))
@@ -143,8 +191,8 @@ def frame_cadence(video: str | Path, *, track) -> Cadence | None:
     change = _face_changes(video, (x0, y0, w, h))
     if change.shape[0] < 2:
         return None
-    typical = float(np.median(change))
-    repeats = _short_repeats(change < REPEAT_RATIO * typical) if typical > 0 else 0
+    repeat = _repeats(change)
+    repeats = int(repeat.sum()) if _held(repeat) else _short_repeats(repeat)
     times = _timestamps(video)
     skips, tick, span = 0, 0.0, 0.0
     if times.shape[0] >= 3:
