@@ -1145,6 +1145,41 @@ def _partial_path(path: Path) -> Path:
     return Path(name)
 
 
+_HELD_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP that arrive inside the block take effect at its end, where they are
+    raised again (the handlers in place before: KeyboardInterrupt, the CLI's stop, or the default).
+
+    For the few lines that start a child process and keep its handle: an interrupt raised inside
+    ``subprocess.Popen`` after the fork, or between its return and the assignment, leaves a child
+    that nobody kills (an encoder that then re-creates the partial file its writer has just removed).
+    Only the main thread gets Python's signal exceptions; elsewhere the block does nothing.
+    """
+    import signal
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    before = {}
+    for name in _HELD_SIGNALS:
+        signum = getattr(signal, name, None)
+        handler = None if signum is None else signal.getsignal(signum)
+        if handler is None or handler is signal.SIG_IGN:   # not set from Python, or ignored: left alone
+            continue
+        before[signum] = handler
+        signal.signal(signum, lambda number, _frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
+
+
 def mp4_complete(path: str | os.PathLike) -> bool:
     """Whether the MP4 (ISO BMFF) file at ``path`` is whole: its top-level boxes tile the file
     exactly and include the index (``moov``) and the media data (``mdat``).
@@ -1203,11 +1238,13 @@ class VideoWriter:
         self.frames_written = 0
         self._even_w, self._even_h = encoded_size(self.width, self.height)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.partial = _partial_path(self.path)
+        self.partial: Path | None = None
         self._proc: subprocess.Popen | None = None
         try:   # Ctrl-C / SIGTERM can land anywhere in here: no ffmpeg and no partial file outlive it
-            self._proc = subprocess.Popen(self._command(crf, preset), stdin=subprocess.PIPE,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
+            with signals_held():   # ... once both are known: a signal inside is raised at the block's end
+                self.partial = _partial_path(self.path)
+                self._proc = subprocess.Popen(self._command(crf, preset), stdin=subprocess.PIPE,
+                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0)
             self._stderr = _Stderr(self._proc.stderr)
             self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
             self._error: BaseException | None = None
@@ -1218,7 +1255,8 @@ class VideoWriter:
             if self._proc is not None:
                 self._proc.kill()
                 self._proc.wait()
-            self.partial.unlink(missing_ok=True)
+            if self.partial is not None:
+                self.partial.unlink(missing_ok=True)
             raise
 
     def _command(self, crf: int, preset: str) -> list[str]:

@@ -87,24 +87,84 @@ def test_the_cache_never_changes_the_result(tmp_path, clip_524):
     assert library(60, tmp_path / "long-first") == fresh        # cut from a 100-frame entry
 
 
+def test_a_signal_while_the_encoder_starts_leaves_no_encoder_and_no_partial_file(tmp_path, speech_5s, monkeypatch):
+    """Ctrl-C (or the CLI's SIGTERM) delivered inside ``subprocess.Popen``, after the fork, or just
+    after it returns, before the writer keeps the handle: the writer removed its partial file but
+    nobody killed the ffmpeg it had started, which then wrote that file again and left it. The
+    signal is raised here at that very moment (the real ffmpeg, the real file)."""
+    import signal
+    real_popen, started = subprocess.Popen, []
+
+    def popen_then_interrupt(cmd, *args, **kwargs):
+        proc = real_popen(cmd, *args, **kwargs)
+        if "+faststart" in cmd:                  # the encoder (not the ffprobe of the sound before it)
+            started.append(proc)
+            signal.raise_signal(signal.SIGINT)  # the handler runs here, before the caller's assignment
+        return proc
+
+    monkeypatch.setattr(media.subprocess, "Popen", popen_then_interrupt)
+    try:
+        media.VideoWriter(tmp_path / "out.mp4", width=64, height=64, fps=25, audio=speech_5s, duration=1.0)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the interrupt was lost")
+    monkeypatch.undo()
+    (encoder,) = started
+    try:
+        assert encoder.poll() is not None, "the encoder was left running"
+    finally:
+        encoder.kill()
+        encoder.communicate(timeout=60)      # an encoder left running writes its file when its input ends
+    assert list(tmp_path.iterdir()) == []
+
+
 def _start_run(out, runs, audio, video):
     import sys
     return subprocess.Popen([sys.executable, "-m", "heygem_kernel", "run", "--audio", str(audio), "--video",
                              str(video), "--out", str(out), "--runs-root", str(runs), "--no-cache", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)      # its own process group: its children can be found
+
+
+# Waits are generous: a run on a loaded machine (load 12 on 2 cores) is several times slower, and
+# a wait that is not needed costs nothing.
+WAIT_S = 600
 
 
 def _wait_for_partial(folder, proc, exclude=()):
     """The encoder's temporary output file once it exists (it is there from the render's start),
     or None if the run ended first."""
     import time
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline and proc.poll() is None:
         found = [p for p in folder.glob(".out.partial*") if p not in exclude]
         if found:
             return found[0]
         time.sleep(0.02)
     return None
+
+
+def _wait_for_group(pgid: int) -> list[str]:
+    """Wait until no live process is left in process group ``pgid``; what is still there after
+    WAIT_S (command lines). kill -9 of a run stops only its Python process: the ffmpeg it had just
+    started runs on, and on a loaded machine one that starts late opens (re-creates) its output
+    file after the next run has swept it."""
+    import time
+    from pathlib import Path
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        left = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if fields[0] != "Z" and int(fields[2]) == pgid:       # state, ppid, pgrp
+                    left.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200])
+            except (OSError, IndexError, ValueError):
+                continue
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
 
 
 def test_sigterm_cleans_up_like_ctrl_c_and_a_sigkilled_runs_partial_output_is_swept(tmp_path, speech_zh, clip_590):
@@ -119,6 +179,7 @@ def test_sigterm_cleans_up_like_ctrl_c_and_a_sigkilled_runs_partial_output_is_sw
     assert left is not None, killed.communicate()
     killed.kill()
     killed.wait()
+    assert _wait_for_group(killed.pid) == []                 # its ffmpeg children have ended too
     assert left.exists()                                     # what kill -9 leaves
 
     proc = _start_run(out, runs, speech_zh, clip_590)
@@ -126,9 +187,10 @@ def test_sigterm_cleans_up_like_ctrl_c_and_a_sigkilled_runs_partial_output_is_sw
     assert not left.exists()                                 # swept by the next run writing there
     assert mine is not None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=WAIT_S)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "heygem: interrupted", err
+    assert _wait_for_group(proc.pid) == []                   # no encoder left to write a file later
     assert list(outdir.iterdir()) == []                      # no output, no partial file
     assert [p for p in runs.rglob("*") if p.name.startswith(records.SPOOL_PREFIX)] == []   # both runs'
     logs = sorted(runs.glob("*/run.log"))
