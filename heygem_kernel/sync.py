@@ -126,14 +126,14 @@ CHANCE_FLOOR = 0.15
 # cut of speech_zh_8s/speech_en_5s and the other clips' sound, ~1000-2800 pairings a length,
 # in-sample): 0.84 with the width channel and 0.96 open-only at the shortest window (0.8 s, the
 # default 31 lags; fewer lags on a clip under 2 s read lower: 0.48 / 0.61 at 1 s), where the fit says
-# 0.92 / 1.17; at 1.0 / 1.3 / 1.7 / 2.6 s windows 0.75 / 0.66 / 0.58 / 0.47 with width (fit 0.80 / 0.72
+# 0.92 / 1.17; at 1.0 / 1.3 / 1.8 / 2.8 s windows 0.75 / 0.66 / 0.58 / 0.47 with width (fit 0.80 / 0.72
 # / 0.61 / 0.49). The level is the fit, capped by those shortest-window measurements.
 CHANCE_SHORT = 0.84
 CHANCE_SHORT_OPEN_ONLY = 0.96
 # Below this window the clip's own (in-sync) sound rarely beats chance, so a reading under it says the
 # clip is too short rather than that the mouth does not follow the speech (same measurement: own sound
 # above chance in 8-10 % of 0.8 s windows, about the 5 % unrelated speech reaches, 14-22 % at 1.0 s,
-# 20-31 % at 1.3 s, 32-48 % at 1.7 s, 43-57 % at 2.6 s).
+# 20-31 % at 1.3 s, 32-48 % at 1.8 s, 43-57 % at 2.8 s).
 MIN_TELL_S = 1.2
 # Smallest face whose mouth the check reads: MIN_EYE_DISTANCE_PX between the outer eye corners
 # (FaceTrack.inter_ocular, median over the frames). Measured on real footage shrunk with ffmpeg
