@@ -324,6 +324,12 @@ def probe(job: Job) -> None:
         LOG.warning("%s", Text("{option} is the frame rate of a photo's output: {name} is a video and keeps its "
                                "own ({fps:.3f} fps); ignored", option=option_label("still_fps"),
                                name=job.video.name, fps=info.fps))
+    asked = job.options.out_height
+    if asked and asked % 2 and asked != info.height:   # it was rounded down in silence
+        width, height = output_size(info, job.options)
+        LOG.warning("%s", Text("{option} {asked}: H.264 (yuv420p) needs an even height, so the output is "
+                               "{width}x{height}", option=option_label("out_height"), asked=asked, width=width,
+                               height=height))
     LOG.info("video: %dx%d, %.3f fps%s, %d frames%s", info.width, info.height, info.fps,
              " (variable rate, resampled)" if info.is_vfr else "", info.n_frames,
              " (photo)" if info.is_image else "")
