@@ -181,11 +181,12 @@ def figures_html(data: dict[str, Any]) -> str:
                             ("sync_correlation", N_("mouth/speech correlation"), "{:.2f}"),
                             ("frames_no_face", N_("frames without a face"), "{}"),
                             ("frames_mouth_covered", N_("frames with the mouth covered (untouched)"), "{}"),
-                            ("duration", N_("duration"), "{:.2f} s"), ("fps", N_("fps"), "{:.3g}"),
+                            ("duration", N_("duration"), lambda s: i18n.seconds(s, ".2f")),   # 秒 in Chinese
+                            ("fps", N_("fps"), "{:.3f}"),   # as heygem run says it: 29.970, not "30"
                             ("backend", N_("backend"), "{}")):
         if data.get(key) is not None and not any(r[0] == _(label) for r in rows):
             try:
-                rows.append((_(label), fmt.format(data[key])))
+                rows.append((_(label), fmt(data[key]) if callable(fmt) else fmt.format(data[key])))
             except (TypeError, ValueError):
                 rows.append((_(label), str(data[key])))
     if data.get("width") and data.get("height"):
