@@ -52,7 +52,8 @@ def _report(progress: Progress | None, stage: str, done: int, total: int) -> Non
 def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_library: bool = True,
             cache_dir: str | Path | None = None, progress: Progress | None = None,
             cancel: threading.Event | None = None, account: media.Account | None = None,
-            spool: media.FrameSpool | None = None, thumbs_needed: bool = True) -> Analysis:
+            spool: media.FrameSpool | None = None, thumbs_needed: bool = True,
+            covered_warning: bool = True) -> Analysis:
     """Track the face over source frames [0, n_frames) and gather the person's mouths.
 
     Cached by the video's content hash and the options that change the result, so a second
@@ -63,6 +64,7 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     no face detection). ``spool`` (empty) receives every frame decoded here, so the render can
     read them back instead of decoding the video a second time.
 
+    ``covered_warning``: log the frames whose mouth is covered, as a run passes them through.
     ``thumbs_needed``: also the loop thumbnails (only a run whose speech outlasts the footage
     plans loops; a 1080p thumbnail costs ~1.7 ms of CPU per frame). Frames analysed without
     them are cached without them; a later run that needs them decodes those frames again
@@ -113,7 +115,7 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     track = landmarks.FaceTrack(landmarks=smooth, valid=valid, width=info.width, height=info.height,
                                 fps=info.fps)
     covered = occlusion.covered_frames(mouth_grids, lip_contrast, valid, fps=info.fps)
-    if covered.any():
+    if covered.any() and covered_warning:   # a run's words (heygem sync says its own)
         LOG.warning("mouth covered (hand, microphone...) in %d frame(s) at %s: passed through untouched",
                     int(covered.sum()), ", ".join(f"{a / info.fps:.2f}-{(b + 1) / info.fps:.2f} s"
                                                   for a, b in occlusion.spans(covered)))

@@ -72,6 +72,7 @@ same frames and the curve has no edge bias.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,6 +82,8 @@ import numpy as np
 
 from .errors import InputError, MediaError
 from .i18n import N_, Text
+
+LOG = logging.getLogger("heygem")
 
 MAX_SHIFT_S = 0.6           # s searched either way (15 frames at 25 fps): beyond any usable clip
 # Most a caller (heygem sync --max-shift) may search either way: whole seconds of offset are a
@@ -657,7 +660,13 @@ def cached_track(info, *, detector: str = "mediapipe", cache_dir: str | Path):
     from .options import RunOptions
     from .analysis import analyse
     analysis = analyse(info, options=RunOptions(detector=detector), n_frames=info.n_frames, want_library=True,
-                       cache_dir=cache_dir, thumbs_needed=False)   # no loop planned here
+                       cache_dir=cache_dir, thumbs_needed=False, covered_warning=False)   # no loop planned here
+    if analysis.covered.any():   # not "passed through untouched": nothing is rendered here
+        from .occlusion import spans
+        LOG.warning("%s", Text("the mouth is covered (hand, microphone...) in {n} frame(s) at {spans}: the landmarks "
+                               "there are a guess, so the reading may be off", n=int(analysis.covered.sum()),
+                               spans=", ".join(f"{a / info.fps:.2f}-{(b + 1) / info.fps:.2f} s"
+                                               for a, b in spans(analysis.covered))))
     valid = ~np.isnan(analysis.raw[:, 0, 0])
     if not valid.any():
         raise NoFaceError("{path}: no face found in any of its {total} frames", path=info.path, total=len(valid))
