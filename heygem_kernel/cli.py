@@ -146,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    """The sub-command's own parser (``heygem run``), else ``parser``."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if command in getattr(action, "choices", {}):
+            return action.choices[command]
+    return parser
+
+
 _INTERRUPTED = threading.Event()   # set by Ctrl-C / SIGTERM / SIGHUP: child processes' stderr is dropped
 
 
@@ -225,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(AttributeError, ValueError):
             sys.stdout.reconfigure(errors="backslashreplace")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:   # name the command's -h, which lists its options (heygem -h lists only the commands)
+        _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = list(sys.argv[1:] if argv is None else argv)   # what was typed (`run --from` reads it)
     # A command module may show less on the console (``CONSOLE_LEVEL``: `heygem run` shows its
     # progress bars, warnings and one result or error line; its run.log has every line).

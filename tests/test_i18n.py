@@ -233,8 +233,11 @@ def test_panel_in_chinese(tmp_path, clip_524):
 # (arguments, the English line, the Chinese line): argparse's own usage errors in the user's language
 USAGE = [
     (["run", "--audio", "a.wav", "--video", "v.mp4", "--bogus"],
-     "heygem: error: unrecognized arguments: --bogus (see heygem -h)",
-     "heygem：错误：无法识别的参数：--bogus（参见 heygem -h）"),
+     "heygem run: error: unrecognized arguments: --bogus (see heygem run -h)",   # whose -h lists the options
+     "heygem run：错误：无法识别的参数：--bogus（参见 heygem run -h）"),
+    (["sync", "v.mp4", "--audo", "a.wav"],   # a misspelt option: before, "see heygem -h", which lists none
+     "heygem sync: error: unrecognized arguments: --audo a.wav (see heygem sync -h)",
+     "heygem sync：错误：无法识别的参数：--audo a.wav（参见 heygem sync -h）"),
     (["run", "--audio", "a.wav"],
      "heygem run: error: the following arguments are required: --video (see heygem run -h)",
      "heygem run：错误：缺少必需的参数：--video（参见 heygem run -h）"),
