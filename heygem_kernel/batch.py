@@ -105,6 +105,12 @@ def expand_videos(videos: str | os.PathLike | Sequence[str | os.PathLike]) -> li
                 LOG.warning("%s", _("{folder}: {n} file(s) skipped, not a video or photo by their extension: {names}",
                                     folder=path, n=len(skipped), names=", ".join(skipped[:SKIPPED_NAMES_SHOWN])
                                     + (", ..." if len(skipped) > SKIPPED_NAMES_SHOWN else "")))
+            folders = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+            if folders:   # videos/2024/*.mp4: not searched, and not in silence either
+                from .i18n import _
+                LOG.warning("%s", _("{folder}: {n} sub-folder(s) not searched (give them as well): {names}",
+                                    folder=path, n=len(folders), names=", ".join(folders[:SKIPPED_NAMES_SHOWN])
+                                    + (", ..." if len(folders) > SKIPPED_NAMES_SHOWN else "")))
         else:
             found.append(path)
     unique: dict[Path, Path] = {}

@@ -42,8 +42,11 @@ def main(args: argparse.Namespace) -> int:
         wav = load_audio(args.audio)
         silent = silence_note(wav, name=Path(args.audio).name)
         audio_duration = wav.shape[0] / SAMPLE_RATE   # what a run plays: a VBR .mp3's header-less length is a guess
+    videos = expand_videos(args.videos)
+    if not videos:   # a folder of sub-folders: an empty table and exit 0 said nothing was wrong
+        raise InputError("no videos found in {videos}", videos=" ".join(args.videos))
     reports = [scan_video(v, audio_duration=audio_duration, samples=args.samples, detector=args.detector,
-                          backend=args.backend) for v in expand_videos(args.videos)]
+                          backend=args.backend) for v in videos]
     if silent is not None:
         reports = [dataclasses.replace(r, problems=(*r.problems, silent)) if r.readable else r for r in reports]
     if args.json:
