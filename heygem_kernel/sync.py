@@ -258,12 +258,14 @@ class SyncEstimate:
         return line
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (plain floats, the curve as a list, plus ``verdict`` and ``reliable``)."""
+        """JSON-ready dict (plain floats, the curve as a list, plus ``verdict`` and ``reliable``;
+        ``in_sync`` is null when the reading is not reliable: a guess is neither in sync nor out)."""
         return {
             "offset_frames": int(self.offset_frames), "offset_ms": round(float(self.offset_ms), 1),
             "offset_exact": round(float(self.offset_exact), 3),
             "confidence": round(float(self.confidence), 4), "correlation": round(float(self.correlation), 4),
-            "chance": round(float(self.chance), 4), "reliable": self.reliable, "in_sync": self.in_sync,
+            "chance": round(float(self.chance), 4), "reliable": self.reliable,
+            "in_sync": self.in_sync if self.reliable else None,
             "method": self.method,
             "verdict": self.verdict(), "fps": float(self.fps), "max_shift": int(self.max_shift),
             "window_frames": int(self.window_frames), "note": self.note,
