@@ -159,6 +159,8 @@ def main(args: argparse.Namespace) -> int:
         LOG.warning("%s", _("--scheduler applies to --executor dask: ignored; running the items here"))
     if executor == "dask" and args.scheduler:   # unreachable: one line in seconds, before the notebook starts
         check_scheduler(args.scheduler)
+    check_notebook(Path(args.notebook))   # before the run folder is made
+    make_folder(run_dir)   # a file in the way: one line, not first a warning that its manifest is unreadable
     _refuse_another_speech(run_dir, audio)
     lock = lock_run_dir(run_dir)  # held until this process ends (a kill -9 releases it too) ...
     os.environ[ENV_LOCK_HELD] = str(run_dir)   # ... for the notebook's kernel too (our child)
@@ -202,6 +204,19 @@ def main(args: argparse.Namespace) -> int:
     return 1 if failed or not items else 0
 
 
+def check_notebook(notebook: Path) -> None:
+    """InputError unless ``notebook`` is a Jupyter notebook (a --notebook naming another file was
+    "internal error: UnicodeDecodeError")."""
+    if not notebook.is_file():
+        raise InputError("batch notebook not found: {notebook}", notebook=notebook)
+    try:
+        import nbformat
+        nbformat.read(str(notebook), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - nbformat raises JSON, Unicode and validation errors alike
+        raise InputError("{notebook} is not a Jupyter notebook ({reason})", notebook=notebook,
+                         reason=" ".join(str(exc).split())[:200] or type(exc).__name__) from None
+
+
 def _refuse_another_speech(run_dir: Path, audio: Path) -> None:
     """A batch folder holding finished videos of another speech is not written over: a command from
     the shell's history with a new --audio replaced every earlier output in silence."""
@@ -232,8 +247,7 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    if not notebook.is_file():
-        raise InputError("batch notebook not found: {notebook}", notebook=notebook)
+    check_notebook(notebook)
     try:
         KernelSpecManager().get_kernel_spec(kernel)
     except NoSuchKernel:
