@@ -367,7 +367,9 @@ def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> Vid
         # fewer or more frames than the rate says: a variable rate, or a duration that is not the
         # frames' own: a container's is its longest stream's (a longer sound track), and a file cut
         # short (Matroska has no frame count for the check above) keeps the length it was written for
-        span = _packet_span(p)
+        span, kept = _packet_facts(p)
+        if 0 < kept < packets:   # an edit list's pre-roll (a stream-copy cut, ffmpeg -ss -c copy): never shown
+            packets = kept
         if own and 0 < span < 0.9 * own:
             raise MediaError("{path} is truncated: decoded {duration:.2f} s of the {declared:.2f} s its header "
                              "declares", path=p, duration=span, declared=own)
@@ -392,20 +394,26 @@ def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> Vid
 
 def _packet_span(p: Path, stream: str = "v:0") -> float:
     """Seconds from the first packet's start to the last one's end of ``stream`` (0.0 if unreadable)."""
+    return _packet_facts(p, stream)[0]
+
+
+def _packet_facts(p: Path, stream: str = "v:0") -> tuple[float, int]:
+    """(:func:`_packet_span`, packets shown) of ``stream``: packets an edit list marks discarded
+    (flag D: the pre-roll before a stream-copy cut's first keyframe) count for neither."""
     try:
         out = subprocess.run([ffprobe_exe(), "-v", "error", "-select_streams", stream, "-show_entries",
-                              "packet=pts_time,duration_time", "-of", "csv=p=0", _ff_path(p)], capture_output=True,
-                             text=True, timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL).stdout
+                              "packet=pts_time,duration_time,flags", "-of", "csv=p=0", _ff_path(p)],
+                             capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL).stdout
     except subprocess.TimeoutExpired:
-        return 0.0
+        return 0.0, 0
     packets = [(_float(f[0], np.nan), _float(f[1], np.nan)) for f in (line.split(",") for line in out.split())
-               if len(f) >= 2]
+               if len(f) >= 2 and "D" not in (f[2] if len(f) > 2 else "")]
     times = np.asarray([t for t, _ in packets if np.isfinite(t)], np.float64)
     if times.shape[0] < 2:
-        return 0.0
+        return 0.0, len(packets)
     last = max((pk for pk in packets if np.isfinite(pk[0])), key=lambda pk: pk[0])
     step = last[1] if last[1] > 0 else float(np.median(np.diff(np.sort(times))))
-    return float(last[0] - times.min() + step)
+    return float(last[0] - times.min() + step), len(packets)
 
 
 def _colour_facts(video: dict[str, Any], streams: list[dict[str, Any]]) -> dict[str, Any]:
