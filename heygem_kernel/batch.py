@@ -95,6 +95,8 @@ def expand_videos(videos: str | os.PathLike | Sequence[str | os.PathLike]) -> li
             videos = [text] if text else []
     found: list[Path] = []
     for entry in videos:
+        from .media import refuse_web_address
+        refuse_web_address(entry)
         path = Path(str(entry)).expanduser()
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))

@@ -104,7 +104,16 @@ def _ff_path(path: Path) -> str:
     return "file:" + str(Path(path).absolute())
 
 
+def refuse_web_address(path: str | os.PathLike) -> None:
+    """InputError for ``https://...`` and the like, named as given (``Path()`` would collapse its
+    "//" into "no such file: https:/..."): the engine reads local files only."""
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", str(path)):
+        raise InputError("{path} is a web address: heygem reads files on this machine only; download it first",
+                         path=str(path))
+
+
 def _check_file(path: str | os.PathLike) -> Path:
+    refuse_web_address(path)
     p = Path(path).expanduser()
     if not p.exists():
         raise InputError("no such file: {path}", path=p)

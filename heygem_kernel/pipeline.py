@@ -122,8 +122,10 @@ _MISSING = {"audio": (N_("no such audio file: {path}"), N_("{path} is a folder, 
 
 def _check_inputs(audio: str | Path, video: str | Path) -> tuple[Path, Path]:
     # /dev/stdin (`< speech.wav`), /proc/self/fd/N name this process's files: ffmpeg, a child, opens the file itself
+    for given in (audio, video):
+        media.refuse_web_address(given)
     audio, video = (Path(os.path.realpath(p)) if str(p).startswith(("/dev/", "/proc/"))
-                    and os.path.isfile(os.path.realpath(p)) else Path(p) for p in (audio, video))
+                    and os.path.isfile(os.path.realpath(p)) else Path(p).expanduser() for p in (audio, video))
     for kind, path in (("audio", audio), ("video", video)):
         missing, folder = _MISSING[kind]
         if not path.exists():
@@ -234,7 +236,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     warnings = backends.check_options(options)       # a missing --checkpoint: one line; unused ones: a warning
     audio, video = _check_inputs(audio, video)
     if out is not None:
-        out = _check_output(Path(out), audio, video)
+        out = _check_output(Path(out).expanduser(), audio, video)   # "~/x.mp4" from a notebook or quoted
         records.make_folder(out.parent)   # read-only: one line, before a run folder is made
     # a file in the way: one line now, not an internal error after the face analysis
     cache_dir = cache.usable_dir(cache_dir, fallback=Path(runs_root) / ".cache", use_cache=options.use_cache)

@@ -701,6 +701,9 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
     from .articulation import normalise_language
 
     language = normalise_language(language)
+    for given in (video, audio):   # before Path() makes "https://..." "https:/..."
+        if given is not None:
+            media.refuse_web_address(given)
     video = Path(video)
     try:
         info = media.probe_video(video)

@@ -114,6 +114,8 @@ def main(args: argparse.Namespace) -> int:
     else:
         audio_arg, video_args, options = args.audio, list(args.videos), options_from_args(args).to_dict()
     run_dir = Path(args.run_dir).expanduser().absolute()
+    from ..media import refuse_web_address
+    refuse_web_address(audio_arg)
     audio = Path(audio_arg).expanduser().absolute()
     if not audio.is_file():
         raise InputError("no such audio file: {audio}", audio=audio)
@@ -130,7 +132,8 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("--workers must be at most {cores}, the cores of this machine (each item uses several "
                          "threads already), got {workers}", cores=cores, workers=args.workers)
     for typed in args.videos or ():   # a mistyped path: one line now, as heygem run says it (a recorded
-        if not Path(typed).expanduser().exists():   # --from video that is gone stays one failed item)
+        refuse_web_address(typed)     # --from video that is gone stays one failed item)
+        if not Path(typed).expanduser().exists():
             raise InputError("no such video file: {path}", path=typed)
     videos = [str(v) for v in expand_videos(video_args)]
     if not videos:
