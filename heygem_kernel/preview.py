@@ -39,9 +39,13 @@ PREVIEW_ANALYSIS_S = 6.0   # s; uncached long footage: the preview's mouth libra
 
 class PreviewImage(np.ndarray):
     """The preview's frame: an ordinary [shape=(H, W, 3)] uint8 BGR array, with ``note``: one
-    user-facing line when it differs from the run's frame (approximate mouth), else ""."""
+    user-facing line when it differs from the run's frame (approximate mouth), else "";
+    ``index``: the output frame it is (a ``frame_index`` past the end shows the last one) of
+    ``n_frames`` the output has."""
 
     note: str = ""
+    index: int = 0
+    n_frames: int = 0
 
 
 def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions | None = None,
@@ -93,7 +97,7 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
 
     lm = _landmarks(plan, analysis, t)
     if lm is None:
-        return _image(frame, "")
+        return _image(frame, "", index=t, n_frames=n_out)
     backend.prepare(backends.JobContext(audio=feats, track=analysis.track, library=analysis.library,
                                         width=info.width, height=info.height, options=options,
                                         cache_dir=cache_dir))
@@ -110,12 +114,12 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
         shape = compositing.mask_geometry(lm, scale=options.mask_scale).outline()
         cv2.polylines(out, [np.round(shape).astype(np.int32)], True, (0, 255, 0), max(1, info.width // 400),
                       cv2.LINE_AA)
-    return _image(out, note)
+    return _image(out, note, index=t, n_frames=n_out)
 
 
-def _image(frame: np.ndarray, note: str) -> PreviewImage:
+def _image(frame: np.ndarray, note: str, *, index: int, n_frames: int) -> PreviewImage:
     image = frame.view(PreviewImage)
-    image.note = note
+    image.note, image.index, image.n_frames = note, index, n_frames
     return image
 
 

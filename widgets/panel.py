@@ -460,7 +460,12 @@ class Workbench:
             frame = fn(audio, video, options=options, frame_index=index, **kwargs)
             self.preview_image.value = png_bytes(frame)
             self.preview_image.layout.display = "block"
-            said = _('frame {index} of {name}', index=index, name=video.name)
+            shown_index = getattr(frame, "index", index)   # a frame past the output's end shows its last
+            said = (_('frame {index} of {name}', index=index, name=video.name) if shown_index == index else
+                    _("frame {index} of {name} (its last: the output has {n} frames)", index=shown_index,
+                      name=video.name, n=getattr(frame, "n_frames", shown_index + 1)))
+            if shown_index != index:
+                self.frame_index.value = shown_index
             note = getattr(frame, "note", "")   # the engine's preview says when it differs from the run's frame
             self.preview_msg.value = f"<small>{html.escape(said)}</small>" + (
                 f"<br><small style='color:{COLOURS['warn']}'>{html.escape(note)}</small>" if note else "")
