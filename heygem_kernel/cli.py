@@ -44,6 +44,8 @@ USAGE_ERRORS = [(re.compile(pattern), msgid) for pattern, msgid in (
      N_("argument {arg}: ignored explicit argument {value}")),
     (r"ambiguous option: (?P<option>\S+) could match (?P<matches>.+)",
      N_("ambiguous option: {option} could match {matches}")),
+    (r"argument (?P<arg>\S+): not allowed with argument (?P<other>\S+)",
+     N_("argument {arg}: not allowed with argument {other}")),
 )]
 
 

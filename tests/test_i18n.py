@@ -235,6 +235,9 @@ USAGE = [
     (["run", "--audio", "a.wav", "--video", "v.mp4", "--bogus"],
      "heygem run: error: unrecognized arguments: --bogus (see heygem run -h)",   # whose -h lists the options
      "heygem run：错误：无法识别的参数：--bogus（参见 heygem run -h）"),
+    (["sync", "v.mp4", "--plot", "p.png", "--no-plot"],   # before: no plot and no word about --plot
+     "heygem sync: error: argument --no-plot: not allowed with argument --plot (see heygem sync -h)",
+     "heygem sync：错误：参数 --no-plot：不能与参数 --plot 同时使用（参见 heygem sync -h）"),
     (["sync", "v.mp4", "--audo", "a.wav"],   # a misspelt option: before, "see heygem -h", which lists none
      "heygem sync: error: unrecognized arguments: --audo a.wav (see heygem sync -h)",
      "heygem sync：错误：无法识别的参数：--audo a.wav（参见 heygem sync -h）"),

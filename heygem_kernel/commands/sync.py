@@ -20,9 +20,10 @@ def add_parser(sub) -> None:
                     "Positive offsets mean the video lags the audio (the mouth moves after the sound)."))
     p.add_argument("video", help=N_("video to check (a source clip or a lip-sync output)"))
     p.add_argument("--audio", help=N_("speech to check against (default: the video's own audio track)"))
-    p.add_argument("--plot", help=N_("mouth-track + sync-curve PNG to write (default: <video stem>_sync.png "
-                                  "in the current folder)"))
-    p.add_argument("--no-plot", action="store_true", help=N_("do not write the plot"))
+    plot = p.add_mutually_exclusive_group()   # --plot X --no-plot wrote nothing, in silence
+    plot.add_argument("--plot", help=N_("mouth-track + sync-curve PNG to write (default: <video stem>_sync.png "
+                                     "in the current folder)"))
+    plot.add_argument("--no-plot", action="store_true", help=N_("do not write the plot"))
     p.add_argument("--json", action="store_true", help=N_("print the result as one JSON object"))
     p.add_argument("--max-shift", type=int, default=None,
                    help=Text("largest offset searched, in frames either way (default: {seconds} s worth; at most "
