@@ -128,7 +128,7 @@ def loop_text(loop: dict[str, Any] | None, *, short: bool = False) -> str:
         text = _("{mode}: source frames {ranges}; joins at {times}", mode=mode, ranges=ranges, times=times)
     else:
         text = _("{mode}: source frames {ranges}", mode=mode, ranges=ranges)
-    note = localize_record(loop.get("note_i18n"), None) or gettext(loop.get("note") or "")
+    note = localize_record(loop.get("note_i18n"), None) or (gettext(loop["note"]) if loop.get("note") else "")
     return text + (f" ({note})" if note else "")
 
 

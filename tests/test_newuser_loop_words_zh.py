@@ -45,3 +45,10 @@ def test_photo_and_short_clip_loop_words_in_chinese(tmp_path, photo_524, clip_52
     assert short_zh == "往返播放"
     assert long_zh.startswith("往返播放：源帧 0-24, ") and long_zh.endswith(
         "(素材只有 1.0 秒，太短，无法无缝循环（需要 1.2 秒）：改为往返播放)"), long_zh
+
+
+def test_a_plan_without_a_note_gets_none_in_chinese():
+    """A seamless plan has no note: gettext("") is the catalogue's header, never to be shown."""
+    loop = {"mode": "seamless", "note": None, "segments": [{"src": [0, 72]}, {"src": [42, 118]}],
+            "joins": [{"at_s": 2.8}], "joins_total": 1}
+    assert in_zh(loop) == ("无缝循环, 1 处衔接", "无缝循环：源帧 0-72, 42-118；衔接于 2.8 秒")
