@@ -323,7 +323,7 @@ def table_rows(reports: list[ScanReport | dict[str, Any]]) -> list[list[str]]:
             _("yes") if r.get("ok") else _("NO"),
             f"{r['width']}x{r['height']}" if r.get("readable") else "",
             fps,
-            seconds(r["duration"]) if r.get("readable") else "",
+            ("-" if r.get("is_image") else seconds(r["duration"])) if r.get("readable") else "",   # a photo: no length
             f"{sum(1 for f in faces if f > 0)}/{len(faces)}"
             + (_(", max {n}", n=max(faces)) if faces and max(faces) > 1 else "") if r.get("readable") else "",
             _(r["length"]) if r.get("length") else "",
