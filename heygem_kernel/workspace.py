@@ -50,6 +50,10 @@ class Workspace:
     media_dirs: tuple[Path, ...] = field(default_factory=tuple)
     restrict_picks: bool = False        # served off loopback: no reading arbitrary files by path
 
+    def __post_init__(self) -> None:   # Workspace(root="~/heygem") from a notebook: "str / str" TypeError
+        object.__setattr__(self, "root", Path(self.root).expanduser())
+        object.__setattr__(self, "media_dirs", tuple(Path(d).expanduser() for d in self.media_dirs))
+
     @property
     def uploads(self) -> Path:
         return self.root / UPLOADS_DIR
