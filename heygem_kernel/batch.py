@@ -502,8 +502,8 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
     write_manifest(run_dir, manifest)
     n_reused = sum(1 for e in entries if e.get("reused"))
     n_failed = sum(1 for e in entries if e["status"] == "failed")
-    LOG.info("batch %s: %d videos: %d to run, %d already done, %d failed pre-flight",
-             run_dir, len(entries), len(jobs), n_reused, n_failed)
+    LOG.info("batch %s: %d video%s: %d to run, %d already done, %d failed pre-flight",
+             run_dir, len(entries), "" if len(entries) == 1 else "s", len(jobs), n_reused, n_failed)
     return BatchPlan(run_dir=run_dir, audio=audio, options=options, cache_dir=cache_dir,
                      manifest=manifest, jobs=jobs, lock=lock)
 

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import InputError
+from .i18n import N_
 
 Box = tuple[float, float, float, float]
 
@@ -288,9 +289,11 @@ class FaceAlignmentDetector(Detector):
             missing = [n for n in names
                        if not any((d / "checkpoints" / n).is_file() for d in dirs)] or names
             looked = ", ".join(str(d / "checkpoints") for d in dirs)
-            raise InputError("face_alignment detector: weights file {files} "
-                             "not found together in one of {looked}; copy it there "
-                             "(weights are never downloaded)", files=" and ".join(missing), looked=looked)
+            raise InputError(N_("face_alignment detector: weights file {files} not found in {looked}; copy it "
+                                "into one of them (weights are never downloaded)") if len(missing) == 1 else
+                             N_("face_alignment detector: weights files {files} not found together in {looked}; "
+                                "copy them into one of them (weights are never downloaded)"),
+                             files=" and ".join(missing), looked=looked)
         try:
             import face_alignment
             import torch
