@@ -280,7 +280,10 @@ class FaceAlignmentDetector(Detector):
 
     name = "face_alignment"
 
-    def __init__(self, *, device: str = "auto") -> None:
+    @staticmethod
+    def check() -> Path:
+        """The hub folder holding both weight files, or InputError naming the missing ones (cheap:
+        no torch import; ``heygem run`` asks before any heavy work)."""
         names = (FAN_WEIGHTS, S3FD_WEIGHTS)
         dirs = list(dict.fromkeys(_hub_dirs()))
         hub = next((d for d in dirs if all((d / "checkpoints" / n).is_file() for n in names)),
@@ -294,6 +297,10 @@ class FaceAlignmentDetector(Detector):
                              N_("face_alignment detector: weights files {files} not found together in {looked}; "
                                 "copy them into one of them (weights are never downloaded)"),
                              files=" and ".join(missing), looked=looked)
+        return hub
+
+    def __init__(self, *, device: str = "auto") -> None:
+        hub = self.check()
         try:
             import face_alignment
             import torch
@@ -343,6 +350,14 @@ def detector_version(name: str) -> str:
         return f"{package} {metadata.version(package)}"
     except metadata.PackageNotFoundError:
         return f"{package} not installed"
+
+
+def check_detector(name: str) -> None:
+    """InputError now, before any heavy work, when detector ``name`` cannot be made here (its local
+    weights are missing): the run found out only when the face analysis started."""
+    check = getattr(DETECTORS.get(name), "check", None)
+    if check is not None:
+        check()
 
 
 def get_detector(name: str = "mediapipe", **kwargs: Any) -> Detector:

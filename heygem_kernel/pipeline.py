@@ -233,6 +233,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     options = options.replace(language=normalise_language(options.language))
     speech = _speech_in(speech, options.language)
     check_device(options.device)                     # --device cuda without a GPU: one line, every backend
+    from .detectors import check_detector
+    check_detector(options.detector)                 # --detector face_alignment without its weights: now
     warnings = backends.check_options(options)       # a missing --checkpoint: one line; unused ones: a warning
     audio, video = _check_inputs(audio, video)
     if out is not None:

@@ -704,6 +704,8 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
     for given in (video, audio):   # before Path() makes "https://..." "https:/..."
         if given is not None:
             media.refuse_web_address(given)
+    from .detectors import check_detector
+    check_detector(detector)   # its weights missing: now, not after the speech analysis
     video = Path(video)
     try:
         info = media.probe_video(video)

@@ -28,3 +28,14 @@ def test_the_missing_weights_are_named_plainly(tmp_path, monkeypatch):
     assert str(one.value) == (
         f"face_alignment detector: weights file {detectors.FAN_WEIGHTS} not found in {hub / 'checkpoints'}, "
         f"{tmp_path / 'checkpoints'}; copy it into one of them (weights are never downloaded)")
+
+
+def test_a_run_with_those_weights_missing_stops_before_any_work(tmp_path, monkeypatch, photo_524, speech_5s):
+    """Before: the run made its folder and started the speech analysis (its progress bar showed) before
+    the detector was made and refused; now the line comes first and nothing is made."""
+    from heygem_kernel import RunOptions, run
+    monkeypatch.setattr(detectors, "_hub_dirs", lambda: [tmp_path / "hub"])
+    with pytest.raises(InputError, match="^face_alignment detector: weights files "):
+        run(speech_5s, photo_524, out=tmp_path / "o.mp4", runs_root=tmp_path / "runs",
+            options=RunOptions(detector="face_alignment"))
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "o.mp4").exists()
