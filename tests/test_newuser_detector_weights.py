@@ -39,3 +39,21 @@ def test_a_run_with_those_weights_missing_stops_before_any_work(tmp_path, monkey
         run(speech_5s, photo_524, out=tmp_path / "o.mp4", runs_root=tmp_path / "runs",
             options=RunOptions(detector="face_alignment"))
     assert not (tmp_path / "runs").exists() and not (tmp_path / "o.mp4").exists()
+
+
+def test_a_batch_with_those_weights_missing_starts_no_notebook(tmp_path, photo_524, speech_5s):
+    """Before: the notebook kernel started and wrote the batch folder before its first item refused."""
+    import os
+    import subprocess
+    import sys
+    hub = tmp_path / "hub"
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "batch", "--audio", str(speech_5s), "--run-dir",
+                           str(tmp_path / "批次"), "--detector", "face_alignment", str(photo_524)], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "HEYGEM_LANG": "en", "TORCH_HOME": str(hub), "HOME": str(tmp_path)})
+    if (detectors.PROJECT_ROOT / "checkpoints" / detectors.FAN_WEIGHTS).is_file():
+        assert "weights" not in proc.stderr          # this checkout has them: nothing to refuse
+        return
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().startswith("heygem: error: face_alignment detector: weights file")
+    assert "Notebook" not in proc.stderr and not (tmp_path / "批次").exists()

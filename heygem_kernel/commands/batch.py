@@ -150,6 +150,8 @@ def main(args: argparse.Namespace) -> int:
     warn_unused_cache_dir(args.cache_dir, use_cache=options["use_cache"])
     from_options(make_options(options))  # a broken enhancer model: exit 2 before the notebook starts
     check_options(make_options(options))  # a missing --checkpoint too (the notebook warns of unused options)
+    from ..detectors import check_detector
+    check_detector(options["detector"])   # its weights missing: now, not from the notebook's kernel
     options["pads"] = list(options["pads"])  # papermill passes only JSON types faithfully
     backend = options.pop("backend")
     executor = args.executor or ("dask" if args.scheduler else "local")
