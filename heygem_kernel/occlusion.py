@@ -42,6 +42,7 @@ GRID = (20, 14)              # cells (x, y) of the appearance descriptor: 840 by
 CONTRAST_RATIO = 0.5         # covered below this x the median lip contrast ...
 MIN_CONTRAST = 4.0           # ... when the median contrast (CIELAB a* units) is at least this
 APPEARANCE_RATIO = 3.0       # covered above this x the median appearance distance
+MIN_TYPICAL_DISTANCE = 1.0   # grid levels (0-255): the median distance is taken as at least this
 MIN_RUN_S = 0.12             # covered/visible runs shorter than this are smoothed away (3 frames at 25 fps)
 MIN_FRAMES = 10              # fewer frames with a face: too few of the person's own mouths to judge
 MAX_REFERENCES = 256         # typical frames compared against (bounds the time on long videos)
@@ -143,7 +144,9 @@ def _appearance_scores(grids: np.ndarray, frames: np.ndarray, fps: float) -> np.
         far = np.abs(frames[typical] - frames[i]) > gap
         pool = refs[far] if far.any() else refs
         scores[i] = np.abs(pool - desc[i]).mean(axis=1).min()
-    return scores / max(float(np.median(scores)), 1e-6)
+    # a mouth that never changes (a photo made into a video: median 0.20) has next to no ordinary
+    # distance: its landmark jitter alone read 7x it, "covered"; the shared clips' medians are 1.84-5.93
+    return scores / max(float(np.median(scores)), MIN_TYPICAL_DISTANCE)
 
 
 def _clean_runs(covered: np.ndarray, valid: np.ndarray, min_run: int) -> np.ndarray:
