@@ -78,6 +78,12 @@ BREATH_DB = 10.0            # dB above the recording's quiet level
 BREATH_MAX_S = 0.8          # s; in-breaths searched this far back from the phrase onset
 BREATH_GAP_S = 0.15         # s; quiet gaps allowed inside / after the in-breath
 MIN_BREATH_S = 0.05         # s; shorter sounds are clicks, not breaths
+# 10 ms stretches at or below this level are digital silence (exact zeros from a TTS engine, an
+# editor's padding or a noise gate), not the room: the quiet level is taken without them. With 0.2 s
+# of zeros before talking_524's own speech the quiet level fell to -120 dB, every pause sounded like
+# a breath, a phrase's mouth opened 0.23 s early and the targets kept r 0.73 with the same speech
+# without the zeros (0.98 with the zeros replaced by -60 dB noise).
+DIGITAL_SILENCE_DB = -90.0
 INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to breathe in
 # The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py): the mouths of the four
 # in-sync shared clips trail the model above by 42 ms, the midpoint of what the clips want on
@@ -223,7 +229,10 @@ def mark_breaths(phones: list[PhoneSegment], wav: np.ndarray, *, sr: int = DECOD
     if n < 2:
         return list(phones)
     level = 10.0 * np.log10((wav[:n * hop].reshape(n, hop) ** 2).mean(axis=1) + 1e-12)
-    audible = level > np.percentile(level, 5) + BREATH_DB
+    live = level > DIGITAL_SILENCE_DB         # the room's quiet, not padding of exact zeros
+    if not live.any():
+        return list(phones)
+    audible = level > np.percentile(level[live], 5) + BREATH_DB
     max_gap = int(round(BREATH_GAP_S * PHONE_RATE))
     out: list[PhoneSegment] = []
     for i, seg in enumerate(phones):

@@ -238,6 +238,30 @@ def test_mark_breaths_synthetic():
     assert t[60] > 0.3 and t[45] < 0.1                  # open from the breath (not ONSET_LEAD = 0.3 s)
 
 
+def test_digital_silence_before_the_speech_changes_no_breath(clip_524):
+    """A speech file that starts with exact zeros (a TTS engine's or an editor's padding) is the same
+    speech: its in-breath and its targets stay where they are, moved by the padding. The quiet level
+    was the zeros' -120 dB, so the pause before talking_524's second phrase was a breath from 3.14 s
+    instead of 3.37 s (3.17 s unpadded) and the targets kept r 0.73 with the unpadded ones."""
+    own = audio.load_audio(clip_524)
+    pad = 0.2
+    padded = np.concatenate([np.zeros(int(pad * 16000), np.float32), own])
+    noisy = np.concatenate([np.random.default_rng(0).standard_normal(int(pad * 16000)).astype(np.float32) * 1e-3, own])
+    breaths = {}
+    for label, wav in (("zeros", padded), ("room noise", noisy)):
+        phones = visemes.recognize_phones(wav)
+        breaths[label] = [p.start for p in phones if p.phone == "+BREATH+"]
+    plain = [p.start for p in visemes.recognize_phones(own) if p.phone == "+BREATH+"]
+    print(plain, breaths)
+    assert len(plain) == 1 and len(breaths["zeros"]) == 1
+    assert breaths["zeros"][0] == pytest.approx(breaths["room noise"][0], abs=0.03)
+    assert breaths["zeros"][0] == pytest.approx(plain[0] + pad, abs=0.05)
+    n, k = 120, 5                                       # 0.2 s = 5 frames at 25 fps
+    a = audio.speech_from_wav(own).features(fps=25, n_frames=n).visemes["open"]
+    b = audio.speech_from_wav(padded).features(fps=25, n_frames=n + k).visemes["open"]
+    assert np.corrcoef(a, b[k:])[0, 1] > 0.95
+
+
 def test_visemes_beat_the_envelope(correlations):
     env = np.mean([c[0] for c in correlations.values()])
     vis = np.mean([c[1] for c in correlations.values()])
