@@ -35,8 +35,10 @@ And, to tell which link limits a clip (the recorded mouth is the ground truth of
   clip, and the lag-0 r follows them.
 
 Rows per clip, side by side in one run: ``shipped`` uses the constants as committed, whose zero
-(``visemes.MOUTH_DELAY``) was fitted on all four clips (in-sample); ``left out`` refits that
-zero on the other clips only (leave-one-out) and measures the clip with it. Each with the
+(``visemes.MOUTH_DELAY``) was fitted on the camera clips (``sync.CALIBRATION_CLIPS``: in-sample
+for them); ``left out`` refits that zero on the other camera clip only (leave-one-out) and
+measures the clip with it; the screen captures (``sync.SCREEN_CAPTURE_CLIPS``) are never fitted
+on, so both their rows are out of sample for the zero. Each with the
 per-speaker timing (:mod:`heygem_kernel.speaker_timing`, ``spk``) ``off`` and ``on``: ``on``
 reads the presenter's lips against the source's own sound and moves the render's shapes by
 minus that reading (``read``: the source's reading in frames, ``ms``: what was applied, ``-``
@@ -168,7 +170,7 @@ class Clip:
         wav = self.speech.wav[:int(round(n / self.fps * self.speech.sr))]
         timing = speaker_timing.measure(landmarks=self.track.landmarks[:n], valid=self.track.valid[:n],
                                         phones=visemes.recognize_phones(wav), info=self.info)
-        lead = float(np.clip(-timing.offset_ms / 1000.0, -speaker_timing.MAX_LEAD_S, speaker_timing.MAX_LEAD_S))
+        lead = float(np.clip(-timing.offset_ms / 1000.0, -speaker_timing.MAX_LAG_S, speaker_timing.MAX_EARLY_S))
         return speaker_timing.SpeakerTiming(
             measured=True, offset_frames=timing.offset_frames, offset_ms=timing.offset_ms, confidence=timing.confidence,
             chance=timing.chance, applied=True, lead_ms=1000.0 * lead, measured_on=f"first half, frames 0-{n - 1}",
@@ -235,9 +237,11 @@ def main() -> None:
                 visemes.MOUTH_DELAY = shipped
                 for on in (False, True):
                     rows.append(measure(clip, tmp, "shipped (in-sample)", speaker=on))
-            others = [v for k, v in inputs.items() if k != clip.name]
-            if args.only != "shipped" and others:
-                visemes.MOUTH_DELAY = sync.calibrate_mouth_delay(others)   # zero fitted without this clip
+            # the zero fitted without this clip: on the other camera clips (sync.CALIBRATION_CLIPS); a
+            # screen capture is never fitted on, so its left-out zero is the shipped one
+            others = [v for k, v in inputs.items() if k != clip.name and k in sync.CALIBRATION_CLIPS]
+            if args.only != "shipped" and (others or clip.name not in sync.CALIBRATION_CLIPS):
+                visemes.MOUTH_DELAY = sync.calibrate_mouth_delay(others) if clip.name in sync.CALIBRATION_CLIPS else shipped
                 for on in (False, True):
                     rows.append(measure(clip, tmp, "left out", speaker=on))
                 if not args.no_strict:
@@ -247,7 +251,8 @@ def main() -> None:
 
 
 def report(rows: list[dict], shipped: float) -> None:
-    print(f"\nshipped MOUTH_DELAY {shipped * 1000:.0f} ms (fitted on all four clips)")
+    print(f"\nshipped MOUTH_DELAY {shipped * 1000:.1f} ms (fitted on the camera clips {', '.join(sync.CALIBRATION_CLIPS)}; "
+          f"the screen captures {', '.join(sync.SCREEN_CAPTURE_CLIPS)} are never fitted on)")
     head = (f"{'clip':20} {'spk':>3} {'read':>6} {'ms':>4} {'zero ms':>7} {'sync':>6} {'sync@+4':>8} {'lag0 r':>7} "
             f"{'best':>5} {'(sub)':>6} {'r':>5} {'out@+4':>7} {'interior':>8} {'env r out/rec':>14} {'open':>5} "
             f"{'eye px':>6} {'retest':>6} {'tgt r':>5} {'render r':>8}")

@@ -4,11 +4,14 @@
 
 For every clip (default: the four talking clips in ../shared/media, all recorded in sync) the
 mouth is tracked (cached as .npz in --tracks when given). The zero is the MOUTH_DELAY at which
-the farthest clip reads nearest 0 against the real-speech reference (sync.calibrate_mouth_delay);
-"own zero" is the zero each clip would want on its own.
-The shipped zero uses all clips (in-sample); leaving each clip out in turn, the zero fitted on
-the others is what it would have got, and its reading at that zero is the left-out error
-printed here. Also prints the lag-0 and best-lag correlation of the render targets with the
+the farthest calibration clip reads nearest 0 against the real-speech reference
+(sync.calibrate_mouth_delay); the calibration clips are the camera recordings
+(sync.CALIBRATION_CLIPS), the screen captures are read at that zero but not fitted on (their
+pictures are shown late by the recorder: sync.py CALIBRATION). "own zero" is the zero each clip
+would want on its own. The shipped zero uses all calibration clips (in-sample); leaving each
+out in turn, the zero fitted on the others is what it would have got, and its reading at that
+zero is the left-out error printed here (a held-out capture's "left-out reads" is its reading at
+the shipped zero: it was never fitted on). Also prints the lag-0 and best-lag correlation of the render targets with the
 recorded mouth.
 """
 from __future__ import annotations
@@ -53,8 +56,9 @@ def main() -> None:
     shipped = visemes.MOUTH_DELAY
     data = {Path(c).stem: load(MEDIA / c if not Path(c).exists() else Path(c), args.tracks) for c in args.clips}
     inputs = {k: (t.mouth_open(), t.mouth_width(), s.phones, t.fps) for k, (t, s) in data.items()}
-    zero = sync.calibrate_mouth_delay(list(inputs.values()))
-    print(f"in-sample zero (all {len(inputs)} clips): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "
+    fitted = {k: v for k, v in inputs.items() if k in sync.CALIBRATION_CLIPS} or inputs
+    zero = sync.calibrate_mouth_delay(list(fitted.values()))
+    print(f"in-sample zero ({', '.join(fitted)}): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "
           f"{shipped * 1000:.1f} ms")
     print(f"{'clip':20} {'own zero':>8} {'shipped reads':>13} {'LOO zero':>9} {'left-out reads':>15} "
           f"{'target r0':>10} {'best lag':>9}")
@@ -62,19 +66,21 @@ def main() -> None:
     for name, (track, speech) in data.items():
         own = reading(track, speech)
         alone = sync.calibrate_mouth_delay([inputs[name]])
-        others = [v for k, v in inputs.items() if k != name]
-        loo = sync.calibrate_mouth_delay(others) if others else zero
+        others = [v for k, v in fitted.items() if k != name]
+        loo = sync.calibrate_mouth_delay(others) if others and name in fitted else shipped
         visemes.MOUTH_DELAY = loo
         error = reading(track, speech)
         visemes.MOUTH_DELAY = shipped
-        errors.append(error)
+        if name in fitted:
+            errors.append(error)
         env = audio.envelope(speech.wav, sr=speech.sr, fps=track.fps, n_frames=track.n_frames)
         targets = visemes.viseme_track(speech.phones, envelope=env, fps=track.fps, n_frames=track.n_frames)
         curve = lag_curve(track.mouth_open(), targets["open"])
         best, exact = peak_lag(curve)
+        held = "" if name in fitted else "  (held out: not calibrated on)"
         print(f"{name:20} {alone * 1000:+5.0f} ms {own:+10.2f} fr {loo * 1000:6.0f} ms {error:+12.2f} fr {curve[0]:10.2f} {best:+9d} "
-              f"({exact:+.2f})")
-    print(f"largest left-out error: {max(abs(e) for e in errors):.2f} frames "
+              f"({exact:+.2f}){held}")
+    print(f"largest left-out error of the calibration clips: {max(abs(e) for e in errors):.2f} frames "
           f"(sync.CALIBRATION_LOO_ERROR_FRAMES = {sync.CALIBRATION_LOO_ERROR_FRAMES})")
 
 

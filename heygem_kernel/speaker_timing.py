@@ -2,11 +2,12 @@
 
 The render places mouth shapes with one real-speech timing model for everybody
 (:func:`heygem_kernel.visemes.real_timing`, its zero ``visemes.MOUTH_DELAY`` calibrated on the
-four shared in-sync clips). How far a person's lips lead their sound differs from that
-average, and the rest of the error is per speaker: left out of the zero's calibration, the four
-clips read -1.16 / +0.58 / +0.92 / -0.67 frames with ``heygem sync`` on their untouched
-recordings, and their self-reenactment renders peak at +2 / -1 / -1 / +1 frames - minus the
-reading, every time (talking_590 / 524 / vfr_700 / portrait_1080x1920).
+shared in-sync camera recordings). How far a person's lips lead their sound differs from that
+average, and the rest of the error is per speaker (and per recorder: a screen capture shows its
+pictures late): ``heygem sync`` reads the untouched shared clips -0.17 / +1.45 / +1.40 / +0.24
+frames at that zero (talking_590 / 524 / vfr_700 / portrait_1080x1920), and a self-reenactment
+render peaks at about minus the reading. In-sync camera recordings of other presenters read 1-5
+frames early against the check before issue 8, i.e. their lips led more than these clips'.
 
 When the source video has its own audio track, :func:`measure` reads the presenter's lips
 against that sound with the sync estimator (:func:`heygem_kernel.sync.estimate_from_speech`:
@@ -18,9 +19,10 @@ the calibrated reference, so ``heygem sync`` on untouched recordings is never ci
 
 Applied only when the reading can be trusted (``applied``): confidence above the estimator's
 chance level (unrelated speech reaches it 5 % of the time), at least ``MIN_SPEECH_S`` of
-recognised speech, a reading within ``MAX_READING_S`` (farther is a file whose sound is out of
-step with its picture, not a speaker), both halves of the span reading within ``AGREE_FRAMES``
-of the whole (split-half reliability: a 5 s reading can be noise), and clamped to ``MAX_LEAD_S``. A photo, a video without
+recognised speech, a reading from ``MAX_EARLY_S`` early to ``MAX_LATE_S`` late (farther is a file
+whose sound is out of step with its picture, not a speaker), both halves of the span reading
+within ``AGREE_FRAMES`` of the whole (split-half reliability: a 5 s reading can be noise); a late
+reading is clamped to ``MAX_LAG_S``. A photo, a video without
 sound, silence, music or a sound track that does not belong to the frames changes nothing.
 
 The own speech's phones are cached beside the face analysis (by the video's content hash and
@@ -40,18 +42,25 @@ from .i18n import Text
 log = logging.getLogger("heygem.speaker")
 
 MAX_SPAN_S = 30.0       # s of the source analysed at most: ~1.5 s of phone recognition, plenty for a reading
-# Largest correction: 80 ms, 2 frames at 25 fps. The four shared clips want +46, -23, -37 and +27 ms
-# (minus their left-out readings), the per-clip zeros span 2..82 ms around the calibrated 42 ms, and
-# the audiovisual-speech literature puts lip leads of different speakers within ~100 ms of each other.
-# A reading that passed the chance test by luck (5 % of unrelated pairings) moves the mouth at most this.
-MAX_LEAD_S = 0.080
-# Farther readings are a file out of sync (container delay, bad edit), not lips: 120 ms, three frames at
-# 25 fps, beyond the in-sync clips' -37..+39 ms and near where viewers see a sound late (ITU-R BT.1359,
-# 125 ms). talking_524 with its sound 0.16 s late in the container reads -127 ms.
-MAX_READING_S = 0.12
+# How far a presenter's lips may lead or trail the calibrated zero, asymmetric as lips and viewers are.
+# Early (mouth before its sound, a negative reading): lips lead the sound they make by 50-150 ms
+# (issue 8), and in-sync camera recordings of other presenters read 1-5 frames (up to 200 ms at 25
+# fps) earlier than the shared clips against the pre-issue-8 check. ITU-R BT.1359 puts a sound that
+# is late within 185 ms inside what viewers accept, so a source reading up to MAX_EARLY_S early
+# is taken as this presenter's timing (whether lips or an unnoticed late sound track, the output
+# then looks like the source) and the render follows it in full. Farther: a file out of step.
+MAX_EARLY_S = 0.200
+# Late (mouth after its sound, a positive reading): lips do not trail their sound, and viewers see a
+# sound early from 45 ms (BT.1359). The shared screen captures read +56 ms (their pictures late, sync.py
+# CALIBRATION); beyond MAX_LATE_S (three frames at 25 fps) is a file out of step. A late reading moves
+# the render at most MAX_LAG_S (two frames at 25 fps): a reading that passed the chance test by luck
+# (5 % of unrelated pairings) moves the mouth at most this in the direction viewers see soonest.
+MAX_LATE_S = 0.120
+MAX_LAG_S = 0.080
 MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the span
 # Split-half agreement: a speaker's lead is one number over the whole recording, so the span's two
-# halves, read on their own (searched within MAX_READING_S), must each land within AGREE_FRAMES of the
+# halves, read on their own (searched as far as the whole reading plus AGREE_FRAMES, at least
+# MAX_LATE_S), must each land within AGREE_FRAMES of the
 # whole reading; otherwise the reading's noise is as large as what it would correct. On 5 s clips it
 # can be: talking_590 reads -0.93 frames as recorded (halves -0.41 / -0.21: kept) but +1.18 with its
 # halves swapped (frames and sound rotated by half, the self-reenactment source of
@@ -235,27 +244,29 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
         return _with(result, note=est.verdict() if est.note or est.too_small else Text(
             "the presenter's mouth does not clearly follow the video's own sound (confidence {confidence:.2f}, "
             "chance level {chance:.2f})", confidence=est.confidence, chance=est.chance))
-    if abs(reading_s) > MAX_READING_S:
+    if not -MAX_EARLY_S <= reading_s <= MAX_LATE_S:
         return _with(result, note=Text("the source reads {ms:+.0f} ms: its sound is out of step with its picture, "
                                        "not a speaker's timing", ms=1000.0 * reading_s))
-    halves = _half_readings(track, phones, fps)
+    halves = _half_readings(track, phones, fps, whole=est.offset_exact)
     result = _with(result, halves=halves)
     if any(abs(h - est.offset_exact) > AGREE_FRAMES for h in halves):
         return _with(result, note=Text("the two halves of the source read {first:+.2f} and {second:+.2f} frames against "
                                        "{whole:+.2f} for the whole: too noisy to correct", first=halves[0],
                                        second=halves[1], whole=est.offset_exact))
-    lead = float(np.clip(-reading_s, -MAX_LEAD_S, MAX_LEAD_S))
+    lead = float(np.clip(-reading_s, -MAX_LAG_S, MAX_EARLY_S))
     return _with(result, applied=True, lead_ms=1000.0 * lead)
 
 
-def _half_readings(track, phones: list, fps: float) -> tuple[float, float]:
+def _half_readings(track, phones: list, fps: float, *, whole: float = 0.0) -> tuple[float, float]:
     """Sub-frame readings of the track's first and second half on their own (the whole span's phones,
-    cut at the half), searched within ``MAX_READING_S``: a reading's split-half reliability."""
+    cut at the half): a reading's split-half reliability. Searched as far as a half may read and
+    still agree with the ``whole`` reading (frames), at least ``MAX_LATE_S``: a wider search only
+    lets a 2.5 s half find a spurious peak farther out."""
     from . import sync
     from .visemes import PhoneSegment
     n = track.n_frames
     mouth, width = track.mouth_open(), track.mouth_width()
-    shift = int(np.ceil(MAX_READING_S * fps)) + 1
+    shift = int(np.ceil(max(abs(whole) + AGREE_FRAMES, MAX_LATE_S * fps))) + 1
     readings = []
     for a, b in ((0, n // 2), (n // 2, n)):
         t0, t1 = a / fps, b / fps

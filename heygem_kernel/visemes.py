@@ -85,13 +85,16 @@ MIN_BREATH_S = 0.05         # s; shorter sounds are clicks, not breaths
 # without the zeros (0.98 with the zeros replaced by -60 dB noise).
 DIGITAL_SILENCE_DB = -90.0
 INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to breathe in
-# The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py): the mouths of the four
-# in-sync shared clips trail the model above by 42 ms, the midpoint of what the clips want on
-# their own (talking_590 +2, talking_524 +67, talking_vfr_700 +82, portrait_1080x1920 +18 ms:
-# the two camera recordings agree, the two ~22 fps screen captures show their pictures ~65 ms
-# late), so every speech segment is moved this much later. Leave-one-out (the zero of the other
-# three, read on the fourth) the held-out clip reads -1.16, +0.58, +0.92, -0.67 frames
-# (sync.calibrate_mouth_delay).
+# The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py): the mouths of the
+# in-sync CAMERA recordings among the shared clips trail the model above by 12.5 ms, the midpoint
+# of what each wants on its own (talking_590 +2, portrait_1080x1920 +18 ms), so every speech
+# segment is moved this much later. Leave-one-out (the zero of the other camera clip, read on this
+# one) they read -0.44 and +0.53 frames. The two ~22 fps screen captures (talking_524 +67,
+# talking_vfr_700 +82 ms) are not calibrated on: a capture shows its pictures late (sync.py
+# CALIBRATION), which is the recorder's latency, not the speaker's lips; against this zero they read
+# about +1.4 frames (their pictures late), and a run corrects them by their own reading.
+# (Until 2026-12-01 the zero was 42 ms, the midpoint of all four: the camera clips then read -1 frame
+# and rendered ~1 frame late, and in-sync recordings of other presenters read 1-5 frames early.)
 # The zero is the average of those speakers; the rest is per speaker, and best_lag ~ -(reading)
 # on all four clips. A run therefore adds the presenter's own lead (real_timing's speaker_lead:
 # minus the source recording's reading against this very reference, heygem_kernel.speaker_timing),
@@ -99,7 +102,7 @@ INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to bre
 # speaker_lead 0, so it stays the calibrated reference. With a reading the zero cancels out of
 # the render (reading and render move together); without one (no sound, a photo, below chance:
 # the portrait) the render stays at this zero.
-MOUTH_DELAY = 0.042         # s
+MOUTH_DELAY = 0.0125        # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 
 # --- co-articulation (tuned on talking_590/524/vfr_700 against mediapipe lip distance) -------
