@@ -163,7 +163,10 @@ def test_ctrl_c_on_a_batch_is_one_line_and_leaves_no_temporaries(tmp_path, clip_
     import time
     photo, speech, run_dir = tmp_path / "photo.png", tmp_path / "speech.wav", tmp_path / "batch"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-frames:v", "1", str(photo)], check=True)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech_5s), "-t", "3", str(speech)], check=True)
+    # 8 s of speech: the second item takes seconds, so a loaded machine still signals it mid-run
+    # (with 3 s it once finished before the signal was sent: exit 0)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech_5s.parent / "speech_en_60s.wav"), "-t", "8",
+                    str(speech)], check=True)
     proc = subprocess.Popen([sys.executable, "-m", "heygem_kernel", "batch", "--audio", str(speech), "--run-dir",
                              str(run_dir), "--cache-dir", str(tmp_path / "cache"), str(photo), str(clip_524)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
