@@ -13,6 +13,7 @@ import ipaddress
 import os
 import secrets
 import shutil
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -24,6 +25,7 @@ from .jobs import ENV_SCHEDULER, ensure_runner
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866                                  # Voila's own default
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")               # every interface: not an address to open
 PROJECT_ROOT = Path(__file__).resolve().parents[1]   # the checkout holding notebooks/workbench.ipynb
 NOTEBOOK = ws.NOTEBOOK                               # what the kernels' workspace.find_root looks for
 MB = ws.MB
@@ -70,7 +72,18 @@ class ServeConfig:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """The address to open. Listening on every interface (0.0.0.0, ::), that is no address a
+        browser can open (nor one to send a colleague): this machine's name is given instead."""
+        host = socket.gethostname() if self.host in WILDCARD_HOSTS else self.host
+        return self._url(host)
+
+    @property
+    def local_url(self) -> str:
+        """The address on this machine itself."""
+        return self._url("127.0.0.1" if self.host in WILDCARD_HOSTS else self.host)
+
+    def _url(self, host: str) -> str:
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/" + (f"?token={quote(self.token)}" if self.token else "")
 
     def env(self) -> dict[str, str]:
@@ -225,6 +238,8 @@ def serve(config: ServeConfig) -> int:
     if ensure_runner(config.root / ws.RUNS_DIR):   # batch jobs a restart interrupted go on now
         print("  resuming the unfinished batch jobs", flush=True)
     print(f"HeyGem Workbench: open {config.url}", flush=True)
+    if config.local_url != config.url:
+        print(f"  on this machine: {config.local_url}", flush=True)
     if not is_loopback(config.host):
         print(f"  listening on {config.host}: anyone who can reach it needs the token", flush=True)
     Voila.launch_instance(argv=[str(config.notebook)], config=config.voila_config())
