@@ -294,14 +294,28 @@ def mel_windows(mel: np.ndarray, *, fps: float, n_frames: int | None = None,
 
 
 # --- loudness envelope -----------------------------------------------------------------------
+HIGHPASS_HZ = 60.0   # below speech (the recogniser's filterbank starts at 133 Hz): DC offset and mains hum
+
+
+def highpass(wav: np.ndarray, *, sr: int) -> np.ndarray:
+    """``wav`` [shape=(S,)] without DC offset and mains hum: 4th-order Butterworth at ``HIGHPASS_HZ``,
+    zero phase (no delay), float64. Very short input only loses its mean."""
+    from scipy.signal import butter, sosfiltfilt
+    wav = np.asarray(wav, dtype=np.float64)
+    if wav.shape[0] <= 64:
+        return wav - wav.mean() if wav.size else wav
+    return sosfiltfilt(butter(4, HIGHPASS_HZ, btype="highpass", fs=sr, output="sos"), wav)
+
+
 def envelope(wav: np.ndarray, *, sr: int, fps: float, n_frames: int) -> np.ndarray:
     """Speech loudness per output frame, [shape=(n_frames,)] float32 in [0, 1].
 
     RMS level (dB) of ENV_WINDOW s of audio centred on each frame time i / fps, mapped
     linearly from max(noise floor + 6 dB, peak - 45 dB) -> 0 to the 95th-percentile level -> 1.
-    Frames after the end of the audio, and all frames of a silent recording, are 0.
+    Frames after the end of the audio, and all frames of a silent recording, are 0. Measured after
+    :func:`highpass` (a DC offset or hum is not loudness).
     """
-    wav = np.asarray(wav, dtype=np.float64)
+    wav = highpass(wav, sr=sr)
     half = max(1, int(round(ENV_WINDOW * sr / 2)))
     power = np.concatenate([[0.0], np.cumsum(wav * wav)])  # prefix sums: window means in O(1)
     centres = np.round(np.arange(n_frames) * sr / fps).astype(np.int64)
