@@ -223,7 +223,7 @@ def recognize_phones(wav: np.ndarray, *, sr: int = DECODER_RATE) -> list[PhoneSe
 # near-silent file is not turned into noise to recognise), after audio.highpass (DC offset and mains hum;
 # the loudness envelope is measured after it too). Measured on 20 s of speech_en_60s
 # (viseme opening targets against the unchanged speech's, r): speech 30 dB quieter 0.92 -> 1.00, 45 dB
-# quieter 0.88 -> 1.00, a DC offset of 0.1 0.90 -> 1.00, 50 Hz hum at -20 dBFS 0.89 -> 0.92.
+# quieter 0.88 -> 1.00, a DC offset of 0.1 0.90 -> 1.00, 50 Hz hum at -20 dBFS 0.89 -> 1.00.
 RECOGNISER_LEVEL_DBFS = -10.0
 RECOGNISER_MAX_GAIN_DB = 50.0
 
