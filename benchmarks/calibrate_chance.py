@@ -12,9 +12,11 @@ paired with every unrelated cut of its length. Both estimator paths: with the mo
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from _cli import Parser, positive
+from _cli import run as run_main
 
 import numpy as np
 
@@ -30,8 +32,8 @@ def cut(phones: list, t0: float, t1: float) -> list:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lengths", type=float, nargs="+", default=[0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0])
+    ap = Parser(__doc__.splitlines()[0])
+    ap.add_argument("--lengths", type=positive(float), nargs="+", default=[0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0])
     ap.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "heygem"))
     args = ap.parse_args()
     from heygem_kernel import audio, media, sync
@@ -78,4 +80,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
