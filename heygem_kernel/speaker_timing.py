@@ -62,7 +62,7 @@ MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the spa
 # halves, read on their own (searched as far as the whole reading plus AGREE_FRAMES, at least
 # MAX_LATE_S), must each land within AGREE_FRAMES of the
 # whole reading; otherwise the reading's noise is as large as what it would correct. On 5 s clips it
-# can be: talking_590 reads -0.93 frames as recorded (halves -0.41 / -0.21: kept) but +1.18 with its
+# can be (readings at the earlier 42 ms zero): talking_590 reads -0.93 frames as recorded (halves -0.41 / -0.21: kept) but +1.18 with its
 # halves swapped (frames and sound rotated by half, the self-reenactment source of
 # benchmarks/bench_reenactment.py; its halves still read -0.50 / -0.61: rejected; applied, that
 # reading made its render 2.6 frames late instead of 1.4). talking_524: +0.72 (halves +0.41 / +1.08),
