@@ -170,7 +170,7 @@ class Clip:
         wav = self.speech.wav[:int(round(n / self.fps * self.speech.sr))]
         timing = speaker_timing.measure(landmarks=self.track.landmarks[:n], valid=self.track.valid[:n],
                                         phones=visemes.recognize_phones(wav), info=self.info)
-        lead = float(np.clip(-timing.offset_ms / 1000.0, -speaker_timing.MAX_LAG_S, speaker_timing.MAX_EARLY_S))
+        lead = speaker_timing.lead_for(timing.offset_ms / 1000.0)
         return speaker_timing.SpeakerTiming(
             measured=True, offset_frames=timing.offset_frames, offset_ms=timing.offset_ms, confidence=timing.confidence,
             chance=timing.chance, applied=True, lead_ms=1000.0 * lead, measured_on=f"first half, frames 0-{n - 1}",

@@ -253,8 +253,14 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
         return _with(result, note=Text("the two halves of the source read {first:+.2f} and {second:+.2f} frames against "
                                        "{whole:+.2f} for the whole: too noisy to correct", first=halves[0],
                                        second=halves[1], whole=est.offset_exact))
-    lead = float(np.clip(-reading_s, -MAX_LAG_S, MAX_EARLY_S))
-    return _with(result, applied=True, lead_ms=1000.0 * lead)
+    return _with(result, applied=True, lead_ms=1000.0 * lead_for(reading_s))
+
+
+def lead_for(reading_s: float) -> float:
+    """Seconds the render's shapes move earlier for a source reading ``reading_s`` (seconds, positive =
+    mouth after its sound): minus the reading, a late one clamped to ``MAX_LAG_S`` (an early one is
+    followed in full up to ``MAX_EARLY_S``)."""
+    return float(np.clip(-reading_s, -MAX_LAG_S, MAX_EARLY_S))
 
 
 def _half_readings(track, phones: list, fps: float, *, whole: float = 0.0) -> tuple[float, float]:
