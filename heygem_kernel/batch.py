@@ -60,6 +60,8 @@ LOCK_FILE = ".batch.lock"
 ENV_LOCK_HELD = "HEYGEM_BATCH_LOCK_HELD"
 OUTPUTS_DIR = "outputs"          # <run_dir>/outputs/<name>.mp4: the finished videos
 ITEMS_DIR = "items"              # <run_dir>/items/<name>/: each item's engine run record
+# An item that failed pre-flight never ran: its entry's "run_dir" is null, and this says why.
+NO_RUN_DIR = "failed pre-flight: the item did not run, so no run folder was made"
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".flv", ".mpg", ".mpeg", ".ts",
                     ".mts", ".m2ts", ".3gp", ".wmv", ".mxf", ".vob",      # camcorders, phones, Windows, broadcast
                     ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -198,7 +200,8 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
 
 
 ENTRY_ORDER = ("index", "name", "video", "status", "error", "error_i18n", "output", "output_bytes", "run_dir",
-               "reused", "stage", "wall_s", "worker", "timings", "width", "height", "fps", "n_frames", "duration",
+               "run_dir_reason", "reused", "stage", "wall_s", "worker", "timings", "width", "height", "fps",
+               "n_frames", "duration",
                "frames_no_face", "frames_mouth_covered", "mouth_covered", "input_notes", "sync_offset_frames",
                "sync_confidence", "sync_correlation", "sync_reliable", "analysis_cached",
                "loop", "backend", "plots", "key", "video_sha256", "scan")
@@ -481,10 +484,10 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
     _assign_names(entries)
     jobs: list[ItemJob] = []
     for entry in entries:
+        if entry["status"] == "failed":   # failed pre-flight: nothing was made, not even a run folder
+            entry.update(output=None, run_dir=None, run_dir_reason=NO_RUN_DIR)
         entry.setdefault("output", f"{OUTPUTS_DIR}/{entry['name']}.mp4")
         entry.setdefault("run_dir", f"{ITEMS_DIR}/{entry['name']}")
-        if entry["status"] == "failed":
-            entry["output"] = None  # nothing was made
         if entry["status"] == "pending":
             entry["error"] = entry["error_i18n"] = None
             for stale in (run_dir / OUTPUTS_DIR).glob(f".{entry['name']}.partial*"):  # left by a killed run
