@@ -52,8 +52,10 @@ RUNNER_LOG = "runner.log"
 JOB_LOG = "job.log"              # <run_dir>/job.log: the batch's console output
 PROGRESS_JSON = "progress.json"  # <run_dir>/items/<name>/progress.json, written by heygem_kernel.batch
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
-FINAL = frozenset({DONE, FAILED, CANCELLED})
+PARTIAL = "partial"              # ran to the end, some items ok and some failed (their lines say why)
+STATES = (QUEUED, RUNNING, DONE, PARTIAL, FAILED, CANCELLED)
+FINAL = frozenset({DONE, PARTIAL, FAILED, CANCELLED})
+RESUMABLE = frozenset({PARTIAL, FAILED, CANCELLED})   # Resume runs the items not finished (or failed) again
 POLL_S = 0.3                     # how often the runner looks at its batch and the cancel flag
 IDLE_EXIT_S = 2.0                # an idle runner waits this long for new jobs, then exits
 CANCEL_GRACE_S = 20.0            # a cancelled batch stops at the next frame batch; then it is killed
@@ -219,7 +221,7 @@ def list_jobs(runs_root: str | os.PathLike) -> list[Job]:
 def list_batches(runs_root: str | os.PathLike) -> list[Job]:
     """Every batch of the workspace, oldest first: the queue's jobs, plus batch folders directly
     under ``runs_root`` that no job made (``heygem batch --run-dir runs/...``), their state read
-    from the manifest ("done" when every item is ok, else "failed" with the first error)."""
+    from the manifest (:func:`finished_status`; the first failed item's error is the job's)."""
     from .batch import MANIFEST, read_manifest
     listed = list_jobs(runs_root)
     known = {j.run_dir.resolve() for j in listed}
@@ -236,11 +238,22 @@ def list_batches(runs_root: str | os.PathLike) -> list[Job]:
         error = None
         if bad:
             error = f"{bad[0].get('name') or Path(bad[0].get('video', '?')).name}: {bad[0].get('error') or 'not run'}"
-        extra.append(_job({"id": folder.name, "status": FAILED if bad else DONE, "run_dir": str(folder),
+        extra.append(_job({"id": folder.name, "status": finished_status(items), "run_dir": str(folder),
                            "audio": manifest.get("audio", ""), "videos": [e.get("video", "") for e in items],
                            "created": manifest.get("created", ""), "finished": manifest.get("updated"),
                            "error": error, "seq": 0}))
     return sorted(extra + listed, key=lambda j: (j.created, j.id))
+
+
+def finished_status(items: Sequence[dict[str, Any]]) -> str:
+    """How a batch that ran to its end went, from its manifest items: DONE when every item is ok,
+    PARTIAL when some are ok and every other one failed, else FAILED (nothing ok, or items not run)."""
+    statuses = [e.get("status") for e in items]
+    if statuses and all(s == "ok" for s in statuses):
+        return DONE
+    if "ok" in statuses and all(s in ("ok", "failed") for s in statuses):
+        return PARTIAL
+    return FAILED
 
 
 def get_job(runs_root: str | os.PathLike, job_id: str) -> Job:
@@ -312,12 +325,12 @@ def cancel(runs_root: str | os.PathLike, job_id: str) -> Job:
 
 
 def resume(runs_root: str | os.PathLike, job_id: str, *, start: bool = True) -> Job:
-    """Queue a cancelled or failed job again, behind the jobs already waiting: its batch runs in
-    the same folder, so the items already finished are kept (``heygem batch`` skips them) and only
+    """Queue a cancelled, failed or partial job again, behind the jobs already waiting: its batch runs
+    in the same folder, so the items already finished are kept (``heygem batch`` skips them) and only
     the rest run. Raises :class:`InputError` for a job that is still queued or running, or done."""
     queue = queue_dir(runs_root)
     job = get_job(runs_root, job_id)
-    if job.status not in (CANCELLED, FAILED):
+    if job.status not in RESUMABLE:
         raise InputError("batch job {name} is {state}: only a cancelled or failed job can be resumed",
                          name=job.name, state=job.status)
     with _queue_lock(queue):
@@ -500,8 +513,11 @@ def run_job(queue: Path, data: dict[str, Any]) -> str:
         status, error = CANCELLED, "cancelled by the user"
     elif rc == 0:
         status, error = DONE, None
-    else:
-        status, error = FAILED, _error_line(run_dir, rc)
+    else:   # exit 1 after every item ran, some ok: partial (heygem batch exits 1 when an item failed)
+        from .batch import read_manifest
+        manifest = read_manifest(run_dir) if rc == 1 else None
+        status = finished_status(manifest["items"]) if manifest else FAILED
+        error = _error_line(run_dir, rc)
     _update(queue, job_id, status=status, finished=_now(), returncode=rc, error=error, pid=None)
     LOG.info("job %s: %s%s", job_id, status, f" ({error})" if error else "")
     return status

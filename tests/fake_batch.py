@@ -2,7 +2,8 @@
 
 It is the real batch engine (heygem_kernel.batch: manifest, content-hash resume, cancel flag,
 progress.json, report ZIP) with a slow copy instead of lip-sync and no pre-flight scan, so that a
-queue test takes seconds. ``$FAKE_ITEM_S``: seconds per item; ``$FAKE_EVENTS``: a file that gets
+queue test takes seconds. Each item's video is probed first, by the engine's own probe: a file that
+is not a video fails its item with the engine's error line. ``$FAKE_ITEM_S``: seconds per item; ``$FAKE_EVENTS``: a file that gets
 "start <run dir name>" / "end <run dir name>" lines.
 """
 from __future__ import annotations
@@ -14,11 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-from heygem_kernel import batch, report
+from heygem_kernel import batch, media, report
 from heygem_kernel.errors import Cancelled
 
 
 def slow_copy(audio, video, *, out, progress=None, cancel=None, **_):
+    media.probe_video(video)
     steps = 10
     for n in range(steps):
         if cancel is not None and cancel.is_set():

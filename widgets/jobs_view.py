@@ -3,7 +3,8 @@
 The page never runs a batch: it submits one and watches the job's files (job JSON, manifest,
 progress.json), so a reload, a second browser or a restarted server shows the same jobs.
 CSS: the list ``heygem-jobs``; each card ``heygem-job`` plus ``heygem-job-<state>`` (a
-cancelled job is ``heygem-job-failed heygem-job-cancelled``); item rows ``heygem-job-item``.
+cancelled job is ``heygem-job-failed heygem-job-cancelled``; one that finished with some items
+failed ``heygem-job-partial``); item rows ``heygem-job-item``.
 """
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ from .views import hook, localized_record, shown
 from .workspace import Workspace
 
 POLL_S = 1.0                     # how often the watcher re-reads the job files
-STATE_CLASS = {jobq.QUEUED: "queued", jobq.RUNNING: "running", jobq.DONE: "done", jobq.FAILED: "failed",
-               jobq.CANCELLED: "failed"}
+STATE_CLASS = {jobq.QUEUED: "queued", jobq.RUNNING: "running", jobq.DONE: "done", jobq.PARTIAL: "partial",
+               jobq.FAILED: "failed", jobq.CANCELLED: "failed"}
 # The job runner's English lines (heygem_kernel.jobs), shown through localized_record.
 RUNNER_LINES = (N_("cancelled by the user"), N_("cancelled before it started"), N_("cancelled"))
 ITEM_STYLE = {"ok": "success", "failed": "danger", "running": "info", "pending": ""}
 STATE_TEXT = {jobq.QUEUED: N_("queued"), jobq.RUNNING: N_("running"), jobq.DONE: N_("done"),
-              jobq.FAILED: N_("failed"), jobq.CANCELLED: N_("cancelled")}
+              jobq.PARTIAL: N_("finished, {failed} of {n} failed"), jobq.FAILED: N_("failed"),
+              jobq.CANCELLED: N_("cancelled")}
+BAR_STYLE = {jobq.DONE: "success", jobq.PARTIAL: "warning", jobq.FAILED: "danger", jobq.CANCELLED: "warning"}
+STATUS_KIND = {jobq.DONE: "ok", jobq.PARTIAL: "warn", jobq.CANCELLED: "warn"}   # the status line's; else "error"
 
 
 def state_classes(job: jobq.Job) -> set[str]:
@@ -51,6 +55,12 @@ def links_html(job: jobq.Job, ws: Workspace) -> str:
                      f'class="heygem-job-{kind}">{label}</a>' if url
                      else f"{label}: <code>{html.escape(str(path))}</code>")
     return " · ".join(parts)
+
+
+def state_text(job: jobq.Job) -> str:
+    """A job's state in the page's language ("finished, 1 of 3 failed" for a partial one)."""
+    text = STATE_TEXT.get(job.status)
+    return _(text, failed=job.n_failed, n=len(job.items) or len(job.videos)) if text else job.status
 
 
 def job_counts(job: jobq.Job) -> str:
@@ -101,21 +111,20 @@ class JobCard:
             self.widget.remove_class(cls)
         for cls in state_classes(job) - set(self.widget._dom_classes):
             self.widget.add_class(cls)
-        state = _(STATE_TEXT[job.status]) if job.status in STATE_TEXT else job.status
+        state = state_text(job)
         if job.cancel_requested and not job.final:
             state = _("cancelling…")
-        counts = job_counts(job)
+        counts = "" if job.status == jobq.PARTIAL else " · " + job_counts(job)   # its state says them
         speech = job.audio.rsplit("/", 1)[-1]
         what = (_("{n} videos · speech {name}", n=len(job.videos), name=speech) if len(job.videos) != 1
                 else _("{n} video · speech {name}", n=len(job.videos), name=speech))
         self.header.value = (f"<b>{html.escape(job.name)}</b> · <span class='heygem-job-state'>{html.escape(state)}"
-                             f"</span> · {html.escape(counts)}<br><small>{html.escape(what)}</small>")
+                             f"</span>{html.escape(counts)}<br><small>{html.escape(what)}</small>")
         self.bar.value = job.fraction
-        self.bar.bar_style = {jobq.DONE: "success", jobq.FAILED: "danger", jobq.CANCELLED: "warning"}.get(job.status, "info")
+        self.bar.bar_style = BAR_STYLE.get(job.status, "info")
         self.cancel_button.layout.display = "none" if job.final else ""
         self.cancel_button.disabled = job.cancel_requested
-        self.resume_button.layout.display = ("" if self.resumable and job.status in (jobq.CANCELLED, jobq.FAILED)
-                                             else "none")
+        self.resume_button.layout.display = "" if self.resumable and job.status in jobq.RESUMABLE else "none"
         rows = []
         for item in job.items:
             if item.name not in self._rows:
@@ -202,11 +211,10 @@ class JobsPanel:
         self.followed.add(job_id)
 
     def _announce(self, job: jobq.Job) -> None:
-        line = _("batch job {name}: {state} ({counts})", name=job.name,
-                 state=_(STATE_TEXT.get(job.status, job.status)), counts=job_counts(job))
-        if job.status == jobq.FAILED and job.error:
+        line = _("batch job {name}: {state} ({counts})", name=job.name, state=state_text(job), counts=job_counts(job))
+        if job.status in (jobq.FAILED, jobq.PARTIAL) and job.error:
             line += " · " + localized_record(job.error)
-        self._status(line, {jobq.DONE: "ok", jobq.CANCELLED: "warn"}.get(job.status, "error"))
+        self._status(line, STATUS_KIND.get(job.status, "error"))
 
     def cancel(self, job_id: str) -> None:
         try:
@@ -222,7 +230,7 @@ class JobsPanel:
         self.refresh()
 
     def resume(self, job_id: str) -> None:
-        """Queue a cancelled or failed job again (the card's Resume button)."""
+        """Queue a cancelled, failed or partial job again (the card's Resume button)."""
         try:
             job = jobq.resume(self.ws.runs, job_id)
         except (HeyGemError, OSError) as exc:
