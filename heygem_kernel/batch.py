@@ -639,6 +639,7 @@ def _execute(plan: BatchPlan, *, executor: str, workers: int | None, scheduler: 
     n_total = len(plan.jobs)
     if plan.jobs:
         if executor == "dask" and scheduler:   # unreachable: one line now, not after the speech + 30 s
+            check_workers(workers, scheduler)
             check_scheduler(scheduler)
         if speech is None:
             from .audio import load_speech
@@ -735,6 +736,15 @@ SCHEDULER_CHECK_S = 3.0          # s: a scheduler that is up answers a TCP conne
 SOCKET_SCHEMES = ("tcp", "tls", "ws", "wss")   # Dask's comm schemes that are a host:port socket
 
 
+def check_workers(workers: int | None, scheduler: str | None) -> None:
+    """``--workers N`` sizes the local Dask cluster this batch starts; with ``--scheduler`` the items
+    run on that cluster's own workers, so N would be dropped in silence: an :class:`InputError`."""
+    if workers and scheduler:
+        raise InputError("--workers {workers} sizes the Dask cluster a batch starts on this machine; with "
+                         "--scheduler {scheduler} the items run on that cluster's own workers: drop --workers "
+                         "(or start the cluster with the workers you want)", workers=workers, scheduler=scheduler)
+
+
 def check_scheduler(address: str, *, timeout: float = SCHEDULER_CHECK_S) -> None:
     """Refuse a Dask scheduler address that cannot work, in at most ``timeout`` seconds and
     before any work: one :class:`InputError` line for an address Dask cannot parse (a missing or
@@ -819,6 +829,7 @@ class DaskExecutor:
 
     def __init__(self, *, workers: int | None = None, scheduler: str | None = None,
                  options: RunOptions | None = None) -> None:
+        check_workers(workers, scheduler)
         self.workers = workers
         self.scheduler = scheduler
         self.options = options or RunOptions()

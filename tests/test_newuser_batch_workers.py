@@ -23,3 +23,20 @@ def test_more_dask_workers_than_cores_is_refused_before_any_work(tmp_path, clip_
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         assert proc.stderr.strip().splitlines()[-1] == line
         assert not run_dir.exists()
+
+
+def test_workers_with_a_scheduler_is_refused_not_ignored(tmp_path, clip_590, speech_5s):
+    """--workers sizes the local cluster; with --scheduler the cluster's own workers run the items. Before:
+    --workers was dropped in silence (the batch went on with whatever the cluster had)."""
+    run_dir = tmp_path / "batch"
+    scheduler = "tcp://127.0.0.1:9"   # checked before the address is tried
+    for lang, start in (("en", "heygem: error: --workers 2 sizes the Dask cluster a batch starts on this machine"),
+                        ("zh", "heygem：错误：--workers 2 设定的是批处理在本机启动的 Dask 集群")):
+        proc = heygem("batch", "--audio", speech_5s, "--run-dir", run_dir, "--workers", "2", "--scheduler", scheduler,
+                      clip_590, lang=lang, cwd=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(start) and scheduler in lines[0], lines
+        assert not run_dir.exists()
+    help_text = heygem("batch", "--help", cwd=tmp_path).stdout
+    assert "not with --scheduler" in " ".join(help_text.split())

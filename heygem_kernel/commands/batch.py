@@ -46,7 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument("--executor", choices=("local", "dask"), help=N_("local: one item after another in the "
                    "notebook's kernel; dask: fan out over a Dask cluster (default: dask with --scheduler, else local)"))
     p.add_argument("--workers", type=int, default=0,
-                   help=N_("dask LocalCluster: CPU worker processes (default: half the cores; one per GPU if any)"))
+                   help=N_("dask LocalCluster: CPU worker processes (default: half the cores; one per GPU if any); "
+                           "not with --scheduler, whose cluster has its own workers (refused, exit 2)"))
     p.add_argument("--scheduler", default="", metavar="ADDRESS", help=N_("an existing Dask scheduler, e.g. tcp://host:8786"))
     p.add_argument("--cache-dir", default="", help=N_("face-track cache, shared with heygem run and the panel "
                    "(default: $HEYGEM_CACHE_DIR or ~/.cache/heygem)"))
@@ -97,8 +98,8 @@ def _from_batch(args: argparse.Namespace) -> tuple[str, list[str], dict]:
 def main(args: argparse.Namespace) -> int:
     from .. import report
     from ..backends import check_options
-    from ..batch import (ENV_ERROR_RECORD, ENV_LOCK_HELD, check_scheduler, expand_videos, lock_run_dir,
-                         make_options, read_manifest)
+    from ..batch import (ENV_ERROR_RECORD, ENV_LOCK_HELD, check_scheduler, check_workers, expand_videos,
+                         lock_run_dir, make_options, read_manifest)
     from ..enhance import from_options
     from ..media import probe_audio
     from ..records import make_folder
@@ -127,6 +128,8 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("--timeout must be a number of seconds above 0, got {timeout}", timeout=args.timeout)
     if args.workers < 0:
         raise InputError("--workers must be 0 (half the cores) or more, got {workers}", workers=args.workers)
+    if args.executor != "local":   # dask (given, or the default with --scheduler): N would be dropped in silence
+        check_workers(args.workers, args.scheduler)
     cores = os.cpu_count() or 1
     if args.workers > cores and args.executor == "dask" and not args.scheduler:   # each worker is a process with its own models: 999 filled memory
         raise InputError("--workers must be at most {cores}, the cores of this machine (each item uses several "
