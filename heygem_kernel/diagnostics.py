@@ -18,7 +18,7 @@ import numpy as np
 
 from .audio import FMAX, FMIN, MAX_ABS_VALUE, MEL_PER_SECOND
 from .face68 import INNER_LIPS, OUTER_LIPS
-from . import i18n
+from . import i18n, records
 from .i18n import N_, _
 
 DPI = 100
@@ -94,22 +94,35 @@ def cjk_font() -> tuple[str, str] | None:
     return name, next((f.fname for f in font_manager.fontManager.ttflist if f.name == name), "")
 
 
+VECTOR_FORMATS = {".svg": "svg", ".pdf": "pdf"}   # drawn by matplotlib; every other name is a raster image
+JPEG_SUFFIXES = (".jpg", ".jpeg")                  # encoded as JPEG; anything else as PNG
+
+
 def _save(fig, path: str | Path) -> Path:
-    """Render ``fig`` (white, opaque) and write it as PNG (see :func:`_write_png`)."""
-    fig.canvas.draw()
-    return _write_png(np.asarray(fig.canvas.buffer_rgba())[:, :, :3], path)
+    """Render ``fig`` (white, opaque) and write it by ``path``'s extension: SVG or PDF (matplotlib), else
+    PNG or JPEG (see :func:`_write_png`). Written under a temporary name beside ``path`` and renamed when
+    whole (:func:`heygem_kernel.records.atomic_output`): never half a plot, no temporary left behind."""
+    vector = VECTOR_FORMATS.get(Path(path).suffix.lower())
+    if vector is None:
+        fig.canvas.draw()
+        return _write_png(np.asarray(fig.canvas.buffer_rgba())[:, :, :3], path)
+    with records.atomic_output(path) as tmp:
+        fig.savefig(tmp, format=vector)
+    return Path(path)
 
 
 def _write_png(rgb: np.ndarray, path: str | Path) -> Path:
     """Write ``rgb`` [shape=(H, W, 3)] uint8 as PNG with OpenCV at zlib level 3: ~4x less CPU than
-    ``savefig``'s Pillow encoder (level 6, RGBA) for ~5 % more bytes; any path (encoded in memory)."""
+    ``savefig``'s Pillow encoder (level 6, RGBA) for ~5 % more bytes (JPEG for a .jpg/.jpeg ``path``);
+    encoded in memory, written under a temporary name beside ``path`` and renamed when whole."""
     import cv2
-    ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise ValueError(f"PNG encoding failed for {path}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png.tobytes())
+    kind = ".jpg" if path.suffix.lower() in JPEG_SUFFIXES else ".png"
+    ok, data = cv2.imencode(kind, np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ValueError(f"{kind[1:].upper()} encoding failed for {path}")
+    with records.atomic_output(path) as tmp:
+        tmp.write_bytes(data.tobytes())
     return path
 
 
