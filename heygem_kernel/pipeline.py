@@ -99,6 +99,7 @@ class Job:
     encoder: Any = None                    # render: render.Encoder, finishing the file until closed
     plots: dict = field(default_factory=dict)  # draw_plots: name -> PNG path
     sync: Any = None                       # check: sync.SyncEstimate, or None when not checked
+    silent: Any = None                     # analyse_inputs: the note (i18n.Text) when the speech holds no sound
     mux: Any = None                        # check_mux: mux_check.MuxCheck of the written file
     sync_targets: Any = None               # check: the render's targets against the same reference
     speaker_job: Future | None = None      # analyse_inputs: the source's own speech (phones), beside the faces
@@ -115,6 +116,9 @@ class Job:
     def report(self, stage: str, done: int, total: int) -> None:
         _report(self.progress, stage, done, total)
 
+
+# result.json's extra.sync_verdict when the speech is silent (no check: nothing to hold the mouth against)
+SYNC_SILENT = N_("sync not checked: {name} holds no sound")
 
 _MISSING = {"audio": (N_("no such audio file: {path}"), N_("{path} is a folder, expected an audio file")),
             "video": (N_("no such video file: {path}"), N_("{path} is a folder, expected a video file"))}
@@ -279,9 +283,11 @@ def _run(job: Job) -> records.RunResult:
             job.rendered = render(job)
         LOG.info("render: %d frames, %d without a face and %d with the mouth covered passed through", job.n_out,
                  job.rendered.no_face, len(job.rendered.covered))
-        if job.options.sync_check:
+        if job.options.sync_check and job.silent is None:
             with job.watch("sync"):
                 job.sync = check(job)
+        elif job.options.sync_check:   # nothing to hold the mouth against: any "offset" would be noise
+            LOG.info("sync: not checked, the speech holds no sound")
         with job.watch("plots"):
             job.plots = draw_plots(job)
         job.encoder.close()   # the file is complete from here on
@@ -375,6 +381,7 @@ def analyse_inputs(job: Job) -> None:
     from .audio import silence_note
     if (silent := silence_note(job.speech.wav, name=job.audio.name)) is not None:   # said, not refused
         job.notes.append(silent)
+        job.silent = silent
         LOG.warning("%s", silent)
     n_src = min(info.n_frames, n_out)
     # the decoded speech ran a little longer than its header said: more frames, or a loop after all
@@ -502,6 +509,10 @@ def record(job: Job) -> records.RunResult:
                      sync_method=sync.method, sync_targets_offset_frames=job.sync_targets.offset_exact,
                      sync_eye_distance_px=sync.to_dict()["eye_distance_px"], speech_language=job.speech.language,
                      sync_mux=None if job.mux is None else job.mux.to_dict())
+    elif job.silent is not None and options.sync_check:
+        # a closed mouth against silence read as "video lags audio by 14 frames, confidence 0.67" (a photo)
+        extra.update(sync_reliable=False, sync_verdict=Text(SYNC_SILENT, name=job.audio.name),
+                     speech_language=job.speech.language)
     extra.update(_backend_scores(job.backend, job.output, job.feats, info))
     plots = job.plots
     job.watch.add("total", time.perf_counter() - job.started)

@@ -154,8 +154,8 @@ def summary_rows(items: Any) -> list[list[str]]:
             "" if e.get("n_frames") is None else str(e["n_frames"]),
             "" if e.get("frames_no_face") is None else str(e["frames_no_face"]),
             covered_text(e),
+            _("not measurable") if e.get("sync_reliable") is False else   # a guess, or a silent speech
             "" if e.get("sync_offset_frames") is None else
-            _("not measurable") if e.get("sync_reliable") is False else
             _("{offset} frames", offset=f"{e['sync_offset_frames']:+d}"),
             "" if e.get("sync_confidence") is None else f"{e['sync_confidence']:.2f}",
             "" if e.get("sync_correlation") is None else f"{e['sync_correlation']:.2f}",
@@ -212,7 +212,9 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
         facts = [_("output {path}", path=f"`{e['output']}`")]
         if e.get("width"):
             facts.append(f"{e['width']}x{e['height']}, {e['fps']:.2f} fps, {seconds(e['duration'], '.2f')}")
-        if e.get("sync_reliable") is False:
+        if e.get("sync_reliable") is False and e.get("sync_confidence") is None:   # a silent speech: not checked
+            facts.append(_("sync not checked: the speech holds no sound"))
+        elif e.get("sync_reliable") is False:
             facts.append(_("sync not measurable (confidence {confidence} below the chance level)",
                            confidence=f"{e['sync_confidence']:.2f}"))
         elif e.get("sync_offset_frames") is not None:

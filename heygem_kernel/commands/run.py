@@ -184,8 +184,9 @@ def main(args: argparse.Namespace) -> int:
     from ..i18n import _
     extra = result.extra or {}
     too_short = str(extra.get("sync_verdict") or "").startswith("low confidence: too short")
-    if result.sync_offset_frames is None:
-        sync = ""
+    if result.sync_offset_frames is None:   # not checked: --no-sync-check, or a silent speech (its verdict says so)
+        verdict = extra.get("sync_verdict")
+        sync = (", " + verdict.localized()) if hasattr(verdict, "localized") else ""
     elif too_short:
         sync = _(", too short for a sync check")
     elif extra.get("sync_reliable") is False:   # below chance: the offset is a guess, so not shown as a figure
