@@ -20,7 +20,7 @@ import threading
 
 from .commands import NATIVE_NOISE  # noqa: F401 - public here too (heygem batch filters with it)
 from .errors import OS_REASONS, HeyGemError, os_reason
-from .i18n import N_, Text, _
+from .i18n import N_, ConsoleFormatter, Text, _
 from .i18n import width as columns
 
 COMMANDS = ("run", "sync", "scan", "batch", "doctor", "serve")
@@ -246,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)   # also for records of loggers a run lowers to INFO for its run.log
+        if type(handler) is logging.StreamHandler and not isinstance(handler.formatter, ConsoleFormatter):
+            # a warning the engine gives as i18n.Text (a silent speech, --fps ignored) in the user's language
+            old = handler.formatter or logging.Formatter()
+            handler.setFormatter(ConsoleFormatter(old._fmt, old.datefmt))
         # "run failed: ..." is for run.log: the console gets the one error line below
         handler.addFilter(lambda record: not getattr(record, "run_log_only", False))
     for noisy in ("matplotlib", "PIL", "numba", "absl", "asyncio"):

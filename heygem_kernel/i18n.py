@@ -15,8 +15,10 @@ gives Chinese), else English.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import io
+import logging
 import os
 import re
 import string
@@ -198,3 +200,20 @@ def ljust(text: str, columns: int) -> str:
 def placeholders(message: str) -> set[str]:
     """The ``{names}`` a message uses (for checking that a translation keeps them)."""
     return {name for _, name, _, _ in string.Formatter().parse(message) if name}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """A console log handler's formatter: a :class:`Text` message or value (a silent speech, an option
+    ignored, what the H.264 output cannot carry) in the user's language; ``run.log`` keeps them English.
+
+    The record is copied first: every handler (the run.log one included) sees the same record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        args = record.args
+        if isinstance(record.msg, Text) or (isinstance(args, tuple) and any(isinstance(a, Text) for a in args)):
+            record = copy.copy(record)
+            if isinstance(record.msg, Text):
+                record.msg = record.msg.localized()
+            if isinstance(args, tuple):
+                record.args = tuple(a.localized() if isinstance(a, Text) else a for a in args)
+        return super().format(record)

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from . import records
 from .errors import localize_record, localized_error
-from .i18n import N_, _, gettext, seconds
+from .i18n import N_, ConsoleFormatter, _, gettext, seconds
 
 REPORT_HTML = "report.html"
 EXECUTED_NOTEBOOK = "batch.ipynb"
@@ -51,7 +51,7 @@ def console_logging(level: int = logging.INFO) -> None:
     logger = logging.getLogger("heygem.batch")
     if not any(getattr(h, "_heygem_console", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        handler.setFormatter(ConsoleFormatter("%(asctime)s %(message)s", "%H:%M:%S"))   # i18n.Text localized
         handler._heygem_console = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(level)

@@ -51,7 +51,7 @@ def check_options(options: Any) -> list[str]:
     restoration), one for ``--enhance-strength`` without face restoration; those options are not dropped in silence. Imports the backend's module, not its
     model (no torch).
     """
-    from ..i18n import _
+    from ..i18n import Text
     from ..options import RunOptions, check_model_paths, option_label
     check_model_paths(options)
     cls = backend_class(options.backend)
@@ -60,11 +60,12 @@ def check_options(options: Any) -> list[str]:
     restoring = bool(options.enhance or options.enhance_model)   # the enhancer runs on --device too
     if not cls.uses_device and not restoring and options.device != RunOptions.device:
         ignored.append("device")
-    lines = [_("the {backend} backend does not use {options}: ignored", backend=options.backend,
-               options=", ".join(option_label(name) for name in ignored))] if ignored else []
+    # Text: English in run.log, the user's language on the console (i18n.ConsoleFormatter)
+    lines = [Text("the {backend} backend does not use {options}: ignored", backend=options.backend,
+                  options=", ".join(option_label(name) for name in ignored))] if ignored else []
     if not restoring and options.enhance_strength != RunOptions.enhance_strength:
-        lines.append(_("{option} applies to face restoration (--enhance), which is off: ignored",
-                       option=option_label("enhance_strength")))
+        lines.append(Text("{option} applies to face restoration (--enhance), which is off: ignored",
+                          option=option_label("enhance_strength")))
     return lines
 
 
