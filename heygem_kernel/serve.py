@@ -235,12 +235,13 @@ def serve(config: ServeConfig) -> int:
     templates = jupyter_path_with_base()   # Voila's and nbconvert's templates, also from a venv
     if templates:
         os.environ["JUPYTER_PATH"] = templates
+    from .i18n import _   # the console's language ($HEYGEM_LANG, LANG), as every other heygem line
     if ensure_runner(config.root / ws.RUNS_DIR):   # batch jobs a restart interrupted go on now
-        print("  resuming the unfinished batch jobs", flush=True)
-    print(f"HeyGem Workbench: open {config.url}", flush=True)
+        print(_("  resuming the unfinished batch jobs"), flush=True)
+    print(_("HeyGem Workbench: open {url}", url=config.url), flush=True)
     if config.local_url != config.url:
-        print(f"  on this machine: {config.local_url}", flush=True)
+        print(_("  on this machine: {url}", url=config.local_url), flush=True)
     if not is_loopback(config.host):
-        print(f"  listening on {config.host}: anyone who can reach it needs the token", flush=True)
+        print(_("  listening on {host}: anyone who can reach it needs the token", host=config.host), flush=True)
     Voila.launch_instance(argv=[str(config.notebook)], config=config.voila_config())
     return 0
