@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .children import tied_to_parent
 from .i18n import Text
 
 # A frame "repeats" the previous one when the face region changes by less than this fraction of
@@ -126,7 +127,8 @@ def _face_changes(path: Path, box: tuple[int, int, int, int]) -> np.ndarray:
     proc = subprocess.Popen([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
                              "-fps_mode", "passthrough", "-vf",
                              f"crop={w}:{h}:{x}:{y},scale={THUMB}:{THUMB}:flags=area,format=gray",
-                             "-f", "rawvideo", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                             "-f", "rawvideo", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            **tied_to_parent())
     changes, prev = [], None
     try:
         while True:

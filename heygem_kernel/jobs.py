@@ -25,7 +25,6 @@ job is resumed the same way by :func:`resume` (the page's Resume button).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as _dt
 import fcntl
 import json
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import records
+from .children import tied_to_parent
 from .errors import InputError, localized_error
 from .i18n import ENV_LANG, normalize
 
@@ -62,7 +62,6 @@ CANCEL_GRACE_S = 20.0            # a cancelled batch stops at the next frame bat
 ENV_BATCH_COMMAND = "HEYGEM_BATCH_COMMAND"   # replaces `python -m heygem_kernel batch` (tests, wrappers)
 ENV_SCHEDULER = "HEYGEM_SCHEDULER"           # a Dask scheduler address every batch job uses
 ENV_CANCEL_FILE = "HEYGEM_CANCEL_FILE"       # read by heygem_kernel.batch inside the batch process
-PR_SET_PDEATHSIG = 1             # linux prctl: signal a child when the runner dies
 
 
 @dataclass(frozen=True)
@@ -476,12 +475,6 @@ def _gpu_count(data: dict[str, Any]) -> int:
     return len(visible_gpus())
 
 
-def _die_with_parent() -> None:
-    """In the batch process: SIGKILL when the runner dies (its kernel follows: ipykernel polls its parent)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def run_job(queue: Path, data: dict[str, Any]) -> str:
     """Run one job's batch to the end (or until cancelled); record and return its final status."""
     job_id, run_dir = data["id"], Path(data["run_dir"])
@@ -496,7 +489,8 @@ def run_job(queue: Path, data: dict[str, Any]) -> str:
         log.write(f"--- {_now()} attempt {data.get('attempts', 1)}: {shlex.join(argv)}\n".encode())
         log.flush()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, preexec_fn=_die_with_parent)
+                                start_new_session=True, **tied_to_parent())   # dies with the runner (its kernel
+                                                                              # follows: ipykernel polls its parent)
         _update(queue, job_id, pid=proc.pid)
         asked_at = None
         while proc.poll() is None:
