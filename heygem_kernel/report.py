@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from . import records
 from .errors import localize_record, localized_error
-from .i18n import N_, ConsoleFormatter, _, gettext, seconds
+from .i18n import N_, ConsoleFormatter, _, get_language, gettext, seconds
 
 REPORT_HTML = "report.html"
 EXECUTED_NOTEBOOK = "batch.ipynb"
@@ -260,11 +260,15 @@ def write_html(notebook: str | os.PathLike, html_path: str | os.PathLike | None 
     quiet = logging.getLogger("heygem.report.nbconvert")
     quiet.setLevel(logging.ERROR)  # the lab template drops our alt texts, then warns that they are missing
     nb = nbformat.read(notebook, as_version=4)
+    # the browser tab and <html lang>: "Notebook" and "en" before (the lab template's defaults), also in
+    # a Chinese report (a browser may then pick a Japanese font for its characters)
+    nb.metadata["title"] = _("HeyGem batch report: {folder}", folder=html_path.absolute().parent.name)
     with _base_jupyter_path():
         exporter = HTMLExporter(config=config, template_name="lab", exclude_input=True, exclude_input_prompt=True,
-                                exclude_output_prompt=True, log=quiet)
+                                exclude_output_prompt=True, log=quiet,
+                                language_code=get_language())   # "en" | "zh": ISO 639-1, as nbconvert wants
         exporter.register_preprocessor(TagRemovePreprocessor(config=config), enabled=True)
-        body, _ = exporter.from_notebook_node(nb)
+        body, _resources = exporter.from_notebook_node(nb)
     body = EXTERNAL_SCRIPT.sub("", body)
     with records.atomic_output(html_path) as tmp:
         tmp.write_text(body, encoding="utf-8")

@@ -36,3 +36,31 @@ def test_the_report_loads_nothing_from_the_internet(tmp_path, clip_524):
     assert re.findall(r'<link\b[^>]*\bhref="https?://[^"]*"[^>]*stylesheet', html) == []
     assert f"data:image/png;base64,{png[:40]}" in html          # the plot is still in the file
     assert "培训批次" in html and "show()" not in html               # text kept, code left out
+
+
+def test_a_chinese_report_names_itself_and_its_language(tmp_path, clip_524):
+    """Before: a Chinese batch's report.html was <title>Notebook</title> in the browser's tab and
+    history, and <html lang="en"> (a browser may then pick a Japanese font for its characters)."""
+    from heygem_kernel import i18n
+    cap = cv2.VideoCapture(str(clip_524))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    png = base64.b64encode(cv2.imencode(".png", cv2.resize(frame, (64, 64)))[1].tobytes()).decode()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell("show()")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# HeyGem 批量任务"), cell]
+    folder = tmp_path / "第一 期"
+    folder.mkdir()
+    nbformat.write(nb, folder / "batch.ipynb")
+    i18n.set_language("zh")
+    try:
+        html = report.write_html(folder / "batch.ipynb").read_text(encoding="utf-8")
+    finally:
+        i18n.set_language(None)
+    assert re.search(r'<html lang="zh">', html), re.findall(r"<html[^>]*>", html)
+    assert "<title>HeyGem 批量任务报告：第一 期</title>" in html, re.findall(r"<title>[^<]*</title>", html)
+    english = report.write_html(folder / "batch.ipynb", folder / "en.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in english and "<title>HeyGem batch report: 第一 期</title>" in english
