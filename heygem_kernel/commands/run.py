@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import threading
 
 from ..i18n import N_
 from ..loops import LOOP_MODES
@@ -215,33 +216,84 @@ def warn_unused_cache_dir(cache_dir: str | None, *, use_cache: bool) -> None:
 # the stages ``pipeline.run`` reports progress for, as the bars name them (translated)
 STAGE_LABELS = {"audio": N_("speech"), "analyse": N_("faces"), "render": N_("render")}
 UNITS = {"audio": N_("step"), "analyse": N_("frame"), "render": N_("frame")}
+# Stages that run on a thread beside another (the speech analysis beside the face analysis): on a
+# terminal they show on the bar of the stage in front, not as a bar that takes turns with it.
+BESIDE = frozenset({"audio"})
+RUNNING_MARK, DONE_MARK = "…", "✓"   # a stage shown beside the bar: still working / done
+LINE_STEPS = 4                       # without a terminal: a line at each quarter of a stage (and its start)
 
 
 class _ProgressBar:
-    """tqdm bars on stderr, one per stage, labelled in the user's language."""
+    """Progress of a run on stderr, labelled in the user's language; safe to call from any thread.
 
-    def __init__(self, *, disable: bool) -> None:
+    On a terminal: one tqdm bar at a time, for the stage in front; a stage of :data:`BESIDE` (the
+    speech analysis, on its own thread while the faces are tracked) shows on that bar as ``speech …``
+    then ``speech ✓``. Elsewhere (a log file, CI, a batch's log): plain lines, ``faces: 25% (31/125)``,
+    at a stage's start and each quarter of it, never a carriage return.
+    """
+
+    def __init__(self, *, disable: bool, stream=None) -> None:
         self.disable = disable
+        self.stream = stream or sys.stderr
+        self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.lock = threading.Lock()
         self.bar = None
         self.stage = None
+        self.beside: dict[str, bool] = {}     # BESIDE stage -> done, shown on the bar in front
+        self.steps: dict[str, int] = {}       # stage -> quarters printed (no terminal)
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if self.disable:
             return
-        from tqdm import tqdm
+        with self.lock:
+            if self.terminal:
+                self._show_bar(stage, done, total)
+            else:
+                self._print_line(stage, done, total)
+
+    def _show_bar(self, stage: str, done: int, total: int) -> None:
+        if stage in BESIDE:
+            self.beside[stage] = done >= total
+            if self.bar is not None and stage != self.stage:   # another stage is in front: its bar says it
+                self.bar.set_postfix_str(self._beside_text())
+                return
         if stage != self.stage:
-            self.close()
-            self.stage = stage
+            self._close()
+            from tqdm import tqdm
             from ..i18n import _, width
+            self.stage = stage
+            self.beside = {s: finished for s, finished in self.beside.items() if not finished}
             label = _(STAGE_LABELS.get(stage, stage))
             # initial: the rate counts what is done while the bar is shown; a bar made at its first report
             # (16 frames, or a cached face track's 125 at once) read "1720740.10frame/s"
             self.bar = tqdm(total=total, initial=done, desc=" " * max(0, 8 - width(label)) + label,
-                            unit=_(UNITS.get(stage, "frame")), file=sys.stderr, leave=False, dynamic_ncols=True)
+                            unit=_(UNITS.get(stage, "frame")), postfix=self._beside_text() or None, file=self.stream,
+                            leave=False, dynamic_ncols=True)
         self.bar.n = done
         self.bar.refresh()
 
-    def close(self) -> None:
+    def _beside_text(self) -> str:
+        """The stages shown beside the bar in front: "speech …" / "speech ✓"."""
+        from ..i18n import _
+        return " ".join(f"{_(STAGE_LABELS.get(s, s))} {DONE_MARK if finished else RUNNING_MARK}"
+                        for s, finished in self.beside.items() if s != self.stage)
+
+    def _print_line(self, stage: str, done: int, total: int) -> None:
+        step = done * LINE_STEPS // total if total else LINE_STEPS
+        if stage in self.steps and step <= self.steps[stage]:
+            return
+        self.steps[stage] = step
+        from ..i18n import _
+        percent = round(100 * done / total) if total else 100
+        print(_("{stage}: {percent}% ({done}/{total})", stage=_(STAGE_LABELS.get(stage, stage)), percent=percent,
+                done=done, total=total), file=self.stream, flush=True)
+
+    def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        self.stage = None
+
+    def close(self) -> None:
+        with self.lock:
+            self._close()
