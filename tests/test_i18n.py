@@ -317,13 +317,23 @@ def test_an_error_rebuilt_from_its_record():
 def test_progress_bars_and_input_notes_in_chinese(zh, capsys, tmp_path):
     """The run's progress bars name their stage in the user's language (they said 'analyse'
     under zh), and the note about extra audio tracks is a translatable fragment."""
+    import io
+
     from heygem_kernel.commands.run import _ProgressBar
-    bar = _ProgressBar(disable=False)
-    bar("analyse", 3, 10)
-    bar("render", 5, 10)
-    bar.close()
-    err = capsys.readouterr().err
-    assert "人脸" in err and "渲染" in err and "帧" in err and "analyse" not in err, err
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    for stream in (terminal, None):   # bars on a terminal; lines where stderr is not one
+        bar = _ProgressBar(disable=False, stream=stream)
+        bar("analyse", 3, 10)
+        bar("render", 5, 10)
+        bar.close()
+    shown, err = terminal.getvalue(), capsys.readouterr().err
+    assert "人脸" in shown and "渲染" in shown and "帧" in shown and "analyse" not in shown, shown
+    assert err.splitlines() == ["人脸：30%（3/10）", "渲染：50%（5/10）"], err
     from heygem_kernel.i18n import Text
     note = Text("{name} has {tracks} audio tracks: only the first is used as the speech", name="a.mkv", tracks=2)
     assert note == "a.mkv has 2 audio tracks: only the first is used as the speech"
