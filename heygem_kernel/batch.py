@@ -394,9 +394,17 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     if not audio.is_file():
         raise InputError("no such audio file: {audio}", audio=audio)
     audio_info = media.probe_audio(audio)
-    from .audio import SAMPLE_RATE, _length_guessed, load_audio
+    from .audio import SAMPLE_RATE, _length_guessed, load_audio, silence_note
+    wav = load_audio(audio)
     if _length_guessed(audio):   # a VBR .mp3 without a Xing header, a raw .aac: ffprobe's length is a guess
-        audio_info = dataclasses.replace(audio_info, duration=load_audio(audio).shape[0] / SAMPLE_RATE)
+        audio_info = dataclasses.replace(audio_info, duration=wav.shape[0] / SAMPLE_RATE)
+    # a silent speech (a muted microphone, the wrong track) closes every mouth: said once for the batch, in
+    # the report and on the console (it was only in each item's result.json)
+    silent = silence_note(wav, name=audio.name)
+    del wav
+    speech_notes = [] if silent is None else [{"template": silent.msgid, "values": silent.values}]
+    if silent is not None:
+        LOG.warning("%s", silent)
     audio_hash = file_hash(audio)
     paths = expand_videos(videos)
     if not paths:
@@ -404,7 +412,7 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     lock = lock_run_dir(run_dir)
     try:
         return _plan(audio, paths, run_dir=run_dir, options=options, cache_dir=cache_dir, samples=samples,
-                     scan=scan, audio_info=audio_info, audio_hash=audio_hash, lock=lock)
+                     scan=scan, audio_info=audio_info, audio_hash=audio_hash, lock=lock, speech_notes=speech_notes)
     except BaseException:
         if lock is not None:
             lock.close()
@@ -435,7 +443,8 @@ def _key_options(options: RunOptions) -> tuple[RunOptions, list[str]]:
 
 
 def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions, cache_dir: Path,
-          samples: int, scan: bool, audio_info: Any, audio_hash: str, lock: Any) -> BatchPlan:
+          samples: int, scan: bool, audio_info: Any, audio_hash: str, lock: Any,
+          speech_notes: list[dict] = ()) -> BatchPlan:
     """The body of :func:`prepare`, run while holding the run folder's lock."""
     from .cache import file_hash
     from .scan import scan_video
@@ -500,6 +509,7 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
         "format": MANIFEST_FORMAT, "created": previous.get("created") or _now(),
         "audio": str(audio), "audio_sha256": audio_hash, "audio_duration": round(audio_info.duration, 3),
         "backend": options.backend, "options": options.to_dict(), "cache_dir": str(cache_dir),
+        "speech_notes": list(speech_notes),   # {"template", "values"} each (errors.localize_record)
         "items": entries,
     }
     write_manifest(run_dir, manifest)

@@ -100,7 +100,18 @@ def preflight_table(items: Any):
                             "duration": e.get("duration") or 0.0})
     rows = table_rows(reports)
     bad = {i for i, r in enumerate(reports) if not r.get("ok")}
-    return HTML(_table([_(c) for c in TABLE_COLUMNS], rows, bad_rows=bad))
+    return HTML(_speech_notes(_manifest_of(items)) + _table([_(c) for c in TABLE_COLUMNS], rows, bad_rows=bad))
+
+
+def speech_notes(manifest: dict[str, Any]) -> list[str]:
+    """What the batch's speech itself is reported for (it holds no sound), one line each, in the user's language."""
+    return [localize_record(note, note.get("template")) for note in manifest.get("speech_notes") or []
+            if isinstance(note, dict)]
+
+
+def _speech_notes(manifest: dict[str, Any]) -> str:
+    return "".join(f'<p class="hg-note"><b>{html.escape(_("note: {note}", note=line))}</b></p>'
+                   for line in speech_notes(manifest))
 
 
 SUMMARY_COLUMNS = (N_("video"), N_("status"), N_("output"), N_("time"), N_("frames"), N_("no face"),
@@ -186,7 +197,8 @@ def summary_table(result: Any):
                      + " &middot; " + esc(_("backend: {name}", name=manifest.get("backend")))
                      + (" &middot; " + esc(_("folder: {path}", path=run_dir)) if run_dir else "") + "</p>")
     bad = {i for i, e in enumerate(entries) if e["status"] != "ok"}
-    return HTML("".join(lines) + _table([_(c) for c in SUMMARY_COLUMNS], summary_rows(entries), bad_rows=bad))
+    return HTML("".join(lines) + _speech_notes(manifest)
+                + _table([_(c) for c in SUMMARY_COLUMNS], summary_rows(entries), bad_rows=bad))
 
 
 def _manifest_of(obj: Any) -> dict[str, Any]:

@@ -202,6 +202,8 @@ def main(args: argparse.Namespace) -> int:
           + (_(", {n} failed:", n=len(failed)) if failed else ""))
     for item in failed:
         print(f"  {Path(item['video']).name}: {localized_error(item)}")
+    for line in report.speech_notes(manifest):   # a silent speech: every "ok" video has its mouth closed
+        print(_("note: {note}", note=line))
     print(_("manifest: {path}", path=run_dir / "manifest.json"))
     print(_("report:   {path}", path=html))
     if archive:
