@@ -330,7 +330,7 @@ def resume(runs_root: str | os.PathLike, job_id: str, *, start: bool = True) -> 
     queue = queue_dir(runs_root)
     job = get_job(runs_root, job_id)
     if job.status not in RESUMABLE:
-        raise InputError("batch job {name} is {state}: only a cancelled or failed job can be resumed",
+        raise InputError("batch job {name} is {state}: only a cancelled, failed or partial job can be resumed",
                          name=job.name, state=job.status)
     with _queue_lock(queue):
         (queue / f"{job_id}.cancel").unlink(missing_ok=True)
@@ -510,7 +510,7 @@ def run_job(queue: Path, data: dict[str, Any]) -> str:
     else:   # exit 1 after every item ran, some ok: partial (heygem batch exits 1 when an item failed)
         from .batch import read_manifest
         manifest = read_manifest(run_dir) if rc == 1 else None
-        status = finished_status(manifest["items"]) if manifest else FAILED
+        status = PARTIAL if manifest and finished_status(manifest["items"]) == PARTIAL else FAILED
         error = _error_line(run_dir, rc)
     _update(queue, job_id, status=status, finished=_now(), returncode=rc, error=error, pid=None)
     LOG.info("job %s: %s%s", job_id, status, f" ({error})" if error else "")

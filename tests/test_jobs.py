@@ -216,7 +216,7 @@ def test_a_cancelled_job_is_resumed_from_its_card(queue_env, clip_524, clip_590,
     panel.refresh()
     assert card.resume_button.layout.display == "none"
     assert said[-1] == (f"batch job {job.name}: done (3 of 3 ok)", "ok"), said
-    with pytest.raises(InputError, match="only a cancelled or failed job can be resumed"):
+    with pytest.raises(InputError, match="only a cancelled, failed or partial job can be resumed"):
         jobs.resume(runs, job.id)
 
 
