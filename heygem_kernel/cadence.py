@@ -121,14 +121,15 @@ def _face_changes(path: Path, box: tuple[int, int, int, int]) -> np.ndarray:
     """Mean absolute grey change [shape=(N-1,)] between consecutive decoded frames of the face
     region (x, y, w, h), compared as THUMB x THUMB thumbnails; frames as stored (no rate
     conversion). Streamed: memory does not grow with the video's length."""
-    from .media import ffmpeg_exe
+    from .media import ffmpeg_exe, signals_held
     x, y, w, h = box
     size = THUMB * THUMB
-    proc = subprocess.Popen([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
-                             "-fps_mode", "passthrough", "-vf",
-                             f"crop={w}:{h}:{x}:{y},scale={THUMB}:{THUMB}:flags=area,format=gray",
-                             "-f", "rawvideo", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            **tied_to_parent())
+    with signals_held():   # a tied child runs Python's fork hooks here: Ctrl-C must not land inside them
+        proc = subprocess.Popen([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
+                                 "-fps_mode", "passthrough", "-vf",
+                                 f"crop={w}:{h}:{x}:{y},scale={THUMB}:{THUMB}:flags=area,format=gray",
+                                 "-f", "rawvideo", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                **tied_to_parent())
     changes, prev = [], None
     try:
         while True:

@@ -8,7 +8,9 @@ executes ffmpeg, has it killed when its parent goes. Pass :func:`tied_to_parent`
 
 Linux sends the signal when the *thread* that started the child ends, so a child must be started
 on a thread that outlives it: every caller here waits for (or kills) its child on the thread that
-started it.
+started it. A ``preexec_fn`` also makes ``subprocess`` run Python's fork hooks (the logging module's
+lock) in the parent: a Ctrl-C landing inside them printed "Exception ignored in _releaseLock" and left
+the lock held, so tied children are started inside :func:`heygem_kernel.media.signals_held`.
 """
 from __future__ import annotations
 

@@ -539,8 +539,9 @@ def _start_decode_check(path: Path) -> subprocess.Popen:
     One decoder thread: frame threading would read several frames before it gives the first."""
     cmd = [ffmpeg_exe(), "-nostdin", "-v", "quiet", "-threads", "1", "-i", _ff_path(path), "-map", "0:v:0",
            "-frames:v", "1", "-vf", "scale=16:16", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
-    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            **tied_to_parent())
+    with signals_held():   # a tied child runs Python's fork hooks here: Ctrl-C must not land inside them
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                **tied_to_parent())
 
 
 def _decodes_a_frame(check: subprocess.Popen) -> bool:
@@ -760,8 +761,9 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
     if info.is_image:
         yield _read_image(info, width, height)
         return
-    proc = subprocess.Popen(_decode_cmd(info, width, height), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, **tied_to_parent())
+    with signals_held():   # see _start_decode_check
+        proc = subprocess.Popen(_decode_cmd(info, width, height), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, **tied_to_parent())
     stderr = _Stderr(proc.stderr)
     frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
     stop = threading.Event()
