@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .children import tied_to_parent
+from .children import tied
 from .i18n import Text
 
 # A frame "repeats" the previous one when the face region changes by less than this fraction of
@@ -124,12 +124,11 @@ def _face_changes(path: Path, box: tuple[int, int, int, int]) -> np.ndarray:
     from .media import ffmpeg_exe, signals_held
     x, y, w, h = box
     size = THUMB * THUMB
-    with signals_held():   # a tied child runs Python's fork hooks here: Ctrl-C must not land inside them
-        proc = subprocess.Popen([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
-                                 "-fps_mode", "passthrough", "-vf",
-                                 f"crop={w}:{h}:{x}:{y},scale={THUMB}:{THUMB}:flags=area,format=gray",
-                                 "-f", "rawvideo", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                **tied_to_parent())
+    with signals_held():   # Ctrl-C between the start and `proc` being set: no ffmpeg left running
+        proc = subprocess.Popen(tied([ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0",
+                                      "-fps_mode", "passthrough", "-vf",
+                                      f"crop={w}:{h}:{x}:{y},scale={THUMB}:{THUMB}:flags=area,format=gray",
+                                      "-f", "rawvideo", "-"]), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     changes, prev = [], None
     try:
         while True:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import records
-from .children import tied_to_parent
+from .children import tied
 from .errors import InputError, localized_error
 from .i18n import ENV_LANG, normalize
 
@@ -488,9 +488,9 @@ def run_job(queue: Path, data: dict[str, Any]) -> str:
     with open(run_dir / JOB_LOG, "ab") as log:
         log.write(f"--- {_now()} attempt {data.get('attempts', 1)}: {shlex.join(argv)}\n".encode())
         log.flush()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, **tied_to_parent())   # dies with the runner (its kernel
-                                                                              # follows: ipykernel polls its parent)
+        proc = subprocess.Popen(tied(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)   # tied: dies with the runner (its kernel follows:
+                                                          # ipykernel polls its parent)
         _update(queue, job_id, pid=proc.pid)
         asked_at = None
         while proc.poll() is None:

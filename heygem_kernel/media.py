@@ -35,7 +35,7 @@ from typing import IO, Any, Callable, Iterator
 
 import numpy as np
 
-from .children import tied_to_parent
+from .children import tied
 from .errors import InputError, MediaError
 from .i18n import N_, Text
 from .workers import drain, stop_worker
@@ -539,9 +539,8 @@ def _start_decode_check(path: Path) -> subprocess.Popen:
     One decoder thread: frame threading would read several frames before it gives the first."""
     cmd = [ffmpeg_exe(), "-nostdin", "-v", "quiet", "-threads", "1", "-i", _ff_path(path), "-map", "0:v:0",
            "-frames:v", "1", "-vf", "scale=16:16", "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1"]
-    with signals_held():   # a tied child runs Python's fork hooks here: Ctrl-C must not land inside them
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                **tied_to_parent())
+    with signals_held():   # Ctrl-C between the start and the caller holding the child: none left running
+        return subprocess.Popen(tied(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
 
 def _decodes_a_frame(check: subprocess.Popen) -> bool:
@@ -762,8 +761,8 @@ def iter_frames(info: VideoInfo, *, size: tuple[int, int] | None = None,
         yield _read_image(info, width, height)
         return
     with signals_held():   # see _start_decode_check
-        proc = subprocess.Popen(_decode_cmd(info, width, height), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, **tied_to_parent())
+        proc = subprocess.Popen(tied(_decode_cmd(info, width, height)), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     stderr = _Stderr(proc.stderr)
     frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
     stop = threading.Event()
@@ -1264,9 +1263,9 @@ class VideoWriter:
         try:   # Ctrl-C / SIGTERM can land anywhere in here: no ffmpeg and no partial file outlive it
             with signals_held():   # ... once both are known: a signal inside is raised at the block's end
                 self.partial = _partial_path(self.path)
-                self._proc = subprocess.Popen(self._command(crf, preset), stdin=subprocess.PIPE,
-                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, bufsize=0,
-                                              **tied_to_parent())   # kill -9 of the run ends it too
+                self._proc = subprocess.Popen(tied(self._command(crf, preset)),   # kill -9 of the run ends it too
+                                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                              bufsize=0)
             self._stderr = _Stderr(self._proc.stderr)
             self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=QUEUE_FRAMES)
             self._error: BaseException | None = None
