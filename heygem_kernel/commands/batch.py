@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import NATIVE_NOISE  # one list for the CLI's stderr and the kernel's output
+from . import NATIVE_NOISE, shell_word  # one list for the CLI's stderr and the kernel's output
 from ..errors import HeyGemError, InputError, localized_error
 from ..i18n import N_, Text, _
 
@@ -76,8 +76,8 @@ def _from_batch(args: argparse.Namespace) -> tuple[str, list[str], dict]:
         record = json.loads(manifest.read_text(encoding="utf-8"))
     except OSError:
         if (path / "params.json").is_file():   # one run (or one batch item): not a batch
-            raise InputError("{path} is the record of one run: re-run it with heygem run --from {path}",
-                             path=path) from None
+            raise InputError("{path} is the record of one run: re-run it with heygem run --from {arg}",
+                             path=path, arg=shell_word(path)) from None
         raise InputError("no batch record at {path}: --from takes a batch folder (with manifest.json) or its "
                          "manifest.json", path=manifest) from None
     except ValueError as exc:
@@ -240,9 +240,9 @@ def _refuse_another_speech(run_dir: Path, audio: Path) -> None:
             and (run_dir / e["output"]).is_file()]
     if done:
         raise InputError("{run_dir} holds {n} finished video(s) of another speech ({previous}); this speech would "
-                         "replace them: give a new --run-dir (heygem batch --from {run_dir} --audio {audio} "
+                         "replace them: give a new --run-dir (heygem batch --from {from_arg} --audio {audio_arg} "
                          "--run-dir NEW runs the same videos and options)", run_dir=run_dir, n=len(done),
-                         previous=previous.get("audio"), audio=audio)
+                         previous=previous.get("audio"), from_arg=shell_word(run_dir), audio_arg=shell_word(audio))
 
 
 def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel: str,

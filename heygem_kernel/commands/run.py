@@ -6,6 +6,7 @@ import logging
 import sys
 import threading
 
+from . import shell_word
 from ..i18n import N_
 from ..loops import LOOP_MODES
 from ..options import RunOptions
@@ -123,9 +124,9 @@ def from_record(args: argparse.Namespace) -> tuple[str, str, RunOptions]:
         record = json.loads(params.read_text(encoding="utf-8"))
     except OSError:
         if (path / "manifest.json").is_file():   # a batch folder: its items are the runs
-            raise InputError("{path} is a batch folder: re-run it with heygem batch --from {path}, or one of its "
-                             "videos with heygem run --from {item}", path=path,
-                             item=path / "items" / "NAME") from None
+            raise InputError("{path} is a batch folder: re-run it with heygem batch --from {arg}, or one of its "
+                             "videos with heygem run --from {item}", path=path, arg=shell_word(path),
+                             item=shell_word(path / "items" / "NAME")) from None
         raise InputError("no run record at {path}: --from takes a run folder (with params.json) or its params.json",
                          path=params) from None
     except ValueError as exc:
