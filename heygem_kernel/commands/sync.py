@@ -100,7 +100,17 @@ def _cache_dir(args: argparse.Namespace) -> Path | None:
     return None
 
 
+def _silent(path: str) -> bool:
+    """Whether the speech at ``path`` (an audio file or a video's own track) holds no sound."""
+    from ..audio import load_audio, silence_note
+    try:
+        return silence_note(load_audio(path), name="") is not None
+    except Exception:  # noqa: BLE001 - the measurement read it already; a second decode only adds a note
+        return False
+
+
 def main(args: argparse.Namespace) -> int:
+    from ..audio import ENV_SILENT_DBFS
     from ..errors import InputError
     from ..sync import MIN_EYE_DISTANCE_PX, measure_video_sync
 
@@ -139,6 +149,12 @@ def main(args: argparse.Namespace) -> int:
     note = report.cadence.note() if report.cadence is not None else ""
     if note:
         lines.append((_("note"), note.localized() if hasattr(note, "localized") else note))
+    if _silent(args.audio or args.video):   # a muted track read "the mouth does not clearly follow this speech"
+        lines.append((_("note"), _("{name} holds no sound (quieter than {limit:.0f} dBFS throughout): there is no "
+                                   "speech to check the mouth against", name=Path(args.audio).name, limit=ENV_SILENT_DBFS)
+                      if args.audio else
+                      _("the audio track of {name} holds no sound (quieter than {limit:.0f} dBFS throughout): there is "
+                        "no speech to check the mouth against", name=Path(args.video).name, limit=ENV_SILENT_DBFS)))
     if report.plot is not None:
         lines.append((_("plot"), str(report.plot)))
     for key, value in lines:
