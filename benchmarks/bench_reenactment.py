@@ -159,7 +159,7 @@ class Clip:
         return sync.measure_video_sync(self.path, track=self.track, speech=self.speech).estimate
 
     def delayed_reading(self, mouth: np.ndarray, width: np.ndarray) -> sync.SyncEstimate:
-        return sync.estimate_from_speech(lagged(mouth, DELAY_FRAMES), phones=self.speech.phones, fps=self.fps,
+        return sync.estimate_from_speech(lagged(mouth, DELAY_FRAMES), speech=self.speech, fps=self.fps,
                                          mouth_width=lagged(width, DELAY_FRAMES))
 
 
@@ -169,7 +169,7 @@ class Clip:
         n = self.half
         wav = self.speech.wav[:int(round(n / self.fps * self.speech.sr))]
         timing = speaker_timing.measure(landmarks=self.track.landmarks[:n], valid=self.track.valid[:n],
-                                        phones=visemes.recognize_phones(wav), info=self.info)
+                                        phones=visemes.recognize_phone_variants(wav), info=self.info)
         lead = speaker_timing.lead_for(timing.offset_ms / 1000.0)
         return speaker_timing.SpeakerTiming(
             measured=True, offset_frames=timing.offset_frames, offset_ms=timing.offset_ms, confidence=timing.confidence,

@@ -44,7 +44,7 @@ def load(clip: Path, tracks: Path | None):
 
 
 def reading(track, speech) -> float:
-    return sync.estimate_from_speech(track.mouth_open(), phones=speech.phones, fps=track.fps,
+    return sync.estimate_from_speech(track.mouth_open(), phones=speech.phone_variants, fps=track.fps,
                                      mouth_width=track.mouth_width()).offset_exact
 
 
@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     shipped = visemes.MOUTH_DELAY
     data = {Path(c).stem: load(MEDIA / c if not Path(c).exists() else Path(c), args.tracks) for c in args.clips}
-    inputs = {k: (t.mouth_open(), t.mouth_width(), s.phones, t.fps) for k, (t, s) in data.items()}
+    inputs = {k: (t.mouth_open(), t.mouth_width(), s.phone_variants, t.fps) for k, (t, s) in data.items()}
     fitted = {k: v for k, v in inputs.items() if k in sync.CALIBRATION_CLIPS} or inputs
     zero = sync.calibrate_mouth_delay(list(fitted.values()))
     print(f"in-sample zero ({', '.join(fitted)}): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "

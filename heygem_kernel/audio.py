@@ -363,6 +363,14 @@ class Speech:
     def duration(self) -> float:
         return self.wav.shape[0] / float(self.sr)
 
+    @functools.cached_property
+    def phone_variants(self) -> list:
+        """``phones`` and the phones of the same speech at the other sub-frame starts of the
+        recogniser's grid (``visemes.recognize_phone_variants``): what the sync reference is
+        averaged over. Computed once on first use (~3 more recognitions), kept when pickled."""
+        from .visemes import recognize_phone_variants
+        return recognize_phone_variants(self.wav, sr=self.sr, first=self.phones)
+
     def n_frames_at(self, fps: float) -> int:
         """Number of output frames that cover the speech at ``fps`` (at least 1; as the output file holds)."""
         from .media import output_frames

@@ -603,6 +603,7 @@ def analyse_speech(audio: Path, speech, mel_png: Path, language: str = "auto"):
     """Speech features (unless given) and their mel plot: runs beside the face analysis."""
     from . import audio as audio_mod, diagnostics
     speech = speech if speech is not None else audio_mod.load_speech(audio, language=language)
+    speech.phone_variants      # the sync check's dithered phones, here beside the faces rather than at the end
     diagnostics.plot_mel(speech.mel, mel_png, title="Mel spectrogram of the driving speech")
     return speech
 

@@ -4,7 +4,7 @@ The render places mouth shapes with one real-speech timing model for everybody
 (:func:`heygem_kernel.visemes.real_timing`, its zero ``visemes.MOUTH_DELAY`` calibrated on the
 shared in-sync camera recordings). How far a person's lips lead their sound differs from that
 average, and the rest of the error is per speaker (and per recorder: a screen capture shows its
-pictures late): ``heygem sync`` reads the untouched shared clips -0.17 / +1.45 / +1.40 / +0.24
+pictures late): ``heygem sync`` reads the untouched shared clips -0.08 / +1.62 / +1.55 / +0.10
 frames at that zero (talking_590 / 524 / vfr_700 / portrait_1080x1920), and a self-reenactment
 render peaks at about minus the reading. In-sync camera recordings of other presenters read 1-5
 frames early against the check before issue 8, i.e. their lips led more than these clips'.
@@ -70,7 +70,7 @@ MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the spa
 # are themselves noisy (searched +-6 frames instead of +-4, talking_590's read -0.32 / +1.65). In-sample:
 # chosen on these clips.
 AGREE_FRAMES = 1.0
-CACHE_VERSION = 1       # bump when the cached phones change (recogniser settings, alignment)
+CACHE_VERSION = 2       # bump when the cached phones change (recogniser settings, alignment; 2: dithered variants)
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,9 @@ def own_wav(info, *, seconds: float) -> np.ndarray:
 
 def own_phones(info, *, n_frames: int, cache_dir: str | Path | None = None) -> list:
     """Recognised phones of the source's own sound over its first ``n_frames`` frames (seconds,
-    picture time), cached by the video's content hash under ``cache_dir`` (None: not cached)."""
+    picture time), as the sync reference takes them: a list of phone lists, one per dithered start
+    of the recogniser's grid (``visemes.recognize_phone_variants``; ``[[]]`` for a silent track),
+    cached by the video's content hash under ``cache_dir`` (None: not cached)."""
     from . import cache, visemes
     entry = None
     if cache_dir is not None:
@@ -192,11 +194,13 @@ def own_phones(info, *, n_frames: int, cache_dir: str | Path | None = None) -> l
     from .audio import ENV_SILENT_DBFS, _peak_dbfs
     wav = own_wav(info, seconds=n_frames / info.fps)
     # a silent track: no phones (the recogniser labels digital silence as phones)
-    phones = visemes.recognize_phones(wav) if wav.size and _peak_dbfs(wav) >= ENV_SILENT_DBFS else []
+    phones = visemes.recognize_phone_variants(wav) if wav.size and _peak_dbfs(wav) >= ENV_SILENT_DBFS else [[]]
     if entry is not None:
+        flat = [(i, p) for i, variant in enumerate(phones) for p in variant]
         try:
-            cache.atomic_save_npz(entry, phone=np.array([p.phone for p in phones], dtype=str),
-                                  start=np.array([p.start for p in phones]), end=np.array([p.end for p in phones]))
+            cache.atomic_save_npz(entry, variant=np.array([i for i, _ in flat], dtype=np.int16),
+                                  phone=np.array([p.phone for _, p in flat], dtype=str),
+                                  start=np.array([p.start for _, p in flat]), end=np.array([p.end for _, p in flat]))
         except OSError as exc:   # costs the next run a second, not this run
             log.warning("speaker-timing cache not written (%s): %s", exc.strerror or exc, entry.parent)
     return phones
@@ -208,7 +212,10 @@ def _load(entry: Path) -> list | None:
         return None
     try:
         with np.load(entry) as data:
-            return [PhoneSegment(str(p), float(a), float(b)) for p, a, b in zip(data["phone"], data["start"], data["end"])]
+            variants: list[list] = [[] for _ in range(max(1, int(data["variant"].max(initial=0)) + 1))]
+            for i, p, a, b in zip(data["variant"], data["phone"], data["start"], data["end"]):
+                variants[int(i)].append(PhoneSegment(str(p), float(a), float(b)))
+            return variants
     except Exception as exc:  # a damaged entry is recomputed, never fatal
         log.warning("speaker-timing cache %s unreadable (%s); recomputing", entry.name, exc)
         return None
@@ -219,7 +226,8 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
     """The presenter's mouth timing from their own recording.
 
     landmarks [shape=(N, 68, 2)] raw (unsmoothed) face-analysis landmarks of source frames [0, N),
-    valid [shape=(N,)]; ``phones``: the source's own speech over those frames (:func:`own_phones`).
+    valid [shape=(N,)]; ``phones``: the source's own speech over those frames (:func:`own_phones`:
+    its dithered variants, as ``heygem sync`` reads them; a plain phone list is one variant).
     ``info``: the source's media.VideoInfo. Never raises for weak data: the result says why it was
     not applied.
     """
@@ -227,7 +235,8 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
     from .landmarks import FaceTrack
     from .visemes import is_silence
     fps, n = float(info.fps), int(len(valid))
-    speech_s = float(sum(p.end - p.start for p in phones if not is_silence(p.phone) and p.start < n / fps))
+    phones = _variants(phones)
+    speech_s = float(sum(p.end - p.start for p in phones[0] if not is_silence(p.phone) and p.start < n / fps))
     where = Text("{video}'s own audio track, frames 0-{last} ({seconds:.1f} s)", video=video_name or Path(info.path).name,
                  last=max(n - 1, 0), seconds=n / fps)
     if speech_s < MIN_SPEECH_S:
@@ -276,10 +285,16 @@ def _half_readings(track, phones: list, fps: float, *, whole: float = 0.0) -> tu
     readings = []
     for a, b in ((0, n // 2), (n // 2, n)):
         t0, t1 = a / fps, b / fps
-        part = [PhoneSegment(p.phone, p.start - t0, p.end - t0) for p in phones if p.end > t0 and p.start < t1]
+        part = [[PhoneSegment(p.phone, p.start - t0, p.end - t0) for p in variant if p.end > t0 and p.start < t1]
+                for variant in _variants(phones)]
         est = sync.estimate_from_speech(mouth[a:b], phones=part, fps=fps, mouth_width=width[a:b], max_shift=shift)
         readings.append(float(est.offset_exact))
     return readings[0], readings[1]
+
+
+def _variants(phones: list) -> list[list]:
+    """``phones`` as a list of variants (a plain phone list is one)."""
+    return phones if phones and isinstance(phones[0], list) else [list(phones)]
 
 
 def _with(timing: SpeakerTiming, **changes: Any) -> SpeakerTiming:

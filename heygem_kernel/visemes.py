@@ -86,13 +86,14 @@ MIN_BREATH_S = 0.05         # s; shorter sounds are clicks, not breaths
 DIGITAL_SILENCE_DB = -90.0
 INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to breathe in
 # The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py): the mouths of the
-# in-sync CAMERA recordings among the shared clips trail the model above by 12.5 ms, the midpoint
-# of what each wants on its own (talking_590 +2, portrait_1080x1920 +18 ms), so every speech
-# segment is moved this much later. Leave-one-out (the zero of the other camera clip, read on this
-# one) they read -0.44 and +0.53 frames. The two ~22 fps screen captures (talking_524 +67,
-# talking_vfr_700 +82 ms) are not calibrated on: a capture shows its pictures late (sync.py
-# CALIBRATION), which is the recorder's latency, not the speaker's lips; against this zero they read
-# about +1.4 frames (their pictures late), and a run corrects them by their own reading.
+# in-sync CAMERA recordings among the shared clips trail the model above by 7.5 ms, the zero at
+# which the farther of the two reads nearest 0 (each alone wants talking_590 +5, portrait_1080x1920
+# +13 ms), so every speech segment is moved this much later. Leave-one-out (the zero of the other
+# camera clip, read on this one) they read -0.24 and +0.15 frames. The two ~22 fps screen captures
+# (talking_524 +72, talking_vfr_700 +87 ms) are not calibrated on: a capture shows its pictures late
+# (sync.py CALIBRATION), which is the recorder's latency, not the speaker's lips; against this zero
+# they read about +1.6 frames (their pictures late), and a run corrects them by their own reading.
+# (12.5 ms until the reference was averaged over the dithered recogniser grid, DITHER_SAMPLES.)
 # (Until 2026-12-01 the zero was 42 ms, the midpoint of all four: the camera clips then read -1 frame
 # and rendered ~1 frame late, and in-sync recordings of other presenters read 1-5 frames early.)
 # The zero is the average of those speakers; the rest is per speaker, and best_lag ~ -(reading)
@@ -102,7 +103,7 @@ INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to bre
 # speaker_lead 0, so it stays the calibrated reference. With a reading the zero cancels out of
 # the render (reading and render move together); without one (no sound, a photo, below chance:
 # the portrait) the render stays at this zero.
-MOUTH_DELAY = 0.0125        # s
+MOUTH_DELAY = 0.0075        # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 
 # --- co-articulation (tuned on talking_590/524/vfr_700 against mediapipe lip distance) -------
@@ -216,6 +217,36 @@ def recognize_phones(wav: np.ndarray, *, sr: int = DECODER_RATE) -> list[PhoneSe
     segments = mark_breaths(segments, wav, sr=DECODER_RATE)
     log.debug("recognised %d phones in %.2f s of audio", len(segments), wav.shape[0] / DECODER_RATE)
     return segments
+
+
+# Sub-frame dither of the recogniser's analysis grid. pocketsphinx cuts speech into 10 ms frames
+# counted from sample 0, so the same speech started 2.5 ms later is segmented differently (other
+# phone boundaries, now and then other phones). A sync reading built on one segmentation jitters
+# with it: the in-sync shared clips, their sound cut 0-17.5 ms earlier (and the reading corrected
+# for it), read talking_590 -0.48..-0.06, talking_524 +1.30..+1.98, talking_vfr_700 +1.15..+2.45
+# frames. The sync reference is therefore averaged over the grid started at 0, 2.5, 5 and 7.5 ms
+# (quarter frames: :func:`recognize_phone_variants`): the same shifts then read -0.20..-0.19,
+# +1.34..+1.51 and +1.29..+1.66 (tests/test_sync_dither.py). The render keeps the first (undithered).
+DITHER_SAMPLES = (0, 40, 80, 120)   # at DECODER_RATE: 0, 2.5, 5, 7.5 ms
+
+
+def recognize_phone_variants(wav: np.ndarray, *, sr: int = DECODER_RATE,
+                             first: list[PhoneSegment] | None = None) -> list[list[PhoneSegment]]:
+    """The phones of ``wav`` [shape=(S,)] at 16 kHz recognised once per :data:`DITHER_SAMPLES`
+    start (the speech cut that many samples earlier, the times put back): a list of
+    ``len(DITHER_SAMPLES)`` segment lists on one time axis. ``first``: the undithered phones
+    when already known (``Speech.phones``), not recognised again."""
+    if sr != DECODER_RATE:
+        raise ValueError(f"recognize_phone_variants expects {DECODER_RATE} Hz audio, got {sr} Hz")
+    variants = []
+    for k in DITHER_SAMPLES:
+        if k == 0 and first is not None:
+            variants.append(list(first))
+            continue
+        shift = k / DECODER_RATE
+        variants.append([PhoneSegment(p.phone, p.start + shift, p.end + shift)
+                         for p in recognize_phones(np.asarray(wav)[k:], sr=DECODER_RATE)])
+    return variants
 
 
 # The recogniser hears every recording at one level: the 99.9th percentile of |sample| at

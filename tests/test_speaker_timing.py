@@ -28,7 +28,7 @@ def timing_of(video, track, *, wav=None) -> speaker_timing.SpeakerTiming:
     """The presenter's timing from ``track`` and the video's own sound (or ``wav``, 16 kHz, picture time)."""
     info = media.probe_video(video)
     phones = (speaker_timing.own_phones(info, n_frames=track.n_frames) if wav is None
-              else visemes.recognize_phones(wav))
+              else visemes.recognize_phone_variants(wav))
     return speaker_timing.measure(landmarks=track.landmarks, valid=track.valid, phones=phones, info=info)
 
 
@@ -52,7 +52,7 @@ def test_reading_is_the_untouched_sync_reading(tracks, media_dir):
 def test_halves_that_disagree_correct_nothing(tracks, clip_590):
     """talking_590, a camera clip the zero is calibrated on, reads about 0 as recorded (halves agree:
     a correction of a few ms); with frames and sound rotated by half (the self-reenactment source)
-    the whole reads later than +0.5 while its halves do not agree with it: too noisy, no correction."""
+    the reading is too weak or its halves do not agree with it: too noisy, no correction."""
     track = tracks["talking_590.mp4"]
     info = media.probe_video(clip_590)
     recorded = timing_of(clip_590, track)
@@ -61,11 +61,14 @@ def test_halves_that_disagree_correct_nothing(tracks, clip_590):
     wav = speaker_timing.own_wav(info, seconds=track.n_frames / info.fps)
     rotated = speaker_timing.measure(landmarks=np.roll(track.landmarks, -half, axis=0),
                                      valid=np.roll(track.valid, -half), info=info,
-                                     phones=visemes.recognize_phones(np.roll(wav, -round(half / info.fps * 16000))))
+                                     phones=visemes.recognize_phone_variants(np.roll(wav, -round(half / info.fps * 16000))))
     print(recorded.to_dict(), rotated.to_dict())
-    assert rotated.measured and rotated.confidence > rotated.chance and rotated.offset_frames > 0.5
-    assert not rotated.applied and rotated.lead_s == 0.0 and "halves" in rotated.note
-    assert max(abs(h - rotated.offset_frames) for h in rotated.halves) > speaker_timing.AGREE_FRAMES
+    assert not rotated.applied and rotated.lead_s == 0.0
+    if rotated.confidence > rotated.chance:        # one segmentation: +1.5 frames, halves disagreeing
+        assert "halves" in rotated.note
+        assert max(abs(h - rotated.offset_frames) for h in rotated.halves) > speaker_timing.AGREE_FRAMES
+    else:                                          # the dithered reference: below chance (0.40 vs 0.42)
+        assert "does not clearly follow" in rotated.note
 
 
 def test_container_start_offset_is_applied(tmp_path, tracks, clip_524):
@@ -123,7 +126,8 @@ def test_photo_and_silent_video_get_none(tmp_path, photo_524, clip_524):
 def test_own_phones_are_cached_by_content(tmp_path, clip_524, monkeypatch):
     info = media.probe_video(clip_524)
     first = speaker_timing.own_phones(info, n_frames=100, cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("speaker-*.npz"))) == 1 and len(first) > 10
+    assert len(list(tmp_path.glob("speaker-*.npz"))) == 1
+    assert len(first) == len(visemes.DITHER_SAMPLES) and all(len(v) > 10 for v in first)
 
     def recognise(*_, **__):
         raise AssertionError("recomputed although cached")
