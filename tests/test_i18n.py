@@ -108,14 +108,14 @@ def test_cli_missing_input_in_each_language(tmp_path, clip_524, env, want):
     assert lines == [want + str(missing)], proc.stderr
 
 
-def test_cli_sync_summary_in_chinese(tmp_path, clip_524):
+def test_cli_sync_summary_in_chinese(tmp_path, clip_590):
     base = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_ALL", "LC_MESSAGES", "HEYGEM_LANG")}
-    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "sync", str(clip_524), "--no-plot"],
+    proc = subprocess.run([sys.executable, "-m", "heygem_kernel", "sync", str(clip_590), "--no-plot"],
                           capture_output=True, text=True, cwd=tmp_path, env={**base, "LANG": "zh_CN.UTF-8"})
     assert proc.returncode == 0, proc.stderr
     lines = dict(line.split("：", 1) for line in proc.stdout.splitlines())
     assert set(lines) >= {"视频", "音频", "偏移", "置信度", "相关系数", "结论", "方法"}, proc.stdout
-    assert "122 帧，25.000 fps" in lines["视频"] and "正值 = 视频落后于音频" in lines["偏移"]
+    assert "125 帧，25.000 fps" in lines["视频"] and "正值 = 视频落后于音频" in lines["偏移"]
     assert lines["音频"].strip() == "视频自带的音轨"
     assert lines["结论"].strip() == "同步"                                   # "in sync"
     # the values start in one column (CJK labels take two columns a character)

@@ -21,11 +21,11 @@ def sync_json(tmp_path, *args):
     return json.loads(proc.stdout)
 
 
-def test_in_sync_is_null_when_nothing_could_be_read(tmp_path, clip_524, speech_60s):
+def test_in_sync_is_null_when_nothing_could_be_read(tmp_path, clip_524, clip_590, speech_60s):
     clip = tmp_path / "clip.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_524), "-t", "1.5", str(clip)], check=True)
     guess = sync_json(tmp_path, clip, "--audio", speech_60s)
     assert guess["note"] == "the speech track is flat (silence?)" and guess["reliable"] is False
     assert guess["in_sync"] is None
-    recording = sync_json(tmp_path, clip_524)          # the in-sync recording: a reading, and in sync
+    recording = sync_json(tmp_path, clip_590)          # an in-sync camera recording: a reading, and in sync
     assert recording["reliable"] is True and recording["in_sync"] is True and abs(recording["offset_frames"]) <= 1
