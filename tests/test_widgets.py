@@ -675,9 +675,9 @@ def test_a_failed_render_is_one_line_in_the_pages_language(tmp_path, zh, speech_
 @pytest.mark.slow
 def test_result_card_shows_the_runs_verdict_and_input_notes_as_recorded(tmp_path, zh, clip_524):
     """A silent speech renders (every mouth closed): the page said only '1 of 1 done' and
-    'A/V offset +N frames', while result.json said 'low confidence ... the offset is a guess' and
-    held an input note. Now the card and the History row show both, in the page's language, and
-    the figures are result.json's."""
+    'A/V offset +N frames', while result.json held an input note and no trustworthy offset. Now the
+    card and the History row show the note and that the sync was not checked (no made-up offset,
+    d1ad4ba), in the page's language, and the figures are result.json's."""
     from heygem_kernel import i18n
     speech = _silent_wav(tmp_path / "silent.wav")
     wb = Workbench(workspace=Workspace(root=tmp_path / "ws"))
@@ -689,8 +689,8 @@ def test_result_card_shows_the_runs_verdict_and_input_notes_as_recorded(tmp_path
     assert record["extra"]["input_notes"] and record["extra"]["sync_reliable"] is False
     card = wb.result_box.children[0]
     text = " ".join(getattr(w, "value", "") for w in card.children if isinstance(getattr(w, "value", None), str))
-    assert "silent.wav holds no sound" in text and "low confidence: the speech track is flat" in text, text
-    assert f"{record['sync_confidence']:.2f} (chance level {record['extra']['sync_chance']:.2f})" in text
+    assert "silent.wav holds no sound" in text and "sync not checked: silent.wav holds no sound" in text, text
+    assert "A/V offset" not in text, text
     assert _status(wb).startswith("1 of 1 done · ⚠ silent.wav holds no sound"), _status(wb)
     assert "color:#b26a00" in wb.status.value                # a warning, not the green of a clean run
     i18n.set_language(zh)                                   # the same record on a Chinese page
@@ -698,8 +698,8 @@ def test_result_card_shows_the_runs_verdict_and_input_notes_as_recorded(tmp_path
     from heygem_widgets.views import figures_html, summary_line
     shown_zh = figures_html(entry.result) + summary_line(entry.result)
     assert "没有声音" in shown_zh or "无声" in shown_zh, shown_zh
-    assert "仅为猜测" in shown_zh and "holds no sound" not in shown_zh and "low confidence" not in shown_zh, shown_zh
-    assert "音画偏移" in shown_zh and "A/V offset" not in shown_zh
+    assert "未做同步检查" in shown_zh and "holds no sound" not in shown_zh and "not checked" not in shown_zh, shown_zh
+    assert "A/V offset" not in shown_zh
     assert "<td style='padding-right:1em'>同步结论</td>" in shown_zh     # not '同步: 同步' for "sync: in sync"
 
 
