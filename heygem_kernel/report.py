@@ -130,7 +130,7 @@ def loop_text(loop: dict[str, Any] | None, *, short: bool = False) -> str:
     n_joins = loop.get("joins_total", len(joins))   # a long plan's record lists only its first joins
     mode = _(LOOP_MODES.get(loop["mode"], loop["mode"]))
     if short:
-        return mode + (", " + _("{n} joins", n=n_joins) if loop["mode"] == "seamless" else "")
+        return _("{mode}, {joins}", mode=mode, joins=_("{n} joins", n=n_joins)) if loop["mode"] == "seamless" else mode
     segs = loop.get("segments") or []
     n_segs = loop.get("segments_total", len(segs))
     ranges = ", ".join(f"{s['src'][0]}-{s['src'][1]}" for s in segs[:LOOP_SHOWN]) + (" ..." if n_segs > LOOP_SHOWN else "")
@@ -140,7 +140,7 @@ def loop_text(loop: dict[str, Any] | None, *, short: bool = False) -> str:
     else:
         text = _("{mode}: source frames {ranges}", mode=mode, ranges=ranges)
     note = localize_record(loop.get("note_i18n"), None) or (gettext(loop["note"]) if loop.get("note") else "")
-    return text + (f" ({note})" if note else "")
+    return _("{text} ({note})", text=text, note=note) if note else text   # full-width brackets in Chinese
 
 
 def covered_text(entry: dict) -> str:

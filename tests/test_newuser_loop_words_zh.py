@@ -4,7 +4,8 @@ Before: the summary table's loop column said "still", "trim", "pingpong" in Engl
 facts "still: 源帧 0-0 (a photo: nothing to loop, the one frame is repeated)": the loop mode and its
 fallback note were recorded in English only. Now the mode is a catalogue word and the note is
 recorded with its template (extra.loop.note_i18n), so the report shows both in its language;
-result.json's English note is unchanged.
+result.json's English note is unchanged. Later (2026-12-01): the Chinese lines used English punctuation
+around the words ("无缝循环, 1 处衔接", "静态图片：源帧 0-0 (照片：...)"); now "，" and "（）".
 """
 from __future__ import annotations
 
@@ -37,18 +38,18 @@ def test_photo_and_short_clip_loop_words_in_chinese(tmp_path, photo_524, clip_52
 
     assert photo["note"] == "a photo: nothing to loop, the one frame is repeated"     # the record stays English
     assert report.loop_text(photo) == "still: source frames 0-0 (a photo: nothing to loop, the one frame is repeated)"
-    assert in_zh(photo) == ("静态图片", "静态图片：源帧 0-0 (照片：无需循环，重复这一帧)")
+    assert in_zh(photo) == ("静态图片", "静态图片：源帧 0-0（照片：无需循环，重复这一帧）")   # full-width brackets
 
     assert clip["mode"] == "pingpong"
     assert clip["note"] == "footage of 1.0 s is too short for seamless loops (needs 1.2 s): ping-pong"
     short_zh, long_zh = in_zh(clip)
     assert short_zh == "往返播放"
     assert long_zh.startswith("往返播放：源帧 0-24, ") and long_zh.endswith(
-        "(素材只有 1.0 秒，太短，无法无缝循环（需要 1.2 秒）：改为往返播放)"), long_zh
+        "（素材只有 1.0 秒，太短，无法无缝循环（需要 1.2 秒）：改为往返播放）"), long_zh
 
 
 def test_a_plan_without_a_note_gets_none_in_chinese():
     """A seamless plan has no note: gettext("") is the catalogue's header, never to be shown."""
     loop = {"mode": "seamless", "note": None, "segments": [{"src": [0, 72]}, {"src": [42, 118]}],
             "joins": [{"at_s": 2.8}], "joins_total": 1}
-    assert in_zh(loop) == ("无缝循环, 1 处衔接", "无缝循环：源帧 0-72, 42-118；衔接于 2.8 秒")
+    assert in_zh(loop) == ("无缝循环，1 处衔接", "无缝循环：源帧 0-72, 42-118；衔接于 2.8 秒")   # a Chinese comma

@@ -201,7 +201,7 @@ def main(args: argparse.Namespace) -> int:
           + (_(" ({n} from an earlier run)", n=reused) if reused else "")
           + (_(", {n} failed:", n=len(failed)) if failed else ""))
     for item in failed:
-        print(f"  {Path(item['video']).name}: {localized_error(item)}")
+        print(_("  {name}: {error}", name=Path(item["video"]).name, error=localized_error(item)))
     for line in report.speech_notes(manifest):   # a silent speech: every "ok" video has its mouth closed
         print(_("note: {note}", note=line))
     print(_("manifest: {path}", path=run_dir / "manifest.json"))
