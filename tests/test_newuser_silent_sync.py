@@ -43,7 +43,7 @@ def test_a_silent_speech_gets_no_made_up_sync_offset(tmp_path, clip_590):
     assert extra["sync_verdict"] == "sync not checked: 静音 讲解.wav holds no sound"
     assert extra.get("sync_mux") is None                     # no "the file's sound does not match the speech"
     assert "同步偏移" not in done.stdout, done.stdout          # no offset claimed on the summary line
-    assert "未做同步检查：静音 讲解.wav 没有声音" in done.stdout, done.stdout
+    assert "0 帧无人脸，未做同步检查：静音 讲解.wav 没有声音）" in done.stdout, done.stdout
 
     # the batch report folds the same result.json into its item: "not measurable", no "+14 frames"
     from heygem_kernel import batch, i18n, report

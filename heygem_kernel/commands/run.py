@@ -188,7 +188,7 @@ def main(args: argparse.Namespace) -> int:
     too_short = str(extra.get("sync_verdict") or "").startswith("low confidence: too short")
     if result.sync_offset_frames is None:   # not checked: --no-sync-check, or a silent speech (its verdict says so)
         verdict = extra.get("sync_verdict")
-        sync = (", " + verdict.localized()) if hasattr(verdict, "localized") else ""
+        sync = _(", {verdict}", verdict=verdict.localized()) if hasattr(verdict, "localized") else ""
     elif too_short:
         sync = _(", too short for a sync check")
     elif extra.get("sync_reliable") is False:   # below chance: the offset is a guess, so not shown as a figure
