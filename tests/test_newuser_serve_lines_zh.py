@@ -52,3 +52,31 @@ def test_serve_tells_a_chinese_user_where_the_app_is_in_chinese(tmp_path):
     assert shared[0].startswith("HeyGem 工作台：请在浏览器中打开 http://"), shared
     assert shared[1].startswith("  在本机上：http://127.0.0.1:") and shared[1].endswith("/?token=s3cret"), shared
     assert shared[2] == "  正在监听 0.0.0.0：能访问到它的任何人都需要令牌", shared
+
+
+def test_the_served_page_is_titled_with_the_products_name(tmp_path):
+    """Before: the browser tab (and a bookmark of the page) said "workbench", the notebook's file name;
+    now "HeyGem Workbench" (the notebook's metadata title), the product's name in either language."""
+    import urllib.request
+    root = tmp_path / "工作区"
+    root.mkdir()
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "heygem_kernel", "serve", "--root", str(root), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline()          # it listens once it has printed its address
+        deadline, page = time.monotonic() + 120, ""
+        while time.monotonic() < deadline and not page:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as response:
+                    page = response.read().decode("utf-8")
+            except OSError:
+                time.sleep(1)
+        assert "<title>HeyGem Workbench</title>" in page, page[:500]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
