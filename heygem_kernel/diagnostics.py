@@ -27,6 +27,10 @@ LANDMARK_COLUMNS = 3           # sample frames per row
 FACE_MARGIN = 0.35             # crop = landmark box grown by this fraction of its size each side
 LIP_POINTS = (OUTER_LIPS, INNER_LIPS)   # outer and inner lip loops (iBUG 68)
 NORM_PERCENTILES = (2, 98)     # robust 0..1 scaling of the mouth track for display
+# ... over at least this much opening (inter-ocular units: ~0 closed, ~0.3 wide open). A mouth that never
+# moves (a photo driven by a silent speech: 0.1213-0.1221) was scaled 34x, its landmark jitter drawn as
+# spikes off the chart; a talking mouth spans 0.15-0.3, unchanged
+MOUTH_MIN_SPAN = 0.05
 
 C_MOUTH, C_SPEECH, C_SHIFTED, C_ENV = "#1f77b4", "#d62728", "#ff7f0e", "#7f7f7f"
 
@@ -330,14 +334,16 @@ def _draw_dashed_ring(canvas: np.ndarray, ring: np.ndarray, rgb: tuple[int, int,
 
 
 # --- mouth track and sync curve ------------------------------------------------------------------
-def _unit_scale(x: np.ndarray) -> np.ndarray:
-    """Robustly map a track to ~0..1 (2nd..98th percentile of its finite values)."""
+def _unit_scale(x: np.ndarray, *, min_span: float = 0.0) -> np.ndarray:
+    """Robustly map a track to ~0..1 (2nd..98th percentile of its finite values), a span of at least
+    ``min_span`` (in the track's units) taken as the whole range."""
     x = np.asarray(x, dtype=np.float64)
     ok = np.isfinite(x)
     if not ok.any():
         return x
     lo, hi = np.percentile(x[ok], NORM_PERCENTILES)
-    return (x - lo) / (hi - lo) if hi - lo > 1e-12 else x - lo
+    span = max(hi - lo, min_span)
+    return (x - lo) / span if span > 1e-12 else x - lo
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -429,7 +435,7 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
     # fluent-speech peaks sit near 0.75-0.95, so scaling only the video's made the output look
     # ~1.2x wider than its targets although the render maps the targets onto the person's range
     speech = _unit_scale(speech)
-    ax.plot(t, _unit_scale(mouth), color=C_MOUTH, lw=1.6, label=_("mouth opening (video)"))
+    ax.plot(t, _unit_scale(mouth, min_span=MOUTH_MIN_SPAN), color=C_MOUTH, lw=1.6, label=_("mouth opening (video)"))
     ax.plot(t, speech, color=C_SPEECH, lw=1.2, label=_("mouth target from speech"))
     if sync is not None and sync.reliable and not sync.in_sync:
         ax.plot(t + sync.offset_frames / fps, speech, color=C_SHIFTED, lw=1.0, ls="--",
