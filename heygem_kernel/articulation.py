@@ -39,7 +39,9 @@ ALIASES = {"cmn": "zh", "zh-cn": "zh", "zh-hans": "zh", "mandarin": "zh", "chine
            # what a Chinese-speaking user types
            "中文": "zh", "汉语": "zh", "漢語": "zh", "普通话": "zh", "普通話": "zh", "国语": "zh", "國語": "zh",
            "华语": "zh", "華語": "zh", "粤语": "yue", "粵語": "yue", "广东话": "yue", "廣東話": "yue",
-           "英语": "en", "英文": "en", "日语": "ja", "日文": "ja", "韩语": "ko", "德语": "de", "法语": "fr"}
+           "英语": "en", "英文": "en", "日语": "ja", "日文": "ja", "韩语": "ko", "德语": "de", "法语": "fr",
+           "简体中文": "zh", "繁體中文": "zh", "繁体中文": "zh", "中文（简体）": "zh", "中文（繁體）": "zh",
+           "zh-mo": "yue"}
 ENGLISH = frozenset({"auto", "en"})
 
 # --- the constriction cue (tuned on espeak-ng cmn/de/ja/en with known phoneme times; checked
@@ -59,6 +61,10 @@ def normalise_language(language: str | None) -> str:
     """The canonical code of ``language`` ("auto" for None/empty); InputError naming the
     accepted codes otherwise."""
     code = (language or "auto").strip().lower().replace("_", "-")
+    code = code.split(".", 1)[0].split("@", 1)[0]             # a locale name: zh_CN.UTF-8, de_DE@euro
+    if code not in LANGUAGES and code not in ALIASES and "-" in code:
+        head = code.split("-", 1)[0]                         # zh-Hans-CN, cmn-Hans-CN, de-AT, pt-BR
+        code = "yue" if code in ("zh-hk", "zh-mo") or head == "yue" else head
     code = ALIASES.get(code, code)
     if code not in LANGUAGES:
         raise InputError("unknown language {language!r}: use auto or one of {codes}", language=language,

@@ -202,8 +202,9 @@ def recognize_phones(wav: np.ndarray, *, sr: int = DECODER_RATE) -> list[PhoneSe
         from scipy.signal import resample_poly
         g = gcd(int(sr), DECODER_RATE)
         wav = resample_poly(wav, DECODER_RATE // g, int(sr) // g).astype(np.float32)
-    if wav.shape[0] < DECODER_RATE // 10:
-        return []
+    from .audio import ENV_SILENT_DBFS, _peak_dbfs
+    if wav.shape[0] < DECODER_RATE // 10 or _peak_dbfs(wav) < ENV_SILENT_DBFS:
+        return []                     # no sound: the recogniser would label digital silence as phones (an S)
     wav = _recogniser_level(wav)      # also for the in-breaths: their quiet level without DC or hum
     pcm = (np.clip(wav, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
     with _decoder_lock:

@@ -217,6 +217,16 @@ def test_too_short_or_empty_tracks_give_no_estimate():
         json.dumps(est.to_dict(), allow_nan=False)
 
 
+def test_a_silent_speech_gives_no_reading(own):
+    """Digital silence has no phones (the recogniser heard an 'S' in 2 s of zeros, and a real mouth
+    read a 'reliable' offset against it: a photo +14 frames, confidence 0.67): the reference is flat."""
+    silent = speech_from_wav(np.zeros(16000 * 5, np.float32))
+    assert silent.phones == [] and all(v == [] for v in silent.phone_variants)
+    report = own["talking_590.mp4"]
+    est = sync.estimate_from_speech(report.mouth_open, speech=silent, fps=report.fps, mouth_width=report.mouth_width)
+    assert "flat" in est.note and not est.reliable and est.verdict().startswith("low confidence")
+
+
 def test_to_dict_is_json_and_sign_documented(own):
     data = json.loads(json.dumps(own["talking_524.mp4"].to_dict(), allow_nan=False))
     for key in ("offset_frames", "offset_ms", "confidence", "correlation", "curve", "verdict", "video"):

@@ -344,6 +344,14 @@ def test_language_codes():
     assert not articulation.uses_acoustic_closures("auto") and articulation.uses_acoustic_closures("ja")
     with pytest.raises(InputError, match="unknown language 'klingon'"):
         articulation.normalise_language("klingon")
+    # what a Chinese-speaking user types or copies: the page's own language-switch label, a locale
+    # name, a BCP 47 tag with its script and region (all were "unknown language" before)
+    for given in ("简体中文", "繁體中文", "zh_CN.UTF-8", "zh-Hans-CN", "cmn-Hans-CN", "zh-Hant-TW"):
+        assert articulation.normalise_language(given) == "zh", given
+    assert articulation.normalise_language("zh-HK") == "yue" and articulation.normalise_language("yue-Hant-HK") == "yue"
+    assert articulation.normalise_language("de_DE@euro") == "de" and articulation.normalise_language("pt-BR") == "pt"
+    with pytest.raises(InputError, match="unknown language 'xx-YY'"):
+        articulation.normalise_language("xx-YY")
     from heygem_kernel import i18n
     assert articulation.language_label("cmn") == "Mandarin Chinese (zh)"
     i18n.set_language("zh")
