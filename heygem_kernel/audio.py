@@ -174,12 +174,12 @@ def _peak_dbfs(wav: np.ndarray) -> float:
 
 def silence_note(wav: np.ndarray, *, name: str):
     """A note (:class:`~heygem_kernel.i18n.Text`) when ``wav`` [shape=(S,)] holds no sound (peak
-    below ENV_SILENT_DBFS), else None: every mouth it drives stays closed, which is seldom what was
+    below ENV_SILENT_DBFS), else None: no mouth it drives moves (a video's stay closed, a photo keeps its own), which is seldom what was
     meant (a muted microphone, the wrong file or track), so run, scan and batch say so."""
     if _peak_dbfs(wav) >= ENV_SILENT_DBFS:
         return None
     from .i18n import Text
-    return Text("{name} holds no sound (quieter than {limit:.0f} dBFS throughout): every mouth stays closed; "
+    return Text("{name} holds no sound (quieter than {limit:.0f} dBFS throughout): no mouth will move; "
                 "check the file or its audio track", name=name, limit=ENV_SILENT_DBFS)
 
 

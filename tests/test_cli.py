@@ -218,7 +218,7 @@ def test_silent_speech_is_reported_by_scan_and_run(tmp_path, clip_590, speech_5s
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo", "-t", "1.5",
                     str(silent)], check=True)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech_5s), "-t", "1.5", str(speech)], check=True)
-    note = "muted.wav holds no sound (quieter than -60 dBFS throughout): every mouth stays closed"
+    note = "muted.wav holds no sound (quieter than -60 dBFS throughout): no mouth will move"
     scan = heygem("scan", "--json", "--samples", "1", "--audio", silent, photo)
     assert scan.returncode == 0, scan.stderr
     assert any(p.startswith(note) for p in json.loads(scan.stdout)[0]["problems"]), scan.stdout
