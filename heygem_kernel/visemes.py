@@ -236,17 +236,27 @@ def recognize_phone_variants(wav: np.ndarray, *, sr: int = DECODER_RATE,
     """The phones of ``wav`` [shape=(S,)] at 16 kHz recognised once per :data:`DITHER_SAMPLES`
     start (the speech cut that many samples earlier, the times put back): a list of
     ``len(DITHER_SAMPLES)`` segment lists on one time axis. ``first``: the undithered phones
-    when already known (``Speech.phones``), not recognised again."""
+    when already known (``Speech.phones``), not recognised again. Reverberant speech
+    (:func:`heygem_kernel.dereverb.is_reverberant`) is also heard with its late reverberation
+    suppressed for each room of ``dereverb.HYPOTHESES`` (as many lists again each, after the
+    first ``len(DITHER_SAMPLES)``): one hearing's phones stray under a room's tail."""
     if sr != DECODER_RATE:
         raise ValueError(f"recognize_phone_variants expects {DECODER_RATE} Hz audio, got {sr} Hz")
+    from . import dereverb
+    wav = np.asarray(wav)
+    heard = [wav]
+    if dereverb.is_reverberant(wav, sr=DECODER_RATE):    # a room: also its late reverberation suppressed
+        heard += [np.clip(dereverb.suppress_late(wav, rt60=rt60, drr_db=drr, sr=DECODER_RATE), -1.0, 1.0)
+                  for rt60, drr in dereverb.HYPOTHESES]
     variants = []
-    for k in DITHER_SAMPLES:
-        if k == 0 and first is not None:
-            variants.append(list(first))
-            continue
-        shift = k / DECODER_RATE
-        variants.append([PhoneSegment(p.phone, p.start + shift, p.end + shift)
-                         for p in recognize_phones(np.asarray(wav)[k:], sr=DECODER_RATE)])
+    for i, sound in enumerate(heard):
+        for k in DITHER_SAMPLES:
+            if i == 0 and k == 0 and first is not None:
+                variants.append(list(first))
+                continue
+            shift = k / DECODER_RATE
+            variants.append([PhoneSegment(p.phone, p.start + shift, p.end + shift)
+                             for p in recognize_phones(sound[k:], sr=DECODER_RATE)])
     return variants
 
 

@@ -146,8 +146,7 @@ def main(args: argparse.Namespace) -> int:
         (_("verdict"), est.verdict().localized()),
         (_("method"), method_label(est.method)),
     ]
-    note = report.cadence.note() if report.cadence is not None else ""
-    if note:
+    for note in report.notes():      # the picture cadence (a screen capture), a reverberant sound
         lines.append((_("note"), note.localized() if hasattr(note, "localized") else note))
     if _silent(args.audio or args.video):   # a muted track read "the mouth does not clearly follow this speech"
         lines.append((_("note"), _("{name} holds no sound (quieter than {limit:.0f} dBFS throughout): there is no "
