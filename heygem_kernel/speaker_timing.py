@@ -70,7 +70,7 @@ MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the spa
 # are themselves noisy (searched +-6 frames instead of +-4, talking_590's read -0.32 / +1.65). In-sample:
 # chosen on these clips.
 AGREE_FRAMES = 1.0
-CACHE_VERSION = 2       # bump when the cached phones change (recogniser settings, alignment; 2: dithered variants)
+CACHE_VERSION = 3       # bump when the cached phones change (recogniser settings, alignment; 2: dithered variants; 3: + dereverberated hearings of reverberant sound)
 
 
 @dataclass(frozen=True)
