@@ -656,7 +656,6 @@ def _execute(plan: BatchPlan, *, executor: str, workers: int | None, scheduler: 
             LOG.info("analysing the speech once for %d item(s) (language %s): %s", n_total, plan.options.language,
                      plan.audio)
             speech = load_speech(plan.audio, language=plan.options.language)
-            speech.phone_variants      # the sync reference's dithered phones: once here, not in every item
         bar = _bar(n_total, enabled=progress)
         with get_executor(executor, workers=workers, scheduler=scheduler, options=plan.options) as ex:
             for done, outcome in enumerate(ex.map(run_item, plan.jobs, speech=speech, runner=runner, cancel=cancel), 1):

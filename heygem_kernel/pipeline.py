@@ -473,9 +473,11 @@ def check(job: Job):
     """
     from . import sync as sync_mod
     r, info, speech = job.rendered, job.info, job.speech     # speech: its language's front end too
+    # the undithered phones: the variants' 3 more recognitions (~1.3 CPU-s per 8 s of speech) are
+    # heygem sync's, whose reading is the reference measure; a run's reading jitters ~0.4 frame more
     est = sync_mod.estimate_from_speech(r.mouth_open, speech=speech, fps=info.fps, mouth_width=r.mouth_width,
-                                        eye_distance_px=sync_mod.eye_distance(job.analysis.track))
-    job.sync_targets = sync_mod.check_targets(job.feats.visemes, speech=speech, fps=info.fps)
+                                        eye_distance_px=sync_mod.eye_distance(job.analysis.track), dithered=False)
+    job.sync_targets = sync_mod.check_targets(job.feats.visemes, speech=speech, fps=info.fps, dithered=False)
     LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", est.offset_frames,
              est.confidence, est.correlation)
     return est
@@ -603,7 +605,6 @@ def analyse_speech(audio: Path, speech, mel_png: Path, language: str = "auto"):
     """Speech features (unless given) and their mel plot: runs beside the face analysis."""
     from . import audio as audio_mod, diagnostics
     speech = speech if speech is not None else audio_mod.load_speech(audio, language=language)
-    speech.phone_variants      # the sync check's dithered phones, here beside the faces rather than at the end
     diagnostics.plot_mel(speech.mel, mel_png, title="Mel spectrogram of the driving speech")
     return speech
 

@@ -227,7 +227,9 @@ def recognize_phones(wav: np.ndarray, *, sr: int = DECODER_RATE) -> list[PhoneSe
 # for it), read talking_590 -0.48..-0.06, talking_524 +1.30..+1.98, talking_vfr_700 +1.15..+2.45
 # frames. The sync reference is therefore averaged over the grid started at 0, 2.5, 5 and 7.5 ms
 # (quarter frames: :func:`recognize_phone_variants`): the same shifts then read -0.20..-0.19,
-# +1.34..+1.51 and +1.29..+1.66 (tests/test_sync_dither.py). The render keeps the first (undithered).
+# +1.34..+1.51 and +1.29..+1.66 (tests/test_sync_dither.py). heygem sync and speaker timing use the
+# variants; the render and a run's own check keep the first (undithered): 3 recognitions cost
+# ~1.3 CPU-s per 8 s of speech (portrait + 8 s: a first run took +4.4 CPU-s with both sides dithered).
 DITHER_SAMPLES = (0, 40, 80, 120)   # at DECODER_RATE: 0, 2.5, 5, 7.5 ms
 
 
