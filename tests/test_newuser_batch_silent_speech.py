@@ -31,7 +31,7 @@ def test_a_batch_says_that_its_speech_holds_no_sound(tmp_path, clip_590, clip_52
     assert done.returncode == 1, done.stderr[-2000:]
     assert "3 个中 2 个成功，1 个失败：" in done.stdout, done.stdout
     assert "\n  损坏 文件.mp4：" in done.stdout, done.stdout       # the failed item's line in Chinese punctuation
-    note = "注意：静音 讲解.wav 没有声音（全程低于 -60 dBFS）：嘴一直闭着；请检查文件或其音轨"
+    note = "注意：静音 讲解.wav 没有声音（全程低于 -60 dBFS）：嘴不会动；请检查文件或其音轨"
     assert note in done.stdout, done.stdout
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert html.count(note) == 2, html.count(note)            # pre-flight and summary

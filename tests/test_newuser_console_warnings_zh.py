@@ -23,7 +23,7 @@ def test_warnings_on_the_console_are_in_the_users_language_and_run_log_in_englis
                   tmp_path / "cache", lang="zh")
     assert done.returncode == 0, done.stderr
     err = done.stderr
-    assert "静音 讲解.wav 没有声音（全程低于 -60 dBFS）：嘴一直闭着" in err, err
+    assert "静音 讲解.wav 没有声音（全程低于 -60 dBFS）：嘴不会动" in err, err
     assert "是照片输出的帧率：talking_524.mp4 是视频" in err, err
     assert "reuse 后端不使用 pads (--pads)：已忽略" in err, err
     assert "holds no sound" not in err and "frame rate of a photo" not in err, err

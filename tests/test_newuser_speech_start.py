@@ -47,7 +47,7 @@ def test_speech_from_a_video_whose_sound_starts_late_stays_in_sync(tmp_path, med
 
 def test_a_stereo_speech_whose_channels_cancel_out_still_drives_the_mouth(tmp_path, media_dir):
     # speech_en_5s with its right channel in opposite phase (a lavalier wired backwards), as m4a: it plays
-    # loud speech, but mixed to mono it cancels: 'holds no sound ... every mouth stays closed', and the
+    # loud speech, but mixed to mono it cancels: 'holds no sound ... no mouth will move', and the
     # run's sync check read confidence 0.21 against chance 0.42
     speech = tmp_path / "inverted.m4a"
     subprocess.run([media.ffmpeg_exe(), "-v", "error", "-i", media_dir / "speech_en_5s.wav", "-af",
