@@ -145,7 +145,10 @@ TAIL_BAND_HZ = (300.0, 4000.0)
 def _late(power: np.ndarray, *, rt60: float, drr_db: float, sr: int) -> np.ndarray:
     """Late-reverberation power [shape=power.shape] predicted from the STFT power [shape=(T, F)]."""
     hop_s = HOP / sr
-    a = math.exp(-6.9 * hop_s / rt60)             # power decay per hop: 60 dB over rt60
+    # per hop, as tuned on the synthetic rooms (tests/test_sync_reverb.py): exp(-6.9 t / rt60) is
+    # the *amplitude* decay of a 60 dB RT60, so this power model falls only 30 dB over rt60 (its
+    # tail rings twice as long as the room's); the power-correct exp(-13.8 t / rt60) was not tried
+    a = math.exp(-6.9 * hop_s / rt60)
     k = max(1, int(round(TD_S / hop_s)))
     c = 10.0 ** (-drr_db / 10.0) * (1.0 - a)      # tail energy = direct / DRR, spread over the decay
     late = np.zeros_like(power)
