@@ -45,8 +45,11 @@ def test_a_browser_recorded_variable_rate_video_keeps_its_real_rate(tmp_path, cl
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(next(tmp_path.glob("runs/*/result.json")).read_text())
     assert abs(result["fps"] - 22.131) < 0.01 and result["extra"]["is_vfr"], result   # as talking_vfr_700.mp4
-    # its own sound against its picture reads as the .mp4 does (+1 frame, above chance), not 1.36x fast
+    # its own sound against its picture reads as the .mp4 does (within a frame, above chance), not
+    # 1.36x fast (the capture's late picture reads +1.5..+2 frames either way)
     sync = heygem("sync", video, "--json", "--no-plot", cwd=tmp_path)
     assert sync.returncode == 0, sync.stderr[-2000:]
     data = json.loads(sync.stdout)
-    assert abs(data["fps"] - 22.131) < 0.01 and abs(data["offset_exact"]) < 2 and data["reliable"], data
+    mp4 = json.loads(heygem("sync", clip_vfr, "--json", "--no-plot", cwd=tmp_path).stdout)
+    assert abs(data["fps"] - 22.131) < 0.01 and data["reliable"], data
+    assert abs(data["offset_exact"] - mp4["offset_exact"]) < 1, (data["offset_exact"], mp4["offset_exact"])
