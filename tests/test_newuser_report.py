@@ -16,8 +16,10 @@ import nbformat
 from heygem_kernel import report
 
 
-def test_the_report_loads_nothing_from_the_internet(tmp_path, clip_524):
-    cap = cv2.VideoCapture(str(clip_524))
+def _notebook(clip, heading: str):
+    """An executed batch notebook: a markdown ``heading`` and one plot of ``clip``'s first frame
+    (its base64 PNG returned too)."""
+    cap = cv2.VideoCapture(str(clip))
     ok, frame = cap.read()
     cap.release()
     assert ok
@@ -26,7 +28,12 @@ def test_the_report_loads_nothing_from_the_internet(tmp_path, clip_524):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     cell = nbformat.v4.new_code_cell("show()")
     cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})]
-    nb.cells = [nbformat.v4.new_markdown_cell("# 培训批次 $5 and $6"), cell]
+    nb.cells = [nbformat.v4.new_markdown_cell(heading), cell]
+    return nb, png
+
+
+def test_the_report_loads_nothing_from_the_internet(tmp_path, clip_524):
+    nb, png = _notebook(clip_524, "# 培训批次 $5 and $6")
     executed = tmp_path / "batch.ipynb"
     nbformat.write(nb, executed)
 
@@ -42,16 +49,7 @@ def test_a_chinese_report_names_itself_and_its_language(tmp_path, clip_524):
     """Before: a Chinese batch's report.html was <title>Notebook</title> in the browser's tab and
     history, and <html lang="en"> (a browser may then pick a Japanese font for its characters)."""
     from heygem_kernel import i18n
-    cap = cv2.VideoCapture(str(clip_524))
-    ok, frame = cap.read()
-    cap.release()
-    assert ok
-    png = base64.b64encode(cv2.imencode(".png", cv2.resize(frame, (64, 64)))[1].tobytes()).decode()
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    cell = nbformat.v4.new_code_cell("show()")
-    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})]
-    nb.cells = [nbformat.v4.new_markdown_cell("# HeyGem 批量任务"), cell]
+    nb, png = _notebook(clip_524, "# HeyGem 批量任务")
     folder = tmp_path / "第一 期"
     folder.mkdir()
     nbformat.write(nb, folder / "batch.ipynb")

@@ -21,6 +21,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """End the server and its kernels (their process group): SIGTERM, then SIGKILL after 30 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def _first_lines(tmp_path, *args, n: int) -> list[str]:
     (tmp_path / "工作区").mkdir(exist_ok=True)
     env = {**os.environ, "LANG": "zh_CN.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}
@@ -37,12 +47,7 @@ def _first_lines(tmp_path, *args, n: int) -> list[str]:
             lines.append(line.rstrip("\n"))
         return lines
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop(proc)
 
 
 def test_serve_tells_a_chinese_user_where_the_app_is_in_chinese(tmp_path):
@@ -74,9 +79,4 @@ def test_the_served_page_is_titled_with_the_products_name(tmp_path):
                 time.sleep(1)
         assert "<title>HeyGem Workbench</title>" in page, page[:500]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop(proc)
