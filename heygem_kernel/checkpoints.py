@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -133,8 +134,10 @@ def sniff_format(path: str | os.PathLike) -> str:
         return "zip"
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "legacy"
+    # A web page saved in place of a model: markup ('<' then a tag name, '!' or '?') in text bytes.
+    # A bare '<' is not enough: 1 in 256 random or compressed files starts with one.
     text = head.lstrip().lower()
-    if text.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<")):
+    if re.match(rb"<[a-z!?]", text) and b"\x00" not in head:
         return "html"
     return "unknown"
 

@@ -495,6 +495,16 @@ def test_inspect_and_doctor_list_checkpoints(tmp_path, ckpt_dir, monkeypatch):
     assert checkpoints.sha256(d / "wav2lip.pth") == hashlib.sha256(b"\x80\x02changed").hexdigest()
 
 
+@pytest.mark.parametrize("head, fmt", [
+    (b"<!DOCTYPE html><html>", "html"), (b"  \n<html lang=en>", "html"), (b"<?xml version='1.0'?>", "html"),
+    (b"<\x00\x9f\x13binary", "unknown"),      # 1 in 256 random files starts with '<': not a web page
+    (b"<\xe2\x11<\x05", "unknown"), (b"PK\x03\x04", "zip"), (b"\x80\x02}q", "legacy")])
+def test_sniff_format_calls_only_markup_a_web_page(tmp_path, head, fmt):
+    path = tmp_path / "model.pth"
+    path.write_bytes(head + b" padding" * 80)
+    assert checkpoints.sniff_format(path) == fmt
+
+
 def test_checkpoint_dir_search_order(tmp_path, monkeypatch):
     monkeypatch.setenv("HEYGEM_CHECKPOINTS", str(tmp_path))
     assert checkpoints.checkpoints_dir() == tmp_path
