@@ -369,7 +369,21 @@ class Speech:
         recogniser's grid (``visemes.recognize_phone_variants``): what the sync reference is
         averaged over. Computed once on first use (~3 more recognitions), kept when pickled."""
         from .visemes import recognize_phone_variants
-        return recognize_phone_variants(self.wav, sr=self.sr, first=self.phones)
+        return recognize_phone_variants(self.wav, sr=self.sr, first=self.phones, reverberant=self.reverberant)
+
+    @functools.cached_property
+    def reverb_decay_s(self) -> float:
+        """Seconds the speech's fastest offsets take to fall 20 dB (:func:`heygem_kernel.dereverb.decay_time`;
+        NaN: too little speech to tell). Measured once (~40 ms per minute of speech)."""
+        from .dereverb import decay_time
+        return decay_time(self.wav, sr=self.sr)
+
+    @property
+    def reverberant(self) -> bool:
+        """The speech rings like a room or is strongly compressed (``reverb_decay_s`` above
+        ``dereverb.REVERB_DECAY_S``): its phones are less sure (:mod:`heygem_kernel.dereverb`)."""
+        from .dereverb import REVERB_DECAY_S
+        return bool(np.isfinite(self.reverb_decay_s) and self.reverb_decay_s > REVERB_DECAY_S)
 
     def n_frames_at(self, fps: float) -> int:
         """Number of output frames that cover the speech at ``fps`` (at least 1; as the output file holds)."""

@@ -189,3 +189,16 @@ def note_for(d: float) -> str:
                 "level compression: after it stops, its sound takes {ms:.0f} ms to fall 20 dB, dry speech under "
                 "{dry:.0f} ms); the phone recogniser mishears such speech, so the reading may be off by several "
                 "frames", ms=1000.0 * d, dry=1000.0 * REVERB_DECAY_S)
+
+
+def run_note(d: float, *, name: str) -> str:
+    """The note a run adds (``result.json``'s ``extra.input_notes``, a warning in its log) when its
+    speech ``name`` has a :func:`decay_time` ``d`` (seconds) of reverberant or compressed speech,
+    else "": the render's mouth shapes come from the same phones, not only the sync reading."""
+    from .i18n import Text
+    if not (math.isfinite(d) and d > REVERB_DECAY_S):
+        return ""
+    return Text("{name} sounds reverberant or strongly compressed (after it stops, its sound takes {ms:.0f} ms to fall "
+                "20 dB, dry speech under {dry:.0f} ms): the phone recogniser mishears such speech, so mouth shapes "
+                "may be mistimed and the sync reading may be off by several frames; a recording from a close "
+                "microphone avoids this", name=name, ms=1000.0 * d, dry=1000.0 * REVERB_DECAY_S)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import logging
+import math
 import os
 import sys
 import threading
@@ -378,11 +379,15 @@ def analyse_inputs(job: Job) -> None:
     LOG.info("speech: %.2f s -> %d output frames (%s)", job.speech.duration, n_out,
              "a photo, held" if info.is_image else f"{options.loop} loop" if n_out > info.n_frames
              else "trim" if n_out < info.n_frames else "1:1")
+    from . import dereverb
     from .audio import silence_note
     if (silent := silence_note(job.speech.wav, name=job.audio.name)) is not None:   # said, not refused
         job.notes.append(silent)
         job.silent = silent
         LOG.warning("%s", silent)
+    elif reverb := dereverb.run_note(job.speech.reverb_decay_s, name=job.audio.name):    # phones less sure
+        job.notes.append(reverb)
+        LOG.warning("%s", reverb)
     n_src = min(info.n_frames, n_out)
     # the decoded speech ran a little longer than its header said: more frames, or a loop after all
     if job.analysis.track.n_frames < n_src or _loops(info, options, n_out) and job.analysis.thumbs is None:
@@ -510,6 +515,7 @@ def record(job: Job) -> records.RunResult:
         extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=sync.verdict(),
                      sync_method=sync.method, sync_targets_offset_frames=job.sync_targets.offset_exact,
                      sync_eye_distance_px=sync.to_dict()["eye_distance_px"], speech_language=job.speech.language,
+                     speech_reverb_decay_ms=_ms_or_none(job.speech.reverb_decay_s),
                      sync_mux=None if job.mux is None else job.mux.to_dict())
     elif job.silent is not None and options.sync_check:
         # a closed mouth against silence read as "video lags audio by 14 frames, confidence 0.67" (a photo)
@@ -551,6 +557,10 @@ def _tools(job: Job) -> dict | None:
         return job.tools_job.result() if job.tools_job is not None else None
     except Exception:   # never fail a finished run over a version string
         return None
+
+
+def _ms_or_none(seconds: float) -> float | None:
+    return round(1000.0 * seconds, 1) if math.isfinite(seconds) else None
 
 
 def _covered_spans(frames: list[int], fps: float) -> list[dict]:

@@ -43,6 +43,8 @@ RESULT_UNITS = {
     "extra.sync_targets_offset_frames": "frames (sub-frame): the render's own mouth targets against the reference",
     "extra.sync_mux": "offset_ms: ms the written file's sound plays after where the checked speech was placed "
                       "(the mux; included in sync_offset_frames), correlation: r of the two loudness curves",
+    "extra.speech_reverb_decay_ms": "ms the speech's fastest offsets take to fall 20 dB (dry speech 25-35; above 55: "
+                                     "reverberant or compressed, a note says so; null: too little speech to tell)",
     "extra.sync_eye_distance_px": "px between the outer eye corners (lips are read from 24 px)",
     "extra.source_frames": "frames of the input video (1 for a photo)",
     "extra.frames_enhanced": "output frames whose mouth the face-restoration model (--enhance) went over",

@@ -433,7 +433,7 @@ def without_tails(ref: dict[str, np.ndarray], speech, *, fps: float, n_frames: i
     the correlation) where a reverberant ``speech``'s sound is mostly its room's tail
     (:func:`heygem_kernel.dereverb.tail_frames`); unchanged for dry speech."""
     from . import dereverb
-    if not dereverb.is_reverberant(speech.wav, sr=speech.sr):
+    if not speech.reverberant:
         return ref
     tail = dereverb.tail_frames(speech.wav, sr=speech.sr, fps=fps, n_frames=n_frames)
     out = dict(ref)
@@ -799,7 +799,7 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
     from .cadence import frame_cadence
     cadence = frame_cadence(video, track=track)
     from . import dereverb
-    decay = dereverb.decay_time(speech.wav, sr=speech.sr)
+    decay = speech.reverb_decay_s
     plot_path = None
     if plot is not None:
         from . import diagnostics

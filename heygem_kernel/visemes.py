@@ -234,20 +234,24 @@ DITHER_SAMPLES = (0, 40, 80, 120)   # at DECODER_RATE: 0, 2.5, 5, 7.5 ms
 
 
 def recognize_phone_variants(wav: np.ndarray, *, sr: int = DECODER_RATE,
-                             first: list[PhoneSegment] | None = None) -> list[list[PhoneSegment]]:
+                             first: list[PhoneSegment] | None = None,
+                             reverberant: bool | None = None) -> list[list[PhoneSegment]]:
     """The phones of ``wav`` [shape=(S,)] at 16 kHz recognised once per :data:`DITHER_SAMPLES`
     start (the speech cut that many samples earlier, the times put back): a list of
     ``len(DITHER_SAMPLES)`` segment lists on one time axis. ``first``: the undithered phones
     when already known (``Speech.phones``), not recognised again. Reverberant speech
     (:func:`heygem_kernel.dereverb.is_reverberant`) is also heard with its late reverberation
     suppressed for each room of ``dereverb.HYPOTHESES`` (as many lists again each, after the
-    first ``len(DITHER_SAMPLES)``): one hearing's phones stray under a room's tail."""
+    first ``len(DITHER_SAMPLES)``): one hearing's phones stray under a room's tail. ``reverberant``:
+    that verdict when already known (``Speech.reverberant``), else measured here."""
     if sr != DECODER_RATE:
         raise ValueError(f"recognize_phone_variants expects {DECODER_RATE} Hz audio, got {sr} Hz")
     from . import dereverb
     wav = np.asarray(wav)
     heard = [wav]
-    if dereverb.is_reverberant(wav, sr=DECODER_RATE):    # a room: also its late reverberation suppressed
+    if reverberant is None:
+        reverberant = dereverb.is_reverberant(wav, sr=DECODER_RATE)
+    if reverberant:                                      # a room: also its late reverberation suppressed
         heard += [np.clip(dereverb.suppress_late(wav, rt60=rt60, drr_db=drr, sr=DECODER_RATE), -1.0, 1.0)
                   for rt60, drr in dereverb.HYPOTHESES]
     variants = []

@@ -79,3 +79,23 @@ def test_dry_recordings_are_not_called_reverberant(media_dir, name):
     assert not dereverb.is_reverberant(wav), dereverb.decay_time(wav)
     assert not dereverb.is_reverberant(noisy.astype(np.float32)), dereverb.decay_time(noisy)
     assert dereverb.is_reverberant(room(wav, seed=1, **ROOM)) or name == "speech_en_5s.wav"
+
+
+def test_a_run_on_reverberant_speech_says_so(tmp_path, media_dir):
+    """The render's mouth shapes come from the same phones: a run whose speech rings like a room
+    says so in its log's warnings and result.json (it said nothing before; only heygem sync did)."""
+    import soundfile as sf
+    from heygem_kernel import pipeline
+    wav = load_audio(media_dir / "talking_590.mp4")        # its own 5 s of speech
+    dry, wet = tmp_path / "dry.wav", tmp_path / "room.wav"
+    sf.write(dry, wav, SAMPLE_RATE)
+    sf.write(wet, room(wav, seed=1, **ROOM), SAMPLE_RATE)
+    results = {p.stem: pipeline.run(p, media_dir / "talking_590.mp4", run_dir=tmp_path / p.stem,
+                                    cache_dir=tmp_path / "cache") for p in (dry, wet)}
+    decay = {k: r.extra["speech_reverb_decay_ms"] for k, r in results.items()}
+    assert decay["dry"] < 1000 * dereverb.REVERB_DECAY_S < decay["room"], decay
+    assert not [n for n in results["dry"].extra["input_notes"] if "reverberant" in str(n)]
+    note = [str(n) for n in results["room"].extra["input_notes"] if "reverberant" in str(n)]
+    assert len(note) == 1 and note[0].startswith("room.wav sounds reverberant") and "mouth shapes" in note[0], note
+    saved = (tmp_path / "room" / "result.json").read_text()
+    assert "sounds reverberant" in saved and '"speech_reverb_decay_ms"' in saved
