@@ -34,6 +34,9 @@ ENV_LANG = "HEYGEM_LANG"
 # Functions whose first argument is a message id, for ``pybabel extract -k`` and the tests.
 KEYWORDS = ("_", "N_", "Text", "HeyGemError", "InputError", "MediaError", "NoFaceError", "CheckpointError",
             "BackendError", "Cancelled", "BatchItemsFailed")
+# Functions whose first argument is a context and second a message id (one English word that needs
+# different words in Chinese in different places: "ok" of a file check, of a scan, of a batch item).
+CONTEXT_KEYWORDS = ("pgettext", "NC_")
 
 _chosen: str | None = None
 
@@ -125,9 +128,16 @@ def gettext(msgid: str, /, lang: str | None = None) -> str:
     return msgid if table is None else table.gettext(msgid)
 
 
-def translate(msgid: str, values: Mapping[str, Any] | None = None, lang: str | None = None) -> str:
-    """``msgid`` in ``lang`` with its ``{placeholders}`` filled from ``values``."""
-    text = gettext(msgid, lang)
+def pgettext(context: str, msgid: str, /, lang: str | None = None) -> str:
+    """``msgid`` as used in ``context`` (a PO ``msgctxt``) in ``lang``; itself when untranslated."""
+    table = translations(lang or get_language())
+    return msgid if table is None else table.pgettext(context, msgid)
+
+
+def translate(msgid: str, values: Mapping[str, Any] | None = None, lang: str | None = None,
+              context: str | None = None) -> str:
+    """``msgid`` (in ``context``, if given) in ``lang`` with its ``{placeholders}`` filled from ``values``."""
+    text = gettext(msgid, lang) if context is None else pgettext(context, msgid, lang)
     return text.format(**values) if values else text
 
 
@@ -141,6 +151,19 @@ def N_(msgid: str, /) -> str:
     return msgid
 
 
+def NC_(context: str, msgid: str, /) -> "Text":
+    """Mark ``msgid`` in ``context`` for translation: a :class:`Text` whose ``str`` is ``msgid`` and
+    whose :meth:`~Text.localized` (or :func:`shown`) uses the translation for that context."""
+    text = Text(msgid)
+    text.context = context
+    return text
+
+
+def shown(text: str) -> str:
+    """``text`` in the current language: a :class:`Text` with its context and values, else a message id."""
+    return text.localized() if isinstance(text, Text) else _(text)
+
+
 class Text(str):
     """A translatable fragment used as a value of another message: ``str`` is its English
     text (so the English message is unchanged); :meth:`localized` gives it in a language.
@@ -151,6 +174,7 @@ class Text(str):
 
     msgid: str
     values: dict
+    context: str | None = None      # a PO msgctxt (see :func:`NC_`)
 
     def __new__(cls, msgid: str, /, **values: Any) -> "Text":
         text = super().__new__(cls, msgid.format(**values) if values else msgid)
@@ -158,7 +182,7 @@ class Text(str):
         return text
 
     def localized(self, lang: str | None = None) -> str:
-        return translate(self.msgid, localize_values(self.values, lang), lang)
+        return translate(self.msgid, localize_values(self.values, lang), lang, self.context)
 
 
 SECONDS = N_("{seconds} s")    # a time or duration with its unit (秒 in Chinese), in tables and lists

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from . import records
 from .errors import localize_record, localized_error
-from .i18n import N_, ConsoleFormatter, _, get_language, gettext, seconds
+from .i18n import N_, ConsoleFormatter, _, get_language, gettext, seconds, shown
 
 REPORT_HTML = "report.html"
 EXECUTED_NOTEBOOK = "batch.ipynb"
@@ -100,7 +100,7 @@ def preflight_table(items: Any):
                             "duration": e.get("duration") or 0.0})
     rows = table_rows(reports)
     bad = {i for i, r in enumerate(reports) if not r.get("ok")}
-    return HTML(_speech_notes(_manifest_of(items)) + _table([_(c) for c in TABLE_COLUMNS], rows, bad_rows=bad))
+    return HTML(_speech_notes(_manifest_of(items)) + _table([shown(c) for c in TABLE_COLUMNS], rows, bad_rows=bad))
 
 
 def speech_notes(manifest: dict[str, Any]) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import HeyGemError, InputError, localize_record, record_of
-from .i18n import N_, SECONDS, Text, _, ljust, printable, seconds, width
+from .i18n import N_, NC_, SECONDS, Text, _, ljust, printable, seconds, shown, width
 from .loops import MIN_LOOP_S
 
 DEFAULT_SAMPLES = 12           # frames checked for faces, spread evenly over the clip
@@ -296,7 +296,8 @@ def _spans(spans) -> Text:
 
 
 # ------------------------------------------------------------------------------------ tables
-TABLE_COLUMNS = (N_("video"), N_("ok"), N_("size"), N_("fps"), N_("duration"), N_("faces"), N_("length"),
+# "ok": the video can be used (可用 in Chinese; a batch item's "ok" is 成功, a model file's 正常)
+TABLE_COLUMNS = (N_("video"), NC_("scan table: the video can be used", "ok"), N_("size"), N_("fps"), N_("duration"), N_("faces"), N_("length"),
                  N_("est."), N_("problems"))
 
 
@@ -336,7 +337,7 @@ def table_rows(reports: list[ScanReport | dict[str, Any]]) -> list[list[str]]:
 
 def format_table(reports: list[ScanReport | dict[str, Any]]) -> str:
     """A plain-text table of scan reports (fixed-width columns; problems last, unpadded)."""
-    rows = [[printable(c) for c in row] for row in [[_(c) for c in TABLE_COLUMNS]] + table_rows(reports)]
+    rows = [[printable(c) for c in row] for row in [[shown(c) for c in TABLE_COLUMNS]] + table_rows(reports)]
     widths = [max(width(r[i]) for r in rows) for i in range(len(TABLE_COLUMNS) - 1)]
     lines = []
     for row in rows:

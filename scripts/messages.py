@@ -18,10 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("heygem_kernel", "widgets")
 
 
-def message_ids(root: Path = ROOT) -> dict[str, str]:
-    """{message id: "file:line" of its first use}."""
+def message_ids(root: Path = ROOT) -> dict[str | tuple[str, str], str]:
+    """{message id: "file:line" of its first use}; a message id with a context (``NC_("scan column", "ok")``)
+    is the key ``(context, message id)``."""
     sys.path.insert(0, str(root))
-    from heygem_kernel.i18n import KEYWORDS
+    from heygem_kernel.i18n import CONTEXT_KEYWORDS, KEYWORDS
     found: dict[str, str] = {}
     for folder in SOURCES:
         for path in sorted((root / folder).rglob("*.py")):
@@ -33,6 +34,10 @@ def message_ids(root: Path = ROOT) -> dict[str, str]:
                 arg = node.args[0]
                 if name in KEYWORDS and isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     found.setdefault(arg.value, f"{path.relative_to(root)}:{node.lineno}")
+                elif name in CONTEXT_KEYWORDS and len(node.args) > 1 and all(
+                        isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:2]):
+                    found.setdefault((node.args[0].value, node.args[1].value),
+                                     f"{path.relative_to(root)}:{node.lineno}")
     return found
 
 
@@ -41,9 +46,10 @@ def update() -> None:
     from babel.messages.pofile import read_po, write_po
     from heygem_kernel.i18n import CATALOGUES, DOMAIN, LOCALE_DIR
     template = Catalog(domain=DOMAIN, project="heygem-workbench")
-    for msgid, where in message_ids().items():
+    for key, where in message_ids().items():
+        context, msgid = key if isinstance(key, tuple) else (None, key)
         file, line = where.rsplit(":", 1)
-        template.add(msgid, locations=[(file, int(line))])
+        template.add(msgid, locations=[(file, int(line))], context=context)
     for folder in CATALOGUES.values():
         po = LOCALE_DIR / folder / "LC_MESSAGES" / f"{DOMAIN}.po"
         po.parent.mkdir(parents=True, exist_ok=True)
@@ -64,5 +70,5 @@ if __name__ == "__main__":
     if "--update" in sys.argv:
         update()
     else:
-        for msgid, where in message_ids().items():
-            print(f"{where}\t{msgid}")
+        for key, where in message_ids().items():
+            print(f"{where}\t" + (f"{key[1]}\t(context: {key[0]})" if isinstance(key, tuple) else key))

@@ -99,3 +99,19 @@ def test_doctor_report_in_chinese_and_json_in_english(tmp_path):
     assert report["checkpoints"][0]["status"] == "not a checkpoint"
     assert report["checkpoints"][0]["detail"] == "not a PyTorch file (5,000 bytes)"
     assert report["musetalk"]["files"][-1]["status"] == "missing"
+
+
+def test_doctor_calls_a_model_file_that_passed_its_checks_normal_in_chinese(tmp_path):
+    """Before: a MuseTalk file that passed its checks read 成功 ("succeeded") in Chinese, the word of a
+    finished batch item; the English "ok" of a file check is 正常. --json keeps "ok"."""
+    models = tmp_path / "checkpoints" / "musetalk" / "whisper"
+    models.mkdir(parents=True)
+    (models / "preprocessor_config.json").write_text('{"feature_size": 80, "sampling_rate": 16000}')
+    env = {"HEYGEM_LANG": "zh_CN", "HEYGEM_CACHE_DIR": str(tmp_path / "cache")}
+    proc = run_cli("doctor", "--no-hash", "--checkpoints", tmp_path / "checkpoints", env_lang=env)
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("  whisper/preprocessor_config.json"))
+    assert line.endswith("  正常"), line
+    assert "成功" not in proc.stdout
+    report = json.loads(run_cli("doctor", "--no-hash", "--json", "--checkpoints", tmp_path / "checkpoints",
+                                env_lang=env).stdout)
+    assert report["musetalk"]["files"][-1]["status"] == "ok"

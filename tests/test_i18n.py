@@ -38,15 +38,16 @@ def test_every_message_is_translated_with_the_same_placeholders(lang):
         catalog = read_po(fh)
     ids = messages.message_ids()
     assert len(ids) > 80                                  # the extraction finds the code's messages
-    for msgid, where in ids.items():
-        entry = catalog.get(msgid)
+    for key, where in ids.items():
+        context, msgid = key if isinstance(key, tuple) else (None, key)     # NC_(context, msgid)
+        entry = catalog.get(msgid, context=context)
         assert entry is not None and entry.string, f"{where}: {msgid!r} has no {lang} translation"
         assert not entry.fuzzy, f"{msgid!r} is fuzzy in {po.name}"
         assert i18n.placeholders(entry.string) == i18n.placeholders(msgid), msgid
         assert _fields(entry.string) == _fields(msgid), msgid      # same {size:,} / {name!r} too
         # it really formats: every placeholder filled gives text without braces left over
         values = {name: 1234 if spec else "X" for name, _, spec in _fields(msgid)}
-        filled = i18n.translate(msgid, values, lang)
+        filled = i18n.translate(msgid, values, lang, context)
         assert "{" not in filled.replace("{{", "") and filled != msgid
 
 
@@ -153,7 +154,7 @@ def test_cli_scan_table_in_chinese(tmp_path, clip_524, speech_60s):
                           env={**base, "LANG": "zh_CN.UTF-8"})
     assert proc.returncode == 1, proc.stderr                           # the text file cannot work
     head, good, bad = proc.stdout.splitlines()
-    assert head.split()[:3] == ["视频", "成功", "尺寸"] and "问题" in head
+    assert head.split()[:3] == ["视频", "可用", "尺寸"] and "问题" in head   # "ok": usable (成功 before)
     assert good.split()[1] == "是" and "循环" in good and "比语音（60.0 秒）短：将循环播放" in good
     assert bad.split()[1] == "否" and "合影.txt 不是 ffmpeg 能读取的视频或图片" in bad
     # columns line up in terminal cells although the Chinese headers are two cells a character

@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..i18n import N_, Text, _, ljust
+from ..i18n import N_, NC_, Text, _, ljust
 
 # distribution name -> what it is for
 PACKAGES = (
@@ -160,7 +160,7 @@ def _text(report: dict[str, Any]) -> str:
     for c in report["checkpoints"]:
         digest = c["sha256"] or "-"
         lines.append(f"  {Path(c['path']).name:<26} {c['size']:>13,} B  sha256 {digest}  "
-                     f"{_(c['status'])}" + (f" - {_shown(c['detail'])}" if c["detail"] else ""))
+                     f"{_shown(c['status'])}" + (f" - {_shown(c['detail'])}" if c["detail"] else ""))
     if report["missing"]:
         lines.append("  " + _("not present: {names} (wav2lip needs wav2lip.pth or wav2lip_gan.pth; lipsync_expert.pth "
                               "adds sync scores)", names=", ".join(report["missing"])))
@@ -194,12 +194,16 @@ def _text(report: dict[str, Any]) -> str:
 
 
 # what the checks found, as message ids (the JSON report keeps the English words)
-STATUS_WORDS = (N_("official"), N_("unknown"), N_("truncated?"), N_("not a checkpoint"), N_("ok"))
+# ("ok": the file passed its checks, 正常 in Chinese; a batch item's "ok" is 成功)
+STATUS_WORDS = (N_("official"), N_("unknown"), N_("truncated?"), N_("not a checkpoint"),
+                NC_("doctor: a model file passed its checks", "ok"))
+_STATUS = {str(word): word for word in STATUS_WORDS}
 
 
 def _shown(text: str) -> str:
     """A detail or status in the user's language: a :class:`~heygem_kernel.i18n.Text` with its values, or a
     message id; anything else (a file name, a model's name) as it is."""
+    text = _STATUS.get(text, text) if type(text) is str else text
     return text.localized() if isinstance(text, Text) else _(text)
 
 
