@@ -21,6 +21,7 @@ from urllib.parse import quote
 from . import i18n
 from . import workspace as ws
 from .errors import InputError
+from .i18n import N_
 from .jobs import ENV_SCHEDULER, ensure_runner
 
 DEFAULT_HOST = "127.0.0.1"
@@ -38,6 +39,11 @@ FILE_ALLOWLIST = (
     r"runs/_downloads/[^/\\]+\.zip",                     # "download all as ZIP"
     r"runs/[^/\\.][^/\\]*/(?:report\.html|outputs\.zip)",  # a batch job's report and ZIP
 )
+# The page's template: Voila's "lab" with the loading text in the page's language (see page_texts);
+# JUPYTER_DATA/voila/templates/heygem, found through $JUPYTER_PATH.
+TEMPLATE = "heygem"
+JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter"
+PAGE_TITLE = N_("HeyGem Workbench")   # the notebook's metadata title, the page's name
 
 
 def is_loopback(host: str) -> bool:
@@ -112,7 +118,32 @@ class ServeConfig:
         c.VoilaConfiguration.show_tracebacks = False
         # the browser's language reaches the page's kernel as $HTTP_ACCEPT_LANGUAGE (RFC 3875)
         c.VoilaConfiguration.http_header_envs = ["Accept-Language"]
+        c.VoilaConfiguration.template = TEMPLATE
+        c.VoilaConfiguration.prelaunch_hook = page_language_hook
         return c
+
+
+def page_texts(lang: str, title: str) -> dict[str, str]:
+    """What the page says while it starts, in ``lang``: Voila's own English words ("Running ...", then
+    "Executing 3 of 12" as the notebook runs), translated; the template fills in the numbers."""
+    return {"lang": lang,
+            "running": i18n.translate(N_("Running {title}..."), {"title": i18n.gettext(title, lang)}, lang),
+            "executing": i18n.gettext(N_("Executing {index} of {count}"), lang),
+            "reading": i18n.gettext(N_("Reading {index} of {count}"), lang)}
+
+
+def page_language_hook(handler, notebook, cwd):
+    """Voila's prelaunch hook: gives the page's template (:data:`TEMPLATE`) its loading texts in the language
+    the page's kernel will choose (:func:`heygem_kernel.i18n.page_language` of the same request: ``?lang=``,
+    ``--lang``, ``Accept-Language``, the locale), in a copy of the notebook's metadata."""
+    import copy
+    request = handler.request
+    environ = {**os.environ, "QUERY_STRING": str(request.query or ""),
+               "HTTP_ACCEPT_LANGUAGE": request.headers.get("Accept-Language", "")}
+    notebook = copy.deepcopy(notebook)
+    title = notebook.metadata.get("title") or PAGE_TITLE
+    notebook.metadata["heygem_page"] = page_texts(i18n.page_language(environ), title)
+    return notebook
 
 
 def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
@@ -233,8 +264,9 @@ def serve(config: ServeConfig) -> int:
     os.environ.update(config.env())
     from .report import jupyter_path_with_base
     templates = jupyter_path_with_base()   # Voila's and nbconvert's templates, also from a venv
-    if templates:
-        os.environ["JUPYTER_PATH"] = templates
+    # ... after the page's own template (TEMPLATE)
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in (str(JUPYTER_DATA), templates or os.environ.get("JUPYTER_PATH")) if p)
     from .i18n import _   # the console's language ($HEYGEM_LANG, LANG), as every other heygem line
     if ensure_runner(config.root / ws.RUNS_DIR):   # batch jobs a restart interrupted go on now
         print(_("  resuming the unfinished batch jobs"), flush=True)
