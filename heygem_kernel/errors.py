@@ -48,7 +48,7 @@ class HeyGemError(Exception):
         try:
             return _one_line(translate(self.template, localize_values(self.values, lang), lang))
         except (KeyError, IndexError, ValueError, TypeError):
-            return str(self)
+            return Exception.__str__(self)      # the English line
 
     def to_record(self) -> dict:
         """The message as JSON (template and values) for a manifest; :func:`localize_record`
@@ -157,4 +157,11 @@ class Cancelled(HeyGemError):
 
 class BatchItemsFailed(HeyGemError):
     """Items of a batch failed (or were not finished); the others are done and recorded. Raised
-    last by the batch notebook under plain papermill so that its exit status says so."""
+    last by the batch notebook under plain papermill so that its exit status says so.
+
+    Only a person reads it (the notebook's error output, papermill's stderr), never a log or a
+    manifest: its ``str`` is in the user's language, like the rest of the report
+    (``$HEYGEM_LANG`` / ``LANG`` of the kernel); ``args[0]`` keeps the English line."""
+
+    def __str__(self) -> str:
+        return self.localized()

@@ -93,3 +93,22 @@ def test_heygem_batch_keeps_its_exit_status_and_summary(tmp_path, photo_524):
     assert proc.stdout.splitlines()[0] == "1 of 2 ok, 1 failed:"
     assert proc.stdout.splitlines()[1].startswith("  broken.mp4: ")
     assert statuses(run_dir) == {"主持人.png": "ok", "broken.mp4": "failed"}
+
+
+def test_plain_papermill_names_the_failed_items_in_chinese(tmp_path, photo_524):
+    """Before: under HEYGEM_LANG=zh_CN the report was Chinese but papermill's last line, the one that says
+    which items failed, was English ("BatchItemsFailed: 1 of 2 items of the batch failed or did not
+    finish: ..."); now it is the Chinese line, in the executed notebook's error output too."""
+    audio, broken = inputs(tmp_path, photo_524)
+    run_dir, out_nb = tmp_path / "batch", tmp_path / "out.ipynb"
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(NOTEBOOK), str(out_nb), "-p", "audio", str(audio),
+                           "-p", "videos", json.dumps([str(broken)]), "-p", "run_dir", str(run_dir),
+                           "-p", "cache_dir", str(tmp_path / "cache"), "-p", "samples", "2"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**os.environ, "HEYGEM_LANG": "zh_CN"})
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    line = (f"BatchItemsFailed: 批量任务的 1 项中有 1 项失败或未完成：broken.mp4（原因见 {run_dir / 'manifest.json'}；"
+            "再次运行同一批量任务会重试这些项）")
+    assert proc.stderr.strip().splitlines()[-1] == line, proc.stderr[-3000:]    # papermill's last line
+    error = json.loads(out_nb.read_text(encoding="utf-8"))["cells"][-1]["outputs"][0]
+    assert error["ename"] == "BatchItemsFailed" and error["evalue"].startswith("批量任务的 1 项中有 1 项失败"), error
