@@ -200,5 +200,5 @@ def run_note(d: float, *, name: str) -> str:
         return ""
     return Text("{name} sounds reverberant or strongly compressed (after it stops, its sound takes {ms:.0f} ms to fall "
                 "20 dB, dry speech under {dry:.0f} ms): the phone recogniser mishears such speech, so mouth shapes "
-                "may be mistimed and the sync reading may be off by several frames; a recording from a close "
-                "microphone avoids this", name=name, ms=1000.0 * d, dry=1000.0 * REVERB_DECAY_S)
+                "may be mistimed and the sync reading may be off by several frames; a dry recording (a close "
+                "microphone, no heavy level compression) avoids this", name=name, ms=1000.0 * d, dry=1000.0 * REVERB_DECAY_S)
