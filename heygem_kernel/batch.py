@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import records
-from .errors import BatchItemsFailed, HeyGemError, InputError, record_of
+from .errors import BatchItemsFailed, HeyGemError, InputError, os_reason, record_of
 from .i18n import N_
 from .options import RunOptions
 
@@ -464,7 +464,7 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
         try:
             entry["video_sha256"] = file_hash(video)
         except OSError as exc:
-            err = InputError("cannot read {video}: {reason}", video=video, reason=exc.strerror or exc)
+            err = InputError("cannot read {video}: {reason}", video=video, reason=os_reason(exc))
             entry.update(status="failed", error=str(err), error_i18n=err.to_record(), key=None)
             entries.append(entry)
             continue
@@ -785,7 +785,7 @@ def check_scheduler(address: str, *, timeout: float = SCHEDULER_CHECK_S) -> None
             pass
     except OSError as exc:
         reason = (Text("no answer in {seconds:g} s", seconds=timeout) if isinstance(exc, TimeoutError)
-                  else exc.strerror or " ".join(str(exc).split()))
+                  else os_reason(exc))
         raise InputError("cannot reach the Dask scheduler {scheduler}: {reason}", scheduler=address,
                          reason=reason) from None
     try:   # something listens: is it a Dask scheduler? (another service made the notebook fail much later)

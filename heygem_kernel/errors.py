@@ -18,11 +18,39 @@ OS_REASONS = {errno.ENAMETOOLONG: N_("the name is too long for the file system")
               errno.EDQUOT: N_("disk quota exceeded"), errno.EFBIG: N_("the file is too large")}
 
 
+# The other common reasons, in the user's language too (:func:`os_reason`). Unlike OS_REASONS, an
+# uncaught OSError with one of these is a bug (heygem: internal error), not bad input.
+OS_WORDS = {**OS_REASONS,    # (the English words are the C library's, so an English line is as it was)
+            errno.ENOENT: N_("No such file or directory"), errno.ENOTDIR: N_("Not a directory"),
+            errno.EISDIR: N_("Is a directory"), errno.EEXIST: N_("File exists"),
+            errno.ENOTEMPTY: N_("Directory not empty"), errno.EBUSY: N_("Device or resource busy"),
+            errno.ETXTBSY: N_("Text file busy"), errno.EIO: N_("Input/output error"),
+            errno.EMFILE: N_("Too many open files"), errno.ENFILE: N_("Too many open files in system"),
+            errno.ELOOP: N_("Too many levels of symbolic links"), errno.EXDEV: N_("Invalid cross-device link"),
+            errno.ENOMEM: N_("Cannot allocate memory"), errno.EPIPE: N_("Broken pipe"),
+            errno.ECONNREFUSED: N_("Connection refused"), errno.ECONNRESET: N_("Connection reset by peer"),
+            errno.ETIMEDOUT: N_("Connection timed out"), errno.EHOSTUNREACH: N_("No route to host"),
+            errno.ENETUNREACH: N_("Network is unreachable"), errno.EADDRINUSE: N_("Address already in use"),
+            errno.EADDRNOTAVAIL: N_("Cannot assign requested address")}
+
+
 def os_reason(exc: OSError) -> str:
     """Why the system refused, as a value of a message: a :class:`~heygem_kernel.i18n.Text` (shown in
-    the user's language) for the errors in :data:`OS_REASONS`, else the system's own words."""
-    msgid = OS_REASONS.get(exc.errno)
-    return Text(msgid) if msgid else (exc.strerror or str(exc))
+    the user's language) for the errors in :data:`OS_WORDS` (by ``errno``, never by the English words),
+    else the system's own words."""
+    msgid = OS_WORDS.get(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 else None  # < 0: getaddrinfo's
+    return Text(msgid) if msgid else (exc.strerror or " ".join(str(exc).split()))
+
+
+def os_error(exc: OSError) -> str:
+    """An OSError as a value of a message, where its ``str`` was (``[Errno 2] No such file or directory:
+    'a.mp4'``): :func:`os_reason` and the path it names, ``a.mp4: no such file or folder`` (in the user's
+    language, the path as it is)."""
+    if not exc.strerror:
+        return os_reason(exc)
+    if exc.filename is None:
+        return os_reason(exc)
+    return Text(N_("{path}: {reason}"), path=exc.filename, reason=os_reason(exc))
 
 
 class HeyGemError(Exception):

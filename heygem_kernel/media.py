@@ -946,7 +946,8 @@ class FrameSpool:
         try:
             reason = None if os.pwrite(self._fd, data, offset) == memoryview(data).nbytes else "disk full?"
         except OSError as exc:
-            reason = exc.strerror or str(exc)
+            from .errors import os_reason
+            reason = os_reason(exc)
         if reason is not None:
             raise MediaError("{path}: could not write the frame spool {spool} ({reason})", path=self.source,
                              spool=self.path, reason=reason)

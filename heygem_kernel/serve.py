@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from . import i18n
 from . import workspace as ws
-from .errors import InputError
+from .errors import InputError, os_reason
 from .i18n import N_
 from .jobs import ENV_SCHEDULER, ensure_runner
 
@@ -250,7 +250,7 @@ def check_listen(host: str, port: int) -> None:
             if exc.errno == errno.EADDRNOTAVAIL:
                 raise InputError("--host {host}: not an address of this machine", host=host) from None
             raise InputError("cannot listen on {host}:{port} ({reason})", host=host, port=port,
-                             reason=exc.strerror or exc) from None
+                             reason=os_reason(exc)) from None
 
 
 def serve(config: ServeConfig) -> int:

@@ -21,8 +21,8 @@ from typing import Any, Callable
 import ipywidgets as W
 
 from heygem_kernel import i18n
-from heygem_kernel.errors import Cancelled, HeyGemError
-from heygem_kernel.i18n import N_, _
+from heygem_kernel.errors import Cancelled, HeyGemError, os_error
+from heygem_kernel.i18n import N_, _, shown
 from heygem_kernel.options import RunOptions
 
 from .history_panel import HistoryPanel
@@ -545,7 +545,7 @@ class Workbench:
             if jobq.ensure_runner(self.ws.runs):
                 self._log("resumed the batch job queue")
         except OSError as exc:
-            self._error(_("cannot start the batch job runner: {error}", error=exc))
+            self._error(_("cannot start the batch job runner: {error}", error=shown(os_error(exc))))
 
     def cancel(self) -> None:
         """Ask the running render to stop (the Cancel button)."""

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import checkpoints
-from ..errors import BackendError, CheckpointError, InputError
+from ..errors import BackendError, CheckpointError, InputError, os_error
 from ..i18n import N_, Text
 from .base import Backend, FrameBatch, JobContext, MouthPatch
 
@@ -171,7 +171,8 @@ def _read_json(path: Path, what: str) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError("{path} is not valid JSON ({reason}); expected {what}: "
-                              "re-download it", path=path, reason=str(exc)[:80], what=what) from None
+                              "re-download it", path=path, what=what,
+                              reason=os_error(exc) if isinstance(exc, OSError) else str(exc)[:80]) from None
     if not isinstance(data, dict):
         raise CheckpointError("{path} holds a JSON {kind}, expected {what}",
                               path=path, kind=type(data).__name__, what=what)

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from . import NATIVE_NOISE, shell_word  # one list for the CLI's stderr and the kernel's output
-from ..errors import HeyGemError, InputError, localized_error
+from ..errors import HeyGemError, InputError, localized_error, os_reason
 from ..i18n import N_, Text, _
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -192,7 +192,7 @@ def main(args: argparse.Namespace) -> int:
     except OSError as exc:   # a full disk: the items are done and recorded, only the report/ZIP is missing
         raise HeyGemError("the items are done (see {manifest}), but the report could not be written in {folder}: "
                           "{reason}", manifest=run_dir / "manifest.json", folder=run_dir,
-                          reason=exc.strerror or exc) from None
+                          reason=os_reason(exc)) from None
     manifest = read_manifest(run_dir) or {"items": []}
     items = manifest["items"]
     failed = [i for i in items if i["status"] != "ok"]
