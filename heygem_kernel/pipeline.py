@@ -526,7 +526,9 @@ def record(job: Job) -> records.RunResult:
     job.watch.add("total", time.perf_counter() - job.started)
     params_path = job.run_dir / "params.json"
     records.write_json(params_path, {
-        "audio": str(job.audio.resolve()), "video": str(job.video.resolve()), "output": str(job.output.resolve()),
+        # the names the user gave (a link's own name: what --from re-reads), made absolute; and the files they are
+        "audio": str(job.audio.absolute()), "video": str(job.video.absolute()), "output": str(job.output.absolute()),
+        "audio_resolved": str(job.audio.resolve()), "video_resolved": str(job.video.resolve()),
         "options": options.to_dict(), "backend": job.backend.describe(),
         "versions": records.versions(tools=_tools(job)),
         "video_info": {k: str(v) if isinstance(v, Path) else v for k, v in vars(info).items()},

@@ -63,7 +63,8 @@ def test_output_is_browser_ready_mp4_of_input_geometry_and_audio_length(basic_ru
 def test_run_record_has_params_log_result_and_plots(basic_run, clip_590, speech_5s):
     d = basic_run.run_dir
     params = json.loads((d / "params.json").read_text())
-    assert params["video"] == str(clip_590.resolve()) and params["audio"] == str(speech_5s.resolve())
+    assert params["video"] == str(clip_590) and params["audio"] == str(speech_5s)    # as given (../shared: a link)
+    assert params["video_resolved"] == str(clip_590.resolve()) and params["audio_resolved"] == str(speech_5s.resolve())
     assert params["options"]["backend"] == "reuse" and "numpy" in params["versions"]
     result = json.loads((d / "result.json").read_text())
     assert result["n_frames"] == basic_run.n_frames and result["frames_no_face"] == 0
