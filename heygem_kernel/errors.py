@@ -7,6 +7,7 @@ show it as-is (no traceback).
 from __future__ import annotations
 
 import errno
+import socket
 
 from .i18n import N_, Text
 
@@ -34,11 +35,19 @@ OS_WORDS = {**OS_REASONS,    # (the English words are the C library's, so an Eng
             errno.EADDRNOTAVAIL: N_("Cannot assign requested address")}
 
 
+# A host name that does not resolve (socket.gaierror: getaddrinfo's own EAI_ codes, not errno values)
+HOST_WORDS = {code: msgid for code, msgid in (
+    (socket.EAI_NONAME, N_("Name or service not known")),
+    (socket.EAI_AGAIN, N_("Temporary failure in name resolution")),
+    (socket.EAI_FAIL, N_("Non-recoverable failure in name resolution")),
+    (getattr(socket, "EAI_NODATA", None), N_("No address associated with hostname"))) if code is not None}
+
+
 def os_reason(exc: OSError) -> str:
     """Why the system refused, as a value of a message: a :class:`~heygem_kernel.i18n.Text` (shown in
-    the user's language) for the errors in :data:`OS_WORDS` (by ``errno``, never by the English words),
-    else the system's own words."""
-    msgid = OS_WORDS.get(exc.errno) if isinstance(exc.errno, int) and exc.errno > 0 else None  # < 0: getaddrinfo's
+    the user's language) for the errors in :data:`OS_WORDS` (by ``errno``, never by the English words)
+    and the host-name errors in :data:`HOST_WORDS`, else the system's own words."""
+    msgid = (HOST_WORDS if isinstance(exc, socket.gaierror) else OS_WORDS).get(exc.errno)
     return Text(msgid) if msgid else (exc.strerror or " ".join(str(exc).split()))
 
 

@@ -238,7 +238,7 @@ def check_listen(host: str, port: int) -> None:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError) as exc:
         raise InputError("--host {host}: no such host or address ({reason})", host=host,
-                         reason=getattr(exc, "strerror", None) or exc) from None
+                         reason=os_reason(exc) if isinstance(exc, OSError) else exc) from None
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as Tornado does: TIME_WAIT is no conflict
         try:

@@ -3,7 +3,8 @@
 Before: a Chinese line ended with the system's English words, e.g. ``heygem：错误：无法创建文件夹
 /x/视频.mp4/out：Not a directory`` or ``无法连接 Dask 调度器 tcp://127.0.0.1:9：Connection refused``;
 only a few reasons (no space, permission, read-only...) were translated. Now the common ones are
-translated by their errno (errors.OS_WORDS), never by matching the English text, and the path stays.
+translated by their errno (errors.OS_WORDS; a host name's by getaddrinfo's code, errors.HOST_WORDS), never
+by matching the English text, and the path stays.
 """
 from __future__ import annotations
 
@@ -51,4 +52,14 @@ def test_reasons_go_by_errno_and_keep_the_path():
     missing = os_error(FileNotFoundError(errno.ENOENT, "No such file or directory", "/data/讲话.wav"))
     assert missing.localized("zh") == "/data/讲话.wav：文件或文件夹不存在"
     assert os_reason(OSError(errno.ENOTSUP, "Operation not supported")) == "Operation not supported"   # not listed
-    assert os_reason(socket.gaierror(-2, "Name or service not known")) == "Name or service not known"  # EAI_, not errno
+    # getaddrinfo's codes are its own (EAI_NONAME is -2, not -ENOENT)
+    assert os_reason(socket.gaierror(socket.EAI_NONAME, "Name or service not known")).localized("zh") == "无法解析该名称"
+
+
+def test_a_host_that_does_not_resolve_says_why_in_chinese(tmp_path):
+    proc = heygem("serve", "--host", "nosuchhost.invalid", "--root", tmp_path, cwd=tmp_path)
+    assert proc.returncode == 2
+    # (a machine without a resolver may answer "temporary failure" instead of "not known")
+    assert proc.stderr.splitlines() in (["heygem：错误：--host nosuchhost.invalid：没有这个主机或地址（无法解析该名称）"],
+                                        ["heygem：错误：--host nosuchhost.invalid：没有这个主机或地址（名称解析暂时失败）"]), \
+        proc.stderr
