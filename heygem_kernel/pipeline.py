@@ -423,14 +423,15 @@ def _start_speaker_speech(job: Job, n_analysed: int) -> Future | None:
 def _speaker_timing(job: Job):
     """How far this presenter's lips lead the calibrated zero (the render's per-run ``speaker_lead``)."""
     from . import speaker_timing
-    from .errors import HeyGemError
+    from .errors import HeyGemError, os_error
     if job.speaker_job is None:
         return job.speaker
     try:
         with job.watch("audio"):
             n, phones = job.speaker_job.result()      # frames [0, n) of the source, their own speech
     except (HeyGemError, OSError) as exc:     # a bad sound track costs the correction, never the run
-        timing = speaker_timing.not_measured(Text("the source's own sound could not be read: {reason}", reason=exc))
+        timing = speaker_timing.not_measured(Text("the source's own sound could not be read: {reason}",
+                                                   reason=os_error(exc) if isinstance(exc, OSError) else exc))
     else:
         analysis = job.analysis
         timing = speaker_timing.measure(landmarks=analysis.raw[:n], valid=analysis.track.valid[:n], phones=phones,
