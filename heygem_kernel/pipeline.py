@@ -242,6 +242,9 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     check_detector(options.detector)                 # --detector face_alignment without its weights: now
     warnings = backends.check_options(options)       # a missing --checkpoint: one line; unused ones: a warning
     audio, video = _check_inputs(audio, video)
+    for path in (audio, video, out, run_dir or runs_root, cache_dir):   # a GBK name: one line now, not an
+        if path is not None:                                            # internal error after the render
+            records.check_utf8_name(Path(path).expanduser())
     if out is not None:
         out = _check_output(Path(out).expanduser(), audio, video)   # "~/x.mp4" from a notebook or quoted
         records.make_folder(out.parent)   # read-only: one line, before a run folder is made

@@ -258,6 +258,31 @@ def check_file_name(path: str | os.PathLike) -> Path:
     return path
 
 
+def check_utf8_name(path: str | os.PathLike) -> Path:
+    """``path`` if its absolute name is UTF-8 text, else a one-line :class:`InputError` naming the
+    first file or folder whose name is not, before any work. A name made on another system (GBK from
+    a zip packed on Windows) reaches Python as lone surrogates that no log, JSON record or notebook
+    can hold: the run failed after its render with 'internal error: UnicodeEncodeError'."""
+    from .errors import InputError
+    path = Path(path)
+    whole = path.absolute()
+    if not _utf8(whole):
+        bad = next(p for p in (*reversed(whole.parents), whole) if not _utf8(p))   # the first such name
+        shown = os.fsencode(bad).decode("utf-8", "backslashreplace")
+        raise InputError("{path}: this name is not UTF-8 text (it was made on another system, e.g. GBK in a zip "
+                         "packed on Windows), which heygem's records cannot hold; rename it (e.g. convmv -f gbk "
+                         "-t utf-8 --notest NAME)", path=shown)
+    return path
+
+
+def _utf8(path: str | os.PathLike) -> bool:
+    try:
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def temp_prefix(stem: str) -> str:
     """Prefix of a temporary file of this process (see :func:`sweep_stale`)."""
     return f"{stem}{os.getpid()}-"

@@ -102,7 +102,7 @@ def main(args: argparse.Namespace) -> int:
                          lock_run_dir, make_options, read_manifest)
     from ..enhance import from_options
     from ..media import probe_audio
-    from ..records import make_folder
+    from ..records import check_utf8_name, make_folder
     from ..options import check_device
     from ..scan import check_samples
     from .run import options_from_args
@@ -141,6 +141,8 @@ def main(args: argparse.Namespace) -> int:
     videos = [str(v) for v in expand_videos(video_args)]
     if not videos:
         raise InputError("no videos found in {videos}", videos=" ".join(video_args))
+    for path in (audio, run_dir, *videos, *([args.cache_dir] if args.cache_dir else [])):
+        check_utf8_name(Path(path).expanduser())   # a GBK name: one line, not an internal error from papermill
     if args.options:
         try:
             given = json.loads(args.options)
