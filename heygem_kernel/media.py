@@ -234,8 +234,8 @@ class VideoInfo:
                 return Fraction(self.rate)
         # a photo's --fps 29.97 / 23.976 / 59.94 (or a variable rate averaging that) means the NTSC rate
         # N*1000/1001, not 2997/100, which editors and broadcast chains do not take for it
-        ntsc = round(self.fps * 1.001)
-        if ntsc > 0 and abs(self.fps - ntsc * 1000 / 1001) < 1e-3:
+        ntsc = round(self.fps * 1.001)      # nearer N*1000/1001 than N itself: --fps 1 stays 1/1, not 1000/1001
+        if ntsc > 0 and abs(self.fps - ntsc * 1000 / 1001) < min(1e-3, abs(self.fps - ntsc)):
             return Fraction(ntsc * 1000, 1001)
         return Fraction(self.fps).limit_denominator(100_000)
 
