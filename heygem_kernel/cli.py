@@ -215,6 +215,34 @@ def _stop_on_signals() -> None:
         signal.signal(signal.SIGINT, interrupt)
 
 
+def _writable_matplotlib_dir() -> None:
+    """Point ``MPLCONFIGDIR`` at ``<tmp>/heygem-matplotlib-<uid>`` when matplotlib could not write its
+    config or cache folder under the home (a read-only home: a container, a service account).
+    Otherwise every command that draws printed matplotlib's two warnings ('mkdir -p failed for path
+    ...', 'Matplotlib created a temporary cache directory at /tmp/matplotlib-XXXX ... set the
+    MPLCONFIGDIR environment variable'), rebuilt its font cache in a new temporary folder each time
+    and left that folder behind when interrupted. Children (the batch's notebook kernel, the web
+    app's kernels) inherit the setting."""
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    from pathlib import Path
+    for variable, default in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache")):
+        folder = Path(os.environ.get(variable) or Path.home() / default) / "matplotlib"   # as matplotlib
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
+        if not (folder.is_dir() and os.access(folder, os.W_OK)):
+            break
+    else:
+        return   # matplotlib's own folders work
+    import tempfile
+    folder = Path(tempfile.gettempdir()) / f"heygem-matplotlib-{os.getuid()}"
+    with contextlib.suppress(OSError):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    with contextlib.suppress(OSError):   # ours alone (a shared /tmp): else matplotlib's own fallback
+        if not folder.is_symlink() and folder.stat().st_uid == os.getuid() and os.access(folder, os.W_OK):
+            os.environ["MPLCONFIGDIR"] = str(folder)
+
+
 def _stdout_closed() -> bool:
     """Whether the reader of standard output has gone (a pipe whose other end closed reports POLLERR)."""
     import select
@@ -230,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the real command line (not an in-process call from tests or notebooks)
         _filter_native_stderr()
         _stop_on_signals()
+        _writable_matplotlib_dir()
         # a terminal or log file that cannot show a Chinese file name (latin-1, ascii) gets it escaped,
         # not an "internal error" after the run's output was written
         with contextlib.suppress(AttributeError, ValueError):
