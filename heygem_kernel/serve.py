@@ -152,6 +152,8 @@ def make_config(*, root: str | os.PathLike | None = None, host: str = DEFAULT_HO
                 scheduler: str | None = None) -> ServeConfig:
     """Check the serve options; a non-loopback ``host`` gets a generated token if none is given."""
     root = Path(root or PROJECT_ROOT).resolve()
+    if root.exists() and not root.is_dir():
+        raise InputError("{path} is a file, expected a folder", path=root)
     if not root.is_dir():
         raise InputError("{root}: the workspace folder does not exist", root=root)
     host = DEFAULT_HOST if host == "localhost" else host   # IPv4 loopback only, not also ::1

@@ -73,6 +73,17 @@ def test_a_new_speech_for_an_earlier_batch(tmp_path, photo_524, speech_zh):
     assert wrong.returncode == 2 and wrong.stderr.strip() == (
         f"heygem: error: {item} is the record of one run: re-run it with heygem run --from {item}"), wrong.stderr
     assert not (tmp_path / "v3").exists()
+    # the same for the record's file (what a file manager's "copy path" gives): it said only
+    # '.../manifest.json is not a run record (it names no audio, video and options)' (and the batch's
+    # '.../params.json is not a batch record ...')
+    wrong = heygem("run", "--from", tmp_path / "v1" / "manifest.json")
+    assert wrong.returncode == 2 and wrong.stderr.strip() == (
+        f"heygem: error: {tmp_path / 'v1'} is a batch folder: re-run it with heygem batch --from {tmp_path / 'v1'}, "
+        f"or one of its videos with heygem run --from {tmp_path / 'v1' / 'items' / 'NAME'}"), wrong.stderr
+    wrong = heygem("batch", "--from", item / "params.json", "--run-dir", tmp_path / "v3")
+    assert wrong.returncode == 2 and wrong.stderr.strip() == (
+        f"heygem: error: {item} is the record of one run: re-run it with heygem run --from {item}"), wrong.stderr
+    assert not (tmp_path / "v3").exists()
 
 
 def test_bad_batch_records_and_missing_arguments_are_one_line(tmp_path):

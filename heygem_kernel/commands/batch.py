@@ -75,13 +75,17 @@ def _from_batch(args: argparse.Namespace) -> tuple[str, list[str], dict]:
     try:
         record = json.loads(manifest.read_text(encoding="utf-8"))
     except OSError:
-        if (path / "params.json").is_file():   # one run (or one batch item): not a batch
-            raise InputError("{path} is the record of one run: re-run it with heygem run --from {arg}",
-                             path=path, arg=shell_word(path)) from None
-        raise InputError("no batch record at {path}: --from takes a batch folder (with manifest.json) or its "
-                         "manifest.json", path=manifest) from None
+        record = None
     except ValueError as exc:
         raise InputError("{path} is not a batch record ({reason})", path=manifest, reason=exc) from None
+    run = path.parent if path.is_file() else path
+    one_run = isinstance(record, dict) and "video" in record and "items" not in record   # its params.json
+    if (record is None or one_run) and (run / "params.json").is_file():   # one run (or one batch item): not a batch
+        raise InputError("{path} is the record of one run: re-run it with heygem run --from {arg}",
+                         path=run, arg=shell_word(run))
+    if record is None:
+        raise InputError("no batch record at {path}: --from takes a batch folder (with manifest.json) or its "
+                         "manifest.json", path=manifest)
     items = record.get("items") if isinstance(record, dict) else None
     if not (items and isinstance(items, list) and record.get("audio") and isinstance(record.get("options"), dict)):
         raise InputError("{path} is not a batch record (it names no audio, videos and options)", path=manifest)

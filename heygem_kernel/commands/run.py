@@ -123,14 +123,18 @@ def from_record(args: argparse.Namespace) -> tuple[str, str, RunOptions]:
     try:
         record = json.loads(params.read_text(encoding="utf-8"))
     except OSError:
-        if (path / "manifest.json").is_file():   # a batch folder: its items are the runs
-            raise InputError("{path} is a batch folder: re-run it with heygem batch --from {arg}, or one of its "
-                             "videos with heygem run --from {item}", path=path, arg=shell_word(path),
-                             item=shell_word(path / "items" / "NAME")) from None
-        raise InputError("no run record at {path}: --from takes a run folder (with params.json) or its params.json",
-                         path=params) from None
+        record = None
     except ValueError as exc:
         raise InputError("{path} is not a run record ({reason})", path=params, reason=exc) from None
+    batch = path.parent if path.is_file() else path
+    manifest = isinstance(record, dict) and "items" in record and "video" not in record   # a batch's manifest.json
+    if (record is None or manifest) and (batch / "manifest.json").is_file():   # a batch folder: its items are the runs
+        raise InputError("{path} is a batch folder: re-run it with heygem batch --from {arg}, or one of its "
+                         "videos with heygem run --from {item}", path=batch, arg=shell_word(batch),
+                         item=shell_word(batch / "items" / "NAME"))
+    if record is None:
+        raise InputError("no run record at {path}: --from takes a run folder (with params.json) or its params.json",
+                         path=params)
     if not (isinstance(record, dict) and record.get("audio") and record.get("video")
             and isinstance(record.get("options"), dict)):
         raise InputError("{path} is not a run record (it names no audio, video and options)", path=params)
