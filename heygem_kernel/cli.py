@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.add_parser(sub)
+    for command in sub.choices.values():   # also after the command: 'heygem run ... -v', as the internal
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,   # error says
+                             help=N_("debug logging"))
     return parser
 
 
