@@ -251,6 +251,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     # a file in the way: one line now, not an internal error after the face analysis
     cache_dir = cache.usable_dir(cache_dir, fallback=Path(runs_root) / ".cache", use_cache=options.use_cache)
     _return_big_buffers_to_the_os()
+    if run_dir:   # a folder of the user's own files: one line, before anything in it is replaced
+        records.check_run_dir(run_dir, output_inside=out is None)
     swept = [Path(run_dir)] if run_dir else [p for p in Path(runs_root).glob("*") if p.is_dir()]
     run_dir = records.make_folder(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
     output = Path(out) if out else run_dir / "output.mp4"

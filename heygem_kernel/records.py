@@ -390,6 +390,38 @@ def write_json(path: Path, data: Any) -> None:
 RECORD_FILES = ("result.json", "params.json", "mel.png", "landmarks.png", "mouth_track.png")
 
 
+def check_run_dir(run_dir: str | os.PathLike, *, output_inside: bool) -> None:
+    """Refuse, in one line before any work, a ``--run-dir`` whose files of the names a run writes
+    (:data:`RECORD_FILES`, ``run.log``, and ``output.mp4`` when the output goes there) are not an
+    earlier run's record: a project folder's own ``params.json`` or ``result.json`` was replaced in
+    silence (and removed by :func:`clear_record`). An earlier run's folder is re-used as before."""
+    from .errors import InputError
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        return
+    names = [*RECORD_FILES, "run.log", *(["output.mp4"] if output_inside else [])]
+    present = [name for name in names if (folder / name).exists()]
+    if present and not _is_run_record(folder):
+        raise InputError("{path} holds files that are not a heygem run record ({names}): this run would replace "
+                         "them; give a new or empty --run-dir", path=folder, names=", ".join(present))
+
+
+def _is_run_record(folder: Path) -> bool:
+    """An earlier run's folder: its params.json names audio, video and options, or its run.log holds a
+    run's first line (a run that failed before writing params.json)."""
+    try:
+        record = json.loads((folder / "params.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if isinstance(record, dict) and {"audio", "video", "options"} <= record.keys():
+        return True
+    try:
+        with open(folder / "run.log", encoding="utf-8", errors="replace") as fh:
+            return " run: audio=" in fh.read(1 << 16)
+    except OSError:
+        return False
+
+
 def clear_record(run_dir: str | os.PathLike) -> list[Path]:
     """Remove an earlier run's record files (:data:`RECORD_FILES`) from ``run_dir`` before a new run
     writes there (``--run-dir`` given again, a batch item retried): a new run that then fails must
