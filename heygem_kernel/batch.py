@@ -281,6 +281,26 @@ class ItemOutcome:
     error_i18n: dict | None = None   # the error's template and values (errors.localize_record)
 
 
+def check_run_dir(run_dir: Path) -> None:
+    """Refuse, in one line before any work, a batch folder whose files of the names a batch writes
+    (manifest, report, ZIP, executed notebook) are not an earlier batch's (its lock file, or a
+    manifest with audio and items): a folder's own report.html or manifest.json (a web app's) was
+    replaced in silence."""
+    from .report import EXECUTED_NOTEBOOK, REPORT_HTML, ZIP_NAME
+    if not run_dir.is_dir() or (run_dir / LOCK_FILE).exists():
+        return
+    try:
+        record = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if isinstance(record, dict) and "audio" in record and isinstance(record.get("items"), list):
+        return
+    present = [name for name in (MANIFEST, REPORT_HTML, ZIP_NAME, EXECUTED_NOTEBOOK) if (run_dir / name).exists()]
+    if present:
+        raise InputError("{path} holds files that are not a heygem batch's ({names}): this batch would replace "
+                         "them; give a new or empty --run-dir", path=run_dir, names=", ".join(present))
+
+
 def lock_run_dir(run_dir: str | os.PathLike):
     """Take the exclusive lock of a batch run folder, or raise :class:`InputError` at once.
 
@@ -295,6 +315,7 @@ def lock_run_dir(run_dir: str | os.PathLike):
     run_dir = Path(run_dir).expanduser().absolute()
     if os.environ.get(ENV_LOCK_HELD) == str(run_dir):
         return None
+    check_run_dir(run_dir)
     handle = records.try_lock(records.make_folder(run_dir) / LOCK_FILE)
     if handle is None:
         raise InputError("{path} is in use by another batch; wait for it to finish or choose another run folder",

@@ -35,3 +35,19 @@ def test_a_project_folder_is_not_taken_for_a_run_folder(tmp_path, photo_524, spe
                       "--run-dir", run_dir, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
     assert (run_dir / "output.mp4").is_file() and (run_dir / "params.json").is_file()
+
+
+def test_a_site_folder_is_not_taken_for_a_batch_folder(tmp_path, photo_524, speech_5s):
+    """The same for ``heygem batch --run-dir``: a web site's manifest.json and report.html were
+    replaced by the batch's in silence. An earlier batch's folder (its lock file) is resumed as before."""
+    site = tmp_path / "网站"
+    site.mkdir()
+    own = {"manifest.json": b'{"name": "My PWA", "icons": []}\n', "report.html": b"<html>my report</html>\n"}
+    for name, data in own.items():
+        (site / name).write_bytes(data)
+    proc = heygem("batch", "--audio", speech_5s, "--run-dir", site, photo_524, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"heygem: error: {site} holds files that are not a heygem batch's (manifest.json, report.html): this "
+        "batch would replace them; give a new or empty --run-dir"]
+    assert {p.name: p.read_bytes() for p in site.iterdir()} == own
