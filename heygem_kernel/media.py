@@ -108,6 +108,11 @@ def _ff_path(path: Path) -> str:
 def refuse_web_address(path: str | os.PathLike) -> None:
     """InputError for ``https://...`` and the like, named as given (``Path()`` would collapse its
     "//" into "no such file: https:/..."): the engine reads local files only."""
+    if re.match(r"file://", str(path), re.IGNORECASE):   # a file manager's or browser's "copy location"
+        from urllib.parse import unquote, urlsplit
+        from .commands import shell_word
+        raise InputError("{path} is a file:// address; give the file's path instead: {local}", path=str(path),
+                         local=shell_word(unquote(urlsplit(str(path)).path)))
     if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", str(path)):
         raise InputError("{path} is a web address: heygem reads files on this machine only; download it first",
                          path=str(path))

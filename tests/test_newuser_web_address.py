@@ -44,3 +44,19 @@ def test_run_expands_a_tilde(tmp_path, photo_524, speech_5s):
                   "--no-sync-check", cwd=tmp_path / "work", env={"HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "说话.mp4").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("command", ["run-video", "sync", "batch-audio"])
+def test_a_file_address_gives_the_path_to_use(tmp_path, command, photo_524, speech_5s):
+    """A file manager's or browser's "copy location" (file:///data/%E8%AE%B2...): it was called a web
+    address to download first, of a file on this very machine; now the line gives the path to use."""
+    from urllib.parse import quote
+    given = {"run-video": photo_524, "sync": photo_524, "batch-audio": speech_5s}[command]
+    url = "file://" + quote(str(given))
+    args = {"run-video": ["run", "--audio", speech_5s, "--video", url, "--out", "o.mp4"], "sync": ["sync", url],
+            "batch-audio": ["batch", "--audio", url, "--run-dir", "b", photo_524]}[command]
+    proc = heygem(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    path = str(given) if " " not in str(given) else f"'{given}'"
+    assert proc.stderr.strip() == f"heygem: error: {url} is a file:// address; give the file's path instead: {path}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["主持人.png"]   # nothing made
