@@ -73,7 +73,7 @@ class HeyGemError(Exception):
 
     def __init__(self, message: str, /, **values: object) -> None:
         self.template = str(message)
-        self.values = values
+        self.values = values = {key: _visible(key, value) for key, value in values.items()}
         super().__init__(_one_line(self.template.format(**values) if values else self.template))
 
     def localized(self, lang: str | None = None) -> str:
@@ -162,6 +162,18 @@ def _fill(record: dict, lang: str | None) -> str:
 def localized_error(entry: dict, lang: str | None = None) -> str | None:
     """A batch manifest entry's ``error`` in ``lang`` (from its ``error_i18n`` record)."""
     return localize_record(entry.get("error_i18n"), entry.get("error"), lang)
+
+
+def _visible(key: str, value: object) -> object:
+    """A path whose spaces at either end (or line break) the one-line message would drop, quoted:
+    '--video "photo.png "' said 'no such video file: photo.png' of a photo.png that is there."""
+    import os
+    if isinstance(value, os.PathLike) or key == "path" and type(value) is str:
+        text = os.fspath(value)
+        if isinstance(text, str) and text and (text != text.strip() or "\n" in text):
+            import shlex
+            return shlex.quote(text)
+    return value
 
 
 def _one_line(text: str) -> str:
