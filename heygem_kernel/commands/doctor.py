@@ -208,6 +208,13 @@ def _shown(text: str) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.checkpoints:   # a folder named on the command line, as --models-dir: one line, exit 2
+        from ..errors import InputError
+        folder = Path(args.checkpoints).expanduser()
+        if folder.exists() and not folder.is_dir():   # said '<file> (does not exist)', exit 0
+            raise InputError("{path} is a file, expected a folder", path=folder)
+        if not folder.exists():
+            raise InputError("no such checkpoints folder: {path}", path=folder)
     report = collect(args.checkpoints, hash=not args.no_hash, models_dir=args.models_dir)
     print(json.dumps(report, indent=1) if args.json else _text(report))
     mt = report["musetalk"]
