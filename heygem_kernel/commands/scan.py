@@ -35,6 +35,11 @@ def main(args: argparse.Namespace) -> int:
     from ..scan import check_samples, format_table, scan_video
 
     check_samples(args.samples)   # options first, before any work
+    from ..media import refuse_web_address
+    for typed in args.videos:     # a mistyped path: one line, exit 2, as heygem run and batch say it (it was
+        refuse_web_address(typed)  # a table row 'NO ... no such file', exit 1)
+        if not Path(typed).expanduser().exists():
+            raise InputError("no such video file: {path}", path=typed)
     audio_duration = probe_audio(args.audio).duration if args.audio else None
     silent = None
     if args.audio:   # a silent speech leaves every mouth closed: each readable row says so
