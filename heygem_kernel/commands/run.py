@@ -85,7 +85,8 @@ def add_parser(sub) -> None:
                         "the recorded ones"))
     p.add_argument("--out", help=N_("output MP4 (default: <run dir>/output.mp4; .mp4 is added to a name without an "
                                     "extension)"))
-    p.add_argument("--run-dir", help=N_("folder for this run's records (default: runs/<time>-<name>)"))
+    p.add_argument("--run-dir", help=N_("folder for this run's records: a new or empty one, or an earlier run's "
+                                        "(default: runs/<time>-<name>)"))
     p.add_argument("--runs-root", default="runs", help=N_("parent of run folders (default: %(default)s)"))
     p.add_argument("--cache-dir", help=N_("face-track cache, shared with heygem batch and the panel (default: "
                    "$HEYGEM_CACHE_DIR or ~/.cache/heygem)"))
