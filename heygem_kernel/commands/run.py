@@ -121,6 +121,8 @@ def from_record(args: argparse.Namespace) -> tuple[str, str, RunOptions]:
     from ..errors import InputError
     path = Path(args.from_record).expanduser()
     params = path / "params.json" if path.is_dir() else path
+    if params.name != "params.json" and params.is_file() and (params.parent / "params.json").is_file():
+        params = params.parent / "params.json"   # the run's result.json or run.log: its folder's record
     try:
         record = json.loads(params.read_text(encoding="utf-8"))
     except OSError:
