@@ -42,6 +42,11 @@ DECAY_FLOOR_MARGIN_DB = 6.0   # the fall must end this far above the noise floor
 DECAY_PERCENTILE = 5.0        # the fastest offsets: what a room cannot speed up
 DECAY_MAX_S = 0.6
 MIN_OFFSETS = 20              # fewer timed offsets: no verdict (NaN)
+# Shorter speech holds a few syllables, and its fastest offsets are one syllable's: windows of the
+# dry shared recordings read over REVERB_DECAY_S in 19 of 48 timed 0.5 s windows, 18 / 115 at 1 s,
+# 11 / 134 at 1.5 s, 9 / 142 at 2 s (most of those in speech_en_60s's 19-25 s, which reads 55-80 ms
+# at any length); a 0.5 s speech got a run the reverberation warning. No verdict below this.
+MIN_SPEECH_S = 2.0
 REVERB_DECAY_S = 0.055        # s; above this the speech is reverberant (see the module docstring)
 # Room hypotheses (RT60 s, DRR dB) whose suppressed speech the recogniser also hears.
 HYPOTHESES = ((0.5, 10.0), (0.5, 5.0))
@@ -74,7 +79,10 @@ def _levels(wav: np.ndarray, sr: int) -> np.ndarray:
 def decay_time(wav: np.ndarray, *, sr: int = SR) -> float:
     """Seconds the fastest offsets of ``wav`` [shape=(S,)] take to fall ``DECAY_DROP_DB`` (the
     ``DECAY_PERCENTILE`` of all offsets near full level that can fall that far above the noise
-    floor); NaN with fewer than ``MIN_OFFSETS`` such offsets (too little speech to tell)."""
+    floor); NaN with fewer than ``MIN_OFFSETS`` such offsets or under ``MIN_SPEECH_S`` of sound (too
+    little speech to tell)."""
+    if np.asarray(wav).shape[0] < MIN_SPEECH_S * sr:
+        return float("nan")
     lv = _levels(wav, sr)
     if lv.size < 10:
         return float("nan")

@@ -6,6 +6,7 @@ tests ran. ``HEYGEM_MEDIA`` points elsewhere.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -14,6 +15,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MEDIA = Path(os.environ.get("HEYGEM_MEDIA", ROOT.parent / "shared" / "media"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # tests' own helpers (fake_engine)
+
+# A suite started as a background job of a non-interactive shell (`bash .ci/run &` in a script)
+# inherits SIGINT ignored, and so does every heygem process it starts: the Ctrl-C tests
+# (test_cli, test_tempfiles) then found "the interrupt was lost" and a batch finishing with exit 0.
+# They test what a terminal's Ctrl-C does, so the suite takes SIGINT back (a handler, unlike an
+# ignored signal, is not inherited: its children get the default again).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def media(name: str) -> Path:

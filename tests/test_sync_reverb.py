@@ -99,3 +99,12 @@ def test_a_run_on_reverberant_speech_says_so(tmp_path, media_dir):
     assert len(note) == 1 and note[0].startswith("room.wav sounds reverberant") and "mouth shapes" in note[0], note
     saved = (tmp_path / "room" / "result.json").read_text()
     assert "sounds reverberant" in saved and '"speech_reverb_decay_ms"' in saved
+
+
+def test_a_few_syllables_get_no_verdict(media_dir):
+    """0.5 s of the dry speech_en_5s (its fastest offsets one syllable's) read 100 ms, 'reverberant',
+    and a run on it warned so; under dereverb.MIN_SPEECH_S there is no verdict."""
+    wav = load_audio(media_dir / "speech_en_5s.wav")
+    assert np.isnan(dereverb.decay_time(wav[:SAMPLE_RATE // 2]))
+    assert not dereverb.is_reverberant(wav[:SAMPLE_RATE // 2])
+    assert dereverb.decay_time(wav[:int(dereverb.MIN_SPEECH_S * SAMPLE_RATE)]) < dereverb.REVERB_DECAY_S
