@@ -295,7 +295,8 @@ def check_run_dir(run_dir: Path) -> None:
         record = None
     if isinstance(record, dict) and "audio" in record and isinstance(record.get("items"), list):
         return
-    present = [name for name in (MANIFEST, REPORT_HTML, ZIP_NAME, EXECUTED_NOTEBOOK) if (run_dir / name).exists()]
+    # files only: a folder in the way is not replaced (the write fails in one line where it happens)
+    present = [name for name in (MANIFEST, REPORT_HTML, ZIP_NAME, EXECUTED_NOTEBOOK) if (run_dir / name).is_file()]
     if present:
         raise InputError("{path} holds files that are not a heygem batch's ({names}): this batch would replace "
                          "them; give a new or empty --run-dir", path=run_dir, names=", ".join(present))

@@ -400,7 +400,7 @@ def check_run_dir(run_dir: str | os.PathLike, *, output_inside: bool) -> None:
     if not folder.is_dir():
         return
     names = [*RECORD_FILES, "run.log", *(["output.mp4"] if output_inside else [])]
-    present = [name for name in names if (folder / name).exists()]
+    present = [name for name in names if (folder / name).is_file()]   # files: what a run would replace
     if present and not _is_run_record(folder):
         raise InputError("{path} holds files that are not a heygem run record ({names}): this run would replace "
                          "them; give a new or empty --run-dir", path=folder, names=", ".join(present))
