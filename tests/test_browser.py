@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from serve_helpers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,12 +25,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 MAX_UPLOAD_MB = 12          # > Tornado's 10 MiB message default, so a 15 MB upload proves the raise
 PAGE_TIMEOUT_MS = 120_000   # kernel start + notebook execution on a 2-core box
 RENDER_TIMEOUT_MS = 300_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _listen_addresses(port: int) -> set[str]:
@@ -58,7 +53,7 @@ def server(tmp_path_factory):
     import playwright.sync_api  # noqa: F401  (the [test] extra; a missing one fails, never skips)
     import voila  # noqa: F401
     root = tmp_path_factory.mktemp("workspace")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     log = open(root / "serve.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "heygem_kernel.cli", "serve", "--port", str(port),

@@ -8,27 +8,11 @@ and that the token matters. Now they are in the console's language.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """End the server and its kernels (their process group): SIGTERM, then SIGKILL after 30 s."""
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+from serve_helpers import free_port, stop
 
 
 def _first_lines(tmp_path, *args, n: int) -> list[str]:
@@ -36,7 +20,7 @@ def _first_lines(tmp_path, *args, n: int) -> list[str]:
     env = {**os.environ, "LANG": "zh_CN.UTF-8", "LC_ALL": "", "LC_MESSAGES": ""}
     env.pop("HEYGEM_LANG", None)
     proc = subprocess.Popen([sys.executable, "-m", "heygem_kernel", "serve", "--root", str(tmp_path / "工作区"),
-                             "--port", str(_free_port()), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             "--port", str(free_port()), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, env=env, start_new_session=True)
     try:
         lines, deadline = [], time.monotonic() + 120
@@ -47,7 +31,7 @@ def _first_lines(tmp_path, *args, n: int) -> list[str]:
             lines.append(line.rstrip("\n"))
         return lines
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def test_serve_tells_a_chinese_user_where_the_app_is_in_chinese(tmp_path):
@@ -65,7 +49,7 @@ def test_the_served_page_is_titled_with_the_products_name(tmp_path):
     import urllib.request
     root = tmp_path / "工作区"
     root.mkdir()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "heygem_kernel", "serve", "--root", str(root), "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
@@ -79,4 +63,4 @@ def test_the_served_page_is_titled_with_the_products_name(tmp_path):
                 time.sleep(1)
         assert "<title>HeyGem Workbench</title>" in page, page[:500]
     finally:
-        _stop(proc)
+        stop(proc)

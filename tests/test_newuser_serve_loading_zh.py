@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,21 +17,16 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from serve_helpers import free_port, stop
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """An English console (LANG=C.UTF-8, no --lang): each page's language is its browser's or ?lang=."""
     root = tmp_path_factory.mktemp("workspace")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("HEYGEM_LANG", "LC_ALL", "LC_MESSAGES")}
     env["LANG"] = "C.UTF-8"
     proc = subprocess.Popen([sys.executable, "-m", "heygem_kernel", "serve", "--root", str(root), "--port", str(port)],
@@ -43,12 +36,7 @@ def server(tmp_path_factory):
         assert proc.stdout.readline()          # it listens once it has printed its address
         yield f"http://127.0.0.1:{port}/"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
 
 
 def _page_start(url: str, accept_language: str | None = None) -> str:
