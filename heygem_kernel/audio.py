@@ -382,8 +382,8 @@ class Speech:
     def reverberant(self) -> bool:
         """The speech rings like a room or is strongly compressed (``reverb_decay_s`` above
         ``dereverb.REVERB_DECAY_S``): its phones are less sure (:mod:`heygem_kernel.dereverb`)."""
-        from .dereverb import REVERB_DECAY_S
-        return bool(np.isfinite(self.reverb_decay_s) and self.reverb_decay_s > REVERB_DECAY_S)
+        from .dereverb import rings
+        return rings(self.reverb_decay_s)
 
     def n_frames_at(self, fps: float) -> int:
         """Number of output frames that cover the speech at ``fps`` (at least 1; as the output file holds)."""

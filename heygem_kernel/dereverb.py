@@ -103,7 +103,11 @@ def decay_time(wav: np.ndarray, *, sr: int = SR) -> float:
 
 def is_reverberant(wav: np.ndarray, *, sr: int = SR) -> bool:
     """The speech rings like a room (:func:`decay_time` above :data:`REVERB_DECAY_S`)."""
-    d = decay_time(wav, sr=sr)
+    return rings(decay_time(wav, sr=sr))
+
+
+def rings(d: float) -> bool:
+    """A :func:`decay_time` ``d`` (seconds; NaN: no verdict) of reverberant or compressed speech."""
     return bool(math.isfinite(d) and d > REVERB_DECAY_S)
 
 
@@ -191,7 +195,7 @@ def note(wav: np.ndarray, *, sr: int = SR) -> str:
 def note_for(d: float) -> str:
     """:func:`note` of a :func:`decay_time` ``d`` (seconds) already measured."""
     from .i18n import Text
-    if not (math.isfinite(d) and d > REVERB_DECAY_S):
+    if not rings(d):
         return ""
     return Text("the speech sounds reverberant or strongly compressed (a room, a distant microphone or broadcast-style "
                 "level compression: after it stops, its sound takes {ms:.0f} ms to fall 20 dB, dry speech under "
@@ -204,7 +208,7 @@ def run_note(d: float, *, name: str) -> str:
     speech ``name`` has a :func:`decay_time` ``d`` (seconds) of reverberant or compressed speech,
     else "": the render's mouth shapes come from the same phones, not only the sync reading."""
     from .i18n import Text
-    if not (math.isfinite(d) and d > REVERB_DECAY_S):
+    if not rings(d):
         return ""
     return Text("{name} sounds reverberant or strongly compressed (after it stops, its sound takes {ms:.0f} ms to fall "
                 "20 dB, dry speech under {dry:.0f} ms): the phone recogniser mishears such speech, so mouth shapes "
