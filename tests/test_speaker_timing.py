@@ -34,8 +34,8 @@ def timing_of(video, track, *, wav=None) -> speaker_timing.SpeakerTiming:
 
 # --- the reading --------------------------------------------------------------------------------
 def test_reading_is_the_untouched_sync_reading(tracks, media_dir):
-    """talking_524's lips trail the calibrated zero (a screen capture: heygem sync reads it +1.9
-    frames, its halves agree): its shapes move later by that much, up to the clamp."""
+    """talking_524's lips trail the calibrated zero (heygem sync reads it +0.72 frames, its halves
+    agree): its shapes move later by that much, well inside the clamp."""
     name = "talking_524.mp4"
     untouched = sync.measure_video_sync(media_dir / name, track=tracks[name]).estimate
     timing = timing_of(media_dir / name, tracks[name])
