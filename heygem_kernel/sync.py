@@ -525,11 +525,10 @@ def without_edges(ref: dict[str, np.ndarray], *, fps: float, n_frames: int,
 def sound_span(speech) -> tuple[float, float]:
     """Seconds [start, end] of ``speech``'s sound: its samples from the first to the last that is not
     exactly 0 (a container's start offset is padded with zeros, :func:`_own_speech`)."""
-    sounding = np.asarray(speech.wav) != 0          # 1 byte a sample (an index array would be 8)
-    if not sounding.any():
+    nz = np.flatnonzero(np.asarray(speech.wav))
+    if nz.size == 0:
         return 0.0, 0.0
-    first, last = int(np.argmax(sounding)), sounding.shape[0] - int(np.argmax(sounding[::-1]))
-    return first / speech.sr, last / speech.sr
+    return float(nz[0]) / speech.sr, float(nz[-1] + 1) / speech.sr
 
 
 def language_cue(speech, *, fps: float, n_frames: int) -> np.ndarray | None:
