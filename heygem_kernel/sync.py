@@ -23,18 +23,15 @@ CALIBRATION (benchmarks/calibrate_sync.py; mouths from ``landmarks.track_video``
 (``visemes.MOUTH_DELAY`` = 7.5 ms, built into the reference) is where the farther of the two
 in-sync **camera** recordings in ``../shared/media`` reads nearest 0 (:func:`calibrate_mouth_delay`,
 the midpoint of the extreme readings): talking_590 and portrait_1080x1920 (a seated presenter),
-``CALIBRATION_CLIPS``. With it they read +0.19 and -0.19 frames (in-sample); leave-one-out (the
-zero of the other one) +0.34 and -0.37 frames: ``CALIBRATION_LOO_ERROR_FRAMES`` bounds that. The
+``CALIBRATION_CLIPS``. With it they read -0.08 and +0.10 frames (in-sample); leave-one-out (the
+zero of the other one) -0.24 and +0.15 frames: ``CALIBRATION_LOO_ERROR_FRAMES`` bounds that. The
 reference is the mean over four segmentations of the speech (the recogniser's 10 ms grid started
 0, 2.5, 5 and 7.5 ms late, ``visemes.DITHER_SAMPLES``): with one, a sub-frame cut of the sound
 moved talking_vfr_700's reading by up to 0.81 frames (now 0.36; tests/test_sync_dither.py) and
-the left-out errors were -0.44 / +0.53 at a 12.5 ms zero. Each lag is correlated over all the
-frames it overlaps; until 2026-12-01 one window shared by every lag dropped 0.6 s at each end
-(-0.24 / +0.15 left out, the same zero), and which speech fell there moved readings by up to 2
-frames (rotations of the clips; see ``OFFSET_PRIOR_R``).
+the left-out errors were -0.44 / +0.53 at a 12.5 ms zero.
 
-The two screen captures among the shared clips are held out of the calibration: they read +1.92
-(talking_524) and +2.17 frames (talking_vfr_700) at this zero, their pictures ~75-100 ms late, and
+The two screen captures among the shared clips are held out of the calibration: they read +1.62
+(talking_524) and +1.55 frames (talking_vfr_700) at this zero, their pictures ~65 ms late, and
 ``heygem sync`` says so (:mod:`heygem_kernel.cadence` notes the capture). Why the clips want
 different zeros (+2, +67, +82 and +18 ms each on its own): not the speakers so much as how the
 pictures were captured. talking_590 and the portrait are camera footage at a native 25 fps (no
@@ -81,26 +78,18 @@ own sound made reverberant strayed to the edge of the search (talking_590 -14.5/
 reverberation suppressed for a few rooms (``dereverb.HYPOTHESES``; the reference averages those
 phones too: ``visemes.recognize_phone_variants``) and (2) compared only where the sound is not
 mostly the room's tail (:func:`without_tails`). The report says so in a note
-(``SyncReport.reverb_note``). Dry speech is untouched (the four clips read as before). Still
-fragile: in 10 synthetic rooms talking_590 reads within a frame of dry in 1 (+1.7..+7 or -15
-frames in the others, every one below chance: its curve has near-equal peaks at 0 and +7 frames;
-the shared window, which dropped 0.6 s at each end, read 9 of 10 and 3 of 10 when it dropped 0.4 s),
-the portrait in 9 (its miss below chance too).
+(``SyncReport.reverb_note``). Dry speech is untouched (the four clips read as before).
 
 NOISE (benchmarks/bench_sync_noise.py; not corrected). With stationary noise 30 dB below the speech
-22 of 24 readings of the four clips stay within a frame of the dry reading, at 20 dB 19 of 24
-(21 and 17 with the shared window and no lag prior). The seated presenter is thrown at 30 dB
-(+7.5 and +4.9 frames in the 2 white-noise draws; pink holds) by the closure channel: its few
-recognised bilabials move with the noise while its opening channel holds; those readings are
-below chance, reported as guesses.
+21 of 24 readings of the four clips stay within a frame of the dry reading, at 20 dB 17 of 24.
+The seated presenter is thrown at 30 dB (+5..+13 frames in 3 of 4 pink/white draws) by the closure
+channel: its few recognised bilabials move with the noise while its opening channel holds.
 
 Slow drifts of the mouth baseline (head pose, smiles) and of loudness (phrases) are removed by
 subtracting a 1 s moving average; robust z-scores (median/MAD, clipped at 3) stop a single
-landmark glitch from dominating. Frames without a face (NaN) are ignored. Each lag is scored on
-all the frames it overlaps (``T - |lag|``; a window shared by every lag, the middle ``T - 2 *
-max_shift`` frames, made the reading depend on which speech fell in the dropped ends); frames
-the sound does not cover, and ``EDGE_S`` inside such an edge, are left out (:func:`without_edges`),
-and the lag prior (``OFFSET_PRIOR_R``) keeps the shorter overlaps of far lags from winning by noise.
+landmark glitch from dominating. Frames without a face (NaN) are ignored. The correlation
+window is fixed (the middle ``T - 2 * max_shift`` mouth frames) so every lag is scored on the
+same frames and the curve has no edge bias.
 """
 from __future__ import annotations
 
@@ -120,28 +109,16 @@ LOG = logging.getLogger("heygem")
 MAX_SHIFT_S = 0.6           # s searched either way (15 frames at 25 fps): beyond any usable clip
 # Peak choice. Over +-0.6 s a curve also holds the speech's rhythm: side peaks a syllable group away
 # from the true one. On the seated presenter (portrait_1080x1920, small face, confidence below
-# chance) they stand 13-14 frames (0.55 s) off and as high within noise: of 8 rotations of each
-# in-sync recording (frames and sound rotated together, re-recognised) 3 of the portrait's (the
-# untouched recording among them) read -13.1..-13.7 frames without the prior (with the shared window
-# below: 4 of 8, -14..+11). So the offset is the peak of the curve minus
-# a prior, OFFSET_PRIOR_R * min(1, (lag / MAX_SHIFT_S)^2) (Pearson r; 0.1 at 0.6 s, 0.016 at 0.24
-# s): where two peaks are within noise the one nearer 0 wins; the sub-frame position and the
-# confidence come from the curve itself. With it all 32 rotations read within 0.5 frames of their
-# clip's median, and a real delay still reads: the rotations with the picture 4 frames late read
-# +4 +-1 on the three clips whose lips can be read, talking_590's with 4, 8 and 12 frames
-# (tests/test_sync_lag_prior.py). (0.2 pulled talking_590 at +12 back to -1 with the shared window
-# below: 0.1 keeps 2x margin.) In-sample: chosen on these clips.
+# chance) they stand 13-14 frames (0.55 s) off and as high within noise: 4 of 8 rotations of that
+# in-sync recording (frames and sound rotated together, re-recognised) read -14, -12, -14 and +11
+# frames. So the offset is the peak of the curve minus a prior, OFFSET_PRIOR_R * min(1, (lag /
+# MAX_SHIFT_S)^2) (Pearson r; 0.1 at 0.6 s, 0.016 at 0.24 s): where two peaks are within noise the
+# one nearer 0 wins; the sub-frame position and the confidence come from the curve itself. Measured
+# on the rotations of the four shared clips (in-sample for this constant): the portrait's far
+# readings 4 -> 1 of 8 at 0.1 (0 at 0.15), the other clips' readings unchanged; a real delay still
+# reads: each clip's picture delayed by 4, 8 and 12 frames reads the delay +-1 as before on the three
+# clips whose lips can be read (0.2 starts pulling talking_590 at +12 back to -1: 0.1 keeps 2x margin).
 OFFSET_PRIOR_R = 0.1
-# Where the picture has no sound (a sound track that starts late in its container, or ends early)
-# the reference is unknown, not silence, and the first EDGE_S (a syllable) of sound after such a
-# start (or the last before such an end) is recognised unreliably: talking_590 with its sound
-# 0.16 s late in the container heard its first word 'K AE F' as 'P AE HH', a bilabial closure that
-# is not there. Both are left out of the reference (without_edges). Over 18 container shifts of
-# three clips (sound or picture 0.08 / 0.16 / 0.24 s late) the confidence's margin over chance was
-# +0.107 mean with 3 below chance (all three talking_590 with its sound late) when nothing was left
-# out, +0.142 and none below with this (the shared window: +0.121). A sound that covers the picture
-# (the usual case, and every rotation above) leaves nothing out. In-sample: chosen on these clips.
-EDGE_S = 0.2
 # Most a caller (heygem sync --max-shift) may search either way: whole seconds of offset are a
 # misplaced sound track, not lip sync, and the curve holds (2 * shift + 1) correlations over
 # every frame (5 s at 60 fps over an hour of video: ~1 GB per working array; more only grows).
@@ -161,7 +138,7 @@ CLOSURE_WEIGHT = 1.0        # weight of the bilabial-closure curve against the o
 CLOSURE_FULL_EVENTS = 3
 # The calibrated zero lives in the reference itself (visemes.MOUTH_DELAY), fitted on the camera
 # recordings; leave-one-out the held-out clip reads within CALIBRATION_LOO_ERROR_FRAMES of 0
-# (measured: +0.34 / -0.37; "0 +- 1 frame" is the issue's bar). The screen captures are read, not
+# (measured: -0.24 / +0.15; "0 +- 1 frame" is the issue's bar). The screen captures are read, not
 # fitted: SCREEN_CAPTURE_CLIPS, pictures shown late.
 CALIBRATION_CLIPS = ("talking_590", "portrait_1080x1920")
 SCREEN_CAPTURE_CLIPS = ("talking_524", "talking_vfr_700")
@@ -169,36 +146,33 @@ CALIBRATION_LOO_ERROR_FRAMES = 1.0
 MIN_WINDOW_S = 0.8          # s; correlation window below this (20 frames at 25 fps): no estimate
 MAX_NO_FACE = 0.5           # more than half the frames without a face: no estimate
 # Chance level: unrelated speech reaches this confidence 5 % of the time. Measured against the
-# reference (opening + closure + width), each lag correlated over its whole overlap (the window is
-# every frame with a face), over 51-79 unrelated pairings per shared clip (speech_en_60s cut every
-# 2 s, speech_zh_8s, speech_en_5s, the other clips' own sound, each also 1 s later): 95th
-# percentiles 0.35, 0.37, 0.30 for the 5.0, 4.9 and 6.1 s clips and 0.23 for the 10 s portrait,
-# i.e. 0.72..0.83 / sqrt(window seconds); on 2..4 s excerpts of the four clips
-# (benchmarks/calibrate_chance.py, 1000-2100 pairings a length) 1.04x the 0.82 fit of the same
-# clips: CHANCE_K takes 0.86, the top. (With one window shared by every lag, which dropped
-# max_shift frames at each end, the same pairings gave 0.72..0.82.) Own audio: 0.55, 0.64, 0.43
-# (talking_590/524/vfr_700) and 0.19 for the portrait: below chance, so its reading is reported as
-# low confidence. Not its face size (eyes 120 px apart, see MIN_EYE_DISTANCE_PX): this speaker talks
-# smiling, lips apart, and her inner-lip gap closes for rounded vowels (OW, W) where the viseme
-# model opens it.
-CHANCE_K = 0.86
-CHANCE_K_OPEN_ONLY = 1.05   # the same without the width channel (2..4 s excerpts: 0.92..0.96x its fit)
+# reference (opening + closure + width) over 60 unrelated pairings per shared clip (speech_en_60s
+# cut every 2 s, speech_zh_8s, speech_en_5s, the other clips' audio, each also 1 s later): 95th
+# percentiles 0.42, 0.37, 0.37 for 3.7..4.7 s windows and 0.25 for the 8.8 s portrait, i.e.
+# 0.72..0.82 / sqrt(window seconds); CHANCE_K takes the top of that range. Own audio: 0.55,
+# 0.54, 0.57 (talking_590/524/vfr_700) and 0.24 for the portrait (0.15 before visemes.INHALE):
+# below chance, so its reading is reported as low confidence. Not its face size (eyes 120 px apart,
+# see MIN_EYE_DISTANCE_PX): this speaker talks smiling, lips apart, and her inner-lip gap closes
+# for rounded vowels (OW, W) where the viseme model opens it.
+CHANCE_K = 0.82
+CHANCE_K_OPEN_ONLY = 1.05   # the same without the width channel (95th percentiles 0.51..0.57)
 CHANCE_FLOOR = 0.15
-# Short windows: the fit grows without bound below the measured lengths, while the measured 95th
-# percentile stays below 1 (benchmarks/calibrate_chance.py: the four shared clips cut into
-# 1..4 s excerpts every 0.5 s, each paired with every 2 s cut of speech_en_60s, 1 s cut of
-# speech_zh_8s/speech_en_5s and the other clips' sound, ~1000-2800 pairings a length, in-sample):
-# with the width channel 0.44 / 0.70 / 0.67 / 0.61 at 1.0 / 1.2 / 1.5 / 2.0 s (few lags fit in a
-# short clip: 5, 9, 15, 27), open-only 0.54 / 0.82 / 0.78 / 0.72. Measured with one window shared
-# by every lag, which held 0.8 s of a 2 s clip, 0.84 (width) and 0.96 (open-only) at that 0.8 s
-# window: the caps below, kept (above every level measured since).
+# Short windows: the fit was measured on 3.7..8.8 s and grows without bound below them (open-only it
+# passed 1 under a 1.1 s window: 1.17 at the shortest, 0.8 s; with width 4.1 for a 1-frame note),
+# while the measured 95th percentile stays below 1 (benchmarks/calibrate_chance.py: the four shared
+# clips cut into 0.8..4 s excerpts every 0.5 s, each paired with every 2 s cut of speech_en_60s, 1 s
+# cut of speech_zh_8s/speech_en_5s and the other clips' sound, ~1000-2800 pairings a length,
+# in-sample): 0.84 with the width channel and 0.96 open-only at the shortest window (0.8 s, the
+# default 31 lags; fewer lags on a clip under 2 s read lower: 0.48 / 0.61 at 1 s), where the fit says
+# 0.92 / 1.17; at 1.0 / 1.3 / 1.8 / 2.8 s windows 0.75 / 0.66 / 0.58 / 0.47 with width (fit 0.80 / 0.72
+# / 0.61 / 0.49). The level is the fit, capped by those shortest-window measurements.
 CHANCE_SHORT = 0.84
 CHANCE_SHORT_OPEN_ONLY = 0.96
 # Below this window the clip's own (in-sync) sound rarely beats chance, so a reading under it says the
 # clip is too short rather than that the mouth does not follow the speech (same measurement: own sound
-# above chance in 2 % of 1.0 s and 1.2 s excerpts, about the 5 % unrelated speech reaches, 14 % at
-# 1.5 s, 33 % at 2 s, 57-61 % at 3-4 s).
-MIN_TELL_S = 1.5
+# above chance in 8-10 % of 0.8 s windows, about the 5 % unrelated speech reaches, 14-22 % at 1.0 s,
+# 20-31 % at 1.3 s, 32-48 % at 1.8 s, 43-57 % at 2.8 s).
+MIN_TELL_S = 1.2
 # Smallest face whose mouth the check reads: MIN_EYE_DISTANCE_PX between the outer eye corners
 # (FaceTrack.inter_ocular, median over the frames). Measured on real footage shrunk with ffmpeg
 # (area filter, crf 18; tests/test_small_face.py): the detrended mouth track against the
@@ -367,16 +341,11 @@ def _normalise(x: np.ndarray, fps: float) -> np.ndarray:
 
 
 def _curve(mouth: np.ndarray, speech: np.ndarray, shift: int) -> np.ndarray:
-    """Pearson r(k) of mouth[t] with speech[t - k] for k in [-shift, shift], over every t where
-    both exist (the overlap, T - |k| frames), ignoring NaN pairs. [shape=(2*shift+1,)]
-
-    Each lag uses all the frames it overlaps, not one window shared by every
-    lag: a shared window drops ``shift`` frames at each end (1.2 s of a 5 s clip), and which
-    speech falls there moved a reading by up to 2 frames."""
+    """Pearson r(k) of mouth[t] with speech[t - k] for k in [-shift, shift], on the fixed
+    window t in [shift, T - shift), ignoring NaN pairs. [shape=(2*shift+1,)]"""
     n = mouth.shape[0]
-    a = mouth
-    padded = np.concatenate([np.full(shift, np.nan), speech[:n], np.full(shift, np.nan)])
-    rows = np.stack([padded[shift - k:shift - k + n] for k in range(-shift, shift + 1)])
+    a = mouth[shift:n - shift]
+    rows = np.stack([speech[shift - k:n - shift - k] for k in range(-shift, shift + 1)])
     ok = np.isfinite(rows) & np.isfinite(a)[None, :]
     cnt = np.maximum(ok.sum(axis=1), 1)
     av = np.where(ok, a[None, :], 0.0)
@@ -494,43 +463,6 @@ def without_tails(ref: dict[str, np.ndarray], speech, *, fps: float, n_frames: i
     return out
 
 
-def without_edges(ref: dict[str, np.ndarray], *, fps: float, n_frames: int,
-                  sound: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
-    """``ref`` (:func:`speech_reference`) with every channel NaN (left out of the correlation) where
-    the picture has no sound and within ``EDGE_S`` of a sound edge inside the picture: ``sound``
-    (seconds, :func:`sound_span`; None: sound throughout, nothing left out). Before a sound track
-    that starts late (or after one that ends early) the mouth is not silent, just unheard, and the
-    first word after such a start is recognised unreliably."""
-    if sound is None or sound[1] <= sound[0]:     # no sound at all: the reference is flat anyway
-        return ref
-    first, stop = (int(np.floor(x * fps + 0.5)) for x in sound)     # frames [first, stop) hold sound
-    # frames left out inside each edge; a short clip keeps the shortest window an estimate needs
-    e = min(int(round(EDGE_S * fps)), max(0, (n_frames - min_window_frames(fps)) // 2))
-    edge = np.zeros(n_frames, dtype=bool)
-    if first > 0:
-        edge[:min(first + e, n_frames)] = True
-    if stop < n_frames:
-        edge[max(stop - e, 0):] = True
-    if not edge.any():
-        return ref
-    out = {}
-    for key, track in ref.items():
-        track = np.asarray(track, np.float64).copy()
-        m = min(track.shape[0], edge.shape[0])
-        track[:m][edge[:m]] = np.nan
-        out[key] = track
-    return out
-
-
-def sound_span(speech) -> tuple[float, float]:
-    """Seconds [start, end] of ``speech``'s sound: its samples from the first to the last that is not
-    exactly 0 (a container's start offset is padded with zeros, :func:`_own_speech`)."""
-    nz = np.flatnonzero(np.asarray(speech.wav))
-    if nz.size == 0:
-        return 0.0, 0.0
-    return float(nz[0]) / speech.sr, float(nz[-1] + 1) / speech.sr
-
-
 def language_cue(speech, *, fps: float, n_frames: int) -> np.ndarray | None:
     """The spectral closure cue (``articulation.constriction``, [shape=(n_frames,)]) that
     ``speech`` (an :class:`heygem_kernel.audio.Speech`) of a non-English ``language`` adds to
@@ -606,8 +538,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     extra = [(m[:n], s[:n], w) for m, s, w in extra]
     shift = int(max(0, min(int(max_shift), (n - min_frames) // 2)))
     face = np.isfinite(mouth[:n])
-    # frames compared: a face and a reference (each lag: its overlap of them)
-    window = int((face & np.isfinite(target[:n])).sum()) if n > 2 * shift else 0
+    window = int(face[shift:n - shift].sum()) if n > 2 * shift else 0
 
     def empty(note: str) -> SyncEstimate:
         return SyncEstimate(offset_frames=0, offset_ms=0.0, offset_exact=0.0, confidence=0.0,
@@ -674,7 +605,6 @@ def estimate_from_speech(mouth_open: np.ndarray, *, phones: list | None = None, 
     method = METHOD_REFERENCE if cue is None else f"{METHOD_REFERENCE}; {METHOD_LANGUAGE.format(language=speech.language)}"
     if speech is not None:
         ref = without_tails(ref, speech, fps=fps, n_frames=n)
-    ref = without_edges(ref, fps=fps, n_frames=n, sound=None if speech is None else sound_span(speech))
     est = estimate_offset(mouth_open, ref["open"], fps=fps, max_shift=max_shift,
                           mouth_width=mouth_width, speech_width=None if mouth_width is None else ref["width"],
                           speech_closure=ref["closure"], method=method)

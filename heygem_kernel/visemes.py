@@ -89,11 +89,10 @@ INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to bre
 # in-sync CAMERA recordings among the shared clips trail the model above by 7.5 ms, the zero at
 # which the farther of the two reads nearest 0 (each alone wants talking_590 +5, portrait_1080x1920
 # +13 ms), so every speech segment is moved this much later. Leave-one-out (the zero of the other
-# camera clip, read on this one) they read +0.34 and -0.37 frames (sync.py CALIBRATION; each alone
-# wants +13 / +0 ms with each lag over its whole overlap). The two ~22 fps screen captures
-# (talking_524 +85, talking_vfr_700 +100 ms) are not calibrated on: a capture shows its pictures late
+# camera clip, read on this one) they read -0.24 and +0.15 frames. The two ~22 fps screen captures
+# (talking_524 +72, talking_vfr_700 +87 ms) are not calibrated on: a capture shows its pictures late
 # (sync.py CALIBRATION), which is the recorder's latency, not the speaker's lips; against this zero
-# they read +1.9 and +2.2 frames (their pictures late), and a run corrects them by their own reading.
+# they read about +1.6 frames (their pictures late), and a run corrects them by their own reading.
 # (12.5 ms until the reference was averaged over the dithered recogniser grid, DITHER_SAMPLES.)
 # (Until 2026-12-01 the zero was 42 ms, the midpoint of all four: the camera clips then read -1 frame
 # and rendered ~1 frame late, and in-sync recordings of other presenters read 1-5 frames early.)
