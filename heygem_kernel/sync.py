@@ -89,7 +89,14 @@ Slow drifts of the mouth baseline (head pose, smiles) and of loudness (phrases) 
 subtracting a 1 s moving average; robust z-scores (median/MAD, clipped at 3) stop a single
 landmark glitch from dominating. Frames without a face (NaN) are ignored. The correlation
 window is fixed (the middle ``T - 2 * max_shift`` mouth frames) so every lag is scored on the
-same frames and the curve has no edge bias.
+same frames and the curve has no edge bias. Tried and not adopted (2026-12-01): each lag over
+all the frames it overlaps. Rotations of the in-sync clips (frames and sound rotated together)
+then read far steadier (SD 0.08 / 0.25 / 0.20 frames against 0.71 / 0.35 / 0.32 for talking_590
+/ 524 / vfr_700: which speech falls in the dropped 0.6 s ends moves this window's reading), and
+the self-reenactment bench gained (lag-0 r mean 0.51 -> 0.56, vfr_700's best lag -2 -> 0); but a
+sound track 0.45-0.5 s late in its container read +7 to +8 frames, "video lags", above chance,
+where this window reads -12 (tests/test_sync.py), and reverberant talking_590 held in 1 of 10
+synthetic rooms instead of 9.
 """
 from __future__ import annotations
 

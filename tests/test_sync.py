@@ -194,6 +194,21 @@ def test_audio_delayed_in_the_container_reads_video_leading(tmp_path, clip_590):
     assert est.verdict().startswith("video leads audio by")
 
 
+def test_a_half_second_late_sound_reads_video_leading(tmp_path, clip_590):
+    """The sound starts 0.5 s after the picture (12.5 frames; the container keeps 0.476 s of it):
+    the reading is about -12 frames and says the video leads, never the opposite. Correlating each
+    lag over its own overlap (tried 2026-12-01, not adopted) read +6.8, 'video lags audio by 7
+    frames', above chance: with the first 0.5 s unheard, a far lag the other way won."""
+    late = tmp_path / "audio_half_second_late.mp4"
+    ffmpeg("-i", clip_590, "-itsoffset", "0.5", "-i", clip_590, "-map", "0:v", "-map", "1:a", "-c", "copy", late)
+    report = sync.measure_video_sync(late)
+    est = report.estimate
+    expected = -report.audio_shift_s * est.fps
+    print(f"reads {est.offset_exact:+.2f}, expected {expected:+.2f} (+ the clip's own ~0)")
+    assert est.offset_exact < 0 and abs(est.offset_exact - expected) <= 1.5, est.offset_exact
+    assert est.verdict().startswith("video leads audio by")
+
+
 def test_video_delayed_in_the_container_reads_video_lagging(tmp_path, clip_590):
     """The picture starts 0.16 s after the sound: the mouth moves 4 frames after the sound."""
     late = tmp_path / "video_late.mp4"
