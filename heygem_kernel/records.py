@@ -40,6 +40,8 @@ RESULT_UNITS = {
     "timings": "s of wall-clock time per stage (*_cpu: CPU seconds of the ffmpeg decoder / encoder); total = the "
                "whole run",
     "extra.sync_chance": "the confidence unrelated speech reaches 5 % of the time for this length",
+    "extra.sync_follows_source": "true: the output is off only as far as its source video reads (speaker timing "
+                                 "followed the presenter; extra.speaker_timing.offset_frames)",
     "extra.sync_targets_offset_frames": "frames (sub-frame): the render's own mouth targets against the reference",
     "extra.sync_mux": "offset_ms: ms the written file's sound plays after where the checked speech was placed "
                       "(the mux; included in sync_offset_frames), correlation: r of the two loudness curves",

@@ -229,3 +229,29 @@ def test_a_presenter_whose_lips_lead_more_is_followed(tmp_path, tracks, clip_524
     assert spk["applied"] and 100 <= spk["applied_ms"] <= 1000 * speaker_timing.MAX_EARLY_S
     assert lags[False] > 2.0
     assert abs(lags[True]) <= 1.0
+
+
+def test_an_output_as_late_as_its_source_says_so(tmp_path, clip_524):
+    """talking_524 (a screen capture: its picture reads +1.6 frames late) driven by its own sound:
+    speaker timing follows the presenter, so the output reads as late as the source, and the run
+    says that ('as in the source video'), not a bare 'video lags audio' that looks like its fault.
+    With speaker timing off the output is on the calibrated zero and no such words appear."""
+    on = heygem("run", "--audio", clip_524, "--video", clip_524, "--out", tmp_path / "on.mp4",
+                "--runs-root", tmp_path / "on", "--no-cache", "--quiet")
+    assert on.returncode == 0, on.stderr[-2000:]
+    extra = json.loads(next((tmp_path / "on").glob("*/result.json")).read_text())["extra"]
+    print(on.stdout, extra["sync_verdict"], extra["speaker_timing"])
+    assert extra["speaker_timing"]["applied"] and extra["sync_follows_source"] is True
+    assert extra["sync_verdict"].startswith("video lags audio by")
+    assert extra["sync_verdict"].endswith(", as in the source video (speaker timing follows its presenter, whose "
+                                          f"reading is {extra['speaker_timing']['offset_frames']:+.1f} frames)")
+    assert "frames as in the source video (confidence" in on.stdout.splitlines()[0]
+    off = heygem("run", "--audio", clip_524, "--video", clip_524, "--out", tmp_path / "off.mp4",
+                 "--runs-root", tmp_path / "off", "--no-cache", "--quiet", "--speaker-timing", "off")
+    assert off.returncode == 0, off.stderr[-2000:]
+    extra = json.loads(next((tmp_path / "off").glob("*/result.json")).read_text())["extra"]
+    assert extra["sync_follows_source"] is False and "source video" not in extra["sync_verdict"]
+    assert "source video" not in off.stdout
+    zh = heygem("run", "--audio", clip_524, "--video", clip_524, "--out", tmp_path / "zh.mp4",
+                "--runs-root", tmp_path / "zh", "--quiet", lang="zh")
+    assert zh.returncode == 0 and "与源视频相同" in zh.stdout, zh.stdout + zh.stderr[-2000:]

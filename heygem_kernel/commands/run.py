@@ -201,6 +201,9 @@ def main(args: argparse.Namespace) -> int:
     elif extra.get("sync_reliable") is False:   # below chance: the offset is a guess, so not shown as a figure
         sync = _(", sync not measurable (confidence {confidence} below the chance level {chance})",
                  confidence=f"{result.sync_confidence:.2f}", chance=f"{extra.get('sync_chance', 0):.2f}")
+    elif extra.get("sync_follows_source"):   # off only as far as the source reads: not the run's fault
+        sync = _(", sync offset {offset} frames as in the source video (confidence {confidence})",
+                 offset=f"{result.sync_offset_frames:+d}", confidence=f"{result.sync_confidence:.2f}")
     else:
         sync = _(", sync offset {offset} frames (confidence {confidence})",
                  offset=f"{result.sync_offset_frames:+d}", confidence=f"{result.sync_confidence:.2f}")
