@@ -514,8 +514,9 @@ def _follows_source(sync, speaker) -> bool:
     """The output reads out of sync only as far as its source does: speaker timing moved the shapes by
     the presenter's own reading and the output reads within a frame of it (a capture whose picture is
     late, a presenter whose lips lead more): said so, or the verdict looks like a fault of the run."""
+    from .sync import IN_SYNC_FRAMES
     return bool(speaker.applied and sync.reliable and not sync.in_sync
-                and abs(sync.offset_exact - speaker.offset_frames) <= 1.0)
+                and abs(sync.offset_exact - speaker.offset_frames) <= IN_SYNC_FRAMES)
 
 
 def record(job: Job) -> records.RunResult:
@@ -526,10 +527,10 @@ def record(job: Job) -> records.RunResult:
              "is_vfr": info.is_vfr, "is_image": info.is_image, "frames_enhanced": job.rendered.enhanced,
              "loop": job.plan.to_dict(), "speaker_timing": job.speaker.to_dict()}
     if sync is not None:
-        follows = _follows_source(sync, job.speaker)
-        verdict = sync.verdict() if not follows else Text(
-            "{verdict}, as in the source video (speaker timing follows its presenter, whose reading is "
-            "{frames:+.1f} frames)", verdict=sync.verdict(), frames=job.speaker.offset_frames)
+        follows, verdict = _follows_source(sync, job.speaker), sync.verdict()
+        if follows:
+            verdict = Text("{verdict}, as in the source video (speaker timing follows its presenter, whose reading "
+                           "is {frames:+.1f} frames)", verdict=verdict, frames=job.speaker.offset_frames)
         extra.update(sync_chance=float(sync.chance), sync_reliable=bool(sync.reliable), sync_verdict=verdict,
                      sync_follows_source=follows,
                      sync_method=sync.method, sync_targets_offset_frames=job.sync_targets.offset_exact,

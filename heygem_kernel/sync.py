@@ -480,16 +480,14 @@ def language_cue(speech, *, fps: float, n_frames: int) -> np.ndarray | None:
     return articulation.constriction(speech.wav, sr=speech.sr, fps=fps, n_frames=n_frames)
 
 
-def _peak(curve: np.ndarray, *, fps: float | None = None) -> tuple[int, float]:
-    """Index of the peak of ``curve`` [shape=(2 * shift + 1,)] (lag 0 in the middle) and its sub-frame
-    position (parabola through its neighbours). With ``fps`` the peak is chosen on the curve minus
-    the lag prior (``OFFSET_PRIOR_R``), the sub-frame position still taken from the curve itself."""
+def _peak(curve: np.ndarray, *, fps: float) -> tuple[int, float]:
+    """Index of the peak of ``curve`` [shape=(2 * shift + 1,)] (lag 0 in the middle, lags in frames
+    at ``fps``) and its sub-frame position (parabola through its neighbours): the peak is chosen on
+    the curve minus the lag prior (``OFFSET_PRIOR_R``), the sub-frame position taken from the curve
+    itself."""
     curve = np.asarray(curve, dtype=np.float64)
-    choice = curve
-    if fps:
-        lag_s = (np.arange(curve.shape[0]) - (curve.shape[0] - 1) // 2) / float(fps)
-        choice = curve - OFFSET_PRIOR_R * np.minimum(1.0, (lag_s / MAX_SHIFT_S) ** 2)
-    k = int(np.argmax(choice))
+    lag_s = (np.arange(curve.shape[0]) - (curve.shape[0] - 1) // 2) / float(fps)
+    k = int(np.argmax(curve - OFFSET_PRIOR_R * np.minimum(1.0, (lag_s / MAX_SHIFT_S) ** 2)))
     exact = float(k)
     if 0 < k < curve.shape[0] - 1:
         den = curve[k - 1] - 2 * curve[k] + curve[k + 1]
