@@ -257,6 +257,18 @@ def _stdout_closed() -> bool:
         return False
 
 
+def _warn_unknown_language() -> None:
+    """One warning when ``$HEYGEM_LANG`` names a language without a catalogue (``fr``): the messages
+    then fall back to English, which a person who set it would otherwise take for a bug. The POSIX
+    locale (``LANG=fr_FR.UTF-8``) falls back silently: it is set for every program, not for this one."""
+    from .i18n import ENV_LANG, LANGUAGES, normalize
+    wanted = os.environ.get(ENV_LANG, "").strip()
+    if wanted and normalize(wanted) is None:
+        logging.getLogger("heygem").warning(Text(
+            "{variable}={value} is not a language heygem has ({codes}): messages are in English",
+            variable=ENV_LANG, value=wanted, codes=", ".join(sorted(LANGUAGES))))
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the real command line (not an in-process call from tests or notebooks)
         _filter_native_stderr()
@@ -289,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     # "findfont: Failed to find font weight bold for WenQuanYi Micro Hei, now using 400." on every run
     # whose plot marks a frame without a face: the CJK font has no bold face, the plot is fine
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    _warn_unknown_language()
     try:
         return int(args.func(args) or 0)
     except HeyGemError as exc:   # in the user's language: $HEYGEM_LANG or the locale (LANG=zh_CN.UTF-8)

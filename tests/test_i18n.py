@@ -382,3 +382,16 @@ def test_landmark_plot_captions_in_chinese(zh, tmp_path, monkeypatch):
     feats = SimpleNamespace(visemes={"open": np.zeros(50)}, envelope=np.zeros(50))
     pipeline._plots(tmp_path, feats, rendered, None, 25.0, mask_scale=1.0)
     assert titles == ["第 0 帧（0.00 秒）", "第 40 帧（1.60 秒）"]
+
+
+def test_an_unknown_heygem_lang_is_named_not_silently_english(tmp_path):
+    """Before: HEYGEM_LANG=fr gave English messages without a word, as if the setting were ignored."""
+    from heygem_cli import heygem
+    missing = tmp_path / "nope.mp4"
+    result = heygem("sync", missing, lang="fr")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 2, result.stderr
+    assert lines[0].endswith("WARNING HEYGEM_LANG=fr is not a language heygem has (en, zh): messages are in English")
+    assert lines[1] == f"heygem: error: no such file: {missing}"
+    for lang in ("en", "zh_CN.UTF-8"):     # languages it has: no warning
+        assert len(heygem("sync", missing, lang=lang).stderr.strip().splitlines()) == 1
