@@ -131,6 +131,9 @@ OFFSET_PRIOR_R = 0.1
 # every frame (5 s at 60 fps over an hour of video: ~1 GB per working array; more only grows).
 # The chance level is measured for MAX_SHIFT_S: wider searches meet more unrelated peaks.
 MAX_SHIFT_LIMIT_S = 5.0
+# A sound track this much shorter than the picture is named in the report (an AAC track ends up to a
+# frame or two off its picture as recorded; half a second is content that was not compared).
+SHORT_SOUND_S = 0.5
 DETREND_S = 1.0             # s; moving average subtracted from both tracks (0.6..1.5 s all work)
 CLIP_Z = 3.0                # robust z-scores are clipped here (a glitch is one point, not a peak)
 WIDTH_WEIGHT = 0.5          # weight of the width-channel curve (confidence only)
@@ -695,12 +698,22 @@ class SyncReport:
     cadence: Any = None        # cadence.Cadence of the video's frames (repeats/skips: screen captures)
     reverb_decay_ms: float = float("nan")
     reverb_note: str = ""
+    video_frames: int = 0      # frames of the picture (``n_frames``: of picture and sound both)
 
     def notes(self) -> list[str]:
-        """The report's ``note:`` lines (the picture cadence, a reverberant sound), each a ``str``
-        (a :class:`heygem_kernel.i18n.Text` where translatable)."""
+        """The report's ``note:`` lines (the sound ending before the picture, the picture cadence, a
+        reverberant sound), each a ``str`` (a :class:`heygem_kernel.i18n.Text` where translatable)."""
         cadence = self.cadence.note() if self.cadence is not None else ""
-        return [n for n in (cadence, self.reverb_note) if n]
+        return [n for n in (self.short_sound_note(), cadence, self.reverb_note) if n]
+
+    def short_sound_note(self) -> str:
+        """A line when the sound ends over ``SHORT_SOUND_S`` before the picture (only the frames with
+        sound were compared: a check of the whole video it is not), else ""."""
+        if self.video_frames - self.n_frames <= SHORT_SOUND_S * self.fps:
+            return ""
+        return Text("the sound ends at {sound:.1f} s, {missing:.1f} s before the picture: only the first "
+                    "{sound:.1f} s were compared", sound=self.n_frames / self.fps,
+                    missing=(self.video_frames - self.n_frames) / self.fps)
 
     def to_dict(self) -> dict[str, Any]:
         return {"video": str(self.video), "audio": None if self.audio is None else str(self.audio),
@@ -710,7 +723,7 @@ class SyncReport:
                 "cadence": None if self.cadence is None else self.cadence.to_dict(),
                 "reverb_decay_ms": (round(float(self.reverb_decay_ms), 1) if math.isfinite(self.reverb_decay_ms)
                                     else None),
-                "reverb_note": str(self.reverb_note),
+                "reverb_note": str(self.reverb_note), "video_frames": int(self.video_frames),
                 "plot": None if self.plot is None else str(self.plot), **self.estimate.to_dict()}
 
 
@@ -843,4 +856,5 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
                       mouth_open=mouth, mouth_width=width, speech_open=ref["open"],
                       speech_width=ref["width"], speech_closure=ref["closure"], envelope=feats.envelope,
                       audio_shift_s=float(shift_s), plot=plot_path, language=speech.language, cadence=cadence,
-                      reverb_decay_ms=1000.0 * decay, reverb_note=dereverb.note_for(decay))
+                      reverb_decay_ms=1000.0 * decay, reverb_note=dereverb.note_for(decay),
+                      video_frames=int(track.n_frames))

@@ -1,0 +1,27 @@
+"""`heygem sync` on a video whose sound track ends well before its picture.
+
+Before: the check compared only the frames with sound and said nothing; a video of 5 s whose sound
+stops at 3 s read as a check of the whole video. Now a note line names where the sound ends and what
+was compared, and the JSON report carries the picture's frame count next to the compared one.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from heygem_cli import heygem
+
+
+def test_sync_says_the_sound_ends_before_the_picture(tmp_path, clip_590):
+    cut = tmp_path / "short sound.mp4"        # talking_590 (5.0 s), its sound stopped at 3.0 s
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-map", "0:v", "-map", "0:a",
+                    "-c:v", "copy", "-af", "atrim=0:3", "-c:a", "aac", str(cut)], check=True)
+    done = heygem("sync", cut, "--no-plot", "--json", "--cache-dir", tmp_path / "cache")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["video_frames"] == 125 and 74 <= report["n_frames"] <= 76, report
+    shown = heygem("sync", cut, "--no-plot", "--cache-dir", tmp_path / "cache")
+    assert "note:        the sound ends at 3.0 s, 2.0 s before the picture: only the first 3.0 s were compared" \
+        in shown.stdout, shown.stdout
+    whole = heygem("sync", clip_590, "--no-plot", "--cache-dir", tmp_path / "cache")
+    assert whole.returncode == 0 and "the sound ends" not in whole.stdout, whole.stdout
