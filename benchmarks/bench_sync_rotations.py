@@ -15,10 +15,13 @@ every rotation should read what the untouched clip reads. Per clip it prints
   minus the container's start offset in frames), its error, and whether it was above chance (a
   reading below chance is reported as a guess).
 
-Measured 2026-12-01 (shared window, lag prior): rotation SD 0.71 / 0.35 / 0.32 / 4.4 frames
-(talking_590 / 524 / vfr_700 / portrait; the portrait has side peaks); every shift of 0.08-0.5 s
-within 1.5 frames of expected. Correlating each lag over its whole overlap (not adopted) gave SD
-0.08 / 0.25 / 0.20 / 0.13 but read talking_590 with its sound 0.45-0.5 s late at +7..+8 frames.
+Measured 2026-12-01 night (shared window, lag prior, peak refined on the frames its neighbouring
+lags share, sync.REFINE_S): rotation SD 0.06 / 0.20 / 0.26 / 4.5 frames (talking_590 / 524 /
+vfr_700 / portrait; the portrait is below chance and has side peaks), unrefined in the same run
+0.71 / 0.32 / 0.45 / 4.4; every shift of 0.08-0.5 s of the three readable clips within 1.6 frames
+of expected (unrefined 1.1; the captures' untouched readings moved more than their shifted ones).
+Correlating each lag over its whole overlap (not adopted) gave SD 0.08 / 0.25 / 0.20 / 0.13 but
+read talking_590 with its sound 0.45-0.5 s late at +7..+8 frames.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ The render places mouth shapes with one real-speech timing model for everybody
 (:func:`heygem_kernel.visemes.real_timing`, its zero ``visemes.MOUTH_DELAY`` calibrated on the
 shared in-sync camera recordings). How far a person's lips lead their sound differs from that
 average, and the rest of the error is per speaker (and per recorder: a screen capture shows its
-pictures late): ``heygem sync`` reads the untouched shared clips -0.08 / +1.62 / +1.55 / +0.10
+pictures late): ``heygem sync`` reads the untouched shared clips +0.19 / +1.91 / +2.22 / -0.18
 frames at that zero (talking_590 / 524 / vfr_700 / portrait_1080x1920), and a self-reenactment
 render peaks at about minus the reading. In-sync camera recordings of other presenters read 1-5
 frames early against the check before issue 8, i.e. their lips led more than these clips'.
@@ -273,21 +273,21 @@ def lead_for(reading_s: float) -> float:
 
 
 def _half_readings(track, phones: list, fps: float, *, whole: float = 0.0) -> tuple[float, float]:
-    """Sub-frame readings of the track's first and second half on their own (the whole span's phones,
-    cut at the half): a reading's split-half reliability. Searched as far as a half may read and
-    still agree with the ``whole`` reading (frames), at least ``MAX_LATE_S``: a wider search only
-    lets a 2.5 s half find a spurious peak farther out."""
+    """Sub-frame readings of the track's first and second half on their own: a reading's split-half
+    reliability. Each half's mouth is read against its part of the whole span's reference (cut after
+    it is drawn: phones cut at the half would draw a phrase onset or end at the cut that the speech
+    does not have, and the reading, refined on nearly every frame, ``sync.REFINE_S``, would weigh
+    it). Searched as far as a half may read and still agree with the ``whole`` reading (frames), at
+    least ``MAX_LATE_S``: a wider search only lets a 2.5 s half find a spurious peak farther out."""
     from . import sync
-    from .visemes import PhoneSegment
     n = track.n_frames
     mouth, width = track.mouth_open(), track.mouth_width()
+    ref = sync.speech_reference(_variants(phones), fps=fps, n_frames=n)
     shift = int(np.ceil(max(abs(whole) + AGREE_FRAMES, MAX_LATE_S * fps))) + 1
     readings = []
     for a, b in ((0, n // 2), (n // 2, n)):
-        t0, t1 = a / fps, b / fps
-        part = [[PhoneSegment(p.phone, p.start - t0, p.end - t0) for p in variant if p.end > t0 and p.start < t1]
-                for variant in _variants(phones)]
-        est = sync.estimate_from_speech(mouth[a:b], phones=part, fps=fps, mouth_width=width[a:b], max_shift=shift)
+        est = sync.estimate_offset(mouth[a:b], ref["open"][a:b], fps=fps, max_shift=shift, mouth_width=width[a:b],
+                                   speech_width=ref["width"][a:b], speech_closure=ref["closure"][a:b], refine=False)
         readings.append(float(est.offset_exact))
     return readings[0], readings[1]
 

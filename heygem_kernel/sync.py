@@ -23,15 +23,15 @@ CALIBRATION (benchmarks/calibrate_sync.py; mouths from ``landmarks.track_video``
 (``visemes.MOUTH_DELAY`` = 7.5 ms, built into the reference) is where the farther of the two
 in-sync **camera** recordings in ``../shared/media`` reads nearest 0 (:func:`calibrate_mouth_delay`,
 the midpoint of the extreme readings): talking_590 and portrait_1080x1920 (a seated presenter),
-``CALIBRATION_CLIPS``. With it they read -0.08 and +0.10 frames (in-sample); leave-one-out (the
-zero of the other one) -0.24 and +0.15 frames: ``CALIBRATION_LOO_ERROR_FRAMES`` bounds that. The
+``CALIBRATION_CLIPS``. With it they read +0.19 and -0.18 frames (in-sample); leave-one-out (the
+zero of the other one) +0.32 and -0.35 frames: ``CALIBRATION_LOO_ERROR_FRAMES`` bounds that. The
 reference is the mean over four segmentations of the speech (the recogniser's 10 ms grid started
 0, 2.5, 5 and 7.5 ms late, ``visemes.DITHER_SAMPLES``): with one, a sub-frame cut of the sound
-moved talking_vfr_700's reading by up to 0.81 frames (now 0.36; tests/test_sync_dither.py) and
+moved talking_vfr_700's reading by up to 0.81 frames (now 0.20; tests/test_sync_dither.py) and
 the left-out errors were -0.44 / +0.53 at a 12.5 ms zero.
 
-The two screen captures among the shared clips are held out of the calibration: they read +1.62
-(talking_524) and +1.55 frames (talking_vfr_700) at this zero, their pictures ~65 ms late, and
+The two screen captures among the shared clips are held out of the calibration: they read +1.91
+(talking_524) and +2.22 frames (talking_vfr_700) at this zero, their pictures ~65-100 ms late, and
 ``heygem sync`` says so (:mod:`heygem_kernel.cadence` notes the capture). Why the clips want
 different zeros (+2, +67, +82 and +18 ms each on its own): not the speakers so much as how the
 pictures were captured. talking_590 and the portrait are camera footage at a native 25 fps (no
@@ -81,22 +81,22 @@ mostly the room's tail (:func:`without_tails`). The report says so in a note
 (``SyncReport.reverb_note``). Dry speech is untouched (the four clips read as before).
 
 NOISE (benchmarks/bench_sync_noise.py; not corrected). With stationary noise 30 dB below the speech
-21 of 24 readings of the four clips stay within a frame of the dry reading, at 20 dB 17 of 24.
-The seated presenter is thrown at 30 dB (+5..+13 frames in 3 of 4 pink/white draws) by the closure
+22 of 24 readings of the four clips stay within a frame of the dry reading, at 20 dB 20 of 24 (17
+before the peak refinement). The seated presenter is thrown at 30 dB (+5..+10 frames in 2 of 4 white draws) by the closure
 channel: its few recognised bilabials move with the noise while its opening channel holds.
 
 Slow drifts of the mouth baseline (head pose, smiles) and of loudness (phrases) are removed by
 subtracting a 1 s moving average; robust z-scores (median/MAD, clipped at 3) stop a single
-landmark glitch from dominating. Frames without a face (NaN) are ignored. The correlation
-window is fixed (the middle ``T - 2 * max_shift`` mouth frames) so every lag is scored on the
-same frames and the curve has no edge bias. Tried and not adopted (2026-12-01): each lag over
-all the frames it overlaps. Rotations of the in-sync clips (frames and sound rotated together)
-then read far steadier (SD 0.08 / 0.25 / 0.20 frames against 0.71 / 0.35 / 0.32 for talking_590
-/ 524 / vfr_700: which speech falls in the dropped 0.6 s ends moves this window's reading), and
-the self-reenactment bench gained (lag-0 r mean 0.51 -> 0.56, vfr_700's best lag -2 -> 0); but a
-sound track 0.45-0.5 s late in its container read +7 to +8 frames, "video lags", above chance,
-where this window reads -12 (tests/test_sync.py), and reverberant talking_590 held in 1 of 10
-synthetic rooms instead of 9.
+landmark glitch from dominating. Frames without a face (NaN) are ignored. Every lag of the search
+is scored on the same frames (the middle ``T - 2 * max_shift``), so the curve has no edge bias;
+its peak is then placed again on the lags within ``REFINE_S`` of it, scored on the frames those
+few lags share (nearly the whole clip: which speech falls in the 0.6 s the search drops at either
+end no longer moves the reading; tests/test_sync_refine.py). Tried and not adopted (2026-12-01):
+each lag over all the frames it overlaps. Rotations read about as steady (SD 0.08 / 0.25 / 0.20
+frames; refined: 0.06 / 0.20 / 0.26), but a sound track 0.45-0.5 s late in its container read +7
+to +8 frames, "video lags", above chance, where the shared window reads -12 (tests/test_sync.py),
+and reverberant talking_590 held in 1 of 10 synthetic rooms instead of 9: lags scored on
+different frames are not comparable.
 """
 from __future__ import annotations
 
@@ -126,6 +126,15 @@ MAX_SHIFT_S = 0.6           # s searched either way (15 frames at 25 fps): beyon
 # reads: each clip's picture delayed by 4, 8 and 12 frames reads the delay +-1 as before on the three
 # clips whose lips can be read (0.2 starts pulling talking_590 at +12 back to -1: 0.1 keeps 2x margin).
 OFFSET_PRIOR_R = 0.1
+# Peak position. The search curve scores every lag on the middle T - 2 * max_shift frames (lags
+# compared on the same frames: no edge bias), which drops 1.2 s of a 5 s clip, and which speech
+# falls in the dropped ends moved the reading: rotations of the in-sync clips (frames and sound
+# rotated together) read with an SD of 0.71 / 0.32 / 0.45 frames (talking_590 / 524 / vfr_700;
+# one rotation of talking_590 read +2.15). So the peak is placed again on the lags within REFINE_S
+# of it, all scored on the frames where those few lags overlap (nearly the whole clip): SD 0.06 /
+# 0.20 / 0.26 (benchmarks/bench_sync_rotations.py, in-sample; 3 frames: 0.17 / 0.19 / 0.29). The
+# confidence stays the search curve's (the chance level is calibrated on it).
+REFINE_S = 0.08
 # Most a caller (heygem sync --max-shift) may search either way: whole seconds of offset are a
 # misplaced sound track, not lip sync, and the curve holds (2 * shift + 1) correlations over
 # every frame (5 s at 60 fps over an hour of video: ~1 GB per working array; more only grows).
@@ -353,9 +362,16 @@ def _normalise(x: np.ndarray, fps: float) -> np.ndarray:
 def _curve(mouth: np.ndarray, speech: np.ndarray, shift: int) -> np.ndarray:
     """Pearson r(k) of mouth[t] with speech[t - k] for k in [-shift, shift], on the fixed
     window t in [shift, T - shift), ignoring NaN pairs. [shape=(2*shift+1,)]"""
+    return _curve_lags(mouth, speech, -shift, shift)
+
+
+def _curve_lags(mouth: np.ndarray, speech: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Pearson r(k) of mouth[t] with speech[t - k] for k in [lo, hi], every lag on the same
+    frames: those t where all of them overlap, [max(0, hi), T + min(0, lo)). [shape=(hi-lo+1,)]"""
     n = mouth.shape[0]
-    a = mouth[shift:n - shift]
-    rows = np.stack([speech[shift - k:n - shift - k] for k in range(-shift, shift + 1)])
+    start, stop = max(0, hi), n + min(0, lo)
+    a = mouth[start:stop]
+    rows = np.stack([speech[start - k:stop - k] for k in range(lo, hi + 1)])
     ok = np.isfinite(rows) & np.isfinite(a)[None, :]
     cnt = np.maximum(ok.sum(axis=1), 1)
     av = np.where(ok, a[None, :], 0.0)
@@ -500,6 +516,25 @@ def _peak(curve: np.ndarray, *, fps: float) -> tuple[int, float]:
     return k, exact
 
 
+def _refine(channels: list, k: int, *, shift: int, fps: float) -> float:
+    """The peak of the search curve (index ``k`` of ``2 * shift + 1``) placed again to a sub-frame
+    index on the lags within ``REFINE_S`` of it, each scored on the frames all of them overlap
+    (:func:`_curve_lags`: nearly every frame, where the search scores only the middle ones).
+    ``channels``: the ``(mouth, speech, weight)`` tracks of the search curve."""
+    near = max(1, int(round(REFINE_S * fps)))
+    lo, hi = max(-shift, k - shift - near), min(shift, k - shift + near)
+    curves = [(w, _curve_lags(_normalise(m, fps), _normalise(s, fps), lo, hi)) for m, s, w in channels]
+    curves = [(w, c) for w, c in curves if np.any(c)] or curves      # a flat channel sits out, as in the search
+    fine = sum(w * c for w, c in curves) / sum(w for w, _ in curves)
+    j = int(np.argmax(fine))
+    exact = float(j)
+    if 0 < j < fine.shape[0] - 1:
+        den = fine[j - 1] - 2 * fine[j] + fine[j + 1]
+        if den < 0:
+            exact = j + float(np.clip(0.5 * (fine[j - 1] - fine[j + 1]) / den, -0.5, 0.5))
+    return exact + lo + shift
+
+
 def closure_events(closure: np.ndarray) -> int:
     """Number of separate lip closures in a closure track [shape=(T,)] in [0, 1] (runs above 0.3:
     a 30 ms bilabial, the recogniser's shortest, peaks at ~0.5 after smoothing and sampling)."""
@@ -510,7 +545,8 @@ def closure_events(closure: np.ndarray) -> int:
 def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
                     max_shift: int | None = None, mouth_width: np.ndarray | None = None,
                     speech_width: np.ndarray | None = None,
-                    speech_closure: np.ndarray | None = None, method: str = METHOD_TRACKS) -> SyncEstimate:
+                    speech_closure: np.ndarray | None = None, method: str = METHOD_TRACKS,
+                    refine: bool = True) -> SyncEstimate:
     """Offset and confidence of a mouth track against a speech track.
 
     mouth_open   [shape=(T,)] mouth opening per video frame (any unit; NaN = no face).
@@ -522,7 +558,9 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     mouth_width, speech_width  optional [shape=(T,)] mouth-corner distance and viseme ``width``
                  track: when both are given their curve joins the confidence (``WIDTH_WEIGHT``).
     ``max_shift``: frames searched either way (default :data:`MAX_SHIFT_S` seconds at ``fps``).
-    Tracks of different lengths are cut to the shorter one. Never raises for weak data: the
+    ``refine``: place the peak again on nearly every frame (``REFINE_S``); False keeps the search
+    window's peak (a part cut out of a longer track, whose edges are cut points: speaker_timing's
+    split halves). Tracks of different lengths are cut to the shorter one. Never raises for weak data: the
     estimate then has confidence 0 and a ``note`` saying why.
     """
     if not fps or fps <= 0:
@@ -575,6 +613,8 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
 
     curve = mean_curve(timing)                   # opening (+ closures) place the offset ...
     k, exact = _peak(curve, fps=fps)
+    if refine:
+        exact = _refine(timing, k, shift=shift, fps=fps)
     peak = float(_curve(_normalise(mouth[:n], fps), _normalise(target[:n], fps), shift)[k])
     exact = exact - shift
     offset = int(round(exact))

@@ -53,15 +53,15 @@ def shifted(x: np.ndarray, frames: int) -> np.ndarray:
 @pytest.mark.parametrize("name", CLIPS)
 def test_clip_recorded_in_sync_reads_zero(own, name):
     """The camera recording reads 0 +- 1 frame; the screen captures (held out of the calibration,
-    sync.py CALIBRATION) read their pictures late, 0.5-2 frames, and the report says they look like
-    captures."""
+    sync.py CALIBRATION) read their pictures late, 0.5-2.5 frames (talking_vfr_700 +2.1: its rotations,
+    benchmarks/bench_sync_rotations.py, read +2.2..+3.0), and the report says they look like captures."""
     report = own[name]
     est = report.estimate
     print(f"{name}: offset {est.offset_frames:+d} ({est.offset_exact:+.2f}) confidence "
           f"{est.confidence:.2f} chance {est.chance:.2f} r {est.correlation:.2f}")
     assert est.reliable and est.confidence > est.chance
     if name.removesuffix(".mp4") in sync.SCREEN_CAPTURE_CLIPS:
-        assert 0.5 <= est.offset_exact <= 2.0
+        assert 0.5 <= est.offset_exact <= 2.5
         assert report.cadence is not None and report.cadence.note()
     else:
         assert abs(est.offset_exact) <= 1 and report.cadence is not None and not report.cadence.note()
@@ -112,9 +112,10 @@ def test_frames_without_a_face_are_ignored(own):
 def test_leave_one_out_calibration_error_is_bounded(own, clip_portrait, monkeypatch):
     """The zero (visemes.MOUTH_DELAY) fitted on the camera recordings (sync.CALIBRATION_CLIPS) is the
     shipped one; fitted on one, it reads the other within CALIBRATION_LOO_ERROR_FRAMES
-    (benchmarks/calibrate_sync.py: -0.24 / +0.15). The screen captures, never fitted on, read
-    their late pictures at it: +1.62 / +1.55 frames. (With all four clips fitted, the zero was 42 ms
-    and talking_590 read -1.16 left out; with one undithered segmentation, -0.44 / +0.53.)"""
+    (benchmarks/calibrate_sync.py: +0.32 / -0.35). The screen captures, never fitted on, read
+    their late pictures at it: +1.91 / +2.22 frames. (With all four clips fitted, the zero was 42 ms
+    and talking_590 read -1.16 left out; with one undithered segmentation, -0.44 / +0.53; before the
+    peak was refined on the whole clip, sync.REFINE_S, -0.24 / +0.15.)"""
     from heygem_kernel import media, visemes
     reports = dict(own)
     reports["portrait"] = sync.measure_video_sync(clip_portrait)
@@ -138,7 +139,7 @@ def test_leave_one_out_calibration_error_is_bounded(own, clip_portrait, monkeypa
         mouth, width, phones, fps = clips[name]
         held_out = sync.estimate_from_speech(mouth, phones=phones, fps=fps, mouth_width=width).offset_exact
         print(f"{name}: held out, reads {held_out:+.2f} frames")
-        assert 0.5 <= held_out <= 2.0
+        assert 0.5 <= held_out <= 2.5
 
 
 def test_one_bilabial_does_not_outweigh_the_opening(own):

@@ -13,7 +13,7 @@ from heygem_kernel.audio import SAMPLE_RATE, speech_from_wav
 
 CLIPS = ("talking_590.mp4", "talking_524.mp4", "talking_vfr_700.mp4")
 CUTS = (0, 20, 60, 100, 140)     # samples at 16 kHz: 0-8.75 ms, none a multiple of the dither step
-MAX_SPREAD_FRAMES = 0.5          # one segmentation: 0.40 / 0.18 / 0.81 frames on these clips (dithered: 0.02 / 0.16 / 0.36)
+MAX_SPREAD_FRAMES = 0.5          # one segmentation: 0.40 / 0.18 / 0.81 frames on these clips (dithered: 0.02 / 0.16 / 0.36; with the peak refined, sync.REFINE_S: 0.02 / 0.17 / 0.20)
 
 
 @pytest.mark.parametrize("name", CLIPS)

@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from heygem_kernel import landmarks, media, sync
-from heygem_kernel.audio import speech_from_wav
+from heygem_kernel import sync
+from rotations import Rotations
 
 
 def _rotated(media_dir, name: str, frames: int):
-    video = media_dir / name
-    track = landmarks.track_video(video)
-    own, _ = sync._own_speech(video, media.probe_video(video).audio_delay)
-    n, fps = track.n_frames, float(track.fps)
-    wav = own.wav[:int(round(n / fps * own.sr))]
-    speech = speech_from_wav(np.roll(wav, -int(round(frames / fps * own.sr))), sr=own.sr)
-    return np.roll(track.mouth_open(), -frames), np.roll(track.mouth_width(), -frames), speech, fps
+    return Rotations(media_dir / name)(frames)
 
 
 def _delayed(x: np.ndarray, frames: int) -> np.ndarray:
