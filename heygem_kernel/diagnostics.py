@@ -386,6 +386,13 @@ def _draw_sync_curve(ax, sync: Any) -> None:
     if combined is not None:
         ax.plot(lags, scored, color="#9467bd", lw=1.2, ls="--", label=_("opening + width"))
     ax.axhline(float(np.median(scored)), color=C_ENV, ls=":", lw=1, label=_("median"))
+    refined = getattr(sync, "curve_refined", None)
+    if refined is not None and not sync.note:   # where the offset's sub-frame peak comes from
+        ax.plot(sync.refined_from + np.arange(len(refined)), refined, color=C_SPEECH, lw=2.2, alpha=0.7,
+                label=_("around the peak, on the whole clip"))
+        both_extra = np.asarray(refined, dtype=float)
+    else:
+        both_extra = np.zeros(0)
     if not sync.note:
         ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=_("peak {offset} (offset {frames})", offset=f"{sync.offset_exact:+.1f}",
                                                             frames=f"{sync.offset_frames:+d}"))
@@ -393,14 +400,15 @@ def _draw_sync_curve(ax, sync: Any) -> None:
                           chance=f"{sync.chance:.2f}"),
             transform=ax.transAxes, fontsize=8, va="top",
             bbox=dict(facecolor="white", alpha=0.85, edgecolor="#cccccc"))
-    both = np.concatenate([curve, scored])
+    both = np.concatenate([curve, scored, both_extra])
     span = max(float(both.max() - both.min()), 0.05)
-    ax.set_ylim(float(both.min()) - 0.05 * span, float(both.max()) + 0.6 * span)  # room for the labels
+    ax.set_ylim(float(both.min()) - 0.05 * span, float(both.max()) + 0.3 * span)  # room for the confidence
     ax.set_xlabel(_("offset (frames; + = video lags audio)"))
     ax.set_ylabel(_("correlation"))
     ax.set_title(_("Sync curve"), fontsize=10, loc="left")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper right")
+    # below the panel: inside, its seven lines covered the confidence and the curve's peak
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)
 
 
 def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
@@ -458,5 +466,5 @@ def plot_sync_curve(estimate: Any, path: str | Path, *, title: str | None = None
     fig = _figure(5.6, 3.8)
     ax = fig.add_subplot()
     _draw_sync_curve(ax, estimate)
-    fig.suptitle(title or _sync_summary(estimate), fontsize=9)
+    fig.suptitle(title or _sync_summary(estimate), fontsize=9, wrap=True)   # the summary is wider than the plot
     return _save(fig, path)

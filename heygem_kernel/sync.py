@@ -225,6 +225,9 @@ class SyncEstimate:
                    CLOSURE_WEIGHT); its peak is the offset.
     curve_combined [shape=(2*max_shift+1,)] the same with the width channel joined in (weight
                    WIDTH_WEIGHT), or None without the width tracks.
+    curve_refined  [shape=(L,)] ``curve``'s channels at the L lags from ``refined_from`` (frames)
+                   around its peak, scored on the frames those lags share (nearly the whole clip):
+                   ``offset_exact`` is its peak (``REFINE_S``). None when not refined.
     method         what the mouth was compared with (see ``METHOD_*``).
     fps            frame rate the tracks are sampled at.
     chance         confidence unrelated speech reaches 5 % of the time for this window length.
@@ -246,6 +249,8 @@ class SyncEstimate:
     window_frames: int
     note: str = ""
     curve_combined: np.ndarray | None = field(default=None, repr=False)
+    curve_refined: np.ndarray | None = field(default=None, repr=False)
+    refined_from: int = 0
     method: str = ""
     eye_distance_px: float = float("nan")
 
@@ -329,6 +334,10 @@ class SyncEstimate:
             "curve": [round(float(x), 4) for x in self.curve],
             "curve_combined": (None if self.curve_combined is None
                                else [round(float(x), 4) for x in self.curve_combined]),
+            "refined_lags": (None if self.curve_refined is None
+                             else [int(self.refined_from) + i for i in range(len(self.curve_refined))]),
+            "curve_refined": (None if self.curve_refined is None
+                              else [round(float(x), 4) for x in self.curve_refined]),
         }
 
 
@@ -516,11 +525,12 @@ def _peak(curve: np.ndarray, *, fps: float) -> tuple[int, float]:
     return k, exact
 
 
-def _refine(channels: list, k: int, *, shift: int, fps: float) -> float:
+def _refine(channels: list, k: int, *, shift: int, fps: float) -> tuple[float, int, np.ndarray]:
     """The peak of the search curve (index ``k`` of ``2 * shift + 1``) placed again to a sub-frame
     index on the lags within ``REFINE_S`` of it, each scored on the frames all of them overlap
     (:func:`_curve_lags`: nearly every frame, where the search scores only the middle ones).
-    ``channels``: the ``(mouth, speech, weight)`` tracks of the search curve."""
+    ``channels``: the ``(mouth, speech, weight)`` tracks of the search curve. Returns (that index,
+    the first of those lags in frames, their curve [shape=(L,)])."""
     near = max(1, int(round(REFINE_S * fps)))
     lo, hi = max(-shift, k - shift - near), min(shift, k - shift + near)
     curves = [(w, _curve_lags(_normalise(m, fps), _normalise(s, fps), lo, hi)) for m, s, w in channels]
@@ -532,7 +542,7 @@ def _refine(channels: list, k: int, *, shift: int, fps: float) -> float:
         den = fine[j - 1] - 2 * fine[j] + fine[j + 1]
         if den < 0:
             exact = j + float(np.clip(0.5 * (fine[j - 1] - fine[j + 1]) / den, -0.5, 0.5))
-    return exact + lo + shift
+    return exact + lo + shift, lo, fine
 
 
 def closure_events(closure: np.ndarray) -> int:
@@ -613,8 +623,9 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
 
     curve = mean_curve(timing)                   # opening (+ closures) place the offset ...
     k, exact = _peak(curve, fps=fps)
+    refined_from, refined = 0, None
     if refine:
-        exact = _refine(timing, k, shift=shift, fps=fps)
+        exact, refined_from, refined = _refine(timing, k, shift=shift, fps=fps)
     peak = float(_curve(_normalise(mouth[:n], fps), _normalise(target[:n], fps), shift)[k])
     exact = exact - shift
     offset = int(round(exact))
@@ -622,7 +633,8 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     scored = curve if combined is None else combined
     return SyncEstimate(offset_frames=offset, offset_ms=1000.0 * offset / fps, offset_exact=exact,
                         confidence=float(scored.max() - np.median(scored)), correlation=peak,
-                        curve=curve, curve_combined=combined, fps=float(fps), max_shift=shift,
+                        curve=curve, curve_combined=combined, curve_refined=refined,
+                        refined_from=refined_from, fps=float(fps), max_shift=shift,
                         chance=chance_confidence(window, fps, with_width=with_width),
                         window_frames=window, method=method)
 

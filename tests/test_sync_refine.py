@@ -21,3 +21,15 @@ def test_rotations_of_an_in_sync_clip_read_alike(media_dir, name, spread):
     readings = np.array([clip.reading(round(k * n / 8)).offset_exact for k in range(8)])
     print(name, " ".join(f"{r:+.2f}" for r in readings))
     assert np.ptp(readings) <= spread, readings
+
+
+def test_the_report_carries_the_curve_its_offset_comes_from(media_dir):
+    """The sub-frame offset is the peak of the refined curve, which the JSON report (and the plot)
+    carry beside the search curve: a person can see where the number comes from."""
+    est = Rotations(media_dir / "talking_590.mp4").reading(0)
+    report = est.to_dict()
+    lags, curve = report["refined_lags"], report["curve_refined"]
+    assert len(lags) == len(curve) == 5 and lags == list(range(lags[0], lags[0] + 5))   # +-2 frames at 25 fps
+    assert lags[int(np.argmax(curve))] == est.offset_frames
+    assert lags[0] < est.offset_exact < lags[-1]
+    assert abs(est.offset_exact - est.offset_frames) <= 0.5
