@@ -263,7 +263,7 @@ def _warn_unknown_language() -> None:
     locale (``LANG=fr_FR.UTF-8``) falls back silently: it is set for every program, not for this one."""
     from .i18n import ENV_LANG, LANGUAGES, normalize
     wanted = os.environ.get(ENV_LANG, "").strip()
-    if wanted and normalize(wanted) is None:
+    if wanted and normalize(wanted) is None and wanted.split(".")[0].upper() not in ("C", "POSIX"):  # C: English
         logging.getLogger("heygem").warning(Text(
             "{variable}={value} is not a language heygem has ({codes}): messages are in English",
             variable=ENV_LANG, value=wanted, codes=", ".join(sorted(LANGUAGES))))

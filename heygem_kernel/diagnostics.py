@@ -33,6 +33,7 @@ NORM_PERCENTILES = (2, 98)     # robust 0..1 scaling of the mouth track for disp
 MOUTH_MIN_SPAN = 0.05
 
 C_MOUTH, C_SPEECH, C_SHIFTED, C_ENV = "#1f77b4", "#d62728", "#ff7f0e", "#7f7f7f"
+C_REFINED = "#17becf"        # the sync curve around its peak on the whole clip (not another red)
 
 
 def _figure(width: float, height: float):
@@ -367,7 +368,7 @@ def _sync_summary(sync: Any) -> str:
     # the whole-frame offset the verdict uses, and the sub-frame peak the curve panel marks
     return _("offset {frames} frames ({ms} ms; sub-frame peak {exact}), confidence {confidence} (chance {chance}), "
              "r = {r}: {verdict}",
-             frames=f"{sync.offset_frames:+d}", ms=f"{sync.offset_ms:+.0f}", exact=f"{sync.offset_exact:+.1f}",
+             frames=f"{sync.offset_frames:+d}", ms=f"{sync.offset_ms:+.0f}", exact=f"{round(sync.offset_exact, 1) + 0.0:+.1f}",
              confidence=f"{sync.confidence:.2f}",
              chance=f"{sync.chance:.2f}", r=f"{sync.correlation:.2f}",
              verdict=_short_verdict(sync))
@@ -388,13 +389,13 @@ def _draw_sync_curve(ax, sync: Any) -> None:
     ax.axhline(float(np.median(scored)), color=C_ENV, ls=":", lw=1, label=_("median"))
     refined = getattr(sync, "curve_refined", None)
     if refined is not None and not sync.note:   # where the offset's sub-frame peak comes from
-        ax.plot(sync.refined_from + np.arange(len(refined)), refined, color=C_SPEECH, lw=2.2, alpha=0.7,
+        ax.plot(sync.refined_from + np.arange(len(refined)), refined, color=C_REFINED, lw=2.2, alpha=0.8,
                 label=_("around the peak, on the whole clip"))
         both_extra = np.asarray(refined, dtype=float)
     else:
         both_extra = np.zeros(0)
     if not sync.note:
-        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=_("peak {offset} (offset {frames})", offset=f"{sync.offset_exact:+.1f}",
+        ax.axvline(sync.offset_exact, color=C_SPEECH, lw=1.2, label=_("peak {offset} (offset {frames})", offset=f"{round(sync.offset_exact, 1) + 0.0:+.1f}",
                                                             frames=f"{sync.offset_frames:+d}"))
     ax.text(0.03, 0.97, _("confidence {confidence}\nchance level {chance}", confidence=f"{sync.confidence:.2f}",
                           chance=f"{sync.chance:.2f}"),
@@ -455,7 +456,10 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right", ncols=2)
     head = title or _("Mouth opening vs speech")
-    ax.set_title(head if sync is None else f"{head}\n{_sync_summary(sync)}", fontsize=10, loc="left")
+    if sync is None:
+        ax.set_title(head, fontsize=10, loc="left")
+    else:   # over both panels: on the left one alone, a long verdict ran into the curve panel's title
+        fig.suptitle(f"{head}\n{_sync_summary(sync)}", fontsize=10, x=0.005, ha="left", wrap=True)
     if ax_curve is not None:
         _draw_sync_curve(ax_curve, sync)
     return _save(fig, path)

@@ -227,7 +227,8 @@ class SyncEstimate:
                    WIDTH_WEIGHT), or None without the width tracks.
     curve_refined  [shape=(L,)] ``curve``'s channels at the L lags from ``refined_from`` (frames)
                    around its peak, scored on the frames those lags share (nearly the whole clip):
-                   ``offset_exact`` is its peak (``REFINE_S``). None when not refined.
+                   ``offset_exact`` is its peak (``REFINE_S``) when it has one inside those
+                   lags, else the search curve's. None when not refined.
     method         what the mouth was compared with (see ``METHOD_*``).
     fps            frame rate the tracks are sampled at.
     chance         confidence unrelated speech reaches 5 % of the time for this window length.
@@ -525,24 +526,30 @@ def _peak(curve: np.ndarray, *, fps: float) -> tuple[int, float]:
     return k, exact
 
 
-def _refine(channels: list, k: int, *, shift: int, fps: float) -> tuple[float, int, np.ndarray]:
-    """The peak of the search curve (index ``k`` of ``2 * shift + 1``) placed again to a sub-frame
-    index on the lags within ``REFINE_S`` of it, each scored on the frames all of them overlap
-    (:func:`_curve_lags`: nearly every frame, where the search scores only the middle ones).
-    ``channels``: the ``(mouth, speech, weight)`` tracks of the search curve. Returns (that index,
-    the first of those lags in frames, their curve [shape=(L,)])."""
+def _refine(channels: list, k: int, exact: float, *, shift: int, fps: float) -> tuple[float, int, np.ndarray]:
+    """The peak of the search curve (index ``k`` of ``2 * shift + 1``, sub-frame index ``exact``)
+    placed again to a sub-frame index on the lags within ``REFINE_S`` of it, each scored on the
+    frames all of them overlap (:func:`_curve_lags`: nearly every frame, where the search scores
+    only the middle ones). ``channels``: the ``(mouth, speech, weight)`` tracks of the search
+    curve. Returns (that index, the first of those lags in frames, their curve [shape=(L,)]).
+    Where that curve dips at the search's peak (both neighbours higher: the clip's edges disagree
+    with its middle, e.g. a 2 s clip read +6 for a search peak at +4), ``exact`` stays the
+    search's; a maximum at an end of the lags is taken (the peak lies at or beyond it: one rotation
+    of talking_590 searched +2.15 and reads 0.00 this way, its rotations' mean 0.07)."""
     near = max(1, int(round(REFINE_S * fps)))
     lo, hi = max(-shift, k - shift - near), min(shift, k - shift + near)
     curves = [(w, _curve_lags(_normalise(m, fps), _normalise(s, fps), lo, hi)) for m, s, w in channels]
     curves = [(w, c) for w, c in curves if np.any(c)] or curves      # a flat channel sits out, as in the search
     fine = sum(w * c for w, c in curves) / sum(w for w, _ in curves)
+    at = k - shift - lo                          # the search's peak among these lags
+    if 0 < at < fine.shape[0] - 1 and fine[at] < min(fine[at - 1], fine[at + 1]):
+        return exact, lo, fine
     j = int(np.argmax(fine))
-    exact = float(j)
-    if 0 < j < fine.shape[0] - 1:
-        den = fine[j - 1] - 2 * fine[j] + fine[j + 1]
-        if den < 0:
-            exact = j + float(np.clip(0.5 * (fine[j - 1] - fine[j + 1]) / den, -0.5, 0.5))
-    return exact + lo + shift, lo, fine
+    if not 0 < j < fine.shape[0] - 1:
+        return float(j + lo + shift), lo, fine
+    den = fine[j - 1] - 2 * fine[j] + fine[j + 1]
+    offset = float(np.clip(0.5 * (fine[j - 1] - fine[j + 1]) / den, -0.5, 0.5)) if den < 0 else 0.0
+    return j + offset + lo + shift, lo, fine
 
 
 def closure_events(closure: np.ndarray) -> int:
@@ -625,7 +632,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     k, exact = _peak(curve, fps=fps)
     refined_from, refined = 0, None
     if refine:
-        exact, refined_from, refined = _refine(timing, k, shift=shift, fps=fps)
+        exact, refined_from, refined = _refine(timing, k, exact, shift=shift, fps=fps)
     peak = float(_curve(_normalise(mouth[:n], fps), _normalise(target[:n], fps), shift)[k])
     exact = exact - shift
     offset = int(round(exact))
@@ -763,8 +770,8 @@ class SyncReport:
         sound were compared: a check of the whole video it is not), else ""."""
         if self.video_frames - self.n_frames <= SHORT_SOUND_S * self.fps:
             return ""
-        return Text("the sound ends at {sound:.1f} s, {missing:.1f} s before the picture: only the first "
-                    "{sound:.1f} s were compared", sound=self.n_frames / self.fps,
+        return Text("the sound ends at {sound:.2f} s, {missing:.2f} s before the picture: only the first "
+                    "{sound:.2f} s were compared", sound=self.n_frames / self.fps,
                     missing=(self.video_frames - self.n_frames) / self.fps)
 
     def to_dict(self) -> dict[str, Any]:
@@ -776,6 +783,7 @@ class SyncReport:
                 "reverb_decay_ms": (round(float(self.reverb_decay_ms), 1) if math.isfinite(self.reverb_decay_ms)
                                     else None),
                 "reverb_note": str(self.reverb_note), "video_frames": int(self.video_frames),
+                "sound_note": str(self.short_sound_note()),
                 "plot": None if self.plot is None else str(self.plot), **self.estimate.to_dict()}
 
 

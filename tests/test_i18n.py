@@ -393,5 +393,5 @@ def test_an_unknown_heygem_lang_is_named_not_silently_english(tmp_path):
     assert result.returncode == 2 and len(lines) == 2, result.stderr
     assert lines[0].endswith("WARNING HEYGEM_LANG=fr is not a language heygem has (en, zh): messages are in English")
     assert lines[1] == f"heygem: error: no such file: {missing}"
-    for lang in ("en", "zh_CN.UTF-8"):     # languages it has: no warning
+    for lang in ("en", "zh_CN.UTF-8", "C", "C.UTF-8", "POSIX"):     # languages it has, the C locale: no warning
         assert len(heygem("sync", missing, lang=lang).stderr.strip().splitlines()) == 1

@@ -31,5 +31,24 @@ def test_the_report_carries_the_curve_its_offset_comes_from(media_dir):
     lags, curve = report["refined_lags"], report["curve_refined"]
     assert len(lags) == len(curve) == 5 and lags == list(range(lags[0], lags[0] + 5))   # +-2 frames at 25 fps
     assert lags[int(np.argmax(curve))] == est.offset_frames
-    assert lags[0] < est.offset_exact < lags[-1]
+    assert lags[0] < est.offset_exact < lags[-1]     # an inner peak of the refined curve
     assert abs(est.offset_exact - est.offset_frames) <= 0.5
+
+
+def test_where_the_whole_clip_dips_at_the_search_peak_the_search_stands(tmp_path, clip_590):
+    """Before: talking_590 cut to 2 s read sub-frame +6.00 with its search curve peaking at +4: the
+    refined curve (lags +2..+6) was V-shaped, lowest at +4, and its maximum at an end won. Now,
+    where the refined curve dips at the search's peak, the search's peak stands."""
+    import subprocess
+    from heygem_kernel import sync
+    cut = tmp_path / "cut2.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-t", "2", "-c:v", "libx264", "-c:a", "aac",
+                    str(cut)], check=True)
+    est = sync.measure_video_sync(cut).estimate
+    search = int(np.argmax(est.curve)) - est.max_shift
+    at = search - est.refined_from
+    print(est.offset_exact, search, est.refined_from, np.round(est.curve_refined, 3))
+    assert 0 < at < len(est.curve_refined) - 1
+    assert est.curve_refined[at] < min(est.curve_refined[at - 1], est.curve_refined[at + 1])   # the case
+    assert abs(est.offset_exact - search) <= 0.5
+    assert not est.reliable                       # 2 s: still called a guess

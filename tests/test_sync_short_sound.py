@@ -20,8 +20,12 @@ def test_sync_says_the_sound_ends_before_the_picture(tmp_path, clip_590):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["video_frames"] == 125 and 74 <= report["n_frames"] <= 76, report
+    assert report["sound_note"].startswith("the sound ends at 3.00 s, 2.00 s before the picture"), report
     shown = heygem("sync", cut, "--no-plot", "--cache-dir", tmp_path / "cache")
-    assert "note:        the sound ends at 3.0 s, 2.0 s before the picture: only the first 3.0 s were compared" \
+    assert "note:        the sound ends at 3.00 s, 2.00 s before the picture: only the first 3.00 s were compared" \
         in shown.stdout, shown.stdout
+    assert f"video:       {cut} (125 frames at 25.000 fps, the first {report['n_frames']} compared, 0 of them " \
+        "without a face)" in shown.stdout, shown.stdout
     whole = heygem("sync", clip_590, "--no-plot", "--cache-dir", tmp_path / "cache")
     assert whole.returncode == 0 and "the sound ends" not in whole.stdout, whole.stdout
+    assert f"video:       {clip_590} (125 frames at 25.000 fps, 0 without a face)" in whole.stdout, whole.stdout

@@ -132,14 +132,17 @@ def main(args: argparse.Namespace) -> int:
         own = _("its own audio track (it starts {ms:.0f} ms before the first frame)", ms=abs(shift_ms))
     lines = [
         (_("video"), _("{video} ({n_frames} frames at {fps:.3f} fps, {no_face} without a face)",
-                       video=report.video, n_frames=report.n_frames, fps=report.fps,
-                       no_face=report.frames_no_face)),
+                       video=report.video, n_frames=report.n_frames, fps=report.fps, no_face=report.frames_no_face)
+         if report.video_frames <= report.n_frames else   # the sound ends first: what was compared, too
+         _("{video} ({video_frames} frames at {fps:.3f} fps, the first {n_frames} compared, {no_face} of them "
+           "without a face)", video=report.video, video_frames=report.video_frames, n_frames=report.n_frames,
+           fps=report.fps, no_face=report.frames_no_face)),
         (_("audio"), str(report.audio) if report.audio is not None else own),
         (_("language"), language_label(report.language)),
         (_("face"), _("eyes {px:.0f} px apart (lips are read from {needed:.0f} px)",
                       px=est.eye_distance_px, needed=MIN_EYE_DISTANCE_PX)),
         (_("offset"), _("{frames:+d} frames ({ms:+.0f} ms; sub-frame {exact:+.2f}); positive = video lags audio",
-                        frames=est.offset_frames, ms=est.offset_ms, exact=est.offset_exact)),
+                        frames=est.offset_frames, ms=est.offset_ms, exact=est.offset_exact + 0.0)),
         (_("confidence"), _("{confidence:.2f} (chance level for this length: {chance:.2f})",
                             confidence=est.confidence, chance=est.chance)),
         (_("correlation"), f"{est.correlation:.2f}"),
