@@ -24,8 +24,10 @@ def test_speech_from_a_video_whose_sound_starts_late_stays_in_sync(tmp_path, med
                     "-map", "0:v", "-map", "1:a", "-c", "copy", speech], check=True)
     assert media.probe_video(speech).audio_delay > 0.45          # the input is what the test means
     out = tmp_path / "o.mp4"
-    proc = heygem("run", "--quiet", "--no-sync-check", "--audio", speech, "--video", media_dir / "talking_524.mp4",
-                  "--out", out, "--run-dir", tmp_path / "run")
+    # speaker timing off: talking_524 is a screen capture whose picture reads ~2 frames late, and with it on
+    # the render follows that presenter (an output as late as its source: tests/test_speaker_timing.py)
+    proc = heygem("run", "--quiet", "--no-sync-check", "--speaker-timing", "off", "--audio", speech,
+                  "--video", media_dir / "talking_524.mp4", "--out", out, "--run-dir", tmp_path / "run")
     assert proc.returncode == 0, proc.stderr
     streams = json.loads(subprocess.run([media.ffprobe_exe(), "-v", "error", "-show_entries",
                                          "stream=codec_type,start_time,duration", "-of", "json", out],
