@@ -255,3 +255,18 @@ def test_an_output_as_late_as_its_source_says_so(tmp_path, clip_524):
     zh = heygem("run", "--audio", clip_524, "--video", clip_524, "--out", tmp_path / "zh.mp4",
                 "--runs-root", tmp_path / "zh", "--quiet", lang="zh")
     assert zh.returncode == 0 and "与源视频相同" in zh.stdout, zh.stdout + zh.stderr[-2000:]
+
+
+def test_a_source_whose_sound_ends_early_is_read_where_it_has_sound(tmp_path, clip_590, speech_5s):
+    """Before: talking_590 with its sound stopped at 3 s was read over all its 125 frames, the last 2 s
+    against a reference of silence (confidence 0.53 against chance 0.42), where `heygem sync` compares
+    the 3 s with sound (0.51 against 0.61). Now both read the frames the sound covers."""
+    short = tmp_path / "short sound.mp4"
+    ffmpeg("-i", clip_590, "-map", "0:v", "-map", "0:a", "-c:v", "copy", "-af", "atrim=0:3", "-c:a", "aac", short)
+    result = run(speech_5s, short, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False, use_cache=False))
+    spk = result.extra["speaker_timing"]
+    print(spk)
+    assert spk["measured"] and spk["measured_on"].endswith("frames 0-75 (3.0 s)"), spk
+    check = sync.measure_video_sync(short).estimate
+    assert spk["confidence"] == pytest.approx(check.confidence, abs=0.05)
+    assert spk["chance"] == pytest.approx(check.chance, abs=0.01)
