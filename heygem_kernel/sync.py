@@ -140,6 +140,11 @@ REFINE_S = 0.08
 # every frame (5 s at 60 fps over an hour of video: ~1 GB per working array; more only grows).
 # The chance level is measured for MAX_SHIFT_S: wider searches meet more unrelated peaks.
 MAX_SHIFT_LIMIT_S = 5.0
+# Least a caller may search either way. The confidence is the peak minus the median of the curve: on
+# 3-5 lags (--max-shift 1-2) the median sits on the peak's own slope, and talking_590, in sync, read
+# "the mouth does not clearly follow this speech" (confidence 0.03-0.09, chance 0.37); from 5 frames
+# (0.2 s at 25 fps) it reads in sync.
+MIN_SHIFT_S = 0.2
 # A sound track this much shorter than the picture is named in the report (an AAC track ends up to a
 # frame or two off its picture as recorded; half a second is content that was not compared).
 SHORT_SOUND_S = 0.5
@@ -426,17 +431,25 @@ def max_shift_limit(*, fps: float, n_frames: int) -> int:
     return max(1, min(int(MAX_SHIFT_LIMIT_S * fps), by_length))
 
 
+def min_shift_frames(fps: float) -> int:
+    """Narrowest search a caller may ask for: :data:`MIN_SHIFT_S` seconds either way (at least 2 frames)."""
+    return max(2, int(math.ceil(MIN_SHIFT_S * float(fps) - 1e-9)))
+
+
 def check_max_shift(max_shift: int | None, *, fps: float, n_frames: int, video: str | Path) -> None:
-    """InputError (one line) for a ``max_shift`` outside 1 .. :func:`max_shift_limit`; None passes
-    (the default, :data:`MAX_SHIFT_S`). The estimator would otherwise cut it silently."""
+    """InputError (one line) for a ``max_shift`` outside :func:`min_shift_frames` ..
+    :func:`max_shift_limit`; None passes (the default, :data:`MAX_SHIFT_S`). The estimator would
+    otherwise cut a wide one silently, and a narrow one leaves the confidence nothing to compare."""
     if max_shift is None:
         return
     limit = max_shift_limit(fps=fps, n_frames=n_frames)
-    if not 1 <= max_shift <= limit:
-        raise InputError("--max-shift must be from 1 to {limit} frames for {video} ({seconds:.2f} s either way: at "
-                         "most {cap:g} s, and {window:g} s of its {n_frames} frames left to correlate), got {max_shift}",
-                         limit=limit, video=video, seconds=limit / fps, cap=MAX_SHIFT_LIMIT_S, window=MIN_WINDOW_S,
-                         n_frames=n_frames, max_shift=max_shift)
+    lowest = min(min_shift_frames(fps), limit)
+    if not lowest <= max_shift <= limit:
+        raise InputError("--max-shift must be from {lowest} to {limit} frames for {video} ({low:.2f} to {seconds:.2f} s "
+                         "either way: the confidence compares the peak with the rest of the curve; at most {cap:g} s, "
+                         "and {window:g} s of its {n_frames} frames left to correlate), got {max_shift}",
+                         lowest=lowest, limit=limit, video=video, low=lowest / fps, seconds=limit / fps,
+                         cap=MAX_SHIFT_LIMIT_S, window=MIN_WINDOW_S, n_frames=n_frames, max_shift=max_shift)
 
 
 def _as_track(x: Any, name: str) -> np.ndarray:

@@ -23,9 +23,10 @@ def test_sync_max_shift_beyond_the_clip_is_refused_before_any_work(tmp_path, cli
     cache, plot = tmp_path / "cache", tmp_path / "sync.png"
     limit = max_shift_limit(fps=25.0, n_frames=125)
     assert limit == 52                                   # (125 frames - the 0.8 s window of 20) // 2
-    line = ("heygem: error: --max-shift must be from 1 to 52 frames for {video} (2.08 s either way: at most 5 s, "
-            "and 0.8 s of its 125 frames left to correlate), got {n}")
-    for n in (100000, 53):
+    line = ("heygem: error: --max-shift must be from 5 to 52 frames for {video} (0.20 to 2.08 s either way: the "
+            "confidence compares the peak with the rest of the curve; at most 5 s, and 0.8 s of its 125 frames left "
+            "to correlate), got {n}")
+    for n in (100000, 53, 4, 1):      # below 5 (0.2 s): an in-sync clip read "does not clearly follow"
         proc = heygem("sync", clip_590, "--max-shift", n, "--cache-dir", cache, "--plot", plot, "--json")
         assert error_line(proc) == line.format(video=clip_590, n=n)
         assert not plot.exists() and not any(cache.rglob("*.npz"))    # no face tracked, nothing plotted
