@@ -899,6 +899,10 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
         if audio is None:
             if not info.has_audio:
                 raise MediaError("{video} has no audio track: pass the speech with --audio", video=video)
+            if info.audio_delay >= info.n_frames / info.fps:   # read as silence, "the speech track is flat"
+                raise MediaError("{video}: its audio track starts {delay:.2f} s after the first frame, when the picture "
+                                 "({seconds:.2f} s) has ended", video=video, delay=info.audio_delay,
+                                 seconds=info.n_frames / info.fps)
             speech, shift_s = _own_speech(video, info.audio_delay, language)
         else:
             speech = audio_mod.load_speech(audio, language=language)

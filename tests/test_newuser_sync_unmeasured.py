@@ -25,3 +25,16 @@ def test_no_reading_is_printed_when_nothing_was_measured(tmp_path, clip_590):
     assert report["note"] == "no face in 63 of 125 frames" and report["confidence"] == 0.0
     read = heygem("sync", clip_590, "--no-plot", "--cache-dir", tmp_path / "cache")
     assert "offset:      +0 frames (+0 ms; sub-frame +0.19)" in read.stdout, read.stdout
+
+
+def test_a_sound_starting_after_the_picture_has_ended_is_named(tmp_path, clip_590):
+    """Before: talking_590 remuxed with its sound 6 s late (after its 5 s picture) read "the speech track
+    is flat (silence?)" with an offset of +0 frames; the sound is not silent, it comes too late."""
+    late = tmp_path / "late.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-itsoffset", "6", "-i", str(clip_590),
+                    "-map", "0:v", "-map", "1:a", "-c", "copy", str(late)], check=True)
+    done = heygem("sync", late, "--no-plot", "--cache-dir", tmp_path / "cache")
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"heygem: error: {late}: its audio track starts 5.9"), done.stderr
+    assert done.stderr.strip().endswith("s after the first frame, when the picture (5.00 s) has ended"), done.stderr
