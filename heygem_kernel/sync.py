@@ -224,7 +224,7 @@ class SyncEstimate:
     confidence     peak of the correlation curve minus its median (like LSE-C), of
                    ``curve_combined`` when there is one; compare with ``chance``. 0 when no
                    estimate was possible (see ``note``).
-    correlation    Pearson correlation of the (detrended) opening tracks at the best lag.
+    correlation    Pearson correlation of the (detrended) opening tracks at ``offset_frames``.
     curve          [shape=(2*max_shift+1,)] correlation at each lag in ``lags`` of the
                    channels that place the offset (opening, and closure when given, 1 :
                    CLOSURE_WEIGHT); its peak is the offset.
@@ -232,8 +232,9 @@ class SyncEstimate:
                    WIDTH_WEIGHT), or None without the width tracks.
     curve_refined  [shape=(L,)] ``curve``'s channels at the L lags from ``refined_from`` (frames)
                    around its peak, scored on the frames those lags share (nearly the whole clip):
-                   ``offset_exact`` is its peak (``REFINE_S``) when it has one inside those
-                   lags, else the search curve's. None when not refined.
+                   ``offset_exact`` is its maximum (``REFINE_S``; sub-frame inside those lags, the
+                   whole lag at an end), except where it is flat or dips at the search curve's peak:
+                   then the search curve's. None when not refined.
     method         what the mouth was compared with (see ``METHOD_*``).
     fps            frame rate the tracks are sampled at.
     chance         confidence unrelated speech reaches 5 % of the time for this window length.
@@ -546,18 +547,21 @@ def _refine(channels: list, k: int, exact: float, *, shift: int, fps: float) -> 
     only the middle ones). ``channels``: the ``(mouth, speech, weight)`` tracks of the search
     curve. Returns (that index, the first of those lags in frames, their curve [shape=(L,)]).
     Where that curve dips at the search's peak (both neighbours higher: the clip's edges disagree
-    with its middle, e.g. a 2 s clip read +6 for a search peak at +4), ``exact`` stays the
-    search's; a maximum at an end of the lags is taken (the peak lies at or beyond it: one rotation
-    of talking_590 searched +2.15 and reads 0.00 this way, its rotations' mean 0.07)."""
+    with its middle, e.g. a 2 s clip read +6 for a search peak at +4) or is flat (a mouth that
+    never moves), ``exact`` stays the search's; a maximum at an end of the lags is taken as that
+    whole lag (the peak lies at or beyond it: one rotation of talking_590 searched +2.15 and reads
+    0.00 this way, its rotations' mean 0.07)."""
     near = max(1, int(round(REFINE_S * fps)))
     lo, hi = max(-shift, k - shift - near), min(shift, k - shift + near)
     curves = [(w, _curve_lags(_normalise(m, fps), _normalise(s, fps), lo, hi)) for m, s, w in channels]
     curves = [(w, c) for w, c in curves if np.any(c)] or curves      # a flat channel sits out, as in the search
     fine = sum(w * c for w, c in curves) / sum(w for w, _ in curves)
     at = k - shift - lo                          # the search's peak among these lags
+    if np.ptp(fine) <= 1e-9:                     # flat (a mouth that never moves): nothing to place
+        return exact, lo, fine
     if 0 < at < fine.shape[0] - 1 and fine[at] < min(fine[at - 1], fine[at + 1]):
         return exact, lo, fine
-    j = int(np.argmax(fine))
+    j = int(np.argmax(fine - 1e-9 * np.abs(np.arange(fine.shape[0]) - at)))   # a tie: the search's lag
     if not 0 < j < fine.shape[0] - 1:
         return float(j + lo + shift), lo, fine
     den = fine[j - 1] - 2 * fine[j] + fine[j + 1]
@@ -646,9 +650,9 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     refined_from, refined = 0, None
     if refine:
         exact, refined_from, refined = _refine(timing, k, exact, shift=shift, fps=fps)
-    peak = float(_curve(_normalise(mouth[:n], fps), _normalise(target[:n], fps), shift)[k])
     exact = exact - shift
     offset = int(round(exact))
+    peak = float(_curve(_normalise(mouth[:n], fps), _normalise(target[:n], fps), shift)[offset + shift])
     combined = mean_curve(timing + extra) if with_width else None   # ... width joins the confidence
     scored = curve if combined is None else combined
     return SyncEstimate(offset_frames=offset, offset_ms=1000.0 * offset / fps, offset_exact=exact,

@@ -31,7 +31,7 @@ def test_sync_max_shift_beyond_the_clip_is_refused_before_any_work(tmp_path, cli
         assert error_line(proc) == line.format(video=clip_590, n=n)
         assert not plot.exists() and not any(cache.rglob("*.npz"))    # no face tracked, nothing plotted
     assert error_line(heygem("sync", clip_590, "--max-shift", "-3", "--no-plot")) == \
-        "heygem: error: --max-shift must be at least 1 frame, got -3"
+        "heygem: error: --max-shift must be at least 0.2 s worth of frames either way (5 at 25 fps), got -3"
     proc = heygem("sync", clip_590, "--max-shift", limit, "--cache-dir", cache, "--no-plot", "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout)

@@ -52,3 +52,23 @@ def test_where_the_whole_clip_dips_at_the_search_peak_the_search_stands(tmp_path
     assert est.curve_refined[at] < min(est.curve_refined[at - 1], est.curve_refined[at + 1])   # the case
     assert abs(est.offset_exact - search) <= 0.5
     assert not est.reliable                       # 2 s: still called a guess
+
+
+def test_a_mouth_that_never_moves_is_not_moved_by_the_refinement():
+    """Before (code review): a constant mouth track (a still picture) read -2 frames: its refined curve
+    was flat and the first of its lags won the argmax. Now a flat refined curve leaves the search's 0."""
+    from heygem_kernel import sync
+    speech = np.convolve(np.random.default_rng(0).random(135), np.ones(4) / 4, "same")[:125]
+    est = sync.estimate_offset(np.full(125, 3.0), speech, fps=25.0)
+    assert est.offset_frames == 0 and est.offset_exact == 0.0
+
+
+def test_the_correlation_is_read_at_the_reported_offset():
+    """A mouth 3 frames late reads +3, and the printed r is the opening curve's at that lag."""
+    from heygem_kernel import sync
+    rng = np.random.default_rng(1)
+    speech = np.convolve(rng.random(160), np.ones(5) / 5, "same")[:150]
+    mouth = np.concatenate([np.full(3, np.nan), speech[:-3]]) + 0.05 * rng.random(150)
+    est = sync.estimate_offset(mouth, speech, fps=25.0)
+    assert est.offset_frames == 3 and abs(est.offset_exact - 3) < 0.3
+    assert est.correlation == max(est.curve) == est.curve[est.offset_frames + est.max_shift]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..articulation import language_label
 from ..i18n import N_, Text, _, ljust
-from ..sync import MAX_SHIFT_LIMIT_S, MAX_SHIFT_S, MIN_WINDOW_S
+from ..sync import MAX_SHIFT_LIMIT_S, MAX_SHIFT_S, MIN_SHIFT_S, MIN_WINDOW_S, min_shift_frames
 
 LABEL_WIDTH = 13    # "correlation: " and its Chinese: the values start in one column
 
@@ -26,9 +26,10 @@ def add_parser(sub) -> None:
     plot.add_argument("--no-plot", action="store_true", help=N_("do not write the plot"))
     p.add_argument("--json", action="store_true", help=N_("print the result as one JSON object"))
     p.add_argument("--max-shift", type=int, default=None,
-                   help=Text("largest offset searched, in frames either way (default: {seconds} s worth; at most "
-                             "{limit:g} s worth, and less on a clip too short to keep {window:g} s to correlate)",
-                             seconds=MAX_SHIFT_S, limit=MAX_SHIFT_LIMIT_S, window=MIN_WINDOW_S))
+                   help=Text("largest offset searched, in frames either way (default: {seconds} s worth; at least "
+                             "{low:g} s worth, at most {limit:g} s worth, and less on a clip too short to keep "
+                             "{window:g} s to correlate)", seconds=MAX_SHIFT_S, low=MIN_SHIFT_S,
+                             limit=MAX_SHIFT_LIMIT_S, window=MIN_WINDOW_S))
     p.add_argument("--detector", default="mediapipe", help=N_("landmark detector (default: %(default)s)"))
     p.add_argument("--cache-dir", help=N_("face-track cache, shared with heygem run, heygem batch and the panel "
                                        "(default: $HEYGEM_CACHE_DIR or ~/.cache/heygem)"))
@@ -114,8 +115,9 @@ def main(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..sync import MIN_EYE_DISTANCE_PX, measure_video_sync
 
-    if args.max_shift is not None and args.max_shift < 1:
-        raise InputError("--max-shift must be at least 1 frame, got {max_shift}", max_shift=args.max_shift)
+    if args.max_shift is not None and args.max_shift < 1:   # before the probe; the clip's own range after it
+        raise InputError("--max-shift must be at least {low:g} s worth of frames either way ({frames} at 25 fps), got "
+                         "{max_shift}", low=MIN_SHIFT_S, frames=min_shift_frames(25.0), max_shift=args.max_shift)
     plot = None if args.no_plot else _plot_path(args.plot or f"{Path(args.video).stem}_sync.png")
     report = measure_video_sync(args.video, audio=args.audio, max_shift=args.max_shift, plot=plot,
                                 detector=args.detector, language=args.language, cache_dir=_cache_dir(args))
