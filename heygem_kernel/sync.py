@@ -531,13 +531,25 @@ def _peak(curve: np.ndarray, *, fps: float) -> tuple[int, float]:
     curve = np.asarray(curve, dtype=np.float64)
     lag_s = (np.arange(curve.shape[0]) - (curve.shape[0] - 1) // 2) / float(fps)
     k = int(np.argmax(curve - OFFSET_PRIOR_R * np.minimum(1.0, (lag_s / MAX_SHIFT_S) ** 2)))
-    exact = float(k)
+    return k, _subframe(curve, k)
+
+
+def _subframe(curve: np.ndarray, k: int) -> float:
+    """Sub-frame position of index ``k`` of ``curve``: the vertex of the parabola through it and its
+    neighbours, within half a frame (the chosen index need not be the curve's own maximum); ``k``
+    itself at an end or where the curve is not concave there."""
     if 0 < k < curve.shape[0] - 1:
         den = curve[k - 1] - 2 * curve[k] + curve[k + 1]
         if den < 0:
-            # within half a frame: the chosen lag need not be the raw curve's own maximum
-            exact = k + float(np.clip(0.5 * (curve[k - 1] - curve[k + 1]) / den, -0.5, 0.5))
-    return k, exact
+            return k + float(np.clip(0.5 * (curve[k - 1] - curve[k + 1]) / den, -0.5, 0.5))
+    return float(k)
+
+
+def _weighted_mean(curves: list) -> np.ndarray:
+    """Weighted mean of ``(weight, curve)`` pairs; a flat channel (all 0: no bilabial in the window)
+    sits out unless every one is flat."""
+    usable = [(w, c) for w, c in curves if np.any(c)] or curves
+    return sum(w * c for w, c in usable) / sum(w for w, _ in usable)
 
 
 def _refine(channels: list, k: int, exact: float, *, shift: int, fps: float) -> tuple[float, int, np.ndarray]:
@@ -545,7 +557,7 @@ def _refine(channels: list, k: int, exact: float, *, shift: int, fps: float) -> 
     placed again to a sub-frame index on the lags within ``REFINE_S`` of it, each scored on the
     frames all of them overlap (:func:`_curve_lags`: nearly every frame, where the search scores
     only the middle ones). ``channels``: the ``(mouth, speech, weight)`` tracks of the search
-    curve. Returns (that index, the first of those lags in frames, their curve [shape=(L,)]).
+    curve, normalised (:func:`_normalise`). Returns (that index, the first of those lags in frames, their curve [shape=(L,)]).
     Where that curve dips at the search's peak (both neighbours higher: the clip's edges disagree
     with its middle, e.g. a 2 s clip read +6 for a search peak at +4) or is flat (a mouth that
     never moves), ``exact`` stays the search's; a maximum at an end of the lags is taken as that
@@ -553,20 +565,14 @@ def _refine(channels: list, k: int, exact: float, *, shift: int, fps: float) -> 
     0.00 this way, its rotations' mean 0.07)."""
     near = max(1, int(round(REFINE_S * fps)))
     lo, hi = max(-shift, k - shift - near), min(shift, k - shift + near)
-    curves = [(w, _curve_lags(_normalise(m, fps), _normalise(s, fps), lo, hi)) for m, s, w in channels]
-    curves = [(w, c) for w, c in curves if np.any(c)] or curves      # a flat channel sits out, as in the search
-    fine = sum(w * c for w, c in curves) / sum(w for w, _ in curves)
+    fine = _weighted_mean([(w, _curve_lags(m, s, lo, hi)) for m, s, w in channels])
     at = k - shift - lo                          # the search's peak among these lags
     if np.ptp(fine) <= 1e-9:                     # flat (a mouth that never moves): nothing to place
         return exact, lo, fine
     if 0 < at < fine.shape[0] - 1 and fine[at] < min(fine[at - 1], fine[at + 1]):
         return exact, lo, fine
     j = int(np.argmax(fine - 1e-9 * np.abs(np.arange(fine.shape[0]) - at)))   # a tie: the search's lag
-    if not 0 < j < fine.shape[0] - 1:
-        return float(j + lo + shift), lo, fine
-    den = fine[j - 1] - 2 * fine[j] + fine[j + 1]
-    offset = float(np.clip(0.5 * (fine[j - 1] - fine[j + 1]) / den, -0.5, 0.5)) if den < 0 else 0.0
-    return j + offset + lo + shift, lo, fine
+    return _subframe(fine, j) + lo + shift, lo, fine
 
 
 def closure_events(closure: np.ndarray) -> int:
@@ -639,21 +645,19 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     if finite_speech.size == 0 or np.ptp(finite_speech) <= 1e-6:
         return empty(Text("the speech track is flat (silence?)"))
 
-    def mean_curve(channels) -> np.ndarray:
-        curves = [(w, _curve(_normalise(m, fps), _normalise(s, fps), shift)) for m, s, w in channels]
-        usable = [(w, c) for w, c in curves if np.any(c)]      # a flat channel (no bilabial) sits out
-        usable = usable or curves
-        return sum(w * c for w, c in usable) / sum(w for w, _ in usable)
-
-    curve = mean_curve(timing)                   # opening (+ closures) place the offset ...
+    timing = [(_normalise(m, fps), _normalise(s, fps), w) for m, s, w in timing]
+    extra = [(_normalise(m, fps), _normalise(s, fps), w) for m, s, w in extra]
+    timing_curves = [(w, _curve(m, s, shift)) for m, s, w in timing]
+    curve = _weighted_mean(timing_curves)        # opening (+ closures) place the offset ...
     k, exact = _peak(curve, fps=fps)
     refined_from, refined = 0, None
     if refine:
         exact, refined_from, refined = _refine(timing, k, exact, shift=shift, fps=fps)
     exact = exact - shift
     offset = int(round(exact))
-    peak = float(_curve(_normalise(mouth[:n], fps), _normalise(target[:n], fps), shift)[offset + shift])
-    combined = mean_curve(timing + extra) if with_width else None   # ... width joins the confidence
+    peak = float(timing_curves[0][1][offset + shift])           # the opening channel's r there
+    combined = (_weighted_mean(timing_curves + [(w, _curve(m, s, shift)) for m, s, w in extra])
+                if with_width else None)                        # ... width joins the confidence
     scored = curve if combined is None else combined
     return SyncEstimate(offset_frames=offset, offset_ms=1000.0 * offset / fps, offset_exact=exact,
                         confidence=float(scored.max() - np.median(scored)), correlation=peak,
