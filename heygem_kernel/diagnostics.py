@@ -383,9 +383,14 @@ def _draw_sync_curve(ax, sync: Any) -> None:
     lo, hi = (ms * sync.fps / 1000.0 for ms in sync.in_sync_band_ms)  # the estimate's own band: no sync import
     ax.axvspan(lo, hi, color="#2ca02c", alpha=0.06, lw=0, label=_("ITU-R BT.1359 window"))
     ax.axvspan(-1.0, 1.0, color="#2ca02c", alpha=0.18, lw=0, label=_("in sync (within 1 frame)"))
-    ax.plot(lags, curve, color="#333333", lw=1.5, marker="o", ms=3, label=_("opening"))
+    # the reference method's curve holds the bilabial-closure channel too (sync.estimate_offset); the
+    # printed r is the opening channel's alone
+    closures = "closure" in str(getattr(sync, "method", ""))
+    ax.plot(lags, curve, color="#333333", lw=1.5, marker="o", ms=3,
+            label=_("opening + closures") if closures else _("opening"))
     if combined is not None:
-        ax.plot(lags, scored, color="#9467bd", lw=1.2, ls="--", label=_("opening + width"))
+        ax.plot(lags, scored, color="#9467bd", lw=1.2, ls="--",
+                label=_("opening + closures + width") if closures else _("opening + width"))
     ax.axhline(float(np.median(scored)), color=C_ENV, ls=":", lw=1, label=_("median"))
     refined = getattr(sync, "curve_refined", None)
     if refined is not None and not sync.note:   # where the offset's sub-frame peak comes from
@@ -444,15 +449,20 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
     # fluent-speech peaks sit near 0.75-0.95, so scaling only the video's made the output look
     # ~1.2x wider than its targets although the render maps the targets onto the person's range
     speech = _unit_scale(speech)
-    ax.plot(t, _unit_scale(mouth, min_span=MOUTH_MIN_SPAN), color=C_MOUTH, lw=1.6, label=_("mouth opening (video)"))
+    scaled = _unit_scale(mouth, min_span=MOUTH_MIN_SPAN)
+    ax.plot(t, scaled, color=C_MOUTH, lw=1.6, label=_("mouth opening (video)"))
     ax.plot(t, speech, color=C_SPEECH, lw=1.2, label=_("mouth target from speech"))
     if sync is not None and sync.reliable and not sync.in_sync:
         ax.plot(t + sync.offset_frames / fps, speech, color=C_SHIFTED, lw=1.0, ls="--",
                 label=_("speech target moved by the offset ({offset})", offset=f"{sync.offset_frames:+d}"))
     ax.set_xlim(0, max(seconds, 1.0 / fps))
-    ax.set_ylim(-0.1, 1.35)
+    # room above 1 for the legend; a mouth opening wider than its 98th percentile is drawn, not cut off
+    shown = np.concatenate([scaled, speech])
+    shown = shown[np.isfinite(shown)]
+    ax.set_ylim(min(-0.1, float(shown.min()) - 0.05) if shown.size else -0.1,
+                max(1.35, float(shown.max()) + 0.35) if shown.size else 1.35)
     ax.set_xlabel(_("time (s)"))
-    ax.set_ylabel(_("opening (each track scaled 0..1)"))
+    ax.set_ylabel(_("opening (each track: 2nd-98th percentile scaled to 0..1)"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right", ncols=2)
     head = title or _("Mouth opening vs speech")

@@ -238,7 +238,8 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
     phones = _variants(phones)
     heard = max((p.end for p in phones[0]), default=n / fps)   # the recogniser's segments span the sound
     if heard * fps < n - 1:   # the sound ends before the picture: read the frames it covers, as heygem sync does
-        n = max(1, int(np.ceil(heard * fps - 1e-6)))
+        from .media import output_frames
+        n = min(n, output_frames(heard, info.fps))   # heygem sync's count (Speech.n_frames_at), halves rounding up
         landmarks, valid = landmarks[:n], valid[:n]
     speech_s = float(sum(p.end - p.start for p in phones[0] if not is_silence(p.phone) and p.start < n / fps))
     where = Text("{video}'s own audio track, frames 0-{last} ({seconds:.1f} s)", video=video_name or Path(info.path).name,

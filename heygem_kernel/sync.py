@@ -135,6 +135,11 @@ OFFSET_PRIOR_R = 0.1
 # 0.20 / 0.26 (benchmarks/bench_sync_rotations.py, in-sample; 3 frames: 0.17 / 0.19 / 0.29). The
 # confidence stays the search curve's (the chance level is calibrated on it).
 REFINE_S = 0.08
+# Where a reading's sub-frame offset came from (SyncEstimate.peak_from, --json "peak_from").
+PEAK_REFINED = "refined"                    # the refined curve's maximum
+PEAK_SEARCH = "search"                      # the search curve's peak, not refined (refine=False)
+PEAK_SEARCH_DIP = "search, refined dips"    # kept: the refined curve dips at the search's peak
+PEAK_SEARCH_FLAT = "search, refined flat"   # kept: the refined curve is flat (a mouth that never moves)
 # Most a caller (heygem sync --max-shift) may search either way: whole seconds of offset are a
 # misplaced sound track, not lip sync, and the curve holds (2 * shift + 1) correlations over
 # every frame (5 s at 60 fps over an hour of video: ~1 GB per working array; more only grows).
@@ -235,6 +240,9 @@ class SyncEstimate:
                    ``offset_exact`` is its maximum (``REFINE_S``; sub-frame inside those lags, the
                    whole lag at an end), except where it is flat or dips at the search curve's peak:
                    then the search curve's. None when not refined.
+    peak_from      where ``offset_exact`` came from: ``PEAK_REFINED``, or the search curve's peak
+                   (``PEAK_SEARCH``: not refined; ``PEAK_SEARCH_DIP`` / ``PEAK_SEARCH_FLAT``: the
+                   refined curve dips there / is flat); "" when there is no estimate.
     method         what the mouth was compared with (see ``METHOD_*``).
     fps            frame rate the tracks are sampled at.
     chance         confidence unrelated speech reaches 5 % of the time for this window length.
@@ -258,6 +266,7 @@ class SyncEstimate:
     curve_combined: np.ndarray | None = field(default=None, repr=False)
     curve_refined: np.ndarray | None = field(default=None, repr=False)
     refined_from: int = 0
+    peak_from: str = ""
     method: str = ""
     eye_distance_px: float = float("nan")
 
@@ -345,6 +354,7 @@ class SyncEstimate:
                              else [int(self.refined_from) + i for i in range(len(self.curve_refined))]),
             "curve_refined": (None if self.curve_refined is None
                               else [round(float(x), 4) for x in self.curve_refined]),
+            "peak_from": self.peak_from,
         }
 
 
@@ -453,6 +463,20 @@ def check_max_shift(max_shift: int | None, *, fps: float, n_frames: int, video: 
                          cap=MAX_SHIFT_LIMIT_S, window=MIN_WINDOW_S, n_frames=n_frames, max_shift=max_shift)
 
 
+def _check_max_shift_sound(max_shift: int | None, *, fps: float, video_frames: int, sound_frames: int,
+                           video: str | Path) -> None:
+    """InputError (one line) for a ``max_shift`` the picture takes but a shorter sound does not: only
+    the frames the sound covers are compared, and the estimator would cut the search silently."""
+    if max_shift is None or sound_frames >= video_frames:
+        return
+    limit = max_shift_limit(fps=fps, n_frames=sound_frames)
+    if max_shift > limit:
+        raise InputError("--max-shift must be at most {limit} frames for {video}: its sound covers only {n} of its "
+                         "{total} frames, and {window:g} s of them are left to correlate; got {max_shift}",
+                         limit=limit, video=video, n=sound_frames, total=video_frames, window=MIN_WINDOW_S,
+                         max_shift=max_shift)
+
+
 def _as_track(x: Any, name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 1:
@@ -552,12 +576,14 @@ def _weighted_mean(curves: list) -> np.ndarray:
     return sum(w * c for w, c in usable) / sum(w for w, _ in usable)
 
 
-def _refine(channels: list, k: int, exact: float, *, shift: int, fps: float) -> tuple[float, int, np.ndarray]:
+def _refine(channels: list, k: int, exact: float, *, shift: int,
+            fps: float) -> tuple[float, int, np.ndarray, str]:
     """The peak of the search curve (index ``k`` of ``2 * shift + 1``, sub-frame index ``exact``)
     placed again to a sub-frame index on the lags within ``REFINE_S`` of it, each scored on the
     frames all of them overlap (:func:`_curve_lags`: nearly every frame, where the search scores
     only the middle ones). ``channels``: the ``(mouth, speech, weight)`` tracks of the search
-    curve, normalised (:func:`_normalise`). Returns (that index, the first of those lags in frames, their curve [shape=(L,)]).
+    curve, normalised (:func:`_normalise`). Returns (that index, the first of those lags in frames,
+    their curve [shape=(L,)], where the index came from: a ``PEAK_*`` value).
     Where that curve dips at the search's peak (both neighbours higher: the clip's edges disagree
     with its middle, e.g. a 2 s clip read +6 for a search peak at +4) or is flat (a mouth that
     never moves), ``exact`` stays the search's; a maximum at an end of the lags is taken as that
@@ -568,11 +594,11 @@ def _refine(channels: list, k: int, exact: float, *, shift: int, fps: float) -> 
     fine = _weighted_mean([(w, _curve_lags(m, s, lo, hi)) for m, s, w in channels])
     at = k - shift - lo                          # the search's peak among these lags
     if np.ptp(fine) <= 1e-9:                     # flat (a mouth that never moves): nothing to place
-        return exact, lo, fine
+        return exact, lo, fine, PEAK_SEARCH_FLAT
     if 0 < at < fine.shape[0] - 1 and fine[at] < min(fine[at - 1], fine[at + 1]):
-        return exact, lo, fine
+        return exact, lo, fine, PEAK_SEARCH_DIP
     j = int(np.argmax(fine - 1e-9 * np.abs(np.arange(fine.shape[0]) - at)))   # a tie: the search's lag
-    return _subframe(fine, j) + lo + shift, lo, fine
+    return _subframe(fine, j) + lo + shift, lo, fine, PEAK_REFINED
 
 
 def closure_events(closure: np.ndarray) -> int:
@@ -650,9 +676,9 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     timing_curves = [(w, _curve(m, s, shift)) for m, s, w in timing]
     curve = _weighted_mean(timing_curves)        # opening (+ closures) place the offset ...
     k, exact = _peak(curve, fps=fps)
-    refined_from, refined = 0, None
+    refined_from, refined, peak_from = 0, None, PEAK_SEARCH
     if refine:
-        exact, refined_from, refined = _refine(timing, k, exact, shift=shift, fps=fps)
+        exact, refined_from, refined, peak_from = _refine(timing, k, exact, shift=shift, fps=fps)
     exact = exact - shift
     offset = int(round(exact))
     peak = float(timing_curves[0][1][offset + shift])           # the opening channel's r there
@@ -662,7 +688,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     return SyncEstimate(offset_frames=offset, offset_ms=1000.0 * offset / fps, offset_exact=exact,
                         confidence=float(scored.max() - np.median(scored)), correlation=peak,
                         curve=curve, curve_combined=combined, curve_refined=refined,
-                        refined_from=refined_from, fps=float(fps), max_shift=shift,
+                        refined_from=refined_from, peak_from=peak_from, fps=float(fps), max_shift=shift,
                         chance=chance_confidence(window, fps, with_width=with_width),
                         window_frames=window, method=method)
 
@@ -914,6 +940,8 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
             speech, shift_s = _own_speech(video, info.audio_delay, language)
         else:
             speech = audio_mod.load_speech(audio, language=language)
+    _check_max_shift_sound(max_shift, fps=info.fps, video_frames=info.n_frames,
+                           sound_frames=speech.n_frames_at(info.fps), video=video)   # before the track
     if track is None:
         track = (cached_track(info, detector=detector, cache_dir=cache_dir) if cache_dir is not None
                  else landmarks.track_video(video, detector=detector))

@@ -43,9 +43,12 @@ def test_sync_after_a_run_reuses_its_analysis(tmp_path, clip_524, speech_5s):
     (entry,) = cache.glob("analysis-*.npz")
     filed = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
 
-    checked = heygem("sync", clip_524, "--json", "--no-plot", *env)
+    checked = heygem("sync", clip_524, "--json", "--no-plot", "-v", *env)
     assert checked.returncode == 0, checked.stderr
     assert f"analysis: re-used cached face track {entry.name} (122 frames)" in checked.stderr
+    # without -v the console holds the report alone (before: an INFO line on stderr every time)
+    quiet = heygem("sync", clip_524, "--json", "--no-plot", *env)
+    assert quiet.returncode == 0 and quiet.stderr == "" and json.loads(quiet.stdout) == json.loads(checked.stdout)
     assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == filed    # nothing written
 
     fresh = heygem("sync", clip_524, "--json", "--no-plot", "--no-cache", *env)

@@ -33,6 +33,7 @@ def test_the_report_carries_the_curve_its_offset_comes_from(media_dir):
     assert lags[int(np.argmax(curve))] == est.offset_frames
     assert lags[0] < est.offset_exact < lags[-1]     # an inner peak of the refined curve
     assert abs(est.offset_exact - est.offset_frames) <= 0.5
+    assert report["peak_from"] == "refined"
 
 
 def test_where_the_whole_clip_dips_at_the_search_peak_the_search_stands(tmp_path, clip_590):
@@ -51,6 +52,7 @@ def test_where_the_whole_clip_dips_at_the_search_peak_the_search_stands(tmp_path
     assert 0 < at < len(est.curve_refined) - 1
     assert est.curve_refined[at] < min(est.curve_refined[at - 1], est.curve_refined[at + 1])   # the case
     assert abs(est.offset_exact - search) <= 0.5
+    assert est.to_dict()["peak_from"] == sync.PEAK_SEARCH_DIP == "search, refined dips"   # the JSON says so
     assert not est.reliable                       # 2 s: still called a guess
 
 
@@ -61,6 +63,8 @@ def test_a_mouth_that_never_moves_is_not_moved_by_the_refinement():
     speech = np.convolve(np.random.default_rng(0).random(135), np.ones(4) / 4, "same")[:125]
     est = sync.estimate_offset(np.full(125, 3.0), speech, fps=25.0)
     assert est.offset_frames == 0 and est.offset_exact == 0.0
+    assert est.peak_from == sync.PEAK_SEARCH_FLAT
+    assert sync.estimate_offset(np.full(125, 3.0), speech, fps=25.0, refine=False).peak_from == sync.PEAK_SEARCH
 
 
 def test_the_correlation_is_read_at_the_reported_offset():

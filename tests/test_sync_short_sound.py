@@ -29,3 +29,19 @@ def test_sync_says_the_sound_ends_before_the_picture(tmp_path, clip_590):
     whole = heygem("sync", clip_590, "--no-plot", "--cache-dir", tmp_path / "cache")
     assert whole.returncode == 0 and "the sound ends" not in whole.stdout, whole.stdout
     assert f"video:       {clip_590} (125 frames at 25.000 fps, 0 without a face)" in whole.stdout, whole.stdout
+
+
+def test_max_shift_is_checked_against_the_sound_it_compares(tmp_path, clip_590):
+    """Before: with a sound of 3 s under a 5 s picture, --max-shift 30 passed the check against the
+    picture (at most 52 frames) and the estimator cut the search to 27 frames in silence. Now it is
+    one line naming the sound's frames, exit 2, before the face is tracked."""
+    cut = tmp_path / "short.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-map", "0:v", "-map", "0:a",
+                    "-c:v", "copy", "-af", "atrim=0:3", "-c:a", "aac", str(cut)], check=True)
+    done = heygem("sync", cut, "--no-plot", "--max-shift", "30", "--no-cache")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"heygem: error: --max-shift must be at most 27 frames for {cut}: its sound covers only 75 of its 125 frames, "
+        "and 0.8 s of them are left to correlate; got 30"], done.stderr
+    fits = heygem("sync", cut, "--no-plot", "--json", "--max-shift", "27", "--no-cache")
+    assert fits.returncode == 0 and json.loads(fits.stdout)["max_shift"] == 27, fits.stderr

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 from ..articulation import language_label
@@ -10,6 +11,7 @@ from ..i18n import N_, Text, _, ljust
 from ..sync import MAX_SHIFT_LIMIT_S, MAX_SHIFT_S, MIN_SHIFT_S, MIN_WINDOW_S, min_shift_frames
 
 LABEL_WIDTH = 13    # "correlation: " and its Chinese: the values start in one column
+CONSOLE_LEVEL = logging.WARNING   # the report is on stdout; INFO (e.g. "re-used cached face track") only with -v
 
 
 def add_parser(sub) -> None:
@@ -148,7 +150,8 @@ def main(args: argparse.Namespace) -> int:
            frames=est.offset_frames, ms=est.offset_ms, exact=est.offset_exact + 0.0)),
         (_("confidence"), _("{confidence:.2f} (chance level for this length: {chance:.2f})",
                             confidence=est.confidence, chance=est.chance)),
-        (_("correlation"), f"{est.correlation:.2f}"),
+        (_("correlation"), _("{r:.2f} (mouth opening vs the reference's opening, at the offset)",
+                             r=est.correlation)),
         (_("verdict"), est.verdict().localized()),
         (_("method"), method_label(est.method)),
     ]
