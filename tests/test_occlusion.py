@@ -116,3 +116,30 @@ def test_batch_manifest_and_report_list_covered_frames(tmp_path):
     assert entry["frames_mouth_covered"] == 15 and entry["mouth_covered"][0]["frames"] == [20, 34]
     row = report.summary_rows([entry])[0]
     assert "15 (0.80-1.40 s)" in row
+
+
+def test_a_looped_clip_is_not_read_as_covered_and_its_hand_is_found(clip_590):
+    """Before (helper-40): talking_590 looped 6 times to 30 s at 1080p read 313 of its 900 frames
+    "covered" (passed through untouched by a run): each frame's nearest typical frame was its own
+    copy 5 s away, which sank the median distance the test divides by. Now copies of the same moment
+    are not references. Here: the clip's evidence four times over (exact copies, the hardest case),
+    a dark microphone over the mouth in frames 30-44 of the last pass only."""
+    info = media.probe_video(clip_590)
+    grids, contrast, mic_grids, mic_contrast = [], [], {}, {}
+    with landmarks.FaceTracker("mediapipe", fps=info.fps) as tracker:
+        for i, frame in enumerate(media.iter_frames(info)):
+            lm = tracker.update(frame)
+            g, c = occlusion.describe(frame, lm)
+            grids.append(g), contrast.append(c)
+            if 30 <= i < 45:
+                covered = frame.copy()
+                centre = lm[48:60].mean(0).astype(int)
+                cv2.circle(covered, tuple(int(v) for v in centre), int(0.5 * np.ptp(lm[36:48, 0])), (60, 60, 60), -1)
+                mic_grids[i], mic_contrast[i] = occlusion.describe(covered, lm)
+    n = len(grids)
+    grids, contrast = np.array(grids * 4), np.array(contrast * 4)
+    valid = np.ones(4 * n, bool)
+    assert not occlusion.covered_frames(grids, contrast, valid, fps=info.fps).any()
+    for i in mic_grids:
+        grids[3 * n + i], contrast[3 * n + i] = mic_grids[i], mic_contrast[i]
+    assert occlusion.spans(occlusion.covered_frames(grids, contrast, valid, fps=info.fps)) == [[3 * n + 30, 3 * n + 44]]
