@@ -154,7 +154,8 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     if any(faces) and no_face:
         problems.append(Text("no face at {spans} (those frames pass through unchanged)", spans=_spans(no_face)))
     if multi:
-        problems.append(Text("several faces at {spans} (the largest is lip-synced)", spans=_spans(multi)))
+        problems.append(Text("several faces at {spans} (lip-synced: the largest in the first frame with a face, "
+                             "followed from there)", spans=_spans(multi)))
 
     problems.extend(media.conversion_notes(info))   # HDR, 10-bit, alpha, extra audio tracks
     if not info.is_image and info.duration < SHORT_VIDEO_S:
@@ -265,9 +266,24 @@ def _grab(info, t: float) -> np.ndarray | None:
     return None
 
 
+SAME_FACE_IOU = 0.5   # two detections whose landmarks' boxes overlap this much are one face
+
+
 def _count_faces(det, frame: np.ndarray) -> int:
-    """Faces with landmarks in ``frame``; small faces too (the detector's thorough pass)."""
-    return sum(1 for box, _ in det.boxes(frame, thorough=True) if det.landmarks(frame, box) is not None)
+    """Faces with landmarks in ``frame``; small faces too (the detector's thorough pass). Detections
+    whose landmarks land on the same face count once: a presenter over a blurred, enlarged copy of
+    the same video (a common landscape layout) gave a second, larger box whose landmarks were the
+    presenter's own, and scan said "several faces" (helper-40)."""
+    from .detectors import box_iou
+    found: list = []
+    for box, _ in det.boxes(frame, thorough=True):
+        points = det.landmarks(frame, box)
+        if points is None:
+            continue
+        face = det.box_from_landmarks(points)
+        if all(box_iou(face, other) < SAME_FACE_IOU for other in found):
+            found.append(face)
+    return len(found)
 
 
 def _stretches(times: list[float], flags: list[bool]) -> tuple[tuple[float, float], ...]:

@@ -141,3 +141,17 @@ def test_cli_table_columns_line_up_with_cjk_and_decomposed_names(tmp_path, clip_
     assert len(starts) == 1, proc.stdout             # the size column starts at one terminal column
     assert {_columns(row[:row.index("1/1")]) for row in rows} == {_columns(header[:header.index(header.split()[5])])}
     assert any(row.startswith("tab?here.mp4") for row in rows)
+
+
+def test_a_presenter_over_a_blurred_copy_of_themselves_is_one_face(tmp_path, clip_590):
+    """Before (helper-40): talking_590 at 540 px over its own blurred, enlarged copy filling 1920x1080
+    (a common landscape layout) read "several faces": the detector's box on the blurred copy got the
+    presenter's own landmarks. Detections whose landmarks land on one face now count once."""
+    out = tmp_path / "layout.mp4"
+    ffmpeg("-t", "1", "-i", str(clip_590), "-filter_complex",
+           "[0:v]split[a][b];[a]scale=1920:1080:force_original_aspect_ratio=increase,crop=1920:1080,boxblur=20:2[bg];"
+           "[b]scale=540:540[fg];[bg][fg]overlay=690:270",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(out))
+    rep = scan_video(out, samples=3)
+    assert rep.ok and rep.faces == (1, 1, 1), rep.faces
+    assert not rep.multi_face and not any("several faces" in p for p in rep.problems)
