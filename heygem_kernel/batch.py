@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import records
 from .errors import BatchItemsFailed, HeyGemError, InputError, os_reason, record_of
-from .i18n import N_
+from .i18n import N_, Text
 from .options import RunOptions
 
 LOG = logging.getLogger("heygem.batch")
@@ -81,13 +81,15 @@ Runner = Callable[..., Any]      # heygem_kernel.run's signature
 
 
 # ----------------------------------------------------------------------------------- inputs
-def expand_videos(videos: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+def expand_videos(videos: str | os.PathLike | Sequence[str | os.PathLike], *,
+                  notes: list | None = None) -> list[Path]:
     """Videos of a batch as absolute paths, in order.
 
     ``videos`` is a list of files and/or folders (each folder contributes its video and photo
     files, sorted by name), one path, or the text of a list as papermill's ``-p videos '[a, b]'``
     passes it (JSON or unquoted). A path given twice is kept once; a folder's files that are not
-    videos or photos by their extension are named in a warning.
+    videos or photos by their extension are named in a warning (and, with ``notes``, appended to it
+    as ``{"template", "values"}`` records: the manifest and the report carry them).
     """
     if isinstance(videos, (str, os.PathLike)):
         text = str(videos).strip()
@@ -105,16 +107,12 @@ def expand_videos(videos: str | os.PathLike | Sequence[str | os.PathLike]) -> li
             found += [p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
             skipped = [p.name for p in files if p.suffix.lower() not in VIDEO_EXTENSIONS]
             if skipped:   # a presenter recorded as .MOD or .heic must not vanish from the batch without a word
-                from .i18n import _
-                LOG.warning("%s", _("{folder}: {n} file(s) skipped, not a video or photo by their extension: {names}",
-                                    folder=path, n=len(skipped), names=", ".join(skipped[:SKIPPED_NAMES_SHOWN])
-                                    + (", ..." if len(skipped) > SKIPPED_NAMES_SHOWN else "")))
+                _input_note(notes, Text("{folder}: {n} file(s) skipped, not a video or photo by their extension: "
+                                        "{names}", folder=str(path), n=len(skipped), names=_shown_names(skipped)))
             folders = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
             if folders:   # videos/2024/*.mp4: not searched, and not in silence either
-                from .i18n import _
-                LOG.warning("%s", _("{folder}: {n} sub-folder(s) not searched (give them as well): {names}",
-                                    folder=path, n=len(folders), names=", ".join(folders[:SKIPPED_NAMES_SHOWN])
-                                    + (", ..." if len(folders) > SKIPPED_NAMES_SHOWN else "")))
+                _input_note(notes, Text("{folder}: {n} sub-folder(s) not searched (give them as well): {names}",
+                                        folder=str(path), n=len(folders), names=_shown_names(folders)))
         else:
             found.append(path)
     unique: dict[Path, Path] = {}
@@ -129,6 +127,17 @@ def expand_videos(videos: str | os.PathLike | Sequence[str | os.PathLike]) -> li
         from .i18n import _
         LOG.warning("%s", _("given more than once, run once: {names}", names=", ".join(dict.fromkeys(repeated))))
     return list(unique.values())
+
+
+def _shown_names(names: list[str]) -> str:
+    return ", ".join(names[:SKIPPED_NAMES_SHOWN]) + (", ..." if len(names) > SKIPPED_NAMES_SHOWN else "")
+
+
+def _input_note(notes: list | None, text: Any) -> None:
+    """Warn (in the user's language) and keep the note's record for the manifest (``notes``, if given)."""
+    LOG.warning("%s", text.localized())
+    if notes is not None:
+        notes.append({"template": text.msgid, "values": dict(text.values)})
 
 
 def _parse_list(text: str) -> list[str]:
@@ -203,7 +212,8 @@ ENTRY_ORDER = ("index", "name", "video", "status", "error", "error_i18n", "outpu
                "run_dir_reason", "reused", "stage", "wall_s", "worker", "timings", "width", "height", "fps",
                "n_frames", "duration",
                "frames_no_face", "frames_mouth_covered", "mouth_covered", "input_notes", "sync_offset_frames",
-               "sync_confidence", "sync_correlation", "sync_reliable", "analysis_cached",
+               "sync_confidence", "sync_correlation", "sync_reliable", "sync_chance", "sync_follows_source",
+               "speaker_timing", "analysis_cached",
                "loop", "backend", "plots", "key", "video_sha256", "scan")
 
 
@@ -393,13 +403,15 @@ def _relays_errors(fn: Callable) -> Callable:
 def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str | os.PathLike], *,
             run_dir: str | os.PathLike, options: RunOptions | dict | str | None = None,
             backend: str | None = None, cache_dir: str | os.PathLike | None = None,
-            samples: int | None = None, scan: bool = True) -> BatchPlan:
+            samples: int | None = None, scan: bool = True, notes: Sequence[dict] = ()) -> BatchPlan:
     """Hash inputs, scan each video (pre-flight) and decide, per item, skip / fail / run.
 
     Items already finished with the same key are kept as they are (``"reused": true``); items
     whose scan shows they cannot work (unreadable, no face) fail here with the reason; the rest
     become jobs. Writes the manifest (jobs marked ``"pending"``) before returning.
-    Raises :class:`InputError` / :class:`MediaError` when the audio itself is unusable.
+    Raises :class:`InputError` / :class:`MediaError` when the audio itself is unusable. ``notes``: what
+    a caller that expanded the folders itself left out (:func:`expand_videos`' records; heygem batch),
+    kept in the manifest's ``batch_notes`` with this call's own and shown in the report.
     """
     from . import backends, cache, enhance, media
     from .cache import file_hash
@@ -428,13 +440,15 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     if silent is not None:
         LOG.warning("%s", silent)
     audio_hash = file_hash(audio)
-    paths = expand_videos(videos)
+    batch_notes: list[dict] = list(notes)    # files of a folder left out, sub-folders not searched
+    paths = expand_videos(videos, notes=batch_notes)
     if not paths:
         raise InputError("no videos given (videos={videos!r})", videos=videos)
     lock = lock_run_dir(run_dir)
     try:
         return _plan(audio, paths, run_dir=run_dir, options=options, cache_dir=cache_dir, samples=samples,
-                     scan=scan, audio_info=audio_info, audio_hash=audio_hash, lock=lock, speech_notes=speech_notes)
+                     scan=scan, audio_info=audio_info, audio_hash=audio_hash, lock=lock, speech_notes=speech_notes,
+                     batch_notes=batch_notes)
     except BaseException:
         if lock is not None:
             lock.close()
@@ -466,7 +480,7 @@ def _key_options(options: RunOptions) -> tuple[RunOptions, list[str]]:
 
 def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions, cache_dir: Path,
           samples: int, scan: bool, audio_info: Any, audio_hash: str, lock: Any,
-          speech_notes: list[dict] = ()) -> BatchPlan:
+          speech_notes: list[dict] = (), batch_notes: list[dict] = ()) -> BatchPlan:
     """The body of :func:`prepare`, run while holding the run folder's lock."""
     from .cache import file_hash
     from .scan import scan_video
@@ -513,6 +527,7 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
         entries.append(entry)
 
     _assign_names(entries)
+    _warn_replaced(previous, entries, run_dir)
     jobs: list[ItemJob] = []
     for entry in entries:
         if entry["status"] == "failed":   # failed pre-flight: nothing was made, not even a run folder
@@ -532,6 +547,7 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
         "audio": str(audio), "audio_sha256": audio_hash, "audio_duration": round(audio_info.duration, 3),
         "backend": options.backend, "options": options.to_dict(), "cache_dir": str(cache_dir),
         "speech_notes": list(speech_notes),   # {"template", "values"} each (errors.localize_record)
+        "batch_notes": list(batch_notes),     # the same: what was left out of the videos given
         "items": entries,
     }
     write_manifest(run_dir, manifest)
@@ -541,6 +557,18 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
              run_dir, len(entries), "" if len(entries) == 1 else "s", len(jobs), n_reused, n_failed)
     return BatchPlan(run_dir=run_dir, audio=audio, options=options, cache_dir=cache_dir,
                      manifest=manifest, jobs=jobs, lock=lock)
+
+
+def _warn_replaced(previous: dict[str, Any], entries: list[dict[str, Any]], run_dir: Path) -> None:
+    """One warning naming the finished outputs this run will write over: the same videos run again in
+    the folder with other options (a changed --crf re-rendered them in silence, helper-41)."""
+    finished = {e.get("name"): e.get("key") for e in previous.get("items") or [] if e.get("status") == "ok"}
+    replaced = [e["name"] for e in entries if e["status"] == "pending" and e.get("name") in finished
+                and finished[e["name"]] != e.get("key") and (run_dir / OUTPUTS_DIR / f"{e['name']}.mp4").exists()]
+    if replaced:
+        _input_note(None, Text("{n} finished output(s) in {folder} were made with another speech or other options and will be "
+                               "replaced: {names} (a new --run-dir keeps them)", n=len(replaced),
+                               folder=str(run_dir / OUTPUTS_DIR), names=_shown_names(replaced)))
 
 
 def _output_intact(run_dir: Path, entry: dict[str, Any]) -> bool:
@@ -632,6 +660,11 @@ def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
         entry[k] = res.get(k)
     entry["analysis_cached"] = (res.get("extra") or {}).get("analysis_cached")
     entry["sync_reliable"] = (res.get("extra") or {}).get("sync_reliable")   # False: the offset is a guess
+    entry["sync_chance"] = (res.get("extra") or {}).get("sync_chance")
+    entry["sync_follows_source"] = (res.get("extra") or {}).get("sync_follows_source")   # off as its source reads
+    spk = (res.get("extra") or {}).get("speaker_timing")
+    entry["speaker_timing"] = ({k: spk.get(k) for k in ("measured", "offset_frames", "applied", "applied_ms", "note")}
+                               if isinstance(spk, dict) else None)
     entry["loop"] = (res.get("extra") or {}).get("loop")   # the loop plan: source ranges and joins
     entry["frames_mouth_covered"] = res.get("frames_mouth_covered", 0)   # passed through: hand over the mouth
     entry["mouth_covered"] = (res.get("extra") or {}).get("mouth_covered") or []

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import records
+from .articulation import language_label
 from .errors import localize_record, localized_error
 from .i18n import N_, ConsoleFormatter, _, get_language, gettext, seconds, shown
 
@@ -104,8 +105,10 @@ def preflight_table(items: Any):
 
 
 def speech_notes(manifest: dict[str, Any]) -> list[str]:
-    """What the batch's speech itself is reported for (it holds no sound), one line each, in the user's language."""
-    return [localize_record(note, note.get("template")) for note in manifest.get("speech_notes") or []
+    """What the batch's speech itself is reported for (it holds no sound), then what was left out of the
+    videos given (a folder's files that are not videos, sub-folders), one line each, in the user's language."""
+    return [localize_record(note, note.get("template"))
+            for note in (manifest.get("speech_notes") or []) + (manifest.get("batch_notes") or [])
             if isinstance(note, dict)]
 
 
@@ -167,8 +170,13 @@ def summary_rows(items: Any) -> list[list[str]]:
             covered_text(e),
             _("not measurable") if e.get("sync_reliable") is False else   # a guess, or a silent speech
             "" if e.get("sync_offset_frames") is None else
+            _("{offset} frames, as in the source video", offset=f"{e['sync_offset_frames']:+d}")
+            if e.get("sync_follows_source") else   # heygem run's words: a presenter followed, not a fault
             _("{offset} frames", offset=f"{e['sync_offset_frames']:+d}"),
-            "" if e.get("sync_confidence") is None else f"{e['sync_confidence']:.2f}",
+            "" if e.get("sync_confidence") is None else
+            _("{confidence} (chance {chance})", confidence=f"{e['sync_confidence']:.2f}",
+              chance=f"{e['sync_chance']:.2f}") if e.get("sync_chance") is not None else
+            f"{e['sync_confidence']:.2f}",
             "" if e.get("sync_correlation") is None else f"{e['sync_correlation']:.2f}",
             loop_text(e.get("loop"), short=True),
             localized_error(e) or "",
@@ -195,10 +203,39 @@ def summary_table(result: Any):
         lines.append("<p>" + esc(_("speech: {path} ({seconds} s)", path=manifest["audio"],
                                    seconds=f"{manifest.get('audio_duration', 0):.1f}"))
                      + " &middot; " + esc(_("backend: {name}", name=manifest.get("backend")))
+                     + " &middot; " + esc(_("speech language: {language}", language=language_label(
+                         (manifest.get("options") or {}).get("language") or "auto")))
                      + (" &middot; " + esc(_("folder: {path}", path=run_dir)) if run_dir else "") + "</p>")
     bad = {i for i, e in enumerate(entries) if e["status"] != "ok"}
     return HTML("".join(lines) + _speech_notes(manifest)
-                + _table([_(c) for c in SUMMARY_COLUMNS], summary_rows(entries), bad_rows=bad))
+                + _table([_(c) for c in SUMMARY_COLUMNS], summary_rows(entries), bad_rows=bad)
+                + "".join(f'<p class="hg-note">{esc(_("{name}: {note}", name=Path(e["video"]).name, note=note))}</p>'
+                          for e in entries if e["status"] == "ok" for note in item_notes(e)))
+
+
+def speaker_timing_text(entry: dict) -> str:
+    """The item's per-speaker timing in words ("" when the run did not read it): what its source read
+    and what the render did with it (``result.json`` extra.speaker_timing)."""
+    spk = entry.get("speaker_timing") or {}
+    if spk.get("applied"):
+        ms = float(spk.get("applied_ms") or 0.0)    # positive: shapes drawn earlier (a presenter whose lips lead)
+        line = (N_("speaker timing: the source video reads {offset} frames; mouth shapes drawn {ms} ms earlier")
+                if ms >= 0 else
+                N_("speaker timing: the source video reads {offset} frames; mouth shapes drawn {ms} ms later"))
+        return _(line, offset=f"{spk['offset_frames']:+.1f}", ms=f"{abs(ms):.0f}")
+    if spk.get("note"):
+        return _("speaker timing not applied: {reason}", reason=spk["note"])
+    return ""
+
+
+def item_notes(entry: dict) -> list[str]:
+    """What the report says under an item beside its figures: its input notes (reverberant speech, HDR,
+    alpha...) and, when its output reads off as far as its source does, why."""
+    notes = [str(n) for n in entry.get("input_notes") or []]
+    if entry.get("sync_follows_source"):
+        notes.append(_("the output reads off only as far as its source video does: {timing}",
+                       timing=speaker_timing_text(entry)))
+    return notes
 
 
 def _manifest_of(obj: Any) -> dict[str, Any]:
@@ -232,11 +269,15 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
         elif e.get("sync_offset_frames") is not None:
             facts.append(_("sync offset {offset} frames, confidence {confidence}",
                            offset=f"{e['sync_offset_frames']:+d}", confidence=f"{e['sync_confidence']:.2f}"))
+        if speaker_timing_text(e):
+            facts.append(speaker_timing_text(e))
         if e.get("analysis_cached"):
             facts.append(_("face track from the cache"))
         if e.get("loop") and e["loop"].get("mode") != "trim":
             facts.append(loop_text(e["loop"]))
-        display(Markdown(f"### {name}\n\n" + " · ".join(facts)))
+        notes = [str(note) for note in e.get("input_notes") or []]   # the speaker timing is among the facts
+        display(Markdown(f"### {name}\n\n" + " · ".join(facts)
+                         + "".join("\n\n" + _("note: {note}", note=note) for note in notes)))
         for key, rel in (e.get("plots") or {}).items():
             path = run_dir / rel
             if path.is_file():

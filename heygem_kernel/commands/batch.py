@@ -142,7 +142,8 @@ def main(args: argparse.Namespace) -> int:
         refuse_web_address(typed)     # --from video that is gone stays one failed item)
         if not Path(typed).expanduser().exists():
             raise InputError("no such video file: {path}", path=typed)
-    videos = [str(v) for v in expand_videos(video_args)]
+    notes: list[dict] = []     # a folder's files left out: said now, and in the manifest and the report
+    videos = [str(v) for v in expand_videos(video_args, notes=notes)]
     if not videos:
         raise InputError("no videos found in {videos}", videos=" ".join(video_args))
     for path in (audio, run_dir, *videos, *([args.cache_dir] if args.cache_dir else [])):
@@ -184,7 +185,8 @@ def main(args: argparse.Namespace) -> int:
     parameters = dict(audio=str(audio), videos=videos, run_dir=str(run_dir), backend=backend, options=options,
                       executor=executor, workers=int(args.workers or 0), scheduler=args.scheduler or "",
                       cache_dir=str(Path(args.cache_dir).expanduser().absolute()) if args.cache_dir else "",
-                      samples=int(args.samples), fail_on_item_error=False)   # our exit status: below
+                      samples=int(args.samples), notes=notes,
+                      fail_on_item_error=False)   # our exit status: below
     try:
         execute_notebook(Path(args.notebook), executed, parameters, kernel=args.kernel, timeout=args.timeout,
                          error_record=error_record)
