@@ -518,7 +518,9 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
             report = old_scans.get((entry["video_sha256"], samples))
             if report is None or report.get("audio_duration") != round(audio_info.duration, 3):
                 report = scan_video(video, audio_duration=audio_info.duration, samples=samples,
-                                    detector=options.detector, backend=options.backend).to_dict()
+                                    detector=options.detector, backend=options.backend,
+                                    cache_dir=cache_dir if options.use_cache else None,
+                                    video_hash=entry["video_sha256"]).to_dict()
             entry["scan"] = report
             if not report["ok"]:
                 one = len(report["fatal"]) == 1 and report.get("fatal_i18n")      # its template, if it has one

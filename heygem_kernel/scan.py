@@ -110,14 +110,17 @@ class ScanReport:
 
 def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
                samples: int = DEFAULT_SAMPLES, detector: str = "mediapipe",
-               backend: str = "reuse") -> ScanReport:
+               backend: str = "reuse", cache_dir: str | os.PathLike | None = None,
+               video_hash: str | None = None) -> ScanReport:
     """Scan ``path`` (a video or photo); never raises for a bad file (``ok=False`` and the reason).
 
     ``audio_duration`` (s) of the speech it will be driven by: decides loop vs trim and the
-    number of output frames in the estimate.
+    number of output frames in the estimate. ``cache_dir``: the face counts of the sampled frames
+    (the slow part: a detection per sample) are kept there by the video's content
+    (``video_hash``, its sha256, when the caller has it) and reused: a batch run again with
+    another speech scans each video in a moment.
     """
     from . import media
-    from .detectors import get_detector
     path = Path(path)
     adur = None if audio_duration is None else round(float(audio_duration), 3)
     try:
@@ -127,15 +130,8 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
                           fatal=(_as_text(exc),), problems=(_as_text(exc),))
 
     times = _sample_times(info, samples)
-    faces: list[int] = []
     fatal: list[str] = []
-    det = get_detector(detector)
-    try:
-        for t in times:
-            frame = _grab(info, t)
-            faces.append(-1 if frame is None else _count_faces(det, frame))
-    finally:
-        det.close()
+    faces = _face_counts(info, times, detector=detector, cache_dir=cache_dir, video_hash=video_hash)
     undecodable = [t for t, f in zip(times, faces) if f < 0]
     faces = [max(0, f) for f in faces]
     no_face = _stretches(times, [f == 0 for f in faces])
@@ -264,6 +260,45 @@ def _grab(info, t: float) -> np.ndarray | None:
         if len(done.stdout) == w * h * 3:
             return np.frombuffer(done.stdout, np.uint8).reshape(h, w, 3).copy()
     return None
+
+
+SCAN_CACHE_VERSION = 2   # bump when face counting changes (2: detections on the same face count once)
+
+
+def _face_counts(info, times: list[float], *, detector: str, cache_dir, video_hash: str | None) -> list[int]:
+    """Faces in the frame at each of ``times`` (-1: not decodable), from ``cache_dir`` when this video's
+    content was counted at those times before."""
+    import json
+
+    from .detectors import get_detector
+    entry = None
+    if cache_dir is not None:
+        from .cache import file_hash, key
+        from .detectors import detector_version
+        try:
+            entry = Path(cache_dir) / "scan-{}.json".format(key(
+                video_hash=video_hash or file_hash(info.path), times=times, detector=detector_version(detector),
+                name=detector, version=SCAN_CACHE_VERSION))
+            faces = json.loads(entry.read_text(encoding="utf-8"))["faces"]
+            if len(faces) == len(times):
+                return [int(f) for f in faces]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+    faces = []
+    det = get_detector(detector)
+    try:
+        for t in times:
+            frame = _grab(info, t)
+            faces.append(-1 if frame is None else _count_faces(det, frame))
+    finally:
+        det.close()
+    if entry is not None:
+        from .records import write_json
+        try:
+            write_json(entry, {"faces": faces, "times": times})
+        except OSError:   # a full or read-only cache costs the next scan time, not this one
+            pass
+    return faces
 
 
 SAME_FACE_IOU = 0.5   # two detections whose landmarks' boxes overlap this much are one face

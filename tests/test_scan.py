@@ -155,3 +155,23 @@ def test_a_presenter_over_a_blurred_copy_of_themselves_is_one_face(tmp_path, cli
     rep = scan_video(out, samples=3)
     assert rep.ok and rep.faces == (1, 1, 1), rep.faces
     assert not rep.multi_face and not any("several faces" in p for p in rep.problems)
+
+
+def test_face_counts_are_reused_by_content(tmp_path, clip_590, monkeypatch):
+    """Before (helper-41): a batch run again with another speech in a new folder scanned every video
+    again (~6 s each on 2 cores). The sampled frames' face counts are now cached by the video's
+    content; the speech-dependent parts of the report are still worked out for the new speech."""
+    import heygem_kernel.scan as scan_mod
+    calls = []
+    real = scan_mod._count_faces
+    monkeypatch.setattr(scan_mod, "_count_faces", lambda det, frame: calls.append(1) or real(det, frame))
+    first = scan_video(clip_590, audio_duration=5.0, samples=4, cache_dir=tmp_path)
+    assert len(calls) == 4 and len(list(tmp_path.glob("scan-*.json"))) == 1
+    copy = tmp_path / "same content.mp4"
+    copy.write_bytes(clip_590.read_bytes())
+    again = scan_video(copy, audio_duration=12.0, samples=4, cache_dir=tmp_path)
+    assert len(calls) == 4                                   # no detection: counted by content
+    assert again.faces == first.faces == (1, 1, 1, 1)
+    assert again.audio_duration == 12.0 and again.length != first.length   # looped now, trimmed before
+    scan_video(clip_590, audio_duration=5.0, samples=5, cache_dir=tmp_path)
+    assert len(calls) == 9                                   # other sample times: counted
