@@ -211,7 +211,7 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
 ENTRY_ORDER = ("index", "name", "video", "status", "error", "error_i18n", "output", "output_bytes", "run_dir",
                "run_dir_reason", "reused", "stage", "wall_s", "worker", "timings", "width", "height", "fps",
                "n_frames", "duration",
-               "frames_no_face", "frames_mouth_covered", "mouth_covered", "input_notes", "sync_offset_frames",
+               "frames_no_face", "frames_mouth_covered", "mouth_covered", "input_notes", "input_notes_i18n", "sync_offset_frames",
                "sync_confidence", "sync_correlation", "sync_reliable", "sync_chance", "sync_follows_source",
                "speaker_timing", "analysis_cached",
                "loop", "backend", "plots", "key", "video_sha256", "scan")
@@ -440,7 +440,12 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     if silent is not None:
         LOG.warning("%s", silent)
     audio_hash = file_hash(audio)
-    batch_notes: list[dict] = list(notes)    # files of a folder left out, sub-folders not searched
+    if isinstance(notes, str):   # plain papermill: -p notes '[...]' arrives as text
+        try:
+            notes = json.loads(notes) if notes.strip() else []
+        except ValueError:
+            raise InputError("notes: expected a JSON list of note records, got {notes!r}", notes=notes) from None
+    batch_notes = [n for n in notes or () if isinstance(n, dict)]   # files of a folder left out, sub-folders
     paths = expand_videos(videos, notes=batch_notes)
     if not paths:
         raise InputError("no videos given (videos={videos!r})", videos=videos)
@@ -483,7 +488,7 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
           speech_notes: list[dict] = (), batch_notes: list[dict] = ()) -> BatchPlan:
     """The body of :func:`prepare`, run while holding the run folder's lock."""
     from .cache import file_hash
-    from .scan import scan_video
+    from .scan import SCAN_CACHE_VERSION, scan_video
 
     key_options, models = _key_options(options)
     previous = read_manifest(run_dir) or {"items": []}
@@ -492,7 +497,8 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
     made_for = previous.get("options") or {}   # a scan counts faces with a detector, estimates for a backend
     same = made_for.get("detector") == options.detector and made_for.get("backend") == options.backend
     old_scans = {(e.get("video_sha256"), (e.get("scan") or {}).get("samples")): e["scan"]
-                 for e in previous["items"] if same and e.get("scan") and (e["scan"].get("ok"))}
+                 for e in previous["items"] if same and e.get("scan") and (e["scan"].get("ok"))
+                 and e["scan"].get("counting") == SCAN_CACHE_VERSION}   # counted as today (scan.py)
 
     entries: list[dict[str, Any]] = []
     for index, video in enumerate(paths):
@@ -665,12 +671,13 @@ def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
     entry["sync_chance"] = (res.get("extra") or {}).get("sync_chance")
     entry["sync_follows_source"] = (res.get("extra") or {}).get("sync_follows_source")   # off as its source reads
     spk = (res.get("extra") or {}).get("speaker_timing")
-    entry["speaker_timing"] = ({k: spk.get(k) for k in ("measured", "offset_frames", "applied", "applied_ms", "note")}
-                               if isinstance(spk, dict) else None)
+    entry["speaker_timing"] = ({k: spk.get(k) for k in ("measured", "offset_frames", "applied", "applied_ms", "note",
+                                                        "note_i18n")} if isinstance(spk, dict) else None)
     entry["loop"] = (res.get("extra") or {}).get("loop")   # the loop plan: source ranges and joins
     entry["frames_mouth_covered"] = res.get("frames_mouth_covered", 0)   # passed through: hand over the mouth
     entry["mouth_covered"] = (res.get("extra") or {}).get("mouth_covered") or []
     entry["input_notes"] = (res.get("extra") or {}).get("input_notes") or []   # HDR, alpha... (one line each)
+    entry["input_notes_i18n"] = (res.get("extra") or {}).get("input_notes_i18n") or []   # their records, or None each
     entry["plots"] = {k: _rel(run_dir, Path(v)) for k, v in (res.get("plots") or {}).items()}
 
 

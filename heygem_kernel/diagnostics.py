@@ -31,6 +31,7 @@ NORM_PERCENTILES = (2, 98)     # robust 0..1 scaling of the mouth track for disp
 # moves (a photo driven by a silent speech: 0.1213-0.1221) was scaled 34x, its landmark jitter drawn as
 # spikes off the chart; a talking mouth spans 0.15-0.3, unchanged
 MOUTH_MIN_SPAN = 0.05
+MOUTH_Y_MAX = 3.0        # the mouth-track panel's top at most: three times the 2nd-98th percentile span
 
 C_MOUTH, C_SPEECH, C_SHIFTED, C_ENV = "#1f77b4", "#d62728", "#ff7f0e", "#7f7f7f"
 C_REFINED = "#17becf"        # the sync curve around its peak on the whole clip (not another red)
@@ -459,8 +460,8 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
     # room above 1 for the legend; a mouth opening wider than its 98th percentile is drawn, not cut off
     shown = np.concatenate([scaled, speech])
     shown = shown[np.isfinite(shown)]
-    ax.set_ylim(min(-0.1, float(shown.min()) - 0.05) if shown.size else -0.1,
-                max(1.35, float(shown.max()) + 0.35) if shown.size else 1.35)
+    ax.set_ylim(min(-0.1, float(shown.min()) - 0.05) if shown.size else -0.1,   # at most 3: one landmark glitch
+                min(MOUTH_Y_MAX, max(1.35, float(shown.max()) + 0.35)) if shown.size else 1.35)   # must not squash it
     ax.set_xlabel(_("time (s)"))
     ax.set_ylabel(_("opening (each track: 2nd-98th percentile scaled to 0..1)"))
     ax.grid(alpha=0.3)

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import backends, cache, compositing, enhance, loops, media, occlusion, records
 from .analysis import Analysis, Progress, _check, _report, analyse   # analyse: also pipeline.analyse
-from .errors import InputError, NoFaceError
+from .errors import InputError, NoFaceError, record_of
 from .i18n import N_, Text, _
 from .options import RunOptions, check_device, option_label
 from .render import Rendered, make_meter, output_size, render
@@ -522,7 +522,8 @@ def _follows_source(sync, speaker) -> bool:
 def record(job: Job) -> records.RunResult:
     """``params.json`` and ``result.json``: what a person needs to judge and repeat the run."""
     info, sync, options = job.info, job.sync, job.options
-    extra = {"input_notes": job.notes, "mouth_covered": _covered_spans(job.rendered.covered, info.fps),
+    extra = {"input_notes": job.notes, "input_notes_i18n": [record_of(n) for n in job.notes],   # the report's language
+             "mouth_covered": _covered_spans(job.rendered.covered, info.fps),
              "analysis_cached": job.analysis.cached, "source_frames": info.n_frames,
              "is_vfr": info.is_vfr, "is_image": info.is_image, "frames_enhanced": job.rendered.enhanced,
              "loop": job.plan.to_dict(), "speaker_timing": job.speaker.to_dict()}

@@ -203,8 +203,7 @@ def summary_table(result: Any):
         lines.append("<p>" + esc(_("speech: {path} ({seconds} s)", path=manifest["audio"],
                                    seconds=f"{manifest.get('audio_duration', 0):.1f}"))
                      + " &middot; " + esc(_("backend: {name}", name=manifest.get("backend")))
-                     + " &middot; " + esc(_("speech language: {language}", language=language_label(
-                         (manifest.get("options") or {}).get("language") or "auto")))
+                     + " &middot; " + esc(_("speech language: {language}", language=_language(manifest)))
                      + (" &middot; " + esc(_("folder: {path}", path=run_dir)) if run_dir else "") + "</p>")
     bad = {i for i, e in enumerate(entries) if e["status"] != "ok"}
     return HTML("".join(lines) + _speech_notes(manifest)
@@ -213,25 +212,42 @@ def summary_table(result: Any):
                           for e in entries if e["status"] == "ok" for note in item_notes(e)))
 
 
+def _language(manifest: dict[str, Any]) -> str:
+    code = (manifest.get("options") or {}).get("language") or "auto"
+    try:
+        return language_label(code)
+    except Exception:  # noqa: BLE001 - a code this version does not know (a newer manifest): shown as it is
+        return str(code)
+
+
 def speaker_timing_text(entry: dict) -> str:
     """The item's per-speaker timing in words ("" when the run did not read it): what its source read
     and what the render did with it (``result.json`` extra.speaker_timing)."""
     spk = entry.get("speaker_timing") or {}
-    if spk.get("applied"):
+    if spk.get("applied") and spk.get("offset_frames") is not None:
         ms = float(spk.get("applied_ms") or 0.0)    # positive: shapes drawn earlier (a presenter whose lips lead)
         line = (N_("speaker timing: the source video reads {offset} frames; mouth shapes drawn {ms} ms earlier")
                 if ms >= 0 else
                 N_("speaker timing: the source video reads {offset} frames; mouth shapes drawn {ms} ms later"))
         return _(line, offset=f"{spk['offset_frames']:+.1f}", ms=f"{abs(ms):.0f}")
     if spk.get("note"):
-        return _("speaker timing not applied: {reason}", reason=spk["note"])
+        return _("speaker timing not applied: {reason}", reason=localize_record(spk.get("note_i18n"), spk["note"]))
     return ""
+
+
+def input_notes(entry: dict) -> list[str]:
+    """The item's input notes (reverberant speech, HDR, alpha...) in the user's language where their
+    records were kept (``input_notes_i18n``), else as stored (English)."""
+    notes = entry.get("input_notes") or []
+    kept = entry.get("input_notes_i18n") or []
+    return [localize_record(kept[i] if i < len(kept) and isinstance(kept[i], dict) else None, str(note))
+            for i, note in enumerate(notes)]
 
 
 def item_notes(entry: dict) -> list[str]:
     """What the report says under an item beside its figures: its input notes (reverberant speech, HDR,
     alpha...) and, when its output reads off as far as its source does, why."""
-    notes = [str(n) for n in entry.get("input_notes") or []]
+    notes = input_notes(entry)
     if entry.get("sync_follows_source"):
         notes.append(_("the output reads off only as far as its source video does: {timing}",
                        timing=speaker_timing_text(entry)))
@@ -275,7 +291,7 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
             facts.append(_("face track from the cache"))
         if e.get("loop") and e["loop"].get("mode") != "trim":
             facts.append(loop_text(e["loop"]))
-        notes = [str(note) for note in e.get("input_notes") or []]   # the speaker timing is among the facts
+        notes = input_notes(e)   # the speaker timing is among the facts
         display(Markdown(f"### {name}\n\n" + " · ".join(facts)
                          + "".join("\n\n" + _("note: {note}", note=note) for note in notes)))
         for key, rel in (e.get("plots") or {}).items():

@@ -101,6 +101,7 @@ class ScanReport:
         data["problems_i18n"] = [record_of(p) for p in self.problems]
         data["no_face"] = [list(s) for s in self.no_face]
         data["multi_face"] = [list(s) for s in self.multi_face]
+        data["counting"] = SCAN_CACHE_VERSION   # a batch reuses a stored scan only when faces were counted alike
         return data
 
     def face_ratio(self) -> float:
@@ -292,7 +293,7 @@ def _face_counts(info, times: list[float], *, detector: str, cache_dir, video_ha
             faces.append(-1 if frame is None else _count_faces(det, frame))
     finally:
         det.close()
-    if entry is not None:
+    if entry is not None and min(faces, default=0) >= 0:   # a frame that did not decode (a timeout) is tried again
         from .records import write_json
         try:
             write_json(entry, {"faces": faces, "times": times})

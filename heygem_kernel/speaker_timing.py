@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import record_of
 from .i18n import Text
 
 log = logging.getLogger("heygem.speaker")
@@ -112,7 +113,8 @@ class SpeakerTiming:
                 "chance": round(float(self.chance), 4), "applied": self.applied,
                 "applied_ms": round(float(self.lead_ms), 1) if self.applied else 0.0,
                 "halves": [round(float(h), 3) for h in self.halves],
-                "measured_on": self.measured_on, "speech_s": round(float(self.speech_s), 2), "note": self.note}
+                "measured_on": self.measured_on, "speech_s": round(float(self.speech_s), 2), "note": self.note,
+                "note_i18n": record_of(self.note)}   # the note in the reader's language (report.speaker_timing_text)
 
 
 def not_measured(note: str) -> SpeakerTiming:

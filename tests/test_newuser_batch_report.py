@@ -33,7 +33,7 @@ def test_the_report_says_why_an_output_reads_off_as_its_source(tmp_path):
     entry = _entry(tmp_path)
     assert entry["sync_follows_source"] is True and entry["sync_chance"] == 0.42
     assert entry["speaker_timing"] == {"measured": True, "offset_frames": 1.91, "applied": True,
-                                       "applied_ms": -76.3, "note": ""}
+                                       "applied_ms": -76.3, "note": "", "note_i18n": None}
     row = report.summary_rows([entry])[0]
     assert "+2 frames, as in the source video" in row and "0.80 (chance 0.42)" in row
     assert report.item_notes(entry) == [
@@ -87,3 +87,47 @@ def test_outputs_made_with_other_options_are_named_before_they_are_replaced(tmp_
     assert [r.getMessage() for r in caplog.records] == [
         f"1 finished output(s) in {run_dir / 'outputs'} were made with another speech or other options and will be "
         "replaced: talking_524 (a new --run-dir keeps them)"]
+
+
+def test_item_notes_and_speaker_timing_reasons_follow_the_report_language(tmp_path):
+    """helper-42: the notes were stored as English text only, so a Chinese report showed them in English."""
+    from heygem_kernel import i18n
+    from heygem_kernel.errors import record_of
+    from heygem_kernel.i18n import Text
+    reason = Text("too little speech in the source's own sound ({seconds:.1f} s, {needed:.0f} s needed)",
+                  seconds=1.2, needed=2.0)
+    note = Text("{name} has {tracks} audio tracks: only the first is used as the speech", name="a.mp4", tracks=2)
+    entry = {"index": 0, "name": "a", "video": "/v/a.mp4", "status": "pending", "output": "outputs/a.mp4"}
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "a.mp4").write_bytes(b"x")
+    result = {"output": str(tmp_path / "outputs" / "a.mp4"),
+              "extra": {"input_notes": [str(note)], "input_notes_i18n": [record_of(note)],
+                        "speaker_timing": {"measured": False, "applied": False, "note": str(reason),
+                                           "note_i18n": record_of(reason)}}}
+    batch._record(tmp_path, entry, batch.ItemOutcome(0, True, result, None, 1.0, "w"))
+    assert report.item_notes(entry) == [str(note)]
+    assert report.speaker_timing_text(entry).endswith(str(reason))
+    try:
+        i18n.set_language("zh")
+        zh_note, zh_reason = note.localized(), reason.localized()
+        assert zh_note != str(note) and zh_reason != str(reason)       # both are in the catalogue
+        assert report.item_notes(entry) == [zh_note]
+        assert report.speaker_timing_text(entry) == f"未应用说话人时序：{zh_reason}"
+    finally:
+        i18n.set_language(None)
+
+
+def test_odd_manifest_values_do_not_stop_the_report():
+    """helper-42: an applied speaker timing without its reading, or a language code this version does
+    not know (a newer manifest), raised inside the report cell and stopped the whole report."""
+    assert report.speaker_timing_text({"speaker_timing": {"applied": True}}) == ""
+    page = report.summary_table({"audio": "s.wav", "options": {"language": "xx"}, "items": []}).data
+    assert "speech language: xx" in page
+
+
+def test_notes_given_as_text_by_plain_papermill_are_parsed(tmp_path, clip_524, speech_5s):
+    given = '[{"template": "{folder}: {n} sub-folder(s) not searched (give them as well): {names}", ' \
+            '"values": {"folder": "/x", "n": 1, "names": "2024"}}]'
+    batch.prepare(speech_5s, [clip_524], run_dir=tmp_path / "run", scan=False, notes=given).lock.close()
+    assert report.speech_notes(batch.read_manifest(tmp_path / "run")) == [
+        "/x: 1 sub-folder(s) not searched (give them as well): 2024"]

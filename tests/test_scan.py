@@ -175,3 +175,12 @@ def test_face_counts_are_reused_by_content(tmp_path, clip_590, monkeypatch):
     assert again.audio_duration == 12.0 and again.length != first.length   # looped now, trimmed before
     scan_video(clip_590, audio_duration=5.0, samples=5, cache_dir=tmp_path)
     assert len(calls) == 9                                   # other sample times: counted
+
+
+def test_a_frame_that_did_not_decode_is_not_cached(tmp_path, clip_590, monkeypatch):
+    """helper-42: a grab that timed out (-1) was cached for good under the video's content: every later
+    batch said the frame could not be decoded."""
+    import heygem_kernel.scan as scan_mod
+    monkeypatch.setattr(scan_mod, "_grab", lambda info, t: None)
+    rep = scan_video(clip_590, samples=2, cache_dir=tmp_path)
+    assert rep.faces == (0, 0) and not list(tmp_path.glob("scan-*.json"))

@@ -29,13 +29,17 @@ def test_a_wide_opening_is_drawn_not_cut_off(tmp_path, monkeypatch):
     rng = np.random.default_rng(3)
     speech = np.convolve(rng.random(160), np.ones(5) / 5, "same")[:150]
     mouth = speech.copy()
-    mouth[70:72] = 4.0 * speech.max()          # a laugh: far above the track's 98th percentile
+    mouth[70:72] = 2.0 * speech.max()          # a laugh: far above the track's 98th percentile
     diagnostics.plot_mouth_track(mouth_open=mouth, speech_open=speech, fps=25.0, path=tmp_path / "m.png")
     ax = figs[0].axes[0]
     line = ax.get_lines()[0].get_ydata()       # the video's mouth, as scaled and drawn
-    assert np.nanmax(line) > 1.35              # the case: it used to be cut at 1.35
+    assert 1.35 < np.nanmax(line) < diagnostics.MOUTH_Y_MAX   # the case: it used to be cut at 1.35
     assert ax.get_ylim()[1] >= np.nanmax(line)
     assert "2nd-98th percentile" in ax.get_ylabel()
+    # a landmark glitch 20x as wide does not squash the panel: the top stays at MOUTH_Y_MAX
+    mouth[70:72] = 20.0 * speech.max()
+    diagnostics.plot_mouth_track(mouth_open=mouth, speech_open=speech, fps=25.0, path=tmp_path / "g.png")
+    assert figs[1].axes[0].get_ylim()[1] == diagnostics.MOUTH_Y_MAX
 
 
 def test_the_sync_curve_says_it_holds_the_closures(tmp_path, monkeypatch, clip_590):

@@ -185,8 +185,9 @@ def main(args: argparse.Namespace) -> int:
     parameters = dict(audio=str(audio), videos=videos, run_dir=str(run_dir), backend=backend, options=options,
                       executor=executor, workers=int(args.workers or 0), scheduler=args.scheduler or "",
                       cache_dir=str(Path(args.cache_dir).expanduser().absolute()) if args.cache_dir else "",
-                      samples=int(args.samples), notes=notes,
-                      fail_on_item_error=False)   # our exit status: below
+                      samples=int(args.samples), fail_on_item_error=False)   # our exit status: below
+    if notes:   # only then: a --notebook copied before this parameter existed runs as before
+        parameters["notes"] = notes
     try:
         execute_notebook(Path(args.notebook), executed, parameters, kernel=args.kernel, timeout=args.timeout,
                          error_record=error_record)
