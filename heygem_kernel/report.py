@@ -209,7 +209,8 @@ def summary_table(result: Any):
     return HTML("".join(lines) + _speech_notes(manifest)
                 + _table([_(c) for c in SUMMARY_COLUMNS], summary_rows(entries), bad_rows=bad)
                 + "".join(f'<p class="hg-note">{esc(_("{name}: {note}", name=Path(e["video"]).name, note=note))}</p>'
-                          for e in entries if e["status"] == "ok" for note in item_notes(e)))
+                          for e in entries if e["status"] == "ok"
+                          for note in item_notes(e, said=speech_notes(manifest))))
 
 
 def _language(manifest: dict[str, Any]) -> str:
@@ -244,10 +245,12 @@ def input_notes(entry: dict) -> list[str]:
             for i, note in enumerate(notes)]
 
 
-def item_notes(entry: dict) -> list[str]:
+def item_notes(entry: dict, *, said: Iterable[str] = ()) -> list[str]:
     """What the report says under an item beside its figures: its input notes (reverberant speech, HDR,
-    alpha...) and, when its output reads off as far as its source does, why."""
-    notes = input_notes(entry)
+    alpha...; not those in ``said``, the batch's own notes: a silent speech is said once, not per item)
+    and, when its output reads off as far as its source does, why."""
+    said = set(said)
+    notes = [note for note in input_notes(entry) if note not in said]
     if entry.get("sync_follows_source"):
         notes.append(_("the output reads off only as far as its source video does: {timing}",
                        timing=speaker_timing_text(entry)))
@@ -268,6 +271,7 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
     landmarks on sample frames, mouth track against the audio); failed items show their error."""
     from IPython.display import Image, Markdown, display
     run_dir = Path(run_dir or getattr(result, "run_dir", "."))
+    said = set(speech_notes(_manifest_of(result)))   # the batch's notes: said once, above
     for e in _items(result):
         name = Path(e["video"]).name
         if e["status"] != "ok":
@@ -291,7 +295,7 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
             facts.append(_("face track from the cache"))
         if e.get("loop") and e["loop"].get("mode") != "trim":
             facts.append(loop_text(e["loop"]))
-        notes = input_notes(e)   # the speaker timing is among the facts
+        notes = [n for n in input_notes(e) if n not in said]   # the speaker timing is among the facts
         display(Markdown(f"### {name}\n\n" + " · ".join(facts)
                          + "".join("\n\n" + _("note: {note}", note=note) for note in notes)))
         for key, rel in (e.get("plots") or {}).items():
