@@ -137,7 +137,7 @@ def _input_note(notes: list | None, text: Any) -> None:
     """Warn (in the user's language) and keep the note's record for the manifest (``notes``, if given)."""
     LOG.warning("%s", text.localized())
     if notes is not None:
-        notes.append({"template": text.msgid, "values": dict(text.values)})
+        notes.append(record_of(text))
 
 
 def _parse_list(text: str) -> list[str]:
@@ -211,7 +211,8 @@ def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> None:
 ENTRY_ORDER = ("index", "name", "video", "status", "error", "error_i18n", "output", "output_bytes", "run_dir",
                "run_dir_reason", "reused", "stage", "wall_s", "worker", "timings", "width", "height", "fps",
                "n_frames", "duration",
-               "frames_no_face", "frames_mouth_covered", "mouth_covered", "input_notes", "input_notes_i18n", "sync_offset_frames",
+               "frames_no_face", "frames_mouth_covered", "mouth_covered", "input_notes", "input_notes_i18n",
+               "sync_offset_frames",
                "sync_confidence", "sync_correlation", "sync_reliable", "sync_chance", "sync_follows_source",
                "speaker_timing", "analysis_cached",
                "loop", "backend", "plots", "key", "video_sha256", "scan")
@@ -436,7 +437,7 @@ def prepare(audio: str | os.PathLike, videos: str | os.PathLike | Sequence[str |
     # the report and on the console (it was only in each item's result.json)
     silent = silence_note(wav, name=audio.name)
     del wav
-    speech_notes = [] if silent is None else [{"template": silent.msgid, "values": silent.values}]
+    speech_notes = [] if silent is None else [record_of(silent)]
     if silent is not None:
         LOG.warning("%s", silent)
     audio_hash = file_hash(audio)
@@ -570,13 +571,13 @@ def _plan(audio: Path, paths: list[Path], *, run_dir: Path, options: RunOptions,
 def _warn_replaced(previous: dict[str, Any], entries: list[dict[str, Any]], run_dir: Path) -> None:
     """One warning naming the finished outputs this run will write over: the same videos run again in
     the folder with other options (a changed --crf re-rendered them in silence, helper-41)."""
-    finished = {e.get("name"): e.get("key") for e in previous.get("items") or [] if e.get("status") == "ok"}
+    finished = {e.get("name"): e for e in previous.get("items") or [] if e.get("status") == "ok"}
     replaced = [e["name"] for e in entries if e["status"] == "pending" and e.get("name") in finished
-                and finished[e["name"]] != e.get("key") and (run_dir / OUTPUTS_DIR / f"{e['name']}.mp4").exists()]
+                and finished[e["name"]].get("key") != e.get("key") and _output_intact(run_dir, finished[e["name"]])]
     if replaced:
-        _input_note(None, Text("{n} finished output(s) in {folder} were made with another speech or other options and will be "
-                               "replaced: {names} (a new --run-dir keeps them)", n=len(replaced),
-                               folder=str(run_dir / OUTPUTS_DIR), names=_shown_names(replaced)))
+        LOG.warning("%s", Text("{n} finished output(s) in {folder} were made with another speech or other options "
+                               "and will be replaced: {names} (a new --run-dir keeps them)", n=len(replaced),
+                               folder=str(run_dir / OUTPUTS_DIR), names=_shown_names(replaced)).localized())
 
 
 def _output_intact(run_dir: Path, entry: dict[str, Any]) -> bool:
@@ -666,18 +667,19 @@ def _record(run_dir: Path, entry: dict[str, Any], outcome: ItemOutcome) -> None:
     for k in ("width", "height", "fps", "n_frames", "duration", "frames_no_face", "sync_offset_frames",
               "sync_confidence", "sync_correlation", "timings", "backend"):
         entry[k] = res.get(k)
-    entry["analysis_cached"] = (res.get("extra") or {}).get("analysis_cached")
-    entry["sync_reliable"] = (res.get("extra") or {}).get("sync_reliable")   # False: the offset is a guess
-    entry["sync_chance"] = (res.get("extra") or {}).get("sync_chance")
-    entry["sync_follows_source"] = (res.get("extra") or {}).get("sync_follows_source")   # off as its source reads
-    spk = (res.get("extra") or {}).get("speaker_timing")
+    extra = res.get("extra") or {}
+    entry["analysis_cached"] = extra.get("analysis_cached")
+    entry["sync_reliable"] = extra.get("sync_reliable")   # False: the offset is a guess
+    entry["sync_chance"] = extra.get("sync_chance")
+    entry["sync_follows_source"] = extra.get("sync_follows_source")   # off as its source reads
+    spk = extra.get("speaker_timing")
     entry["speaker_timing"] = ({k: spk.get(k) for k in ("measured", "offset_frames", "applied", "applied_ms", "note",
                                                         "note_i18n")} if isinstance(spk, dict) else None)
-    entry["loop"] = (res.get("extra") or {}).get("loop")   # the loop plan: source ranges and joins
+    entry["loop"] = extra.get("loop")   # the loop plan: source ranges and joins
     entry["frames_mouth_covered"] = res.get("frames_mouth_covered", 0)   # passed through: hand over the mouth
-    entry["mouth_covered"] = (res.get("extra") or {}).get("mouth_covered") or []
-    entry["input_notes"] = (res.get("extra") or {}).get("input_notes") or []   # HDR, alpha... (one line each)
-    entry["input_notes_i18n"] = (res.get("extra") or {}).get("input_notes_i18n") or []   # their records, or None each
+    entry["mouth_covered"] = extra.get("mouth_covered") or []
+    entry["input_notes"] = extra.get("input_notes") or []   # HDR, alpha... (one line each)
+    entry["input_notes_i18n"] = extra.get("input_notes_i18n") or []   # their records, or None each
     entry["plots"] = {k: _rel(run_dir, Path(v)) for k, v in (res.get("plots") or {}).items()}
 
 

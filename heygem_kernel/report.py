@@ -206,11 +206,12 @@ def summary_table(result: Any):
                      + " &middot; " + esc(_("speech language: {language}", language=_language(manifest)))
                      + (" &middot; " + esc(_("folder: {path}", path=run_dir)) if run_dir else "") + "</p>")
     bad = {i for i, e in enumerate(entries) if e["status"] != "ok"}
+    said = speech_notes(manifest)   # the batch's own notes, shown above the table, not again per item
     return HTML("".join(lines) + _speech_notes(manifest)
                 + _table([_(c) for c in SUMMARY_COLUMNS], summary_rows(entries), bad_rows=bad)
                 + "".join(f'<p class="hg-note">{esc(_("{name}: {note}", name=Path(e["video"]).name, note=note))}</p>'
                           for e in entries if e["status"] == "ok"
-                          for note in item_notes(e, said=speech_notes(manifest))))
+                          for note in item_notes(e, said=said)))
 
 
 def _language(manifest: dict[str, Any]) -> str:
@@ -289,8 +290,9 @@ def show_items(result: Any, *, run_dir: str | os.PathLike | None = None) -> None
         elif e.get("sync_offset_frames") is not None:
             facts.append(_("sync offset {offset} frames, confidence {confidence}",
                            offset=f"{e['sync_offset_frames']:+d}", confidence=f"{e['sync_confidence']:.2f}"))
-        if speaker_timing_text(e):
-            facts.append(speaker_timing_text(e))
+        timing = speaker_timing_text(e)
+        if timing:
+            facts.append(timing)
         if e.get("analysis_cached"):
             facts.append(_("face track from the cache"))
         if e.get("loop") and e["loop"].get("mode") != "trim":
