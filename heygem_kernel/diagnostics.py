@@ -384,9 +384,9 @@ def _draw_sync_curve(ax, sync: Any) -> None:
     lo, hi = (ms * sync.fps / 1000.0 for ms in sync.in_sync_band_ms)  # the estimate's own band: no sync import
     ax.axvspan(lo, hi, color="#2ca02c", alpha=0.06, lw=0, label=_("ITU-R BT.1359 window"))
     ax.axvspan(-1.0, 1.0, color="#2ca02c", alpha=0.18, lw=0, label=_("in sync (within 1 frame)"))
-    # the reference method's curve holds the bilabial-closure channel too (sync.estimate_offset); the
+    # with bilabials in the speech the curve holds the closure channel too (sync.estimate_offset); the
     # printed r is the opening channel's alone
-    closures = "closure" in str(getattr(sync, "method", ""))
+    closures = getattr(sync, "closure_events", 0) > 0
     ax.plot(lags, curve, color="#333333", lw=1.5, marker="o", ms=3,
             label=_("opening + closures") if closures else _("opening"))
     if combined is not None:

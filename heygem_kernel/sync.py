@@ -250,6 +250,8 @@ class SyncEstimate:
     note           why there is no estimate ("" when there is one).
     eye_distance_px  median outer-eye-corner distance of the measured face (pixels; NaN when
                    not given): below ``MIN_EYE_DISTANCE_PX`` the estimate is not ``reliable``.
+    closure_events number of bilabial closures in ``speech_closure`` (0: none given or none in the
+                   speech; the curve is then the opening channel's alone).
     """
 
     offset_frames: int
@@ -269,6 +271,7 @@ class SyncEstimate:
     peak_from: str = ""
     method: str = ""
     eye_distance_px: float = float("nan")
+    closure_events: int = 0
 
     @property
     def lags(self) -> np.ndarray:
@@ -354,7 +357,7 @@ class SyncEstimate:
                              else [int(self.refined_from) + i for i in range(len(self.curve_refined))]),
             "curve_refined": (None if self.curve_refined is None
                               else [round(float(x), 4) for x in self.curve_refined]),
-            "peak_from": self.peak_from,
+            "peak_from": self.peak_from, "closure_events": int(self.closure_events),
         }
 
 
@@ -636,6 +639,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     mouth = _as_track(mouth_open, "mouth_open")
     target = _as_track(speech, "speech")
     timing = [(mouth, target, 1.0)]
+    events = 0
     if speech_closure is not None:
         closure = _as_track(speech_closure, "speech_closure")
         events = closure_events(closure[:min(closure.shape[0], mouth.shape[0])])
@@ -657,7 +661,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
                             correlation=0.0, curve=np.zeros(2 * shift + 1), fps=float(fps),
                             max_shift=shift,
                             chance=chance_confidence(max(window, 1), fps, with_width=with_width),
-                            window_frames=window, note=note, method=method)
+                            window_frames=window, note=note, method=method, closure_events=events)
 
     if n - 2 * shift < min_frames:
         return empty(Text("too short: {n} frames, at least {needed} needed", n=n, needed=min_frames + 2 * shift))
@@ -690,7 +694,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
                         curve=curve, curve_combined=combined, curve_refined=refined,
                         refined_from=refined_from, peak_from=peak_from, fps=float(fps), max_shift=shift,
                         chance=chance_confidence(window, fps, with_width=with_width),
-                        window_frames=window, method=method)
+                        window_frames=window, method=method, closure_events=events)
 
 
 def estimate_from_speech(mouth_open: np.ndarray, *, phones: list | None = None, speech=None, fps: float,

@@ -46,6 +46,8 @@ def test_the_sync_curve_says_it_holds_the_closures(tmp_path, monkeypatch, clip_5
     figs = _figures(monkeypatch)
     report = sync.measure_video_sync(clip_590, plot=tmp_path / "s.png")
     assert "closure" in report.estimate.method
+    assert report.estimate.closure_events == 1            # its one bilabial (the M after "w")
+    assert report.estimate.to_dict()["closure_events"] == 1
     curve_ax = figs[0].axes[1]
     labels = [line.get_label() for line in curve_ax.get_lines()]
     assert "opening + closures" in labels and "opening" not in labels
@@ -55,3 +57,9 @@ def test_the_sync_curve_says_it_holds_the_closures(tmp_path, monkeypatch, clip_5
     est = sync.estimate_offset(speech + 0.05 * rng.random(150), speech, fps=25.0)
     diagnostics.plot_sync_curve(est, tmp_path / "c.png")
     assert "opening" in [line.get_label() for line in figs[1].axes[0].get_lines()]
+    # speech without a bilabial: the closure channel has weight 0, the curve is the opening's alone
+    est = sync.estimate_offset(speech + 0.05 * rng.random(150), speech, fps=25.0,
+                               speech_closure=np.zeros(150), method=sync.METHOD_REFERENCE)
+    assert est.closure_events == 0
+    diagnostics.plot_sync_curve(est, tmp_path / "n.png")
+    assert "opening" in [line.get_label() for line in figs[2].axes[0].get_lines()]
