@@ -67,11 +67,7 @@ def main() -> None:
     clips = [MEDIA / c if not Path(c).exists() else Path(c) for c in args.clips]
     fit = set(sync.CALIBRATION_CLIPS)
     if args.extra is not None:
-        try:
-            clips += list(extra_clips.fetch(args.extra).values())
-        except extra_clips.FetchError as exc:
-            print(f"calibrate_sync.py: error: {exc}", file=sys.stderr)
-            return 2
+        clips += list(extra_clips.fetch(args.extra).values())   # extra_clips.FetchError: one line, exit 2
         if args.fit_extra:
             fit |= {c.name for c in extra_clips.CLIPS if c.kind == "filmed"}
     data = {Path(c).stem: load(c, args.tracks) for c in clips}

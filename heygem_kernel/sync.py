@@ -266,8 +266,9 @@ class SyncEstimate:
     note           why there is no estimate ("" when there is one).
     eye_distance_px  median outer-eye-corner distance of the measured face (pixels; NaN when
                    not given): below ``MIN_EYE_DISTANCE_PX`` the estimate is not ``reliable``.
-    closure_events number of bilabial closures in ``speech_closure`` (0: none given or none in the
-                   speech; the curve is then the opening channel's alone).
+    closure_events number of bilabial closures in ``speech_closure`` within ``max_shift`` frames of a
+                   seen mouth (0: none given, none in the speech, or all during cutaways; the curve
+                   is then the opening channel's alone).
     """
 
     offset_frames: int
