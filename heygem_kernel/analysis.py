@@ -23,7 +23,7 @@ from .options import RunOptions
 from .workers import drain, stop_worker
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 9          # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for)
+ANALYSIS_VERSION = 10         # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for, 10: taller mouth patches moved with the nose base)
 Progress = Callable[[str, int, int], None]
 
 

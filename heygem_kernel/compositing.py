@@ -2,8 +2,12 @@
 
 The mask is an ellipse in the face's own frame (rotated with the eye line) centred a little
 below the lips, so it covers the lips, the mouth cavity and the part of the chin that moves
-when the jaw opens, and fades to zero well before the nose and the jaw outline. Everything
-outside it keeps the input's pixels exactly.
+when the jaw opens, and fades to zero well before the nose and the jaw outline. On a head
+turned to three-quarter view the ellipse reaches past the cheek into the background, which must
+stay as recorded: the mask is also multiplied by the patch's own ``alpha`` (where the backend's
+pixels are the person's face: the reuse backend's library mouths), or, for a patch without one,
+clipped to the frame's face outline (:func:`face_alpha`). Everything outside the mask keeps the
+input's pixels exactly.
 """
 from __future__ import annotations
 
@@ -22,6 +26,12 @@ MOUTH_LEFT, MOUTH_RIGHT = (int(i) for i in MOUTH_CORNERS)
 MASK_CENTER_DOWN = 0.22   # centre shift towards the chin
 MASK_HALF_WIDTH = 0.75    # semi-axis along the eye line
 MASK_HALF_HEIGHT = 0.68   # semi-axis across it
+# A patch without its own alpha is blended only inside the frame's face outline (the convex hull
+# of the 68 landmarks), fading to zero at the outline over this fraction of the ellipse's
+# half-width. On faces towards the camera the ellipse
+# stays inside the outline (<= 5% of its weight outside, at the chin, on the shared clips); on
+# a three-quarter view 20-37% of it lay over the background (fetched interview/TED/lectern clips).
+FACE_EDGE = 0.25
 COLOR_SHIFT_LIMIT = 40.0  # never shift a channel by more than this (8-bit levels)
 
 
@@ -77,12 +87,31 @@ def mask_alpha(geom: MaskGeometry, box: tuple[int, int, int, int], *, feather: f
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep: no visible edge
 
 
+def face_alpha(landmarks: np.ndarray, box: tuple[int, int, int, int], *, width: float) -> np.ndarray:
+    """Soft face mask [shape=(y1-y0, x1-x0)] float32 over ``box`` = (x0, y0, x1, y1): 1 inside
+    the convex hull of ``landmarks`` [shape=(68, 2)] (pixels), 0 outside it, rising over
+    ``width`` pixels inside the outline. All ones when the landmarks span no area."""
+    import cv2
+    x0, y0, x1, y1 = box
+    pad = int(np.ceil(width)) + 1  # the outline within ``width`` of the box is drawn too
+    pts = (np.asarray(landmarks, np.float64) - [x0 - pad, y0 - pad]) * 4     # quarter pixels
+    hull = cv2.convexHull(np.round(pts).astype(np.int32))
+    if cv2.contourArea(hull) < 16 * 16:                                       # < 4 px^2: no outline
+        return np.ones((y1 - y0, x1 - x0), np.float32)
+    inside = np.zeros((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), np.uint8)
+    cv2.fillConvexPoly(inside, hull, 1, lineType=cv2.LINE_8, shift=2)
+    dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3)[pad:-pad, pad:-pad]
+    t = np.clip(dist / max(float(width), 1.0), 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
 def composite(frame: np.ndarray, landmarks: np.ndarray, patch: MouthPatch, *, mask_scale: float = 1.0,
               feather: float = 0.35, color_match: bool = True, inplace: bool = False) -> np.ndarray:
     """Blend ``patch`` into ``frame`` [shape=(H, W, 3)] uint8 inside the feathered mouth mask.
 
     Returns a new frame (or ``frame`` itself, changed, with ``inplace``: saves a full-frame copy
-    per frame in the pipeline); pixels outside the mask are the input's, bit for bit.
+    per frame in the pipeline); pixels outside the mask, and where ``patch.alpha`` is 0 (without
+    one: outside the face's outline, :func:`face_alpha`), are the input's, bit for bit.
     """
     out = frame if inplace else frame.copy()
     height, width = frame.shape[:2]
@@ -94,6 +123,10 @@ def composite(frame: np.ndarray, landmarks: np.ndarray, patch: MouthPatch, *, ma
     if x1 <= x0 or y1 <= y0:
         return out
     alpha = mask_alpha(geom, (x0, y0, x1, y1), feather=feather)
+    if patch.alpha is None:
+        alpha *= face_alpha(landmarks, (x0, y0, x1, y1), width=FACE_EDGE * geom.half_w)
+    else:   # the backend says which pixels are the person's face: its lowered jaw may pass the frame's outline
+        alpha *= patch.alpha[y0 - patch.y0:y1 - patch.y0, x0 - patch.x0:x1 - patch.x0]
     dst = out[y0:y1, x0:x1].astype(np.float32)
     src = patch.image[y0 - patch.y0:y1 - patch.y0, x0 - patch.x0:x1 - patch.x0].astype(np.float32)
     if color_match:

@@ -24,14 +24,22 @@ from .face68 import INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
 # shared clips: nose base ~0.75 D below the eye line, lip centre ~1.1 D, chin ~1.6 D.
 CANON_EYE_DIST = 128.0
 PATCH_X = (-1.05, 1.05)    # patch extent in units of D (x), covers the mask at mask_scale 1.3
-PATCH_Y = (0.35, 2.0)      # ... and in y (eye line = 0, downwards positive)
+# ... and in y (eye line = 0, downwards positive) for a nose base at NOSE_BASE_Y or higher. A
+# lower nose base (head tilted down, or turned: the eye distance D foreshortens) moves the patch
+# down with it (:func:`patch_shift`): on a three-quarter interview view the nose base sits
+# 1.0-1.6 D below the eyes and the lips fell below a fixed patch. The mouth mask's lowest point
+# lies <= 1.3 D below the nose base on the shared clips, <= 1.6 D on the fetched lectern / TED /
+# webcam clips (<= 1.9 D on the three-quarter view): the compositor is also clipped to the
+# pixels a patch really has (:attr:`~heygem_kernel.backends.MouthPatch.alpha`).
+PATCH_Y = (0.35, 2.3)
+NOSE_BASE_Y = 0.75
 PATCH_W = int(round((PATCH_X[1] - PATCH_X[0]) * CANON_EYE_DIST))
 PATCH_H = int(round((PATCH_Y[1] - PATCH_Y[0]) * CANON_EYE_DIST))
 
 # Library bins (units: fraction of D). Inner-lip gap rarely exceeds 0.45 D, mouth width spans
 # ~0.7-1.1 D, yaw (nose offset from the eye midpoint) +-0.3 D for usable frames.
 OPEN_BIN, WIDTH_BIN, YAW_BIN = 0.02, 0.05, 0.06
-MAX_ENTRIES = 160          # hard memory bound: 160 x 269 x 211 x 3 B ~ 27 MB
+MAX_ENTRIES = 160          # hard memory bound: 160 x 269 x 250 x 3 B ~ 32 MB
 
 
 def eye_centres(lm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,22 +81,33 @@ def mouth_features(lm: np.ndarray) -> tuple[float, float, float, float]:
     return opening, width, float(canon[0, 0] / CANON_EYE_DIST), float(canon[1, 1] / CANON_EYE_DIST)
 
 
-def patch_origin_matrix() -> np.ndarray:
-    """Translation from canonical coordinates to patch pixel coordinates."""
-    return np.array([[1.0, 0.0, -PATCH_X[0] * CANON_EYE_DIST], [0.0, 1.0, -PATCH_Y[0] * CANON_EYE_DIST]])
+def patch_origin_matrix(shift: float = 0.0) -> np.ndarray:
+    """Translation from canonical coordinates to the pixel coordinates of a patch moved down by
+    ``shift`` (units of D, :func:`patch_shift`)."""
+    return np.array([[1.0, 0.0, -PATCH_X[0] * CANON_EYE_DIST],
+                     [0.0, 1.0, -(PATCH_Y[0] + shift) * CANON_EYE_DIST]])
+
+
+def patch_shift(lm: np.ndarray) -> float:
+    """How far (units of D, >= 0) the patch of landmarks ``lm`` [shape=(68, 2)] moves down: by
+    as much as the nose base lies below ``NOSE_BASE_Y``, so the mouth stays inside it."""
+    nose = apply(to_canonical(lm), np.asarray(lm, np.float64)[face68.NOSE_BOTTOM])[:, 1].mean()
+    return max(0.0, float(nose) / CANON_EYE_DIST - NOSE_BASE_Y)
 
 
 @dataclass
 class MouthLibrary:
     """Mouth images [shape=(K, PATCH_H, PATCH_W, 3)] uint8 with their canonical landmarks
     [shape=(K, 68, 2)] (patch pixel coordinates), features [shape=(K, 4)] (open, width, yaw, pitch),
-    sharpness [shape=(K,)] and source frame numbers [shape=(K,)]."""
+    sharpness [shape=(K,)], source frame numbers [shape=(K,)] and patch shifts [shape=(K,)] (units
+    of D: :func:`patch_origin_matrix` of entry k is ``patch_origin_matrix(shifts[k])``)."""
 
     patches: list = field(default_factory=list)
     landmarks: list = field(default_factory=list)
     features: list = field(default_factory=list)
     sharpness: list = field(default_factory=list)
     frames: list = field(default_factory=list)
+    shifts: list = field(default_factory=list)
     # [shape=(256,)] how many open-mouth frames (OPEN_MOUTH_MIN) had each interior brightness
     # (25th-percentile grey inside the inner lips): the speaker's real interiors, all frames counted
     interior_hist: np.ndarray = field(default_factory=lambda: np.zeros(256, np.int64))
@@ -111,7 +130,8 @@ class MouthLibrary:
         slot = self._bins.get(key)
         if slot is None and len(self.patches) >= MAX_ENTRIES:
             return
-        matrix = patch_origin_matrix() @ np.vstack([to_canonical(lm), [0, 0, 1]])
+        shift = patch_shift(lm)
+        matrix = patch_origin_matrix(shift) @ np.vstack([to_canonical(lm), [0, 0, 1]])
         patch = cv2.warpAffine(frame, matrix, (PATCH_W, PATCH_H), flags=cv2.INTER_AREA
                                if matrix[0, 0] < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         plm = apply(matrix, np.asarray(lm, np.float64)).astype(np.float32)
@@ -124,6 +144,7 @@ class MouthLibrary:
                 return
             self.patches[slot], self.landmarks[slot] = patch, plm
             self.features[slot], self.sharpness[slot], self.frames[slot] = feats, sharp, index
+            self.shifts[slot] = shift
             return
         self._bins[key] = len(self.patches)
         self.patches.append(patch)
@@ -131,6 +152,7 @@ class MouthLibrary:
         self.features.append(feats)
         self.sharpness.append(sharp)
         self.frames.append(index)
+        self.shifts.append(shift)
 
     def typical_interior(self) -> float:
         """Median interior brightness (grey 0-255) of the open-mouth frames seen; NaN if none."""
@@ -148,6 +170,7 @@ class MouthLibrary:
             "lib_features": np.asarray(self.features, np.float64).reshape(k, 4),
             "lib_sharpness": np.asarray(self.sharpness, np.float64),
             "lib_frames": np.asarray(self.frames, np.int64),
+            "lib_shifts": np.asarray(self.shifts, np.float64),
             "lib_interior_hist": self.interior_hist,
         }
 
@@ -157,8 +180,10 @@ class MouthLibrary:
         patches, landmarks = arrays["lib_patches"], arrays["lib_landmarks"]
         features, sharpness, frames = arrays["lib_features"], arrays["lib_sharpness"], arrays["lib_frames"]
         lib = cls()
-        if "lib_interior_hist" in getattr(arrays, "files", arrays):   # caches from before it existed lack it
+        names = getattr(arrays, "files", arrays)
+        if "lib_interior_hist" in names:   # caches from before it existed lack it
             lib.interior_hist = np.asarray(arrays["lib_interior_hist"], np.int64)
+        shifts = np.asarray(arrays["lib_shifts"]) if "lib_shifts" in names else np.zeros(len(frames))
         for i in range(len(frames)):
             feats = tuple(float(v) for v in features[i])
             lib._bins[_bin_key(feats)] = i
@@ -167,6 +192,7 @@ class MouthLibrary:
             lib.features.append(feats)
             lib.sharpness.append(float(sharpness[i]))
             lib.frames.append(int(frames[i]))
+            lib.shifts.append(float(shifts[i]))
         return lib
 
 

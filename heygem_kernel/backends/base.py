@@ -87,12 +87,16 @@ class MouthPatch:
     """New pixels for one frame: ``image`` [shape=(h, w, 3)] uint8 BGR placed at (x0, y0).
 
     The patch must cover the mouth region; the compositor blends only inside its feathered
-    mouth mask, so a patch may be larger (e.g. a whole face crop).
+    mouth mask, so a patch may be larger (e.g. a whole face crop). ``alpha`` [shape=(h, w)]
+    float32 in [0, 1], when given, says where the image holds the person's face: the
+    compositor's mask is multiplied by it instead of being clipped to the frame's face outline
+    (a resampled patch's edges and its own background stay out; a jaw it lowers comes in).
     """
 
     image: np.ndarray
     x0: int
     y0: int
+    alpha: np.ndarray | None = None
 
 
 #: :class:`~heygem_kernel.options.RunOptions` fields that only some backends read: model files and

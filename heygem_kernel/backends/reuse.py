@@ -12,12 +12,13 @@ synthesised from the person's own face (:func:`~heygem_kernel.mouthlib.synthetic
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
 from .. import mouthlib
-from ..compositing import mask_geometry
+from ..compositing import face_alpha, mask_geometry
 from ..errors import BackendError
 from ..face68 import OUTER_LIPS
 from .base import Backend, FrameBatch, JobContext, MouthPatch
@@ -85,6 +86,7 @@ class ReuseBackend(Backend):
         spread = np.clip(vis["width"], 0, 1) - np.clip(vis["round"], 0, 1)
         self.target_width = w_mid + 0.5 * w_span * spread
         self._prev = None
+        self._alphas: dict[int, np.ndarray] = {}
 
     def synthesize(self, batch: FrameBatch) -> list[MouthPatch | None]:
         return [None if lm is None else self._one(frame, lm, int(oi))
@@ -134,7 +136,7 @@ class ReuseBackend(Backend):
                                     interior=source)
 
         # patch pixels -> frame pixels, nose bases aligned (pitch differences move the mouth)
-        to_patch = mouthlib.patch_origin_matrix() @ np.vstack([mouthlib.to_canonical(lm), [0, 0, 1]])
+        to_patch = mouthlib.patch_origin_matrix(lib.shifts[k]) @ np.vstack([mouthlib.to_canonical(lm), [0, 0, 1]])
         target_nose = mouthlib.apply(to_patch, np.asarray(lm[31:36], np.float64)).mean(0)
         delta = target_nose - lib.landmarks[k][31:36].mean(0)
         to_frame = mouthlib.invert(to_patch)
@@ -144,10 +146,43 @@ class ReuseBackend(Backend):
         m[:, 2] += to_frame[:, :2] @ delta - np.array([x0, y0])
         image = cv2.warpAffine(patch, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
-        return MouthPatch(image=image, x0=x0, y0=y0)
+        alpha = cv2.warpAffine(self._own_pixels(k), m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return MouthPatch(image=image, x0=x0, y0=y0, alpha=alpha)
+
+    def _own_pixels(self, k: int) -> np.ndarray:
+        """[shape=(PATCH_H, PATCH_W)] float32: where library mouth ``k``'s patch shows the person's
+        face (inside its landmarks' outline and its own borders), the only pixels it may give."""
+        alpha = self._alphas.get(k)
+        if alpha is None:
+            patch, lm = self.job.library.patches[k], self.job.library.landmarks[k]
+            h, w = patch.shape[:2]
+            alpha = _coverage((h, w)) * face_alpha(lm, (0, 0, w, h), width=FACE_EDGE_PX)
+            self._alphas[k] = alpha
+        return alpha
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "weights": "none (re-uses the video's own mouths)"}
+
+
+# A library patch's own pixels fade out over this many canonical pixels (0.06 D) at its edges:
+# beyond them the frame keeps its pixels rather than a smear of the patch's border rows. They
+# also fade out at the outline of the face they were taken from, over FACE_EDGE_PX (the
+# compositor's compositing.FACE_EDGE at a typical mouth width of 0.85 D): on a turned head the
+# patch holds background there (the fetched interview clip's dark wall stripes came in as a
+# wedge beside the lips).
+COVERAGE_EDGE_PX = 8
+FACE_EDGE_PX = 20
+
+
+@functools.lru_cache(maxsize=4)
+def _coverage(shape: tuple[int, int]) -> np.ndarray:
+    """[shape=shape] float32: 1 inside a patch, falling to 0 at its border over COVERAGE_EDGE_PX."""
+    h, w = shape
+    ys = np.minimum(np.arange(h), np.arange(h)[::-1])[:, None]
+    xs = np.minimum(np.arange(w), np.arange(w)[::-1])[None, :]
+    t = np.clip(np.minimum(ys, xs) / COVERAGE_EDGE_PX, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
 def _interior_brightness(lib) -> np.ndarray:
