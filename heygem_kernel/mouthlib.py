@@ -39,6 +39,10 @@ PATCH_H = int(round((PATCH_Y[1] - PATCH_Y[0]) * CANON_EYE_DIST))
 # Library bins (units: fraction of D). Inner-lip gap rarely exceeds 0.45 D, mouth width spans
 # ~0.7-1.1 D, yaw (nose offset from the eye midpoint) +-0.3 D for usable frames.
 OPEN_BIN, WIDTH_BIN, YAW_BIN = 0.02, 0.05, 0.06
+# A more strongly turned head (yaw: the nose tip's offset, D) gives no library mouth. Tried on the
+# fetched three-quarter interview (2026-12-02, turned-head fix in): 0.35 / 0.5 / 0.65 -> render
+# follows its targets r 0.69 / 0.80 / 0.75, but self-reenactment lag-0 r 0.38 / 0.28 / 0.20.
+MAX_LIBRARY_YAW = 0.35
 MAX_ENTRIES = 160          # hard memory bound: 160 x 269 x 250 x 3 B ~ 32 MB
 
 
@@ -120,7 +124,7 @@ class MouthLibrary:
         """Offer one analysed frame [shape=(H, W, 3)] with its landmarks to the library."""
         import cv2
         feats = mouth_features(lm)
-        if abs(feats[2]) > 0.35:          # strongly turned head: a poor donor
+        if abs(feats[2]) > MAX_LIBRARY_YAW:
             return
         if feats[0] >= OPEN_MOUTH_MIN:
             level = _frame_interior(frame, lm)
