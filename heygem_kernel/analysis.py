@@ -23,7 +23,7 @@ from .options import RunOptions
 from .workers import drain, stop_worker
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 10         # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for, 10: taller mouth patches moved with the nose base)
+ANALYSIS_VERSION = 11         # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for, 10: taller mouth patches moved with the nose base, 11: and with the mouth sideways, the frame's edges kept)
 Progress = Callable[[str, int, int], None]
 
 

@@ -96,7 +96,7 @@ def face_alpha(landmarks: np.ndarray, box: tuple[int, int, int, int], *, width: 
     pad = int(np.ceil(width)) + 1  # the outline within ``width`` of the box is drawn too
     pts = (np.asarray(landmarks, np.float64) - [x0 - pad, y0 - pad]) * 4     # quarter pixels
     hull = cv2.convexHull(np.round(pts).astype(np.int32))
-    if cv2.contourArea(hull) < 16 * 16:                                       # < 4 px^2: no outline
+    if cv2.contourArea(hull) < 16 * 16:                                       # < 16 px^2: no outline
         return np.ones((y1 - y0, x1 - x0), np.float32)
     inside = np.zeros((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), np.uint8)
     cv2.fillConvexPoly(inside, hull, 1, lineType=cv2.LINE_8, shift=2)

@@ -24,15 +24,18 @@ from .face68 import INNER_LIPS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE
 # shared clips: nose base ~0.75 D below the eye line, lip centre ~1.1 D, chin ~1.6 D.
 CANON_EYE_DIST = 128.0
 PATCH_X = (-1.05, 1.05)    # patch extent in units of D (x), covers the mask at mask_scale 1.3
-# ... and in y (eye line = 0, downwards positive) for a nose base at NOSE_BASE_Y or higher. A
-# lower nose base (head tilted down, or turned: the eye distance D foreshortens) moves the patch
-# down with it (:func:`patch_shift`): on a three-quarter interview view the nose base sits
-# 1.0-1.6 D below the eyes and the lips fell below a fixed patch. The mouth mask's lowest point
-# lies <= 1.3 D below the nose base on the shared clips, <= 1.6 D on the fetched lectern / TED /
-# webcam clips (<= 1.9 D on the three-quarter view): the compositor is also clipped to the
-# pixels a patch really has (:attr:`~heygem_kernel.backends.MouthPatch.alpha`).
+# ... and in y (eye line = 0, downwards positive) for a nose base at NOSE_BASE_Y or higher and a
+# mouth centred within MOUTH_X_FREE of the eye midpoint. A lower nose base (head tilted down, or
+# turned: the eye distance D foreshortens) moves the patch down with it, a mouth further to one
+# side (a turned head) moves it sideways (:func:`patch_shift`): on a three-quarter interview view
+# the nose base sits 1.0-1.6 D below the eyes and the lips reach 1.1-1.5 D to the side, outside a
+# fixed patch. The mouth mask's lowest point lies <= 1.3 D below the nose base on the shared
+# clips, <= 1.6 D on the fetched lectern / TED / webcam clips (<= 1.9 D on the three-quarter
+# view); the compositor also takes only the pixels a patch really has
+# (:attr:`~heygem_kernel.backends.MouthPatch.alpha`).
 PATCH_Y = (0.35, 2.3)
 NOSE_BASE_Y = 0.75
+MOUTH_X_FREE = 0.15
 PATCH_W = int(round((PATCH_X[1] - PATCH_X[0]) * CANON_EYE_DIST))
 PATCH_H = int(round((PATCH_Y[1] - PATCH_Y[0]) * CANON_EYE_DIST))
 
@@ -85,26 +88,33 @@ def mouth_features(lm: np.ndarray) -> tuple[float, float, float, float]:
     return opening, width, float(canon[0, 0] / CANON_EYE_DIST), float(canon[1, 1] / CANON_EYE_DIST)
 
 
-def patch_origin_matrix(shift: float = 0.0) -> np.ndarray:
-    """Translation from canonical coordinates to the pixel coordinates of a patch moved down by
-    ``shift`` (units of D, :func:`patch_shift`)."""
-    return np.array([[1.0, 0.0, -PATCH_X[0] * CANON_EYE_DIST],
-                     [0.0, 1.0, -(PATCH_Y[0] + shift) * CANON_EYE_DIST]])
+def patch_origin_matrix(shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Translation from canonical coordinates to the pixel coordinates of a patch moved by
+    ``shift`` = (right, down) (units of D, :func:`patch_shift`)."""
+    dx, dy = (float(v) for v in shift)
+    return np.array([[1.0, 0.0, -(PATCH_X[0] + dx) * CANON_EYE_DIST],
+                     [0.0, 1.0, -(PATCH_Y[0] + dy) * CANON_EYE_DIST]])
 
 
-def patch_shift(lm: np.ndarray) -> float:
-    """How far (units of D, >= 0) the patch of landmarks ``lm`` [shape=(68, 2)] moves down: by
-    as much as the nose base lies below ``NOSE_BASE_Y``, so the mouth stays inside it."""
-    nose = apply(to_canonical(lm), np.asarray(lm, np.float64)[face68.NOSE_BOTTOM])[:, 1].mean()
-    return max(0.0, float(nose) / CANON_EYE_DIST - NOSE_BASE_Y)
+def patch_shift(lm: np.ndarray) -> tuple[float, float]:
+    """(right, down) move (units of D) of the patch of landmarks ``lm`` [shape=(68, 2)], so the
+    mouth stays inside it: down by as much as the nose base lies below ``NOSE_BASE_Y`` (never
+    up), sideways by as much as the mouth's centre lies beyond ``MOUTH_X_FREE`` of the eye
+    midpoint. (0, 0) for a face towards the camera."""
+    canon = apply(to_canonical(lm), np.asarray(lm, np.float64)) / CANON_EYE_DIST
+    nose = float(canon[face68.NOSE_BOTTOM, 1].mean())
+    mouth = float(canon[OUTER_LIPS, 0].mean())
+    return mouth - float(np.clip(mouth, -MOUTH_X_FREE, MOUTH_X_FREE)), max(0.0, nose - NOSE_BASE_Y)
 
 
 @dataclass
 class MouthLibrary:
     """Mouth images [shape=(K, PATCH_H, PATCH_W, 3)] uint8 with their canonical landmarks
     [shape=(K, 68, 2)] (patch pixel coordinates), features [shape=(K, 4)] (open, width, yaw, pitch),
-    sharpness [shape=(K,)], source frame numbers [shape=(K,)] and patch shifts [shape=(K,)] (units
-    of D: :func:`patch_origin_matrix` of entry k is ``patch_origin_matrix(shifts[k])``)."""
+    sharpness [shape=(K,)], source frame numbers [shape=(K,)], patch shifts [shape=(K, 2)] (units
+    of D: :func:`patch_origin_matrix` of entry k is ``patch_origin_matrix(shifts[k])``) and the
+    matrices that cut each patch from its frame [shape=(K, 2, 3)] (frame pixels -> patch pixels)
+    with that frame's size ``frame_size`` (width, height): where a patch shows no frame at all."""
 
     patches: list = field(default_factory=list)
     landmarks: list = field(default_factory=list)
@@ -112,6 +122,8 @@ class MouthLibrary:
     sharpness: list = field(default_factory=list)
     frames: list = field(default_factory=list)
     shifts: list = field(default_factory=list)
+    matrices: list = field(default_factory=list)
+    frame_size: tuple = (0, 0)
     # [shape=(256,)] how many open-mouth frames (OPEN_MOUTH_MIN) had each interior brightness
     # (25th-percentile grey inside the inner lips): the speaker's real interiors, all frames counted
     interior_hist: np.ndarray = field(default_factory=lambda: np.zeros(256, np.int64))
@@ -136,6 +148,7 @@ class MouthLibrary:
             return
         shift = patch_shift(lm)
         matrix = patch_origin_matrix(shift) @ np.vstack([to_canonical(lm), [0, 0, 1]])
+        self.frame_size = (int(frame.shape[1]), int(frame.shape[0]))
         patch = cv2.warpAffine(frame, matrix, (PATCH_W, PATCH_H), flags=cv2.INTER_AREA
                                if matrix[0, 0] < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         plm = apply(matrix, np.asarray(lm, np.float64)).astype(np.float32)
@@ -148,7 +161,7 @@ class MouthLibrary:
                 return
             self.patches[slot], self.landmarks[slot] = patch, plm
             self.features[slot], self.sharpness[slot], self.frames[slot] = feats, sharp, index
-            self.shifts[slot] = shift
+            self.shifts[slot], self.matrices[slot] = shift, matrix[:2]
             return
         self._bins[key] = len(self.patches)
         self.patches.append(patch)
@@ -157,6 +170,7 @@ class MouthLibrary:
         self.sharpness.append(sharp)
         self.frames.append(index)
         self.shifts.append(shift)
+        self.matrices.append(matrix[:2])
 
     def typical_interior(self) -> float:
         """Median interior brightness (grey 0-255) of the open-mouth frames seen; NaN if none."""
@@ -174,7 +188,9 @@ class MouthLibrary:
             "lib_features": np.asarray(self.features, np.float64).reshape(k, 4),
             "lib_sharpness": np.asarray(self.sharpness, np.float64),
             "lib_frames": np.asarray(self.frames, np.int64),
-            "lib_shifts": np.asarray(self.shifts, np.float64),
+            "lib_shifts": np.asarray(self.shifts, np.float64).reshape(k, 2),
+            "lib_matrices": np.asarray(self.matrices, np.float64).reshape(k, 2, 3),
+            "lib_frame_size": np.asarray(self.frame_size, np.int64),
             "lib_interior_hist": self.interior_hist,
         }
 
@@ -187,7 +203,10 @@ class MouthLibrary:
         names = getattr(arrays, "files", arrays)
         if "lib_interior_hist" in names:   # caches from before it existed lack it
             lib.interior_hist = np.asarray(arrays["lib_interior_hist"], np.int64)
-        shifts = np.asarray(arrays["lib_shifts"]) if "lib_shifts" in names else np.zeros(len(frames))
+        shifts = np.asarray(arrays["lib_shifts"]).reshape(-1, 2) if "lib_shifts" in names else np.zeros((len(frames), 2))
+        matrices = np.asarray(arrays["lib_matrices"]) if "lib_matrices" in names else None
+        if "lib_frame_size" in names:
+            lib.frame_size = tuple(int(v) for v in arrays["lib_frame_size"])
         for i in range(len(frames)):
             feats = tuple(float(v) for v in features[i])
             lib._bins[_bin_key(feats)] = i
@@ -196,7 +215,8 @@ class MouthLibrary:
             lib.features.append(feats)
             lib.sharpness.append(float(sharpness[i]))
             lib.frames.append(int(frames[i]))
-            lib.shifts.append(float(shifts[i]))
+            lib.shifts.append((float(shifts[i, 0]), float(shifts[i, 1])))
+            lib.matrices.append(None if matrices is None else matrices[i])
         return lib
 
 

@@ -195,5 +195,5 @@ def drop_from_library(library: mouthlib.MouthLibrary, covered: np.ndarray) -> mo
     keep = ~np.asarray(covered, bool)[np.clip(arrays["lib_frames"], 0, len(covered) - 1)]
     if keep.all():
         return library
-    per_entry = ("lib_patches", "lib_landmarks", "lib_features", "lib_sharpness", "lib_frames", "lib_shifts")
+    per_entry = ("lib_patches", "lib_landmarks", "lib_features", "lib_sharpness", "lib_frames", "lib_shifts", "lib_matrices")
     return mouthlib.MouthLibrary.from_arrays({k: v[keep] if k in per_entry else v for k, v in arrays.items()})

@@ -90,13 +90,20 @@ class MouthPatch:
     mouth mask, so a patch may be larger (e.g. a whole face crop). ``alpha`` [shape=(h, w)]
     float32 in [0, 1], when given, says where the image holds the person's face: the
     compositor's mask is multiplied by it instead of being clipped to the frame's face outline
-    (a resampled patch's edges and its own background stay out; a jaw it lowers comes in).
+    (a resampled patch's edges and its own background stay out; face pixels past the frame's
+    outline, such as the lower chin of a mouth more open than the frame's, come in).
     """
 
     image: np.ndarray
     x0: int
     y0: int
     alpha: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.alpha is not None and (self.alpha.shape != self.image.shape[:2]
+                                       or not np.issubdtype(self.alpha.dtype, np.floating)):
+            raise ValueError(f"MouthPatch.alpha must be a float array of shape {self.image.shape[:2]} "
+                             f"(the image's height and width), got {self.alpha.dtype} {self.alpha.shape}")
 
 
 #: :class:`~heygem_kernel.options.RunOptions` fields that only some backends read: model files and

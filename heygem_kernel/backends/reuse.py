@@ -148,16 +148,20 @@ class ReuseBackend(Backend):
                                borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.warpAffine(self._own_pixels(k), m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        return MouthPatch(image=image, x0=x0, y0=y0, alpha=alpha)
+        return MouthPatch(image=image, x0=x0, y0=y0, alpha=alpha.astype(np.float32) / 255.0)
 
     def _own_pixels(self, k: int) -> np.ndarray:
-        """[shape=(PATCH_H, PATCH_W)] float32: where library mouth ``k``'s patch shows the person's
-        face (inside its landmarks' outline and its own borders), the only pixels it may give."""
+        """[shape=(PATCH_H, PATCH_W)] uint8 (255 = all): where library mouth ``k``'s patch shows
+        the person's face - inside its landmarks' outline or its lips, inside its own borders and
+        inside the frame it was cut from - the only pixels it may give."""
         alpha = self._alphas.get(k)
         if alpha is None:
-            patch, lm = self.job.library.patches[k], self.job.library.landmarks[k]
+            lib = self.job.library
+            patch, lm = lib.patches[k], np.asarray(lib.landmarks[k], np.float64)
             h, w = patch.shape[:2]
-            alpha = _coverage((h, w)) * face_alpha(lm, (0, 0, w, h), width=FACE_EDGE_PX)
+            face = np.maximum(face_alpha(lm, (0, 0, w, h), width=FACE_EDGE_PX), _lips(lm, (h, w)))
+            inside = _inside_frame(lib.matrices[k] if k < len(lib.matrices) else None, lib.frame_size, (h, w))
+            alpha = np.round(255.0 * _coverage((h, w)) * face * inside).astype(np.uint8)
             self._alphas[k] = alpha
         return alpha
 
@@ -165,14 +169,45 @@ class ReuseBackend(Backend):
         return {"backend": self.name, "weights": "none (re-uses the video's own mouths)"}
 
 
-# A library patch's own pixels fade out over this many canonical pixels (0.06 D) at its edges:
-# beyond them the frame keeps its pixels rather than a smear of the patch's border rows. They
-# also fade out at the outline of the face they were taken from, over FACE_EDGE_PX (the
-# compositor's compositing.FACE_EDGE at a typical mouth width of 0.85 D): on a turned head the
-# patch holds background there (the fetched interview clip's dark wall stripes came in as a
-# wedge beside the lips).
+# A library patch's own pixels fade out over this many canonical pixels (0.06 D) at its edges and
+# at the edges of the frame it was cut from (a face cut by the frame: the patch's rows there are
+# copies of the frame's last row): beyond them the output keeps its own pixels rather than a
+# smear. They also fade out at the outline of the face they were taken from, over FACE_EDGE_PX
+# (the compositor's compositing.FACE_EDGE at a typical mouth width of 0.85 D): on a turned head
+# the patch holds background there (the fetched interview clip's dark wall stripes came in as a
+# wedge beside the lips). The lips themselves (dilated by LIP_MARGIN_PX) are always given: on a
+# three-quarter view they are the outline, and the fade took their front half away.
 COVERAGE_EDGE_PX = 8
 FACE_EDGE_PX = 20
+LIP_MARGIN_PX = 3
+
+
+def _lips(lm: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """[shape=shape] float32 in [0, 1]: the outer-lip polygon of ``lm`` (patch pixels), grown by
+    LIP_MARGIN_PX."""
+    import cv2
+    lips = mouthlib._soft_polygon(shape, lm[OUTER_LIPS])
+    size = 2 * LIP_MARGIN_PX + 1
+    return cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+
+
+def _inside_frame(matrix: np.ndarray | None, frame_size: tuple, shape: tuple[int, int]) -> np.ndarray:
+    """[shape=shape] float32: 1 where a patch cut from a frame of ``frame_size`` (width, height)
+    by ``matrix`` (2x3, frame -> patch pixels) shows that frame, 0 where it shows what
+    BORDER_REPLICATE made up beyond the frame's edges (faded over COVERAGE_EDGE_PX). All ones
+    without a matrix (a library from before they were kept)."""
+    if matrix is None or not all(frame_size):
+        return np.ones(shape, np.float32)
+    h, w = shape
+    back = mouthlib.invert(np.asarray(matrix, np.float64))            # patch -> frame pixels
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    fx = back[0, 0] * xs + back[0, 1] * ys + back[0, 2]
+    fy = back[1, 0] * xs + back[1, 1] * ys + back[1, 2]
+    width, height = frame_size
+    edge = np.minimum(np.minimum(fx + 0.5, width - 0.5 - fx), np.minimum(fy + 0.5, height - 0.5 - fy))
+    scale = float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2]))))  # patch px per frame px
+    t = np.clip(edge * scale / COVERAGE_EDGE_PX, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=4)
