@@ -189,7 +189,8 @@ class MouthLibrary:
             "lib_sharpness": np.asarray(self.sharpness, np.float64),
             "lib_frames": np.asarray(self.frames, np.int64),
             "lib_shifts": np.asarray(self.shifts, np.float64).reshape(k, 2),
-            "lib_matrices": np.asarray(self.matrices, np.float64).reshape(k, 2, 3),
+            "lib_matrices": np.asarray([np.full((2, 3), np.nan) if m is None else m for m in self.matrices],
+                                       np.float64).reshape(k, 2, 3),
             "lib_frame_size": np.asarray(self.frame_size, np.int64),
             "lib_interior_hist": self.interior_hist,
         }
@@ -216,7 +217,7 @@ class MouthLibrary:
             lib.sharpness.append(float(sharpness[i]))
             lib.frames.append(int(frames[i]))
             lib.shifts.append((float(shifts[i, 0]), float(shifts[i, 1])))
-            lib.matrices.append(None if matrices is None else matrices[i])
+            lib.matrices.append(None if matrices is None or not np.isfinite(matrices[i]).all() else matrices[i])
         return lib
 
 

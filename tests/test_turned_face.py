@@ -144,16 +144,31 @@ def test_library_mouths_give_only_their_own_face(clip_590):
         assert alpha[lips[:, 1], lips[:, 0]].min() > 0.5
 
 
-def test_no_smear_from_the_frame_edge(tmp_path, clip_590):
+def test_no_smear_from_the_frame_edge(tmp_path, clip_590, monkeypatch):
     """talking_590 cut at 340 px wide: the frame's right edge runs through her mouth's corner. A
     library mouth cut from such a frame holds, beyond the edge, copies of the frame's last
     column; pasted, they drew flat bands to the edge. Across the 12 columns at the edge the
-    output keeps >= 0.85 of the recording's horizontal detail (median; 0.94 measured, 0.70 when the
-    copies were pasted) and >= 0.5 in the worst tenth of frames (0.76; 0.29)."""
+    output keeps >= 0.8 of the recording's horizontal detail (median; 0.85 measured, 0.70 when the
+    copies were pasted) and >= 0.45 in the worst tenth of frames (0.55; 0.29). Nor is a mouth
+    whose own frame ends short of this frame's lips chosen: they would show through (< 2% of
+    the lips' area left to the frame; 8.8%, on 61 of 125 frames, before such mouths cost more)."""
+    from heygem_kernel.backends import reuse
     cut = tmp_path / "cut_590.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-vf", "crop=340:590:0:0",
                     "-c:v", "libx264", "-crf", "14", "-c:a", "copy", str(cut)], check=True)
+    uncovered, one = [], reuse.ReuseBackend._one
+
+    def watched(self, frame, lm, out_index):
+        patch = one(self, frame, lm, out_index)
+        lips = np.zeros(frame.shape[:2], np.uint8)
+        cv2.fillPoly(lips, [np.round(lm[48:60]).astype(np.int32)], 1)
+        h, w = patch.image.shape[:2]
+        inside = lips[patch.y0:patch.y0 + h, patch.x0:patch.x0 + w].astype(bool)
+        uncovered.append(float((patch.alpha[inside] < 0.5).mean()))
+        return patch
+    monkeypatch.setattr(reuse.ReuseBackend, "_one", watched)
     result = run(cut, cut, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
+    assert len(uncovered) > 100 and np.mean(uncovered) < 0.02
     track = landmarks.track_video(cut)
     src = list(media.iter_frames(media.probe_video(cut)))
     out = list(media.iter_frames(media.probe_video(result.output)))
@@ -171,4 +186,4 @@ def test_no_smear_from_the_frame_edge(tmp_path, clip_590):
         detail = lambda im: np.abs(np.diff(im[y0:y1, w - 12:w].astype(np.float32).mean(-1), axis=1))[keep].mean()  # noqa: E731
         ratios.append(detail(out[i]) / max(detail(src[i]), 1e-3))
     assert len(ratios) > 80
-    assert np.median(ratios) >= 0.85 and np.percentile(ratios, 10) >= 0.5
+    assert np.median(ratios) >= 0.8 and np.percentile(ratios, 10) >= 0.45

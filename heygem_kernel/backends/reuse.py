@@ -27,6 +27,10 @@ from .base import Backend, FrameBatch, JobContext, MouthPatch
 # opening / width / yaw before they count as "one unit" different.
 OPEN_SCALE, WIDTH_SCALE, YAW_SCALE, PITCH_SCALE = 0.03, 0.08, 0.10, 0.05
 STICKINESS = 0.3            # keep the previous mouth unless another is this much better (no flicker)
+# A library mouth whose own frame ends before this frame's lips do (a face cut by the frame's
+# edge) costs this much: it has no pixels there, and the frame's own, differently timed, lips
+# would show through (talking_590 cut at 340 px: 12% of the lips on 78 of 125 frames).
+CUT_MOUTH_COST = 100.0
 # Changing to a mouth that *looks* different (teeth showing vs a dark cavity, a different
 # lip shine) costs ((mean abs difference of the two mouths) / APPEARANCE_SCALE)^2, so
 # consecutive frames prefer similar-looking mouths and teeth do not blink on and off.
@@ -87,6 +91,12 @@ class ReuseBackend(Backend):
         self.target_width = w_mid + 0.5 * w_span * spread
         self._prev = None
         self._alphas: dict[int, np.ndarray] = {}
+        # where each library mouth's own frame lies: its nose base (patch pixels) and patch -> frame
+        self._nose = np.array([np.asarray(p, np.float64)[31:36].mean(0) for p in lib.landmarks]).reshape(-1, 2)
+        self._back = np.full((len(lib), 2, 3), np.nan)   # NaN: not known (nothing is refused)
+        for k, m in enumerate(lib.matrices[:len(lib)]):
+            if m is not None:
+                self._back[k] = mouthlib.invert(np.asarray(m, np.float64))
 
     def synthesize(self, batch: FrameBatch) -> list[MouthPatch | None]:
         return [None if lm is None else self._one(frame, lm, int(oi))
@@ -111,6 +121,7 @@ class ReuseBackend(Backend):
                 + ((self.feats[:, 2] - yaw) / YAW_SCALE) ** 2
                 + ((self.feats[:, 3] - pitch) / PITCH_SCALE) ** 2
                 + self.interior_cost)
+        cost = cost + np.where(self._frame_holds_mouth(lm), 0.0, CUT_MOUTH_COST)
         if self._prev is not None:
             cost = cost + (self.looks[self._prev] / APPEARANCE_SCALE) ** 2
         k = int(np.argmin(cost))
@@ -150,6 +161,20 @@ class ReuseBackend(Backend):
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return MouthPatch(image=image, x0=x0, y0=y0, alpha=alpha.astype(np.float32) / 255.0)
 
+    def _frame_holds_mouth(self, lm: np.ndarray) -> np.ndarray:
+        """[shape=(K,)] bool: library mouth k's own frame has pixels wherever this frame's lips
+        (``lm`` [shape=(68, 2)]) will take them from (its patch beyond that frame's edge is
+        given no alpha: a mouth cut by the frame's edge would leave this frame's lips showing)."""
+        width, height = self.job.library.frame_size
+        if not width:
+            return np.ones(len(self._back), bool)
+        canon = mouthlib.apply(mouthlib.to_canonical(lm), np.asarray(lm, np.float64))
+        lips = canon[OUTER_LIPS] - canon[31:36].mean(0)     # relative to the nose base (the alignment)
+        at = lips[None] + self._nose[:, None]               # [K, 12, 2] in each mouth's patch pixels
+        src = np.einsum("kij,knj->kni", self._back[:, :, :2], at) + self._back[:, None, :, 2]
+        inside = (src >= 0) & (src <= [width - 1, height - 1])
+        return np.all(inside | np.isnan(src), axis=(1, 2))
+
     def _own_pixels(self, k: int) -> np.ndarray:
         """[shape=(PATCH_H, PATCH_W)] uint8 (255 = all): where library mouth ``k``'s patch shows
         the person's face - inside its landmarks' outline or its lips, inside its own borders and
@@ -175,20 +200,16 @@ class ReuseBackend(Backend):
 # smear. They also fade out at the outline of the face they were taken from, over FACE_EDGE_PX
 # (the compositor's compositing.FACE_EDGE at a typical mouth width of 0.85 D): on a turned head
 # the patch holds background there (the fetched interview clip's dark wall stripes came in as a
-# wedge beside the lips). The lips themselves (dilated by LIP_MARGIN_PX) are always given: on a
+# wedge beside the lips). The lips themselves (their outer polygon, soft-edged, not grown: 3 px
+# more drew a dark line of wall along a mirrored profile's lips) are always given: on a
 # three-quarter view they are the outline, and the fade took their front half away.
 COVERAGE_EDGE_PX = 8
 FACE_EDGE_PX = 20
-LIP_MARGIN_PX = 3
 
 
 def _lips(lm: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """[shape=shape] float32 in [0, 1]: the outer-lip polygon of ``lm`` (patch pixels), grown by
-    LIP_MARGIN_PX."""
-    import cv2
-    lips = mouthlib._soft_polygon(shape, lm[OUTER_LIPS])
-    size = 2 * LIP_MARGIN_PX + 1
-    return cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    """[shape=shape] float32 in [0, 1]: the outer-lip polygon of ``lm`` (patch pixels)."""
+    return mouthlib._soft_polygon(shape, lm[OUTER_LIPS])
 
 
 def _inside_frame(matrix: np.ndarray | None, frame_size: tuple, shape: tuple[int, int]) -> np.ndarray:
