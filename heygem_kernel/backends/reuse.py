@@ -177,14 +177,14 @@ class ReuseBackend(Backend):
 
     def _own_pixels(self, k: int) -> np.ndarray:
         """[shape=(PATCH_H, PATCH_W)] uint8 (255 = all): where library mouth ``k``'s patch shows
-        the person's face - inside its landmarks' outline or its lips, inside its own borders and
-        inside the frame it was cut from - the only pixels it may give."""
+        the person's face - inside its landmarks' outline, inside its own borders and inside the
+        frame it was cut from - the only pixels it may give."""
         alpha = self._alphas.get(k)
         if alpha is None:
             lib = self.job.library
             patch, lm = lib.patches[k], np.asarray(lib.landmarks[k], np.float64)
             h, w = patch.shape[:2]
-            face = np.maximum(face_alpha(lm, (0, 0, w, h), width=FACE_EDGE_PX), _lips(lm, (h, w)))
+            face = face_alpha(lm, (0, 0, w, h), width=FACE_EDGE_PX)
             inside = _inside_frame(lib.matrices[k] if k < len(lib.matrices) else None, lib.frame_size, (h, w))
             alpha = np.round(255.0 * _coverage((h, w)) * face * inside).astype(np.uint8)
             self._alphas[k] = alpha
@@ -200,16 +200,12 @@ class ReuseBackend(Backend):
 # smear. They also fade out at the outline of the face they were taken from, over FACE_EDGE_PX
 # (the compositor's compositing.FACE_EDGE at a typical mouth width of 0.85 D): on a turned head
 # the patch holds background there (the fetched interview clip's dark wall stripes came in as a
-# wedge beside the lips). The lips themselves (their outer polygon, soft-edged, not grown: 3 px
-# more drew a dark line of wall along a mirrored profile's lips) are always given: on a
-# three-quarter view they are the outline, and the fade took their front half away.
+# wedge beside the lips). On a three-quarter view the lips are the outline, so the fade leaves
+# the front of the frame's own lips in place; giving the library mouth's lips there as well was
+# tried (2026-12-02) and dropped: where the two lip lines do not meet the output showed both (a
+# doubled lip front) and the interview's lag-0 r fell from 0.37 to 0.28.
 COVERAGE_EDGE_PX = 8
 FACE_EDGE_PX = 20
-
-
-def _lips(lm: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """[shape=shape] float32 in [0, 1]: the outer-lip polygon of ``lm`` (patch pixels)."""
-    return mouthlib._soft_polygon(shape, lm[OUTER_LIPS])
 
 
 def _inside_frame(matrix: np.ndarray | None, frame_size: tuple, shape: tuple[int, int]) -> np.ndarray:
