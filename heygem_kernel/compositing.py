@@ -28,9 +28,9 @@ MASK_HALF_WIDTH = 0.75    # semi-axis along the eye line
 MASK_HALF_HEIGHT = 0.68   # semi-axis across it
 # A patch without its own alpha is blended only inside the frame's face outline (the convex hull
 # of the 68 landmarks), fading to zero at the outline over this fraction of the ellipse's
-# half-width. On faces towards the camera the ellipse
-# stays inside the outline (<= 5% of its weight outside, at the chin, on the shared clips); on
-# a three-quarter view 20-37% of it lay over the background (fetched interview/TED/lectern clips).
+# half-width. On faces towards the camera the ellipse stays inside the outline (<= 5% of its
+# weight outside, at the chin, on the shared clips); on a three-quarter view 20-37% of it lay
+# over the background (fetched interview / TED / lectern clips).
 FACE_EDGE = 0.25
 COLOR_SHIFT_LIMIT = 40.0  # never shift a channel by more than this (8-bit levels)
 
