@@ -69,6 +69,21 @@ def test_a_patch_without_pixels_leaves_the_frame_alone(clip_590):
     assert np.any(out[:int(lm[57, 1])] != frame[:int(lm[57, 1])])
 
 
+def _masked_frames(video, output):
+    """(recording frame, output frame, landmarks, mask box (x0, y0, x1, y1), mask alpha over that
+    box) for every frame of ``video`` with a face, the mask as the compositor draws it."""
+    track = landmarks.track_video(video)
+    src = list(media.iter_frames(media.probe_video(video)))
+    out = list(media.iter_frames(media.probe_video(output)))
+    h, w = src[0].shape[:2]
+    for i in range(min(len(src), len(out))):
+        if track.valid[i]:
+            lm = track.landmarks[i].astype(np.float64)
+            geom = compositing.mask_geometry(lm)
+            box = geom.bbox(h, w)
+            yield src[i], out[i], lm, box, compositing.mask_alpha(geom, box, feather=0.35)
+
+
 @pytest.fixture(scope="module")
 def stretched(tmp_path_factory, clip_590):
     """talking_590 at 590x886: the same person and speech, the mouth low against the eyes."""
@@ -96,25 +111,15 @@ def test_no_smear_below_the_mouth(tmp_path, stretched):
     patch's edge (2.0 D under the eyes): vertical detail there is >= 0.7 of the recording's
     (0.83 measured; 0.55 when the patch's last rows were smeared down over the chin)."""
     result = run(stretched, stretched, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
-    track = landmarks.track_video(stretched)
-    src = list(media.iter_frames(media.probe_video(stretched)))
-    out = list(media.iter_frames(media.probe_video(result.output)))
-    h, w = src[0].shape[:2]
     ratios = []
-    for i in range(min(len(src), len(out))):
-        if not track.valid[i]:
-            continue
-        lm = track.landmarks[i].astype(np.float64)
-        geom = compositing.mask_geometry(lm)
-        x0, y0, x1, y1 = geom.bbox(h, w)
-        alpha = compositing.mask_alpha(geom, (x0, y0, x1, y1), feather=0.35)
+    for src, out, lm, (x0, y0, x1, y1), alpha in _masked_frames(stretched, result.output):
         ys, xs = np.mgrid[y0:y1, x0:x1]
         canon = mouthlib.apply(mouthlib.to_canonical(lm), np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64))
         below = (canon[:, 1].reshape(alpha.shape) / mouthlib.CANON_EYE_DIST > 2.0) & (alpha > 0.3)
         if below.sum() < 50:
             continue
         detail = lambda im: np.abs(np.diff(im[y0:y1, x0:x1].astype(np.float32).mean(-1), axis=0))[below[1:]].mean()  # noqa: E731
-        ratios.append(detail(out[i]) / max(detail(src[i]), 1e-3))
+        ratios.append(detail(out) / max(detail(src), 1e-3))
     assert len(ratios) > 100
     assert np.median(ratios) >= 0.7
 
@@ -169,21 +174,14 @@ def test_no_smear_from_the_frame_edge(tmp_path, clip_590, monkeypatch):
     monkeypatch.setattr(reuse.ReuseBackend, "_one", watched)
     result = run(cut, cut, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
     assert len(uncovered) > 100 and np.mean(uncovered) < 0.02
-    track = landmarks.track_video(cut)
-    src = list(media.iter_frames(media.probe_video(cut)))
-    out = list(media.iter_frames(media.probe_video(result.output)))
-    h, w = src[0].shape[:2]
     ratios = []
-    for i in range(min(len(src), len(out))):
-        if not track.valid[i]:
-            continue
-        geom = compositing.mask_geometry(track.landmarks[i])
-        x0, y0, x1, y1 = geom.bbox(h, w)
-        alpha = compositing.mask_alpha(geom, (x0, y0, x1, y1), feather=0.35)[:, -12:]
+    for src, out, _, (x0, y0, x1, y1), alpha in _masked_frames(cut, result.output):
+        w = src.shape[1]
+        alpha = alpha[:, -12:]
         if x1 < w or (alpha > 0.3).sum() < 20:
             continue
         keep = (alpha > 0.3)[:, :-1]
         detail = lambda im: np.abs(np.diff(im[y0:y1, w - 12:w].astype(np.float32).mean(-1), axis=1))[keep].mean()  # noqa: E731
-        ratios.append(detail(out[i]) / max(detail(src[i]), 1e-3))
+        ratios.append(detail(out) / max(detail(src), 1e-3))
     assert len(ratios) > 80
     assert np.median(ratios) >= 0.8 and np.percentile(ratios, 10) >= 0.45
