@@ -17,6 +17,7 @@ import numpy as np
 
 from .backends.base import MouthPatch
 from .face68 import LEFT_EYE, MOUTH_CORNERS, OUTER_LIPS, RIGHT_EYE
+from .mouthlib import smoothstep
 
 # iBUG-68 indices used here (the table: heygem_kernel.face68)
 MOUTH_LEFT, MOUTH_RIGHT = (int(i) for i in MOUTH_CORNERS)
@@ -83,8 +84,7 @@ def mask_alpha(geom: MaskGeometry, box: tuple[int, int, int, int], *, feather: f
     v = (-s * xs + c * ys) / geom.half_h
     r = np.sqrt(u * u + v * v)
     f = float(np.clip(feather, 0.02, 0.95))
-    t = np.clip((1.0 - r) / f, 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep: no visible edge
+    return smoothstep((1.0 - r) / f).astype(np.float32)
 
 
 def face_alpha(landmarks: np.ndarray, box: tuple[int, int, int, int], *, width: float) -> np.ndarray:
@@ -101,8 +101,7 @@ def face_alpha(landmarks: np.ndarray, box: tuple[int, int, int, int], *, width: 
     inside = np.zeros((y1 - y0 + 2 * pad, x1 - x0 + 2 * pad), np.uint8)
     cv2.fillConvexPoly(inside, hull, 1, lineType=cv2.LINE_8, shift=2)
     dist = cv2.distanceTransform(inside, cv2.DIST_L2, 3)[pad:-pad, pad:-pad]
-    t = np.clip(dist / max(float(width), 1.0), 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    return smoothstep(dist / max(float(width), 1.0)).astype(np.float32)
 
 
 def composite(frame: np.ndarray, landmarks: np.ndarray, patch: MouthPatch, *, mask_scale: float = 1.0,

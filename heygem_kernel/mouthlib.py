@@ -365,10 +365,10 @@ def warp_mouth(patch: np.ndarray, lm: np.ndarray, *, d_open: float, width_ratio:
     ys = np.arange(h, dtype=np.float32)[:, None]
     inner_half = max(float(lm[64, 0] - lm[60, 0]) / 2, 2.0)
     wx = _lens(xs, float((lm[60, 0] + lm[64, 0]) / 2), inner_half)  # lips part most at the centre
-    below = _smoothstep((ys - seam) / 3.0 + 0.5) * (1 - _smoothstep((ys - chin) / (0.25 * (chin - seam) + 1)))
-    above = _smoothstep((ys - nose) / max(seam - nose, 1.0)) * (1 - _smoothstep((ys - seam) / 3.0 + 0.5))
+    below = smoothstep((ys - seam) / 3.0 + 0.5) * (1 - smoothstep((ys - chin) / (0.25 * (chin - seam) + 1)))
+    above = smoothstep((ys - nose) / max(seam - nose, 1.0)) * (1 - smoothstep((ys - seam) / 3.0 + 0.5))
     dy = d_open * wx * (below - 0.15 * above)
-    shrink = (1.0 - width_ratio) * wx * (1 - _smoothstep(np.abs(ys - seam) / max(chin - seam, 1.0)))
+    shrink = (1.0 - width_ratio) * wx * (1 - smoothstep(np.abs(ys - seam) / max(chin - seam, 1.0)))
     map_x = (xs + (xs - cx) * shrink / max(width_ratio, 0.5)).astype(np.float32) + np.zeros_like(dy)
     map_y = (ys - dy).astype(np.float32) + np.zeros_like(map_x)
     out = cv2.remap(patch, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -385,7 +385,10 @@ def _lens(x, cx: float, half: float):
     return np.clip(1.0 - ((x - cx) / (half * 1.08)) ** 2, 0.0, 1.0) ** 0.75
 
 
-def _smoothstep(t):
+def smoothstep(t):
+    """Hermite ramp 3t^2 - 2t^3 of ``t`` clipped to [0, 1] (array or scalar, same shape): the
+    soft edge of every mask and fade here and in the compositor (zero slope at both ends, so a
+    blend shows no visible line)."""
     t = np.clip(t, 0.0, 1.0)
     return t * t * (3 - 2 * t)
 
@@ -427,8 +430,8 @@ def _paint_cavity(img: np.ndarray, lm: np.ndarray, *, cx: float, half: float, d_
     gap = np.maximum(np.interp(cols, xs_sq, y_lo)[None, :] - top, 1.0)
     t = np.clip((np.arange(img.shape[0], dtype=np.float64)[:, None] - top) / gap, 0, 1).astype(np.float32)
     cavity, teeth_bgr = (np.asarray(c, np.float32) for c in colours)
-    teeth = 0.75 * _smoothstep((0.28 - t) / 0.12) * min(1.0, d_open / 10.0)
-    shade = (1.0 - 0.4 * _smoothstep((t - 0.3) / 0.6))[..., None]
+    teeth = 0.75 * smoothstep((0.28 - t) / 0.12) * min(1.0, d_open / 10.0)
+    shade = (1.0 - 0.4 * smoothstep((t - 0.3) / 0.6))[..., None]
     colour = cavity * shade + teeth[..., None] * (teeth_bgr - cavity * shade)
     out = img.astype(np.float32)
     out = out + mask[..., None] * (colour - out)
@@ -604,8 +607,8 @@ def synthetic_interior(patch: np.ndarray, lm: np.ndarray, *, teeth_bgr: np.ndarr
     # cavity: dark, lip-tinted, deepest in the middle of the gap; tongue rising from below
     img = np.broadcast_to(lip * 0.3, (h, w, 3)).astype(np.float32).copy()
     tongue_top = gap - 0.5 * gap * np.sqrt(lens)
-    tongue = _smoothstep((t - tongue_top) / 6.0) * (0.4 + 0.6 * lens)
-    img += tongue[..., None] * (lip * (0.6 + 0.2 * _smoothstep((t - tongue_top) / 12.0))[..., None] - img)
+    tongue = smoothstep((t - tongue_top) / 6.0) * (0.4 + 0.6 * lens)
+    img += tongue[..., None] * (lip * (0.6 + 0.2 * smoothstep((t - tongue_top) / 12.0))[..., None] - img)
     # upper teeth: one band under the upper lip, split into teeth, each with a rounded edge
     rel = (cols - cxi) / (SYNTH_TEETH_H * d)                             # distance from the midline
     edges = np.cumsum(np.concatenate([[0.0], SYNTH_TOOTH_W])) / SYNTH_TEETH_H
@@ -614,10 +617,10 @@ def synthetic_interior(patch: np.ndarray, lm: np.ndarray, *, teeth_bgr: np.ndarr
     s = (side - edges[j]) / np.diff(edges)[j]                            # 0..1 across one tooth
     height = SYNTH_TEETH_H * d * (0.6 + 0.4 * lens[0]) * (1.0 - 0.06 * j)
     edge = height - 2.0 * (2 * s - 1) ** 4                              # rounded incisal edges
-    teeth = _smoothstep((edge[None, :] - t) / 1.2) * (side < edges[-1])[None, :]
+    teeth = smoothstep((edge[None, :] - t) / 1.2) * (side < edges[-1])[None, :]
     gaps = 1.0 - 0.35 * np.exp(-((np.minimum(s, 1 - s) * np.diff(edges)[j] * SYNTH_TEETH_H * d) / 0.8) ** 2)
     shade = (0.3 + 0.7 * lens ** 1.5) * (1.0 - 0.12 * np.clip(t / (SYNTH_TEETH_H * d), 0, 1)) * gaps[None, :]
-    shade *= 1.0 - 0.25 * _smoothstep((2.0 - t) / 2.0)                  # shadow of the upper lip
+    shade *= 1.0 - 0.25 * smoothstep((2.0 - t) / 2.0)                  # shadow of the upper lip
     img += teeth[..., None] * (np.asarray(teeth_bgr, np.float32) * shade[..., None] - img)
     # the photo's own grain, so the interior is not smoother than the skin around it
     grey = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY).astype(np.float32)

@@ -223,7 +223,7 @@ def _inside_frame(matrix: np.ndarray | None, frame_size: tuple, shape: tuple[int
     width, height = frame_size
     edge = np.minimum(np.minimum(fx + 0.5, width - 0.5 - fx), np.minimum(fy + 0.5, height - 0.5 - fy))
     scale = float(np.sqrt(abs(np.linalg.det(np.asarray(matrix, np.float64)[:, :2]))))  # patch px per frame px
-    return mouthlib._smoothstep(edge * scale / COVERAGE_EDGE_PX).astype(np.float32)
+    return mouthlib.smoothstep(edge * scale / COVERAGE_EDGE_PX).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=4)
@@ -232,7 +232,7 @@ def _coverage(shape: tuple[int, int]) -> np.ndarray:
     h, w = shape
     ys = np.minimum(np.arange(h), np.arange(h)[::-1])[:, None]
     xs = np.minimum(np.arange(w), np.arange(w)[::-1])[None, :]
-    return mouthlib._smoothstep(np.minimum(ys, xs) / COVERAGE_EDGE_PX).astype(np.float32)
+    return mouthlib.smoothstep(np.minimum(ys, xs) / COVERAGE_EDGE_PX).astype(np.float32)
 
 
 def _interior_brightness(lib) -> np.ndarray:
