@@ -116,8 +116,12 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
                                 fps=info.fps)
     covered = occlusion.covered_frames(mouth_grids, lip_contrast, valid, fps=info.fps)
     if covered.any() and covered_warning:   # a run's words (heygem sync says its own)
-        LOG.warning("mouth covered (hand, microphone...) in %d frame(s) at %s: passed through untouched",
-                    int(covered.sum()), ", ".join(f"{a / info.fps:.2f}-{(b + 1) / info.fps:.2f} s"
+        # times and counts of the video's own frames (a looped or cut output shows them elsewhere, or
+        # not at all); the detector sees a mouth unlike the video's usual ones, which a hand or a
+        # microphone makes, and so can a fade from black or a head turned to profile
+        LOG.warning("mouth covered or unlike the rest of the video (a hand, a microphone; also a fade or a "
+                    "head turned away) in %d of the video's frames, at %s of it: those frames are passed "
+                    "through untouched", int(covered.sum()), ", ".join(f"{a / info.fps:.2f}-{(b + 1) / info.fps:.2f} s"
                                                   for a, b in occlusion.spans(covered)))
         library = occlusion.drop_from_library(library, covered)
     return Analysis(track=track, library=library, cached=start > 0, thumbs=thumbs if thumbs_valid.all() else None,

@@ -367,8 +367,11 @@ def _short_verdict(sync: Any) -> str:
 
 def _sync_summary(sync: Any) -> str:
     # the whole-frame offset the verdict uses, and the sub-frame peak the curve panel marks
-    return _("offset {frames} frames ({ms} ms; sub-frame peak {exact}), confidence {confidence} (chance {chance}), "
-             "r = {r}: {verdict}",
+    one = abs(sync.offset_frames) == 1
+    return _(N_("offset {frames} frame ({ms} ms; sub-frame peak {exact}), confidence {confidence} (chance {chance}), "
+                "r = {r}: {verdict}") if one else
+             N_("offset {frames} frames ({ms} ms; sub-frame peak {exact}), confidence {confidence} (chance {chance}), "
+                "r = {r}: {verdict}"),
              frames=f"{sync.offset_frames:+d}", ms=f"{sync.offset_ms:+.0f}", exact=f"{round(sync.offset_exact, 1) + 0.0:+.1f}",
              confidence=f"{sync.confidence:.2f}",
              chance=f"{sync.chance:.2f}", r=f"{sync.correlation:.2f}",
@@ -435,7 +438,8 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
     mouth, speech = mouth[:n], speech[:n]
     t = np.arange(n) / float(fps)
     seconds = n / float(fps)
-    fig = _figure(min(16.0, 8.0 + seconds / 5.0) + (3.6 if sync is not None else 0.0), 4.2)
+    # taller with the curve panel: its legend (up to eight lines) sits below it, inside the figure
+    fig = _figure(min(16.0, 8.0 + seconds / 5.0) + (3.6 if sync is not None else 0.0), 4.2 if sync is None else 5.0)
     if sync is not None:
         ax, ax_curve = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3.2, 1]})
     else:
@@ -463,7 +467,7 @@ def plot_mouth_track(*, mouth_open: np.ndarray, speech_open: np.ndarray,
     ax.set_ylim(min(-0.1, float(shown.min()) - 0.05) if shown.size else -0.1,   # at most 3: one landmark glitch
                 min(MOUTH_Y_MAX, max(1.35, float(shown.max()) + 0.35)) if shown.size else 1.35)   # must not squash it
     ax.set_xlabel(_("time (s)"))
-    ax.set_ylabel(_("opening (each track: 2nd-98th percentile scaled to 0..1)"))
+    ax.set_ylabel(_("opening, scaled 0..1\n(each track: its 2nd-98th percentile)"))   # one line overran the title
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right", ncols=2)
     head = title or _("Mouth opening vs speech")

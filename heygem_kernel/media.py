@@ -225,6 +225,12 @@ class VideoInfo:
     has_alpha: bool = False      # a transparency channel (PNG, ProRes 4444, QuickTime RLE/PNG, VP9 alpha)
     audio_tracks: int = 0        # audio streams in the file (the output carries only the speech)
     rate: str = ""               # the exact nominal rate, e.g. "30000/1001" (constant-rate videos)
+    # non-square pixels (PAL/NTSC DV, HDV, anamorphic): the stored width and the pixel aspect ratio
+    # ("16:15"); frames are delivered at the displayed ``width`` (square pixels, for the face's
+    # geometry) and a run's output is scaled back to ``stored_width`` with the same pixel aspect,
+    # so the file keeps the input's frame size. 0 / "" for square pixels.
+    stored_width: int = 0
+    pixel_aspect: str = ""
 
     @property
     def hdr(self) -> str | None:
@@ -403,7 +409,7 @@ def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> Vid
     audio_delay = _float(audio.get("start_time")) - _float(video.get("start_time")) if has_audio else 0.0
     return VideoInfo(path=p, width=width, height=height, fps=float(fps), nominal_fps=float(nominal or fps),
                      n_frames=int(n_frames), duration=float(duration), is_image=False, is_vfr=is_vfr,
-                     codec=codec, has_audio=has_audio, audio_delay=audio_delay, **colour,
+                     codec=codec, has_audio=has_audio, audio_delay=audio_delay, **colour, **_pixel_aspect(video),
                      rate="" if is_vfr else str(video.get("r_frame_rate") or ""))
 
 
@@ -510,13 +516,26 @@ def _display_size(stream: dict[str, Any]) -> tuple[int, int]:
     sar = _sar(stream)
     if sar != 1:
         w = int(round(w * sar))
+    if _quarter_turn(stream):
+        w, h = h, w
+    return w, h
+
+
+def _quarter_turn(stream: dict[str, Any]) -> bool:
     rotation = _float((stream.get("tags") or {}).get("rotate"))
     for side in stream.get("side_data_list") or []:
         if "rotation" in side:
             rotation = _float(side["rotation"])
-    if round(abs(rotation)) % 180 == 90:
-        w, h = h, w
-    return w, h
+    return round(abs(rotation)) % 180 == 90
+
+
+def _pixel_aspect(stream: dict[str, Any]) -> dict[str, Any]:
+    """VideoInfo's ``stored_width`` and ``pixel_aspect`` of a stream with non-square pixels (none for
+    square ones, and for a quarter-turned stream, whose output is written upright with square pixels)."""
+    sar = _sar(stream)
+    if sar == 1 or _quarter_turn(stream):
+        return {}
+    return {"stored_width": int(_float(stream.get("width"))), "pixel_aspect": f"{sar.numerator}:{sar.denominator}"}
 
 
 def _sar(stream: dict[str, Any]) -> Fraction:
@@ -1241,12 +1260,15 @@ class VideoWriter:
     extra column/row copied from the edge. ffmpeg writes ``.<stem>.partial.tmp-<pid>-<random><suffix>``
     next to the target, renamed on a clean :meth:`close`; an exception in the ``with`` block or :meth:`abort`
     kills ffmpeg and deletes it. Encoding runs on a thread behind a bounded queue.
+    ``pixel_aspect``: (stored width, "16:15") to write square-pixel frames back at a non-square
+    input's stored width and pixel aspect (:attr:`VideoInfo.pixel_aspect`); frames are still given
+    at ``width`` x ``height``.
     """
 
     def __init__(self, path: str | os.PathLike, *, width: int, height: int, fps: float | Fraction,
                  audio: str | os.PathLike | None, duration: float | None = None,
                  crf: int = 18, preset: str = "veryfast", colour: dict[str, str] | None = None,
-                 account: Account | None = None) -> None:
+                 account: Account | None = None, pixel_aspect: tuple[int, str] | None = None) -> None:
         if width <= 0 or height <= 0 or fps <= 0:
             raise ValueError(f"bad output geometry {width}x{height} @ {fps} fps")
         # an exact rate (Fraction, e.g. VideoInfo.exact_fps) is kept as is: 30000/1001 stays 30000/1001
@@ -1263,6 +1285,7 @@ class VideoWriter:
         self.account = account   # account("encode_cpu", seconds): the encoder's CPU time, when it exits
         self.frames_written = 0
         self._even_w, self._even_h = encoded_size(self.width, self.height)
+        self.pixel_aspect = pixel_aspect   # (stored width, "16:15"): the file gets that width and pixel aspect
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.partial: Path | None = None
         self._proc: subprocess.Popen | None = None
@@ -1298,8 +1321,17 @@ class VideoWriter:
                     "-c:a", "aac", "-b:a", AAC_BITRATE]
         else:
             cmd += ["-map", "0:v:0"]
+        filters = []
+        if self.pixel_aspect is not None:   # square-pixel frames back to the input's stored width and pixel aspect
+            stored, aspect = self.pixel_aspect
+            stored_w, _ = encoded_size(int(stored), self._even_h)
+            filters.append(f"scale={stored_w}:{self._even_h}:flags=area+{SWS_EXACT},setsar=sar={aspect.replace(':', '/')}:max=65535")
         if self.duration is not None:  # hold the last frame up to the audio's end; -t cuts exactly there
-            cmd += ["-vf", "tpad=stop=-1:stop_mode=clone", "-t", _seconds_arg(self.duration)]
+            filters.append("tpad=stop=-1:stop_mode=clone")
+        if filters:
+            cmd += ["-vf", ",".join(filters)]
+        if self.duration is not None:
+            cmd += ["-t", _seconds_arg(self.duration)]
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
                 "-r", str(rate)]
         for key, value in self.colour.items():

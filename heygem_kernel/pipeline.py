@@ -37,7 +37,7 @@ from .analysis import Analysis, Progress, _check, _report, analyse   # analyse: 
 from .errors import InputError, NoFaceError, record_of
 from .i18n import N_, Text, _
 from .options import RunOptions, check_device, option_label
-from .render import Rendered, make_meter, output_size, render
+from .render import Rendered, make_meter, output_size, render, written_size
 
 LOG = logging.getLogger("heygem")
 
@@ -330,7 +330,7 @@ def probe(job: Job) -> None:
     job.tools_job = _in_background("heygem-versions", records.tool_versions)
     info = job.info = media.probe_video(job.video, still_fps=job.options.still_fps,
                                         cache_dir=job.cache_dir if job.options.use_cache else None)
-    job.notes = media.conversion_notes(info, size=output_size(info, job.options))
+    job.notes = media.conversion_notes(info, size=written_size(info, job.options))
     if audio_info is not None and audio_info.tracks > 1:
         job.notes.append(Text("{name} has {tracks} audio tracks: only the first is used as the speech",
                               name=job.audio.name, tracks=audio_info.tracks))
@@ -346,8 +346,9 @@ def probe(job: Job) -> None:
         LOG.warning("%s", Text("{option} {asked}: H.264 (yuv420p) needs an even height, so the output is "
                                "{width}x{height}", option=option_label("out_height"), asked=asked, width=width,
                                height=height))
-    LOG.info("video: %dx%d, %.3f fps%s, %d frames%s", info.width, info.height, info.fps,
-             " (variable rate, resampled)" if info.is_vfr else "", info.n_frames,
+    LOG.info("video: %dx%d%s, %.3f fps%s, %d frames%s", info.width, info.height,
+             f" (stored {info.stored_width}x{info.height}, pixel aspect {info.pixel_aspect})" if info.pixel_aspect else "",
+             info.fps, " (variable rate, resampled)" if info.is_vfr else "", info.n_frames,
              " (photo)" if info.is_image else "")
     job.backend = _backend_for(job.options)
     job.enhancer = enhance.from_options(job.options)  # a bad model file fails here, before any heavy work
@@ -560,7 +561,7 @@ def record(job: Job) -> records.RunResult:
         "enhance": job.enhancer.describe() if job.enhancer else None,
         "speaker_timing": job.speaker.to_dict(),   # the per-speaker lead the render used (issue 8)
     })
-    out_w, out_h = media.encoded_size(*output_size(info, options))   # the file's size (even sides)
+    out_w, out_h = media.encoded_size(*written_size(info, options))   # the file's size (even sides)
     result = records.RunResult(
         output=job.output, run_dir=job.run_dir, params_path=params_path, log_path=job.log_path, plots=plots,
         width=out_w, height=out_h, fps=info.fps, n_frames=job.n_out, duration=job.speech.duration,

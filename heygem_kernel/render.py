@@ -54,6 +54,16 @@ def output_size(info: media.VideoInfo, options: RunOptions) -> tuple[int, int]:
     return max(2, int(round(info.width * h / info.height / 2)) * 2), h
 
 
+def written_size(info: media.VideoInfo, options: RunOptions) -> tuple[int, int]:
+    """(width, height) of the output file's frames: :func:`output_size`, except that an input with
+    non-square pixels kept at its own size is written at its stored width with its pixel aspect
+    (``VideoInfo.pixel_aspect``; PAL DV 720x576 at 16:15 is rendered at 768x576 and stored 720x576)."""
+    size = output_size(info, options)
+    if info.pixel_aspect and size == (info.width, info.height):
+        return info.stored_width, info.height
+    return size
+
+
 def render(job: "Job") -> Rendered:
     """Decode the source frames the output needs, synthesise, composite, measure and encode them.
 
@@ -286,10 +296,12 @@ class Encoder:
         self.size = output_size(job.info, job.options)
         self.native = (job.info.width, job.info.height)
         self.watch = job.watch
-        self.writer = media.VideoWriter(job.output, width=self.size[0], height=self.size[1], fps=job.info.exact_fps,
+        info = job.info
+        keep_aspect = (info.stored_width, info.pixel_aspect) if written_size(info, job.options) != self.size else None
+        self.writer = media.VideoWriter(job.output, width=self.size[0], height=self.size[1], fps=info.exact_fps,
                                         audio=job.audio, duration=job.speech.duration, crf=job.options.crf,
-                                        preset=job.options.preset, colour=media.output_colour_tags(job.info),
-                                        account=job.watch.add)
+                                        preset=job.options.preset, colour=media.output_colour_tags(info),
+                                        account=job.watch.add, pixel_aspect=keep_aspect)
 
     def write(self, frame: np.ndarray) -> None:
         import cv2

@@ -180,7 +180,7 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
             problems.append(Text("video ({duration} s) longer than the speech ({speech} s): its end is cut",
                                  **_lengths(info.duration, adur)))
     return ScanReport(
-        path=str(path), ok=not fatal, readable=True, width=info.width, height=info.height,
+        path=str(path), ok=not fatal, readable=True, width=info.stored_width or info.width, height=info.height,
         duration=round(info.duration, 3), fps=round(info.fps, 3), nominal_fps=round(info.nominal_fps, 3),
         vfr=bool(info.is_vfr), is_image=bool(info.is_image), n_frames=int(info.n_frames), samples=len(times),
         sample_times=tuple(times), faces=tuple(faces), no_face=no_face, multi_face=multi,

@@ -146,7 +146,9 @@ def main(args: argparse.Namespace) -> int:
         (_("face"), _("eyes {px:.0f} px apart (lips are read from {needed:.0f} px)",
                       px=est.eye_distance_px, needed=MIN_EYE_DISTANCE_PX)),
         (_("offset"), _("not measured (see the verdict)") if est.note else   # not a reading of 0 frames
-         _("{frames:+d} frames ({ms:+.0f} ms; sub-frame {exact:+.2f}); positive = video lags audio",
+         _(N_("{frames:+d} frame ({ms:+.0f} ms; sub-frame {exact:+.2f}); positive = video lags audio")
+           if abs(est.offset_frames) == 1 else
+           N_("{frames:+d} frames ({ms:+.0f} ms; sub-frame {exact:+.2f}); positive = video lags audio"),
            frames=est.offset_frames, ms=est.offset_ms, exact=est.offset_exact + 0.0)),
         (_("confidence"), _("{confidence:.2f} (chance level for this length: {chance:.2f})",
                             confidence=est.confidence, chance=est.chance)),
