@@ -368,9 +368,13 @@ def _probe_video_with(p: Path, still_fps: float, check: subprocess.Popen) -> Vid
                 or (codec in STILL_CODECS and packets <= 1))
     if is_image:
         width, height = _image_size(p, width, height)
+        stored = (int(_float(video.get("width"))), int(_float(video.get("height"))))
+        aspect = _pixel_aspect(video) if (width, height) == stored else {}   # not with an EXIF quarter turn
+        if aspect:   # a PNG/JPEG with a pixel aspect: shown (and tracked) wider, written back as stored
+            width = int(round(width * _sar(video)))
         return VideoInfo(path=p, width=width, height=height, fps=float(still_fps),
                          nominal_fps=float(still_fps), n_frames=1, duration=1.0 / still_fps,
-                         is_image=True, is_vfr=False, codec=codec, has_audio=False, **colour)
+                         is_image=True, is_vfr=False, codec=codec, has_audio=False, **colour, **aspect)
 
     if packets <= 0:
         raise MediaError("{path} holds no video frames", path=p)
@@ -455,11 +459,12 @@ def _colour_facts(video: dict[str, Any], streams: list[dict[str, Any]]) -> dict[
 def conversion_notes(info: VideoInfo, *, size: tuple[int, int] | None = None) -> list[str]:
     """One plain line per property of ``info`` that the 8-bit SDR H.264/AAC output changes or drops.
 
-    ``size``: the (width, height) the frames are rendered at (default: the input's); an odd side
-    cannot be carried (see :func:`encoded_size`) and is reported with the size the file gets.
+    ``size``: the (width, height) of the output file's frames (default: the input's stored size,
+    ``render.written_size``); an odd side cannot be carried (see :func:`encoded_size`) and is
+    reported with the size the file gets.
     """
     notes = []
-    width, height = size or (info.width, info.height)
+    width, height = size or (info.stored_width or info.width, info.height)   # the file's: stored, not displayed
     if encoded_size(width, height) != (width, height):
         out_w, out_h = encoded_size(width, height)
         notes.append(Text("odd frame size {width}x{height}: H.264 (yuv420p) needs even sizes, so the output is "

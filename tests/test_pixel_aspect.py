@@ -12,7 +12,7 @@ import subprocess
 
 import numpy as np
 
-from heygem_kernel import media
+from heygem_kernel import media, scan
 from heygem_kernel.options import RunOptions
 from heygem_kernel.pipeline import run
 
@@ -66,3 +66,17 @@ def test_a_slightly_non_square_file_is_not_called_odd_sized(clip_590, tmp_path):
     assert _stream(result.output) == (852, 480, "640:639")
     notes = result.extra["input_notes"]
     assert not any("odd frame size" in str(note) for note in notes), notes
+    problems = scan.scan_video(clip).problems                    # heygem scan and the batch report alike
+    assert not any("odd frame size" in str(p) for p in problems), problems
+
+
+def test_a_photo_with_a_pixel_aspect_is_not_squeezed(clip_590, tmp_path):
+    """A PNG stored 720x576 at 16:15 (shown 768x576, 4:3) was read at 720x576 as if its pixels were
+    square, and its output showed the face ~6 % narrower (5:4): now it is written 720x576 at 16:15."""
+    photo = tmp_path / "pal.png"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-frames:v", "1", "-vf",
+                    "scale=720:576,setsar=16/15", str(photo)], check=True)
+    info = media.probe_video(photo)
+    assert (info.width, info.height, info.pixel_aspect) == (768, 576, "16:15")
+    result = run(clip_590, photo, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
+    assert _stream(result.output) == (720, 576, "16:15")
