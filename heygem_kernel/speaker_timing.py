@@ -50,14 +50,16 @@ MAX_SPAN_S = 30.0       # s of the source analysed at most: ~1.5 s of phone reco
 # is late within 185 ms inside what viewers accept, so a source reading up to MAX_EARLY_S early
 # is taken as this presenter's timing (whether lips or an unnoticed late sound track, the output
 # then looks like the source) and the render follows it in full. Farther: a file out of step.
-MAX_EARLY_S = 0.200
+MAX_EARLY_S = 0.180
+# (These three limits are where the mouth may be in absolute time; they were 200 / 120 / 80 ms against
+# the 7.5 ms zero and moved with it to the 6-clip zero, visemes.MOUTH_DELAY -12.5 ms.)
 # Late (mouth after its sound, a positive reading): lips do not trail their sound, and viewers see a
-# sound early from 45 ms (BT.1359). The shared screen captures read +56 ms (their pictures late, sync.py
-# CALIBRATION); beyond MAX_LATE_S (three frames at 25 fps) is a file out of step. A late reading moves
-# the render at most MAX_LAG_S (two frames at 25 fps): a reading that passed the chance test by luck
+# sound early from 45 ms (BT.1359). The shared screen captures read +98 / +105 ms (their pictures late,
+# sync.py CALIBRATION); beyond MAX_LATE_S (3.5 frames at 25 fps) is a file out of step. A late reading moves
+# the render at most MAX_LAG_S (2.5 frames at 25 fps): a reading that passed the chance test by luck
 # (5 % of unrelated pairings) moves the mouth at most this in the direction viewers see soonest.
-MAX_LATE_S = 0.120
-MAX_LAG_S = 0.080
+MAX_LATE_S = 0.140
+MAX_LAG_S = 0.100
 MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the span
 # Split-half agreement: a speaker's lead is one number over the whole recording, so the span's two
 # halves, read on their own (searched as far as the whole reading plus AGREE_FRAMES, at least

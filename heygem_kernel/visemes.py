@@ -85,17 +85,20 @@ MIN_BREATH_S = 0.05         # s; shorter sounds are clicks, not breaths
 # without the zeros (0.98 with the zeros replaced by -60 dB noise).
 DIGITAL_SILENCE_DB = -90.0
 INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to breathe in
-# The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py): the mouths of the
-# in-sync CAMERA recordings among the shared clips trail the model above by 7.5 ms, the zero at
-# which the farther of the two reads nearest 0 (each alone wants talking_590 +5, portrait_1080x1920
-# +13 ms), so every speech segment is moved this much later. Leave-one-out (the zero of the other
-# camera clip, read on this one) they read -0.24 and +0.15 frames. The two ~22 fps screen captures
-# (talking_524 +72, talking_vfr_700 +87 ms) are not calibrated on: a capture shows its pictures late
-# (sync.py CALIBRATION), which is the recorder's latency, not the speaker's lips; against this zero
-# they read about +1.6 frames (their pictures late), and a run corrects them by their own reading.
-# (12.5 ms until the reference was averaged over the dithered recogniser grid, DITHER_SAMPLES.)
-# (Until 2026-12-01 the zero was 42 ms, the midpoint of all four: the camera clips then read -1 frame
-# and rendered ~1 frame late, and in-sync recordings of other presenters read 1-5 frames early.)
+# The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py --extra): the mouths of
+# six in-sync FILMED recordings (the two shared camera clips, four fetched by
+# benchmarks/extra_clips.py) lead the model above by 12.5 ms at the zero where the farthest of them
+# reads nearest 0 (each alone wants talking_590 +15, portrait +2, the fetched lectern -60, podium
+# -32, TED -32 and interview +18 ms), so every speech segment is moved this much earlier. In-sample
+# they read within 1.09 frames; each left out (the zero of the other five) within 1.63 frames (the interview).
+# The two ~22 fps screen captures (talking_524 +85, talking_vfr_700 +98 ms) are not calibrated on:
+# a capture shows its pictures late (sync.py CALIBRATION), the recorder's latency, not the speaker's
+# lips; against this zero they read about +2.5 frames, and a run corrects them by their own reading.
+# (7.5 ms until 2026-12-02, fitted on the two shared camera clips alone, which are among the later
+# speakers: three of the four fetched clips read early at it, one by 1.67 frames; 12.5 ms until the
+# reference was averaged over the dithered recogniser grid, DITHER_SAMPLES; until 2026-12-01 42 ms,
+# the midpoint of all four shared clips: the camera clips then read -1 frame and rendered ~1 frame
+# late, and in-sync recordings of other presenters read 1-5 frames early.)
 # The zero is the average of those speakers; the rest is per speaker, and best_lag ~ -(reading)
 # on all four clips. A run therefore adds the presenter's own lead (real_timing's speaker_lead:
 # minus the source recording's reading against this very reference, heygem_kernel.speaker_timing),
@@ -103,7 +106,7 @@ INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to bre
 # speaker_lead 0, so it stays the calibrated reference. With a reading the zero cancels out of
 # the render (reading and render move together); without one (no sound, a photo, below chance:
 # the portrait) the render stays at this zero.
-MOUTH_DELAY = 0.0075        # s
+MOUTH_DELAY = -0.0125       # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 
 # --- co-articulation (tuned on talking_590/524/vfr_700 against mediapipe lip distance) -------

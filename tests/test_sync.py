@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from heygem_kernel import diagnostics, landmarks, sync
+from heygem_kernel import diagnostics, landmarks, sync, visemes
 from heygem_kernel.audio import load_speech, speech_from_wav
 
 CLIPS = ("talking_590.mp4", "talking_524.mp4", "talking_vfr_700.mp4")
@@ -110,12 +110,15 @@ def test_frames_without_a_face_are_ignored(own):
 
 
 def test_leave_one_out_calibration_error_is_bounded(own, clip_portrait, monkeypatch):
-    """The zero (visemes.MOUTH_DELAY) fitted on the camera recordings (sync.CALIBRATION_CLIPS) is the
-    shipped one; fitted on one, it reads the other within CALIBRATION_LOO_ERROR_FRAMES
-    (benchmarks/calibrate_sync.py: +0.32 / -0.35). The screen captures, never fitted on, read
-    their late pictures at it: +1.91 / +2.22 frames. (With all four clips fitted, the zero was 42 ms
-    and talking_590 read -1.16 left out; with one undithered segmentation, -0.44 / +0.53; before the
-    peak was refined on the whole clip, sync.REFINE_S, -0.24 / +0.15.)"""
+    """The shipped zero (visemes.MOUTH_DELAY, -12.5 ms) is fitted on six filmed recordings
+    (sync.CALIBRATION_CLIPS; benchmarks/calibrate_sync.py --extra: four of them are fetched, not in
+    ../shared). Here, on the two shared camera clips: at the shipped zero both read within a frame
+    (in-sample +0.64 / +0.33), and fitted on one the zero reads the other within
+    CALIBRATION_LOO_ERROR_FRAMES (+0.32 / -0.42), so the fitting generalises between speakers; the
+    pair alone wants 7.5 ms (the shipped zero until the fetched clips joined: three of the four read
+    early at it, the lectern speaker -1.67). The screen captures, never fitted on, read their late
+    pictures: +2.44 / +2.46 frames. (With all four shared clips fitted, the zero was 42 ms and
+    talking_590 read -1.16 left out; with one undithered segmentation, -0.44 / +0.53.)"""
     from heygem_kernel import media, visemes
     reports = dict(own)
     reports["portrait"] = sync.measure_video_sync(clip_portrait)
@@ -123,23 +126,28 @@ def test_leave_one_out_calibration_error_is_bounded(own, clip_portrait, monkeypa
               for name, r in reports.items()}              # as measured: container start times applied
     clips = {r.video.stem: (r.mouth_open, r.mouth_width, phones[name], r.fps) for name, r in reports.items()}
     fitted = {k: v for k, v in clips.items() if k in sync.CALIBRATION_CLIPS}
-    assert sorted(fitted) == sorted(sync.CALIBRATION_CLIPS)
-    zero = sync.calibrate_mouth_delay(list(fitted.values()))
-    assert zero == pytest.approx(visemes.MOUTH_DELAY, abs=0.005)          # the shipped zero
+    assert sorted(fitted) == sorted(sync.SHARED_CALIBRATION_CLIPS)
+    for name, (mouth, width, phones_, fps) in fitted.items():
+        shipped = sync.estimate_from_speech(mouth, phones=phones_, fps=fps, mouth_width=width).offset_exact
+        print(f"{name}: at the shipped zero reads {shipped:+.2f} frames")
+        assert abs(shipped) <= 1.0
+    pair = sync.calibrate_mouth_delay(list(fitted.values()))
+    assert pair == pytest.approx(0.0075, abs=0.005)
+    assert pair > visemes.MOUTH_DELAY                     # the fetched filmed clips read earlier
     errors = {}
-    for name, (mouth, width, phones, fps) in fitted.items():
+    for name, (mouth, width, phones_, fps) in fitted.items():
         left_out = sync.calibrate_mouth_delay([v for k, v in fitted.items() if k != name])
         monkeypatch.setattr(visemes, "MOUTH_DELAY", left_out)
-        errors[name] = sync.estimate_from_speech(mouth, phones=phones, fps=fps, mouth_width=width).offset_exact
+        errors[name] = sync.estimate_from_speech(mouth, phones=phones_, fps=fps, mouth_width=width).offset_exact
         print(f"{name}: left out, zero {left_out * 1000:.0f} ms, reads {errors[name]:+.2f} frames")
         assert visemes.MOUTH_DELAY == left_out
     assert max(abs(e) for e in errors.values()) <= sync.CALIBRATION_LOO_ERROR_FRAMES, errors
-    monkeypatch.setattr(visemes, "MOUTH_DELAY", zero)
+    monkeypatch.undo()
     for name in sync.SCREEN_CAPTURE_CLIPS:
-        mouth, width, phones, fps = clips[name]
-        held_out = sync.estimate_from_speech(mouth, phones=phones, fps=fps, mouth_width=width).offset_exact
+        mouth, width, phones_, fps = clips[name]
+        held_out = sync.estimate_from_speech(mouth, phones=phones_, fps=fps, mouth_width=width).offset_exact
         print(f"{name}: held out, reads {held_out:+.2f} frames")
-        assert 0.5 <= held_out <= 2.5
+        assert 1.5 <= held_out <= 3.0
 
 
 def test_one_bilabial_does_not_outweigh_the_opening(own):
@@ -287,10 +295,12 @@ def test_cli_language_uses_the_runs_front_end(tmp_path, clip_590):
 
 
 def test_mandarin_sync_needs_its_language():
-    """Synthetic Mandarin (espeak-ng) with known phoneme times and a mouth that follows them
-    (shut for /m b p/, open for /a/): analysed as Mandarin the check is confident and on time,
-    and a picture 4 frames late reads +4; the English phone model alone is below chance
-    (measured: confidence 0.50 vs 0.20, chance 0.40)."""
+    """Synthetic Mandarin (espeak-ng) with known phoneme times and a mouth that follows them as a
+    real speaker's does (shut for /m b p/, open for /a/, each shape leading its sound by the
+    calibrated visemes.LEAD - MOUTH_DELAY): analysed as Mandarin the check is confident and on
+    time, and a picture 4 frames late reads +4; the English phone model alone is below chance.
+    Measured: confidence 0.44 (reads -0.68) vs 0.33, chance ~0.40. (Before the 6-clip zero the mouth
+    sat on the sound itself: 0.50 vs 0.20.)"""
     from espeak_timing import synthesize
     wav, phonemes = synthesize("wo3 men5 ba3 bao1 fang4 zai4 ma3 pi3 shang4, ta1 pa4 mao1 bu4 ba1 bu4. "
                                "ma1 ma1 mai3 le5 bai2 mi3 he2 mian4 bao1, ba4 ba4 pao3 bu4 hui2 lai2.",
@@ -300,7 +310,8 @@ def test_mandarin_sync_needs_its_language():
     fps = 25.0
     n = int(len(wav) / 16000 * fps)
     t, mouth = np.arange(n) / fps, np.zeros(n)
-    times = [(p.name, p.start + 0.5) for p in phonemes if not p.name.startswith("(")]
+    lead = visemes.LEAD - visemes.MOUTH_DELAY      # s a real mouth's shape leads its sound (calibrated)
+    times = [(p.name, p.start + 0.5 - lead) for p in phonemes if not p.name.startswith("(")]
     for (name, start), (_, end) in zip(times, times[1:] + [("_", len(wav) / 16000 - 0.5)]):
         vowel = any(c in "aeiouyE@IOU" for c in name)
         mouth[(t >= start) & (t < end)] = (0.0 if name.startswith("_") or name in {"m", "b", "p", "ph"}
@@ -312,7 +323,7 @@ def test_mandarin_sync_needs_its_language():
     english = sync.estimate_from_speech(mouth, speech=auto, fps=fps)
     assert on_time.reliable and abs(on_time.offset_exact) < 1, on_time
     assert late.reliable and abs(late.offset_exact - 4) < 1, late
-    assert not english.reliable and on_time.confidence > english.confidence + 0.15
+    assert not english.reliable and on_time.confidence > english.confidence + 0.1     # 0.44 vs 0.33
 
 
 def _one_line_error(proc, *needles) -> str:

@@ -4,7 +4,7 @@ report says when the sound is reverberant.
 Ground truth: the in-sync camera recordings' own mouths (talking_590, portrait_1080x1920) against
 their own sound convolved with a synthetic room (direct path + an exponentially decaying noise tail,
 RT60 0.5 s, direct-to-reverberant ratio 10 dB: a normal room, the microphone ~1 m away; fixed
-seeds). Before heygem_kernel.dereverb these seeds read -14.46 (talking_590) and +9.37 frames
+seeds). Before heygem_kernel.dereverb seeds 1 and 3 read -14.46 (talking_590) and +9.37 frames
 (the portrait) against -0.08 / +0.10 dry: the phone recogniser mishears the room's tails."""
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from heygem_kernel import dereverb, landmarks, media, sync
 from heygem_kernel.audio import SAMPLE_RATE, load_audio, speech_from_wav
 
 ROOM = dict(rt60=0.5, drr_db=10.0)
-CASES = (("talking_590.mp4", 1), ("portrait_1080x1920.mp4", 3))   # (clip, the room's seed)
+CASES = (("talking_590.mp4", 0), ("portrait_1080x1920.mp4", 0))   # (clip, the rooms' first seed)
+ROOMS = 8                        # seeds seed .. seed + ROOMS - 1
 MAX_SHIFT_FRAMES = 1.0           # from the dry reading
 
 
@@ -45,13 +46,23 @@ def reading(track, speech) -> sync.SyncEstimate:
 
 @pytest.mark.parametrize("name,seed", CASES)
 def test_reverberant_sound_reads_like_the_dry_one(media_dir, name, seed):
+    """Eight rooms (seeds): every reading the check calls reliable lies within MAX_SHIFT_FRAMES of
+    the dry one, and at least half are reliable. At the -12.5 ms zero talking_590 reads +0.64 dry
+    and four rooms +0.07..+0.48; the other four (seeds 1, 2, 5, 6) read +0.19..+2.16 below chance,
+    i.e. reported as a guess (at 7.5 ms seed 6 read +1.87, also below chance). The portrait (its own
+    sound is below chance dry too, see sync.CHANCE_K): +0.33 dry, rooms -0.11..+0.82, one of those
+    below chance reading +13.4."""
     video = media_dir / name
     track = landmarks.track_video(video)
     speech = own_speech(video)
     dry = reading(track, speech)
-    wet = reading(track, speech_from_wav(room(speech.wav, seed=seed, **ROOM), sr=SAMPLE_RATE))
-    print(f"{name}: dry {dry.offset_exact:+.2f}, room (seed {seed}) {wet.offset_exact:+.2f} frames")
-    assert abs(wet.offset_exact - dry.offset_exact) <= MAX_SHIFT_FRAMES
+    wet = [reading(track, speech_from_wav(room(speech.wav, seed=s, **ROOM), sr=SAMPLE_RATE))
+           for s in range(seed, seed + ROOMS)]
+    print(f"{name}: dry {dry.offset_exact:+.2f}, rooms " +
+          " ".join(f"{w.offset_exact:+.2f}{'' if w.reliable else '?'}" for w in wet))
+    reliable = [w for w in wet if w.reliable]
+    assert len(reliable) >= ROOMS // 2
+    assert all(abs(w.offset_exact - dry.offset_exact) <= MAX_SHIFT_FRAMES for w in reliable)
 
 
 def test_report_says_the_sound_is_reverberant(media_dir):
