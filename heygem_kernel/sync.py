@@ -75,7 +75,7 @@ proportion to its closures (CLOSURE_FULL_EVENTS). The timing constants (LEAD, ON
 OFFSET_LAG, CLOSURE_LEAD, the in-breath cue) are physiology-led and were only checked on these
 clips.
 
-The zero is calibrated on those two clips only, and the reference never includes a
+The zero is calibrated on the filmed clips only (CALIBRATION), and the reference never includes a
 per-speaker lead: runs read the presenter's lead on the source's own recording against this
 same reference (:mod:`heygem_kernel.speaker_timing`, ``speaker_lead`` of
 ``visemes.real_timing``) and draw the render's shapes by it, but the sync check of the output,
@@ -103,8 +103,8 @@ Slow drifts of the mouth baseline (head pose, smiles) and of loudness (phrases) 
 subtracting a 1 s moving average; robust z-scores (median/MAD, clipped at 3) stop a single
 landmark glitch from dominating. Frames without a face (NaN) are ignored. Every lag of the search
 is scored on the same frames (the middle ``T - 2 * max_shift``), so the curve has no edge bias;
-its peak is then placed again on the lags within ``REFINE_S`` of it, scored on the frames those
-few lags share (nearly the whole clip: which speech falls in the 0.6 s the search drops at either
+its peak is then placed again on the lags within ``REFINE_S`` of it (and around an end of them
+where the curve still rises there, ``REFINE_STEPS``), scored on the frames those few lags share (nearly the whole clip: which speech falls in the 0.6 s the search drops at either
 end no longer moves the reading; tests/test_sync_refine.py). Tried and not adopted (2026-12-01):
 each lag over all the frames it overlaps. Rotations read about as steady (SD 0.08 / 0.25 / 0.20
 frames; refined: 0.06 / 0.20 / 0.26), but a sound track 0.45-0.5 s late in its container read +7
@@ -150,10 +150,11 @@ OFFSET_PRIOR_R = 0.1
 # confidence stays the search curve's (the chance level is calibrated on it).
 REFINE_S = 0.08
 # Where the refined curve still rises at an end of those lags, they are centred on that end and
-# scored again, at most REFINE_STEPS times (then the end is taken as a whole lag). At a zero of
-# -12.5 ms one rotation of talking_590 searched -1 and its refined curve rose to +1, an end: it read
-# +1.00 among rotations reading +0.43..+0.64 (and a reverberant hearing of it +2.00 against +0.64 dry).
-REFINE_STEPS = 2
+# scored again, REFINE_STEPS times at most (the peak moves at most 2 * REFINE_S from the search's;
+# still at an end then, that end is taken as a whole lag). At the -12.5 ms zero one rotation of
+# talking_590 searched -1 and its refined curve rose to +1, an end: it read +1.00 among rotations
+# reading +0.43..+0.64.
+REFINE_STEPS = 1
 # Where a reading's sub-frame offset came from (SyncEstimate.peak_from, --json "peak_from").
 PEAK_REFINED = "refined"                    # the refined curve's maximum
 PEAK_SEARCH = "search"                      # the search curve's peak, not refined (refine=False)
@@ -263,8 +264,8 @@ class SyncEstimate:
                    WIDTH_WEIGHT), or None without the width tracks.
     curve_refined  [shape=(L,)] ``curve``'s channels at the L lags from ``refined_from`` (frames)
                    around its peak, scored on the frames those lags share (nearly the whole clip):
-                   ``offset_exact`` is its maximum (``REFINE_S``; sub-frame inside those lags, the
-                   whole lag at an end), except where it is flat or dips at the search curve's peak:
+                   ``offset_exact`` is its maximum (``REFINE_S``; sub-frame inside those lags; at
+                   an end, refined again around it, ``REFINE_STEPS``, or that whole lag), except where it is flat or dips at the search curve's peak:
                    then the search curve's. None when not refined.
     peak_from      where ``offset_exact`` came from: ``PEAK_REFINED``, or the search curve's peak
                    (``PEAK_SEARCH``: not refined; ``PEAK_SEARCH_DIP`` / ``PEAK_SEARCH_FLAT``: the
@@ -628,9 +629,10 @@ def _refine(channels: list, k: int, exact: float, *, shift: int,
     their curve [shape=(L,)], where the index came from: a ``PEAK_*`` value).
     Where that curve dips at the search's peak (both neighbours higher: the clip's edges disagree
     with its middle, e.g. a 2 s clip read +6 for a search peak at +4) or is flat (a mouth that
-    never moves), ``exact`` stays the search's; a maximum at an end of the lags is taken as that
-    whole lag (the peak lies at or beyond it: one rotation of talking_590 searched +2.15 and reads
-    0.00 this way, its rotations' mean 0.07)."""
+    never moves), ``exact`` stays the search's. A maximum at an end of the lags is refined again on
+    the lags around that end (``REFINE_STEPS``; the curve returned is then theirs); still at an end,
+    it is taken as that whole lag (the peak lies at or beyond it: one rotation of
+    talking_590 searched +2.15 and read 0.00 this way at the 7.5 ms zero)."""
     near = max(1, int(round(REFINE_S * fps)))
 
     def lags_around(centre: int) -> tuple[int, np.ndarray]:
@@ -648,7 +650,7 @@ def _refine(channels: list, k: int, exact: float, *, shift: int,
         edge = lo + j
         if 0 < j < fine.shape[0] - 1 or abs(edge) >= shift:
             break
-        lo, fine = lags_around(edge)
+        lo, fine = lags_around(edge)             # the end now has neighbours on both sides
         j = int(np.argmax(fine - 1e-9 * np.abs(np.arange(fine.shape[0]) - (edge - lo))))
     return _subframe(fine, j) + lo + shift, lo, fine, PEAK_REFINED
 
@@ -816,7 +818,7 @@ def calibrate_mouth_delay(clips: list[tuple[np.ndarray, np.ndarray | None, list,
         if len(clips) == 1:
             return own[0]
         first, last = min(own), max(own)
-        grid = np.arange(np.floor(first / step) * step, last + step, step)
+        grid = np.round(np.arange(np.floor(first / step) * step, last + step, step), 6)
         worst = [max(abs(r) for r in readings(float(d), clips)) for d in grid]
         return float(grid[int(np.argmin(worst))])
     finally:

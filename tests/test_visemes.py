@@ -201,7 +201,7 @@ def test_visemes_follow_the_real_mouth(correlations, clip):
     assert env_corr > 0.2                  # the envelope alone tracks the mouth too, less well
 
 
-OWN_ZERO_524 = 0.067   # s: the zero talking_524 wants on its own (benchmarks/calibrate_sync.py)
+OWN_ZERO_524 = 0.067   # s: the zero talking_524 wanted on its own when this was measured (calibrate_sync.py; now 85 ms)
 
 
 def test_inbreath_opens_the_mouth_before_the_phrase(recorded, clip_524, monkeypatch):
