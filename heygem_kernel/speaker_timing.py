@@ -4,7 +4,7 @@ The render places mouth shapes with one real-speech timing model for everybody
 (:func:`heygem_kernel.visemes.real_timing`, its zero ``visemes.MOUTH_DELAY`` calibrated on six
 in-sync filmed recordings). How far a person's lips lead their sound differs from that average,
 and the rest of the error is per speaker (and per recorder: a screen capture shows its pictures
-late): ``heygem sync`` reads the untouched shared clips +0.64 / +2.44 / +2.60 / +0.32 frames at
+late): ``heygem sync`` reads the untouched shared clips +0.64 / +2.44 / +2.62 / +0.32 frames at
 that zero (talking_590 / 524 / vfr_700 / portrait_1080x1920) and the fetched filmed clips
 -1.09..+1.04, and a self-reenactment render peaks at about minus the reading. In-sync camera recordings of other presenters read 1-5
 frames early against the check before issue 8, i.e. their lips led more than these clips'.

@@ -26,9 +26,9 @@ on a 2.5 ms grid), ``CALIBRATION_CLIPS``: the two camera clips in ``../shared/me
 (talking_590, portrait_1080x1920: a seated presenter) and four filmed clips from PyPI packages'
 test data (benchmarks/extra_clips.py: a lectern speaker with jump cuts at 23.976 fps, a podium
 statement at ~12 fps with a small face, a TED talk, a three-quarter interview). In-sample they read
-+0.64 / +0.32 / -1.09 / -0.36 / -0.55 / +1.04 frames (590 / portrait / lectern / podium / TED /
-interview); **left out** (the zero fitted on the other five) +0.64 / +0.32 / -1.34 / -0.36 /
--0.55 / +1.63: the interview would round to 2 frames late. Each alone wants +15,
++0.64 / +0.33 / -1.09 / -0.35 / -0.55 / +1.04 frames (590 / portrait / lectern / podium / TED /
+interview); **left out** (the zero fitted on the other five) +0.64 / +0.33 / -1.36 / -0.35 /
+-0.55 / +1.56: the interview would round to 2 frames late. Each alone wants +15,
 +2, -60, -32, -32 and +18 ms: the spread is the speakers' (and their filming's), ~2 frames, so
 no zero brings all six within 1 frame (the lectern speaker and the interview pull apart). Until
 2026-12-02 the zero was 7.5 ms, fitted on the two shared clips alone: then three of the four
@@ -40,12 +40,12 @@ over four segmentations of the speech (the recogniser's 10 ms grid started 0, 2.
 late, ``visemes.DITHER_SAMPLES``): with one, a sub-frame cut of the sound moved
 talking_vfr_700's reading by up to 0.81 frames (now 0.20; tests/test_sync_dither.py).
 
-Recorded by a computer, read at the zero and not fitted on: two webcam clips +1.84 / +0.68, a
-screencast's webcam +2.23 (pictures late, like the screen captures below); a Mandarin
+Recorded by a computer, read at the zero and not fitted on: two webcam clips +1.87 / +0.70, a
+screencast's webcam +2.24 (pictures late, like the screen captures below); a Mandarin
 laptop-camera clip reads below chance (the English phone model on that speaker).
 
 The two screen captures among the shared clips are held out of the calibration: they read +2.44
-(talking_524) and +2.60 frames (talking_vfr_700) at this zero, their pictures ~65-100 ms late, and
+(talking_524) and +2.62 frames (talking_vfr_700) at this zero, their pictures ~65-100 ms late, and
 ``heygem sync`` says so (:mod:`heygem_kernel.cadence` notes the capture). Why the clips want
 different zeros (+15, +85, +98 and +2 ms each on its own): not the speakers so much as how the
 pictures were captured. talking_590 and the portrait are camera footage at a native 25 fps (no

@@ -90,7 +90,7 @@ INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to bre
 # benchmarks/extra_clips.py) lead the model above by 12.5 ms at the zero where the farthest of them
 # reads nearest 0 (each alone wants talking_590 +15, portrait +2, the fetched lectern -60, podium
 # -32, TED -32 and interview +18 ms), so every speech segment is moved this much earlier. In-sample
-# they read within 1.09 frames; each left out (the zero of the other five) within 1.63 frames (the interview).
+# they read within 1.09 frames; each left out (the zero of the other five) within 1.56 frames (the interview).
 # The two ~22 fps screen captures (talking_524 +85, talking_vfr_700 +98 ms) are not calibrated on:
 # a capture shows its pictures late (sync.py CALIBRATION), the recorder's latency, not the speaker's
 # lips; against this zero they read about +2.5 frames, and a run corrects them by their own reading.
