@@ -4,10 +4,11 @@ The render places mouth shapes with one real-speech timing model for everybody
 (:func:`heygem_kernel.visemes.real_timing`, its zero ``visemes.MOUTH_DELAY`` calibrated on six
 in-sync filmed recordings). How far a person's lips lead their sound differs from that average,
 and the rest of the error is per speaker (and per recorder: a screen capture shows its pictures
-late): ``heygem sync`` reads the untouched shared clips +0.64 / +2.44 / +2.62 / +0.32 frames at
+late): ``heygem sync`` reads the untouched shared clips +0.64 / +2.44 / +2.62 / +0.33 frames at
 that zero (talking_590 / 524 / vfr_700 / portrait_1080x1920) and the fetched filmed clips
--1.09..+1.04, and a self-reenactment render peaks at about minus the reading. In-sync camera recordings of other presenters read 1-5
-frames early against the check before issue 8, i.e. their lips led more than these clips'.
+-1.09..+1.04, and a self-reenactment render peaks at about minus the reading. In-sync camera
+recordings of other presenters read 1-5 frames early against the check before issue 8, i.e. their
+lips led more than these clips'.
 
 When the source video has its own audio track, :func:`measure` reads the presenter's lips
 against that sound with the sync estimator (:func:`heygem_kernel.sync.estimate_from_speech`:
@@ -54,9 +55,9 @@ MAX_EARLY_S = 0.180
 # (These three limits are where the mouth may be in absolute time; they were 200 / 120 / 80 ms against
 # the 7.5 ms zero and moved with it to the 6-clip zero, visemes.MOUTH_DELAY -12.5 ms.)
 # Late (mouth after its sound, a positive reading): lips do not trail their sound, and viewers see a
-# sound early from 45 ms (BT.1359). The shared screen captures read +98 / +105 ms (their pictures late,
-# sync.py CALIBRATION); beyond MAX_LATE_S (3.5 frames at 25 fps) is a file out of step. A late reading moves
-# the render at most MAX_LAG_S (2.5 frames at 25 fps): a reading that passed the chance test by luck
+# sound early from 45 ms (BT.1359). The shared screen captures read ~+98 / ~+115 ms (their pictures
+# late, sync.py CALIBRATION); beyond MAX_LATE_S (3.5 frames at 25 fps) is a file out of step. A late
+# reading moves the render at most MAX_LAG_S (2.5 frames at 25 fps): a reading that passed the chance test by luck
 # (5 % of unrelated pairings) moves the mouth at most this in the direction viewers see soonest.
 MAX_LATE_S = 0.140
 MAX_LAG_S = 0.100

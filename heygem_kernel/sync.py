@@ -67,8 +67,8 @@ about 0 but in-sync camera recordings of other presenters 1-5 frames early: lips
 sound more than these two presenters' do. ``ONSET_LEAD`` (the mouth opening before a phrase), the
 closure channel and the camera zero all move the reference towards such leads; that is not
 verified on those speakers, and a speaker whose lips lead more than these clips' still reads
-early (the 6-clip zero moved the reference 20 ms further; a run also takes that presenter's own lead from the source recording:
-:mod:`heygem_kernel.speaker_timing`). Second, talking_590's one bilabial follows a rounded W whose
+early (the 6-clip zero moved the reference 20 ms further; a run also takes that presenter's
+own lead from the source recording: :mod:`heygem_kernel.speaker_timing`). Second, talking_590's one bilabial follows a rounded W whose
 protruded lips the inner-lip gap reads as shut, so its closure channel alone read -1.9 frames
 and, at full weight on that single event, pulled the clip early: the closure channel counts in
 proportion to its closures (CLOSURE_FULL_EVENTS). The timing constants (LEAD, ONSET_LEAD,
@@ -104,8 +104,9 @@ subtracting a 1 s moving average; robust z-scores (median/MAD, clipped at 3) sto
 landmark glitch from dominating. Frames without a face (NaN) are ignored. Every lag of the search
 is scored on the same frames (the middle ``T - 2 * max_shift``), so the curve has no edge bias;
 its peak is then placed again on the lags within ``REFINE_S`` of it (and around an end of them
-where the curve still rises there, ``REFINE_STEPS``), scored on the frames those few lags share (nearly the whole clip: which speech falls in the 0.6 s the search drops at either
-end no longer moves the reading; tests/test_sync_refine.py). Tried and not adopted (2026-12-01):
+where the curve still rises there, ``REFINE_STEPS``), scored on the frames those few lags share
+(nearly the whole clip: which speech falls in the 0.6 s the search drops at either end no longer
+moves the reading; tests/test_sync_refine.py). Tried and not adopted (2026-12-01):
 each lag over all the frames it overlaps. Rotations read about as steady (SD 0.08 / 0.25 / 0.20
 frames; refined: 0.06 / 0.20 / 0.26), but a sound track 0.45-0.5 s late in its container read +7
 to +8 frames, "video lags", above chance, where the shared window reads -12 (tests/test_sync.py),
@@ -265,8 +266,8 @@ class SyncEstimate:
     curve_refined  [shape=(L,)] ``curve``'s channels at the L lags from ``refined_from`` (frames)
                    around its peak, scored on the frames those lags share (nearly the whole clip):
                    ``offset_exact`` is its maximum (``REFINE_S``; sub-frame inside those lags; at
-                   an end, refined again around it, ``REFINE_STEPS``, or that whole lag), except where it is flat or dips at the search curve's peak:
-                   then the search curve's. None when not refined.
+                   an end, refined again around it, ``REFINE_STEPS``, or that whole lag), except
+                   where it is flat or dips at the search curve's peak: then the search curve's. None when not refined.
     peak_from      where ``offset_exact`` came from: ``PEAK_REFINED``, or the search curve's peak
                    (``PEAK_SEARCH``: not refined; ``PEAK_SEARCH_DIP`` / ``PEAK_SEARCH_FLAT``: the
                    refined curve dips there / is flat); "" when there is no estimate.
@@ -792,8 +793,8 @@ def calibrate_mouth_delay(clips: list[tuple[np.ndarray, np.ndarray | None, list,
 
     clips  (mouth_open [shape=(T,)], mouth_width or None, phones, fps) of in-sync recordings.
     The zero minimises the largest reading (in frames, the unit of the bar "every recording reads
-    0 +- 1 frame": in seconds the 23.976 fps lectern clip would weigh less than the 25 fps ones); a mean is pulled towards whichever kind of recording the set holds more
-    of (see CALIBRATION). Each clip's own zero is found by bisection in [lo, hi] (its reading
+    0 +- 1 frame": in seconds the 23.976 fps lectern clip would weigh less than the 25 fps ones);
+    a mean is pulled towards whichever kind of recording the set holds more of (see CALIBRATION). Each clip's own zero is found by bisection in [lo, hi] (its reading
     falls as the delay grows); the set's zero lies between the extreme own zeros and is searched
     there on a ``step`` grid, because a reading can jump where its curve has two peaks (the
     interview among the fetched clips: +1.04 frames at -12.5 ms, +1.54 at -17.5 ms), which a
