@@ -286,7 +286,11 @@ def execute_notebook(notebook: Path, executed: Path, parameters: dict, *, kernel
                             interrupt_on_timeout=True)
     except (CellTimeoutError, pm.PapermillExecutionError) as exc:
         # --timeout: the items run in one cell, so it bounds the whole batch's work
-        if isinstance(exc, pm.PapermillExecutionError) and not (timed_out.seen and exc.ename == "KeyboardInterrupt"):
+        # the interrupt nbclient sends on a timeout ends the cell with KeyboardInterrupt; ipykernel 7.4
+        # prints it on stderr instead of as an error output, and papermill then names it
+        # "CellExecutionError" (tests/test_newuser_batch_kernel.py)
+        if isinstance(exc, pm.PapermillExecutionError) and not (
+                timed_out.seen and exc.ename in ("KeyboardInterrupt", "CellExecutionError")):
             raise _notebook_failed(exc, error_record, executed) from None
         raise HeyGemError("the batch stopped after --timeout {timeout} s; the finished items are kept: run the same "
                           "command again (with a longer --timeout) to go on", timeout=f"{timeout:g}") from None
