@@ -119,7 +119,7 @@ def test_leave_one_out_calibration_error_is_bounded(own, clip_portrait, monkeypa
     early at it, the lectern speaker -1.67). The screen captures, never fitted on, read their late
     pictures: +2.44 / +2.46 frames. (With all four shared clips fitted, the zero was 42 ms and
     talking_590 read -1.16 left out; with one undithered segmentation, -0.44 / +0.53.)"""
-    from heygem_kernel import media, visemes
+    from heygem_kernel import media
     reports = dict(own)
     reports["portrait"] = sync.measure_video_sync(clip_portrait)
     phones = {name: sync._own_speech(r.video, media.probe_video(r.video).audio_delay)[0].phone_variants
