@@ -233,6 +233,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         clips = [Clip(MEDIA / c if not Path(c).exists() else Path(c), tmp) for c in args.clips]
         inputs = {c.name: (c.track.mouth_open(), c.track.mouth_width(), c.speech.phones, c.fps) for c in clips}
+        memo: dict = {}   # sync readings per (clip, zero), shared by the leave-one-out fits
         for clip in clips:
             if args.only != "loo":
                 visemes.MOUTH_DELAY = shipped
@@ -242,7 +243,7 @@ def main() -> None:
             # screen capture is never fitted on, so its left-out zero is the shipped one
             others = [v for k, v in inputs.items() if k != clip.name and k in sync.CALIBRATION_CLIPS]
             if args.only != "shipped" and (others or clip.name not in sync.CALIBRATION_CLIPS):
-                visemes.MOUTH_DELAY = sync.calibrate_mouth_delay(others) if clip.name in sync.CALIBRATION_CLIPS else shipped
+                visemes.MOUTH_DELAY = sync.calibrate_mouth_delay(others, memo=memo) if clip.name in sync.CALIBRATION_CLIPS else shipped
                 for on in (False, True):
                     rows.append(measure(clip, tmp, "left out", speaker=on))
                 if not args.no_strict:

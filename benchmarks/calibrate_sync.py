@@ -66,7 +66,8 @@ def main() -> None:
     data = {Path(c).stem: load(c, args.tracks) for c in clips}
     inputs = {k: (t.mouth_open(), t.mouth_width(), s.phone_variants, t.fps) for k, (t, s) in data.items()}
     fitted = {k: v for k, v in inputs.items() if k in sync.CALIBRATION_CLIPS} or inputs
-    zero = sync.calibrate_mouth_delay(list(fitted.values()))
+    memo: dict = {}   # readings per (clip, delay), shared by every fit below
+    zero = sync.calibrate_mouth_delay(list(fitted.values()), memo=memo)
     missing = [c for c in sync.CALIBRATION_CLIPS if c not in fitted]
     print(f"zero fitted here ({', '.join(fitted)}): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "
           f"{shipped * 1000:.1f} ms" + (f" (also fitted on {', '.join(missing)}: --extra)" if missing else ""))
@@ -74,11 +75,11 @@ def main() -> None:
           f"{'target r0':>10} {'best lag':>9}")
     errors = []
     for name, (track, speech) in data.items():
-        alone = sync.calibrate_mouth_delay([inputs[name]])
+        alone = sync.calibrate_mouth_delay([inputs[name]], memo=memo)
         visemes.MOUTH_DELAY = zero
         own = reading(track, speech)
         others = [v for k, v in fitted.items() if k != name]
-        loo = sync.calibrate_mouth_delay(others) if others and name in fitted else zero
+        loo = sync.calibrate_mouth_delay(others, memo=memo) if others and name in fitted else zero
         visemes.MOUTH_DELAY = loo
         error = reading(track, speech)
         visemes.MOUTH_DELAY = shipped

@@ -646,14 +646,19 @@ def _refine(channels: list, k: int, exact: float, *, shift: int,
         return exact, lo, fine, PEAK_SEARCH_FLAT
     if 0 < at < fine.shape[0] - 1 and fine[at] < min(fine[at - 1], fine[at + 1]):
         return exact, lo, fine, PEAK_SEARCH_DIP
-    j = int(np.argmax(fine - 1e-9 * np.abs(np.arange(fine.shape[0]) - at)))   # a tie: the search's lag
+    j = _peak_near(fine, at)
     for _ in range(REFINE_STEPS):                # still rising at an end: the peak lies beyond it
         edge = lo + j
         if 0 < j < fine.shape[0] - 1 or abs(edge) >= shift:
             break
         lo, fine = lags_around(edge)             # the end now has neighbours on both sides
-        j = int(np.argmax(fine - 1e-9 * np.abs(np.arange(fine.shape[0]) - (edge - lo))))
+        j = _peak_near(fine, edge - lo)
     return _subframe(fine, j) + lo + shift, lo, fine, PEAK_REFINED
+
+
+def _peak_near(curve: np.ndarray, at: int) -> int:
+    """Index of ``curve``'s maximum; of tied maxima, the one nearest index ``at``."""
+    return int(np.argmax(curve - 1e-9 * np.abs(np.arange(curve.shape[0]) - at)))
 
 
 def closure_events(closure: np.ndarray) -> int:
@@ -788,7 +793,8 @@ def estimate_from_speech(mouth_open: np.ndarray, *, phones: list | None = None, 
 
 
 def calibrate_mouth_delay(clips: list[tuple[np.ndarray, np.ndarray | None, list, float]], *,
-                          lo: float = -0.1, hi: float = 0.2, step: float = CALIBRATION_STEP_S) -> float:
+                          lo: float = -0.1, hi: float = 0.2, step: float = CALIBRATION_STEP_S,
+                          memo: dict | None = None) -> float:
     """The ``visemes.MOUTH_DELAY`` (seconds) that brings the farthest in-sync recording nearest 0.
 
     clips  (mouth_open [shape=(T,)], mouth_width or None, phones, fps) of in-sync recordings.
@@ -799,14 +805,24 @@ def calibrate_mouth_delay(clips: list[tuple[np.ndarray, np.ndarray | None, list,
     there on a ``step`` grid, because a reading can jump where its curve has two peaks (the
     interview among the fetched clips: +1.04 frames at -12.5 ms, +1.54 at -17.5 ms), which a
     bisection on the midrange steps over. The module's MOUTH_DELAY is restored afterwards. Used
-    by benchmarks/calibrate_sync.py and the leave-one-out test.
+    by benchmarks/calibrate_sync.py and the leave-one-out test. ``memo``: a dict shared by calls
+    on the same clip tuples (leave-one-out fits), so no clip is read twice at one delay.
     """
     from . import visemes
     shipped = visemes.MOUTH_DELAY
+    memo = {} if memo is None else memo
+
+    def reading(delay: float, clip) -> float:
+        key = (id(clip), round(delay, 9))
+        if key not in memo:
+            visemes.MOUTH_DELAY = delay
+            m, w, p, f = clip
+            memo[key] = estimate_from_speech(m, phones=p, fps=f, mouth_width=w).offset_exact
+            memo.setdefault(("keep", id(clip)), clip)   # the id stays this clip's while memo lives
+        return memo[key]
 
     def readings(delay: float, subset) -> list[float]:
-        visemes.MOUTH_DELAY = delay
-        return [estimate_from_speech(m, phones=p, fps=f, mouth_width=w).offset_exact for m, w, p, f in subset]
+        return [reading(delay, clip) for clip in subset]
 
     def own_zero(clip) -> float:
         a, b = lo, hi

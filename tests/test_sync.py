@@ -131,12 +131,13 @@ def test_leave_one_out_calibration_error_is_bounded(own, clip_portrait, monkeypa
         shipped = sync.estimate_from_speech(mouth, phones=phones_, fps=fps, mouth_width=width).offset_exact
         print(f"{name}: at the shipped zero reads {shipped:+.2f} frames")
         assert abs(shipped) <= 1.0
-    pair = sync.calibrate_mouth_delay(list(fitted.values()))
+    memo: dict = {}
+    pair = sync.calibrate_mouth_delay(list(fitted.values()), memo=memo)
     assert pair == pytest.approx(0.0075, abs=0.005)
     assert pair - visemes.MOUTH_DELAY == pytest.approx(0.020, abs=0.003)   # the fetched filmed clips read earlier
     errors = {}
     for name, (mouth, width, phones_, fps) in fitted.items():
-        left_out = sync.calibrate_mouth_delay([v for k, v in fitted.items() if k != name])
+        left_out = sync.calibrate_mouth_delay([v for k, v in fitted.items() if k != name], memo=memo)
         monkeypatch.setattr(visemes, "MOUTH_DELAY", left_out)
         errors[name] = sync.estimate_from_speech(mouth, phones=phones_, fps=fps, mouth_width=width).offset_exact
         print(f"{name}: left out, zero {left_out * 1000:.0f} ms, reads {errors[name]:+.2f} frames")
