@@ -47,7 +47,7 @@ MIN_OPEN_RANGE = 0.08
 # (they look better than a painted cavity), large for a photo or a mouth that never opens.
 MAX_WARP_VIDEO, MAX_WARP_STILL = 0.08, 0.30
 # The viseme targets are already placed where real speakers' mouths are (visemes.real_timing,
-# calibrated on the shared clips): no extra delay.
+# calibrated on six filmed in-sync clips, sync.CALIBRATION_CLIPS): no extra delay.
 RENDER_DELAY_S = 0.0
 
 
