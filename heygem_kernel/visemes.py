@@ -12,10 +12,14 @@ one - and closes after it, the zero calibrated on real footage, plus a per-run `
 read on the presenter's own recording, :mod:`heygem_kernel.speaker_timing`); co-articulation is a Gaussian blend (sigma 60 ms) with lip closures (M/B/P/F/V)
 kept sharp and held. The opening follows the viseme identity; loudness only closes near-silence.
 
-Validation (tests/test_visemes.py, in-sample): Pearson correlation of ``open`` with the real
-inner-lip opening (mediapipe Face Mesh) of clips driven by their own audio track:
-talking_590 0.60, talking_524 0.62, talking_vfr_700 0.79 (mean 0.67; the previous loudness-
-scaled model 0.68, 0.46, 0.66, mean 0.60); the loudness envelope alone reaches 0.35, 0.34, 0.56.
+Validation (tests/test_visemes.py): Pearson correlation of ``open`` with the real inner-lip
+opening (mediapipe Face Mesh) of clips driven by their own audio track, at the -12.5 ms zero:
+talking_590 0.72 (in-sample for the zero), talking_524 0.48, talking_vfr_700 0.62 (screen
+captures, not calibrated on; their pictures are late); the loudness envelope alone reaches 0.35,
+0.35, 0.56. Raw lag-0 r over whole clips (benchmarks/RESULTS.md, 2026-12-02): mean 0.468 on
+eleven English in-sync clips (the shared four 0.48, four fetched filmed clips 0.42, three webcam
+recordings 0.52); refitting this table's openings on the other clips, or per speaker on half a
+clip, did not raise it held out.
 """
 from __future__ import annotations
 
