@@ -817,9 +817,9 @@ def calibrate_mouth_delay(clips: list[tuple[np.ndarray, np.ndarray | None, list,
         if key not in memo:
             visemes.MOUTH_DELAY = delay
             m, w, p, f = clip
-            memo[key] = estimate_from_speech(m, phones=p, fps=f, mouth_width=w).offset_exact
-            memo.setdefault(("keep", id(clip)), clip)   # the id stays this clip's while memo lives
-        return memo[key]
+            # the clip is kept with its reading, so its id cannot be reused while memo lives
+            memo[key] = (clip, estimate_from_speech(m, phones=p, fps=f, mouth_width=w).offset_exact)
+        return memo[key][1]
 
     def readings(delay: float, subset) -> list[float]:
         return [reading(delay, clip) for clip in subset]
