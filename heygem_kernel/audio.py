@@ -241,12 +241,10 @@ def _stft_magnitude(segment: np.ndarray, n_frames: int) -> np.ndarray:
     return np.abs(np.fft.rfft(frames * _hann(), axis=1)).T
 
 
-def melspectrogram(wav: np.ndarray) -> np.ndarray:
-    """Wav2Lip-normalised mel spectrogram of 16 kHz mono ``wav`` [shape=(S,)].
-
-    Returns [shape=(80, 1 + S // 200)] float32 in [-4, 4] (-4 is silence), 80 columns per second.
-    Computed in float64 like the original (scipy's lfilter promotes to float64).
-    """
+def mel_magnitude(wav: np.ndarray) -> np.ndarray:
+    """Mel-band magnitudes of 16 kHz mono ``wav`` [shape=(S,)] after the Wav2Lip pre-emphasis:
+    [shape=(80, 1 + S // 200)] float64, 80 columns per second (column c centred on c / 80 s).
+    Computed in float64 like the original (scipy's lfilter promotes to float64)."""
     wav = np.asarray(wav)
     if wav.ndim != 1 or wav.shape[0] == 0:
         raise ValueError(f"melspectrogram expects a non-empty mono waveform, got shape {wav.shape}")
@@ -265,7 +263,15 @@ def melspectrogram(wav: np.ndarray) -> np.ndarray:
         t1 = min(n_frames, t0 + STFT_BLOCK)
         segment = padded[t0 * HOP:(t1 - 1) * HOP + N_FFT]
         mel[:, t0:t1] = basis @ _stft_magnitude(segment, t1 - t0)
-    mel_db = 20.0 * np.log10(np.maximum(AMP_FLOOR, mel)) - REF_LEVEL_DB
+    return mel
+
+
+def melspectrogram(wav: np.ndarray) -> np.ndarray:
+    """Wav2Lip-normalised mel spectrogram of 16 kHz mono ``wav`` [shape=(S,)].
+
+    Returns [shape=(80, 1 + S // 200)] float32 in [-4, 4] (-4 is silence), 80 columns per second.
+    """
+    mel_db = 20.0 * np.log10(np.maximum(AMP_FLOOR, mel_magnitude(wav))) - REF_LEVEL_DB
     scaled = 2 * MAX_ABS_VALUE * (mel_db - MIN_LEVEL_DB) / (-MIN_LEVEL_DB) - MAX_ABS_VALUE
     return np.clip(scaled, -MAX_ABS_VALUE, MAX_ABS_VALUE).astype(np.float32)
 
@@ -385,6 +391,14 @@ class Speech:
         from .dereverb import rings
         return rings(self.reverb_decay_s)
 
+    @functools.cached_property
+    def opening_curve(self) -> np.ndarray:
+        """The mouth opening a real speaker would show, predicted from the spectrum
+        (:mod:`heygem_kernel.acoustic`): [shape=(1 + S // 200,)] z-scores, 80 per second.
+        Computed once on first use (one more STFT of the speech), kept when pickled."""
+        from .acoustic import log_mel, predict
+        return predict(log_mel(self.wav, sr=self.sr))
+
     def n_frames_at(self, fps: float) -> int:
         """Number of output frames that cover the speech at ``fps`` (at least 1; as the output file holds)."""
         from .media import output_frames
@@ -395,7 +409,8 @@ class Speech:
 
         ``speaker_lead``: seconds the presenter's mouth leads the calibrated zero
         (:mod:`heygem_kernel.speaker_timing`): the viseme targets (and a non-English closure
-        cue) move that much earlier; the envelope stays with the sound."""
+        cue) move that much earlier; the envelope stays with the sound. The opening blends the
+        phones' with the spectrum's (``opening_curve``, ``visemes.ACOUSTIC_WEIGHT``)."""
         from .backends.base import AudioFeatures
         from .visemes import viseme_track
 
@@ -403,7 +418,10 @@ class Speech:
             raise ValueError(f"fps must be positive, got {fps}")
         n = self.n_frames_at(fps) if n_frames is None else int(n_frames)
         env = envelope(self.wav, sr=self.sr, fps=fps, n_frames=n)
-        tracks = viseme_track(self.phones, envelope=env, fps=fps, n_frames=n, speaker_lead=speaker_lead)
+        from .acoustic import at_frames
+        acoustic = at_frames(self.opening_curve, fps=fps, n_frames=n, delay_s=speaker_lead)
+        tracks = viseme_track(self.phones, envelope=env, fps=fps, n_frames=n, speaker_lead=speaker_lead,
+                              acoustic=acoustic)
         from . import articulation
         if articulation.uses_acoustic_closures(self.language):
             closed = articulation.constriction(self.wav, sr=self.sr, fps=fps, n_frames=n, delay_s=-speaker_lead)

@@ -132,6 +132,11 @@ BILABIALS = frozenset({"M", "B", "P"})
 # percentile 0.74 / 0.95 / 0.93 / 0.92 on talking_590 / 524 / vfr_700 / portrait, 0.87 on
 # speech_en_60s), so consumers can map [0, 1] linearly onto the person's own range of openings.
 OPEN_GAIN = 1.2
+# Weight of the spectrum's opening (heygem_kernel.acoustic) against the phones' in the render's
+# opening target: an equal blend. On the four fetched in-sync recordings the model was not fitted
+# on (benchmarks/fit_acoustic.py), lag-0 r of the target with the recorded mouth: phones alone
+# 0.44, spectrum alone 0.44, the blend 0.50 (weights 0.4-0.6 within 0.01 of it in a first try).
+ACOUSTIC_WEIGHT = 0.5
 
 # viseme targets (open, width, round); width 0.5 = neutral
 NEUTRAL = (0.0, 0.5, 0.0)
@@ -435,12 +440,26 @@ def _grid_size(phones: list[PhoneSegment], fps: float, n_frames: int) -> int:
     return int(np.ceil(span * GRID_RATE)) + 1
 
 
+def _blend_acoustic(phone_open: np.ndarray, acoustic: np.ndarray) -> np.ndarray:
+    """The phones' opening [shape=(n,)] blended with the spectrum's z-scored prediction, which
+    takes the phones' own mean and spread (so the blend keeps their scale)."""
+    acoustic = np.asarray(acoustic, np.float64)
+    if acoustic.shape != phone_open.shape:
+        raise ValueError(f"acoustic has shape {acoustic.shape}, expected {phone_open.shape}")
+    scaled = phone_open.mean() + phone_open.std() * acoustic
+    return (1.0 - ACOUSTIC_WEIGHT) * phone_open + ACOUSTIC_WEIGHT * np.clip(scaled, 0.0, None)
+
+
 def viseme_track(phones: list[PhoneSegment], *, envelope: np.ndarray, fps: float,
-                 n_frames: int, speaker_lead: float = 0.0) -> dict[str, np.ndarray]:
+                 n_frames: int, speaker_lead: float = 0.0,
+                 acoustic: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per-frame mouth targets for a video at ``fps``, placed where a real mouth is.
 
     phones   recognised segments (seconds, acoustic timing); gaps count as silence.
     envelope [shape=(n_frames,)] loudness per output frame in [0, 1] (see audio.envelope).
+    acoustic optional [shape=(n_frames,)] z-scored opening predicted from the spectrum
+             (:func:`heygem_kernel.acoustic.opening`, already at the frames' timing): blended
+             into the phones' opening with ``ACOUSTIC_WEIGHT``, before the closures cut it.
     Returns {"open", "width", "round"}, each [shape=(n_frames,)] float32 in [0, 1].
 
     Segments are moved by :func:`real_timing` (shapes lead the sound, the mouth opens before a
@@ -459,10 +478,15 @@ def viseme_track(phones: list[PhoneSegment], *, envelope: np.ndarray, fps: float
     grid = _paint(timed, n_grid, lambda seg: target(seg.phone))                        # (n_grid, 3)
     closure = _paint(timed, n_grid, lambda seg: float(seg.phone.upper() in CLOSURES))  # (n_grid, 1)
     smooth = _smooth(grid, SMOOTH_SIGMA * GRID_RATE)
-    smooth[:, 0] *= 1.0 - CLOSURE_DEPTH * _smooth(closure, CLOSURE_SIGMA * GRID_RATE)[:, 0]
+    kept_open = 1.0 - CLOSURE_DEPTH * _smooth(closure, CLOSURE_SIGMA * GRID_RATE)[:, 0]
     grid_t = np.arange(n_grid) / GRID_RATE
     frame_t = np.arange(n_frames) / fps
-    sampled = np.stack([np.interp(frame_t, grid_t, smooth[:, c]) for c in range(3)], axis=1)
+    if acoustic is None:
+        smooth[:, 0] *= kept_open
+        sampled = np.stack([np.interp(frame_t, grid_t, smooth[:, c]) for c in range(3)], axis=1)
+    else:
+        sampled = np.stack([np.interp(frame_t, grid_t, smooth[:, c]) for c in range(3)], axis=1)
+        sampled[:, 0] = _blend_acoustic(sampled[:, 0], acoustic) * np.interp(frame_t, grid_t, kept_open)
     # loudness only gates near-silence: a frame counts as loud when the speech is audible within
     # ONSET_LEAD after it or OFFSET_LAG before it, so the pre-phonatory opening and the closing
     # after a phrase survive the silence they happen in

@@ -29,6 +29,7 @@ BAD = {
     "calibrate_chance.py": (["--lengths", "-1"], "argument --lengths: must be above 0: -1"),
     "calibrate_sync.py": (["--clips", MISSING], f"argument --clips: no such file: {MISSING}"),
     "extra_clips.py": (["--dest"], "argument --dest: expected one argument"),
+    "fit_acoustic.py": (["--bogus"], "unrecognized arguments: --bogus"),
 }
 
 
