@@ -7,7 +7,7 @@ Ground truth is the recorded mouth (mediapipe inner-lip opening) of in-sync real
 model is fitted on the FIT clips: the four talking clips of ../shared/media and four of
 benchmarks/extra_clips.py (a webcam, a talk, a screencast and a Mandarin talk). The ridge penalty
 is chosen among ALPHAS by leave-one-out over the fitting clips alone. The HELD clips (the other
-four fetched ones: podium, lectern, lecture and webcam presenters) are never fitted on; their
+four fetched ones: the lectern, podium, interview and jwp webcam presenters) are never fitted on; their
 rows are the honest figures. Per clip: lag-0 r of the opening target with the recorded mouth
 for the phones alone (visemes.viseme_track), the spectrum alone (acoustic.opening) and the
 render's blend (ACOUSTIC_WEIGHT). ``--write`` saves the model fitted on all FIT clips as the

@@ -11,7 +11,7 @@ carries real speakers' timing (lips lead the sound) rather than the sound's.
 
 The render's opening target is an equal blend of the phone targets and this prediction
 (``visemes.viseme_track``, ``ACOUSTIC_WEIGHT``). Measured on the four fetched in-sync recordings
-the model was not fitted on (podium, lectern, interview, webcam; benchmarks/fit_acoustic.py;
+the model was not fitted on (lectern, podium, interview, webcam; benchmarks/fit_acoustic.py;
 lag-0 correlation of the opening target with the recorded mouth): phones alone 0.44, this model
 alone 0.44, the blend 0.50; leaving each fitting clip out in turn, 0.45 / 0.36 / 0.47. Rendered
 (self-reenactment, benchmarks/bench_reenactment.py) the held-out four went from lag-0 r 0.30 to
@@ -124,22 +124,22 @@ def predict(mel: np.ndarray, *, model: Model | None = None) -> np.ndarray:
     return (out - out.mean()) / sd if sd > 0 else np.zeros(m)
 
 
-def at_frames(curve: np.ndarray, *, fps: float, n_frames: int, delay_s: float = 0.0) -> np.ndarray:
+def at_frames(curve: np.ndarray, *, fps: float, n_frames: int, lead_s: float = 0.0) -> np.ndarray:
     """A per-column curve [shape=(M,)] (:func:`predict`) sampled at the output frames:
-    [shape=(n_frames,)] float64. Frame i (time i / fps) takes the curve at i / fps + ``delay_s``
-    seconds (``delay_s`` > 0: the mouth moves earlier, a presenter who leads, speaker_timing);
-    past either end of the speech, its first or last value."""
+    [shape=(n_frames,)] float64. Frame i (time i / fps) takes the curve at i / fps + ``lead_s``
+    seconds (``lead_s`` > 0: the mouth moves earlier, a presenter whose lips lead,
+    speaker_timing); past either end of the speech, its first or last value."""
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    t = np.arange(n_frames) / float(fps) + delay_s
+    t = np.arange(n_frames) / float(fps) + lead_s
     return np.interp(t * MEL_RATE, np.arange(curve.shape[0]), curve)
 
 
-def opening(wav: np.ndarray, *, sr: int, fps: float, n_frames: int, delay_s: float = 0.0,
+def opening(wav: np.ndarray, *, sr: int, fps: float, n_frames: int, lead_s: float = 0.0,
             model: Model | None = None) -> np.ndarray:
     """Predicted opening of a real mouth speaking ``wav`` [shape=(S,)] (16 kHz) at the output
     frames: [shape=(n_frames,)] float64 z-scores (:func:`predict`, :func:`at_frames`)."""
-    return at_frames(predict(log_mel(wav, sr=sr), model=model), fps=fps, n_frames=n_frames, delay_s=delay_s)
+    return at_frames(predict(log_mel(wav, sr=sr), model=model), fps=fps, n_frames=n_frames, lead_s=lead_s)
 
 
 def fit(examples: list[tuple[np.ndarray, np.ndarray]], *, alpha: float,

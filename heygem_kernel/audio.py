@@ -419,7 +419,7 @@ class Speech:
         n = self.n_frames_at(fps) if n_frames is None else int(n_frames)
         env = envelope(self.wav, sr=self.sr, fps=fps, n_frames=n)
         from .acoustic import at_frames
-        acoustic = at_frames(self.opening_curve, fps=fps, n_frames=n, delay_s=speaker_lead)
+        acoustic = at_frames(self.opening_curve, fps=fps, n_frames=n, lead_s=speaker_lead)
         tracks = viseme_track(self.phones, envelope=env, fps=fps, n_frames=n, speaker_lead=speaker_lead,
                               acoustic=acoustic)
         from . import articulation

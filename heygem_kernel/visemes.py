@@ -19,7 +19,9 @@ captures, not calibrated on; their pictures are late); the loudness envelope alo
 0.35, 0.56. Raw lag-0 r over whole clips (benchmarks/RESULTS.md, 2026-12-02): mean 0.468 on
 eleven English in-sync clips (the shared four 0.48, four fetched filmed clips 0.42, three webcam
 recordings 0.52); refitting this table's openings on the other clips, or per speaker on half a
-clip, did not raise it held out.
+clip, did not raise it held out. What did: ``viseme_track(acoustic=...)`` blends in the opening
+predicted from the spectrum (:mod:`heygem_kernel.acoustic`), 0.44 -> 0.50 on four fetched
+clips it was not fitted on; the render (``Speech.features``) always does.
 """
 from __future__ import annotations
 
@@ -446,6 +448,8 @@ def _blend_acoustic(phone_open: np.ndarray, acoustic: np.ndarray) -> np.ndarray:
     acoustic = np.asarray(acoustic, np.float64)
     if acoustic.shape != phone_open.shape:
         raise ValueError(f"acoustic has shape {acoustic.shape}, expected {phone_open.shape}")
+    if phone_open.size == 0:
+        return phone_open
     scaled = phone_open.mean() + phone_open.std() * acoustic
     return (1.0 - ACOUSTIC_WEIGHT) * phone_open + ACOUSTIC_WEIGHT * np.clip(scaled, 0.0, None)
 

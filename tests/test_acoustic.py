@@ -137,3 +137,12 @@ def test_fit_recovers_a_planted_relation():
 def test_blend_checks_the_shape():
     with pytest.raises(ValueError, match="acoustic has shape"):
         visemes.viseme_track([], envelope=np.ones(10), fps=25, n_frames=10, acoustic=np.zeros(9))
+
+
+def test_a_leading_presenter_takes_the_prediction_earlier():
+    """at_frames(lead_s=0.1) at 80 fps is the curve 8 columns later; past the end, its last value."""
+    curve = np.sin(np.arange(200) / 7.0)
+    ahead = acoustic.at_frames(curve, fps=80, n_frames=200, lead_s=0.1)
+    np.testing.assert_allclose(ahead[:192], curve[8:], atol=1e-9)
+    assert np.all(ahead[192:] == curve[-1])
+    assert acoustic.at_frames(curve, fps=25, n_frames=0).shape == (0,)
