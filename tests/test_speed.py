@@ -43,8 +43,12 @@ def test_runtime_sync_check_agrees_with_heygem_sync_on_the_file(tmp_path, clip_5
     first = run(speech, clip_590, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache")
     first_fits = len(fits)
     on_file = sync.measure_video_sync(first.output, audio=speech).estimate
-    assert first.sync_offset_frames == on_file.offset_frames, (first.sync_offset_frames, on_file.offset_frames)
-    assert abs(first.sync_correlation - on_file.correlation) < 0.1, (first.sync_correlation, on_file.correlation)
+    # the same reading, whole frames against the file's sub-frame one: a reading near half a frame
+    # may round either way (2026-12-03: the run +1, the file +0.47)
+    assert abs(first.sync_offset_frames - on_file.offset_exact) <= 0.6, (first.sync_offset_frames,
+                                                                        on_file.offset_exact)
+    if first.sync_offset_frames == on_file.offset_frames:   # the correlation is taken at that whole lag
+        assert abs(first.sync_correlation - on_file.correlation) < 0.1, (first.sync_correlation, on_file.correlation)
     t = first.timings
     assert t["decode_cpu"] > 0 and t["encode_cpu"] > 0 and t["measure"] > 0, t
 
