@@ -25,7 +25,7 @@ from _cli import run as run_main
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_reenactment import CLIPS, MEDIA  # noqa: E402
+from bench_reenactment import CLIPS, MEDIA, corr  # noqa: E402
 from calibrate_sync import load  # noqa: E402
 
 from heygem_kernel import acoustic, audio, visemes  # noqa: E402
@@ -49,11 +49,6 @@ def per_column(opening: np.ndarray, fps: float, n_columns: int) -> np.ndarray:
     return out
 
 
-def corr(a: np.ndarray, b: np.ndarray) -> float:
-    ok = np.isfinite(a) & np.isfinite(b)
-    return float(np.corrcoef(a[ok], b[ok])[0, 1])
-
-
 class Clip:
     def __init__(self, path: Path, tracks: Path | None) -> None:
         track, speech = load(path, tracks)
@@ -62,15 +57,13 @@ class Clip:
         self.mel = acoustic.log_mel(speech.wav, sr=speech.sr)
         self.target = per_column(self.mouth, self.fps, self.mel.shape[1])
         env = audio.envelope(speech.wav, sr=speech.sr, fps=self.fps, n_frames=self.n)
-        self.phones = lambda model: visemes.viseme_track(
-            speech.phones, envelope=env, fps=self.fps, n_frames=self.n,
-            acoustic=None if model is None else acoustic.at_frames(acoustic.predict(self.mel, model=model), fps=self.fps,
-                                                                   n_frames=self.n))["open"]
+        self.targets = lambda spectrum: visemes.viseme_track(speech.phones, envelope=env, fps=self.fps,
+                                                             n_frames=self.n, acoustic=spectrum)["open"]
+        self.phones_r = corr(self.targets(None), self.mouth)        # the same for every model
 
     def scores(self, model: acoustic.Model) -> tuple[float, float, float]:
         spectrum = acoustic.at_frames(acoustic.predict(self.mel, model=model), fps=self.fps, n_frames=self.n)
-        return (corr(self.phones(None), self.mouth), corr(spectrum, self.mouth),
-                corr(self.phones(model), self.mouth))
+        return self.phones_r, corr(spectrum, self.mouth), corr(self.targets(spectrum), self.mouth)
 
 
 def fit(clips: list[Clip], alpha: float) -> acoustic.Model:

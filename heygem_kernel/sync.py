@@ -1033,7 +1033,7 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
                  else landmarks.track_video(video, detector=detector))
     fps = float(track.fps)
     n = min(track.n_frames, speech.n_frames_at(fps))
-    feats = speech.features(fps=fps, n_frames=n)
+    env = audio_mod.envelope(speech.wav, sr=speech.sr, fps=fps, n_frames=n)   # the visemes are not needed here
     mouth, width = track.mouth_open()[:n], track.mouth_width()[:n]
     estimate = estimate_from_speech(mouth, speech=speech, fps=fps, max_shift=max_shift, mouth_width=width,
                                     eye_distance_px=eye_distance(track))
@@ -1048,12 +1048,12 @@ def measure_video_sync(video: str | Path, *, audio: str | Path | None = None,
         from . import diagnostics
         from .i18n import _
         plot_path = diagnostics.plot_mouth_track(
-            mouth_open=mouth, speech_open=ref["open"], envelope=feats.envelope, fps=fps,
+            mouth_open=mouth, speech_open=ref["open"], envelope=env, fps=fps,
             path=plot, sync=estimate, title=_("Sync check: {name}", name=video.name))
     return SyncReport(video=video, audio=None if audio is None else Path(audio), estimate=estimate,
                       fps=fps, n_frames=n, frames_no_face=int(np.count_nonzero(~np.isfinite(mouth))),
                       mouth_open=mouth, mouth_width=width, speech_open=ref["open"],
-                      speech_width=ref["width"], speech_closure=ref["closure"], envelope=feats.envelope,
+                      speech_width=ref["width"], speech_closure=ref["closure"], envelope=env,
                       audio_shift_s=float(shift_s), plot=plot_path, language=speech.language, cadence=cadence,
                       reverb_decay_ms=1000.0 * decay, reverb_note=dereverb.note_for(decay),
                       video_frames=int(track.n_frames))

@@ -485,11 +485,10 @@ def viseme_track(phones: list[PhoneSegment], *, envelope: np.ndarray, fps: float
     kept_open = 1.0 - CLOSURE_DEPTH * _smooth(closure, CLOSURE_SIGMA * GRID_RATE)[:, 0]
     grid_t = np.arange(n_grid) / GRID_RATE
     frame_t = np.arange(n_frames) / fps
-    if acoustic is None:
+    if acoustic is None:                         # the closures cut on the grid (as before the blend existed)
         smooth[:, 0] *= kept_open
-        sampled = np.stack([np.interp(frame_t, grid_t, smooth[:, c]) for c in range(3)], axis=1)
-    else:
-        sampled = np.stack([np.interp(frame_t, grid_t, smooth[:, c]) for c in range(3)], axis=1)
+    sampled = np.stack([np.interp(frame_t, grid_t, smooth[:, c]) for c in range(3)], axis=1)
+    if acoustic is not None:                     # blend at the frames, then the closures cut the blend
         sampled[:, 0] = _blend_acoustic(sampled[:, 0], acoustic) * np.interp(frame_t, grid_t, kept_open)
     # loudness only gates near-silence: a frame counts as loud when the speech is audible within
     # ONSET_LEAD after it or OFFSET_LAG before it, so the pre-phonatory opening and the closing
