@@ -68,7 +68,16 @@ sound more than these two presenters' do. ``ONSET_LEAD`` (the mouth opening befo
 closure channel and the camera zero all move the reference towards such leads; that is not
 verified on those speakers, and a speaker whose lips lead more than these clips' still reads
 early (the 6-clip zero moved the reference 20 ms further; a run also takes that presenter's
-own lead from the source recording: :mod:`heygem_kernel.speaker_timing`). Second, talking_590's one bilabial follows a rounded W whose
+own lead from the source recording: :mod:`heygem_kernel.speaker_timing`). Measured on
+2026-12-03: the pre-issue-8 check (code of 701ac14^, 32 ms mouth lag) reads the twelve in-sync
+clips here 0 / 0 / +1 (590 / 524 / vfr_700), the lectern -2, the podium and testMovie -1, the
+screencast and the Mandarin clip +1 (the portrait, jwp and interview below chance, TED no
+reading): all within -2..+1, where the issue's in-sync recordings read -1 / -3 / -5 / -4. This
+check reads the same clips 0.6-2.4 frames later than that one (filmed clips +0.6..+1.7), so those
+recordings would read about 0 / -2 / -4 / -3 here: their mouths lead their sound 2-4 frames more
+than in any clip we can measure (speaker or recorder), beyond any zero that also holds these six;
+a run still follows such a presenter by the speaker timing (up to ``speaker_timing.MAX_EARLY_S``, 180 ms).
+Second, talking_590's one bilabial follows a rounded W whose
 protruded lips the inner-lip gap reads as shut, so its closure channel alone read -1.9 frames
 and, at full weight on that single event, pulled the clip early: the closure channel counts in
 proportion to its closures (CLOSURE_FULL_EVENTS). The timing constants (LEAD, ONSET_LEAD,

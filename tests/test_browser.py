@@ -200,6 +200,9 @@ def test_batch_job_outlives_the_page(server, browser, clip_524, clip_590, speech
     job = again.locator(".heygem-jobs .heygem-job")
     assert job.count() == 1
     again.wait_for_selector(".heygem-job-done", timeout=RENDER_TIMEOUT_MS)
+    # one row per item once the page settles (a row box made anew per update once showed 4 for 2)
+    again.wait_for_function("() => document.querySelectorAll('.heygem-job-done .heygem-job-item').length == 2")
+    time.sleep(1)
     assert again.locator(".heygem-job-done .heygem-job-item").count() == 2
     assert again.locator(".heygem-job-failed").count() == 0
     report_href = again.get_attribute(".heygem-job-done a.heygem-job-report", "href")

@@ -104,6 +104,9 @@ class JobCard:
         self.widget = W.VBox([W.HBox([self.header, self.cancel_button, self.resume_button]), self.bar, self.items, self.error,
                               self.links], layout=W.Layout(border="1px solid #ddd", padding="4px", margin="4px 0"))
         self._rows: dict[str, tuple[W.FloatProgress, W.Label]] = {}
+        # One row box per item, made once: a new box for every change of the item list left the
+        # page showing the old and the new rows side by side for a moment (4 rows for 2 items).
+        self._row_boxes: dict[str, W.HBox] = {}
         self.update(job)
 
     def update(self, job: jobq.Job) -> None:
@@ -148,13 +151,13 @@ class JobCard:
             rows.append(item.name)
         if tuple(rows) != tuple(getattr(self, "_order", ())):
             self._order = tuple(rows)
-            children = []
             for name in rows:
-                bar, label = self._rows[name]
-                row = W.HBox([W.Label(name, layout=W.Layout(width="25%")), bar, label])
-                row.add_class("heygem-job-item")
-                children.append(row)
-            self.items.children = tuple(children)
+                if name not in self._row_boxes:
+                    bar, label = self._rows[name]
+                    row = W.HBox([W.Label(name, layout=W.Layout(width="25%")), bar, label])
+                    row.add_class("heygem-job-item")
+                    self._row_boxes[name] = row
+            self.items.children = tuple(self._row_boxes[name] for name in rows)
         self.error.value = (f"<span style='color:#c62828' class='heygem-job-error'>"
                             f"{html.escape(localized_record(job.error))}</span>" if job.error else "")
         self.links.value = links_html(job, self.ws)
