@@ -22,8 +22,9 @@ Applied only when the reading can be trusted (``applied``): confidence above the
 chance level (unrelated speech reaches it 5 % of the time), at least ``MIN_SPEECH_S`` of
 recognised speech, a reading from ``MAX_EARLY_S`` early to ``MAX_LATE_S`` late (farther is a file
 whose sound is out of step with its picture, not a speaker), both halves of the span reading
-within ``AGREE_FRAMES`` of the whole (split-half reliability: a 5 s reading can be noise); a late
-reading is clamped to ``MAX_LAG_S``. A photo, a video without
+within ``AGREE_FRAMES`` of the whole (split-half reliability: a 5 s reading can be noise; when only
+one half does, the median of the three readings is applied); a late reading is clamped to
+``MAX_LAG_S``. A photo, a video without
 sound, silence, music or a sound track that does not belong to the frames changes nothing.
 
 The own speech's phones are cached beside the face analysis (by the video's content hash and
@@ -74,6 +75,13 @@ MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the spa
 # are themselves noisy (searched +-6 frames instead of +-4, talking_590's read -0.32 / +1.65). In-sample:
 # chosen on these clips.
 AGREE_FRAMES = 1.0
+# ONE_HALF_MEDIAN: when one half agrees with the whole and the other does not, the reading is
+# confirmed by half the span and the render follows the median of the three (whole and halves),
+# which an outlying half cannot pull far. Until 2026-12-03 such a reading was refused: the podium
+# clip (8.7 s at ~12 fps) with its sound 100 ms later - a presenter whose lips lead 100 ms more,
+# as other presenters' in-sync recordings read (sync.py CALIBRATION) - read -1.70 frames rotated
+# and -1.71 as recorded, each with one half agreeing (-1.81 / -0.13 and -0.00 / -1.72), was
+# refused both times and rendered 2 frames late (benchmarks/RESULTS.md, bench_reenactment.py).
 CACHE_VERSION = 3       # bump when the cached phones change (recogniser settings, alignment; 2: dithered variants; 3: + dereverberated hearings of reverberant sound)
 
 
@@ -272,10 +280,13 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
     if not all(np.isfinite(halves)):   # a half without a reading (the face off screen) confirms nothing
         return _with(result, note=Text("half of the source shows the face too little to confirm its reading "
                                        "({whole:+.2f} frames): not corrected", whole=est.offset_exact))
-    if any(abs(h - est.offset_exact) > AGREE_FRAMES for h in halves):
+    agree = [abs(h - est.offset_exact) <= AGREE_FRAMES for h in halves]
+    if not any(agree):
         return _with(result, note=Text("the two halves of the source read {first:+.2f} and {second:+.2f} frames against "
                                        "{whole:+.2f} for the whole: too noisy to correct", first=halves[0],
                                        second=halves[1], whole=est.offset_exact))
+    if not all(agree):      # one half confirms the whole: the median of the three readings (ONE_HALF_MEDIAN)
+        reading_s = float(np.median([est.offset_exact, *halves])) / fps
     return _with(result, applied=True, lead_ms=1000.0 * lead_for(reading_s))
 
 
