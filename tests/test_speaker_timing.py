@@ -75,7 +75,8 @@ def test_halves_that_disagree_correct_nothing(tracks, clip_590):
 def test_one_half_agreeing_applies_the_median(tracks, media_dir, monkeypatch):
     """talking_524's real reading (+2.44 frames, halves agreeing) with its halves' readings replaced:
     one half within AGREE_FRAMES of the whole and one far off -> the median of the three is applied
-    (an outlying half moves it at most to the agreeing half); both far off -> nothing applied."""
+    (an outlying half moves it at most to the agreeing half) if the whole is clear of chance
+    (ONE_HALF_MIN_RATIO); both far off -> nothing applied."""
     name = "talking_524.mp4"
     whole = timing_of(media_dir / name, tracks[name])
     fps = media.probe_video(media_dir / name).fps
@@ -85,6 +86,11 @@ def test_one_half_agreeing_applies_the_median(tracks, media_dir, monkeypatch):
     assert one.applied and one.note == "" and one.halves == (w - 0.6, w - 2.5)
     assert one.lead_ms == pytest.approx(-1000.0 * (w - 0.6) / fps, abs=0.1)     # the median: the agreeing half
     assert abs(one.lead_ms) < abs(whole.lead_ms)
+    assert one.confidence >= speaker_timing.ONE_HALF_MIN_RATIO * one.chance
+    monkeypatch.setattr(speaker_timing, "ONE_HALF_MIN_RATIO", one.confidence / one.chance + 0.01)
+    weak = timing_of(media_dir / name, tracks[name])       # the same, not clear enough of chance: refused
+    assert not weak.applied and "too noisy to correct" in weak.note
+    monkeypatch.setattr(speaker_timing, "ONE_HALF_MIN_RATIO", 1.25)
     monkeypatch.setattr(speaker_timing, "_half_readings", lambda *a, **k: (w + 1.5, w - 2.5))
     none = timing_of(media_dir / name, tracks[name])
     assert not none.applied and none.lead_s == 0.0 and "too noisy to correct" in none.note
