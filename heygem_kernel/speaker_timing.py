@@ -23,8 +23,8 @@ chance level (unrelated speech reaches it 5 % of the time), at least ``MIN_SPEEC
 recognised speech, a reading from ``MAX_EARLY_S`` early to ``MAX_LATE_S`` late (farther is a file
 whose sound is out of step with its picture, not a speaker), both halves of the span reading
 within ``AGREE_FRAMES`` of the whole (split-half reliability: a 5 s reading can be noise; when only
-one half does, the median of the three readings is applied); a late reading is clamped to
-``MAX_LAG_S``. A photo, a video without
+one half does and the whole reads at least ``ONE_HALF_MIN_RATIO`` x chance, the median of the three
+readings is applied, ``applied_from``); a late reading is clamped to ``MAX_LAG_S``. A photo, a video without
 sound, silence, music or a sound track that does not belong to the frames changes nothing.
 
 The own speech's phones are cached beside the face analysis (by the video's content hash and
@@ -66,7 +66,7 @@ MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the spa
 # Split-half agreement: a speaker's lead is one number over the whole recording, so the span's two
 # halves, read on their own (searched as far as the whole reading plus AGREE_FRAMES, at least
 # MAX_LATE_S), must each land within AGREE_FRAMES of the
-# whole reading; otherwise the reading's noise is as large as what it would correct. On 5 s clips it
+# whole reading (or one of them, see ONE_HALF_MEDIAN); otherwise the reading's noise is as large as what it would correct. On 5 s clips it
 # can be (readings at the earlier 42 ms zero): talking_590 reads -0.93 frames as recorded (halves -0.41 / -0.21: kept) but +1.18 with its
 # halves swapped (frames and sound rotated by half, the self-reenactment source of
 # benchmarks/bench_reenactment.py; its halves still read -0.50 / -0.61: rejected; applied, that
@@ -104,6 +104,8 @@ class SpeakerTiming:
                   agreement, ``AGREE_FRAMES``); empty when not read; NaN (null in JSON) for a half with
                   no reading of its own (its face off screen).
     measured_on   what was read: the video, frames and seconds of its own audio track.
+    applied_from  what the applied lead is minus of: "whole" (the span's reading), or "median of the
+                  whole and its halves" (one half disagreeing, ONE_HALF_MEDIAN); "" when not applied.
     note          why it was not applied ("" when it was).
     """
 
@@ -118,6 +120,7 @@ class SpeakerTiming:
     speech_s: float = 0.0
     note: str = ""
     halves: tuple = ()
+    applied_from: str = ""
 
     @property
     def lead_s(self) -> float:
@@ -130,6 +133,7 @@ class SpeakerTiming:
                 "chance": round(float(self.chance), 4), "applied": self.applied,
                 "applied_ms": round(float(self.lead_ms), 1) if self.applied else 0.0,
                 "halves": [round(float(h), 3) if np.isfinite(h) else None for h in self.halves],
+                "applied_from": self.applied_from,
                 "measured_on": self.measured_on, "speech_s": round(float(self.speech_s), 2), "note": self.note,
                 "note_i18n": record_of(self.note)}   # the note in the reader's language (report.speaker_timing_text)
 
@@ -286,17 +290,15 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
         return _with(result, note=Text("half of the source shows the face too little to confirm its reading "
                                        "({whole:+.2f} frames): not corrected", whole=est.offset_exact))
     agree = [abs(h - est.offset_exact) <= AGREE_FRAMES for h in halves]
-    if not any(agree):
+    # one half confirming the whole is enough for a reading clear of chance (ONE_HALF_MEDIAN)
+    if not any(agree) or (not all(agree) and est.confidence < ONE_HALF_MIN_RATIO * est.chance):
         return _with(result, note=Text("the two halves of the source read {first:+.2f} and {second:+.2f} frames against "
                                        "{whole:+.2f} for the whole: too noisy to correct", first=halves[0],
                                        second=halves[1], whole=est.offset_exact))
-    if not all(agree):      # one half confirms the whole: the median of the three readings (ONE_HALF_MEDIAN)
-        if est.confidence < ONE_HALF_MIN_RATIO * est.chance:
-            return _with(result, note=Text("the two halves of the source read {first:+.2f} and {second:+.2f} frames against "
-                                           "{whole:+.2f} for the whole: too noisy to correct", first=halves[0],
-                                           second=halves[1], whole=est.offset_exact))
-        reading_s = float(np.median([est.offset_exact, *halves])) / fps
-    return _with(result, applied=True, lead_ms=1000.0 * lead_for(reading_s))
+    if not all(agree):      # the median of the three readings: an outlying half cannot pull it far
+        return _with(result, applied=True, applied_from="median of the whole and its halves",
+                     lead_ms=1000.0 * lead_for(float(np.median([est.offset_exact, *halves])) / fps))
+    return _with(result, applied=True, applied_from="whole", lead_ms=1000.0 * lead_for(reading_s))
 
 
 def lead_for(reading_s: float) -> float:

@@ -59,10 +59,12 @@ def test_a_job_with_one_failed_item_is_partial_and_its_line_names_the_error(tmp_
     assert rows["talking_524"] == rows["talking_590"] == "done"
     assert rows["notes"].startswith("failed: ") and str(not_a_video) in rows["notes"]   # the engine's own line
     assert card.resume_button.layout.display == ""                       # Resume retries the failed one
-    boxes = card.items.children                   # the item list changing keeps each item's row box
-    card.update(dataclasses.replace(job, items=job.items[:1]))
-    card.update(job)
-    assert len(card.items.children) == 3 and all(a is b for a, b in zip(card.items.children, boxes))
+    boxes = card.items.children                   # the item list changing keeps each remaining item's row box
+    card.update(dataclasses.replace(job))
+    assert card.items.children == boxes
+    card.update(dataclasses.replace(job, items=job.items[:2]))
+    assert len(card.items.children) == 2 and all(a is b for a, b in zip(card.items.children, boxes))
+    assert len(card._row_boxes) == 2                # the gone item's row is closed, not kept
     (listed,) = jobs.list_batches(runs)
     assert listed.status == jobs.PARTIAL
 

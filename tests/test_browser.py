@@ -199,11 +199,16 @@ def test_batch_job_outlives_the_page(server, browser, clip_524, clip_590, speech
     again = _open(browser, server["url"])
     job = again.locator(".heygem-jobs .heygem-job")
     assert job.count() == 1
+    # the most item rows the page ever shows (a row box made anew per update once showed 4 for 2)
+    again.evaluate("""() => { window.maxRows = 0;
+        const count = () => { window.maxRows = Math.max(window.maxRows,
+                                document.querySelectorAll('.heygem-jobs .heygem-job-item').length); };
+        count(); new MutationObserver(count).observe(document.body, {childList: true, subtree: true}); }""")
     again.wait_for_selector(".heygem-job-done", timeout=RENDER_TIMEOUT_MS)
-    # one row per item once the page settles (a row box made anew per update once showed 4 for 2)
     again.wait_for_function("() => document.querySelectorAll('.heygem-job-done .heygem-job-item').length == 2")
     time.sleep(1)
     assert again.locator(".heygem-job-done .heygem-job-item").count() == 2
+    assert again.evaluate("() => window.maxRows") == 2
     assert again.locator(".heygem-job-failed").count() == 0
     report_href = again.get_attribute(".heygem-job-done a.heygem-job-report", "href")
     zip_href = again.get_attribute(".heygem-job-done a.heygem-job-zip", "href")

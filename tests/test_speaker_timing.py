@@ -66,7 +66,7 @@ def test_halves_that_disagree_correct_nothing(tracks, clip_590):
     print(recorded.to_dict(), rotated.to_dict())
     assert not rotated.applied and rotated.lead_s == 0.0
     if rotated.confidence > rotated.chance:        # one segmentation: +1.5 frames, halves disagreeing
-        assert "halves" in rotated.note
+        assert "halves" in rotated.note            # (both, or one with the whole under ONE_HALF_MIN_RATIO x chance)
         assert max(abs(h - rotated.offset_frames) for h in rotated.halves) > speaker_timing.AGREE_FRAMES
     else:                                          # the dithered reference: below chance (0.40 vs 0.42)
         assert "does not clearly follow" in rotated.note
@@ -84,13 +84,15 @@ def test_one_half_agreeing_applies_the_median(tracks, media_dir, monkeypatch):
     monkeypatch.setattr(speaker_timing, "_half_readings", lambda *a, **k: (w - 0.6, w - 2.5))
     one = timing_of(media_dir / name, tracks[name])
     assert one.applied and one.note == "" and one.halves == (w - 0.6, w - 2.5)
+    assert whole.applied_from == "whole" and one.to_dict()["applied_from"] == "median of the whole and its halves"
     assert one.lead_ms == pytest.approx(-1000.0 * (w - 0.6) / fps, abs=0.1)     # the median: the agreeing half
     assert abs(one.lead_ms) < abs(whole.lead_ms)
     assert one.confidence >= speaker_timing.ONE_HALF_MIN_RATIO * one.chance
+    shipped = speaker_timing.ONE_HALF_MIN_RATIO
     monkeypatch.setattr(speaker_timing, "ONE_HALF_MIN_RATIO", one.confidence / one.chance + 0.01)
     weak = timing_of(media_dir / name, tracks[name])       # the same, not clear enough of chance: refused
-    assert not weak.applied and "too noisy to correct" in weak.note
-    monkeypatch.setattr(speaker_timing, "ONE_HALF_MIN_RATIO", 1.25)
+    assert not weak.applied and "too noisy to correct" in weak.note and weak.applied_from == ""
+    monkeypatch.setattr(speaker_timing, "ONE_HALF_MIN_RATIO", shipped)
     monkeypatch.setattr(speaker_timing, "_half_readings", lambda *a, **k: (w + 1.5, w - 2.5))
     none = timing_of(media_dir / name, tracks[name])
     assert not none.applied and none.lead_s == 0.0 and "too noisy to correct" in none.note

@@ -158,6 +158,9 @@ class JobCard:
                     row.add_class("heygem-job-item")
                     self._row_boxes[name] = row
             self.items.children = tuple(self._row_boxes[name] for name in rows)
+            for gone in set(self._row_boxes) - set(rows):   # an item renamed at pre-flight (x -> x-2)
+                self._rows.pop(gone, None)
+                self._row_boxes.pop(gone).close()
         self.error.value = (f"<span style='color:#c62828' class='heygem-job-error'>"
                             f"{html.escape(localized_record(job.error))}</span>" if job.error else "")
         self.links.value = links_html(job, self.ws)
