@@ -252,7 +252,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     cache_dir = cache.usable_dir(cache_dir, fallback=Path(runs_root) / ".cache", use_cache=options.use_cache)
     _return_big_buffers_to_the_os()
     if run_dir:   # a folder of the user's own files: one line, before anything in it is replaced
-        records.check_run_dir(run_dir, output_inside=out is None)
+        keep = (out.name,) if out is not None and out.parent.absolute() == Path(run_dir).expanduser().absolute() else ()
+        records.check_run_dir(run_dir, output_inside=out is None, keep=keep + ("progress.json",))
     swept = [Path(run_dir)] if run_dir else [p for p in Path(runs_root).glob("*") if p.is_dir()]
     run_dir = records.make_folder(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
     output = Path(out) if out else run_dir / "output.mp4"
@@ -423,7 +424,8 @@ def _start_speaker_speech(job: Job, n_analysed: int) -> Future | None:
     n = speaker_timing.span_frames(job.info, n_analysed)
     cache_dir = job.cache_dir if job.options.use_cache else None
     return _in_background("heygem-own-speech", _timed_call, job.watch, "speaker_speech",
-                          lambda: (n, speaker_timing.own_phones(job.info, n_frames=n, cache_dir=cache_dir)))
+                          lambda: (n, speaker_timing.own_phones(job.info, n_frames=n, cache_dir=cache_dir),
+                                   speaker_timing.own_constriction(job.info, n_frames=n, language=job.options.language)))
 
 
 def _speaker_timing(job: Job):
@@ -434,18 +436,20 @@ def _speaker_timing(job: Job):
         return job.speaker
     try:
         with job.watch("audio"):
-            n, phones = job.speaker_job.result()      # frames [0, n) of the source, their own speech
+            n, phones, cue = job.speaker_job.result()   # frames [0, n) of the source, their own speech
     except (HeyGemError, OSError) as exc:     # a bad sound track costs the correction, never the run
         timing = speaker_timing.not_measured(Text("the source's own sound could not be read: {reason}",
                                                    reason=os_error(exc) if isinstance(exc, OSError) else exc))
     else:
         analysis = job.analysis
         timing = speaker_timing.measure(landmarks=analysis.raw[:n], valid=analysis.track.valid[:n], phones=phones,
-                                        info=job.info, video_name=job.video.name)
+                                        info=job.info, video_name=job.video.name, language=job.options.language,
+                                        constriction=cue)
     if timing.applied:
         LOG.info("speaker timing: the presenter's mouth reads %+.2f frames (%+.0f ms, confidence %.2f, chance %.2f) "
-                 "on %s: shapes %+.0f ms", timing.offset_frames, timing.offset_ms, timing.confidence, timing.chance,
-                 timing.measured_on, -timing.lead_ms)
+                 "on %s: mouth shapes drawn %.0f ms %s (%s)", timing.offset_frames, timing.offset_ms, timing.confidence,
+                 timing.chance, timing.measured_on, abs(timing.lead_ms), "earlier" if timing.lead_ms >= 0 else "later",
+                 timing.applied_from)
     else:
         LOG.info("speaker timing not applied: %s", timing.note)
     return timing
@@ -490,8 +494,8 @@ def check(job: Job):
     est = sync_mod.estimate_from_speech(r.mouth_open, speech=speech, fps=info.fps, mouth_width=r.mouth_width,
                                         eye_distance_px=sync_mod.eye_distance(job.analysis.track), dithered=False)
     job.sync_targets = sync_mod.check_targets(job.feats.visemes, speech=speech, fps=info.fps, dithered=False)
-    LOG.info("sync: offset %+d frames, confidence %.2f, correlation %.2f", est.offset_frames,
-             est.confidence, est.correlation)
+    LOG.info("sync: offset %+d frames, confidence %.2f (chance %.2f), correlation %.2f: %s", est.offset_frames,
+             est.confidence, est.chance, est.correlation, est.verdict())
     return est
 
 

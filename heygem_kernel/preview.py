@@ -89,7 +89,8 @@ def preview_frame(audio: str | Path, video: str | Path, *, options: RunOptions |
                                 cache_dir=cache_dir)
     timing = speaker_timing.read_source(
         info, raw=analysis.raw, valid=analysis.track.valid, n_analysed=min(n_header, n_analysed),
-        enabled=options.speaker_timing, backend=backend, cache_dir=use_dir, video_name=video.name)
+        enabled=options.speaker_timing, backend=backend, cache_dir=use_dir, video_name=video.name,
+        language=options.language)
     feats = speech.features(fps=info.fps, n_frames=n_out, speaker_lead=timing.lead_s)
     plan = pipeline._loop_plan(info, analysis, options, n_out, feats.envelope)
     a, b, w = plan.frame_sources(t)

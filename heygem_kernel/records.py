@@ -47,6 +47,15 @@ RESULT_UNITS = {
                       "(the mux; included in sync_offset_frames), correlation: r of the two loudness curves",
     "extra.speech_reverb_decay_ms": "ms the speech's fastest offsets take to fall 20 dB (dry speech 25-35; above 55: "
                                      "reverberant or compressed, a note says so; null: too little speech to tell)",
+    "extra.sync_method": "what the output's mouth was compared with (never the targets that drove the render)",
+    "extra.sync_verdict": "the sync reading in words, as heygem sync prints it",
+    "extra.sync_reliable": "false: confidence below extra.sync_chance, the offset is a guess",
+    "extra.speech_language": "the --language the speech was read with (auto: the English phone model)",
+    "extra.speaker_timing": "the presenter's own timing, read on the source video's own sound: offset_frames "
+                            "(source frames; positive = the source's mouth after its sound) and offset_ms, "
+                            "confidence and chance as sync_confidence; applied_ms: ms the render drew the mouth "
+                            "shapes earlier (negative: later); halves: frames, the span's two halves read alone; "
+                            "speech_s: s of recognised speech read; language: the --language it was read with",
     "extra.sync_eye_distance_px": "px between the outer eye corners (lips are read from 24 px)",
     "extra.source_frames": "frames of the input video (1 for a photo)",
     "extra.frames_enhanced": "output frames whose mouth the face-restoration model (--enhance) went over",
@@ -392,11 +401,13 @@ def write_json(path: Path, data: Any) -> None:
 RECORD_FILES = ("result.json", "params.json", "mel.png", "landmarks.png", "mouth_track.png")
 
 
-def check_run_dir(run_dir: str | os.PathLike, *, output_inside: bool) -> None:
+def check_run_dir(run_dir: str | os.PathLike, *, output_inside: bool, keep: tuple[str, ...] = ()) -> None:
     """Refuse, in one line before any work, a ``--run-dir`` whose files of the names a run writes
     (:data:`RECORD_FILES`, ``run.log``, and ``output.mp4`` when the output goes there) are not an
     earlier run's record: a project folder's own ``params.json`` or ``result.json`` was replaced in
-    silence (and removed by :func:`clear_record`). An earlier run's folder is re-used as before."""
+    silence (and removed by :func:`clear_record`). An earlier run's folder is re-used as before. A folder
+    that is neither a record nor empty is refused too (a folder of run folders, ``/tmp``): ``keep`` names
+    files that may already be there (the output ``--out`` names inside it, a batch item's progress file)."""
     from .errors import InputError
     folder = Path(run_dir)
     if not folder.is_dir():
@@ -406,6 +417,22 @@ def check_run_dir(run_dir: str | os.PathLike, *, output_inside: bool) -> None:
     if present and not _is_run_record(folder):
         raise InputError("{path} holds files that are not a heygem run record ({names}): this run would replace "
                          "them; give a new or empty --run-dir", path=folder, names=", ".join(present))
+    if present:
+        return
+    # Not a record and none of its names: the folder must be empty (hidden files, a batch item's
+    # progress file and the output named by --out aside), or the record lands loose among other files:
+    # `--run-dir runs` wrote params.json and the plots beside the run folders, `--run-dir /tmp` into /tmp.
+    try:
+        others = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".") and p.name not in keep)
+    except OSError:
+        return                     # unreadable: making the folder's files will say so in one line
+    if others:
+        runs = [name for name in others if (folder / name).is_dir() and _is_run_record(folder / name)]
+        if runs:
+            raise InputError("{path} is a folder of runs (it holds {names}): give a new folder for this run, such "
+                             "as {path}/NAME", path=folder, names=", ".join(runs[:3]))
+        raise InputError("{path} is not empty and is not a heygem run folder (it holds {names}): give a new or "
+                         "empty --run-dir", path=folder, names=", ".join(others[:3]) + (", ..." if len(others) > 3 else ""))
 
 
 def _is_run_record(folder: Path) -> bool:

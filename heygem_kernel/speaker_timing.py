@@ -106,6 +106,8 @@ class SpeakerTiming:
     measured_on   what was read: the video, frames and seconds of its own audio track.
     applied_from  what the applied lead is minus of: "whole" (the span's reading), or "median of the
                   whole and its halves" (one half disagreeing, ONE_HALF_MEDIAN); "" when not applied.
+    language      the ``--language`` the source's own speech was read with (``heygem sync --language``:
+                  a non-English one adds the spectral closure cue, ``sync.language_cue``).
     note          why it was not applied ("" when it was).
     """
 
@@ -121,6 +123,7 @@ class SpeakerTiming:
     note: str = ""
     halves: tuple = ()
     applied_from: str = ""
+    language: str = "auto"
 
     @property
     def lead_s(self) -> float:
@@ -133,7 +136,7 @@ class SpeakerTiming:
                 "chance": round(float(self.chance), 4), "applied": self.applied,
                 "applied_ms": round(float(self.lead_ms), 1) if self.applied else 0.0,
                 "halves": [round(float(h), 3) if np.isfinite(h) else None for h in self.halves],
-                "applied_from": self.applied_from,
+                "applied_from": self.applied_from, "language": self.language,
                 "measured_on": self.measured_on, "speech_s": round(float(self.speech_s), 2), "note": self.note,
                 "note_i18n": record_of(self.note)}   # the note in the reader's language (report.speaker_timing_text)
 
@@ -162,7 +165,7 @@ def reason_not_to_measure(info, *, enabled: bool, backend) -> str | None:
 
 
 def read_source(info, *, raw: np.ndarray, valid: np.ndarray, n_analysed: int, enabled: bool, backend,
-                cache_dir: str | Path | None, video_name: str = "") -> SpeakerTiming:
+                cache_dir: str | Path | None, video_name: str = "", language: str = "auto") -> SpeakerTiming:
     """The reading a run of ``backend`` on ``info``'s video takes, in one call (a run reads the own
     speech on a thread beside the face analysis; a preview of one frame calls this): raw landmarks
     [shape=(N, 68, 2)] and ``valid`` [shape=(N,)] of the face analysis of source frames [0, N), N >=
@@ -176,9 +179,11 @@ def read_source(info, *, raw: np.ndarray, valid: np.ndarray, n_analysed: int, en
     n = span_frames(info, n_analysed)
     try:
         phones = own_phones(info, n_frames=n, cache_dir=cache_dir)
+        cue = own_constriction(info, n_frames=n, language=language)
     except (HeyGemError, OSError) as exc:
         return not_measured(Text("the source's own sound could not be read: {reason}", reason=exc))
-    return measure(landmarks=raw[:n], valid=valid[:n], phones=phones, info=info, video_name=video_name)
+    return measure(landmarks=raw[:n], valid=valid[:n], phones=phones, info=info, video_name=video_name,
+                   language=language, constriction=cue)
 
 
 # --- the source's own speech -------------------------------------------------------------------
@@ -229,6 +234,19 @@ def own_phones(info, *, n_frames: int, cache_dir: str | Path | None = None) -> l
     return phones
 
 
+def own_constriction(info, *, n_frames: int, language: str = "auto") -> np.ndarray | None:
+    """The spectral closure cue of the source's own sound over its first ``n_frames`` frames
+    [shape=(n_frames,)] for a non-English ``language`` (what ``heygem sync --language`` adds to the
+    reference, ``sync.language_cue``); None for ``auto``/``en``. Not cached: one decode and one
+    spectrum, ~0.1 s per 10 s of sound. Raises MediaError when the sound cannot be decoded."""
+    from . import articulation
+    from .audio import SAMPLE_RATE
+    if not articulation.uses_acoustic_closures(language):
+        return None
+    wav = own_wav(info, seconds=n_frames / info.fps)
+    return articulation.constriction(wav, sr=SAMPLE_RATE, fps=float(info.fps), n_frames=int(n_frames))
+
+
 def _load(entry: Path) -> list | None:
     from .visemes import PhoneSegment
     if not entry.exists():
@@ -245,14 +263,16 @@ def _load(entry: Path) -> list | None:
 
 
 # --- the reading -------------------------------------------------------------------------------
-def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, video_name: str = "") -> SpeakerTiming:
+def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, video_name: str = "",
+            language: str = "auto", constriction: np.ndarray | None = None) -> SpeakerTiming:
     """The presenter's mouth timing from their own recording.
 
     landmarks [shape=(N, 68, 2)] raw (unsmoothed) face-analysis landmarks of source frames [0, N),
     valid [shape=(N,)]; ``phones``: the source's own speech over those frames (:func:`own_phones`:
     its dithered variants, as ``heygem sync`` reads them; a plain phone list is one variant).
-    ``info``: the source's media.VideoInfo. Never raises for weak data: the result says why it was
-    not applied.
+    ``info``: the source's media.VideoInfo. ``language`` / ``constriction``: the run's ``--language``
+    and, for a non-English one, :func:`own_constriction` of the same frames (read as ``heygem sync
+    --language`` reads the video). Never raises for weak data: the result says why it was not applied.
     """
     from . import sync
     from .landmarks import FaceTrack
@@ -265,18 +285,21 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
         n = min(n, output_frames(heard, info.fps))   # heygem sync's count (Speech.n_frames_at), halves rounding up
         landmarks, valid = landmarks[:n], valid[:n]
     speech_s = float(sum(p.end - p.start for p in phones[0] if not is_silence(p.phone) and p.start < n / fps))
+    cue = None if constriction is None else np.asarray(constriction, dtype=np.float64)[:n]
     where = Text("{video}'s own audio track, frames 0-{last} ({seconds:.1f} s)", video=video_name or Path(info.path).name,
                  last=max(n - 1, 0), seconds=n / fps)
     if speech_s < MIN_SPEECH_S:
-        return SpeakerTiming(measured_on=where, speech_s=speech_s, note=Text(
+        return SpeakerTiming(measured_on=where, speech_s=speech_s, language=language, note=Text(
             "too little speech in the source's own sound ({seconds:.1f} s, {needed:.0f} s needed)",
             seconds=speech_s, needed=MIN_SPEECH_S))
     track = FaceTrack(landmarks=landmarks, valid=valid, width=info.width, height=info.height, fps=fps)
     est = sync.estimate_from_speech(track.mouth_open(), phones=phones, fps=fps, mouth_width=track.mouth_width(),
-                                    eye_distance_px=sync.eye_distance(track) if valid.any() else None)
+                                    eye_distance_px=sync.eye_distance(track) if valid.any() else None,
+                                    constriction=cue, language=language)
     reading_s = est.offset_exact / fps
     result = SpeakerTiming(measured=not est.note, offset_frames=est.offset_exact, offset_ms=1000.0 * reading_s,
-                           confidence=est.confidence, chance=est.chance, measured_on=where, speech_s=speech_s)
+                           confidence=est.confidence, chance=est.chance, measured_on=where, speech_s=speech_s,
+                           language=language)
     if not est.reliable:   # about the source's own sound, not the run's speech ("... follow this speech" misled)
         return _with(result, note=est.verdict() if est.note or est.too_small else Text(
             "the presenter's mouth does not clearly follow the video's own sound (confidence {confidence:.2f}, "
@@ -284,7 +307,7 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
     if not -MAX_EARLY_S <= reading_s <= MAX_LATE_S:
         return _with(result, note=Text("the source reads {ms:+.0f} ms: its sound is out of step with its picture, "
                                        "not a speaker's timing", ms=1000.0 * reading_s))
-    halves = _half_readings(track, phones, fps, whole=est.offset_exact)
+    halves = _half_readings(track, phones, fps, whole=est.offset_exact, constriction=cue)
     result = _with(result, halves=halves)
     if not all(np.isfinite(halves)):   # a half without a reading (the face off screen) confirms nothing
         return _with(result, note=Text("half of the source shows the face too little to confirm its reading "
@@ -308,7 +331,8 @@ def lead_for(reading_s: float) -> float:
     return float(np.clip(-reading_s, -MAX_LAG_S, MAX_EARLY_S))
 
 
-def _half_readings(track, phones: list, fps: float, *, whole: float = 0.0) -> tuple[float, float]:
+def _half_readings(track, phones: list, fps: float, *, whole: float = 0.0,
+                   constriction: np.ndarray | None = None) -> tuple[float, float]:
     """Sub-frame readings of the track's first and second half on their own: a reading's split-half
     reliability. Each half's mouth is read against its part of the whole span's reference (cut after
     it is drawn: phones cut at the half would draw a phrase onset or end at the cut that the speech
@@ -322,7 +346,7 @@ def _half_readings(track, phones: list, fps: float, *, whole: float = 0.0) -> tu
     from . import sync
     n = track.n_frames
     mouth, width = track.mouth_open(), track.mouth_width()
-    ref = sync.speech_reference(_variants(phones), fps=fps, n_frames=n)
+    ref = sync.speech_reference(_variants(phones), fps=fps, n_frames=n, constriction=constriction)
     shift = int(np.ceil(max(abs(whole) + AGREE_FRAMES, MAX_LATE_S * fps))) + 1
     readings = []
     for a, b in ((0, n // 2), (n // 2, n)):

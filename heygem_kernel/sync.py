@@ -183,6 +183,11 @@ MIN_SHIFT_S = 0.2
 # A sound track this much shorter than the picture is named in the report (an AAC track ends up to a
 # frame or two off its picture as recorded; half a second is content that was not compared).
 SHORT_SOUND_S = 0.5
+# A reading below chance whose correlation at its peak is this high is a mouth that follows the
+# speech on too little of it to place the peak (a 3 s output read r 0.88 below chance), not a mouth
+# that does not follow: its verdict says so. Unrelated speech (12 cuts of speech_en_60s against
+# talking_524 and talking_vfr_700 each) read r -0.03..0.49 at their peaks.
+CLEAR_FOLLOW_R = 0.6
 DETREND_S = 1.0             # s; moving average subtracted from both tracks (0.6..1.5 s all work)
 CLIP_Z = 3.0                # robust z-scores are clipped here (a glitch is one point, not a peak)
 WIDTH_WEIGHT = 0.5          # weight of the width-channel curve (confidence only)
@@ -354,6 +359,11 @@ class SyncEstimate:
             return Text("low confidence: too short to tell from chance ({seconds:.1f} s of the mouth compared, "
                         "{needed:g} s needed; confidence {confidence:.2f}, chance level {chance:.2f}); the offset is "
                         "a guess", seconds=self.window_frames / self.fps, needed=MIN_TELL_S,
+                        confidence=self.confidence, chance=self.chance)
+        if not self.reliable and self.correlation >= CLEAR_FOLLOW_R:   # follows it, the peak is not clear
+            return Text("low confidence: the mouth follows this speech (r {r:.2f}) but the curve's peak does not "
+                        "stand clear of chance (confidence {confidence:.2f}, chance level {chance:.2f}): too little "
+                        "speech to place it; the offset is a guess", r=self.correlation,
                         confidence=self.confidence, chance=self.chance)
         if not self.reliable:
             return Text("low confidence: the mouth does not clearly follow this speech (confidence "
@@ -759,8 +769,14 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     combined = (_weighted_mean(timing_curves + [(w, _curve(m, s, shift)) for m, s, w in extra])
                 if with_width else None)                        # ... width joins the confidence
     scored = curve if combined is None else combined
+    # The confidence is the height of the peak that was read, not of the curve's highest point: where
+    # the lag prior chose a nearer peak (a wide --max-shift: a sound 1 s late read -6 frames while the
+    # curve peaked at -25), the far peak's height must not vouch for it. Within REFINE_S of the
+    # search's peak, as the width channel joining the confidence may peak a frame or two beside it.
+    near = max(1, int(round(REFINE_S * fps)))
+    height = float(scored[max(0, k - near):k + near + 1].max())
     return SyncEstimate(offset_frames=offset, offset_ms=1000.0 * offset / fps, offset_exact=exact,
-                        confidence=float(scored.max() - np.median(scored)), correlation=peak,
+                        confidence=height - float(np.median(scored)), correlation=peak,
                         curve=curve, curve_combined=combined, curve_refined=refined,
                         refined_from=refined_from, peak_from=peak_from, fps=float(fps), max_shift=shift,
                         chance=chance_confidence(window, fps, with_width=with_width),
@@ -770,7 +786,8 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
 def estimate_from_speech(mouth_open: np.ndarray, *, phones: list | None = None, speech=None, fps: float,
                          mouth_width: np.ndarray | None = None,
                          max_shift: int | None = None, eye_distance_px: float | None = None,
-                         dithered: bool = True) -> SyncEstimate:
+                         dithered: bool = True, constriction: np.ndarray | None = None,
+                         language: str = "auto") -> SyncEstimate:
     """Offset of a mouth track [shape=(T,)] against the calibrated real-speech reference of
     ``phones`` (see :func:`speech_reference`); what ``heygem sync`` and every run report.
 
@@ -781,16 +798,22 @@ def estimate_from_speech(mouth_open: np.ndarray, *, phones: list | None = None, 
     variants remove, ``visemes.DITHER_SAMPLES``) and, for a non-English ``speech.language``, the
     spectral closure cue (:func:`language_cue`; the method then says so). ``eye_distance_px``:
     the face's size (``FaceTrack.inter_ocular``, median); a face below ``MIN_EYE_DISTANCE_PX``
-    makes the estimate low confidence.
+    makes the estimate low confidence. With ``phones``, ``constriction`` [shape=(T,)] is that cue
+    computed by the caller (``speaker_timing.own_constriction``) for the speech's ``language``.
     """
     if (phones is None) == (speech is None):
         raise ValueError("estimate_from_speech: pass either phones or speech")
     n = int(np.asarray(mouth_open).shape[0])
     cue = language_cue(speech, fps=fps, n_frames=n)
+    if cue is None and constriction is not None:
+        cue = np.zeros(n)
+        cue[:min(n, len(constriction))] = np.nan_to_num(np.asarray(constriction, dtype=np.float64)[:n])
+    else:
+        language = speech.language if speech is not None else language
     if speech is not None:
         phones = speech.phone_variants if dithered else speech.phones
     ref = speech_reference(phones, fps=fps, n_frames=n, constriction=cue)
-    method = METHOD_REFERENCE if cue is None else f"{METHOD_REFERENCE}; {METHOD_LANGUAGE.format(language=speech.language)}"
+    method = METHOD_REFERENCE if cue is None else f"{METHOD_REFERENCE}; {METHOD_LANGUAGE.format(language=language)}"
     if speech is not None:
         ref = without_tails(ref, speech, fps=fps, n_frames=n)
     est = estimate_offset(mouth_open, ref["open"], fps=fps, max_shift=max_shift,

@@ -51,3 +51,36 @@ def test_a_site_folder_is_not_taken_for_a_batch_folder(tmp_path, photo_524, spee
         f"heygem: error: {site} holds files that are not a heygem batch's (manifest.json, report.html): this "
         "batch would replace them; give a new or empty --run-dir"]
     assert {p.name: p.read_bytes() for p in site.iterdir()} == own
+
+
+def test_a_folder_of_runs_or_of_other_files_is_refused(tmp_path, photo_524, speech_5s):
+    """``--run-dir runs`` (the folder holding the run folders) and ``--run-dir /tmp`` (any folder of
+    other files) wrote params.json, result.json, run.log and the plots loose among them, exit 0
+    (found by a new user). Now one line, exit 2, before any work, and the folder is unchanged."""
+    runs = tmp_path / "runs"
+    earlier = runs / "20261203-101648-talking_524"
+    earlier.mkdir(parents=True)
+    (earlier / "params.json").write_text('{"audio": "a.wav", "video": "v.mp4", "options": {}}\n', encoding="utf-8")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "readme.txt").write_text("mine\n", encoding="utf-8")
+    (other / ".hidden").write_text("", encoding="utf-8")
+    for folder, line in (
+            (runs, f"heygem: error: {runs} is a folder of runs (it holds {earlier.name}): give a new folder "
+                   f"for this run, such as {runs}/NAME"),
+            (other, f"heygem: error: {other} is not empty and is not a heygem run folder (it holds readme.txt): "
+                    "give a new or empty --run-dir")):
+        before = sorted(p.name for p in folder.rglob("*"))
+        proc = heygem("run", "--quiet", "--no-sync-check", "--audio", speech_5s, "--video", photo_524,
+                      "--run-dir", folder, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines() == [line]
+        assert sorted(p.name for p in folder.rglob("*")) == before
+    # an empty folder, and one holding only the output --out names there, are taken
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "take.mp4").write_bytes(b"")
+    proc = heygem("run", "--quiet", "--no-sync-check", "--audio", speech_5s, "--video", photo_524,
+                  "--run-dir", mine, "--out", mine / "take.mp4", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (mine / "params.json").is_file() and (mine / "take.mp4").stat().st_size > 0

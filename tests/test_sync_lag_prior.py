@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from heygem_kernel import sync
+from heygem_kernel.audio import speech_from_wav
 from rotations import Rotations
 
 
@@ -48,3 +49,19 @@ def test_the_sub_frame_position_comes_from_the_curve():
     curve = np.exp(-0.5 * ((lags - 6.3) / 2.0) ** 2)
     _, exact = sync._peak(curve, fps=25.0)
     assert exact - 15 == pytest.approx(6.3, abs=0.1)
+
+
+def test_a_nearer_peak_chosen_by_the_prior_is_not_vouched_for_by_the_far_one(media_dir):
+    """A sound 1 s late searched +-40 frames: the curve peaks at -25, but the prior (0.1 there)
+    picks a side peak at -6. Before, the confidence was the far peak's height and the -6 reading
+    passed as reliable (found by a new user, --max-shift 40); now it is a guess."""
+    clip = Rotations(media_dir / "talking_590.mp4")
+    late = 25                                     # the sound 25 frames (1 s) late: the mouth leads it
+    wav = np.concatenate([np.zeros(int(round(late / clip.fps * clip.sr)), np.float32), clip.wav])[:clip.wav.shape[0]]
+    est = sync.estimate_from_speech(clip.track.mouth_open(), speech=speech_from_wav(wav, sr=clip.sr),
+                                    fps=clip.fps, max_shift=40, mouth_width=clip.track.mouth_width())
+    top = int(np.argmax(est.curve)) - est.max_shift
+    print(f"reads {est.offset_exact:+.2f} (confidence {est.confidence:.2f}, chance {est.chance:.2f}); "
+          f"curve's maximum at {top:+d}")
+    assert abs(top + late) <= 1                   # the curve does see the real offset
+    assert est.reliable == (abs(est.offset_exact + late) <= 1.0)
