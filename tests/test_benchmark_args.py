@@ -23,6 +23,7 @@ BAD = {
     "bench_musetalk.py": (["--models-dir", "/nonexistent"], "argument --models-dir: no such folder: /nonexistent"),
     "bench_occlusion.py": (["/nonexistent"], "argument MEDIA_DIR: no such folder: /nonexistent"),
     "bench_reenactment.py": (["--clips", MISSING], f"argument --clips: no such file: {MISSING}"),
+    "bench_sync_codecs.py": (["--conditions", "vinyl"], "argument --conditions: invalid choice: 'vinyl'"),
     "bench_sync_noise.py": (["--snr", "-3"], "argument --snr: must be above 0: -3"),
     "bench_sync_rotations.py": (["--rotations", "0"], "argument --rotations: must be above 0: 0"),
     "bench_wav2lip.py": (["--seconds", "-1"], "argument --seconds: must be above 0: -1"),
