@@ -245,15 +245,16 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     for path in (audio, video, out, run_dir or runs_root, cache_dir):   # a GBK name: one line now, not an
         if path is not None:                                            # internal error after the render
             records.check_utf8_name(Path(path).expanduser())
+    run_dir = Path(run_dir).expanduser() if run_dir else None   # "~/proj": the records go where the output goes
     if out is not None:
         out = _check_output(Path(out).expanduser(), audio, video)   # "~/x.mp4" from a notebook or quoted
+    if run_dir:   # a folder of the user's own files: one line, before anything in it is made or replaced
+        records.check_run_dir(run_dir, output_inside=out is None, keep=_inside(out, run_dir) + ("progress.json",))
+    if out is not None:
         records.make_folder(out.parent)   # read-only: one line, before a run folder is made
     # a file in the way: one line now, not an internal error after the face analysis
     cache_dir = cache.usable_dir(cache_dir, fallback=Path(runs_root) / ".cache", use_cache=options.use_cache)
     _return_big_buffers_to_the_os()
-    if run_dir:   # a folder of the user's own files: one line, before anything in it is replaced
-        keep = (out.name,) if out is not None and out.parent.absolute() == Path(run_dir).expanduser().absolute() else ()
-        records.check_run_dir(run_dir, output_inside=out is None, keep=keep + ("progress.json",))
     swept = [Path(run_dir)] if run_dir else [p for p in Path(runs_root).glob("*") if p.is_dir()]
     run_dir = records.make_folder(run_dir) if run_dir else records.new_run_dir(runs_root, name or video.stem)
     output = Path(out) if out else run_dir / "output.mp4"
@@ -413,13 +414,24 @@ def analyse_inputs(job: Job) -> None:
                                         cache_dir=job.cache_dir))
 
 
+def _inside(out: Path | None, run_dir: Path) -> tuple[str, ...]:
+    """The name under ``run_dir`` that ``--out`` lies in or is (``rd/renders/take.mp4``: "renders"),
+    compared as resolved paths (a link to the folder, ``..``); () when it lies elsewhere."""
+    if out is None:
+        return ()
+    try:
+        return out.resolve().relative_to(run_dir.resolve()).parts[:1]
+    except (ValueError, OSError):
+        return ()
+
+
 def _start_speaker_speech(job: Job, n_analysed: int) -> Future | None:
     """The source's own speech over the analysed frames (:mod:`heygem_kernel.speaker_timing`), on a
     thread beside the face analysis; None (and ``job.speaker`` saying why) when there is none to read."""
     from . import speaker_timing
     why = speaker_timing.reason_not_to_measure(job.info, enabled=job.options.speaker_timing, backend=job.backend)
     if why is not None:
-        job.speaker = speaker_timing.not_measured(why)
+        job.speaker = speaker_timing.not_measured(why, language=job.options.language)
         return None
     n = speaker_timing.span_frames(job.info, n_analysed)
     cache_dir = job.cache_dir if job.options.use_cache else None

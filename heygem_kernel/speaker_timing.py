@@ -141,8 +141,8 @@ class SpeakerTiming:
                 "note_i18n": record_of(self.note)}   # the note in the reader's language (report.speaker_timing_text)
 
 
-def not_measured(note: str) -> SpeakerTiming:
-    return SpeakerTiming(note=note)
+def not_measured(note: str, *, language: str = "auto") -> SpeakerTiming:
+    return SpeakerTiming(note=note, language=language)
 
 
 def span_frames(info, n_frames: int) -> int:
@@ -175,13 +175,13 @@ def read_source(info, *, raw: np.ndarray, valid: np.ndarray, n_analysed: int, en
     from .errors import HeyGemError
     why = reason_not_to_measure(info, enabled=enabled, backend=backend)
     if why is not None:
-        return not_measured(why)
+        return not_measured(why, language=language)
     n = span_frames(info, n_analysed)
     try:
         phones = own_phones(info, n_frames=n, cache_dir=cache_dir)
         cue = own_constriction(info, n_frames=n, language=language)
     except (HeyGemError, OSError) as exc:
-        return not_measured(Text("the source's own sound could not be read: {reason}", reason=exc))
+        return not_measured(Text("the source's own sound could not be read: {reason}", reason=exc), language=language)
     return measure(landmarks=raw[:n], valid=valid[:n], phones=phones, info=info, video_name=video_name,
                    language=language, constriction=cue)
 
@@ -270,9 +270,12 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
     landmarks [shape=(N, 68, 2)] raw (unsmoothed) face-analysis landmarks of source frames [0, N),
     valid [shape=(N,)]; ``phones``: the source's own speech over those frames (:func:`own_phones`:
     its dithered variants, as ``heygem sync`` reads them; a plain phone list is one variant).
-    ``info``: the source's media.VideoInfo. ``language`` / ``constriction``: the run's ``--language``
-    and, for a non-English one, :func:`own_constriction` of the same frames (read as ``heygem sync
-    --language`` reads the video). Never raises for weak data: the result says why it was not applied.
+    ``info``: the source's media.VideoInfo. ``language``: the run's ``--language``, and for a
+    non-English one ``constriction``, :func:`own_constriction` of the same frames (computed here when
+    None): the presenter is read as ``heygem sync --language`` reads the video. That assumes the
+    presenter speaks the language of the new speech; a dub into another language reads the source
+    with the new speech's front end (talking_590 driven by Mandarin: -4 ms applied with ``zh``, -26
+    ms with ``auto``). Never raises for weak data: the result says why it was not applied.
     """
     from . import sync
     from .landmarks import FaceTrack
@@ -285,6 +288,8 @@ def measure(*, landmarks: np.ndarray, valid: np.ndarray, phones: list, info, vid
         n = min(n, output_frames(heard, info.fps))   # heygem sync's count (Speech.n_frames_at), halves rounding up
         landmarks, valid = landmarks[:n], valid[:n]
     speech_s = float(sum(p.end - p.start for p in phones[0] if not is_silence(p.phone) and p.start < n / fps))
+    if constriction is None:   # a non-English run reads its presenter with that language's cue too
+        constriction = own_constriction(info, n_frames=n, language=language)
     cue = None if constriction is None else np.asarray(constriction, dtype=np.float64)[:n]
     where = Text("{video}'s own audio track, frames 0-{last} ({seconds:.1f} s)", video=video_name or Path(info.path).name,
                  last=max(n - 1, 0), seconds=n / fps)

@@ -183,11 +183,6 @@ MIN_SHIFT_S = 0.2
 # A sound track this much shorter than the picture is named in the report (an AAC track ends up to a
 # frame or two off its picture as recorded; half a second is content that was not compared).
 SHORT_SOUND_S = 0.5
-# A reading below chance whose correlation at its peak is this high is a mouth that follows the
-# speech on too little of it to place the peak (a 3 s output read r 0.88 below chance), not a mouth
-# that does not follow: its verdict says so. Unrelated speech (12 cuts of speech_en_60s against
-# talking_524 and talking_vfr_700 each) read r -0.03..0.49 at their peaks.
-CLEAR_FOLLOW_R = 0.6
 DETREND_S = 1.0             # s; moving average subtracted from both tracks (0.6..1.5 s all work)
 CLIP_Z = 3.0                # robust z-scores are clipped here (a glitch is one point, not a peak)
 WIDTH_WEIGHT = 0.5          # weight of the width-channel curve (confidence only)
@@ -359,11 +354,6 @@ class SyncEstimate:
             return Text("low confidence: too short to tell from chance ({seconds:.1f} s of the mouth compared, "
                         "{needed:g} s needed; confidence {confidence:.2f}, chance level {chance:.2f}); the offset is "
                         "a guess", seconds=self.window_frames / self.fps, needed=MIN_TELL_S,
-                        confidence=self.confidence, chance=self.chance)
-        if not self.reliable and self.correlation >= CLEAR_FOLLOW_R:   # follows it, the peak is not clear
-            return Text("low confidence: the mouth follows this speech (r {r:.2f}) but the curve's peak does not "
-                        "stand clear of chance (confidence {confidence:.2f}, chance level {chance:.2f}): too little "
-                        "speech to place it; the offset is a guess", r=self.correlation,
                         confidence=self.confidence, chance=self.chance)
         if not self.reliable:
             return Text("low confidence: the mouth does not clearly follow this speech (confidence "

@@ -84,3 +84,19 @@ def test_a_folder_of_runs_or_of_other_files_is_refused(tmp_path, photo_524, spee
                   "--run-dir", mine, "--out", mine / "take.mp4", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (mine / "params.json").is_file() and (mine / "take.mp4").stat().st_size > 0
+
+
+def test_an_output_in_a_subfolder_of_a_new_run_dir_is_taken(tmp_path, photo_524, speech_5s):
+    """``--run-dir rd --out rd/renders/take.mp4``: the run made rd/renders for the output, then
+    refused rd for holding it (review of helper-53); a link to the run folder names the same one."""
+    proc = heygem("run", "--quiet", "--no-sync-check", "--audio", speech_5s, "--video", photo_524,
+                  "--run-dir", "rd", "--out", "rd/renders/take.mp4", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "rd" / "renders" / "take.mp4").stat().st_size > 0
+    (tmp_path / "link").symlink_to(tmp_path / "new")
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "take.mp4").write_bytes(b"")
+    proc = heygem("run", "--quiet", "--no-sync-check", "--audio", speech_5s, "--video", photo_524,
+                  "--run-dir", "link", "--out", "new/take.mp4", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "new" / "params.json").is_file()

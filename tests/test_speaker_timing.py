@@ -344,5 +344,8 @@ def test_the_reading_uses_the_runs_language(tracks, clip_590):
         assert timing.offset_frames == pytest.approx(heard.offset_exact, abs=0.05)
         assert timing.to_dict()["language"] == language
         readings[language] = timing.offset_frames
+        alone = speaker_timing.measure(landmarks=track.landmarks, valid=track.valid, phones=phones, info=info,
+                                       language=language)           # the cue computed by measure itself
+        assert alone.offset_frames == pytest.approx(timing.offset_frames, abs=1e-9)
     assert speaker_timing.own_constriction(info, n_frames=track.n_frames, language="en") is None
     assert abs(readings["zh"] - readings["auto"]) > 0.3
