@@ -49,7 +49,8 @@ RESULT_UNITS = {
                                      "reverberant or compressed, a note says so; null: too little speech to tell)",
     "extra.sync_method": "what the output's mouth was compared with (never the targets that drove the render)",
     "extra.sync_verdict": "the sync reading in words, as heygem sync prints it",
-    "extra.sync_reliable": "false: confidence below extra.sync_chance, the offset is a guess",
+    "extra.sync_reliable": "false: the offset is a guess (confidence below extra.sync_chance, a face too small to "
+                           "read the lips, or too little mouth or speech; extra.sync_verdict says which)",
     "extra.speech_language": "the --language the speech was read with (auto: the English phone model)",
     "extra.speaker_timing": "the presenter's own timing, read on the source video's own sound: offset_frames "
                             "(source frames; positive = the source's mouth after its sound) and offset_ms, "
