@@ -420,6 +420,7 @@ def check_run_dir(run_dir: str | os.PathLike, *, output_inside: bool, keep: tupl
                          "them; give a new or empty --run-dir", path=folder, names=", ".join(present))
     if present:
         return
+    make_folder(folder)   # an unwritable one (/proc, read-only media) says so, not that it is not empty
     # Not a record and none of its names: the folder must be empty (hidden files, a batch item's
     # progress file and the output named by --out aside), or the record lands loose among other files:
     # `--run-dir runs` wrote params.json and the plots beside the run folders, `--run-dir /tmp` into /tmp.
