@@ -6,9 +6,9 @@ Ground truth: each in-sync clip's own mouth against its own sound (the reading "
 The clip's sound is then passed through ffmpeg as a recording or a delivery chain would pass it
 (CONDITIONS: a telephone band, a 7 kHz low-pass, a 300 Hz high-pass, broadcast-style level
 compression, MP3 at 128 / 64 / 32 kbit/s mono and 32 kbit/s stereo, AAC at 32 kbit/s), decoded
-again and read against the same mouth track. Per clip and condition it prints the reading (frames; positive = video lags),
-its confidence over the chance level (below 1: reported as a guess) and the change from the
-reading as recorded. Summary: readings within 1 frame of the clip's own, per condition.
+again and read against the same mouth track. Per clip and condition it prints the reading
+(frames; positive = video lags), its confidence over the chance level (below 1: reported as a
+guess) and the change from the reading as recorded. Summary: readings within 1 frame of the clip's own, per condition.
 """
 from __future__ import annotations
 
@@ -40,15 +40,15 @@ CONDITIONS = {
 }
 
 
-def passed_through(clip: Path, condition: str, folder: Path) -> np.ndarray:
+def passed_through(clip: Path, condition: str, folder: Path, *, delay_s: float) -> np.ndarray:
     """The clip's sound through ``condition``, decoded again: [shape=(S,)] float32 at SAMPLE_RATE,
-    picture time (the container's audio start applied as ``heygem sync`` applies it)."""
+    picture time (``delay_s``, the container's audio start, applied as ``heygem sync`` applies it)."""
     args, suffix = CONDITIONS[condition]
     out = folder / f"{clip.stem}_{condition}{suffix}"
     subprocess.run([media.ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-vn", "-ac", "1", *args, str(out)],
                    check=True)
     wav = load_audio(out)
-    shift = int(round(media.probe_video(clip).audio_delay * SAMPLE_RATE))
+    shift = int(round(delay_s * SAMPLE_RATE))
     return np.concatenate([np.zeros(shift, np.float32), wav]) if shift > 0 else wav[-shift:]
 
 
@@ -68,12 +68,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="heygem-codecs-") as tmp:
         for clip in map(Path, args.clips):
             track = landmarks.track_video(clip)
-            own, _ = sync._own_speech(clip, media.probe_video(clip).audio_delay)
+            delay_s = media.probe_video(clip).audio_delay
+            own, _ = sync._own_speech(clip, delay_s)
             base = reading(track, own.wav)
             print(f"{clip.stem}: as recorded {base.offset_exact:+.2f} frames "
                   f"(confidence / chance {base.confidence / base.chance:.2f})", flush=True)
             for condition in args.conditions:
-                est = reading(track, passed_through(clip, condition, Path(tmp)))
+                est = reading(track, passed_through(clip, condition, Path(tmp), delay_s=delay_s))
                 moved = est.offset_exact - base.offset_exact
                 within[condition].append(abs(moved) <= 1.0)
                 print(f"  {condition:11} {est.offset_exact:+6.2f} (x chance {est.confidence / est.chance:.2f}, "

@@ -629,6 +629,11 @@ def _weighted_mean(curves: list) -> np.ndarray:
     return sum(w * c for w, c in usable) / sum(w for w, _ in usable)
 
 
+def _refine_frames(fps: float) -> int:
+    """Lags either side of a search peak that :func:`_refine` re-scores (``REFINE_S``, at least 1)."""
+    return max(1, int(round(REFINE_S * fps)))
+
+
 def _refine(channels: list, k: int, exact: float, *, shift: int,
             fps: float) -> tuple[float, int, np.ndarray, str]:
     """The peak of the search curve (index ``k`` of ``2 * shift + 1``, sub-frame index ``exact``)
@@ -643,7 +648,7 @@ def _refine(channels: list, k: int, exact: float, *, shift: int,
     the lags around that end (``REFINE_STEPS``; the curve returned is then theirs); still at an end,
     it is taken as that whole lag (the peak lies at or beyond it: one rotation of
     talking_590 searched +2.15 and read 0.00 this way at the 7.5 ms zero)."""
-    near = max(1, int(round(REFINE_S * fps)))
+    near = _refine_frames(fps)
 
     def lags_around(centre: int) -> tuple[int, np.ndarray]:
         lo, hi = max(-shift, centre - near), min(shift, centre + near)
@@ -763,7 +768,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
     # the lag prior chose a nearer peak (a wide --max-shift: a sound 1 s late read -6 frames while the
     # curve peaked at -25), the far peak's height must not vouch for it. Within REFINE_S of the
     # search's peak, as the width channel joining the confidence may peak a frame or two beside it.
-    near = max(1, int(round(REFINE_S * fps)))
+    near = _refine_frames(fps)
     height = float(scored[max(0, k - near):k + near + 1].max())
     return SyncEstimate(offset_frames=offset, offset_ms=1000.0 * offset / fps, offset_exact=exact,
                         confidence=height - float(np.median(scored)), correlation=peak,
@@ -794,12 +799,13 @@ def estimate_from_speech(mouth_open: np.ndarray, *, phones: list | None = None, 
     if (phones is None) == (speech is None):
         raise ValueError("estimate_from_speech: pass either phones or speech")
     n = int(np.asarray(mouth_open).shape[0])
-    cue = language_cue(speech, fps=fps, n_frames=n)
-    if cue is None and constriction is not None:
+    if speech is not None:
+        cue, language = language_cue(speech, fps=fps, n_frames=n), speech.language
+    elif constriction is not None:
         cue = np.zeros(n)
         cue[:min(n, len(constriction))] = np.nan_to_num(np.asarray(constriction, dtype=np.float64)[:n])
     else:
-        language = speech.language if speech is not None else language
+        cue = None
     if speech is not None:
         phones = speech.phone_variants if dithered else speech.phones
     ref = speech_reference(phones, fps=fps, n_frames=n, constriction=cue)
