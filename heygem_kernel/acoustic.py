@@ -17,6 +17,12 @@ alone 0.44, the blend 0.50; leaving each fitting clip out in turn, 0.45 / 0.36 /
 (self-reenactment, benchmarks/bench_reenactment.py) the held-out four went from lag-0 r 0.30 to
 0.44 and every best lag to within one frame. The spectrum alone does not shut the lips for a
 bilabial (it cannot tell /m/ from /n/): the phones' closures still cut the blend.
+
+Its prediction peaks with real mouths 16-120 ms later than they do (filmed clips; the phone
+reference peaks with them by construction): the lead of an opening mouth over its sound, which the
+spectrum of the moment cannot show. Moving the whole prediction 50 ms earlier was tried
+(benchmarks/RESULTS.md, 2026-12-03): held-out renders within noise, and every bilabial closure
+then read the vowel after it, since lips meet at the acoustic closure itself; not adopted.
 """
 from __future__ import annotations
 
