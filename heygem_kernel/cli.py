@@ -160,6 +160,7 @@ def _command_parser(parser: argparse.ArgumentParser, command: str | None) -> arg
 
 
 _INTERRUPTED = threading.Event()   # set by Ctrl-C / SIGTERM / SIGHUP: child processes' stderr is dropped
+_STOP_SIGNAL = [int(signal.SIGINT)]   # the signal that stopped us (for the exit status 128 + it)
 
 
 def _filter_native_stderr() -> None:
@@ -204,6 +205,7 @@ def _stop_on_signals() -> None:
     the caller ignores (``nohup`` ignores SIGHUP) stays ignored. Each also mutes children's stderr."""
     def stop(signum: int, _frame: object) -> None:
         _INTERRUPTED.set()
+        _STOP_SIGNAL[0] = signum
         signal.signal(signum, signal.SIG_DFL)
         raise Stopped(signum)
 
@@ -270,6 +272,25 @@ def _warn_unknown_language() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:   # Ctrl-C while the commands are still loading (the first ~0.6 s) is an interruption too
+        return _main(argv)
+    except (KeyboardInterrupt, Exception) as exc:   # Ctrl-C: 130; SIGTERM 143, SIGHUP 129 (128 + the signal)
+        if not isinstance(exc, KeyboardInterrupt) and not _INTERRUPTED.is_set():
+            raise
+        # a signal inside a C extension's import comes out as that import's error (numpy: ImportError)
+        print(_("heygem: interrupted"), file=sys.stderr)
+        code = 128 + getattr(exc, "signum", _STOP_SIGNAL[0])
+        if argv is None:
+            # The clean-up has run. Leave now: the interpreter's shutdown can meet a background thread
+            # still inside native code (mediapipe, pocketsphinx) and abort (SIGABRT) instead of exiting.
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
+
+
+def _main(argv: list[str] | None) -> int:
     if argv is None:  # the real command line (not an in-process call from tests or notebooks)
         _filter_native_stderr()
         _stop_on_signals()
@@ -307,17 +328,6 @@ def main(argv: list[str] | None = None) -> int:
     except HeyGemError as exc:   # in the user's language: $HEYGEM_LANG or the locale (LANG=zh_CN.UTF-8)
         print(_("heygem: error: {message}", message=exc.localized()), file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:   # Ctrl-C: 130; SIGTERM 143, SIGHUP 129 (128 + the signal, as a shell says)
-        print(_("heygem: interrupted"), file=sys.stderr)
-        code = 128 + getattr(exc, "signum", signal.SIGINT)
-        if argv is None:
-            # The clean-up has run. Leave now: the interpreter's shutdown can meet a background thread
-            # still inside native code (mediapipe, pocketsphinx) and abort (SIGABRT) instead of exiting.
-            logging.shutdown()
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-        return code
     except BrokenPipeError:
         if not _stdout_closed():
             raise
@@ -325,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
         return 128 + signal.SIGPIPE
     except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        if _INTERRUPTED.is_set():   # not a bug: the signal surfaced as another error (main says interrupted)
+            raise
         if isinstance(exc, OSError) and exc.errno in OS_REASONS and not args.verbose:
             reason = os_reason(exc).localized()    # a write that fails names no file: the reason alone then
             print(_("heygem: error: {path}: {reason}", path=exc.filename, reason=reason) if exc.filename

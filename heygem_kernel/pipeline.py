@@ -146,15 +146,20 @@ def _check_inputs(audio: str | Path, video: str | Path) -> tuple[Path, Path]:
 OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mov")   # the writer makes an MP4 (H.264 + AAC, faststart)
 
 
-def _check_output(output: Path, audio: Path, video: Path) -> Path:
-    """The output file of ``--out output``: ``.mp4`` added to a name without an extension (as
-    ``heygem sync --plot NAME`` adds ``.png``: ``--out result`` wrote an MP4 named ``result``, which no
-    player or file manager knows as a video). Refuses, before any work, a path that cannot work: an
-    input itself, a folder, a file type the MP4 writer cannot make, a name too long for the disk."""
-    if str(output) == "-":    # not standard output: the MP4's index goes at its start once it is complete
+def _check_output(typed: str | Path, audio: Path, video: Path) -> Path:
+    """The output file of ``--out typed``: ``~`` expanded, ``.mp4`` added to a name without an extension
+    (as ``heygem sync --plot NAME`` adds ``.png``: ``--out result`` wrote an MP4 named ``result``, which
+    no player or file manager knows as a video). Refuses, before any work, a path that cannot work: an
+    input itself, a folder (also one still to be made: ``--out newdir/`` wrote ``newdir.mp4``, as
+    pathlib drops the slash), a file type the MP4 writer cannot make, a name too long for the disk."""
+    if str(typed) == "-":    # not standard output: the MP4's index goes at its start once it is complete
         raise InputError("--out -: an MP4 cannot be streamed to standard output; name a file, e.g. {example}",
                          example="output.mp4")
+    output = Path(typed).expanduser()
     records.check_file_name(output)
+    if str(typed).endswith(("/", os.sep)) and not output.is_dir():
+        raise InputError("{path} ends with a slash, so it names a folder; --out needs a file name, e.g. {example}",
+                         path=typed, example=output / "output.mp4")
     if output.is_dir():
         raise InputError("{path} is a folder; --out needs a file name, e.g. {example}", path=output,
                          example=output / "output.mp4")
@@ -247,7 +252,7 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
             records.check_utf8_name(Path(path).expanduser())
     run_dir = Path(run_dir).expanduser() if run_dir else None   # "~/proj": the records go where the output goes
     if out is not None:
-        out = _check_output(Path(out).expanduser(), audio, video)   # "~/x.mp4" from a notebook or quoted
+        out = _check_output(out, audio, video)   # "~/x.mp4" from a notebook or quoted
     if run_dir:   # a folder of the user's own files: one line, before anything in it is made or replaced
         from .batch import PROGRESS_JSON   # a batch item's folder holds its progress file before the run
         records.check_run_dir(run_dir, output_inside=out is None, keep=_inside(out, run_dir) + (PROGRESS_JSON,))

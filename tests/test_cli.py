@@ -3,6 +3,7 @@ no output file; and odd file names that must work."""
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,8 @@ def test_output_paths_that_cannot_work_are_refused_before_any_work(tmp_path, cli
         (["--video", video, "--out", video], "is an input of this run: the output would overwrite it"),
         (["--video", clip_524, "--out", folder], "is a folder; --out needs a file name"),
         (["--video", clip_524, "--out", tmp_path / "out.txt"], "the output is an MP4 video"),
+        # a folder still to be made: pathlib drops the slash, and it wrote newdir.mp4 beside it
+        (["--video", clip_524, "--out", f"{tmp_path / 'newdir'}/"], "ends with a slash, so it names a folder"),
         (["--video", clip_524, "--out", tmp_path / "o.mp4", "--run-dir", blocker],
          "is a file, expected a folder"),
     ]
@@ -153,6 +156,7 @@ def test_output_paths_that_cannot_work_are_refused_before_any_work(tmp_path, cli
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr      # one line, nothing else
     assert video.read_bytes() == clip_524.read_bytes()                     # the input is intact
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []   # no partial output
+    assert not (tmp_path / "newdir.mp4").exists() and not (tmp_path / "newdir").exists()
 
 
 def test_ctrl_c_on_a_batch_is_one_line_and_leaves_no_temporaries(tmp_path, clip_524, clip_590, speech_5s):
@@ -245,3 +249,34 @@ def test_sync_plot_path_is_checked_first_and_what_is_said_is_what_is_written(tmp
     said = [line.split(None, 1)[1] for line in proc.stdout.splitlines() if line.startswith("plot:")]
     assert said == [f"{tmp_path}/curve.png"] and (tmp_path / "curve.png").stat().st_size > 10_000
     assert list(folder.iterdir()) == [] and not (tmp_path / "plots.png").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_commands_load_is_an_interruption_not_a_traceback(monkeypatch, capsys, signum):
+    """Ctrl-C in the first ~0.6 s lands while build_parser imports the commands; inside numpy's C
+    extension the signal came out as numpy's ImportError ("Error importing numpy: you should not try
+    to import numpy from its source directory", rc 1, 74 lines). Now: one line, 128 + the signal."""
+    from heygem_kernel import cli
+
+    def loading():
+        cli._INTERRUPTED.set()                      # what the signal handler does first
+        cli._STOP_SIGNAL[0] = int(signum)
+        raise ImportError("Error importing numpy: you should not try to import numpy from its source directory")
+    monkeypatch.setattr(cli, "build_parser", loading)
+    try:
+        assert cli.main(["run", "--help"]) == 128 + int(signum)
+    finally:
+        cli._INTERRUPTED.clear()
+        cli._STOP_SIGNAL[0] = int(signal.SIGINT)
+    err = capsys.readouterr().err
+    assert err.strip() == "heygem: interrupted", err
+
+
+def test_an_error_while_loading_without_a_signal_is_still_raised(monkeypatch):
+    from heygem_kernel import cli
+
+    def broken():
+        raise ImportError("a broken install")
+    monkeypatch.setattr(cli, "build_parser", broken)
+    with pytest.raises(ImportError, match="a broken install"):
+        cli.main(["run", "--help"])
