@@ -56,3 +56,21 @@ def test_a_silent_speech_gets_no_made_up_sync_offset(tmp_path, clip_590):
         i18n.set_language(None)
     assert "不可测" in " ".join(row) or "无法测量" in " ".join(row), row
     assert not any("帧" in cell and "+" in cell for cell in row), row
+
+
+def test_a_noise_only_speech_says_why_sync_is_not_measurable(tmp_path, clip_590, media_dir):
+    """The first 2 s of speech_en_60s are the room alone (-54 dB mean, above the -60 dBFS silence
+    line): the check runs and finds nothing to compare. The summary line said "sync not measurable
+    (confidence 0.00 below the chance level 0.84)" while result.json knew why; it now says why."""
+    noise = tmp_path / "room.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(media_dir / "speech_en_60s.wav"), "-t", "2", str(noise)],
+                   check=True)
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip_590), "-t", "3", "-c", "copy", str(clip)], check=True)
+    done = heygem("run", "--quiet", "--audio", noise, "--video", clip, "--out", tmp_path / "out.mp4",
+                  "--run-dir", tmp_path / "run", "--cache-dir", tmp_path / "cache", lang="en")
+    assert done.returncode == 0, done.stderr
+    extra = json.loads((tmp_path / "run" / "result.json").read_text(encoding="utf-8"))["extra"]
+    assert extra["sync_verdict"] == "low confidence: the speech track is flat (silence?)", extra["sync_verdict"]
+    assert "sync not measurable: the speech track is flat (silence?))" in done.stdout, done.stdout
+    assert "chance level" not in done.stdout, done.stdout

@@ -198,6 +198,10 @@ def main(args: argparse.Namespace) -> int:
         sync = _(", {verdict}", verdict=verdict.localized()) if hasattr(verdict, "localized") else ""
     elif too_short:
         sync = _(", too short for a sync check")
+    elif getattr(extra.get("sync_verdict"), "msgid", "") == "low confidence: {note}":
+        # nothing to compare (a silent speech track, no face): say why, not "0.00 below the chance level"
+        note = extra["sync_verdict"].values["note"]
+        sync = _(", sync not measurable: {note}", note=note.localized() if hasattr(note, "localized") else note)
     elif extra.get("sync_reliable") is False:   # below chance: the offset is a guess, so not shown as a figure
         sync = _(", sync not measurable (confidence {confidence} below the chance level {chance})",
                  confidence=f"{result.sync_confidence:.2f}", chance=f"{extra.get('sync_chance', 0):.2f}")
