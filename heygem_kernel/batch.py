@@ -306,6 +306,9 @@ def check_run_dir(run_dir: Path) -> None:
         record = None
     if isinstance(record, dict) and "audio" in record and isinstance(record.get("items"), list):
         return
+    if records.is_run_record(run_dir):   # its manifest and items/ would sit loose beside that run's records
+        raise InputError("{path} is the folder of one heygem run, not a batch's: give the batch a new or empty "
+                         "--run-dir", path=run_dir)
     # files only: a folder in the way is not replaced (the write fails in one line where it happens)
     present = [name for name in (MANIFEST, REPORT_HTML, ZIP_NAME, EXECUTED_NOTEBOOK) if (run_dir / name).is_file()]
     if present:

@@ -415,7 +415,7 @@ def check_run_dir(run_dir: str | os.PathLike, *, output_inside: bool, keep: tupl
         return
     names = [*RECORD_FILES, "run.log", *(["output.mp4"] if output_inside else [])]
     present = [name for name in names if (folder / name).is_file()]   # files: what a run would replace
-    if present and not _is_run_record(folder):
+    if present and not is_run_record(folder):
         raise InputError("{path} holds files that are not a heygem run record ({names}): this run would replace "
                          "them; give a new or empty --run-dir", path=folder, names=", ".join(present))
     if present:
@@ -429,7 +429,7 @@ def check_run_dir(run_dir: str | os.PathLike, *, output_inside: bool, keep: tupl
     except OSError:
         return                     # unreadable: making the folder's files will say so in one line
     if others:
-        runs = [name for name in others if (folder / name).is_dir() and _is_run_record(folder / name)]
+        runs = [name for name in others if (folder / name).is_dir() and is_run_record(folder / name)]
         if runs:
             raise InputError("{path} is a folder of runs (it holds {names}): give a new folder for this run, such "
                              "as {path}/NAME", path=folder, names=", ".join(runs[:3]))
@@ -437,7 +437,7 @@ def check_run_dir(run_dir: str | os.PathLike, *, output_inside: bool, keep: tupl
                          "empty --run-dir", path=folder, names=", ".join(others[:3]) + (", ..." if len(others) > 3 else ""))
 
 
-def _is_run_record(folder: Path) -> bool:
+def is_run_record(folder: Path) -> bool:
     """An earlier run's folder: its params.json names audio, video and options, or its run.log holds a
     run's first line (a run that failed before writing params.json)."""
     try:

@@ -52,6 +52,16 @@ def test_a_site_folder_is_not_taken_for_a_batch_folder(tmp_path, photo_524, spee
         "batch would replace them; give a new or empty --run-dir"]
     assert {p.name: p.read_bytes() for p in site.iterdir()} == own
 
+    # one run's folder is not a batch's: the manifest, items/ and outputs/ went in beside its records, exit 0
+    run = tmp_path / "runs" / "20261203-142500-photo"
+    run.mkdir(parents=True)
+    (run / "params.json").write_text('{"audio": "a.wav", "video": "v.mp4", "options": {}}\n', encoding="utf-8")
+    proc = heygem("batch", "--audio", speech_5s, "--run-dir", run, photo_524, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"heygem: error: {run} is the folder of one heygem run, not a batch's: give the batch a new or empty --run-dir"]
+    assert [p.name for p in run.iterdir()] == ["params.json"]
+
 
 def test_a_folder_of_runs_or_of_other_files_is_refused(tmp_path, photo_524, speech_5s):
     """``--run-dir runs`` (the folder holding the run folders) and ``--run-dir /tmp`` (any folder of
