@@ -127,7 +127,9 @@ _MISSING = {"audio": (N_("no such audio file: {path}"), N_("{path} is a folder, 
 
 def _check_inputs(audio: str | Path, video: str | Path) -> tuple[Path, Path]:
     # /dev/stdin (`< speech.wav`), /proc/self/fd/N name this process's files: ffmpeg, a child, opens the file itself
-    for given in (audio, video):
+    for kind, given in (("audio", audio), ("video", video)):
+        if not str(given).strip():   # --audio "" (an unset shell variable): Path("") is the current folder
+            raise InputError("--{kind} is empty: name a file", kind=kind)
         media.refuse_web_address(given)
     audio, video = (Path(os.path.realpath(p)) if str(p).startswith(("/dev/", "/proc/"))
                     and os.path.isfile(os.path.realpath(p)) else Path(p).expanduser() for p in (audio, video))

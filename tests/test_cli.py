@@ -280,3 +280,13 @@ def test_an_error_while_loading_without_a_signal_is_still_raised(monkeypatch):
     monkeypatch.setattr(cli, "build_parser", broken)
     with pytest.raises(ImportError, match="a broken install"):
         cli.main(["run", "--help"])
+
+
+def test_an_empty_input_path_is_named_as_empty(tmp_path, clip_524):
+    """``--audio "$SPEECH"`` with the variable unset read as the current folder: ". is a folder,
+    expected an audio file"."""
+    for args, line in ((["--audio", "", "--video", clip_524], "heygem: error: --audio is empty: name a file"),
+                       (["--audio", SPEECH, "--video", " "], "heygem: error: --video is empty: name a file")):
+        proc = heygem("run", *args, cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.splitlines() == [line], proc.stderr
+    assert list(tmp_path.iterdir()) == []
