@@ -258,6 +258,8 @@ MIN_EYE_DISTANCE_PX = 24.0
 # inside this window are reported with the note that viewers rarely notice them.
 IN_SYNC_FRAMES = 1
 IN_SYNC_MS = (-125.0, 45.0)
+# The verdict when nothing could be compared (SyncEstimate.note: a flat speech track, no face, too short)
+VERDICT_NOTHING_COMPARED = N_("low confidence: {note}")
 
 
 @dataclass(frozen=True)
@@ -349,7 +351,7 @@ class SyncEstimate:
         """One line for people: "in sync", "video lags audio by N frames (X ms)", "low confidence: ...";
         a :class:`heygem_kernel.i18n.Text` (English as a ``str``; ``.localized()`` in the user's language)."""
         if self.note:
-            return Text("low confidence: {note}", note=self.note)
+            return Text(VERDICT_NOTHING_COMPARED, note=self.note)
         if self.too_small:
             return Text("low confidence: the face is too small to read the lips ({px:.0f} px between the eye "
                         "corners, {needed:.0f} needed); the offset is a guess", px=self.eye_distance_px,

@@ -191,6 +191,7 @@ def main(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     from ..i18n import _
+    from ..sync import VERDICT_NOTHING_COMPARED
     extra = result.extra or {}
     too_short = str(extra.get("sync_verdict") or "").startswith("low confidence: too short")
     if result.sync_offset_frames is None:   # not checked: --no-sync-check, or a silent speech (its verdict says so)
@@ -198,7 +199,7 @@ def main(args: argparse.Namespace) -> int:
         sync = _(", {verdict}", verdict=verdict.localized()) if hasattr(verdict, "localized") else ""
     elif too_short:
         sync = _(", too short for a sync check")
-    elif getattr(extra.get("sync_verdict"), "msgid", "") == "low confidence: {note}":
+    elif getattr(extra.get("sync_verdict"), "msgid", "") == VERDICT_NOTHING_COMPARED:
         # nothing to compare (a silent speech track, no face): say why, not "0.00 below the chance level"
         note = extra["sync_verdict"].values["note"]
         sync = _(", sync not measurable: {note}", note=note.localized() if hasattr(note, "localized") else note)
