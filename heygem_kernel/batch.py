@@ -69,7 +69,6 @@ WORKER_START_TIMEOUT_S = 60     # s; a local Dask worker that has not joined by 
 SKIPPED_NAMES_SHOWN = 5          # a folder's skipped files named in the warning, then "..."
 # Options that change how a run goes, not what it produces: not part of an item's key.
 NON_OUTPUT_OPTIONS = frozenset({"use_cache"})
-PROGRESS_JSON = "progress.json"  # <run_dir>/items/<name>/progress.json while an item runs
 PROGRESS_EVERY_S = 0.5           # progress.json rewrites at most this often (plus the last one)
 ENV_CANCEL_FILE = "HEYGEM_CANCEL_FILE"  # set by heygem_kernel.jobs: the job's cancel flag file
 # Set by ``heygem batch``: where the notebook's kernel (another process) leaves the record of a
@@ -628,8 +627,8 @@ def run_item(job: ItemJob, speech: Any = None, runner: Runner | None = None, can
     Path(job.output).parent.mkdir(parents=True, exist_ok=True)
     try:
         result = runner(job.audio, job.video, out=job.output, options=job.options, run_dir=item_dir,
-                        speech=speech, cache_dir=job.cache_dir, progress=_ProgressFile(item_dir / PROGRESS_JSON),
-                        cancel=cancel)
+                        speech=speech, cache_dir=job.cache_dir,
+                        progress=_ProgressFile(item_dir / records.PROGRESS_JSON), cancel=cancel)
         data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
         return ItemOutcome(job.index, True, data, None, time.perf_counter() - t0, worker)
     except Cancelled:

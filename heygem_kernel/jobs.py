@@ -50,7 +50,6 @@ QUEUE_DIR = ".jobs"              # <runs>/.jobs/<id>.json (+ <id>.cancel), runne
 LOCK_NAME = "runner.lock"
 RUNNER_LOG = "runner.log"
 JOB_LOG = "job.log"              # <run_dir>/job.log: the batch's console output
-PROGRESS_JSON = "progress.json"  # <run_dir>/items/<name>/progress.json, written by heygem_kernel.batch
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 PARTIAL = "partial"              # ran to the end, some items ok and some failed (their lines say why)
 STATES = (QUEUED, RUNNING, DONE, PARTIAL, FAILED, CANCELLED)
@@ -289,7 +288,7 @@ def item_states(run_dir: Path, *, running: bool = False) -> tuple[ItemState, ...
         name = e.get("name") or Path(e.get("video", "?")).stem
         status, prog = e.get("status", "pending"), {}
         if status == "pending" and running:
-            prog = _read_progress(run_dir / (e.get("run_dir") or f"items/{name}") / PROGRESS_JSON) or {}
+            prog = _read_progress(run_dir / (e.get("run_dir") or f"items/{name}") / records.PROGRESS_JSON) or {}
             status = "running" if prog else status
         elif status == "ok":
             prog = {"fraction": 1.0, "stage": "done"}

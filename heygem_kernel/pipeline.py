@@ -256,8 +256,8 @@ def run(audio: str | Path, video: str | Path, *, out: str | Path | None = None,
     if out is not None:
         out = _check_output(out, audio, video)   # "~/x.mp4" from a notebook or quoted
     if run_dir:   # a folder of the user's own files: one line, before anything in it is made or replaced
-        from .batch import PROGRESS_JSON   # a batch item's folder holds its progress file before the run
-        records.check_run_dir(run_dir, output_inside=out is None, keep=_inside(out, run_dir) + (PROGRESS_JSON,))
+        records.check_run_dir(run_dir, output_inside=out is None,
+                              keep=_inside(out, run_dir) + (records.PROGRESS_JSON,))   # a batch item's progress
     if out is not None:
         records.make_folder(out.parent)   # read-only: one line, before a run folder is made
     # a file in the way: one line now, not an internal error after the face analysis

@@ -400,6 +400,9 @@ def write_json(path: Path, data: Any) -> None:
 
 # What a run writes into its folder besides the output and run.log (pipeline._record, pipeline._plots)
 RECORD_FILES = ("result.json", "params.json", "mel.png", "landmarks.png", "mouth_track.png")
+# A batch item's progress while it runs: <batch run_dir>/items/<name>/progress.json, in the item's run
+# folder before the run's own records (written by heygem_kernel.batch, read by heygem_kernel.jobs)
+PROGRESS_JSON = "progress.json"
 
 
 def check_run_dir(run_dir: str | os.PathLike, *, output_inside: bool, keep: tuple[str, ...] = ()) -> None:
