@@ -457,6 +457,20 @@ class InteriorSource:
 
     image: np.ndarray
     landmarks: np.ndarray
+    # True for a gap that shows only teeth (a photo's parted lips: no deeper mouth to borrow):
+    # opened wider, its upper half stays with the upper lip, its lower half moves down with the
+    # jaw, and a shaded cavity and tongue open between them (stretching it drew teeth as tall
+    # as the whole opening).
+    jaw: bool = False
+
+
+def lip_colour(patch: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Mean BGR [shape=(3,)] float32 inside the outer lips (68-point 48-59) of ``patch``."""
+    import cv2
+    mask = np.zeros(patch.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(lm, np.float64)[OUTER_LIPS]).astype(np.int32)], 1)
+    lip = patch[mask.astype(bool)].astype(np.float32)
+    return lip.mean(0) if len(lip) else np.array([90, 90, 160], np.float32)
 
 
 def _gap_curves(lm: np.ndarray, *, cx: float, d_open: float, width_ratio: float, n: int = 65):
@@ -513,6 +527,8 @@ def fill_interior(img: np.ndarray, lm: np.ndarray, *, cx: float, d_open: float, 
     s_top = np.interp(x_src, sxs, s_up)
     g_src = np.maximum(np.interp(x_src, sxs, s_lo) - s_top, 0.0)
     t = np.arange(y0, y1, dtype=np.float64)[:, None] - top[None, :]        # px below the upper lip
+    if source.jaw:
+        return _open_jaw(img, source, mask, (x0, y0, x1, y1), t, x_src, s_top, g_src, g_out)
     keep = TEETH_KEEP * np.minimum(g_src, g_out)[None, :]
     rest = np.maximum(g_out - keep[0], 1e-3)[None, :]
     stretched = keep + (t - keep) * np.maximum(g_src[None, :] - keep, 0.0) / rest
@@ -522,6 +538,57 @@ def fill_interior(img: np.ndarray, lm: np.ndarray, *, cx: float, d_open: float, 
                      borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     depth = np.clip(g_src / g_out, 0.0, 1.0)[None, :]
     fill *= np.where(t < keep, 1.0, 0.55 + 0.45 * np.sqrt(depth))[..., None]
+    out = img.copy()
+    roi = out[y0:y1, x0:x1].astype(np.float32)
+    out[y0:y1, x0:x1] = np.clip(roi + mask[..., None] * (fill - roi) + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+# Where a teeth-only gap parts when the jaw opens (fraction of its height from the top): at the
+# darkest row inside this band (the line where the upper teeth's edges meet the lower ones) when
+# it is darker than both ends of the band by JAW_SPLIT_CONTRAST, else at JAW_SPLIT: the upper
+# teeth show more than the lower, which the lower lip covers (talking_590's parted lips: a faint
+# line at 0.6-0.65 of the gap).
+JAW_SPLIT_BAND = (0.4, 0.8)
+JAW_SPLIT_CONTRAST = 0.95
+JAW_SPLIT = 0.6
+
+
+def _teeth_split(source: InteriorSource, x_src, s_top, g_src) -> float:
+    """Fraction (0..1) of the source gap's height, from its top, held by the upper teeth."""
+    import cv2
+    centre = slice(len(x_src) // 4, max(3 * len(x_src) // 4, len(x_src) // 4 + 1))
+    fr = np.linspace(*JAW_SPLIT_BAND, 10)
+    ys = (s_top[centre][None, :] + fr[:, None] * g_src[centre][None, :]).astype(np.float32)
+    xs = np.broadcast_to(x_src[centre][None, :], ys.shape).astype(np.float32)
+    grey = cv2.cvtColor(source.image, cv2.COLOR_BGR2GRAY)
+    profile = cv2.remap(grey, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float64).mean(1)
+    i = int(np.argmin(profile[1:-1])) + 1
+    return float(fr[i]) if profile[i] < JAW_SPLIT_CONTRAST * min(profile[0], profile[-1]) else JAW_SPLIT
+
+
+def _open_jaw(img, source: InteriorSource, mask, box, t, x_src, s_top, g_src, g_out) -> np.ndarray:
+    """:func:`fill_interior` for a ``jaw`` source (column arrays as there): the source gap's
+    upper half keeps its place under the upper lip, its lower half is carried down with the lower
+    lip, and where the output gap is the deeper the space between them is a cavity (the lips'
+    colour at 30 %, a tongue rising in its lower half, as :func:`synthetic_interior` draws)."""
+    import cv2
+    x0, y0, x1, y1 = box
+    upper = _teeth_split(source, x_src, s_top, g_src) * g_src[None, :]
+    extra = np.maximum(g_out - g_src, 0.0)[None, :]                        # the cavity's height
+    squeeze = np.minimum(g_out / np.maximum(g_src, 1e-3), 1.0)[None, :]    # a closing gap: compressed
+    opened = np.where(t < upper, t, np.maximum(t - extra, upper))          # rows of the source shown
+    y_src = s_top[None, :] + np.where(extra > 0, opened, t * squeeze)
+    map_x = np.broadcast_to(x_src[None, :], y_src.shape).astype(np.float32)
+    fill = cv2.remap(source.image, map_x, y_src.astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    lip = lip_colour(source.image, source.landmarks)
+    depth = np.clip((t - upper) / np.maximum(extra, 1e-3), 0.0, 1.0)      # 0..1 down the cavity
+    tongue = smoothstep((depth - 0.55) / 0.3)
+    cavity = lip * 0.3 + tongue[..., None] * (lip * 0.6 - lip * 0.3)
+    inside = (smoothstep((t - upper) / 1.5 + 0.5) * (1.0 - smoothstep((t - upper - extra) / 1.5 + 0.5))
+              * (extra > 0.5))
+    fill += inside[..., None] * (cavity - fill)
     out = img.copy()
     roi = out[y0:y1, x0:x1].astype(np.float32)
     out[y0:y1, x0:x1] = np.clip(roi + mask[..., None] * (fill - roi) + 0.5, 0, 255).astype(np.uint8)
@@ -593,10 +660,7 @@ def synthetic_interior(patch: np.ndarray, lm: np.ndarray, *, teeth_bgr: np.ndarr
     lens_at = lambda x: np.clip(1.0 - ((x - cxi) / half_in) ** 2, 0.0, 1.0) ** 0.6  # noqa: E731
     for i in (65, 66, 67):
         lm[i, 1] = max(lm[i, 1], lm[128 - i, 1]) + SYNTH_GAP * d * lens_at(lm[i, 0])
-    lip_mask = np.zeros(patch.shape[:2], np.uint8)
-    cv2.fillPoly(lip_mask, [np.round(lm[OUTER_LIPS]).astype(np.int32)], 1)
-    lip = patch[lip_mask.astype(bool)].astype(np.float32)
-    lip = lip.mean(0) if len(lip) else np.array([90, 90, 160], np.float32)
+    lip = lip_colour(patch, lm)
     xs, y_up, y_lo = _gap_curves(lm, cx=cxi, d_open=0.0, width_ratio=1.0)
     h, w = patch.shape[:2]
     cols = np.arange(w, dtype=np.float64)

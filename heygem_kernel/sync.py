@@ -260,6 +260,20 @@ IN_SYNC_FRAMES = 1
 IN_SYNC_MS = (-125.0, 45.0)
 # The verdict when nothing could be compared (SyncEstimate.note: a flat speech track, no face, too short)
 VERDICT_NOTHING_COMPARED = N_("low confidence: {note}")
+# Too little mouth to compare at all (SyncEstimate.note), or to tell a reading from chance (verdict)
+NOTE_TOO_SHORT = N_("too short: {n} frames, at least {needed} needed")
+VERDICT_TOO_SHORT = N_("low confidence: too short to tell from chance ({seconds:.1f} s of the mouth compared, "
+                       "{needed:g} s needed; confidence {confidence:.2f}, chance level {chance:.2f}); the offset is "
+                       "a guess")
+
+
+def verdict_too_short(verdict: Any) -> bool:
+    """Whether a verdict (:meth:`SyncEstimate.verdict`, a run's ``extra.sync_verdict``) says the clip
+    was too short to measure: nothing compared, or too little to tell from chance."""
+    msgid = getattr(verdict, "msgid", None)
+    if msgid == VERDICT_NOTHING_COMPARED:
+        return getattr(verdict.values.get("note"), "msgid", None) == NOTE_TOO_SHORT
+    return msgid == VERDICT_TOO_SHORT
 
 
 @dataclass(frozen=True)
@@ -357,9 +371,7 @@ class SyncEstimate:
                         "corners, {needed:.0f} needed); the offset is a guess", px=self.eye_distance_px,
                         needed=MIN_EYE_DISTANCE_PX)
         if not self.reliable and self.window_frames < MIN_TELL_S * self.fps:
-            return Text("low confidence: too short to tell from chance ({seconds:.1f} s of the mouth compared, "
-                        "{needed:g} s needed; confidence {confidence:.2f}, chance level {chance:.2f}); the offset is "
-                        "a guess", seconds=self.window_frames / self.fps, needed=MIN_TELL_S,
+            return Text(VERDICT_TOO_SHORT, seconds=self.window_frames / self.fps, needed=MIN_TELL_S,
                         confidence=self.confidence, chance=self.chance)
         if not self.reliable:
             return Text("low confidence: the mouth does not clearly follow this speech (confidence "
@@ -744,7 +756,7 @@ def estimate_offset(mouth_open: np.ndarray, speech: np.ndarray, *, fps: float,
                             window_frames=window, note=note, method=method, closure_events=events)
 
     if n - 2 * shift < min_frames:
-        return empty(Text("too short: {n} frames, at least {needed} needed", n=n, needed=min_frames + 2 * shift))
+        return empty(Text(NOTE_TOO_SHORT, n=n, needed=min_frames + 2 * shift))
     if face.sum() == 0:
         return empty(Text("no face in any frame"))
     if 1.0 - face.mean() > MAX_NO_FACE and face.sum() < MIN_FACE_S * fps:

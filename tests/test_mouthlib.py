@@ -102,3 +102,56 @@ def test_photo_mouth_opens_onto_upper_teeth_not_a_flat_fill():
     assert deep >= 0.12 * skin                                                   # a shaded cavity, not black
     # the old painted cavity (no interior source) fails: a smooth band with no teeth in it
     assert measure(mouthlib.warp_mouth(patch, plm, d_open=d_open))[2] == 0
+
+
+def test_a_stills_parted_teeth_open_with_the_jaw_not_stretched(clip_590_frames):
+    """talking_590 at 1 s shows both rows of teeth between parted lips (0.17 D), as a photo of her
+    would. Opened 0.2 D wider, the upper teeth stay under the upper lip, the lower ones move down
+    with the jaw and a dark cavity opens between them; stretching the gap (a video's own interior,
+    ``jaw=False``) drew teeth as tall as the whole opening."""
+    frames, track = clip_590_frames
+    frame, lm = frames[25], track.landmarks[25]
+    lib = mouthlib.MouthLibrary()
+    lib.observe(frame, lm, 0)
+    patch, plm = lib.patches[0], lib.landmarks[0]
+    assert lib.features[0][0] >= mouthlib.OWN_INTERIOR_MIN                # her own interior is used
+    d_open = 0.2 * mouthlib.CANON_EYE_DIST
+    cx = float(plm[48, 0] + plm[54, 0]) / 2
+    xs, up, lo = mouthlib._gap_curves(plm, cx=cx, d_open=d_open, width_ratio=1.0)
+    centre = slice(len(xs) // 3, 2 * len(xs) // 3)
+
+    def rows(img, a, b):   # mean grey between fractions a and b of the opened gap, centre columns
+        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return float(np.mean([grey[int(t + a * (v - t)):int(t + b * (v - t)) + 1, int(round(c))].mean()
+                              for c, t, v in zip(xs[centre], up[centre], lo[centre])]))
+
+    jaw = mouthlib.warp_mouth(patch, plm, d_open=d_open, interior=mouthlib.InteriorSource(patch, plm, jaw=True))
+    stretched = mouthlib.warp_mouth(patch, plm, d_open=d_open, interior=mouthlib.InteriorSource(patch, plm))
+    top, middle, bottom = rows(jaw, 0.08, 0.2), rows(jaw, 0.45, 0.6), rows(jaw, 0.82, 0.9)
+    print(f"jaw: top {top:.0f} middle {middle:.0f} bottom {bottom:.0f}; stretched middle "
+          f"{rows(stretched, 0.45, 0.6):.0f}")
+    assert top > 150 and bottom > 120                   # upper teeth, and lower teeth carried down
+    assert middle < 0.4 * min(top, bottom)              # a cavity between them
+    assert rows(stretched, 0.45, 0.6) > 0.6 * top       # the old fill: teeth down the whole gap
+
+
+def test_a_photo_with_parted_teeth_renders_a_cavity_not_tall_teeth(tmp_path, clip_590_frames, speech_5s):
+    """The wiring of the test above: a photo (talking_590 at 1 s, teeth showing) rendered by the
+    reuse backend opens its widest mouths onto a dark cavity between the two rows of teeth."""
+    from heygem_kernel import RunOptions, run
+    frames, track = clip_590_frames
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), frames[25])
+    result = run(speech_5s, photo, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
+    out = track_video(result.output)
+    opens = np.nan_to_num(out.mouth_open())
+    assert opens.max() > mouthlib.mouth_features(track.landmarks[25])[0] + 0.08   # it does open wider
+    rendered = list(media.iter_frames(media.probe_video(result.output)))
+    middles = []
+    for i in np.argsort(opens)[-5:]:
+        grey = cv2.cvtColor(rendered[i], cv2.COLOR_BGR2GRAY).astype(np.float32)
+        lm = out.landmarks[i]
+        top, bottom = (lm[61:64, 1].mean(), lm[65:68, 1].mean())
+        x0, x1 = int(lm[61, 0]), int(lm[63, 0]) + 1
+        middles.append(grey[int(top + 0.4 * (bottom - top)):int(top + 0.6 * (bottom - top)) + 1, x0:x1].mean())
+    assert max(middles) < 100, middles                  # stretched teeth read ~170 there

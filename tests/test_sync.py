@@ -234,8 +234,10 @@ def test_too_short_or_empty_tracks_give_no_estimate():
     rng = np.random.default_rng(1)
     short = sync.estimate_offset(rng.random(15), rng.random(15), fps=25)
     assert short.confidence == 0 and "too short" in short.note and not short.reliable
+    assert sync.verdict_too_short(short.verdict())
     no_face = sync.estimate_offset(np.full(100, np.nan), rng.random(100), fps=25)
     assert "no face" in no_face.note and no_face.verdict().startswith("low confidence: no face")
+    assert not sync.verdict_too_short(no_face.verdict()) and not sync.verdict_too_short("low confidence: too short")
     silent = sync.estimate_offset(rng.random(100), np.zeros(100), fps=25)
     assert "flat" in silent.note
     for est in (short, no_face, silent):

@@ -35,6 +35,7 @@ def test_open_only_chance_on_a_short_cut_stays_below_one(tmp_path, clip_590):
         assert e.verdict() == (f"low confidence: too short to tell from chance (0.8 s of the mouth compared, 1.2 s "
                                f"needed; confidence {e.confidence:.2f}, chance level {e.chance:.2f}); the offset is "
                                "a guess")
+        assert sync.verdict_too_short(e.verdict())     # what heygem run's summary tells apart
     # never above the cap, whatever the window; a long window keeps the fit
     assert max(sync.chance_confidence(w, 25.0, with_width=False) for w in range(0, 400)) == 0.96
     assert sync.chance_confidence(100, 25.0) == sync.CHANCE_K / 2                # 4 s: unchanged

@@ -7,8 +7,10 @@ yaw preferred, and an interior that looks like the speaker's typical open mouth)
 landmark warp to the exact opening, aligned to the target frame by eyes and nose, and handed to
 the compositor. A gap the warp opens is filled with real teeth and tongue: the chosen mouth's
 own interior, or a donor mouth's when the chosen one is closed; targets never open wider than
-the widest real mouth. A photo has one, closed, mouth: the warp does it all, onto an interior
-synthesised from the person's own face (:func:`~heygem_kernel.mouthlib.synthetic_interior`).
+the widest real mouth. A photo has one mouth: the warp does it all, onto an interior
+synthesised from the person's own face (:func:`~heygem_kernel.mouthlib.synthetic_interior`)
+when it is closed; when its lips part on teeth, those teeth open with the jaw, a cavity between
+the rows (``InteriorSource.jaw``).
 """
 from __future__ import annotations
 
@@ -137,7 +139,9 @@ class ReuseBackend(Backend):
         d_open = float(np.clip(t_open - self.feats[k, 0], -self.max_warp, self.max_warp)) * mouthlib.CANON_EYE_DIST
         ratio = float(np.clip(t_width / max(self.feats[k, 1], 1e-3), 0.85, 1.12))
         if self.feats[k, 0] >= mouthlib.OWN_INTERIOR_MIN:
-            source = mouthlib.InteriorSource(lib.patches[k], lib.landmarks[k])
+            # a still's parted lips show teeth only: opened, the jaw carries the lower ones down
+            source = mouthlib.InteriorSource(lib.patches[k], lib.landmarks[k],
+                                             jaw=self.max_warp == MAX_WARP_STILL)
         else:
             if self.donor is None:  # no open mouth anywhere (a photo): build one from this face
                 self.donor = mouthlib.synthetic_interior(

@@ -191,9 +191,9 @@ def main(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     from ..i18n import _
-    from ..sync import VERDICT_NOTHING_COMPARED
+    from ..sync import VERDICT_NOTHING_COMPARED, verdict_too_short
     extra = result.extra or {}
-    too_short = str(extra.get("sync_verdict") or "").startswith("low confidence: too short")
+    too_short = verdict_too_short(extra.get("sync_verdict"))
     if result.sync_offset_frames is None:   # not checked: --no-sync-check, or a silent speech (its verdict says so)
         verdict = extra.get("sync_verdict")
         sync = _(", {verdict}", verdict=verdict.localized()) if hasattr(verdict, "localized") else ""
