@@ -23,7 +23,7 @@ from .options import RunOptions
 from .workers import drain, stop_worker
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 11         # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for, 10: taller mouth patches moved with the nose base, 11: and with the mouth sideways, the frame's edges kept)
+ANALYSIS_VERSION = 12         # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for, 10: taller mouth patches moved with the nose base, 11: and with the mouth sideways, the frame's edges kept, 12: faces seen per detection)
 Progress = Callable[[str, int, int], None]
 
 
@@ -38,6 +38,8 @@ class Analysis:
                                        # None unless asked for (``analyse(thumbs_needed=)``)
     covered: np.ndarray | None = None  # [N] bool: a face, but its mouth is covered (occlusion.py)
     raw: np.ndarray | None = None      # [N, 68, 2] unsmoothed landmarks (NaN: no face): what ``heygem sync`` reads
+    faces_seen: np.ndarray | None = None   # [N] uint8 distinct faces the tracker's full detection found in
+                                           # frame i (0: the fast path ran there); >1: several people
 
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
@@ -77,18 +79,20 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     thumbs_valid = np.zeros(n_frames, bool)          # frames whose thumbnail is in ``thumbs``
     mouth_grids = np.zeros((n_frames, occlusion.GRID[1], occlusion.GRID[0], 3), np.uint8)
     lip_contrast = np.full(n_frames, np.nan, np.float32)
+    faces_seen = np.zeros(n_frames, np.uint8)
     library = mouthlib.MouthLibrary() if want_library else None
     start, relearn, rethumb = 0, False, False
     if cache_dir is not None and options.use_cache:
         entry = analysis_entry(info, options=options, cache_dir=cache_dir)
         loaded = _load_analysis(entry, want_library)
         if loaded is not None:
-            cached_raw, cached_library, cached_thumbs, cached_valid, cached_grids, cached_contrast = loaded
+            cached_raw, cached_library, cached_thumbs, cached_valid, cached_grids, cached_contrast, cached_faces = loaded
             start = min(len(cached_raw), n_frames)
             raw[:start] = cached_raw[:start]
             thumbs[:start], thumbs_valid[:start] = cached_thumbs[:start], cached_valid[:start]
             rethumb = thumbs_needed and not thumbs_valid[:start].all()
             mouth_grids[:start], lip_contrast[:start] = cached_grids[:start], cached_contrast[:start]
+            faces_seen[:start] = cached_faces[:start]
             relearn = want_library and len(cached_raw) != n_frames
             if want_library and not relearn:
                 library = cached_library
@@ -98,11 +102,12 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     if start < n_frames or relearn or rethumb:
         _track_frames(info, raw, library, detector=options.detector, start=start, progress=progress,
                       cancel=cancel, thumbs=(thumbs, thumbs_valid) if thumbs_needed else None, account=account,
-                      mouth=(mouth_grids, lip_contrast), relearn=relearn, rethumb=rethumb, spool=spool)
+                      mouth=(mouth_grids, lip_contrast), relearn=relearn, rethumb=rethumb, spool=spool,
+                      faces=faces_seen)
         # a longer entry is kept as it is (a run that needs thumbnails analyses the whole video: never longer)
         if entry is not None and (start < n_frames or rethumb and len(cached_raw) == n_frames):
             arrays = {"raw_landmarks": raw, "loop_thumbs": thumbs, "thumbs_valid": thumbs_valid,
-                      "mouth_grids": mouth_grids, "lip_contrast": lip_contrast}
+                      "mouth_grids": mouth_grids, "lip_contrast": lip_contrast, "faces_seen": faces_seen}
             if library is not None:
                 arrays.update(library.to_arrays())
             try:
@@ -125,7 +130,7 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
                                                   for a, b in occlusion.spans(covered)))
         library = occlusion.drop_from_library(library, covered)
     return Analysis(track=track, library=library, cached=start > 0, thumbs=thumbs if thumbs_valid.all() else None,
-                    covered=covered, raw=raw)
+                    covered=covered, raw=raw, faces_seen=faces_seen)
 
 
 def analysis_entry(info: media.VideoInfo, *, options: RunOptions, cache_dir: str | Path) -> Path:
@@ -139,7 +144,7 @@ def analysis_entry(info: media.VideoInfo, *, options: RunOptions, cache_dir: str
 def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, progress, cancel,
                   thumbs: tuple | None = None, account: media.Account | None = None,
                   mouth: tuple | None = None, relearn: bool = False, rethumb: bool = False,
-                  spool: media.FrameSpool | None = None) -> None:
+                  spool: media.FrameSpool | None = None, faces: np.ndarray | None = None) -> None:
     """Fill ``raw`` [shape=(N, 68, 2)] (and ``thumbs`` = (loop descriptors, which are valid), when
     given) from frame ``start`` on (earlier frames are only decoded; with ``relearn`` they are
     offered to the mouth library with their known landmarks, exactly as the pass that found them
@@ -171,6 +176,8 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
             lm = tracker.update(frame)
             if lm is not None:
                 raw[i] = lm
+            if faces is not None and tracker.faces_seen is not None:
+                faces[i] = min(tracker.faces_seen, 255)
             describer.put(i, frame, lm)
             if i % 8 == 0:
                 _check(cancel)
@@ -249,23 +256,23 @@ class _Describer:
 
 def _load_analysis(entry: Path, want_library: bool):
     """(raw landmarks [shape=(N, 68, 2)], MouthLibrary or None, loop thumbnails, which thumbnails are
-    valid, mouth grids, lip contrast) from a cache entry, or None."""
+    valid, mouth grids, lip contrast, faces seen) from a cache entry, or None."""
     if not entry.exists():
         return None
     try:
         with np.load(entry) as data:
             if "raw_landmarks" not in data or "loop_thumbs" not in data or "lip_contrast" not in data \
-                    or "thumbs_valid" not in data \
+                    or "thumbs_valid" not in data or "faces_seen" not in data \
                     or (want_library and "lib_frames" not in data):
                 return None
             raw = data["raw_landmarks"]
             thumbs, valid = data["loop_thumbs"], data["thumbs_valid"]
-            grids, contrast = data["mouth_grids"], data["lip_contrast"]
+            grids, contrast, faces = data["mouth_grids"], data["lip_contrast"], data["faces_seen"]
             library = mouthlib.MouthLibrary.from_arrays(data) if want_library else None
     except Exception as exc:  # a damaged cache entry is recomputed, never fatal
         LOG.warning("analysis cache %s unreadable (%s); recomputing", entry.name, exc)
         return None
-    return raw, library, thumbs, valid, grids, contrast
+    return raw, library, thumbs, valid, grids, contrast, faces
 
 
 # ---------------------------------------------------------------------------------------------

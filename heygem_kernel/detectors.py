@@ -72,6 +72,25 @@ def points_box(points: np.ndarray) -> Box:
     return float(x0), float(y0), float(x1), float(y1)
 
 
+SAME_FACE_IOU = 0.5   # two detections whose landmarks' boxes overlap this much are one face
+
+
+def distinct_faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]]) -> int:
+    """How many different faces ``boxes`` (``det.boxes(frame)``) hold: those with landmarks,
+    counted once where the landmarks land on the same face. A presenter over a blurred, enlarged
+    copy of the same video (a common landscape layout) gave a second, larger box whose landmarks
+    were the presenter's own (helper-40)."""
+    found: list[Box] = []
+    for box, _ in boxes:
+        points = det.landmarks(frame, box)
+        if points is None:
+            continue
+        face = det.box_from_landmarks(points)
+        if all(box_iou(face, other) < SAME_FACE_IOU for other in found):
+            found.append(face)
+    return len(found)
+
+
 def _nms(found: list[tuple[Box, float]], iou: float = 0.3) -> list[tuple[Box, float]]:
     """Drop boxes overlapping a higher-scored one (duplicates from overlapping tiles)."""
     kept: list[tuple[Box, float]] = []

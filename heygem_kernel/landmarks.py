@@ -85,7 +85,9 @@ class FaceTracker:
         every, lost = tracker_limits(fps)      # REDETECT_EVERY_S / MAX_LOST_S at the video's rate
         self.redetect_every = max(1, int(every if redetect_every is None else redetect_every))
         self.max_lost = int(lost if max_lost is None else max_lost)
-        self.stats = {"frames": 0, "detections": 0, "fast": 0, "lost": 0}
+        self.stats = {"frames": 0, "detections": 0, "fast": 0, "lost": 0, "most_faces": 0}
+        # distinct faces the last update's full detection saw (None: it used the fast path)
+        self.faces_seen: int | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -105,6 +107,7 @@ class FaceTracker:
         """68 points [shape=(68, 2)] float32 of the tracked face in ``frame`` [shape=(H, W, 3)]
         uint8 BGR, or None when it is not in this frame."""
         self.stats["frames"] += 1
+        self.faces_seen = None
         points = None
         if self._points is not None and self._since_detect < self.redetect_every:
             guess = self.detector.box_from_landmarks(self._points)
@@ -137,11 +140,14 @@ class FaceTracker:
             thorough = self._searches % self.redetect_every == 0
             self._searches += 1
             found = self.detector.boxes(frame, thorough=thorough)
+            self._count_faces(frame, found)
             found.sort(key=lambda f: -(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))
             candidates = [box for box, _ in found[:2]]
         else:
             prev = self._box
-            found = [f for f in self.detector.boxes(frame) if box_iou(prev, f[0]) >= MATCH_IOU
+            found = self.detector.boxes(frame)
+            self._count_faces(frame, found)
+            found = [f for f in found if box_iou(prev, f[0]) >= MATCH_IOU
                      or _centre_distance(prev, f[0]) <= MATCH_CENTRE]
             found.sort(key=lambda f: (-box_iou(prev, f[0]), _centre_distance(prev, f[0])))
             candidates = [box for box, _ in found[:2]]
@@ -154,6 +160,13 @@ class FaceTracker:
                 self._searches = 0
                 return points
         return None
+
+    def _count_faces(self, frame: np.ndarray, found: list) -> None:
+        """``faces_seen``: the distinct faces of a full detection (landmarks fitted to the other
+        boxes only when there are several: one landmark pass each, at most every redetection)."""
+        from .detectors import distinct_faces
+        self.faces_seen = len(found) if len(found) < 2 else distinct_faces(self.detector, frame, found)
+        self.stats["most_faces"] = max(self.stats["most_faces"], self.faces_seen)
 
     def close(self) -> None:
         """Free the detector's models if this tracker created it."""

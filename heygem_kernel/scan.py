@@ -151,8 +151,7 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     if any(faces) and no_face:
         problems.append(Text("no face at {spans} (those frames pass through unchanged)", spans=_spans(no_face)))
     if multi:
-        problems.append(Text("several faces at {spans} (lip-synced: the largest in the first frame with a face, "
-                             "followed from there)", spans=_spans(multi)))
+        problems.append(several_faces_note(multi))
 
     problems.extend(media.conversion_notes(info))   # HDR, 10-bit, alpha, extra audio tracks
     if not info.is_image and info.duration < SHORT_VIDEO_S:
@@ -302,24 +301,27 @@ def _face_counts(info, times: list[float], *, detector: str, cache_dir, video_ha
     return faces
 
 
-SAME_FACE_IOU = 0.5   # two detections whose landmarks' boxes overlap this much are one face
+def several_faces_note(spans: tuple[tuple[float, float], ...]) -> Text:
+    """The line for stretches (first, last time in seconds) where a video shows several faces."""
+    return Text("several faces at {spans} (lip-synced: the largest in the first frame with a face, "
+                "followed from there)", spans=_spans(spans))
+
+
+def several_faces(faces: np.ndarray, fps: float) -> Text | None:
+    """:func:`several_faces_note` from a run's face counts [shape=(N,)] (distinct faces at frame i's
+    full detection, 0 where none ran: ``Analysis.faces_seen``); None when no detection saw two."""
+    looked = np.flatnonzero(np.asarray(faces) > 0)
+    flags = [bool(faces[i] > 1) for i in looked]
+    if not any(flags):
+        return None
+    return several_faces_note(_stretches([i / fps for i in looked], flags))
 
 
 def _count_faces(det, frame: np.ndarray) -> int:
-    """Faces with landmarks in ``frame``; small faces too (the detector's thorough pass). Detections
-    whose landmarks land on the same face count once: a presenter over a blurred, enlarged copy of
-    the same video (a common landscape layout) gave a second, larger box whose landmarks were the
-    presenter's own, and scan said "several faces" (helper-40)."""
-    from .detectors import box_iou
-    found: list = []
-    for box, _ in det.boxes(frame, thorough=True):
-        points = det.landmarks(frame, box)
-        if points is None:
-            continue
-        face = det.box_from_landmarks(points)
-        if all(box_iou(face, other) < SAME_FACE_IOU for other in found):
-            found.append(face)
-    return len(found)
+    """Faces with landmarks in ``frame``; small faces too (the detector's thorough pass), each
+    counted once (:func:`heygem_kernel.detectors.distinct_faces`)."""
+    from .detectors import distinct_faces
+    return distinct_faces(det, frame, det.boxes(frame, thorough=True))
 
 
 def _stretches(times: list[float], flags: list[bool]) -> tuple[tuple[float, float], ...]:

@@ -1,0 +1,48 @@
+"""A run on a video of two people says which one it lip-syncs (scan said so; the run did not),
+and leaves the other person's pixels as they were."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+
+from heygem_kernel import RunOptions, media, run
+
+
+def _two_people(tmp_path, left, right):
+    """talking_590 at 400 px beside talking_524 at 240 px (padded): 5 s, 640x400, her sound."""
+    out = tmp_path / "two.mp4"
+    subprocess.run([media.ffmpeg_exe(), "-loglevel", "error", "-y", "-t", "5", "-i", str(left), "-t", "5",
+                    "-i", str(right), "-filter_complex",
+                    "[0:v]scale=400:400,setsar=1[a];[1:v]scale=240:240,setsar=1,pad=240:400:0:80[b];[a][b]hstack",
+                    "-map", "0:a", "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(out)], check=True)
+    return out
+
+
+def test_a_run_on_two_people_notes_it_and_leaves_the_smaller_face_alone(tmp_path, clip_590, clip_524, speech_5s):
+    video = _two_people(tmp_path, clip_590, clip_524)
+    options = RunOptions(sync_check=False)
+    first = run(speech_5s, video, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache", options=options)
+    notes = [str(n) for n in first.extra["input_notes"]]
+    several = [n for n in notes if n.startswith("several faces at 0.0-")]
+    assert several == [n for n in notes if "several faces" in n] and len(several) == 1, notes
+    assert several[0].endswith("s (lip-synced: the largest in the first frame with a face, followed from there)")
+    # the cached analysis keeps the counts: a second run says it too
+    again = run(speech_5s, video, runs_root=tmp_path / "runs", cache_dir=tmp_path / "cache", options=options)
+    assert [str(n) for n in again.extra["input_notes"] if "several faces" in str(n)] == several
+    # the larger face (left) is lip-synced, the smaller one (right) passes through as it was (5 s of
+    # speech on 5 s of video: frame i of the output is frame i of the source)
+    source = list(media.iter_frames(media.probe_video(video)))
+    output = list(media.iter_frames(media.probe_video(first.output)))[:len(source)]
+
+    def changed(a, b):   # the most changed pixels' difference (0-255): a mouth redrawn, not codec noise
+        return float(np.percentile(np.abs(a.astype(int) - b).max(2), 99.5))
+    left = max(changed(o[:, :400], s[:, :400]) for o, s in zip(output, source))
+    right = max(changed(o[:, 400:], s[:, 400:]) for o, s in zip(output, source))
+    print(f"most changed pixels: left {left:.0f}, right {right:.0f}")
+    assert left > 3 * right and right < 20, (left, right)    # measured 86 and 13
+
+
+def test_one_person_gets_no_several_faces_note(tmp_path, clip_590, speech_5s):
+    result = run(speech_5s, clip_590, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
+    assert not any("several faces" in str(n) for n in result.extra["input_notes"])
