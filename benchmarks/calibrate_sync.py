@@ -13,7 +13,8 @@ at that zero but not fitted on (a recorder shows its pictures late: sync.py CALI
 zero" is the zero each clip would want on its own, "reads" its reading at the zero fitted here
 (in-sample for a calibration clip). Leaving each calibration clip out in turn, the zero fitted on
 the others is what it would have got, and its reading at that zero is the left-out error printed
-here (a clip never fitted on is read at the fitted zero). Also prints the lag-0 and best-lag
+here (a clip never fitted on is read at the fitted zero). "conf/chance" is its reading's
+confidence and chance level at the fitted zero ("!": not above chance, a guess). Also prints the lag-0 and best-lag
 correlation of the render targets with the recorded mouth.
 """
 from __future__ import annotations
@@ -46,9 +47,13 @@ def load(clip: Path, tracks: Path | None):
     return track, speech
 
 
-def reading(track, speech) -> float:
+def estimate(track, speech) -> sync.SyncEstimate:
     return sync.estimate_from_speech(track.mouth_open(), phones=speech.phone_variants, fps=track.fps,
-                                     mouth_width=track.mouth_width()).offset_exact
+                                     mouth_width=track.mouth_width())
+
+
+def reading(track, speech) -> float:
+    return estimate(track, speech).offset_exact
 
 
 def main() -> None:
@@ -72,12 +77,15 @@ def main() -> None:
     print(f"zero fitted here ({', '.join(fitted)}): {zero * 1000:.1f} ms; shipped visemes.MOUTH_DELAY "
           f"{shipped * 1000:.1f} ms" + (f" (also fitted on {', '.join(missing)}: --extra)" if missing else ""))
     print(f"{'clip':20} {'own zero':>8} {'reads':>13} {'LOO zero':>9} {'left-out reads':>15} "
-          f"{'target r0':>10} {'best lag':>9}")
+          f"{'conf/chance':>12} {'target r0':>10} {'best lag':>9}")
     errors = []
     for name, (track, speech) in data.items():
         alone = sync.calibrate_mouth_delay([inputs[name]], memo=memo)
         visemes.MOUTH_DELAY = zero
-        own = reading(track, speech)
+        at_zero = estimate(track, speech)
+        own = at_zero.offset_exact
+        # a reading near its chance level is a guess: it should not set an end of the fit (RESULTS.md)
+        sure = f"{at_zero.confidence:.2f}/{at_zero.chance:.2f}" + ("" if at_zero.reliable else "!")
         others = [v for k, v in fitted.items() if k != name]
         loo = sync.calibrate_mouth_delay(others, memo=memo) if others and name in fitted else zero
         visemes.MOUTH_DELAY = loo
@@ -90,7 +98,8 @@ def main() -> None:
         curve = lag_curve(track.mouth_open(), targets["open"])
         best, exact = peak_lag(curve)
         held = "" if name in fitted else "  (held out: not calibrated on)"
-        print(f"{name:20} {alone * 1000:+5.0f} ms {own:+10.2f} fr {loo * 1000:6.0f} ms {error:+12.2f} fr {curve[0]:10.2f} {best:+9d} "
+        print(f"{name:20} {alone * 1000:+5.0f} ms {own:+10.2f} fr {loo * 1000:6.0f} ms {error:+12.2f} fr {sure:>12} "
+              f"{curve[0]:10.2f} {best:+9d} "
               f"({exact:+.2f}){held}")
     print(f"largest left-out error of the calibration clips: {max(abs(e) for e in errors):.2f} frames "
           f"(sync.CALIBRATION_LOO_ERROR_FRAMES = {sync.CALIBRATION_LOO_ERROR_FRAMES})")
