@@ -42,8 +42,11 @@ APPEARANCE_SCALE = 0.06
 # (the median over every open-mouth frame of the video) costs one unit, like OPEN_SCALE of opening.
 INTERIOR_SCALE = 20.0
 # A person whose mouth barely moves in the video (or a photo) gets this opening range (D units):
-# a relaxed speaking mouth opens its lips ~0.25-0.35 D (measured on the shared clips).
+# a relaxed speaking mouth opens its lips ~0.25-0.35 D (measured on the shared clips), from lips
+# that meet (CLOSED_OPEN: the inner-lip gap of closed lips reads ~0-0.02 D), so a photo taken with
+# parted lips still closes them for M/B/P and pauses (it stayed at least as open as the photo).
 DEFAULT_OPEN_RANGE = 0.25
+CLOSED_OPEN = 0.02
 MIN_OPEN_RANGE = 0.08
 # Largest opening change the warp may make (D units): small when the video offers real mouths
 # (they look better than a painted cavity), large for a photo or a mouth that never opens.
@@ -74,7 +77,8 @@ class ReuseBackend(Backend):
         lo, hi = np.percentile(opens, 3), np.percentile(opens, 97)
         self.max_warp = MAX_WARP_VIDEO
         if hi - lo < MIN_OPEN_RANGE:  # a still, or a person who keeps the mouth shut
-            lo, hi = float(np.min(opens)), float(np.min(opens)) + DEFAULT_OPEN_RANGE
+            lo = min(float(np.min(opens)), CLOSED_OPEN)
+            hi = lo + DEFAULT_OPEN_RANGE
             self.max_warp = MAX_WARP_STILL
         self.interior = _interior_brightness(lib)
         real = self.feats[np.isfinite(self.interior), 0]
