@@ -417,7 +417,7 @@ def analyse_inputs(job: Job) -> None:
     LOG.info("analysis: face in %d/%d source frames%s", int(analysis.track.valid.sum()), n_src,
              f", {len(analysis.library)} mouths in the library" if analysis.library is not None else "")
     from .scan import several_faces
-    if analysis.faces_seen is not None and (several := several_faces(analysis.faces_seen, info.fps)):
+    if analysis.faces_seen is not None and (several := several_faces(analysis.faces_seen, info.fps, still=info.is_image)):
         job.notes.append(several)    # which person is lip-synced is the user's to know
         LOG.warning("%s", several)
     job.plan = _loop_plan(info, analysis, options, n_out, job.feats.envelope)

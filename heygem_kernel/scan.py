@@ -151,7 +151,7 @@ def scan_video(path: str | os.PathLike, *, audio_duration: float | None = None,
     if any(faces) and no_face:
         problems.append(Text("no face at {spans} (those frames pass through unchanged)", spans=_spans(no_face)))
     if multi:
-        problems.append(several_faces_note(multi))
+        problems.append(several_faces_note(multi, still=info.is_image))
 
     problems.extend(media.conversion_notes(info))   # HDR, 10-bit, alpha, extra audio tracks
     if not info.is_image and info.duration < SHORT_VIDEO_S:
@@ -301,20 +301,23 @@ def _face_counts(info, times: list[float], *, detector: str, cache_dir, video_ha
     return faces
 
 
-def several_faces_note(spans: tuple[tuple[float, float], ...]) -> Text:
-    """The line for stretches (first, last time in seconds) where a video shows several faces."""
+def several_faces_note(spans: tuple[tuple[float, float], ...], *, still: bool = False) -> Text:
+    """The line for stretches (first, last time in seconds) where a video shows several faces;
+    for a photo (``still``), without times or following."""
+    if still:
+        return Text("several faces in the photo (lip-synced: the largest)")
     return Text("several faces at {spans} (lip-synced: the largest in the first frame with a face, "
                 "followed from there)", spans=_spans(spans))
 
 
-def several_faces(faces: np.ndarray, fps: float) -> Text | None:
+def several_faces(faces: np.ndarray, fps: float, *, still: bool = False) -> Text | None:
     """:func:`several_faces_note` from a run's face counts [shape=(N,)] (distinct faces at frame i's
     full detection, 0 where none ran: ``Analysis.faces_seen``); None when no detection saw two."""
     looked = np.flatnonzero(np.asarray(faces) > 0)
     flags = [bool(faces[i] > 1) for i in looked]
     if not any(flags):
         return None
-    return several_faces_note(_stretches([i / fps for i in looked], flags))
+    return several_faces_note(_stretches([i / fps for i in looked], flags), still=still)
 
 
 def _count_faces(det, frame: np.ndarray) -> int:

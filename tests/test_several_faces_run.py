@@ -46,3 +46,16 @@ def test_a_run_on_two_people_notes_it_and_leaves_the_smaller_face_alone(tmp_path
 def test_one_person_gets_no_several_faces_note(tmp_path, clip_590, speech_5s):
     result = run(speech_5s, clip_590, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
     assert not any("several faces" in str(n) for n in result.extra["input_notes"])
+
+
+def test_a_photo_of_two_people_says_so_without_times(tmp_path, clip_590, clip_524, speech_5s):
+    """A photo has nothing to follow: its note names no times (helper 56: "several faces at 0.0 s
+    (... followed from there)")."""
+    from heygem_kernel.scan import scan_video
+    photo = tmp_path / "two.png"
+    subprocess.run([media.ffmpeg_exe(), "-loglevel", "error", "-y", "-ss", "1", "-i", str(_two_people(tmp_path, clip_590,
+                    clip_524)), "-frames:v", "1", str(photo)], check=True)
+    line = "several faces in the photo (lip-synced: the largest)"
+    assert line in scan_video(photo, samples=1).problems
+    result = run(speech_5s, photo, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
+    assert [str(n) for n in result.extra["input_notes"] if "several faces" in str(n)] == [line]
