@@ -458,9 +458,9 @@ class InteriorSource:
     image: np.ndarray
     landmarks: np.ndarray
     # True for a gap that shows only teeth (a photo's parted lips: no deeper mouth to borrow):
-    # opened wider, its upper half stays with the upper lip, its lower half moves down with the
+    # opened wider, its upper teeth stay with the upper lip, its lower teeth move down with the
     # jaw, and a shaded cavity and tongue open between them (stretching it drew teeth as tall
-    # as the whole opening).
+    # as the whole opening; see _open_jaw).
     jaw: bool = False
 
 
@@ -568,10 +568,11 @@ def _teeth_split(source: InteriorSource, x_src, s_top, g_src) -> float:
 
 
 def _open_jaw(img, source: InteriorSource, mask, box, t, x_src, s_top, g_src, g_out) -> np.ndarray:
-    """:func:`fill_interior` for a ``jaw`` source (column arrays as there): the source gap's
-    upper half keeps its place under the upper lip, its lower half is carried down with the lower
-    lip, and where the output gap is the deeper the space between them is a cavity (the lips'
-    colour at 30 %, a tongue rising in its lower half, as :func:`synthetic_interior` draws)."""
+    """:func:`fill_interior` for a ``jaw`` source (column arrays as there): the source gap down to
+    where its teeth rows meet (:func:`_teeth_split`) keeps its place under the upper lip, the rest
+    is carried down with the lower lip, and where the output gap is the deeper the space between
+    them is a cavity (the lips' colour at 30 %, a tongue rising in its lower half, as
+    :func:`synthetic_interior` draws). A gap narrower than the source's is compressed evenly."""
     import cv2
     x0, y0, x1, y1 = box
     upper = _teeth_split(source, x_src, s_top, g_src) * g_src[None, :]
