@@ -85,7 +85,7 @@ class FaceTracker:
         every, lost = tracker_limits(fps)      # REDETECT_EVERY_S / MAX_LOST_S at the video's rate
         self.redetect_every = max(1, int(every if redetect_every is None else redetect_every))
         self.max_lost = int(lost if max_lost is None else max_lost)
-        self.stats = {"frames": 0, "detections": 0, "fast": 0, "lost": 0, "most_faces": 0}
+        self.stats = {"frames": 0, "detections": 0, "fast": 0, "lost": 0}
         # distinct faces the last update's full detection saw (None: it used the fast path)
         self.faces_seen: int | None = None
         self.reset()
@@ -166,7 +166,6 @@ class FaceTracker:
         boxes only when there are several: one landmark pass each, at most every redetection)."""
         from .detectors import distinct_faces
         self.faces_seen = len(found) if len(found) < 2 else distinct_faces(self.detector, frame, found)
-        self.stats["most_faces"] = max(self.stats["most_faces"], self.faces_seen)
 
     def close(self) -> None:
         """Free the detector's models if this tracker created it."""
