@@ -23,7 +23,7 @@ from .options import RunOptions
 from .workers import drain, stop_worker
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 12         # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for, 10: taller mouth patches moved with the nose base, 11: and with the mouth sideways, the frame's edges kept, 12: faces seen per detection)
+ANALYSIS_VERSION = 13         # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for, 10: taller mouth patches moved with the nose base, 11: and with the mouth sideways, the frame's edges kept, 12: faces seen per detection, 13: a blurred copy of the face is not tracked nor counted)
 Progress = Callable[[str, int, int], None]
 
 

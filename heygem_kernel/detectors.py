@@ -73,20 +73,93 @@ def points_box(points: np.ndarray) -> Box:
 
 
 SAME_FACE_IOU = 0.5   # two detections whose landmarks' boxes overlap this much are one face
+# A copy of the picture's face elsewhere in the frame (the same video enlarged and blurred behind
+# the presenter, a stage screen): its 68 points have the presenter's shape in the same frame.
+# Procrustes distance (unit-norm, similarity-aligned points) of talking_590 over its own enlarged,
+# blurred copy: 0.010-0.048 (every third frame, boxblur 6, 8 and 12); of two different people side
+# by side (talking_590 beside 524, beside vfr_700): 0.052-0.244, under 0.06 in 1 frame of 83.
+COPY_SHAPE_DISTANCE = 0.05
+# ... and a copy is the one to skip when it is this much less detailed than the smaller face:
+# variance of the Laplacian of the inner face at a common 96 px (presenter / blurred copy: median
+# 5.5-17x, least 1.3-1.7x; two people: 0.09-1.66x either way).
+COPY_BLUR_RATIO = 1.5
+DETAIL_PX = 96
+
+
+def shape_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Procrustes distance of two point sets [shape=(K, 2)]: 0 for the same shape at any position,
+    scale and rotation, up to 1."""
+    a = np.asarray(a, np.float64) - np.mean(a, axis=0)
+    b = np.asarray(b, np.float64) - np.mean(b, axis=0)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na < 1e-9 or nb < 1e-9:
+        return 1.0
+    s = np.linalg.svd((a / na).T @ (b / nb), compute_uv=False)
+    return float(np.sqrt(max(0.0, 1.0 - float(s.sum()) ** 2)))
+
+
+def face_detail(frame: np.ndarray, points: np.ndarray) -> float:
+    """Sharpness of the face whose 68 points [shape=(68, 2)] are given: variance of the Laplacian
+    of the grey crop of its brows, eyes, nose and mouth (points 17-67: not the jaw line, so no
+    background or overlay edge at the face's sides) scaled to DETAIL_PX square (a face's size
+    does not count, only its blur)."""
+    import cv2
+    box = points_box(np.asarray(points)[17:])
+    h, w = frame.shape[:2]
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(w, int(np.ceil(box[2]))), min(h, int(np.ceil(box[3])))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return 0.0
+    grey = cv2.cvtColor(np.ascontiguousarray(frame[y0:y1, x0:x1]), cv2.COLOR_BGR2GRAY)
+    grey = cv2.resize(grey, (DETAIL_PX, DETAIL_PX), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+
+
+def _faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]]) -> list[tuple[Box, float, np.ndarray]]:
+    """(box, score, landmarks) of the boxes the landmark model fits, largest box first."""
+    out = []
+    for box, score in sorted(boxes, key=lambda f: -(f[0][2] - f[0][0]) * (f[0][3] - f[0][1])):
+        points = det.landmarks(frame, box)
+        if points is not None:
+            out.append((box, score, points))
+    return out
+
+
+def _is_copy(a: tuple, b: tuple) -> bool:
+    """True when faces ``a`` and ``b`` ((box, score, points)) have the same 68-point shape in the
+    same frame: one picture shown twice, one person."""
+    return shape_distance(a[2], b[2]) < COPY_SHAPE_DISTANCE
+
+
+def _is_blurred_copy(frame: np.ndarray, big: tuple, small: tuple) -> bool:
+    """True when face ``big`` is a copy of ``small``, less detailed by COPY_BLUR_RATIO."""
+    return _is_copy(big, small) and face_detail(frame, small[2]) > COPY_BLUR_RATIO * face_detail(frame, big[2])
+
+
+def presenter_first(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
+    """``boxes`` (``det.boxes(frame)``) in the order a face is chosen to lip-sync: largest first,
+    except that a larger face which is a blurred copy of a smaller one goes after it (before: the
+    blurred background copy of a presenter was lip-synced and the presenter not, helper-56).
+    Boxes without landmarks are left out. One landmark pass per box when there are several."""
+    if len(boxes) < 2:
+        return list(boxes)
+    faces = _faces(det, frame, boxes)
+    copies = {i for i, big in enumerate(faces) for small in faces[i + 1:] if _is_blurred_copy(frame, big, small)}
+    return [(f[0], f[1]) for i, f in enumerate(faces) if i not in copies] + \
+        [(f[0], f[1]) for i, f in enumerate(faces) if i in copies]
 
 
 def distinct_faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]]) -> int:
     """How many different faces ``boxes`` (``det.boxes(frame)``) hold: those with landmarks,
     counted once where the landmarks land on the same face. A presenter over a blurred, enlarged
     copy of the same video (a common landscape layout) gave a second, larger box whose landmarks
-    were the presenter's own (helper-40)."""
-    found: list[Box] = []
-    for box, _ in boxes:
-        points = det.landmarks(frame, box)
-        if points is None:
-            continue
-        face = det.box_from_landmarks(points)
-        if all(box_iou(face, other) < SAME_FACE_IOU for other in found):
+    were the presenter's own (helper-40); a copy shown elsewhere in the frame, blurred or not
+    (the same 68-point shape, :func:`presenter_first`), is the same person too."""
+    found: list[tuple] = []
+    for face in _faces(det, frame, boxes):
+        own = det.box_from_landmarks(face[2])
+        if all(box_iou(own, det.box_from_landmarks(other[2])) < SAME_FACE_IOU and not _is_copy(face, other)
+               for other in found):
             found.append(face)
     return len(found)
 

@@ -70,7 +70,8 @@ def _centre_distance(a: Box, b: Box) -> float:
 class FaceTracker:
     """Follow one face through consecutive frames: ``update(frame) -> [shape=(68, 2)] | None``.
 
-    The first face seen is the largest one; after that the tracker keeps to that face (box
+    The first face seen is the largest one (not a blurred copy of a smaller one:
+    :func:`heygem_kernel.detectors.presenter_first`); after that the tracker keeps to that face (box
     overlap / centre distance with its last position) even when another face appears or grows.
     Between full detections (every ``redetect_every`` frames, or when Face Mesh loses the face)
     only the landmark model runs, on a crop predicted from the previous frame's points.
@@ -141,8 +142,8 @@ class FaceTracker:
             self._searches += 1
             found = self.detector.boxes(frame, thorough=thorough)
             self._count_faces(frame, found)
-            found.sort(key=lambda f: -(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))
-            candidates = [box for box, _ in found[:2]]
+            from .detectors import presenter_first
+            candidates = [box for box, _ in presenter_first(self.detector, frame, found)[:2]]
         else:
             prev = self._box
             found = self.detector.boxes(frame)

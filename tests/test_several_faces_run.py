@@ -59,3 +59,49 @@ def test_a_photo_of_two_people_says_so_without_times(tmp_path, clip_590, clip_52
     assert line in scan_video(photo, samples=1).problems
     result = run(speech_5s, photo, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
     assert [str(n) for n in result.extra["input_notes"] if "several faces" in str(n)] == [line]
+
+
+def test_the_presenter_is_lip_synced_not_her_blurred_enlarged_copy(tmp_path, clip_590, speech_5s):
+    """talking_590 at 360 px over the same video enlarged to 1280 px and blurred (a stage screen, a
+    landscape layout's background). Before (helper 56): the larger, blurred face was tracked and
+    lip-synced, the presenter passed through, and the run said "several faces". Now the copy (the
+    presenter's 68-point shape, less detailed) is skipped and counted as the same person."""
+    video = tmp_path / "stage.mp4"
+    subprocess.run([media.ffmpeg_exe(), "-loglevel", "error", "-y", "-t", "5", "-i", str(clip_590), "-filter_complex",
+                    "[0:v]split[a][b];[a]scale=1280:1280,crop=1280:720:0:280,boxblur=8[bg];[b]scale=360:360[fg];"
+                    "[bg][fg]overlay=880:330", "-map", "0:a", "-c:v", "libx264", "-crf", "14", "-pix_fmt", "yuv420p",
+                    str(video)], check=True)
+    result = run(speech_5s, video, runs_root=tmp_path / "runs", options=RunOptions(sync_check=False))
+    assert not any("several faces" in str(n) for n in result.extra["input_notes"]), result.extra["input_notes"]
+    source = list(media.iter_frames(media.probe_video(video)))
+    output = list(media.iter_frames(media.probe_video(result.output)))[:len(source)]
+
+    def changed(a, b):   # the most changed pixels' difference (0-255): a mouth redrawn, not codec noise
+        return float(np.percentile(np.abs(a.astype(int) - b).max(2), 99.5))
+    presenter = max(changed(o[330:690, 880:1240], s[330:690, 880:1240]) for o, s in zip(output, source))
+    copy = max(changed(o[:, :860], s[:, :860]) for o, s in zip(output, source))
+    print(f"most changed pixels: presenter {presenter:.0f}, blurred copy {copy:.0f}")
+    assert presenter > 3 * copy and copy < 20, (presenter, copy)
+
+
+def test_a_copy_is_told_from_another_person_by_its_shape_and_blur(clip_590, clip_524):
+    """The rule's two tests on real frames: the same 68-point shape (Procrustes distance, any
+    position and scale) and less detail; another person's face is never a copy."""
+    import cv2
+    from heygem_kernel import detectors
+    frame = next(media.iter_frames(media.probe_video(clip_590)))
+    other = next(media.iter_frames(media.probe_video(clip_524)))
+    det = detectors.get_detector("mediapipe")
+    try:
+        face = det.detect(frame)[0]
+        blurred = cv2.blur(cv2.resize(frame, (900, 900)), (17, 17))
+        copy = det.detect(blurred)[0]
+        stranger = det.detect(other)[0]
+    finally:
+        det.close()
+    assert detectors.shape_distance(face.landmarks, face.landmarks * 1.7 + 40) < 1e-4
+    assert detectors.shape_distance(face.landmarks, copy.landmarks) < detectors.COPY_SHAPE_DISTANCE
+    assert detectors.shape_distance(face.landmarks, stranger.landmarks) > detectors.COPY_SHAPE_DISTANCE
+    sharp, soft = detectors.face_detail(frame, face.landmarks), detectors.face_detail(blurred, copy.landmarks)
+    print(f"detail {sharp:.0f} vs blurred copy {soft:.0f}")
+    assert sharp > detectors.COPY_BLUR_RATIO * soft
