@@ -20,10 +20,11 @@ import numpy as np
 from . import cache, loops, media, mouthlib, occlusion
 from .errors import Cancelled
 from .options import RunOptions
+from .scan import NOT_COUNTED
 from .workers import drain, stop_worker
 
 LOG = logging.getLogger("heygem")
-ANALYSIS_VERSION = 13         # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for, 10: taller mouth patches moved with the nose base, 11: and with the mouth sideways, the frame's edges kept, 12: faces seen per detection, 13: a blurred copy of the face is not tracked nor counted)
+ANALYSIS_VERSION = 13         # bump when the analysis output changes: invalidates caches (6: loop thumbnails, 7: interior histogram, 8: thumbnails pre-shrunk, 9: thumbnails only where asked for, 10: taller mouth patches moved with the nose base, 11: and with the mouth sideways, the frame's edges kept, 12: faces seen per detection, 13: a blurred copy of the face is not tracked nor counted, and a detection that found no face is told from none)
 Progress = Callable[[str, int, int], None]
 
 
@@ -39,7 +40,7 @@ class Analysis:
     covered: np.ndarray | None = None  # [N] bool: a face, but its mouth is covered (occlusion.py)
     raw: np.ndarray | None = None      # [N, 68, 2] unsmoothed landmarks (NaN: no face): what ``heygem sync`` reads
     faces_seen: np.ndarray | None = None   # [N] uint8 distinct faces the tracker's full detection found in
-                                           # frame i (0: the fast path ran there); >1: several people
+                                           # frame i (scan.NOT_COUNTED: the fast path ran there); >1: several people
 
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
@@ -79,7 +80,7 @@ def analyse(info: media.VideoInfo, *, options: RunOptions, n_frames: int, want_l
     thumbs_valid = np.zeros(n_frames, bool)          # frames whose thumbnail is in ``thumbs``
     mouth_grids = np.zeros((n_frames, occlusion.GRID[1], occlusion.GRID[0], 3), np.uint8)
     lip_contrast = np.full(n_frames, np.nan, np.float32)
-    faces_seen = np.zeros(n_frames, np.uint8)
+    faces_seen = np.full(n_frames, NOT_COUNTED, np.uint8)
     library = mouthlib.MouthLibrary() if want_library else None
     start, relearn, rethumb = 0, False, False
     if cache_dir is not None and options.use_cache:
@@ -177,7 +178,7 @@ def _track_frames(info, raw: np.ndarray, library, *, detector: str, start: int, 
             if lm is not None:
                 raw[i] = lm
             if faces is not None and tracker.faces_seen is not None:
-                faces[i] = min(tracker.faces_seen, 255)
+                faces[i] = min(tracker.faces_seen, NOT_COUNTED - 1)
             describer.put(i, frame, lm)
             if i % 8 == 0:
                 _check(cancel)
