@@ -125,15 +125,11 @@ def _faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]]) -
     return out
 
 
-def _is_copy(a: tuple, b: tuple) -> bool:
-    """True when faces ``a`` and ``b`` ((box, score, points)) have the same 68-point shape in the
-    same frame: one picture shown twice, one person."""
-    return shape_distance(a[2], b[2]) < COPY_SHAPE_DISTANCE
-
-
 def _is_blurred_copy(frame: np.ndarray, big: tuple, small: tuple) -> bool:
-    """True when face ``big`` is a copy of ``small``, less detailed by COPY_BLUR_RATIO."""
-    return _is_copy(big, small) and face_detail(frame, small[2]) > COPY_BLUR_RATIO * face_detail(frame, big[2])
+    """True when face ``big`` ((box, score, points)) has ``small``'s 68-point shape in the same
+    frame (one picture shown twice) and is less detailed by COPY_BLUR_RATIO."""
+    return (shape_distance(big[2], small[2]) < COPY_SHAPE_DISTANCE
+            and face_detail(frame, small[2]) > COPY_BLUR_RATIO * face_detail(frame, big[2]))
 
 
 def presenter_first(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
@@ -153,12 +149,15 @@ def distinct_faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, fl
     """How many different faces ``boxes`` (``det.boxes(frame)``) hold: those with landmarks,
     counted once where the landmarks land on the same face. A presenter over a blurred, enlarged
     copy of the same video (a common landscape layout) gave a second, larger box whose landmarks
-    were the presenter's own (helper-40); a copy shown elsewhere in the frame, blurred or not
-    (the same 68-point shape, :func:`presenter_first`), is the same person too."""
+    were the presenter's own (helper-40); a larger, blurred copy shown elsewhere in the frame
+    (the one :func:`presenter_first` skips) is the same person too. A copy that is not skipped
+    (sharp, or hardly blurred: it may be the face lip-synced) still counts, so the run's "several
+    faces" note says which face was taken (helper 57: a copy at boxblur 2 was lip-synced, silently)."""
     found: list[tuple] = []
     for face in _faces(det, frame, boxes):
         own = det.box_from_landmarks(face[2])
-        if all(box_iou(own, det.box_from_landmarks(other[2])) < SAME_FACE_IOU and not _is_copy(face, other)
+        if all(box_iou(own, det.box_from_landmarks(other[2])) < SAME_FACE_IOU
+               and not _is_blurred_copy(frame, other, face) and not _is_blurred_copy(frame, face, other)
                for other in found):
             found.append(face)
     return len(found)

@@ -65,7 +65,8 @@ def test_the_presenter_is_lip_synced_not_her_blurred_enlarged_copy(tmp_path, cli
     """talking_590 at 360 px over the same video enlarged to 1280 px and blurred (a stage screen, a
     landscape layout's background). Before (helper 56): the larger, blurred face was tracked and
     lip-synced, the presenter passed through, and the run said "several faces". Now the copy (the
-    presenter's 68-point shape, less detailed) is skipped and counted as the same person."""
+    presenter's 68-point shape, less detailed) is skipped and counted as the same person. A sharp
+    copy is not skipped (the largest face is taken), and then still counts as a second face."""
     video = tmp_path / "stage.mp4"
     subprocess.run([media.ffmpeg_exe(), "-loglevel", "error", "-y", "-t", "5", "-i", str(clip_590), "-filter_complex",
                     "[0:v]split[a][b];[a]scale=1280:1280,crop=1280:720:0:280,boxblur=8[bg];[b]scale=360:360[fg];"
@@ -82,6 +83,12 @@ def test_the_presenter_is_lip_synced_not_her_blurred_enlarged_copy(tmp_path, cli
     copy = max(changed(o[:, :860], s[:, :860]) for o, s in zip(output, source))
     print(f"most changed pixels: presenter {presenter:.0f}, blurred copy {copy:.0f}")
     assert presenter > 3 * copy and copy < 20, (presenter, copy)
+    from heygem_kernel.scan import scan_video
+    sharp = tmp_path / "sharp.png"                 # not blurred: more detail than the presenter, not skipped
+    subprocess.run([media.ffmpeg_exe(), "-loglevel", "error", "-y", "-ss", "1", "-i", str(clip_590), "-filter_complex",
+                    "[0:v]split[a][b];[a]scale=1280:1280,crop=1280:720:0:280[bg];[b]scale=360:360[fg];"
+                    "[bg][fg]overlay=880:330", "-frames:v", "1", str(sharp)], check=True)
+    assert "several faces in the photo (lip-synced: the largest)" in scan_video(sharp, samples=1).problems
 
 
 def test_a_copy_is_told_from_another_person_by_its_shape_and_blur(clip_590, clip_524):
