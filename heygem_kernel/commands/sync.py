@@ -56,7 +56,8 @@ def method_label(method: str) -> str:
     for part in method.split("; "):
         match = language.fullmatch(part)
         parts.append(labels.get(part) or (_("language {language}: opening shut by the spectral closure cue "
-                                            "(articulation.constriction)", language=match["language"])
+                                            "(articulation.constriction), no closure channel from the English "
+                                            "phones", language=match["language"])
                                           if match else part))
     return _("; ").join(parts)
 
