@@ -46,7 +46,8 @@ talking_vfr_700's reading by up to 0.81 frames (now 0.20; tests/test_sync_dither
 
 Recorded by a computer, read at the zero and not fitted on: two webcam clips +1.87 / +0.70, a
 screencast's webcam +2.24 (pictures late, like the screen captures below); a Mandarin
-laptop-camera clip reads below chance (the English phone model on that speaker).
+laptop-camera clip reads below chance with the English phone model and +1.02 frames above it
+with ``--language zh`` (no English closure channel, see :func:`estimate_from_speech`).
 
 The two screen captures among the shared clips are held out of the calibration: they read +2.44
 (talking_524) and +2.62 frames (talking_vfr_700) at this zero, their pictures ~65-100 ms late, and
