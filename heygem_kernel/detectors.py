@@ -157,7 +157,7 @@ def distinct_faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, fl
     for face in _faces(det, frame, boxes):
         own = det.box_from_landmarks(face[2])
         if all(box_iou(own, det.box_from_landmarks(other[2])) < SAME_FACE_IOU
-               and not _is_blurred_copy(frame, other, face) and not _is_blurred_copy(frame, face, other)
+               and not _is_blurred_copy(frame, other, face)     # larger ``other`` skipped for this face
                for other in found):
             found.append(face)
     return len(found)

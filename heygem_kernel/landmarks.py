@@ -92,7 +92,7 @@ class FaceTracker:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the tracked face (the next update picks the largest face again)."""
+        """Forget the tracked face (the next update picks one again: the largest, not a blurred copy)."""
         self._box: Box | None = None          # detector-convention box of the tracked face
         self._points: np.ndarray | None = None  # its points in the previous frame (None: lost)
         self._since_detect = 0
@@ -126,7 +126,7 @@ class FaceTracker:
             self._points = None
             self._lost += 1
             if self._lost > self.max_lost:
-                self._box = None               # gone for good: take the largest face next
+                self._box = None               # gone for good: pick a face again next (presenter_first)
             return None
         self._points, self._lost = points, 0
         self._box = self.detector.box_from_landmarks(points)

@@ -353,10 +353,12 @@ def _half_readings(track, phones: list, fps: float, *, whole: float = 0.0,
     mouth, width = track.mouth_open(), track.mouth_width()
     ref = sync.speech_reference(_variants(phones), fps=fps, n_frames=n, constriction=constriction)
     shift = int(np.ceil(max(abs(whole) + AGREE_FRAMES, MAX_LATE_S * fps))) + 1
+    closure = sync.closure_channel(ref, constriction)     # as the whole reading (estimate_from_speech)
     readings = []
     for a, b in ((0, n // 2), (n // 2, n)):
         est = sync.estimate_offset(mouth[a:b], ref["open"][a:b], fps=fps, max_shift=shift, mouth_width=width[a:b],
-                                   speech_width=ref["width"][a:b], speech_closure=ref["closure"][a:b], refine=False)
+                                   speech_width=ref["width"][a:b], refine=False,
+                                   speech_closure=None if closure is None else closure[a:b])
         readings.append(float("nan") if est.note else float(est.offset_exact))
     return readings[0], readings[1]
 

@@ -610,6 +610,21 @@ def without_tails(ref: dict[str, np.ndarray], speech, *, fps: float, n_frames: i
     return out
 
 
+def closure_channel(ref: dict[str, np.ndarray], constriction: np.ndarray | None) -> np.ndarray | None:
+    """The bilabial-closure track of ``ref`` (:func:`speech_reference`) that a reading correlates,
+    or None for a non-English speech (its spectral ``constriction`` cue given).
+
+    Not for another language: the English phone model's bilabials are not that speech's (it misses
+    most Mandarin closures and hears others that are not there), and the cue already shuts the
+    opening where the sound closes. The Mandarin laptop-camera clip (violin_author_zh, never
+    calibrated on) read +9.66 frames below chance with that channel (confidence 0.08, chance 0.15)
+    and +1.02 above it without (0.26; a computer's camera: pictures late like the webcams); the
+    espeak-ng Mandarin mouth 0.43 -> 0.72 (chance 0.40); English clips read as zh move little
+    (talking_590 +0.11 -> +0.26, the lectern -1.41 -> -1.39, the podium -0.83 -> -0.88 frames).
+    Chosen on that one real clip (2026-12-03; benchmarks/RESULTS.md, calibrate_sync)."""
+    return ref["closure"] if constriction is None else None
+
+
 def language_cue(speech, *, fps: float, n_frames: int) -> np.ndarray | None:
     """The spectral closure cue (``articulation.constriction``, [shape=(n_frames,)]) that
     ``speech`` (an :class:`heygem_kernel.audio.Speech`) of a non-English ``language`` adds to
@@ -832,17 +847,9 @@ def estimate_from_speech(mouth_open: np.ndarray, *, phones: list | None = None, 
     method = METHOD_REFERENCE if cue is None else f"{METHOD_REFERENCE}; {METHOD_LANGUAGE.format(language=language)}"
     if speech is not None:
         ref = without_tails(ref, speech, fps=fps, n_frames=n)
-    # Not for another language: the English phone model's bilabials are not that speech's (it misses
-    # most Mandarin closures and hears others that are not there), and the cue already shuts the
-    # opening where the sound closes. The Mandarin laptop-camera clip (violin_author_zh, never
-    # calibrated on) read +9.66 frames below chance with that channel (confidence 0.08, chance
-    # 0.15) and +1.02 above it without (0.26; a computer's camera: pictures late like the webcams);
-    # the espeak-ng Mandarin mouth 0.43 -> 0.72 (chance 0.40); English clips read as zh move little
-    # (talking_590 +0.11 -> +0.26, the lectern -1.41 -> -1.39, the podium -0.83 -> -0.88 frames).
-    # Chosen on that one real clip (2026-12-03; benchmarks/RESULTS.md, calibrate_sync).
     est = estimate_offset(mouth_open, ref["open"], fps=fps, max_shift=max_shift,
                           mouth_width=mouth_width, speech_width=None if mouth_width is None else ref["width"],
-                          speech_closure=ref["closure"] if cue is None else None, method=method)
+                          speech_closure=closure_channel(ref, cue), method=method)
     if eye_distance_px is not None:
         est = replace(est, eye_distance_px=float(eye_distance_px))
     return est

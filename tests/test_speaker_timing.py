@@ -328,7 +328,7 @@ def test_a_source_whose_sound_ends_early_is_read_where_it_has_sound(tmp_path, cl
 
 def test_the_reading_uses_the_runs_language(tracks, clip_590):
     """A run with --language zh reads its presenter as ``heygem sync --language zh`` reads the video
-    (the spectral closure cue joins the reference): talking_590 +0.11 frames there, +0.64 with the
+    (the spectral closure cue joins the reference): talking_590 +0.26 frames there, +0.64 with the
     English phone model. Before, the speaker timing always used the English reading and its record
     did not say which."""
     track = tracks["talking_590.mp4"]
@@ -343,6 +343,20 @@ def test_the_reading_uses_the_runs_language(tracks, clip_590):
         print(f"{language}: speaker {timing.offset_frames:+.2f}, heygem sync {heard.offset_exact:+.2f}")
         assert timing.offset_frames == pytest.approx(heard.offset_exact, abs=0.05)
         assert timing.to_dict()["language"] == language
+        # its split halves too: for zh without the English phones' closure channel (helper 58: the
+        # whole reading dropped it, the halves that confirm it did not)
+        closures = [sync.closure_channel(r, cue) is None for r in [{"closure": np.ones(3)}]]
+        assert closures == [language != "auto"]
+        seen = []
+        real = sync.estimate_offset
+
+        def spy(*args, **kwargs):
+            seen.append(kwargs.get("speech_closure") is None)
+            return real(*args, **kwargs)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(sync, "estimate_offset", spy)
+            speaker_timing._half_readings(track, phones, info.fps, whole=timing.offset_frames, constriction=cue)
+        assert seen == [language != "auto"] * 2, seen
         readings[language] = timing.offset_frames
         alone = speaker_timing.measure(landmarks=track.landmarks, valid=track.valid, phones=phones, info=info,
                                        language=language)           # the cue computed by measure itself
