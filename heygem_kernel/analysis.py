@@ -20,7 +20,7 @@ import numpy as np
 from . import cache, loops, media, mouthlib, occlusion
 from .errors import Cancelled
 from .options import RunOptions
-from .scan import NOT_COUNTED
+from .detectors import NOT_COUNTED
 from .workers import drain, stop_worker
 
 LOG = logging.getLogger("heygem")
@@ -40,7 +40,7 @@ class Analysis:
     covered: np.ndarray | None = None  # [N] bool: a face, but its mouth is covered (occlusion.py)
     raw: np.ndarray | None = None      # [N, 68, 2] unsmoothed landmarks (NaN: no face): what ``heygem sync`` reads
     faces_seen: np.ndarray | None = None   # [N] uint8 distinct faces the tracker's full detection found in
-                                           # frame i (scan.NOT_COUNTED: the fast path ran there); >1: several people
+                                           # frame i (detectors.NOT_COUNTED: the fast path ran there); >1: several people
 
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():

@@ -73,6 +73,7 @@ def points_box(points: np.ndarray) -> Box:
 
 
 SAME_FACE_IOU = 0.5   # two detections whose landmarks' boxes overlap this much are one face
+NOT_COUNTED = 255     # a per-frame face count (``Analysis.faces_seen``) where no full detection ran
 # A copy of the picture's face elsewhere in the frame (the same video enlarged and blurred behind
 # the presenter, a stage screen): its 68 points have the presenter's shape in the same frame.
 # Procrustes distance (unit-norm, similarity-aligned points) of talking_590 over its own enlarged,

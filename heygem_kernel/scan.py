@@ -310,14 +310,12 @@ def several_faces_note(spans: tuple[tuple[float, float], ...], *, still: bool = 
                 "followed from there)", spans=_spans(spans))
 
 
-NOT_COUNTED = 255   # ``Analysis.faces_seen`` where no full detection ran (the tracker's fast path)
-
-
 def several_faces(faces: np.ndarray, fps: float, *, still: bool = False) -> Text | None:
     """:func:`several_faces_note` from a run's face counts [shape=(N,)] (distinct faces at frame i's
-    full detection, 0 where it found none, NOT_COUNTED where none ran: ``Analysis.faces_seen``);
+    full detection, 0 where it found none, ``detectors.NOT_COUNTED`` where none ran: ``Analysis.faces_seen``);
     None when no detection saw two. A detection that found no face ends a stretch (before, it was
     stored as "none ran", and a stretch ran on over a gap without a face)."""
+    from .detectors import NOT_COUNTED
     looked = np.flatnonzero(np.asarray(faces) != NOT_COUNTED)
     flags = [bool(faces[i] > 1) for i in looked]
     if not any(flags):

@@ -118,7 +118,8 @@ def test_a_detection_without_a_face_ends_a_stretch_of_several():
     """Full detections every 10 frames at 25 fps saw two faces at 0-0.8 s, none at 1.2 s (both off
     screen), two again at 1.6-2.0 s: two stretches. Before, a detection that found no face was
     stored as "no detection ran" and the note said one stretch, 0.0-2.0 s, over the empty frames."""
-    from heygem_kernel.scan import NOT_COUNTED, several_faces
+    from heygem_kernel.detectors import NOT_COUNTED
+    from heygem_kernel.scan import several_faces
     faces = np.full(60, NOT_COUNTED, np.uint8)
     faces[[0, 10, 20]], faces[30], faces[[40, 50]] = 2, 0, 2
     assert str(several_faces(faces, 25.0)).startswith("several faces at 0.0-0.8, 1.6-2.0 s"), str(several_faces(faces, 25.0))
