@@ -102,7 +102,7 @@ def main() -> None:
               f"{curve[0]:10.2f} {best:+9d} "
               f"({exact:+.2f}){held}")
     print(f"largest left-out error of the calibration clips: {max(abs(e) for e in errors):.2f} frames "
-          f"(sync.CALIBRATION_LOO_ERROR_FRAMES = {sync.CALIBRATION_LOO_ERROR_FRAMES})")
+          f"(shipped: sync.CALIBRATION_ERROR_FRAMES = {sync.CALIBRATION_ERROR_FRAMES})")
 
 
 if __name__ == "__main__":

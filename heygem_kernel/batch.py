@@ -74,7 +74,7 @@ ENV_CANCEL_FILE = "HEYGEM_CANCEL_FILE"  # set by heygem_kernel.jobs: the job's c
 # Set by ``heygem batch``: where the notebook's kernel (another process) leaves the record of a
 # HeyGemError that ends the batch; papermill hands back only its English line.
 ENV_ERROR_RECORD = "HEYGEM_ERROR_RECORD"
-KEY_VERSION = 1                  # bump when outputs of the same inputs + options would change
+KEY_VERSION = 2                  # bump when outputs of the same inputs + options would change
 
 Runner = Callable[..., Any]      # heygem_kernel.run's signature
 

@@ -4,9 +4,9 @@ The render places mouth shapes with one real-speech timing model for everybody
 (:func:`heygem_kernel.visemes.real_timing`, its zero ``visemes.MOUTH_DELAY`` calibrated on six
 in-sync filmed recordings). How far a person's lips lead their sound differs from that average,
 and the rest of the error is per speaker (and per recorder: a screen capture shows its pictures
-late): ``heygem sync`` reads the untouched shared clips +0.64 / +2.44 / +2.62 / +0.33 frames at
+late): ``heygem sync`` reads the untouched shared clips +1.00 / +2.79 / +2.85 / +0.63 frames at
 that zero (talking_590 / 524 / vfr_700 / portrait_1080x1920) and the fetched filmed clips
--1.09..+1.04, and a self-reenactment render peaks at about minus the reading. In-sync camera
+-0.94..-0.16, and a self-reenactment render peaks at about minus the reading. In-sync camera
 recordings of other presenters read 1-5 frames early against the check before issue 8, i.e. their
 lips led more than these clips'.
 
@@ -52,16 +52,17 @@ MAX_SPAN_S = 30.0       # s of the source analysed at most: ~1.5 s of phone reco
 # is late within 185 ms inside what viewers accept, so a source reading up to MAX_EARLY_S early
 # is taken as this presenter's timing (whether lips or an unnoticed late sound track, the output
 # then looks like the source) and the render follows it in full. Farther: a file out of step.
-MAX_EARLY_S = 0.180
+MAX_EARLY_S = 0.1675
 # (These three limits are where the mouth may be in absolute time; they were 200 / 120 / 80 ms against
-# the 7.5 ms zero and moved with it to the 6-clip zero, visemes.MOUTH_DELAY -12.5 ms.)
+# the 7.5 ms zero and moved with it to the 6-clip zeros, 180 / 140 / 100 ms at -12.5 ms and now
+# 167.5 / 152.5 / 112.5 ms at visemes.MOUTH_DELAY -25 ms.)
 # Late (mouth after its sound, a positive reading): lips do not trail their sound, and viewers see a
-# sound early from 45 ms (BT.1359). The shared screen captures read ~+98 / ~+115 ms (their pictures
-# late, sync.py CALIBRATION); beyond MAX_LATE_S (3.5 frames at 25 fps) is a file out of step. A late
-# reading moves the render at most MAX_LAG_S (2.5 frames at 25 fps): a reading that passed the chance test by luck
+# sound early from 45 ms (BT.1359). The shared screen captures read ~+112 / ~+125 ms (their pictures
+# late, sync.py CALIBRATION); beyond MAX_LATE_S (3.8 frames at 25 fps) is a file out of step. A late
+# reading moves the render at most MAX_LAG_S (2.8 frames at 25 fps): a reading that passed the chance test by luck
 # (5 % of unrelated pairings) moves the mouth at most this in the direction viewers see soonest.
-MAX_LATE_S = 0.140
-MAX_LAG_S = 0.100
+MAX_LATE_S = 0.1525
+MAX_LAG_S = 0.1125
 MIN_SPEECH_S = 2.0      # s of recognised speech (non-silence phones) in the span
 # Split-half agreement: a speaker's lead is one number over the whole recording, so the span's two
 # halves, read on their own (searched as far as the whole reading plus AGREE_FRAMES, at least

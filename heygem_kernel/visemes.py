@@ -13,9 +13,9 @@ read on the presenter's own recording, :mod:`heygem_kernel.speaker_timing`); co-
 kept sharp and held. The opening follows the viseme identity; loudness only closes near-silence.
 
 Validation (tests/test_visemes.py): Pearson correlation of ``open`` with the real inner-lip
-opening (mediapipe Face Mesh) of clips driven by their own audio track, at the -12.5 ms zero:
-talking_590 0.72 (in-sample for the zero), talking_524 0.48, talking_vfr_700 0.62 (screen
-captures, not calibrated on; their pictures are late); the loudness envelope alone reaches 0.35,
+opening (mediapipe Face Mesh) of clips driven by their own audio track, at the -25 ms zero with
+the acoustic opening blended in: talking_590 0.68 (in-sample for the zero), talking_524 0.63,
+talking_vfr_700 0.69 (screen captures, not calibrated on; their pictures are late); the loudness envelope alone reaches 0.35,
 0.35, 0.56. Raw lag-0 r over whole clips (benchmarks/RESULTS.md, 2026-12-02): mean 0.468 on
 eleven English in-sync clips (the shared four 0.48, four fetched filmed clips 0.42, three webcam
 recordings 0.52); refitting this table's openings on the other clips, or per speaker on half a
@@ -93,15 +93,18 @@ DIGITAL_SILENCE_DB = -90.0
 INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to breathe in
 # The calibrated zero (sync.py CALIBRATION; benchmarks/calibrate_sync.py --extra): the mouths of
 # six in-sync FILMED recordings (the two shared camera clips, four fetched by
-# benchmarks/extra_clips.py) lead the model above by 12.5 ms at the zero where the farthest of them
+# benchmarks/extra_clips.py) lead the model above by 25 ms at the zero where the farthest of them
 # reads nearest 0 (each alone wants talking_590 +15, portrait +2, the fetched lectern -60, podium
-# -32, TED -32 and interview +18 ms), so every speech segment is moved this much earlier. In-sample
-# they read within 1.09 frames; each left out (the zero of the other five) within 1.56 frames (the interview).
+# -32, TED -32 and interview -58 ms), so every speech segment is moved this much earlier. In-sample
+# they read within 1.00 frame; each left out (the zero of the other five) within 1.13 frames
+# (talking_590; sync.CALIBRATION_ERROR_FRAMES).
 # The two ~22 fps screen captures (talking_524 +85, talking_vfr_700 +98 ms) are not calibrated on:
 # a capture shows its pictures late (sync.py CALIBRATION), the recorder's latency, not the speaker's
-# lips; against this zero they read about +2.5 frames, and a run corrects them by their own reading.
-# (7.5 ms until 2026-12-02, fitted on the two shared camera clips alone, which are among the later
-# speakers: three of the four fetched clips read early at it, one by 1.67 frames; 12.5 ms until the
+# lips; against this zero they read about +2.8 frames, and a run corrects them by their own reading.
+# (-12.5 ms until 2026-12-04, fitted with the interview's 720p copy, which alone wanted +18 ms:
+# left out it read +1.56 frames, its 1080p original -1.11; 7.5 ms until 2026-12-02, fitted on
+# the two shared camera clips alone, which are among the later speakers: three of the four
+# fetched clips read early at it, one by 1.67 frames; 12.5 ms until the
 # reference was averaged over the dithered recogniser grid, DITHER_SAMPLES; until 2026-12-01 42 ms,
 # the midpoint of all four shared clips: the camera clips then read -1 frame and rendered ~1 frame
 # late, and in-sync recordings of other presenters read 1-5 frames early.)
@@ -112,7 +115,7 @@ INHALE = "+INHALE+"         # pseudo-phone of real_timing: the mouth open to bre
 # speaker_lead 0, so it stays the calibrated reference. With a reading the zero cancels out of
 # the render (reading and render move together); without one (no sound, a photo, below chance:
 # the portrait) the render stays at this zero.
-MOUTH_DELAY = -0.0125       # s
+MOUTH_DELAY = -0.025        # s
 SILENCE = frozenset({"SIL", "+NSN+", "+SPN+", "+BREATH+", "+UH+", "+UM+"})
 
 # --- co-articulation (tuned on talking_590/524/vfr_700 against mediapipe lip distance) -------

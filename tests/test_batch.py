@@ -91,7 +91,10 @@ def test_outputs_are_the_videos_lip_synced(first, speech_5s):
         assert info.has_audio and info.duration == pytest.approx(m["audio_duration"], abs=0.1)
         assert item["n_frames"] == 125 and item["frames_no_face"] == 0
         assert item["timings"]["render"] > 0 and item["sync_offset_frames"] is not None
-        assert abs(item["sync_offset_frames"]) <= 2
+        # talking_524 is a screen capture, its picture late (+2.79 frames as recorded): its run follows
+        # the presenter's reading and reads late as its source does (sync_follows_source)
+        off = item["sync_offset_frames"]
+        assert abs(off) <= 1 or (item["sync_follows_source"] and abs(off) <= 3), (off, item)
         assert set(item["plots"]) == {"mel", "landmarks", "mouth_track"}
         assert all((run_dir / p).is_file() for p in item["plots"].values())
         assert item["scan"]["ok"] and item["scan"]["faces"] == [1, 1, 1, 1]

@@ -51,13 +51,14 @@ def test_reading_is_the_untouched_sync_reading(tracks, media_dir):
 
 
 def test_halves_that_disagree_correct_nothing(tracks, clip_590):
-    """talking_590, a camera clip the zero is calibrated on, reads within a frame as recorded (+0.64
-    at the 6-clip zero, halves agree: a correction of ~26 ms); with frames and sound rotated by half (the self-reenactment source)
+    """talking_590, a camera clip the zero is calibrated on, reads within the calibration's error as
+    recorded (+1.00 frame at the -25 ms zero, halves +1.24 / +1.59 agree: a correction of ~40 ms; at
+    -12.5 ms +0.64, ~26 ms); with frames and sound rotated by half (the self-reenactment source)
     the reading is too weak or its halves do not agree with it: too noisy, no correction."""
     track = tracks["talking_590.mp4"]
     info = media.probe_video(clip_590)
     recorded = timing_of(clip_590, track)
-    assert recorded.applied and abs(recorded.lead_ms) <= 30
+    assert recorded.applied and abs(recorded.lead_ms) <= 1000 * sync.CALIBRATION_ERROR_FRAMES / info.fps
     half = track.n_frames // 2
     wav = speaker_timing.own_wav(info, seconds=track.n_frames / info.fps)
     rotated = speaker_timing.measure(landmarks=np.roll(track.landmarks, -half, axis=0),

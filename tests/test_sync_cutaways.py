@@ -28,7 +28,10 @@ def test_a_talk_with_long_cutaways_is_read_on_its_face_frames(tmp_path, clip_590
     assert report["note"] == "", report["note"]                 # before: "no face in 4xx of 750 frames"
     assert report["window_frames"] >= 10 * 25                   # the face frames, not the black ones
     assert report["reliable"] and report["confidence"] > report["chance"]
-    assert report["in_sync"] is True, report["offset_exact"]          # as recorded (reads about +0.9)
+    # as the recording itself reads (talking_590 +1.00 at the -25 ms zero; this 296 px copy +1.77,
+    # at -12.5 ms +0.64 and about +0.9): within a frame, the face frames read as the whole clip does
+    own = json.loads(heygem("sync", clip_590, "--no-plot", "--json", "--cache-dir", tmp_path / "cache").stdout)
+    assert abs(report["offset_exact"] - own["offset_exact"]) <= 1, (report["offset_exact"], own["offset_exact"])
 
 
 def _speech(n: int, seed: int = 0) -> np.ndarray:

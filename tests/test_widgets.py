@@ -486,7 +486,11 @@ def test_real_engine_preview_and_render(tmp_path, speech_5s, clip_524):
     assert _status(wb) == "1 of 1 done", [o["text"] for o in wb.log.outputs]
     r = wb.results[0]
     assert Path(r["output"]).is_file() and r["width"] == 524 and r["n_frames"] > 100
-    assert abs(r["sync_offset_frames"]) <= 2 and set(r["plots"]) >= {"mel", "landmarks", "mouth_track"}
+    # talking_524 is a screen capture, its picture late (+2.79 frames as recorded): the run follows
+    # its presenter's reading, so the output reads late as the source does and says so
+    off = r["sync_offset_frames"]
+    assert abs(off) <= 1 or (r["extra"].get("sync_follows_source") and abs(off) <= 3), (off, r["extra"])
+    assert set(r["plots"]) >= {"mel", "landmarks", "mouth_track"}
     assert "1 run" in wb.history.info.value
     assert (Path(r["run_dir"]) / hist.THUMBNAIL).is_file()
     log_text = "".join(o.get("text", "") for o in wb.log.outputs)
