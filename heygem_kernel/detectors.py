@@ -116,8 +116,11 @@ def face_detail(frame: np.ndarray, points: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_32F).var())
 
 
-def _faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]]) -> list[tuple[Box, float, np.ndarray]]:
-    """(box, score, landmarks) of the boxes the landmark model fits, largest box first."""
+def fitted_faces(det: "Detector", frame: np.ndarray,
+                 boxes: list[tuple[Box, float]]) -> list[tuple[Box, float, np.ndarray]]:
+    """(box, score, landmarks [shape=(68, 2)]) of the boxes the landmark model fits, largest box
+    first: one landmark pass per box, which :func:`presenter_order` and :func:`distinct_faces`
+    can share (``faces=``)."""
     out = []
     for box, score in sorted(boxes, key=lambda f: -(f[0][2] - f[0][0]) * (f[0][3] - f[0][1])):
         points = det.landmarks(frame, box)
@@ -133,29 +136,35 @@ def _is_blurred_copy(frame: np.ndarray, big: tuple, small: tuple) -> bool:
             and face_detail(frame, small[2]) > COPY_BLUR_RATIO * face_detail(frame, big[2]))
 
 
+def presenter_order(frame: np.ndarray, faces: list[tuple]) -> list[tuple]:
+    """``faces`` (:func:`fitted_faces`: (box, score, landmarks), largest first) in the order a face
+    is chosen to lip-sync: largest first, except that a larger face which is a blurred copy of a
+    smaller one goes after it (before: the blurred background copy of a presenter was lip-synced
+    and the presenter not, helper-56)."""
+    copies = {i for i, big in enumerate(faces) for small in faces[i + 1:] if _is_blurred_copy(frame, big, small)}
+    return [f for i, f in enumerate(faces) if i not in copies] + [f for i, f in enumerate(faces) if i in copies]
+
+
 def presenter_first(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
-    """``boxes`` (``det.boxes(frame)``) in the order a face is chosen to lip-sync: largest first,
-    except that a larger face which is a blurred copy of a smaller one goes after it (before: the
-    blurred background copy of a presenter was lip-synced and the presenter not, helper-56).
-    Boxes without landmarks are left out. One landmark pass per box when there are several."""
+    """``boxes`` (``det.boxes(frame)``) in :func:`presenter_order`. Boxes without landmarks are
+    left out. One landmark pass per box when there are several."""
     if len(boxes) < 2:
         return list(boxes)
-    faces = _faces(det, frame, boxes)
-    copies = {i for i, big in enumerate(faces) for small in faces[i + 1:] if _is_blurred_copy(frame, big, small)}
-    return [(f[0], f[1]) for i, f in enumerate(faces) if i not in copies] + \
-        [(f[0], f[1]) for i, f in enumerate(faces) if i in copies]
+    return [(f[0], f[1]) for f in presenter_order(frame, fitted_faces(det, frame, boxes))]
 
 
-def distinct_faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]]) -> int:
+def distinct_faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]], *,
+                   faces: list[tuple] | None = None) -> int:
     """How many different faces ``boxes`` (``det.boxes(frame)``) hold: those with landmarks,
     counted once where the landmarks land on the same face. A presenter over a blurred, enlarged
     copy of the same video (a common landscape layout) gave a second, larger box whose landmarks
     were the presenter's own (helper-40); a larger, blurred copy shown elsewhere in the frame
     (the one :func:`presenter_first` skips) is the same person too. A copy that is not skipped
     (sharp, or hardly blurred: it may be the face lip-synced) still counts, so the run's "several
-    faces" note says which face was taken (helper 57: a copy at boxblur 2 was lip-synced, silently)."""
+    faces" note says which face was taken (helper 57: a copy at boxblur 2 was lip-synced, silently).
+    ``faces``: :func:`fitted_faces` of these boxes, when the caller has them already."""
     found: list[tuple] = []
-    for face in _faces(det, frame, boxes):
+    for face in fitted_faces(det, frame, boxes) if faces is None else faces:
         own = det.box_from_landmarks(face[2])
         if all(box_iou(own, det.box_from_landmarks(other[2])) < SAME_FACE_IOU
                and not _is_blurred_copy(frame, other, face)     # larger ``other`` skipped for this face

@@ -16,7 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from .detectors import DETECTORS, Box, Detector, Face, box_iou, get_detector
+from .detectors import (DETECTORS, Box, Detector, Face, box_iou, distinct_faces, fitted_faces, get_detector,
+                        presenter_order)
 from .errors import Cancelled, InputError, NoFaceError
 
 # --- iBUG 68 layout: the one table, in heygem_kernel.face68 (names kept here for callers) --------
@@ -45,6 +46,11 @@ MATCH_IOU = 0.3          # a detection is the tracked face if IoU >= this ...
 MATCH_CENTRE = 0.5       # ... or its centre is within this x the face size of the last centre
 FAST_PATH_IOU = 0.5      # a fast-path result that moved more than this is re-checked by detection
 
+def _key(box) -> tuple[float, ...]:
+    """A box (tuple or array of x0, y0, x1, y1) as a dict key."""
+    return tuple(float(v) for v in box)
+
+
 # --- smoothing -----------------------------------------------------------------------------------
 # Gaussian sigma in frames at strength 1. Rigid points (eyes, brows, nose, upper jaw) only carry
 # head motion, so detector jitter can be smoothed hard; lips and chin carry speech (syllables
@@ -71,7 +77,7 @@ class FaceTracker:
     """Follow one face through consecutive frames: ``update(frame) -> [shape=(68, 2)] | None``.
 
     The first face seen is the largest one (not a blurred copy of a smaller one:
-    :func:`heygem_kernel.detectors.presenter_first`); after that the tracker keeps to that face (box
+    :func:`heygem_kernel.detectors.presenter_order`); after that the tracker keeps to that face (box
     overlap / centre distance with its last position) even when another face appears or grows.
     Between full detections (every ``redetect_every`` frames, or when Face Mesh loses the face)
     only the landmark model runs, on a crop predicted from the previous frame's points.
@@ -126,7 +132,7 @@ class FaceTracker:
             self._points = None
             self._lost += 1
             if self._lost > self.max_lost:
-                self._box = None               # gone for good: pick a face again next (presenter_first)
+                self._box = None               # gone for good: pick a face again next (presenter_order)
             return None
         self._points, self._lost = points, 0
         self._box = self.detector.box_from_landmarks(points)
@@ -141,13 +147,19 @@ class FaceTracker:
             thorough = self._searches % self.redetect_every == 0
             self._searches += 1
             found = self.detector.boxes(frame, thorough=thorough)
-            self._count_faces(frame, found)
-            from .detectors import presenter_first
-            candidates = [box for box, _ in presenter_first(self.detector, frame, found)[:2]]
+        else:
+            found = self.detector.boxes(frame)
+        # faces_seen: the distinct faces of this full detection. With several boxes each gets its
+        # landmarks once, shared by the count, the choice of face and the result (it was three
+        # passes per box when nothing was tracked).
+        faces = fitted_faces(self.detector, frame, found) if len(found) >= 2 else None
+        self.faces_seen = len(found) if faces is None else distinct_faces(self.detector, frame, found, faces=faces)
+        fitted = {} if faces is None else {_key(box): None for box, _ in found} | {_key(f[0]): f[2] for f in faces}
+        if self._box is None:
+            candidates = [box for box, _ in found[:2]] if faces is None else \
+                [f[0] for f in presenter_order(frame, faces)[:2]]
         else:
             prev = self._box
-            found = self.detector.boxes(frame)
-            self._count_faces(frame, found)
             found = [f for f in found if box_iou(prev, f[0]) >= MATCH_IOU
                      or _centre_distance(prev, f[0]) <= MATCH_CENTRE]
             found.sort(key=lambda f: (-box_iou(prev, f[0]), _centre_distance(prev, f[0])))
@@ -156,17 +168,11 @@ class FaceTracker:
                 # The detector may miss a face the landmark model still sees where it was.
                 candidates.append(self.detector.box_from_landmarks(self._points))
         for box in candidates:
-            points = self.detector.landmarks(frame, box)
+            points = fitted[_key(box)] if _key(box) in fitted else self.detector.landmarks(frame, box)
             if points is not None:
                 self._searches = 0
                 return points
         return None
-
-    def _count_faces(self, frame: np.ndarray, found: list) -> None:
-        """``faces_seen``: the distinct faces of a full detection (landmarks fitted to the other
-        boxes only when there are several: one landmark pass each, at most every redetection)."""
-        from .detectors import distinct_faces
-        self.faces_seen = len(found) if len(found) < 2 else distinct_faces(self.detector, frame, found)
 
     def close(self) -> None:
         """Free the detector's models if this tracker created it."""

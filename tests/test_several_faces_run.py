@@ -126,3 +126,27 @@ def test_a_detection_without_a_face_ends_a_stretch_of_several():
     faces[30] = 1                                   # one face there: also the end of a stretch
     assert str(several_faces(faces, 25.0)).startswith("several faces at 0.0-0.8, 1.6-2.0 s")
     assert several_faces(np.full(60, NOT_COUNTED, np.uint8), 25.0) is None
+
+
+def test_choosing_among_faces_fits_each_face_once(tmp_path, clip_590, clip_524):
+    """The first detection of a video with two faces counts them, chooses the presenter and tracks
+    it with one landmark pass per face (before: each face once for the count and once for the
+    choice, and the chosen one again for the result: 5 passes for 2 faces). Two people: the larger (left) is taken; the presenter over her
+    enlarged, blurred copy: the presenter, and she is counted once."""
+    from heygem_kernel.landmarks import FaceTracker
+    stage = tmp_path / "stage.png"
+    subprocess.run([media.ffmpeg_exe(), "-loglevel", "error", "-y", "-ss", "1", "-i", str(clip_590), "-filter_complex",
+                    "[0:v]split[a][b];[a]scale=1280:1280,crop=1280:720:0:280,boxblur=8[bg];[b]scale=360:360[fg];"
+                    "[bg][fg]overlay=880:330", "-frames:v", "1", str(stage)], check=True)
+    two = next(media.iter_frames(media.probe_video(_two_people(tmp_path, clip_590, clip_524))))
+    staged = next(media.iter_frames(media.probe_video(stage)))
+    for frame, faces_seen, chosen_x in ((two, 2, (0, 400)), (staged, 1, (880, 1240))):
+        with FaceTracker(fps=25.0) as tracker:
+            boxes = tracker.detector.boxes(frame, thorough=True)
+            calls = []
+            real = tracker.detector.landmarks
+            tracker.detector.landmarks = lambda f, box: calls.append(box) or real(f, box)  # noqa: B023
+            points = tracker.update(frame)
+        assert len(boxes) == 2 and tracker.faces_seen == faces_seen, (boxes, tracker.faces_seen)
+        assert len(calls) == len(boxes), calls                    # before: 5 (2 + 2 + 1)
+        assert points is not None and chosen_x[0] <= float(np.median(points[:, 0])) <= chosen_x[1]
