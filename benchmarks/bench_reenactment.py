@@ -36,7 +36,7 @@ And, to tell which link limits a clip (the recorded mouth is the ground truth of
 
 Rows per clip, side by side in one run: ``shipped`` uses the constants as committed, whose zero
 (``visemes.MOUTH_DELAY``) was fitted on six filmed clips (``sync.CALIBRATION_CLIPS``: the shared
-camera clips and the four filmed ones of extra_clips.py; in-sample for them); ``left out`` refits
+camera clips and four of the five filmed ones of extra_clips.py, the interview as its 1080p original; in-sample for them); ``left out`` refits
 that zero on the other calibration clips among those given (pass all six for the shipped
 leave-one-out; with the shared clips alone, the other camera clip) and measures the clip with it; the screen captures (``sync.SCREEN_CAPTURE_CLIPS``) are never fitted
 on, so both their rows are out of sample for the zero. Each with the

@@ -12,7 +12,8 @@ writes the clip byte for byte as DEST/NAME.mp4 (default $HEYGEM_EXTRA_CLIPS or
 
 ``kind`` sorts them as the CALIBRATION section of heygem_kernel/sync.py does: ``filmed`` (a camera:
 the footage this product is for) and ``computer`` (a computer's webcam or screen recorder, whose
-pictures arrive late). The four filmed ones are among the six clips the shipped zero is fitted on
+pictures arrive late). Four of the five filmed ones (the interview as its 1080p original, not the
+720p copy) are among the six clips the shipped zero is fitted on
 (sync.CALIBRATION_CLIPS, with the two shared camera clips; benchmarks/calibrate_sync.py --extra);
 the computer-made ones are read at it, never fitted on.
 Errors (no network, a file missing from the index, a hash that differs) end it with one line.
@@ -66,11 +67,12 @@ CLIPS = (
     ExtraClip("violin_percy_liang_en", "violin", "violin-0.1.2.tar.gz",
               "violin-0.1.2/api/static/demo/percy_en.mp4",
               "b9747fd52a965716fbeb10d1538148769cd4c10dc5b88ed39530d08690083adf", "filmed",
-              "1280x720 29.97 fps 26 s: an interview, three-quarter view, English (MIT package)"),
+              "1280x720 29.97 fps 26 s: an interview, three-quarter view, English; cut from the 1080p "
+              "original below by ffmpeg; read, not fitted on (MIT package)"),
     ExtraClip("violin_percy_liang_en_1080", "violin", "violin-0.1.2.tar.gz", "violin-0.1.2/assets/demo_en.mp4",
               "79c62cb44e8cd497326cc7e840aebcc4d45575e677c2abe0b1ccebee357f08d6", "filmed",
               "1920x1080 29.97 fps 26 s: the interview above as exported by its camera's editor (the 720p copy "
-              "is cut from it by ffmpeg, same sound and picture timing); read, not fitted on (MIT package)"),
+              "is cut from it by ffmpeg, same sound and picture timing); fitted on (sync.CALIBRATION_CLIPS; MIT package)"),
     ExtraClip("psychopy_jwpIntro", "psychopy", "psychopy-2026.2.5-py3-none-any.whl",
               "psychopy/demos/coder/stimuli/jwpIntro.mp4",
               "f0c7ef7c6bdcdb37f099fbaa001d8901c927d8135851bc2542b55b21490f433c", "computer",

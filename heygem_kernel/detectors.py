@@ -159,7 +159,7 @@ def distinct_faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, fl
     counted once where the landmarks land on the same face. A presenter over a blurred, enlarged
     copy of the same video (a common landscape layout) gave a second, larger box whose landmarks
     were the presenter's own (helper-40); a larger, blurred copy shown elsewhere in the frame
-    (the one :func:`presenter_first` skips) is the same person too. A copy that is not skipped
+    (the one :func:`presenter_order` puts last) is the same person too. A copy that is not skipped
     (sharp, or hardly blurred: it may be the face lip-synced) still counts, so the run's "several
     faces" note says which face was taken (helper 57: a copy at boxblur 2 was lip-synced, silently).
     ``faces``: :func:`fitted_faces` of these boxes, when the caller has them already."""

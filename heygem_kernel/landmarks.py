@@ -46,6 +46,7 @@ MATCH_IOU = 0.3          # a detection is the tracked face if IoU >= this ...
 MATCH_CENTRE = 0.5       # ... or its centre is within this x the face size of the last centre
 FAST_PATH_IOU = 0.5      # a fast-path result that moved more than this is re-checked by detection
 
+
 def _key(box) -> tuple[float, ...]:
     """A box (tuple or array of x0, y0, x1, y1) as a dict key."""
     return tuple(float(v) for v in box)
@@ -150,8 +151,8 @@ class FaceTracker:
         else:
             found = self.detector.boxes(frame)
         # faces_seen: the distinct faces of this full detection. With several boxes each gets its
-        # landmarks once, shared by the count, the choice of face and the result (it was three
-        # passes per box when nothing was tracked).
+        # landmarks once, shared by the count, the choice of face and the result (it was two passes
+        # per box and one more for the chosen face when nothing was tracked).
         faces = fitted_faces(self.detector, frame, found) if len(found) >= 2 else None
         self.faces_seen = len(found) if faces is None else distinct_faces(self.detector, frame, found, faces=faces)
         fitted = {} if faces is None else {_key(box): None for box, _ in found} | {_key(f[0]): f[2] for f in faces}

@@ -86,7 +86,7 @@ AGREE_FRAMES = 1.0
 # Only for a whole reading clear of chance (confidence >= ONE_HALF_MIN_RATIO x chance; the podium:
 # 1.73): of 48 pairings of the shared clips' frames with sounds that are not theirs (other clips',
 # their own rotated, speech_en_60s cuts), 3 passed the chance test at 1.00-1.12 x chance, and the
-# median alone would have applied 2 more of them (one clamped to 100 ms late) than the halves rule.
+# median alone would have applied 2 more of them (one clamped to the then 100 ms MAX_LAG_S) than the halves rule.
 ONE_HALF_MIN_RATIO = 1.25
 CACHE_VERSION = 3       # bump when the cached phones change (recogniser settings, alignment; 2: dithered variants; 3: + dereverberated hearings of reverberant sound)
 

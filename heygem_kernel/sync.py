@@ -48,7 +48,7 @@ talking_vfr_700's reading by up to 0.81 frames (now 0.20; tests/test_sync_dither
 Recorded by a computer, read at the zero and not fitted on: two webcam clips +2.16 / +1.08, a
 screencast's webcam +2.65 (pictures late, like the screen captures below); a Mandarin
 laptop-camera clip reads below chance with the English phone model and +1.12 frames above it
-with ``--language zh`` (confidence 0.26, chance 0.15; (no English closure channel, see :func:`estimate_from_speech`).
+with ``--language zh`` (confidence 0.26, chance 0.15; no English closure channel, see :func:`estimate_from_speech`).
 
 The two screen captures among the shared clips are held out of the calibration: they read +2.79
 (talking_524) and +2.85 frames (talking_vfr_700) at this zero, their pictures ~65-100 ms late, and
@@ -73,7 +73,7 @@ about 0 but in-sync camera recordings of other presenters 1-5 frames early: lips
 sound more than these two presenters' do. ``ONSET_LEAD`` (the mouth opening before a phrase), the
 closure channel and the camera zero all move the reference towards such leads; that is not
 verified on those speakers, and a speaker whose lips lead more than these clips' still reads
-early (the 6-clip zeros moved the reference 20 and then 32.5 ms further; a run also takes that presenter's
+early (the 6-clip zeros moved the reference 20 and then 12.5 ms further, 32.5 ms in all; a run also takes that presenter's
 own lead from the source recording: :mod:`heygem_kernel.speaker_timing`). Measured on
 2026-12-03: the pre-issue-8 check (code of 701ac14^, 32 ms mouth lag) reads the twelve in-sync
 clips here 0 / 0 / +1 (590 / 524 / vfr_700), the lectern -2, the podium and testMovie -1, the
@@ -623,7 +623,7 @@ def closure_channel(ref: dict[str, np.ndarray], constriction: np.ndarray | None)
     most Mandarin closures and hears others that are not there), and the cue already shuts the
     opening where the sound closes. The Mandarin laptop-camera clip (violin_author_zh, never
     calibrated on) read +9.66 frames below chance with that channel (confidence 0.08, chance 0.15)
-    and +1.02 above it without (0.26; a computer's camera: pictures late like the webcams); the
+    and +1.02 above it without at the -12.5 ms zero (+1.12 at -25 ms; 0.26; a computer's camera: pictures late like the webcams); the
     espeak-ng Mandarin mouth 0.43 -> 0.72 (chance 0.40); English clips read as zh move little
     (talking_590 +0.11 -> +0.26, the lectern -1.41 -> -1.39, the podium -0.83 -> -0.88 frames).
     Chosen on that one real clip (2026-12-03; benchmarks/RESULTS.md, calibrate_sync)."""
@@ -871,7 +871,7 @@ def calibrate_mouth_delay(clips: list[tuple[np.ndarray, np.ndarray | None, list,
     a mean is pulled towards whichever kind of recording the set holds more of (see CALIBRATION). Each clip's own zero is found by bisection in [lo, hi] (its reading
     falls as the delay grows); the set's zero lies between the extreme own zeros and is searched
     there on a ``step`` grid, because a reading can jump where its curve has two peaks (the
-    interview among the fetched clips: +1.04 frames at -12.5 ms, +1.54 at -17.5 ms), which a
+    interview's 720p copy: +1.04 frames at -12.5 ms, +1.54 at -17.5 ms), which a
     bisection on the midrange steps over. The module's MOUTH_DELAY is restored afterwards. Used
     by benchmarks/calibrate_sync.py and the leave-one-out test. ``memo``: a dict shared by calls
     on the same clip tuples (leave-one-out fits), so no clip is read twice at one delay.

@@ -34,9 +34,9 @@ def timing_of(video, track, *, wav=None) -> speaker_timing.SpeakerTiming:
 
 # --- the reading --------------------------------------------------------------------------------
 def test_reading_is_the_untouched_sync_reading(tracks, media_dir):
-    """talking_524's lips trail the calibrated zero (heygem sync reads it +2.44 frames at the -12.5 ms
+    """talking_524's lips trail the calibrated zero (heygem sync reads it +2.79 frames at the -25 ms
     zero, a screen capture whose pictures are late; its halves agree): its shapes move later by that
-    much, inside the clamp (MAX_LAG_S, 100 ms)."""
+    much, at most the clamp (MAX_LAG_S, 112.5 ms: 2.8 frames)."""
     name = "talking_524.mp4"
     untouched = sync.measure_video_sync(media_dir / name, track=tracks[name]).estimate
     timing = timing_of(media_dir / name, tracks[name])
@@ -74,7 +74,7 @@ def test_halves_that_disagree_correct_nothing(tracks, clip_590):
 
 
 def test_one_half_agreeing_applies_the_median(tracks, media_dir, monkeypatch):
-    """talking_524's real reading (+2.44 frames, halves agreeing) with its halves' readings replaced:
+    """talking_524's real reading (+2.79 frames at the -25 ms zero, halves agreeing) with its halves' readings replaced:
     one half within AGREE_FRAMES of the whole and one far off -> the median of the three is applied
     (an outlying half moves it at most to the agreeing half) if the whole is clear of chance
     (ONE_HALF_MIN_RATIO); both far off -> nothing applied."""
@@ -330,7 +330,7 @@ def test_a_source_whose_sound_ends_early_is_read_where_it_has_sound(tmp_path, cl
 def test_the_reading_uses_the_runs_language(tracks, clip_590):
     """A run with --language zh reads its presenter as ``heygem sync --language zh`` reads the video
     (the spectral closure cue joins the reference): talking_590 +0.26 frames there, +0.64 with the
-    English phone model. Before, the speaker timing always used the English reading and its record
+    English phone model at the -12.5 ms zero (English +1.00 at -25 ms). Before, the speaker timing always used the English reading and its record
     did not say which."""
     track = tracks["talking_590.mp4"]
     info = media.probe_video(clip_590)

@@ -40,7 +40,7 @@ def test_where_the_whole_clip_dips_at_the_search_peak_the_search_stands(tmp_path
     """Before: talking_590 cut to 2 s read sub-frame +6.00 with its search curve peaking at +4: the
     refined curve (lags +2..+6) was V-shaped, lowest at +4, and its maximum at an end won. Now,
     where the refined curve dips at the search's peak, the search's peak stands. (The case is the
-    one found at the 7.5 ms zero; at the shipped -12.5 ms this cut's curve does not dip.)"""
+    one found at the 7.5 ms zero; at the -12.5 ms zero (shipped 2026-12-02..04) this cut's curve did not dip; not re-checked at -25 ms.)"""
     import subprocess
     from heygem_kernel import sync, visemes
     monkeypatch.setattr(visemes, "MOUTH_DELAY", 0.0075)
