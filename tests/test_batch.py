@@ -221,6 +221,11 @@ def killed(work, clip_590, clip_524, clip_vfr, speech_5s, cache_dir, first):
                 break
             assert proc.poll() is None, "the batch ended before it could be killed"
             time.sleep(0.2)
+        # frozen where it is (SIGSTOP: its folder lock still held), so the rival's start-up time cannot
+        # let it finish more items before the kill (it did: all three were done when the rival returned)
+        for pid in _descendants(proc.pid) + [proc.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
         rival = heygem(*args, timeout=120)  # a second batch on the same folder is refused at once
     finally:
         for pid in _descendants(proc.pid) + [proc.pid]:  # the CLI, its kernel, their ffmpeg children
