@@ -145,14 +145,6 @@ def presenter_order(frame: np.ndarray, faces: list[tuple]) -> list[tuple]:
     return [f for i, f in enumerate(faces) if i not in copies] + [f for i, f in enumerate(faces) if i in copies]
 
 
-def presenter_first(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]]) -> list[tuple[Box, float]]:
-    """``boxes`` (``det.boxes(frame)``) in :func:`presenter_order`. Boxes without landmarks are
-    left out. One landmark pass per box when there are several."""
-    if len(boxes) < 2:
-        return list(boxes)
-    return [(f[0], f[1]) for f in presenter_order(frame, fitted_faces(det, frame, boxes))]
-
-
 def distinct_faces(det: "Detector", frame: np.ndarray, boxes: list[tuple[Box, float]], *,
                    faces: list[tuple] | None = None) -> int:
     """How many different faces ``boxes`` (``det.boxes(frame)``) hold: those with landmarks,
